@@ -1,0 +1,501 @@
+//! The decision core: which products show on a channel, when, and what cue to
+//! publish. Pure and synchronous: no AWS types, no clock, no I/O. The handlers
+//! read a [`ChannelState`], call these functions with the time, and write the
+//! returned state back with a condition on [`ChannelState::version`], so every
+//! decision about a channel is atomic however many thumbnails of it are in
+//! flight.
+//!
+//! The rules:
+//! * every detected label whose product is in the catalog and whose confidence
+//!   reaches that product's `min_confidence` counts (not only the first);
+//! * a product shows for its `display_seconds`; a sighting inside that window
+//!   neither re-shows nor extends it (no flicker, no card that never leaves);
+//! * after the window it cannot show again until `cooldown_seconds` passed;
+//! * at most `max_active` products show at once on a channel; among new
+//!   candidates the most confident win, and cards already up keep their slot.
+
+use ad_contract::{Catalog, Cue, CueItem, ProductId};
+use std::collections::BTreeMap;
+
+/// Unix time in whole seconds.
+pub type UnixSeconds = u64;
+
+/// A detection in one thumbnail, shaped like Rekognition's CustomLabel.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Detection {
+    pub label: String,
+    /// 0 to 100.
+    pub confidence: f32,
+    pub bounding_box: Option<BoundingBox>,
+}
+
+/// Ratios of the image size, as Rekognition reports them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BoundingBox {
+    pub left: f32,
+    pub top: f32,
+    pub width: f32,
+    pub height: f32,
+}
+
+/// One product's record on a channel.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ProductState {
+    pub shown_at: UnixSeconds,
+    /// The card shows while `now < visible_until`.
+    pub visible_until: UnixSeconds,
+    /// It may show again once `now >= cooldown_until`.
+    pub cooldown_until: UnixSeconds,
+    /// Confidence of the sighting that showed it; orders the overlay stack.
+    pub confidence: f32,
+}
+
+/// Everything the pipeline remembers about one channel (one DynamoDB item).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ChannelState {
+    /// Optimistic-concurrency version: 0 means "no item yet". Every write is
+    /// conditional on the version read and stores `version + 1`.
+    pub version: u64,
+    pub products: BTreeMap<ProductId, ProductState>,
+    /// Name of the workflow execution that currently owns re-publishing for
+    /// this channel, and until when its lease holds. A show starts a new
+    /// execution only when no lease holds, so a second start is a no-op.
+    pub workflow: String,
+    pub lease_until: UnixSeconds,
+}
+
+/// Knobs that are not per product.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rules {
+    /// At most this many products show at once on a channel (K).
+    pub max_active: usize,
+    /// The workflow re-publishes the current cue this often (R).
+    pub republish_seconds: u64,
+}
+
+impl Default for Rules {
+    fn default() -> Self {
+        Self {
+            max_active: 1,
+            republish_seconds: 5,
+        }
+    }
+}
+
+impl Rules {
+    /// How long a workflow's claim on a channel holds without a renewal. Each
+    /// tick renews it; the margin covers a slow Lambda start or a delayed
+    /// state transition. If an execution dies, the next show after this
+    /// starts a fresh one.
+    pub fn lease_seconds(&self) -> u64 {
+        2 * self.republish_seconds + 60
+    }
+}
+
+/// What happened to one sighted label or product.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Newly shown by this thumbnail.
+    Shown,
+    /// Already on screen; the sighting changes nothing.
+    AlreadyShowing { seconds_left: u64 },
+    /// Shown recently; may show again in `seconds_left`.
+    CoolingDown { seconds_left: u64 },
+    /// Below the product's `min_confidence`.
+    BelowConfidence { min_confidence: f32 },
+    /// Eligible, but `max_active` products are already showing or more
+    /// confident ones took the free slots.
+    OverLimit,
+    /// The label means no product in the catalog.
+    UnknownLabel,
+}
+
+impl Outcome {
+    /// A short word for logs and metrics.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Outcome::Shown => "shown",
+            Outcome::AlreadyShowing { .. } => "already_showing",
+            Outcome::CoolingDown { .. } => "cooling_down",
+            Outcome::BelowConfidence { .. } => "below_confidence",
+            Outcome::OverLimit => "over_limit",
+            Outcome::UnknownLabel => "unknown_label",
+        }
+    }
+}
+
+/// The verdict on one detected label.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LabelDecision {
+    pub label: String,
+    pub product: Option<ProductId>,
+    pub confidence: f32,
+    pub outcome: Outcome,
+}
+
+/// The result of [`decide`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    /// One entry per detection, in input order.
+    pub labels: Vec<LabelDecision>,
+    /// The state to write (conditional on the version read), when anything
+    /// changed.
+    pub new_state: Option<ChannelState>,
+    /// The cue to publish when the overlay set changed.
+    pub cue: Option<Cue>,
+    /// Start the workflow with this execution name (this write takes the lease).
+    pub start_workflow: Option<String>,
+}
+
+impl Decision {
+    /// The products this thumbnail showed, each once.
+    pub fn shown(&self) -> Vec<&ProductId> {
+        let mut shown: Vec<&ProductId> = Vec::new();
+        for d in &self.labels {
+            if let (Outcome::Shown, Some(id)) = (&d.outcome, &d.product) {
+                if !shown.contains(&id) {
+                    shown.push(id);
+                }
+            }
+        }
+        shown
+    }
+}
+
+impl ChannelState {
+    /// Products on screen at `now`, most confident first (ties by id, so the
+    /// order is stable across re-publishes).
+    pub fn active(&self, now: UnixSeconds) -> Vec<(&ProductId, &ProductState)> {
+        let mut active: Vec<_> = self
+            .products
+            .iter()
+            .filter(|(_, p)| p.visible_until > now)
+            .collect();
+        active.sort_by(|a, b| {
+            b.1.confidence
+                .total_cmp(&a.1.confidence)
+                .then_with(|| a.0.cmp(b.0))
+        });
+        active
+    }
+
+    /// The level-triggered cue for `now`: the whole overlay set with the
+    /// seconds each product has left.
+    pub fn cue_at(&self, now: UnixSeconds) -> Cue {
+        Cue {
+            show: self
+                .active(now)
+                .into_iter()
+                .map(|(id, p)| CueItem {
+                    id: id.clone(),
+                    seconds_left: u32::try_from(p.visible_until - now).unwrap_or(u32::MAX),
+                })
+                .collect(),
+        }
+    }
+
+    /// True while a workflow execution holds the channel.
+    pub fn lease_held(&self, now: UnixSeconds) -> bool {
+        !self.workflow.is_empty() && self.lease_until > now
+    }
+
+    /// Drops records that no longer affect any decision, keeping the item small.
+    fn prune(&mut self, now: UnixSeconds) {
+        self.products
+            .retain(|_, p| p.visible_until > now || p.cooldown_until > now);
+    }
+
+    /// When DynamoDB may delete the item (its TTL): a week after the last
+    /// moment anything in it matters.
+    pub fn expires_at(&self) -> UnixSeconds {
+        let last = self
+            .products
+            .values()
+            .map(|p| p.cooldown_until.max(p.visible_until))
+            .chain([self.lease_until])
+            .max()
+            .unwrap_or(0);
+        last + 7 * 86_400
+    }
+}
+
+/// A workflow execution name for a channel: unique per start, at most 80
+/// characters of `[A-Za-z0-9-_]` as Step Functions requires.
+pub fn execution_name(channel_id: &str, now: UnixSeconds, version: u64) -> String {
+    let clean: String = channel_id
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .take(36)
+        .collect();
+    format!("{clean}-{now}-{version}")
+}
+
+/// Decides what one thumbnail's detections do to a channel.
+///
+/// `channel_id` only names a workflow execution if one must start.
+pub fn decide(
+    detections: &[Detection],
+    catalog: &Catalog,
+    state: &ChannelState,
+    now: UnixSeconds,
+    rules: &Rules,
+    channel_id: &str,
+) -> Decision {
+    // Best confidence per product, over every label that means it.
+    let mut best: BTreeMap<ProductId, f32> = BTreeMap::new();
+    let mut labels = Vec::with_capacity(detections.len());
+    for d in detections {
+        let confidence = if d.confidence.is_finite() {
+            d.confidence.clamp(0.0, 100.0)
+        } else {
+            0.0
+        };
+        let (product, outcome) = match catalog.product_for_label(&d.label) {
+            None => (None, Outcome::UnknownLabel),
+            Some(p) if confidence < p.min_confidence => (
+                Some(p.id.clone()),
+                Outcome::BelowConfidence {
+                    min_confidence: p.min_confidence,
+                },
+            ),
+            Some(p) => {
+                let e = best.entry(p.id.clone()).or_insert(confidence);
+                *e = e.max(confidence);
+                // Placeholder, settled below once all candidates are known.
+                (Some(p.id.clone()), Outcome::OverLimit)
+            }
+        };
+        labels.push(LabelDecision {
+            label: d.label.clone(),
+            product,
+            confidence,
+            outcome,
+        });
+    }
+
+    let active_count = state.active(now).len();
+    let mut settled: BTreeMap<ProductId, Outcome> = BTreeMap::new();
+    let mut eligible: Vec<(ProductId, f32)> = Vec::new();
+    for (id, confidence) in best {
+        match state.products.get(&id) {
+            Some(p) if p.visible_until > now => {
+                settled.insert(
+                    id,
+                    Outcome::AlreadyShowing {
+                        seconds_left: p.visible_until - now,
+                    },
+                );
+            }
+            Some(p) if p.cooldown_until > now => {
+                settled.insert(
+                    id,
+                    Outcome::CoolingDown {
+                        seconds_left: p.cooldown_until - now,
+                    },
+                );
+            }
+            _ => eligible.push((id, confidence)),
+        }
+    }
+    eligible.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    let free = rules.max_active.saturating_sub(active_count);
+
+    let mut new_state = state.clone();
+    new_state.prune(now);
+    let mut any_shown = false;
+    for (i, (id, confidence)) in eligible.into_iter().enumerate() {
+        if i < free {
+            // A product listed in `best` is always in the catalog.
+            if let Some(product) = catalog.get(&id) {
+                let display = u64::from(product.display_seconds);
+                new_state.products.insert(
+                    id.clone(),
+                    ProductState {
+                        shown_at: now,
+                        visible_until: now + display,
+                        cooldown_until: now + display + u64::from(product.cooldown_seconds),
+                        confidence,
+                    },
+                );
+                any_shown = true;
+                settled.insert(id, Outcome::Shown);
+            }
+        } else {
+            settled.insert(id, Outcome::OverLimit);
+        }
+    }
+
+    // Each product's verdict goes on its most confident label; a second label
+    // of the same product reports the same verdict.
+    for d in &mut labels {
+        if let (Some(id), Outcome::OverLimit) = (&d.product, &d.outcome) {
+            if let Some(o) = settled.get(id) {
+                d.outcome = o.clone();
+            }
+        }
+    }
+
+    // Cards up with no workflow holding the channel (its start failed, or it
+    // died) also need a write: this thumbnail restarts the workflow.
+    let orphaned = !state.lease_held(now) && !new_state.active(now).is_empty();
+    if !any_shown && !orphaned {
+        return Decision {
+            labels,
+            new_state: None,
+            cue: None,
+            start_workflow: None,
+        };
+    }
+    new_state.version = state.version + 1;
+    let start_workflow = if state.lease_held(now) {
+        None
+    } else {
+        let name = execution_name(channel_id, now, new_state.version);
+        new_state.workflow = name.clone();
+        new_state.lease_until = now + rules.lease_seconds();
+        Some(name)
+    };
+    let cue = any_shown.then(|| new_state.cue_at(now));
+    Decision {
+        labels,
+        new_state: Some(new_state),
+        cue,
+        start_workflow,
+    }
+}
+
+/// What one workflow step does.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TickPlan {
+    /// The cue to (re-)publish; a clear cue when the last product ended.
+    /// `None` when this execution no longer owns the channel.
+    pub cue: Option<Cue>,
+    /// The state to write (lease renewed or released).
+    pub new_state: Option<ChannelState>,
+    /// The workflow ends after this step.
+    pub done: bool,
+    /// Seconds until the next step: the republish period, or sooner if a
+    /// display window ends first, so the clear goes out on time.
+    pub wait_seconds: u64,
+}
+
+/// One step of the re-publishing workflow of `execution` for a channel.
+pub fn tick(state: &ChannelState, now: UnixSeconds, rules: &Rules, execution: &str) -> TickPlan {
+    if state.workflow != execution {
+        // Another execution took over (this one's lease lapsed) or the channel
+        // was reset: bow out without publishing.
+        return TickPlan {
+            cue: None,
+            new_state: None,
+            done: true,
+            wait_seconds: 0,
+        };
+    }
+    let mut new_state = state.clone();
+    new_state.prune(now);
+    new_state.version = state.version + 1;
+    let active = state.active(now);
+    if active.is_empty() {
+        new_state.workflow.clear();
+        new_state.lease_until = 0;
+        return TickPlan {
+            cue: Some(Cue::clear()),
+            new_state: Some(new_state),
+            done: true,
+            wait_seconds: 0,
+        };
+    }
+    let next_end = active
+        .iter()
+        .map(|(_, p)| p.visible_until - now)
+        .min()
+        .unwrap_or(rules.republish_seconds);
+    new_state.lease_until = now + rules.lease_seconds();
+    TickPlan {
+        cue: Some(state.cue_at(now)),
+        new_state: Some(new_state),
+        done: false,
+        wait_seconds: rules.republish_seconds.min(next_end).max(1),
+    }
+}
+
+/// The stream ended (IVS said ChannelNotBroadcasting): forget everything, so
+/// the next broadcast starts fresh, with no stale card or cooldown.
+pub fn reset(state: &ChannelState) -> ChannelState {
+    ChannelState {
+        version: state.version + 1,
+        ..ChannelState::default()
+    }
+}
+
+/// Operator override: show `product` now, ignoring its cooldown. When the
+/// channel is at `max_active`, the card closest to its end makes room.
+pub fn force_show(
+    state: &ChannelState,
+    catalog: &Catalog,
+    product: &ProductId,
+    now: UnixSeconds,
+    rules: &Rules,
+    channel_id: &str,
+) -> Option<(ChannelState, Cue, Option<String>)> {
+    let p = catalog.get(product)?;
+    let mut new_state = state.clone();
+    new_state.prune(now);
+    new_state.products.remove(product);
+    loop {
+        let active = new_state.active(now);
+        if active.len() < rules.max_active.max(1) {
+            break;
+        }
+        let Some(soonest) = active
+            .iter()
+            .min_by_key(|(_, s)| s.visible_until)
+            .map(|(id, _)| (*id).clone())
+        else {
+            break;
+        };
+        if let Some(s) = new_state.products.get_mut(&soonest) {
+            s.visible_until = now;
+        }
+    }
+    let display = u64::from(p.display_seconds);
+    new_state.products.insert(
+        product.clone(),
+        ProductState {
+            shown_at: now,
+            visible_until: now + display,
+            cooldown_until: now + display + u64::from(p.cooldown_seconds),
+            confidence: 100.0,
+        },
+    );
+    new_state.version = state.version + 1;
+    let start = if state.lease_held(now) {
+        None
+    } else {
+        let name = execution_name(channel_id, now, new_state.version);
+        new_state.workflow = name.clone();
+        new_state.lease_until = now + rules.lease_seconds();
+        Some(name)
+    };
+    let cue = new_state.cue_at(now);
+    Some((new_state, cue, start))
+}
+
+/// Operator override: take every card off now. Cooldowns start now, so the
+/// products do not pop straight back on the next thumbnail.
+pub fn clear_all(state: &ChannelState, catalog: &Catalog, now: UnixSeconds) -> ChannelState {
+    let mut new_state = state.clone();
+    for (id, s) in new_state.products.iter_mut() {
+        if s.visible_until > now {
+            s.visible_until = now;
+            let cooldown = catalog.get(id).map_or(0, |p| u64::from(p.cooldown_seconds));
+            s.cooldown_until = now + cooldown;
+        }
+    }
+    new_state.prune(now);
+    new_state.version = state.version + 1;
+    new_state
+}
+
+#[cfg(test)]
+mod tests;

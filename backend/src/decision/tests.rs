@@ -1,0 +1,385 @@
+use super::*;
+use proptest::prelude::*;
+
+fn catalog() -> Catalog {
+    let product = |id: &str, labels: &[&str], min: f32, display: u32, cooldown: u32| {
+        serde_json::json!({
+            "id": id, "labels": labels, "title": id, "price": "$1",
+            "image_url": "img.png", "link_url": format!("https://shop.example/{id}"),
+            "min_confidence": min, "display_seconds": display, "cooldown_seconds": cooldown
+        })
+    };
+    Catalog::from_json(
+        &serde_json::json!({ "products": [
+            product("mug", &["mug", "mug-logo"], 70.0, 20, 60),
+            product("cap", &["cap"], 50.0, 10, 30),
+            product("tee", &["tee"], 80.0, 15, 0),
+        ]})
+        .to_string(),
+    )
+    .unwrap()
+}
+
+fn det(label: &str, confidence: f32) -> Detection {
+    Detection {
+        label: label.into(),
+        confidence,
+        bounding_box: None,
+    }
+}
+
+fn id(s: &str) -> ProductId {
+    ProductId::parse(s).unwrap()
+}
+
+const T0: u64 = 1_700_000_000;
+
+/// Applies a decision the way the handler does (the write always succeeds).
+fn step(state: &mut ChannelState, dets: &[Detection], now: u64, rules: &Rules) -> Decision {
+    let d = decide(dets, &catalog(), state, now, rules, "chan1");
+    if let Some(s) = &d.new_state {
+        *state = s.clone();
+    }
+    d
+}
+
+#[test]
+fn first_sighting_shows_with_a_cue_and_starts_the_workflow() {
+    let mut state = ChannelState::default();
+    let d = step(&mut state, &[det("mug", 90.0)], T0, &Rules::default());
+    assert_eq!(d.labels[0].outcome, Outcome::Shown);
+    assert_eq!(
+        d.cue.unwrap().encode().unwrap(),
+        r#"{"v":1,"show":[{"id":"mug","left":20}]}"#
+    );
+    assert_eq!(d.start_workflow.as_deref(), Some("chan1-1700000000-1"));
+    assert_eq!(state.version, 1);
+    assert_eq!(state.products[&id("mug")].visible_until, T0 + 20);
+    assert_eq!(state.products[&id("mug")].cooldown_until, T0 + 80);
+}
+
+#[test]
+fn a_sighting_inside_the_window_does_not_reshow_or_extend() {
+    let mut state = ChannelState::default();
+    step(&mut state, &[det("mug", 90.0)], T0, &Rules::default());
+    let d = step(&mut state, &[det("mug", 99.0)], T0 + 5, &Rules::default());
+    assert_eq!(
+        d.labels[0].outcome,
+        Outcome::AlreadyShowing { seconds_left: 15 }
+    );
+    assert!(d.new_state.is_none() && d.cue.is_none() && d.start_workflow.is_none());
+    assert_eq!(state.products[&id("mug")].visible_until, T0 + 20);
+}
+
+#[test]
+fn cooldown_holds_after_the_window_then_it_shows_again() {
+    let rules = Rules::default();
+    let mut state = ChannelState::default();
+    step(&mut state, &[det("mug", 90.0)], T0, &rules);
+    let d = step(&mut state, &[det("mug", 90.0)], T0 + 20, &rules);
+    assert_eq!(
+        d.labels[0].outcome,
+        Outcome::CoolingDown { seconds_left: 60 }
+    );
+    let d = step(&mut state, &[det("mug", 90.0)], T0 + 79, &rules);
+    assert_eq!(
+        d.labels[0].outcome,
+        Outcome::CoolingDown { seconds_left: 1 }
+    );
+    let d = step(&mut state, &[det("mug", 90.0)], T0 + 80, &rules);
+    assert_eq!(d.labels[0].outcome, Outcome::Shown);
+    assert_eq!(state.products[&id("mug")].visible_until, T0 + 100);
+}
+
+#[test]
+fn every_label_counts_not_just_the_first() {
+    let rules = Rules {
+        max_active: 3,
+        ..Rules::default()
+    };
+    let mut state = ChannelState::default();
+    let d = step(
+        &mut state,
+        &[det("unknown", 99.0), det("cap", 60.0), det("mug", 75.0)],
+        T0,
+        &rules,
+    );
+    let outcomes: Vec<_> = d.labels.iter().map(|l| l.outcome.as_str()).collect();
+    assert_eq!(outcomes, ["unknown_label", "shown", "shown"]);
+    // Stacked most confident first.
+    assert_eq!(
+        d.cue.unwrap().encode().unwrap(),
+        r#"{"v":1,"show":[{"id":"mug","left":20},{"id":"cap","left":10}]}"#
+    );
+}
+
+#[test]
+fn below_min_confidence_is_ignored() {
+    let mut state = ChannelState::default();
+    let d = step(&mut state, &[det("tee", 79.9)], T0, &Rules::default());
+    assert_eq!(
+        d.labels[0].outcome,
+        Outcome::BelowConfidence {
+            min_confidence: 80.0
+        }
+    );
+    assert!(d.new_state.is_none());
+}
+
+#[test]
+fn at_most_k_show_and_the_most_confident_wins() {
+    let mut state = ChannelState::default();
+    let d = step(
+        &mut state,
+        &[det("cap", 60.0), det("mug", 95.0), det("tee", 85.0)],
+        T0,
+        &Rules::default(),
+    );
+    let outcomes: Vec<_> = d.labels.iter().map(|l| l.outcome.as_str()).collect();
+    assert_eq!(outcomes, ["over_limit", "shown", "over_limit"]);
+    // The card on screen keeps its slot against a more confident newcomer.
+    let d = step(&mut state, &[det("tee", 100.0)], T0 + 1, &Rules::default());
+    assert_eq!(d.labels[0].outcome, Outcome::OverLimit);
+    assert!(d.new_state.is_none());
+}
+
+#[test]
+fn two_labels_of_one_product_show_it_once() {
+    let mut state = ChannelState::default();
+    let d = step(
+        &mut state,
+        &[det("mug-logo", 72.0), det("mug", 91.0)],
+        T0,
+        &Rules::default(),
+    );
+    assert_eq!(d.labels[0].outcome, Outcome::Shown);
+    assert_eq!(d.labels[1].outcome, Outcome::Shown);
+    assert_eq!(
+        d.shown(),
+        vec![&id("mug")],
+        "both labels report the one show"
+    );
+    assert_eq!(state.products.len(), 1);
+    assert_eq!(state.products[&id("mug")].confidence, 91.0);
+}
+
+#[test]
+fn a_frame_with_no_label_changes_nothing() {
+    let state = ChannelState::default();
+    let d = decide(&[], &catalog(), &state, T0, &Rules::default(), "c");
+    assert!(d.labels.is_empty() && d.new_state.is_none() && d.cue.is_none());
+}
+
+#[test]
+fn nonsense_confidences_never_show() {
+    let mut state = ChannelState::default();
+    let d = step(
+        &mut state,
+        &[det("mug", f32::NAN), det("cap", -5.0)],
+        T0,
+        &Rules::default(),
+    );
+    assert!(d.new_state.is_none());
+}
+
+#[test]
+fn a_running_workflow_is_not_started_twice() {
+    let rules = Rules {
+        max_active: 2,
+        ..Rules::default()
+    };
+    let mut state = ChannelState::default();
+    let first = step(&mut state, &[det("mug", 90.0)], T0, &rules);
+    assert!(first.start_workflow.is_some());
+    let second = step(&mut state, &[det("cap", 90.0)], T0 + 3, &rules);
+    assert_eq!(second.labels[0].outcome, Outcome::Shown);
+    assert_eq!(second.start_workflow, None);
+    // After the lease lapses (the execution died), a show starts a new one.
+    let mut lapsed = state.clone();
+    lapsed.products.clear();
+    let later = T0 + rules.lease_seconds() + 1;
+    let third = step(&mut lapsed, &[det("tee", 90.0)], later, &rules);
+    assert!(third.start_workflow.is_some());
+}
+
+#[test]
+fn cards_without_a_workflow_restart_it_on_the_next_thumbnail() {
+    let rules = Rules::default();
+    let mut state = ChannelState::default();
+    step(&mut state, &[det("mug", 90.0)], T0, &rules);
+    // The start failed and the handler released the lease.
+    state.workflow.clear();
+    state.lease_until = 0;
+    let d = step(&mut state, &[], T0 + 5, &rules);
+    assert_eq!(d.cue, None, "nothing new to show");
+    assert!(d.start_workflow.is_some());
+    assert!(state.lease_held(T0 + 5));
+}
+
+#[test]
+fn tick_republishes_with_seconds_left_and_wakes_for_each_window_end() {
+    let rules = Rules {
+        max_active: 2,
+        republish_seconds: 5,
+    };
+    let mut state = ChannelState::default();
+    let d = step(
+        &mut state,
+        &[det("mug", 90.0), det("cap", 80.0)],
+        T0,
+        &rules,
+    );
+    let exec = d.start_workflow.unwrap();
+
+    // A late joiner at T0+7 gets the set with the right seconds left.
+    let plan = tick(&state, T0 + 7, &rules, &exec);
+    assert_eq!(
+        plan.cue.unwrap().encode().unwrap(),
+        r#"{"v":1,"show":[{"id":"mug","left":13},{"id":"cap","left":3}]}"#
+    );
+    assert_eq!(plan.wait_seconds, 3, "wakes when cap's window ends");
+    assert!(!plan.done);
+    state = plan.new_state.unwrap();
+
+    // At cap's end the cue goes out without cap.
+    let plan = tick(&state, T0 + 10, &rules, &exec);
+    assert_eq!(
+        plan.cue.unwrap().encode().unwrap(),
+        r#"{"v":1,"show":[{"id":"mug","left":10}]}"#
+    );
+    assert_eq!(plan.wait_seconds, 5);
+    state = plan.new_state.unwrap();
+
+    // After the last window: a clear cue, the lease released, done.
+    let plan = tick(&state, T0 + 20, &rules, &exec);
+    assert_eq!(plan.cue, Some(Cue::clear()));
+    assert!(plan.done);
+    let released = plan.new_state.unwrap();
+    assert!(!released.lease_held(T0 + 20));
+    // Cooldowns survive the end of the workflow.
+    assert_eq!(released.products[&id("mug")].cooldown_until, T0 + 80);
+}
+
+#[test]
+fn a_superseded_execution_bows_out_silently() {
+    let mut state = ChannelState::default();
+    step(&mut state, &[det("mug", 90.0)], T0, &Rules::default());
+    let plan = tick(&state, T0 + 1, &Rules::default(), "someone-else");
+    assert_eq!(
+        plan,
+        TickPlan {
+            cue: None,
+            new_state: None,
+            done: true,
+            wait_seconds: 0
+        }
+    );
+}
+
+#[test]
+fn reset_forgets_cards_cooldowns_and_the_lease() {
+    let mut state = ChannelState::default();
+    step(&mut state, &[det("mug", 90.0)], T0, &Rules::default());
+    let r = reset(&state);
+    assert_eq!(r.version, state.version + 1);
+    assert!(r.products.is_empty() && r.workflow.is_empty());
+}
+
+#[test]
+fn force_show_ignores_cooldown_and_makes_room() {
+    let rules = Rules::default();
+    let mut state = ChannelState::default();
+    step(&mut state, &[det("mug", 90.0)], T0, &rules);
+    let (s, cue, start) = force_show(&state, &catalog(), &id("cap"), T0 + 2, &rules, "c").unwrap();
+    assert_eq!(
+        cue.encode().unwrap(),
+        r#"{"v":1,"show":[{"id":"cap","left":10}]}"#
+    );
+    assert_eq!(start, None, "the running workflow keeps the channel");
+    assert_eq!(s.products[&id("mug")].visible_until, T0 + 2);
+    assert!(force_show(&state, &catalog(), &id("nope"), T0, &rules, "c").is_none());
+}
+
+#[test]
+fn clear_all_takes_cards_off_and_starts_cooldowns() {
+    let mut state = ChannelState::default();
+    step(&mut state, &[det("mug", 90.0)], T0, &Rules::default());
+    let cleared = clear_all(&state, &catalog(), T0 + 5);
+    assert!(cleared.cue_at(T0 + 5).is_clear());
+    assert_eq!(cleared.products[&id("mug")].cooldown_until, T0 + 65);
+}
+
+#[test]
+fn execution_names_fit_step_functions_rules() {
+    let name = execution_name(&"aB3$%".repeat(40), u64::MAX, u64::MAX);
+    assert!(name.len() <= 80, "{}", name.len());
+    assert!(name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(500))]
+
+    /// Random thumbnails over time, with the workflow ticking in between:
+    /// the rules hold at every instant.
+    #[test]
+    fn rules_hold_over_any_sequence(
+        max_active in 1usize..4,
+        frames in proptest::collection::vec(
+            (0u64..12, proptest::collection::vec((0usize..5, 0f32..100.0), 0..4)),
+            1..60,
+        ),
+    ) {
+        let rules = Rules { max_active, republish_seconds: 5 };
+        let catalog = catalog();
+        let labels = ["mug", "mug-logo", "cap", "tee", "stranger"];
+        let mut state = ChannelState::default();
+        let mut now = T0;
+        let mut last_shown: BTreeMap<ProductId, u64> = BTreeMap::new();
+        for (gap, dets) in frames {
+            now += gap;
+            let dets: Vec<_> = dets.into_iter().map(|(l, c)| det(labels[l], c)).collect();
+            let d = decide(&dets, &catalog, &state, now, &rules, "chan");
+            for shown in d.shown() {
+                let p = catalog.get(shown).unwrap();
+                // Shown only with a qualifying sighting.
+                prop_assert!(dets.iter().any(|x| catalog.product_for_label(&x.label).map(|q| &q.id) == Some(shown) && x.confidence >= p.min_confidence));
+                // Never inside its previous window + cooldown.
+                if let Some(&at) = last_shown.get(shown) {
+                    prop_assert!(now >= at + u64::from(p.display_seconds + p.cooldown_seconds));
+                }
+                last_shown.insert(shown.clone(), now);
+            }
+            if let Some(s) = d.new_state.clone() {
+                prop_assert_eq!(s.version, state.version + 1);
+                prop_assert_eq!(d.cue.is_some(), !d.shown().is_empty());
+                state = s;
+            } else {
+                prop_assert!(d.cue.is_none() && d.start_workflow.is_none());
+            }
+            // At most K at once, and the cue is exactly the active set.
+            let cue = state.cue_at(now);
+            prop_assert!(cue.show.len() <= max_active);
+            prop_assert!(cue.encode().is_ok());
+            for item in &cue.show {
+                let p = catalog.get(&item.id).unwrap();
+                prop_assert!(item.seconds_left >= 1 && item.seconds_left <= p.display_seconds);
+            }
+            // Whenever a card is up, a workflow holds the channel.
+            if !cue.show.is_empty() {
+                prop_assert!(state.lease_held(now));
+            }
+            // The workflow's tick never changes what is on screen.
+            if state.lease_held(now) {
+                let workflow = state.workflow.clone();
+                let plan = tick(&state, now, &rules, &workflow);
+                prop_assert_eq!(plan.cue.clone().unwrap(), state.cue_at(now));
+                if let Some(s) = plan.new_state {
+                    prop_assert_eq!(s.cue_at(now), cue);
+                    state = s;
+                }
+            }
+        }
+    }
+}

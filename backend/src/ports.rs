@@ -1,0 +1,164 @@
+//! The edges of the pipeline: small traits the handlers call, implemented over
+//! AWS in [`crate::aws`] (and pointed at moto or the local stand-ins in tests).
+
+use crate::decision::{ChannelState, Detection, UnixSeconds};
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Channel state, read and written atomically per channel.
+#[async_trait]
+pub trait StateStore: Send + Sync {
+    /// The channel's state; the default state (version 0) if it has none.
+    async fn load(&self, channel_arn: &str) -> Result<ChannelState, StoreError>;
+    /// Writes `state` only if the stored version is still `expected_version`.
+    async fn save(
+        &self,
+        channel_arn: &str,
+        state: &ChannelState,
+        expected_version: u64,
+    ) -> Result<SaveOutcome, StoreError>;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SaveOutcome {
+    Saved,
+    /// Someone else wrote first: reload and decide again.
+    Conflict,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("state table: {0}")]
+    Service(String),
+    #[error(
+        "state item for {channel} is malformed ({problem}); delete the item to reset the channel"
+    )]
+    Malformed { channel: String, problem: String },
+}
+
+/// IVS PutMetadata.
+#[async_trait]
+pub trait CuePublisher: Send + Sync {
+    async fn put_metadata(&self, channel_arn: &str, metadata: &str) -> Result<(), PublishError>;
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum PublishError {
+    #[error("IVS throttled PutMetadata: {0}")]
+    Throttled(String),
+    #[error("channel is not broadcasting: {0}")]
+    NotBroadcasting(String),
+    #[error("IVS refused the metadata: {0}")]
+    Invalid(String),
+    #[error("IVS: {0}")]
+    Other(String),
+}
+
+/// Where the image to analyse is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImageRef {
+    S3 { bucket: String, key: String },
+}
+
+/// Finds the catalog's labels in an image (Rekognition Custom Labels, or the
+/// built-in detector).
+#[async_trait]
+pub trait Detector: Send + Sync {
+    async fn detect(&self, image: &ImageRef) -> Result<Vec<Detection>, DetectError>;
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum DetectError {
+    /// The Custom Labels model is not running (stopped, starting, failed).
+    #[error("the detection model is not running: {0}; start it with `aws rekognition start-project-version`")]
+    ModelNotReady(String),
+    /// This image cannot be analysed (missing, too large, not an image).
+    #[error("the image cannot be analysed: {0}")]
+    BadImage(String),
+    #[error("detector: {0}")]
+    Other(String),
+}
+
+/// The input each workflow execution starts with (and that every step passes on).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkflowInput {
+    pub channel_arn: String,
+    /// The execution's own name: the owner recorded in the channel state.
+    pub execution: String,
+    /// Steps taken so far; an execution hands over to a fresh one before Step
+    /// Functions' 25,000-event history limit.
+    #[serde(default)]
+    pub iteration: u64,
+}
+
+/// Step Functions StartExecution.
+#[async_trait]
+pub trait WorkflowStarter: Send + Sync {
+    async fn start(&self, input: &WorkflowInput) -> Result<(), String>;
+}
+
+/// The time, behind a trait so tests can move it.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> UnixSeconds;
+}
+
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> UnixSeconds {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0)
+    }
+}
+
+/// Bounded retries with full jitter, for PutMetadata throttling and state
+/// write conflicts.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    pub attempts: u32,
+    pub base: Duration,
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            attempts: 4,
+            base: Duration::from_millis(150),
+            max_delay: Duration::from_secs(2),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The pause before retry number `retry` (0-based): uniform in
+    /// `[0, min(max_delay, base * 2^retry)]`, so concurrent callers spread out.
+    pub fn delay(&self, retry: u32) -> Duration {
+        let cap = self
+            .base
+            .saturating_mul(1u32 << retry.min(16))
+            .min(self.max_delay);
+        let nanos = u64::try_from(cap.as_nanos()).unwrap_or(u64::MAX);
+        Duration::from_nanos(rand::random_range(0..=nanos))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_delays_are_jittered_and_capped() {
+        let policy = RetryPolicy::default();
+        for retry in 0..40 {
+            let d = policy.delay(retry);
+            assert!(d <= policy.max_delay);
+            assert!(d <= policy.base * 2u32.pow(retry.min(16)));
+        }
+        let spread: std::collections::BTreeSet<_> = (0..20).map(|_| policy.delay(3)).collect();
+        assert!(spread.len() > 1, "jitter spreads retries");
+    }
+}

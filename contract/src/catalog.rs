@@ -1,0 +1,754 @@
+//! The product catalog: one JSON file listing every product any channel may show.
+//!
+//! ```json
+//! {
+//!   "products": [
+//!     {
+//!       "id": "aurora-mug",
+//!       "labels": ["aurora-mug", "aurora-logo"],
+//!       "title": "Aurora Enamel Mug",
+//!       "description": "12 oz, dishwasher safe.",
+//!       "price": "$24.00",
+//!       "image_url": "https://shop.example.com/img/aurora-mug.jpg",
+//!       "link_url": "https://shop.example.com/p/aurora-mug",
+//!       "min_confidence": 70,
+//!       "display_seconds": 20,
+//!       "cooldown_seconds": 60
+//!     }
+//!   ]
+//! }
+//! ```
+//!
+//! JSON rather than TOML because the player reads the same file in the browser
+//! and a JSON parser is already in its wasm. Loading checks every field of every
+//! product and reports all problems at once, each naming the product and field
+//! and saying how to fix it, so an operator fixes a catalog in one pass.
+//! Unknown fields are errors: a misspelt `cooldown_secs` must not silently fall
+//! back to a default.
+
+use crate::product_id::ProductId;
+use serde::Serialize;
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+use std::fmt;
+
+/// Largest catalog file accepted (the player fetches it over the network).
+pub const MAX_CATALOG_BYTES: usize = 1024 * 1024;
+/// Most products in one catalog.
+pub const MAX_PRODUCTS: usize = 1000;
+const MAX_TITLE: usize = 80;
+const MAX_PRICE: usize = 24;
+const MAX_DESCRIPTION: usize = 280;
+const MAX_LABEL: usize = 256;
+const MAX_URL: usize = 2048;
+const MAX_DISPLAY_SECONDS: u64 = 3600;
+const MAX_COOLDOWN_SECONDS: u64 = 86_400;
+
+const FIELDS: &[&str] = &[
+    "id",
+    "labels",
+    "title",
+    "description",
+    "price",
+    "image_url",
+    "link_url",
+    "min_confidence",
+    "display_seconds",
+    "cooldown_seconds",
+    "reference_images",
+];
+
+/// One product, validated.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Product {
+    pub id: ProductId,
+    /// Detection labels (Rekognition Custom Labels names, or built-in detector
+    /// labels) that mean this product. Each label belongs to one product only.
+    pub labels: Vec<String>,
+    pub title: String,
+    pub description: String,
+    /// Price as display text ("$24.00", "24,00 €"): currency formatting is the
+    /// merchant's business, not ours.
+    pub price: String,
+    /// `https://` URL, a path relative to the catalog's own URL, or
+    /// `http://localhost` / `http://127.0.0.1` for local development.
+    pub image_url: String,
+    /// `https://` URL the QR code encodes.
+    pub link_url: String,
+    /// Detections below this confidence (0 to 100) are ignored.
+    pub min_confidence: f32,
+    /// How long the card shows once triggered (1 to 3600).
+    pub display_seconds: u32,
+    /// After the display window, how long before it may show again (0 to 86400).
+    pub cooldown_seconds: u32,
+    /// Reference images for the built-in detector, relative to the catalog
+    /// file. Optional: a Rekognition-only deployment needs none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub reference_images: Vec<String>,
+}
+
+/// A validated catalog with a label index.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Catalog {
+    products: Vec<Product>,
+    by_label: HashMap<String, usize>,
+    by_id: HashMap<ProductId, usize>,
+}
+
+/// One problem found while loading a catalog.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CatalogProblem {
+    /// `"aurora-mug" (#1)` when the product has a readable id, else `#1`; empty
+    /// for problems with the file as a whole.
+    pub product: String,
+    pub field: String,
+    pub message: String,
+}
+
+impl fmt::Display for CatalogProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.product.is_empty() {
+            write!(f, "field \"{}\": {}", self.field, self.message)
+        } else {
+            write!(
+                f,
+                "product {}, field \"{}\": {}",
+                self.product, self.field, self.message
+            )
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum CatalogError {
+    #[error("catalog is {0} bytes; the limit is {MAX_CATALOG_BYTES} bytes")]
+    TooLarge(usize),
+    #[error("catalog is not valid JSON (line {line}, column {column}): {message}")]
+    Json {
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("catalog has {} problem(s):\n{}", .0.len(), list(.0))]
+    Invalid(Vec<CatalogProblem>),
+}
+
+fn list(problems: &[CatalogProblem]) -> String {
+    problems
+        .iter()
+        .map(|p| format!("  - {p}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+impl CatalogError {
+    /// The individual problems (empty for a file that is not JSON at all).
+    pub fn problems(&self) -> &[CatalogProblem] {
+        match self {
+            CatalogError::Invalid(p) => p,
+            _ => &[],
+        }
+    }
+}
+
+impl Catalog {
+    /// Parses and validates a catalog, reporting every problem at once.
+    pub fn from_json(text: &str) -> Result<Self, CatalogError> {
+        if text.len() > MAX_CATALOG_BYTES {
+            return Err(CatalogError::TooLarge(text.len()));
+        }
+        let root: Value = serde_json::from_str(text).map_err(|e| CatalogError::Json {
+            line: e.line(),
+            column: e.column(),
+            message: e.to_string(),
+        })?;
+        let mut problems = Vec::new();
+        let Some(root) = root.as_object() else {
+            return Err(CatalogError::Invalid(vec![file_problem(
+                "(root)",
+                "must be an object like {\"products\": [...]}",
+            )]));
+        };
+        for key in root.keys().filter(|k| *k != "products") {
+            problems.push(file_problem(
+                key,
+                "unknown field; the catalog has only \"products\"",
+            ));
+        }
+        let items = match root.get("products") {
+            None => {
+                problems.push(file_problem(
+                    "products",
+                    "is missing; add a list of products",
+                ));
+                return Err(CatalogError::Invalid(problems));
+            }
+            Some(Value::Array(items)) => items,
+            Some(_) => {
+                problems.push(file_problem(
+                    "products",
+                    "must be a list of product objects",
+                ));
+                return Err(CatalogError::Invalid(problems));
+            }
+        };
+        if items.is_empty() {
+            problems.push(file_problem(
+                "products",
+                "is empty; add at least one product",
+            ));
+        }
+        if items.len() > MAX_PRODUCTS {
+            problems.push(file_problem(
+                "products",
+                &format!("has {} products; the limit is {MAX_PRODUCTS}", items.len()),
+            ));
+        }
+
+        let mut products = Vec::new();
+        for (index, item) in items.iter().enumerate().take(MAX_PRODUCTS) {
+            if let Some(product) = read_product(index, item, &mut problems) {
+                products.push(product);
+            }
+        }
+
+        // Cross-product rules: ids and labels must each mean one product.
+        let mut by_id = HashMap::new();
+        let mut by_label: HashMap<String, usize> = HashMap::new();
+        for (i, product) in products.iter().enumerate() {
+            let who = product_name(product.id.as_str(), i);
+            if by_id.insert(product.id.clone(), i).is_some() {
+                problems.push(CatalogProblem {
+                    product: who.clone(),
+                    field: "id".into(),
+                    message: "is used by another product; ids must be unique".into(),
+                });
+            }
+            for label in &product.labels {
+                if let Some(&other) = by_label.get(label) {
+                    if other != i {
+                        problems.push(CatalogProblem {
+                            product: who.clone(),
+                            field: "labels".into(),
+                            message: format!(
+                                "label {label:?} also belongs to product \"{}\"; a label must mean one product",
+                                products[other].id
+                            ),
+                        });
+                    }
+                } else {
+                    by_label.insert(label.clone(), i);
+                }
+            }
+        }
+
+        if problems.is_empty() {
+            Ok(Catalog {
+                products,
+                by_label,
+                by_id,
+            })
+        } else {
+            Err(CatalogError::Invalid(problems))
+        }
+    }
+
+    pub fn products(&self) -> &[Product] {
+        &self.products
+    }
+
+    pub fn get(&self, id: &ProductId) -> Option<&Product> {
+        self.by_id.get(id).map(|&i| &self.products[i])
+    }
+
+    /// Looks a product up by its id as text (what a cue carries).
+    pub fn get_str(&self, id: &str) -> Option<&Product> {
+        ProductId::parse(id).ok().and_then(|id| self.get(&id))
+    }
+
+    /// The product a detection label means, if any.
+    pub fn product_for_label(&self, label: &str) -> Option<&Product> {
+        self.by_label.get(label).map(|&i| &self.products[i])
+    }
+
+    /// The catalog as JSON, in the same format [`Catalog::from_json`] reads.
+    pub fn to_json(&self) -> String {
+        #[derive(Serialize)]
+        struct File<'a> {
+            products: &'a [Product],
+        }
+        // Serializing plain strings and numbers cannot fail.
+        serde_json::to_string_pretty(&File {
+            products: &self.products,
+        })
+        .unwrap_or_default()
+    }
+}
+
+fn file_problem(field: &str, message: &str) -> CatalogProblem {
+    CatalogProblem {
+        product: String::new(),
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+fn product_name(id: &str, index: usize) -> String {
+    format!("\"{id}\" (#{})", index + 1)
+}
+
+/// Collects the problems of one product object.
+struct ProductReader<'a> {
+    obj: &'a Map<String, Value>,
+    who: String,
+    problems: &'a mut Vec<CatalogProblem>,
+    ok: bool,
+}
+
+impl ProductReader<'_> {
+    fn problem(&mut self, field: &str, message: String) {
+        self.ok = false;
+        self.problems.push(CatalogProblem {
+            product: self.who.clone(),
+            field: field.into(),
+            message,
+        });
+    }
+
+    fn get(&mut self, field: &str, what: &str) -> Option<&'_ Value> {
+        match self.obj.get(field) {
+            Some(v) if !v.is_null() => Some(v),
+            _ => {
+                self.problem(field, format!("is missing; add {what}"));
+                None
+            }
+        }
+    }
+
+    fn text(&mut self, field: &str, what: &str, max: usize, required: bool) -> Option<String> {
+        let value = if required {
+            self.get(field, what)?.clone()
+        } else {
+            match self.obj.get(field) {
+                None | Some(Value::Null) => return Some(String::new()),
+                Some(v) => v.clone(),
+            }
+        };
+        let Some(s) = value.as_str() else {
+            self.problem(
+                field,
+                format!("must be text ({what}), got {}", kind(&value)),
+            );
+            return None;
+        };
+        let trimmed = s.trim();
+        if required && trimmed.is_empty() {
+            self.problem(field, format!("is empty; add {what}"));
+            return None;
+        }
+        let len = trimmed.chars().count();
+        if len > max {
+            self.problem(
+                field,
+                format!("is {len} characters long; shorten it to at most {max}"),
+            );
+            return None;
+        }
+        if trimmed.chars().any(|c| c.is_control() && c != '\n') {
+            self.problem(field, "contains control characters; remove them".into());
+            return None;
+        }
+        Some(trimmed.to_owned())
+    }
+
+    fn number(&mut self, field: &str, what: &str, min: f64, max: f64) -> Option<f64> {
+        let value = self.get(field, what)?.clone();
+        let Some(n) = value.as_f64() else {
+            self.problem(
+                field,
+                format!("must be a number ({what}), got {}", kind(&value)),
+            );
+            return None;
+        };
+        if !(min..=max).contains(&n) {
+            self.problem(
+                field,
+                format!("is {n}; it must be between {min} and {max} ({what})"),
+            );
+            return None;
+        }
+        Some(n)
+    }
+
+    fn whole_seconds(&mut self, field: &str, what: &str, min: u64, max: u64) -> Option<u32> {
+        let value = self.get(field, what)?.clone();
+        match value.as_u64() {
+            Some(n) if (min..=max).contains(&n) => u32::try_from(n).ok(),
+            _ => {
+                self.problem(
+                    field,
+                    format!(
+                        "must be a whole number of seconds from {min} to {max} ({what}), got {value}"
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    fn url(&mut self, field: &str, what: &str, allow_local: bool) -> Option<String> {
+        let url = self.text(field, what, MAX_URL, true)?;
+        let check = if allow_local {
+            check_image_url(&url)
+        } else {
+            check_https_url(&url)
+        };
+        match check {
+            Ok(()) => Some(url),
+            Err(why) => {
+                self.problem(field, format!("{why} (got {url:?})"));
+                None
+            }
+        }
+    }
+
+    fn string_list(&mut self, field: &str, what: &str, required: bool) -> Option<Vec<String>> {
+        let value = match self.obj.get(field) {
+            None | Some(Value::Null) if !required => return Some(Vec::new()),
+            _ => self.get(field, what)?.clone(),
+        };
+        let Some(items) = value.as_array() else {
+            self.problem(
+                field,
+                format!("must be a list of text ({what}), got {}", kind(&value)),
+            );
+            return None;
+        };
+        if required && items.is_empty() {
+            self.problem(field, format!("is empty; add {what}"));
+            return None;
+        }
+        let mut out: Vec<String> = Vec::new();
+        for item in items {
+            match item.as_str().map(str::trim) {
+                Some(s) if !s.is_empty() && s.chars().count() <= MAX_LABEL => {
+                    if out.iter().any(|o| o == s) {
+                        self.problem(field, format!("lists {s:?} twice; remove the duplicate"));
+                        return None;
+                    }
+                    out.push(s.to_owned());
+                }
+                _ => {
+                    self.problem(
+                        field,
+                        format!(
+                            "has an entry {item} that is not non-empty text of at most {MAX_LABEL} characters"
+                        ),
+                    );
+                    return None;
+                }
+            }
+        }
+        Some(out)
+    }
+}
+
+fn read_product(index: usize, item: &Value, problems: &mut Vec<CatalogProblem>) -> Option<Product> {
+    let Some(obj) = item.as_object() else {
+        problems.push(CatalogProblem {
+            product: format!("#{}", index + 1),
+            field: "(product)".into(),
+            message: format!("must be an object, got {}", kind(item)),
+        });
+        return None;
+    };
+    let raw_id = obj.get("id").and_then(Value::as_str).unwrap_or("");
+    let who = if raw_id.is_empty() {
+        format!("#{}", index + 1)
+    } else {
+        product_name(raw_id, index)
+    };
+    let mut r = ProductReader {
+        obj,
+        who,
+        problems,
+        ok: true,
+    };
+    for key in obj.keys() {
+        if !FIELDS.contains(&key.as_str()) {
+            r.problem(
+                key,
+                format!("unknown field; known fields are {}", FIELDS.join(", ")),
+            );
+        }
+    }
+
+    let id = match r.get("id", "a short stable id such as \"aurora-mug\"") {
+        Some(Value::String(s)) => match ProductId::parse(s) {
+            Ok(id) => Some(id),
+            Err(e) => {
+                let s = s.clone();
+                r.problem("id", format!("{s:?} {e}"));
+                None
+            }
+        },
+        Some(other) => {
+            let k = kind(other);
+            r.problem("id", format!("must be text, got {k}"));
+            None
+        }
+        None => None,
+    };
+    let labels = r.string_list(
+        "labels",
+        "the detection label(s) that mean this product",
+        true,
+    );
+    let title = r.text("title", "the product's title", MAX_TITLE, true);
+    let description = r.text("description", "a short description", MAX_DESCRIPTION, false);
+    let price = r.text(
+        "price",
+        "the price as display text, e.g. \"$24.00\"",
+        MAX_PRICE,
+        true,
+    );
+    let image_url = r.url(
+        "image_url",
+        "the product image: an https:// URL or a path relative to the catalog",
+        true,
+    );
+    let link_url = r.url("link_url", "the https:// page the QR code opens", false);
+    let min_confidence = r.number(
+        "min_confidence",
+        "the lowest detection confidence, 0 to 100, that shows the product",
+        0.0,
+        100.0,
+    );
+    let display_seconds = r.whole_seconds(
+        "display_seconds",
+        "how long the card shows",
+        1,
+        MAX_DISPLAY_SECONDS,
+    );
+    let cooldown_seconds = r.whole_seconds(
+        "cooldown_seconds",
+        "how long after the display window before it may show again",
+        0,
+        MAX_COOLDOWN_SECONDS,
+    );
+    let reference_images = r.string_list(
+        "reference_images",
+        "reference image paths for the built-in detector",
+        false,
+    );
+
+    if !r.ok {
+        return None;
+    }
+    Some(Product {
+        id: id?,
+        labels: labels?,
+        title: title?,
+        description: description?,
+        price: price?,
+        image_url: image_url?,
+        link_url: link_url?,
+        min_confidence: min_confidence? as f32,
+        display_seconds: display_seconds?,
+        cooldown_seconds: cooldown_seconds?,
+        reference_images: reference_images?,
+    })
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "true/false",
+        Value::Number(_) => "a number",
+        Value::String(_) => "text",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// An absolute https URL with a host and no whitespace. Checked by hand rather
+/// than with the `url` crate to keep the player's wasm small.
+pub fn check_https_url(url: &str) -> Result<(), &'static str> {
+    let Some(rest) = url.strip_prefix("https://") else {
+        return Err("must be an https:// URL; plain http and other schemes are refused");
+    };
+    check_host_and_chars(rest)
+}
+
+fn check_host_and_chars(rest: &str) -> Result<(), &'static str> {
+    if url_has_bad_chars(rest) {
+        return Err("contains spaces, quotes or control characters; percent-encode them");
+    }
+    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if host.is_empty() || host.contains('@') {
+        return Err("has no host (or has credentials in it); write https://host/path");
+    }
+    Ok(())
+}
+
+fn url_has_bad_chars(s: &str) -> bool {
+    s.chars()
+        .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '"' | '<' | '>' | '\\' | '`'))
+}
+
+/// Image URLs may also be relative to the catalog, or local for development.
+pub fn check_image_url(url: &str) -> Result<(), &'static str> {
+    if url.starts_with("https://") {
+        return check_https_url(url);
+    }
+    for local in ["http://localhost", "http://127.0.0.1"] {
+        if let Some(rest) = url.strip_prefix(local) {
+            if rest.is_empty() || rest.starts_with([':', '/']) {
+                return check_host_and_chars(&url["http://".len()..]);
+            }
+        }
+    }
+    // Relative: no scheme, not protocol-relative.
+    let scheme_like = url
+        .split_once(':')
+        .is_some_and(|(before, _)| !before.contains('/'));
+    if scheme_like || url.starts_with("//") {
+        return Err("must be https://, http://localhost, or a path relative to the catalog");
+    }
+    if url_has_bad_chars(url) {
+        return Err("contains spaces, quotes or control characters; percent-encode them");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn product_json(id: &str) -> Value {
+        serde_json::json!({
+            "id": id,
+            "labels": [format!("{id}-logo")],
+            "title": "Aurora Enamel Mug",
+            "description": "12 oz.",
+            "price": "$24.00",
+            "image_url": "img/mug.png",
+            "link_url": "https://shop.example.com/p/mug",
+            "min_confidence": 70,
+            "display_seconds": 20,
+            "cooldown_seconds": 60
+        })
+    }
+
+    fn catalog_of(products: Vec<Value>) -> String {
+        serde_json::json!({ "products": products }).to_string()
+    }
+
+    #[test]
+    fn loads_a_valid_catalog_and_indexes_labels() {
+        let catalog =
+            Catalog::from_json(&catalog_of(vec![product_json("mug"), product_json("cap")]))
+                .unwrap();
+        assert_eq!(catalog.products().len(), 2);
+        assert_eq!(
+            catalog.product_for_label("cap-logo").unwrap().id.as_str(),
+            "cap"
+        );
+        assert!(catalog.product_for_label("nothing").is_none());
+        assert_eq!(catalog.get_str("mug").unwrap().display_seconds, 20);
+    }
+
+    #[test]
+    fn round_trips_through_to_json() {
+        let catalog = Catalog::from_json(&catalog_of(vec![product_json("mug")])).unwrap();
+        assert_eq!(Catalog::from_json(&catalog.to_json()).unwrap(), catalog);
+    }
+
+    #[test]
+    fn reports_every_problem_at_once_naming_product_and_field() {
+        let mut bad = product_json("mug");
+        bad["link_url"] = "http://shop.example.com".into();
+        bad["min_confidence"] = 170.into();
+        bad["title"] = "".into();
+        bad["cooldown_secs"] = 5.into();
+        let mut bad2 = product_json("Cap");
+        bad2.as_object_mut().unwrap().remove("price");
+        let err = Catalog::from_json(&catalog_of(vec![bad, bad2])).unwrap_err();
+        let problems = err.problems();
+        let fields: Vec<_> = problems
+            .iter()
+            .map(|p| (p.product.as_str(), p.field.as_str()))
+            .collect();
+        assert!(fields.contains(&("\"mug\" (#1)", "link_url")), "{err}");
+        assert!(
+            fields.contains(&("\"mug\" (#1)", "min_confidence")),
+            "{err}"
+        );
+        assert!(fields.contains(&("\"mug\" (#1)", "title")), "{err}");
+        assert!(fields.contains(&("\"mug\" (#1)", "cooldown_secs")), "{err}");
+        assert!(fields.contains(&("\"Cap\" (#2)", "id")), "{err}");
+        assert!(fields.contains(&("\"Cap\" (#2)", "price")), "{err}");
+        assert_eq!(problems.len(), 6, "{err}");
+        let text = err.to_string();
+        assert!(text.contains("must be an https:// URL"), "{text}");
+    }
+
+    #[test]
+    fn refuses_shared_ids_and_labels() {
+        let a = product_json("mug");
+        let mut b = product_json("mug");
+        b["labels"] = serde_json::json!(["other"]);
+        let mut c = product_json("cap");
+        c["labels"] = serde_json::json!(["mug-logo"]);
+        let err = Catalog::from_json(&catalog_of(vec![a, b, c])).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("ids must be unique"), "{text}");
+        assert!(text.contains("also belongs to product \"mug\""), "{text}");
+    }
+
+    #[test]
+    fn rejects_non_json_and_wrong_shapes_with_location() {
+        match Catalog::from_json("{\n \"products\": [,]\n}") {
+            Err(CatalogError::Json { line, .. }) => assert_eq!(line, 2),
+            other => panic!("{other:?}"),
+        }
+        assert!(Catalog::from_json("[]").is_err());
+        assert!(Catalog::from_json("{\"products\": []}").is_err());
+        assert!(Catalog::from_json("{\"products\": [1]}")
+            .unwrap_err()
+            .to_string()
+            .contains("must be an object"));
+    }
+
+    #[test]
+    fn urls() {
+        assert!(check_https_url("https://a.example/x?y=1").is_ok());
+        for bad in [
+            "http://a.example",
+            "javascript:alert(1)",
+            "https://",
+            "https://a b",
+            "https://user@evil",
+        ] {
+            assert!(check_https_url(bad).is_err(), "{bad}");
+        }
+        for ok in [
+            "img/a.png",
+            "/img/a.png",
+            "https://cdn.example/a.png",
+            "http://127.0.0.1:8080/a.png",
+            "http://localhost/a.png",
+        ] {
+            assert!(check_image_url(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "javascript:alert(1)",
+            "data:image/png;base64,xx",
+            "//evil/a.png",
+            "http://example.com/a.png",
+            "http://localhost.evil.com/a.png",
+        ] {
+            assert!(check_image_url(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,278 @@
+//! The timed-metadata cue: what IVS carries inside the stream to every viewer.
+//!
+//! ```json
+//! {"v":1,"show":[{"id":"aurora-mug","left":17}]}
+//! ```
+//!
+//! * **Compact**: product ids only, never the product card; the player looks the
+//!   card up in the catalog. IVS caps a cue at 1 KB, and the encoder refuses
+//!   anything larger.
+//! * **Level-triggered**: a cue states the channel's *whole* current overlay
+//!   set, each product with the whole seconds it has left. One cue is enough for
+//!   a viewer who just joined, a repeated cue is harmless, and "clear" is simply
+//!   a cue without that product (`{"v":1,"show":[]}` clears everything).
+//! * **Versioned**: `v` is checked first. The decoder ignores fields it does
+//!   not know (so a newer backend may add some) but rejects an unknown version
+//!   with [`CueError::UnsupportedVersion`].
+
+use crate::product_id::ProductId;
+use serde::Serialize;
+use serde_json::Value;
+
+/// The cue format this crate writes and reads.
+pub const CUE_VERSION: u64 = 1;
+/// IVS PutMetadata's limit on the metadata text, in bytes.
+pub const MAX_CUE_BYTES: usize = 1024;
+/// Longest time a cue may announce for one product (one day).
+pub const MAX_SECONDS_LEFT: u32 = 86_400;
+
+/// The channel's current overlay set.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Cue {
+    /// Products to show now, most important first (the player stacks them in
+    /// this order).
+    pub show: Vec<CueItem>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CueItem {
+    pub id: ProductId,
+    /// Whole seconds the product has left, counted from when the cue plays.
+    #[serde(rename = "left")]
+    pub seconds_left: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CueError {
+    #[error("cue is {0} bytes; IVS carries at most {MAX_CUE_BYTES}")]
+    TooLarge(usize),
+    #[error("cue is not JSON: {0}")]
+    NotJson(String),
+    #[error("cue must be a JSON object like {{\"v\":1,\"show\":[...]}}")]
+    NotAnObject,
+    #[error("cue has no version field \"v\"")]
+    MissingVersion,
+    #[error("cue version {0} is not supported (this build reads version {CUE_VERSION})")]
+    UnsupportedVersion(String),
+    #[error("cue field \"{field}\": {problem}")]
+    InvalidField { field: String, problem: String },
+}
+
+fn invalid(field: impl Into<String>, problem: impl Into<String>) -> CueError {
+    CueError::InvalidField {
+        field: field.into(),
+        problem: problem.into(),
+    }
+}
+
+impl Cue {
+    /// A cue that clears every overlay.
+    pub fn clear() -> Self {
+        Self::default()
+    }
+
+    pub fn is_clear(&self) -> bool {
+        self.show.is_empty()
+    }
+
+    /// The JSON text to send with PutMetadata. Refuses anything IVS would
+    /// refuse (over 1024 bytes), duplicate ids and out-of-range seconds, so a
+    /// cue that encodes is a cue every player decodes.
+    pub fn encode(&self) -> Result<String, CueError> {
+        #[derive(Serialize)]
+        struct Wire<'a> {
+            v: u64,
+            show: &'a [CueItem],
+        }
+        for (i, item) in self.show.iter().enumerate() {
+            if self.show[..i].iter().any(|o| o.id == item.id) {
+                return Err(invalid(
+                    format!("show[{i}].id"),
+                    format!("product {} appears twice", item.id),
+                ));
+            }
+            if item.seconds_left > MAX_SECONDS_LEFT {
+                return Err(invalid(
+                    format!("show[{i}].left"),
+                    format!("{} is more than {MAX_SECONDS_LEFT}", item.seconds_left),
+                ));
+            }
+        }
+        let text = serde_json::to_string(&Wire {
+            v: CUE_VERSION,
+            show: &self.show,
+        })
+        .map_err(|e| CueError::NotJson(e.to_string()))?;
+        if text.len() > MAX_CUE_BYTES {
+            return Err(CueError::TooLarge(text.len()));
+        }
+        Ok(text)
+    }
+
+    /// Reads a cue. Never panics, whatever the input; work is bounded because
+    /// input over [`MAX_CUE_BYTES`] is refused before parsing.
+    pub fn decode(text: &str) -> Result<Self, CueError> {
+        if text.len() > MAX_CUE_BYTES {
+            return Err(CueError::TooLarge(text.len()));
+        }
+        let root: Value =
+            serde_json::from_str(text).map_err(|e| CueError::NotJson(e.to_string()))?;
+        let Value::Object(root) = root else {
+            return Err(CueError::NotAnObject);
+        };
+        match root.get("v") {
+            None => return Err(CueError::MissingVersion),
+            Some(v) if v.as_u64() == Some(CUE_VERSION) => {}
+            Some(other) => return Err(CueError::UnsupportedVersion(other.to_string())),
+        }
+        let items = match root.get("show") {
+            Some(Value::Array(items)) => items,
+            Some(_) => return Err(invalid("show", "must be a list")),
+            None => return Err(invalid("show", "is missing")),
+        };
+        let mut show: Vec<CueItem> = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            let Value::Object(item) = item else {
+                return Err(invalid(format!("show[{i}]"), "must be an object"));
+            };
+            let id = match item.get("id") {
+                Some(Value::String(s)) => ProductId::parse(s)
+                    .map_err(|e| invalid(format!("show[{i}].id"), e.to_string()))?,
+                _ => return Err(invalid(format!("show[{i}].id"), "must be text")),
+            };
+            let seconds_left = item
+                .get("left")
+                .and_then(Value::as_u64)
+                .filter(|&s| s <= u64::from(MAX_SECONDS_LEFT))
+                .and_then(|s| u32::try_from(s).ok())
+                .ok_or_else(|| {
+                    invalid(
+                        format!("show[{i}].left"),
+                        format!("must be whole seconds from 0 to {MAX_SECONDS_LEFT}"),
+                    )
+                })?;
+            if show.iter().any(|o| o.id == id) {
+                return Err(invalid(
+                    format!("show[{i}].id"),
+                    format!("product {id} appears twice"),
+                ));
+            }
+            show.push(CueItem { id, seconds_left });
+        }
+        Ok(Cue { show })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn item(id: &str, left: u32) -> CueItem {
+        CueItem {
+            id: ProductId::parse(id).unwrap(),
+            seconds_left: left,
+        }
+    }
+
+    #[test]
+    fn encodes_compactly_and_round_trips() {
+        let cue = Cue {
+            show: vec![item("aurora-mug", 17), item("cap", 3)],
+        };
+        let text = cue.encode().unwrap();
+        assert_eq!(
+            text,
+            r#"{"v":1,"show":[{"id":"aurora-mug","left":17},{"id":"cap","left":3}]}"#
+        );
+        assert_eq!(Cue::decode(&text).unwrap(), cue);
+        assert_eq!(Cue::clear().encode().unwrap(), r#"{"v":1,"show":[]}"#);
+    }
+
+    #[test]
+    fn encoder_refuses_over_1024_bytes() {
+        // 25 products with 32-character ids: ~1.1 KB.
+        let show = (0..25)
+            .map(|i| item(&format!("{i:0>32}"), 60))
+            .collect::<Vec<_>>();
+        match (Cue { show }).encode() {
+            Err(CueError::TooLarge(n)) => assert!(n > MAX_CUE_BYTES),
+            other => panic!("{other:?}"),
+        }
+        // 18 entries of 55 bytes each fit: 1007 bytes.
+        let show = (0..18)
+            .map(|i| item(&format!("{i:0>32}"), 86_400))
+            .collect::<Vec<_>>();
+        assert!(Cue { show }.encode().unwrap().len() <= MAX_CUE_BYTES);
+    }
+
+    #[test]
+    fn decoder_ignores_unknown_fields_and_rejects_unknown_versions() {
+        let cue =
+            Cue::decode(r#"{"v":1,"x":true,"show":[{"id":"cap","left":4,"y":[1]}]}"#).unwrap();
+        assert_eq!(cue.show, vec![item("cap", 4)]);
+        assert_eq!(
+            Cue::decode(r#"{"v":2,"show":"anything"}"#),
+            Err(CueError::UnsupportedVersion("2".into()))
+        );
+        assert_eq!(Cue::decode(r#"{"show":[]}"#), Err(CueError::MissingVersion));
+        assert_eq!(Cue::decode("[1]"), Err(CueError::NotAnObject));
+        assert!(matches!(Cue::decode("{"), Err(CueError::NotJson(_))));
+        assert!(matches!(
+            Cue::decode(r#"{"v":1,"show":[{"id":"Bad Id","left":1}]}"#),
+            Err(CueError::InvalidField { .. })
+        ));
+        assert!(matches!(
+            Cue::decode(r#"{"v":1,"show":[{"id":"a","left":-1}]}"#),
+            Err(CueError::InvalidField { .. })
+        ));
+        assert!(matches!(
+            Cue::decode(r#"{"v":1,"show":[{"id":"a","left":1},{"id":"a","left":2}]}"#),
+            Err(CueError::InvalidField { .. })
+        ));
+        assert!(matches!(
+            Cue::decode(&" ".repeat(1025)),
+            Err(CueError::TooLarge(1025))
+        ));
+    }
+
+    fn arb_id() -> impl Strategy<Value = ProductId> {
+        "[a-z0-9][a-z0-9_-]{0,31}".prop_map(|s| ProductId::parse(&s).unwrap())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn decoder_never_panics_on_any_text(s in ".{0,1200}") {
+            let _ = Cue::decode(&s);
+        }
+
+        #[test]
+        fn decoder_never_panics_on_any_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..1100)) {
+            let _ = Cue::decode(&String::from_utf8_lossy(&bytes));
+        }
+
+        #[test]
+        fn decoder_never_panics_on_json_shaped_text(
+            s in r#"\{("v":(1|2|-1|1\.5|"1"|null),)?("show":(\[|\[\{"id":"[a-z]{0,3}","left":[0-9-]{0,6}\}|\{|"x"|null)[\],}\]]{0,3})?"#
+        ) {
+            let _ = Cue::decode(&s);
+        }
+
+        #[test]
+        fn whatever_encodes_decodes_to_the_same_cue(
+            items in proptest::collection::btree_map(arb_id(), 0..=MAX_SECONDS_LEFT, 0..30)
+        ) {
+            let cue = Cue { show: items.into_iter().map(|(id, seconds_left)| CueItem { id, seconds_left }).collect() };
+            match cue.encode() {
+                Ok(text) => {
+                    prop_assert!(text.len() <= MAX_CUE_BYTES);
+                    prop_assert_eq!(Cue::decode(&text).unwrap(), cue);
+                }
+                Err(CueError::TooLarge(n)) => prop_assert!(n > MAX_CUE_BYTES),
+                Err(e) => prop_assert!(false, "unexpected {e}"),
+            }
+        }
+    }
+}

@@ -1,0 +1,20 @@
+//! The wire contract between the backend, the player and the tests.
+//!
+//! Two things cross the boundary between the parts of the system, and both are
+//! defined here once:
+//!
+//! * [`catalog`]: the product catalog (JSON), loaded and validated the same way
+//!   by the Lambdas, the local studio and the player in the browser.
+//! * [`cue`]: the compact timed-metadata text that IVS carries inside the video
+//!   stream to every viewer.
+//!
+//! The crate is deliberately small (serde, serde_json, thiserror) because it is
+//! compiled into the player's wasm, whose size is a feature.
+
+pub mod catalog;
+pub mod cue;
+mod product_id;
+
+pub use catalog::{Catalog, CatalogError, CatalogProblem, Product};
+pub use cue::{Cue, CueError, CueItem, CUE_VERSION, MAX_CUE_BYTES};
+pub use product_id::{ProductId, ProductIdError, MAX_PRODUCT_ID_LEN};
