@@ -1,1 +1,724 @@
-fn main() {}
+//! The on-thumbnail and workflow handlers over the real wire: DynamoDB and Step
+//! Functions on moto server, IVS PutMetadata, Rekognition DetectCustomLabels
+//! and Lambda Invoke on the project's stand-in. One moto and one stand-in
+//! serve every scenario (each on its own channel), started before and
+//! stopped after the trials.
+
+use ad_contract::{Catalog, Cue};
+use backend::decision::Rules;
+use backend::handlers::{on_thumbnail, HandlerError, Pipeline};
+use backend::ports::{Clock, SystemClock};
+use e2e_tests::standin::{ChannelMode, RunningStandIn, StandIn};
+use e2e_tests::*;
+use lambda_runtime::{Context, LambdaEvent};
+use libtest_mimic::{Arguments, Failed, Trial};
+use serde_json::Value;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const BUCKET: &str = "ivs-recordings";
+const TABLE: &str = "ad-state";
+const T0: u64 = 1_790_000_000;
+
+struct Env {
+    standin: RunningStandIn,
+    _moto: Moto,
+    clients: TestClients,
+    catalog: Catalog,
+    /// A machine that succeeds at once: scenarios that test on-thumbnail see
+    /// their starts recorded without a workflow ticking in the background.
+    quiet_machine: String,
+    /// The shipped workflow definition.
+    republish_machine: String,
+}
+
+fn catalog() -> Catalog {
+    let product = |id: &str, min: u32, display: u32, cooldown: u32| {
+        serde_json::json!({
+            "id": id, "labels": [id, format!("{id}-logo")], "title": format!("The {id}"),
+            "description": "", "price": "$10.00", "image_url": format!("img/{id}.png"),
+            "link_url": format!("https://shop.example.com/{id}"),
+            "min_confidence": min, "display_seconds": display, "cooldown_seconds": cooldown
+        })
+    };
+    Catalog::from_json(
+        &serde_json::json!({"products": [
+            product("mug", 70, 20, 60),
+            product("cap", 50, 10, 30),
+            product("blink", 60, 3, 0),
+        ]})
+        .to_string(),
+    )
+    .expect("test catalog is valid")
+}
+
+impl Env {
+    async fn start() -> anyhow::Result<Self> {
+        let standin = StandIn::start().await?;
+        let moto = Moto::start(standin.port)?;
+        let clients = TestClients::new(&moto.url, &standin.url).await;
+        clients.create_table(TABLE).await?;
+        let quiet_machine = clients
+            .create_state_machine(
+                "quiet",
+                r#"{"StartAt":"Done","States":{"Done":{"Type":"Succeed"}}}"#,
+            )
+            .await?;
+        let republish_machine = clients
+            .create_state_machine("republish", &workflow_definition())
+            .await?;
+        Ok(Self {
+            standin,
+            _moto: moto,
+            clients,
+            catalog: catalog(),
+            quiet_machine,
+            republish_machine,
+        })
+    }
+}
+
+/// One scenario's channel and pipeline.
+struct Channel {
+    id: String,
+    arn: String,
+    clock: Arc<TestClock>,
+    pipeline: Pipeline,
+}
+
+impl Channel {
+    fn new(env: &Env, name: &str, rules: Rules) -> Self {
+        let id: String = name.chars().filter(char::is_ascii_alphanumeric).collect();
+        let arn = channel_arn(&id);
+        env.standin.state.add_channel(&arn, ChannelMode::Live);
+        let clock = TestClock::at(T0);
+        let pipeline = pipeline(
+            &env.clients,
+            TABLE,
+            &env.quiet_machine,
+            &env.catalog,
+            rules,
+            clock.clone(),
+        );
+        Self {
+            id,
+            arn,
+            clock,
+            pipeline,
+        }
+    }
+
+    fn key(&self, n: u32) -> String {
+        thumbnail_key(&self.id, n)
+    }
+
+    async fn thumbnail(
+        &self,
+        standin: &StandIn,
+        n: u32,
+        labels: &[(&str, f32)],
+    ) -> Result<backend::handlers::ThumbnailReport, HandlerError> {
+        let key = self.key(n);
+        standin.set_labels(&key, labels);
+        let event = s3_event(BUCKET, &[&key]);
+        on_thumbnail(&self.pipeline, LambdaEvent::new(event, Context::default())).await
+    }
+
+    async fn executions(&self, env: &Env) -> anyhow::Result<usize> {
+        let out = env
+            .clients
+            .sfn
+            .list_executions()
+            .state_machine_arn(&env.quiet_machine)
+            .send()
+            .await?;
+        let names: Vec<_> = out
+            .executions()
+            .iter()
+            .map(|e| e.name().to_string())
+            .collect();
+        Ok(names
+            .iter()
+            .filter(|n| n.starts_with(&format!("{}-", self.id)))
+            .count())
+    }
+}
+
+fn ensure(condition: bool, what: impl Into<String>) -> Result<(), Failed> {
+    if condition {
+        Ok(())
+    } else {
+        Err(what.into().into())
+    }
+}
+
+fn cue(text: &str) -> Cue {
+    Cue::decode(text).unwrap_or_default()
+}
+
+async fn first_sighting_shows(env: Arc<Env>) -> Result<(), Failed> {
+    let ch = Channel::new(&env, "first-sighting", Rules::default());
+    let report = ch
+        .thumbnail(&env.standin.state, 0, &[("mug", 91.5)])
+        .await?;
+    ensure(
+        report.shown == vec![format!("{} mug", ch.arn)],
+        format!("{report:?}"),
+    )?;
+    let accepted = env.standin.state.accepted(&ch.arn);
+    ensure(
+        accepted == vec![r#"{"v":1,"show":[{"id":"mug","left":20}]}"#.to_string()],
+        format!("cues: {accepted:?}"),
+    )?;
+    let state = ch.pipeline.store.load(&ch.arn).await?;
+    ensure(
+        state.version == 1 && state.lease_held(T0),
+        format!("{state:?}"),
+    )?;
+    ensure(
+        ch.executions(&env).await? == 1,
+        "one workflow execution started",
+    )
+}
+
+async fn inside_window_no_reshow_then_cooldown_then_again(env: Arc<Env>) -> Result<(), Failed> {
+    let ch = Channel::new(&env, "window-cooldown", Rules::default());
+    let s = &env.standin.state;
+    ch.thumbnail(s, 0, &[("mug", 90.0)]).await?;
+    ch.clock.advance(5);
+    let r = ch.thumbnail(s, 1, &[("mug", 95.0)]).await?;
+    ensure(
+        r.shown.is_empty(),
+        "a sighting inside the window does not re-show",
+    )?;
+    ch.clock.advance(15); // T0+20: window over, cooldown until T0+80
+    let r = ch.thumbnail(s, 2, &[("mug", 95.0)]).await?;
+    ensure(r.shown.is_empty(), "cooldown holds after the window")?;
+    ch.clock.advance(59);
+    let r = ch.thumbnail(s, 3, &[("mug", 95.0)]).await?;
+    ensure(r.shown.is_empty(), "cooldown holds until its last second")?;
+    ch.clock.advance(1); // T0+80
+    let r = ch.thumbnail(s, 4, &[("mug", 95.0)]).await?;
+    ensure(r.shown.len() == 1, "after the cooldown it shows again")?;
+    let accepted = s.accepted(&ch.arn);
+    ensure(
+        accepted.len() == 2,
+        format!("exactly two shows: {accepted:?}"),
+    )
+}
+
+async fn two_products_in_one_frame(env: Arc<Env>) -> Result<(), Failed> {
+    let rules = Rules {
+        max_active: 2,
+        ..Rules::default()
+    };
+    let ch = Channel::new(&env, "two-products", rules);
+    let r = ch
+        .thumbnail(
+            &env.standin.state,
+            0,
+            &[("cap-logo", 66.0), ("mug", 88.0), ("stranger", 99.0)],
+        )
+        .await?;
+    ensure(r.shown.len() == 2, format!("{r:?}"))?;
+    let accepted = env.standin.state.accepted(&ch.arn);
+    ensure(
+        accepted
+            == vec![
+                r#"{"v":1,"show":[{"id":"mug","left":20},{"id":"cap","left":10}]}"#.to_string(),
+            ],
+        format!("one cue carries both, most confident first: {accepted:?}"),
+    )
+}
+
+async fn at_most_k_most_confident_wins(env: Arc<Env>) -> Result<(), Failed> {
+    let ch = Channel::new(&env, "k-limit", Rules::default());
+    ch.thumbnail(&env.standin.state, 0, &[("cap", 60.0), ("mug", 95.0)])
+        .await?;
+    let accepted = env.standin.state.accepted(&ch.arn);
+    ensure(
+        accepted == vec![r#"{"v":1,"show":[{"id":"mug","left":20}]}"#.to_string()],
+        format!("{accepted:?}"),
+    )
+}
+
+async fn frame_with_no_label(env: Arc<Env>) -> Result<(), Failed> {
+    let ch = Channel::new(&env, "no-label", Rules::default());
+    let r = ch.thumbnail(&env.standin.state, 0, &[]).await?;
+    ensure(
+        r.thumbnails == 1 && r.shown.is_empty() && r.failed == 0,
+        format!("{r:?}"),
+    )?;
+    ensure(env.standin.state.calls(&ch.arn).is_empty(), "no cue")?;
+    let state = ch.pipeline.store.load(&ch.arn).await?;
+    ensure(state.version == 0, "no state written")
+}
+
+async fn below_confidence_is_not_shown(env: Arc<Env>) -> Result<(), Failed> {
+    let ch = Channel::new(&env, "low-confidence", Rules::default());
+    let r = ch
+        .thumbnail(&env.standin.state, 0, &[("mug", 69.0)])
+        .await?;
+    ensure(r.shown.is_empty(), format!("{r:?}"))
+}
+
+async fn duplicate_event_shows_once(env: Arc<Env>) -> Result<(), Failed> {
+    let ch = Channel::new(&env, "duplicate-event", Rules::default());
+    let key = ch.key(0);
+    env.standin.state.set_labels(&key, &[("mug", 90.0)]);
+    let event = s3_event(BUCKET, &[&key]);
+    let a = on_thumbnail(
+        &ch.pipeline,
+        LambdaEvent::new(event.clone(), Context::default()),
+    )
+    .await?;
+    let b = on_thumbnail(&ch.pipeline, LambdaEvent::new(event, Context::default())).await?;
+    ensure(
+        a.shown.len() == 1 && b.shown.is_empty(),
+        format!("{a:?} {b:?}"),
+    )?;
+    ensure(env.standin.state.accepted(&ch.arn).len() == 1, "one cue")?;
+    ensure(ch.executions(&env).await? == 1, "one workflow start")
+}
+
+async fn twenty_concurrent_invocations_show_once(env: Arc<Env>) -> Result<(), Failed> {
+    let ch = Arc::new(Channel::new(&env, "concurrent", Rules::default()));
+    let mut tasks = Vec::new();
+    for n in 0..20 {
+        let (ch, env) = (ch.clone(), env.clone());
+        tasks.push(tokio::spawn(async move {
+            ch.thumbnail(&env.standin.state, n, &[("mug", 80.0 + n as f32 / 2.0)])
+                .await
+        }));
+    }
+    let mut shown = 0;
+    for t in tasks {
+        let report = t.await.map_err(|e| e.to_string())??;
+        shown += report.shown.len();
+    }
+    ensure(shown == 1, format!("{shown} shows"))?;
+    ensure(env.standin.state.accepted(&ch.arn).len() == 1, "one cue")?;
+    ensure(ch.executions(&env).await? == 1, "one workflow start")
+}
+
+async fn throttling_storm_is_bounded(env: Arc<Env>) -> Result<(), Failed> {
+    let ch = Channel::new(&env, "throttle-storm", Rules::default());
+    env.standin
+        .state
+        .add_channel(&ch.arn, ChannelMode::Throttled);
+    let started = Instant::now();
+    let r = ch
+        .thumbnail(&env.standin.state, 0, &[("mug", 90.0)])
+        .await?;
+    let calls = env.standin.state.calls(&ch.arn);
+    ensure(
+        calls.len() == ch.pipeline.retry.attempts as usize,
+        format!(
+            "{} PutMetadata calls, expected {}",
+            calls.len(),
+            ch.pipeline.retry.attempts
+        ),
+    )?;
+    ensure(
+        started.elapsed() < Duration::from_secs(5),
+        "gave up quickly",
+    )?;
+    // The show stands: the workflow re-publishes once IVS accepts again.
+    ensure(r.shown.len() == 1, format!("{r:?}"))?;
+    ensure(
+        ch.executions(&env).await? == 1,
+        "workflow started to re-publish",
+    )
+}
+
+async fn rate_limit_is_what_ivs_enforces(env: Arc<Env>) -> Result<(), Failed> {
+    // The stand-in itself: a 6th PutMetadata within a second is throttled.
+    let arn = channel_arn("ratelimit");
+    env.standin.state.add_channel(&arn, ChannelMode::Live);
+    let mut results = Vec::new();
+    for _ in 0..6 {
+        results.push(
+            env.clients
+                .ivs
+                .put_metadata()
+                .channel_arn(&arn)
+                .metadata(r#"{"v":1,"show":[]}"#)
+                .send()
+                .await
+                .map_err(|e| e.into_service_error()),
+        );
+    }
+    ensure(
+        results[..5].iter().all(Result::is_ok),
+        format!("{results:?}"),
+    )?;
+    ensure(
+        matches!(&results[5], Err(e) if e.is_throttling_exception()),
+        format!("{:?}", results[5]),
+    )
+}
+
+async fn channel_not_broadcasting_resets_state(env: Arc<Env>) -> Result<(), Failed> {
+    let ch = Channel::new(&env, "offline", Rules::default());
+    let s = &env.standin.state;
+    ch.thumbnail(s, 0, &[("mug", 90.0)]).await?;
+    ensure(
+        !ch.pipeline.store.load(&ch.arn).await?.products.is_empty(),
+        "shown while live",
+    )?;
+    // The stream ends; the product is still in view on a later thumbnail of
+    // a new broadcast after its window, but IVS says the channel is offline.
+    s.add_channel(&ch.arn, ChannelMode::NotBroadcasting);
+    ch.clock.advance(100);
+    let r = ch.thumbnail(s, 1, &[("mug", 90.0)]).await?;
+    ensure(r.shown.is_empty(), format!("{r:?}"))?;
+    let state = ch.pipeline.store.load(&ch.arn).await?;
+    ensure(
+        state.products.is_empty() && state.workflow.is_empty(),
+        format!("state reset: {state:?}"),
+    )?;
+    let calls = s.calls(&ch.arn);
+    ensure(
+        calls.len() == 2,
+        format!("no retry loop: {} calls", calls.len()),
+    )?;
+    ensure(
+        ch.executions(&env).await? == 1,
+        "no workflow for an offline channel",
+    )
+}
+
+async fn malformed_event_is_a_clear_error(env: Arc<Env>) -> Result<(), Failed> {
+    let ch = Channel::new(&env, "malformed", Rules::default());
+    for payload in [
+        serde_json::json!({"hello": "world"}),
+        serde_json::json!({"Records": [{"eventName": "ObjectCreated:Put"}]}),
+        serde_json::json!(null),
+    ] {
+        match on_thumbnail(
+            &ch.pipeline,
+            LambdaEvent::new(payload.clone(), Context::default()),
+        )
+        .await
+        {
+            Err(HandlerError::MalformedEvent(m)) => ensure(
+                m.contains("S3 event"),
+                format!("message names the fix: {m}"),
+            )?,
+            other => return Err(format!("{payload}: {other:?}").into()),
+        }
+    }
+    // A record without bucket/key fails that record only, with its index.
+    let mut event = s3_event(BUCKET, &[&ch.key(0), &ch.key(1)]);
+    event["Records"][0]["s3"]["object"]
+        .as_object_mut()
+        .map(|o| o.remove("key"));
+    env.standin.state.set_labels(&ch.key(1), &[("mug", 90.0)]);
+    match on_thumbnail(&ch.pipeline, LambdaEvent::new(event, Context::default())).await {
+        Err(HandlerError::RecordsFailed {
+            failed: 1,
+            total: 2,
+            first,
+        }) => ensure(first.contains("record 0"), first)?,
+        other => return Err(format!("{other:?}").into()),
+    }
+    ensure(
+        env.standin.state.accepted(&ch.arn).len() == 1,
+        "the good record was handled",
+    )
+}
+
+async fn non_thumbnail_keys_are_skipped(env: Arc<Env>) -> Result<(), Failed> {
+    let ch = Channel::new(&env, "not-a-thumbnail", Rules::default());
+    let hls = format!(
+        "ivs/v1/{ACCOUNT}/{}/2026/11/24/17/5/rec/media/hls/720p30/12.ts",
+        ch.id
+    );
+    let other = "uploads/cat.jpg".to_string();
+    let mut event = s3_event(BUCKET, &[&hls, &other]);
+    let r = on_thumbnail(
+        &ch.pipeline,
+        LambdaEvent::new(event.clone(), Context::default()),
+    )
+    .await?;
+    ensure(r.skipped == 2 && r.thumbnails == 0, format!("{r:?}"))?;
+    ensure(
+        env.standin.state.detect_calls_for(&hls) == 0,
+        "no Rekognition call",
+    )?;
+    // Deletions are not ObjectCreated.
+    event["Records"][0]["eventName"] = Value::from("ObjectRemoved:Delete");
+    let r = on_thumbnail(&ch.pipeline, LambdaEvent::new(event, Context::default())).await?;
+    ensure(r.skipped == 2, format!("{r:?}"))?;
+    // Both LATEST layouts are thumbnails.
+    let base = format!("ivs/v1/{ACCOUNT}/{}/2026/11/24/17/5/rec/media", ch.id);
+    let latest = [
+        format!("{base}/latest_thumbnail/thumb.jpg"),
+        format!("{base}/thumbnails/latest/thumb.jpg"),
+    ];
+    let event = s3_event(BUCKET, &[&latest[0], &latest[1]]);
+    let r = on_thumbnail(&ch.pipeline, LambdaEvent::new(event, Context::default())).await?;
+    ensure(r.thumbnails == 2, format!("{r:?}"))
+}
+
+async fn model_not_ready_changes_nothing(env: Arc<Env>) -> Result<(), Failed> {
+    // The model is global to the stand-in: use a private one.
+    let standin = StandIn::start().await?;
+    let clients = TestClients::new(&env._moto.url, &standin.url).await;
+    let clock = TestClock::at(T0);
+    let p = pipeline(
+        &clients,
+        TABLE,
+        &env.quiet_machine,
+        &env.catalog,
+        Rules::default(),
+        clock,
+    );
+    let id = "modelnotready";
+    let arn = channel_arn(id);
+    standin.state.add_channel(&arn, ChannelMode::Live);
+    standin.state.set_model_ready(false);
+    let keys = [thumbnail_key(id, 0), thumbnail_key(id, 1)];
+    standin.state.set_labels(&keys[0], &[("mug", 99.0)]);
+    let event = s3_event(BUCKET, &[&keys[0], &keys[1]]);
+    let r = on_thumbnail(&p, LambdaEvent::new(event, Context::default())).await?;
+    ensure(
+        r.model_not_ready && r.failed == 0 && r.shown.is_empty(),
+        format!("{r:?}"),
+    )?;
+    ensure(p.store.load(&arn).await?.version == 0, "no state change")?;
+    ensure(standin.state.calls(&arn).is_empty(), "no cue")
+}
+
+/// The real workflow definition running on moto, its Task invoking the real
+/// on-tick handler through the Lambda Invoke API: a viewer who joins late gets
+/// a re-published cue with the right seconds left, and the clear goes out when
+/// the display window ends.
+async fn late_joiner_gets_the_republished_cue(env: Arc<Env>) -> Result<(), Failed> {
+    let rules = Rules {
+        max_active: 1,
+        republish_seconds: 1,
+    };
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let tick = pipeline(
+        &env.clients,
+        TABLE,
+        &env.republish_machine,
+        &env.catalog,
+        rules,
+        clock.clone(),
+    );
+    env.standin.state.set_tick_pipeline(Arc::new(tick));
+    let show = pipeline(
+        &env.clients,
+        TABLE,
+        &env.republish_machine,
+        &env.catalog,
+        rules,
+        clock.clone(),
+    );
+    let id = "latejoiner";
+    let arn = channel_arn(id);
+    env.standin.state.add_channel(&arn, ChannelMode::Live);
+    let key = thumbnail_key(id, 0);
+    env.standin.state.set_labels(&key, &[("blink", 75.0)]);
+    let shown_at = clock.now();
+    let event = s3_event(BUCKET, &[&key]);
+    let r = on_thumbnail(&show, LambdaEvent::new(event, Context::default())).await?;
+    ensure(r.shown.len() == 1, format!("{r:?}"))?;
+
+    // Wait for the execution to finish (display 3 s, republish every 1 s).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        let out = env
+            .clients
+            .sfn
+            .list_executions()
+            .state_machine_arn(&env.republish_machine)
+            .send()
+            .await?;
+        let exec = out
+            .executions()
+            .iter()
+            .find(|e| e.name().starts_with("latejoiner-"))
+            .map(|e| e.status().clone());
+        match exec {
+            Some(s) if s.as_str() != "RUNNING" => break s,
+            _ if Instant::now() > deadline => return Err("workflow did not finish in 30 s".into()),
+            _ => tokio::time::sleep(Duration::from_millis(250)).await,
+        }
+    };
+    ensure(
+        status.as_str() == "SUCCEEDED",
+        format!("execution {status:?}"),
+    )?;
+
+    let calls: Vec<_> = env
+        .standin
+        .state
+        .calls(&arn)
+        .into_iter()
+        .filter(|c| c.status == 204)
+        .collect();
+    let cues: Vec<Cue> = calls.iter().map(|c| cue(&c.metadata)).collect();
+    ensure(
+        cues.len() >= 3,
+        format!("show, re-publishes and a clear: {cues:?}"),
+    )?;
+    ensure(cues[0].show[0].seconds_left == 3, format!("{cues:?}"))?;
+    // Every re-published cue tells a late joiner the time actually left.
+    let first_at = calls[0].at;
+    for (call, c) in calls.iter().zip(&cues).skip(1) {
+        let elapsed = call.at.duration_since(first_at).as_secs_f64();
+        if let Some(item) = c.show.first() {
+            let expected = 3.0 - elapsed;
+            ensure(
+                (item.seconds_left as f64 - expected).abs() <= 1.0,
+                format!(
+                    "at +{elapsed:.1}s the cue said {} s left, {expected:.1} expected",
+                    item.seconds_left
+                ),
+            )?;
+        }
+    }
+    let last = cues.last().cloned().unwrap_or_default();
+    ensure(last.is_clear(), format!("ends with a clear cue: {cues:?}"))?;
+    let cleared_after = calls
+        .last()
+        .map(|c| c.at.duration_since(first_at).as_secs_f64())
+        .unwrap_or(0.0);
+    ensure(
+        (2.0..=6.0).contains(&cleared_after),
+        format!("clear went out {cleared_after:.1} s after the show (window 3 s)"),
+    )?;
+    let state = show.store.load(&arn).await?;
+    ensure(
+        !state.lease_held(shown_at + 60),
+        "the workflow released the channel",
+    )?;
+    // Never more than 5 cues per second on the channel.
+    for w in calls.windows(6) {
+        ensure(
+            w[5].at.duration_since(w[0].at) >= Duration::from_secs(1),
+            "at most 5 PutMetadata per second",
+        )?;
+    }
+    Ok(())
+}
+
+async fn operator_show_state_clear(env: Arc<Env>) -> Result<(), Failed> {
+    use backend::operator;
+    let ch = Channel::new(&env, "operator", Rules::default());
+    let s = &env.standin.state;
+    ch.thumbnail(s, 0, &[("mug", 90.0)]).await?;
+    ch.clock.advance(2);
+    // Forced: replaces mug (K = 1) although cap was never seen.
+    let cue = operator::show_now(&ch.pipeline, &ch.arn, "cap").await?;
+    ensure(
+        cue.encode()? == r#"{"v":1,"show":[{"id":"cap","left":10}]}"#,
+        format!("{cue:?}"),
+    )?;
+    let state = operator::state(&ch.pipeline, &ch.arn).await?;
+    ensure(
+        state["products"]["cap"]["showing"] == true,
+        state.to_string(),
+    )?;
+    ensure(
+        state["products"]["mug"]["showing"] == false,
+        state.to_string(),
+    )?;
+    ensure(state["workflow_running"] == true, state.to_string())?;
+    operator::clear(&ch.pipeline, &ch.arn).await?;
+    let state = operator::state(&ch.pipeline, &ch.arn).await?;
+    ensure(
+        state["cue_now"] == r#"{"v":1,"show":[]}"#,
+        state.to_string(),
+    )?;
+    let accepted = s.accepted(&ch.arn);
+    ensure(
+        accepted.last().map(String::as_str) == Some(r#"{"v":1,"show":[]}"#),
+        format!("{accepted:?}"),
+    )?;
+    // Mistakes are named.
+    let err = operator::show_now(&ch.pipeline, &ch.arn, "nope")
+        .await
+        .unwrap_err();
+    ensure(
+        err.to_string().contains("not in the catalog"),
+        err.to_string(),
+    )?;
+    let err = operator::state(&ch.pipeline, "my-channel")
+        .await
+        .unwrap_err();
+    ensure(
+        err.to_string().contains("not an IVS channel ARN"),
+        err.to_string(),
+    )
+}
+
+fn main() -> std::process::ExitCode {
+    let args = Arguments::from_args();
+    // Handler warnings and errors on stderr: a failing scenario shows why.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .try_init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("cannot start tokio: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let env = match runtime.block_on(Env::start()) {
+        Ok(env) => Arc::new(env),
+        Err(e) => {
+            eprintln!("test environment did not start: {e:#}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let handle = runtime.handle().clone();
+    let mut trials = Vec::new();
+    macro_rules! trial {
+        ($name:ident) => {{
+            let (env, handle) = (env.clone(), handle.clone());
+            trials.push(Trial::test(stringify!($name), move || {
+                run(&handle, $name(env))
+            }));
+        }};
+    }
+    trial!(first_sighting_shows);
+    trial!(inside_window_no_reshow_then_cooldown_then_again);
+    trial!(two_products_in_one_frame);
+    trial!(at_most_k_most_confident_wins);
+    trial!(frame_with_no_label);
+    trial!(below_confidence_is_not_shown);
+    trial!(duplicate_event_shows_once);
+    trial!(twenty_concurrent_invocations_show_once);
+    trial!(throttling_storm_is_bounded);
+    trial!(rate_limit_is_what_ivs_enforces);
+    trial!(channel_not_broadcasting_resets_state);
+    trial!(malformed_event_is_a_clear_error);
+    trial!(non_thumbnail_keys_are_skipped);
+    trial!(model_not_ready_changes_nothing);
+    trial!(late_joiner_gets_the_republished_cue);
+    trial!(operator_show_state_clear);
+    let conclusion = libtest_mimic::run(&args, trials);
+    drop(env);
+    runtime.shutdown_timeout(Duration::from_secs(2));
+    conclusion.exit_code()
+}
+
+fn run(
+    handle: &tokio::runtime::Handle,
+    f: impl Future<Output = Result<(), Failed>>,
+) -> Result<(), Failed> {
+    handle.block_on(f)
+}

@@ -1,1 +1,332 @@
+//! Test harness: real servers on 127.0.0.1 free ports, stopped when dropped.
+//!
+//! * [`Moto`]: `moto[server]` for DynamoDB and Step Functions (its state
+//!   machines really execute once configured to);
+//! * [`standin::StandIn`]: our IVS / Rekognition / Lambda-Invoke stand-in;
+//! * helpers to build the backend's real [`Pipeline`] against them, and S3
+//!   event fixtures shaped like the ones AWS sends.
 
+pub mod standin;
+
+use ad_contract::Catalog;
+use anyhow::{bail, Context as _};
+use backend::aws::{DynamoStateStore, IvsPublisher, RekognitionDetector, SfnWorkflow};
+use backend::decision::{Rules, UnixSeconds};
+use backend::handlers::Pipeline;
+use backend::ports::{Clock, RetryPolicy};
+use serde_json::{json, Value};
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub const REGION: &str = "us-east-1";
+pub const ACCOUNT: &str = "123456789012";
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> anyhow::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// Kills the child when dropped, and (on Linux) when this process dies.
+pub struct ChildGuard(pub Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Makes a spawned child die with the test process, even on a crash.
+pub fn die_with_parent(cmd: &mut Command) -> &mut Command {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: prctl is async-signal-safe; nothing else runs in pre_exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        })
+    }
+}
+
+/// A moto server.
+pub struct Moto {
+    pub url: String,
+    _child: ChildGuard,
+}
+
+impl Moto {
+    /// Starts moto on a free port. `lambda_port` is where moto's Step
+    /// Functions engine sends Lambda Invoke calls (it uses `$MOTO_PORT`).
+    pub fn start(lambda_port: u16) -> anyhow::Result<Self> {
+        let port = free_port()?;
+        let launcher = concat!(env!("CARGO_MANIFEST_DIR"), "/moto_server.py");
+        let mut cmd = Command::new("python3");
+        cmd.args([launcher, "127.0.0.1", &port.to_string()])
+            .env("MOTO_PORT", lambda_port.to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let child = die_with_parent(&mut cmd)
+            .spawn()
+            .context("starting moto (pip install 'moto[server]')")?;
+        let moto = Moto {
+            url: format!("http://127.0.0.1:{port}"),
+            _child: ChildGuard(child),
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if http_request(
+                "POST",
+                port,
+                "/moto-api/config",
+                r#"{"stepfunctions":{"execute_state_machine":true}}"#,
+            )
+            .is_ok_and(|(status, _)| (200..300).contains(&status))
+            {
+                return Ok(moto);
+            }
+            if Instant::now() > deadline {
+                bail!("moto did not start on port {port} within 60 s");
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+/// A minimal blocking HTTP/1.1 request to 127.0.0.1 (for harness plumbing
+/// only; the code under test talks through the AWS SDK).
+pub fn http_request(
+    method: &str,
+    port: u16,
+    path: &str,
+    body: &str,
+) -> anyhow::Result<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .context("no HTTP status")?;
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    Ok((status, body))
+}
+
+/// A clock the test moves.
+#[derive(Default)]
+pub struct TestClock(pub AtomicU64);
+
+impl TestClock {
+    pub fn at(t: UnixSeconds) -> Arc<Self> {
+        Arc::new(Self(AtomicU64::new(t)))
+    }
+    pub fn advance(&self, seconds: u64) {
+        self.0.fetch_add(seconds, Ordering::SeqCst);
+    }
+}
+
+impl Clock for TestClock {
+    fn now(&self) -> UnixSeconds {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// The SDK configuration for the tests: static credentials, one region.
+pub async fn sdk_config() -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(REGION))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "testing", "testing", None, None, "tests",
+        ))
+        .load()
+        .await
+}
+
+/// SDK clients pointed at moto (DynamoDB, Step Functions) and the stand-in
+/// (IVS, Rekognition).
+#[derive(Clone)]
+pub struct TestClients {
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub sfn: aws_sdk_sfn::Client,
+    pub ivs: aws_sdk_ivs::Client,
+    pub rekognition: aws_sdk_rekognition::Client,
+}
+
+impl TestClients {
+    pub async fn new(moto_url: &str, standin_url: &str) -> Self {
+        let sdk = sdk_config().await;
+        Self {
+            dynamodb: aws_sdk_dynamodb::Client::from_conf(
+                aws_sdk_dynamodb::config::Builder::from(&sdk)
+                    .endpoint_url(moto_url)
+                    .build(),
+            ),
+            sfn: aws_sdk_sfn::Client::from_conf(
+                aws_sdk_sfn::config::Builder::from(&sdk)
+                    .endpoint_url(moto_url)
+                    .build(),
+            ),
+            ivs: aws_sdk_ivs::Client::from_conf(
+                aws_sdk_ivs::config::Builder::from(&sdk)
+                    .endpoint_url(standin_url)
+                    .retry_config(aws_config::retry::RetryConfig::disabled())
+                    .build(),
+            ),
+            rekognition: aws_sdk_rekognition::Client::from_conf(
+                aws_sdk_rekognition::config::Builder::from(&sdk)
+                    .endpoint_url(standin_url)
+                    .build(),
+            ),
+        }
+    }
+
+    /// Creates the state table as the CDK stack does.
+    pub async fn create_table(&self, name: &str) -> anyhow::Result<()> {
+        use aws_sdk_dynamodb::types::{
+            AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+        };
+        self.dynamodb
+            .create_table()
+            .table_name(name)
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name("channel")
+                    .attribute_type(ScalarAttributeType::S)
+                    .build()?,
+            )
+            .key_schema(
+                KeySchemaElement::builder()
+                    .attribute_name("channel")
+                    .key_type(KeyType::Hash)
+                    .build()?,
+            )
+            .send()
+            .await?;
+        Ok(())
+    }
+
+    /// Creates a state machine from `definition`; returns its ARN.
+    pub async fn create_state_machine(
+        &self,
+        name: &str,
+        definition: &str,
+    ) -> anyhow::Result<String> {
+        let out = self
+            .sfn
+            .create_state_machine()
+            .name(name)
+            .definition(definition)
+            .role_arn(format!("arn:aws:iam::{ACCOUNT}:role/republish-workflow"))
+            .send()
+            .await?;
+        Ok(out.state_machine_arn().to_string())
+    }
+}
+
+/// The Lambda ARN the workflow definition is given in tests.
+pub fn tick_function_arn() -> String {
+    format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:on-tick")
+}
+
+/// The shipped workflow definition with the tick function substituted, as
+/// the CDK app does at deploy time.
+pub fn workflow_definition() -> String {
+    backend::WORKFLOW_DEFINITION.replace("${TickFunctionArn}", &tick_function_arn())
+}
+
+/// Builds the backend's real pipeline over the test clients.
+pub fn pipeline(
+    clients: &TestClients,
+    table: &str,
+    state_machine_arn: &str,
+    catalog: &Catalog,
+    rules: Rules,
+    clock: Arc<dyn Clock>,
+) -> Pipeline {
+    Pipeline {
+        catalog: Arc::new(catalog.clone()),
+        rules,
+        region: REGION.into(),
+        store: Arc::new(DynamoStateStore::new(clients.dynamodb.clone(), table)),
+        publisher: Arc::new(IvsPublisher::new(clients.ivs.clone())),
+        detector: Some(Arc::new(RekognitionDetector::new(
+            clients.rekognition.clone(),
+            format!("arn:aws:rekognition:{REGION}:{ACCOUNT}:project/shop/version/shop.1/1"),
+            catalog
+                .products()
+                .iter()
+                .map(|p| p.min_confidence)
+                .fold(100.0, f32::min),
+        ))),
+        workflow: Arc::new(SfnWorkflow::new(clients.sfn.clone(), state_machine_arn)),
+        clock,
+        retry: RetryPolicy {
+            attempts: 4,
+            base: Duration::from_millis(20),
+            max_delay: Duration::from_millis(200),
+        },
+    }
+}
+
+/// The channel ARN for a channel id in the test account.
+pub fn channel_arn(channel_id: &str) -> String {
+    format!("arn:aws:ivs:{REGION}:{ACCOUNT}:channel/{channel_id}")
+}
+
+/// A SEQUENTIAL thumbnail key for a channel.
+pub fn thumbnail_key(channel_id: &str, n: u32) -> String {
+    format!("ivs/v1/{ACCOUNT}/{channel_id}/2026/11/24/17/5/rec{channel_id}/media/thumbnails/thumb{n}.jpg")
+}
+
+/// An S3 ObjectCreated notification as AWS delivers it (moto's own lack
+/// `userIdentity` and do not parse as `S3Event`).
+pub fn s3_event(bucket: &str, keys: &[&str]) -> Value {
+    let records: Vec<Value> = keys
+        .iter()
+        .map(|key| {
+            json!({
+                "eventVersion": "2.1",
+                "eventSource": "aws:s3",
+                "awsRegion": REGION,
+                "eventTime": "2026-11-24T17:05:12.345Z",
+                "eventName": "ObjectCreated:Put",
+                "userIdentity": {"principalId": "AWS:AROAEXAMPLE:ivs-recording"},
+                "requestParameters": {"sourceIPAddress": "10.0.0.1"},
+                "responseElements": {
+                    "x-amz-request-id": "C3D13FE58DE4C810",
+                    "x-amz-id-2": "FMyUVURIY8/IgAtTv8xRjskZQpcIZ9KG4V5Wp6S7S/JRWeUWerMUE5JgHvANOjpD"
+                },
+                "s3": {
+                    "s3SchemaVersion": "1.0",
+                    "configurationId": "thumbnails",
+                    "bucket": {
+                        "name": bucket,
+                        "ownerIdentity": {"principalId": "A3NL1KOZZKExample"},
+                        "arn": format!("arn:aws:s3:::{bucket}")
+                    },
+                    "object": {
+                        "key": key,
+                        "size": 48213,
+                        "eTag": "d41d8cd98f00b204e9800998ecf8427e",
+                        "sequencer": "0055AED6DCD90281E5"
+                    }
+                }
+            })
+        })
+        .collect();
+    json!({ "Records": records })
+}

@@ -1,0 +1,406 @@
+//! The edge traits over the AWS SDK. Every client honours the SDK's standard
+//! endpoint settings (`AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_<SERVICE>`), which is
+//! how tests and the local studio point them at moto and the stand-ins.
+
+use crate::decision::{BoundingBox, ChannelState, Detection, ProductState};
+use crate::ports::{
+    CuePublisher, DetectError, Detector, ImageRef, PublishError, SaveOutcome, StateStore,
+    StoreError, WorkflowInput, WorkflowStarter,
+};
+use ad_contract::ProductId;
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::AttributeValue;
+use std::collections::HashMap;
+
+/// "Code: message" for a service error, the full cause chain otherwise
+/// (connection refused, timeouts), instead of the SDK's debug dump.
+fn describe<E>(e: &E) -> String
+where
+    E: std::error::Error + aws_sdk_dynamodb::error::ProvideErrorMetadata,
+{
+    match (e.code(), e.message()) {
+        (Some(code), Some(message)) => format!("{code}: {message}"),
+        (Some(code), None) => code.to_string(),
+        _ => aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string(),
+    }
+}
+
+/// Channel state in DynamoDB: one item per channel (partition key `channel`,
+/// the channel ARN), products in a map attribute. One item per channel, not
+/// one per product, because "at most K products at once" is a rule about the
+/// whole channel: with per-product items two thumbnails showing two different
+/// products could both pass their own conditions. Every write is an UpdateItem
+/// conditional on the version read, so concurrent invocations serialize.
+pub struct DynamoStateStore {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+impl DynamoStateStore {
+    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    /// A cheap call that opens the connection at init, so the first event
+    /// does not pay for the TLS handshake.
+    pub async fn warm_up(&self) -> Result<(), StoreError> {
+        self.client
+            .describe_table()
+            .table_name(&self.table)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| StoreError::Service(describe(&e)))
+    }
+}
+
+fn num(item: &HashMap<String, AttributeValue>, key: &str) -> Result<u64, String> {
+    match item.get(key) {
+        None => Ok(0),
+        Some(AttributeValue::N(n)) => n
+            .parse::<u64>()
+            .map_err(|_| format!("{key} is {n:?}, not a whole number")),
+        Some(_) => Err(format!("{key} is not a number")),
+    }
+}
+
+fn item_to_state(item: &HashMap<String, AttributeValue>) -> Result<ChannelState, String> {
+    let mut state = ChannelState {
+        version: num(item, "version")?,
+        lease_until: num(item, "lease_until")?,
+        ..ChannelState::default()
+    };
+    if let Some(w) = item.get("workflow") {
+        state.workflow = w.as_s().map_err(|_| "workflow is not text")?.clone();
+    }
+    if let Some(products) = item.get("products") {
+        let products = products.as_m().map_err(|_| "products is not a map")?;
+        for (id, entry) in products {
+            let id = ProductId::parse(id).map_err(|e| format!("product id {id:?} {e}"))?;
+            let entry = entry
+                .as_m()
+                .map_err(|_| format!("products.{id} is not a map"))?;
+            let confidence = match entry.get("confidence") {
+                Some(AttributeValue::N(n)) => n.parse::<f32>().unwrap_or(0.0),
+                _ => 0.0,
+            };
+            state.products.insert(
+                id,
+                ProductState {
+                    shown_at: num(entry, "shown_at")?,
+                    visible_until: num(entry, "visible_until")?,
+                    cooldown_until: num(entry, "cooldown_until")?,
+                    confidence,
+                },
+            );
+        }
+    }
+    Ok(state)
+}
+
+fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn products_attr(state: &ChannelState) -> AttributeValue {
+    AttributeValue::M(
+        state
+            .products
+            .iter()
+            .map(|(id, p)| {
+                let entry = HashMap::from([
+                    ("shown_at".to_owned(), n(p.shown_at)),
+                    ("visible_until".to_owned(), n(p.visible_until)),
+                    ("cooldown_until".to_owned(), n(p.cooldown_until)),
+                    ("confidence".to_owned(), n(p.confidence)),
+                ]);
+                (id.to_string(), AttributeValue::M(entry))
+            })
+            .collect(),
+    )
+}
+
+#[async_trait]
+impl StateStore for DynamoStateStore {
+    async fn load(&self, channel_arn: &str) -> Result<ChannelState, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("channel", AttributeValue::S(channel_arn.into()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| StoreError::Service(describe(&e)))?;
+        match out.item {
+            None => Ok(ChannelState::default()),
+            Some(item) => item_to_state(&item).map_err(|problem| StoreError::Malformed {
+                channel: channel_arn.into(),
+                problem,
+            }),
+        }
+    }
+
+    async fn save(
+        &self,
+        channel_arn: &str,
+        state: &ChannelState,
+        expected_version: u64,
+    ) -> Result<SaveOutcome, StoreError> {
+        let condition = if expected_version == 0 {
+            "attribute_not_exists(#v)"
+        } else {
+            "#v = :expected"
+        };
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("channel", AttributeValue::S(channel_arn.into()))
+            .update_expression(
+                "SET #v = :v, products = :p, workflow = :w, lease_until = :l, expires_at = :e",
+            )
+            .condition_expression(condition)
+            .expression_attribute_names("#v", "version")
+            .expression_attribute_values(":v", n(state.version))
+            .expression_attribute_values(":p", products_attr(state))
+            .expression_attribute_values(":w", AttributeValue::S(state.workflow.clone()))
+            .expression_attribute_values(":l", n(state.lease_until))
+            .expression_attribute_values(":e", n(state.expires_at()));
+        if expected_version != 0 {
+            request = request.expression_attribute_values(":expected", n(expected_version));
+        }
+        match request.send().await {
+            Ok(_) => Ok(SaveOutcome::Saved),
+            Err(e) => match e.into_service_error() {
+                aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(_) => {
+                    Ok(SaveOutcome::Conflict)
+                }
+                other => Err(StoreError::Service(describe(&other))),
+            },
+        }
+    }
+}
+
+/// IVS PutMetadata. The client is built with the SDK's own retries off: the
+/// handlers retry throttling themselves, bounded and jittered, and must see
+/// every ChannelNotBroadcasting at once.
+pub struct IvsPublisher {
+    client: aws_sdk_ivs::Client,
+}
+
+impl IvsPublisher {
+    pub fn new(client: aws_sdk_ivs::Client) -> Self {
+        Self { client }
+    }
+
+    pub async fn warm_up(&self) -> Result<(), PublishError> {
+        self.client
+            .list_channels()
+            .max_results(1)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| PublishError::Other(describe(&e)))
+    }
+}
+
+#[async_trait]
+impl CuePublisher for IvsPublisher {
+    async fn put_metadata(&self, channel_arn: &str, metadata: &str) -> Result<(), PublishError> {
+        use aws_sdk_ivs::operation::put_metadata::PutMetadataError as E;
+        match self
+            .client
+            .put_metadata()
+            .channel_arn(channel_arn)
+            .metadata(metadata)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) => Err(match e.into_service_error() {
+                E::ThrottlingException(e) => PublishError::Throttled(describe(&e)),
+                E::ChannelNotBroadcasting(e) => PublishError::NotBroadcasting(describe(&e)),
+                E::ValidationException(e) => PublishError::Invalid(describe(&e)),
+                other => PublishError::Other(describe(&other)),
+            }),
+        }
+    }
+}
+
+/// Rekognition Custom Labels DetectCustomLabels on the thumbnail in S3.
+pub struct RekognitionDetector {
+    client: aws_sdk_rekognition::Client,
+    project_version_arn: String,
+    /// Passed as MinConfidence: the lowest `min_confidence` in the catalog, so
+    /// Rekognition's own default threshold never hides a label the catalog
+    /// would accept.
+    min_confidence: f32,
+}
+
+impl RekognitionDetector {
+    pub fn new(
+        client: aws_sdk_rekognition::Client,
+        project_version_arn: impl Into<String>,
+        min_confidence: f32,
+    ) -> Self {
+        Self {
+            client,
+            project_version_arn: project_version_arn.into(),
+            min_confidence,
+        }
+    }
+
+    pub async fn warm_up(&self) -> Result<(), DetectError> {
+        // DescribeProjects is the cheapest authenticated Rekognition call.
+        self.client
+            .describe_projects()
+            .max_results(1)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| DetectError::Other(describe(&e)))
+    }
+}
+
+#[async_trait]
+impl Detector for RekognitionDetector {
+    async fn detect(&self, image: &ImageRef) -> Result<Vec<Detection>, DetectError> {
+        use aws_sdk_rekognition::operation::detect_custom_labels::DetectCustomLabelsError as E;
+        use aws_sdk_rekognition::types::{Image, S3Object};
+        let ImageRef::S3 { bucket, key } = image;
+        let image = Image::builder()
+            .s3_object(S3Object::builder().bucket(bucket).name(key).build())
+            .build();
+        let out = self
+            .client
+            .detect_custom_labels()
+            .project_version_arn(&self.project_version_arn)
+            .image(image)
+            .min_confidence(self.min_confidence)
+            .send()
+            .await
+            .map_err(|e| match e.into_service_error() {
+                E::ResourceNotReadyException(e) => DetectError::ModelNotReady(describe(&e)),
+                E::ImageTooLargeException(e) => DetectError::BadImage(describe(&e)),
+                E::InvalidImageFormatException(e) => DetectError::BadImage(describe(&e)),
+                E::InvalidS3ObjectException(e) => DetectError::BadImage(describe(&e)),
+                other => DetectError::Other(describe(&other)),
+            })?;
+        Ok(out
+            .custom_labels()
+            .iter()
+            .filter_map(|l| {
+                Some(Detection {
+                    label: l.name()?.to_owned(),
+                    confidence: l.confidence()?,
+                    bounding_box: l.geometry().and_then(|g| g.bounding_box()).map(|b| {
+                        BoundingBox {
+                            left: b.left().unwrap_or(0.0),
+                            top: b.top().unwrap_or(0.0),
+                            width: b.width().unwrap_or(0.0),
+                            height: b.height().unwrap_or(0.0),
+                        }
+                    }),
+                })
+            })
+            .collect())
+    }
+}
+
+/// Step Functions StartExecution of the generic workflow.
+pub struct SfnWorkflow {
+    client: aws_sdk_sfn::Client,
+    state_machine_arn: String,
+}
+
+impl SfnWorkflow {
+    pub fn new(client: aws_sdk_sfn::Client, state_machine_arn: impl Into<String>) -> Self {
+        Self {
+            client,
+            state_machine_arn: state_machine_arn.into(),
+        }
+    }
+
+    pub async fn warm_up(&self) -> Result<(), String> {
+        self.client
+            .describe_state_machine()
+            .state_machine_arn(&self.state_machine_arn)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| describe(&e))
+    }
+}
+
+#[async_trait]
+impl WorkflowStarter for SfnWorkflow {
+    async fn start(&self, input: &WorkflowInput) -> Result<(), String> {
+        use aws_sdk_sfn::operation::start_execution::StartExecutionError as E;
+        let body = serde_json::to_string(input).map_err(|e| e.to_string())?;
+        match self
+            .client
+            .start_execution()
+            .state_machine_arn(&self.state_machine_arn)
+            .name(&input.execution)
+            .input(body)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) => match e.into_service_error() {
+                // The same name is already running or ran: the start happened.
+                E::ExecutionAlreadyExists(_) => Ok(()),
+                other => Err(describe(&other)),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_survives_the_item_round_trip() {
+        let mut state = ChannelState {
+            version: 7,
+            workflow: "c-1-2".into(),
+            lease_until: 99,
+            ..ChannelState::default()
+        };
+        state.products.insert(
+            ProductId::parse("mug").unwrap(),
+            ProductState {
+                shown_at: 1,
+                visible_until: 21,
+                cooldown_until: 81,
+                confidence: 93.5,
+            },
+        );
+        let item = HashMap::from([
+            ("version".to_owned(), n(7)),
+            ("workflow".to_owned(), AttributeValue::S("c-1-2".into())),
+            ("lease_until".to_owned(), n(99)),
+            ("products".to_owned(), products_attr(&state)),
+        ]);
+        assert_eq!(item_to_state(&item).unwrap(), state);
+    }
+
+    #[test]
+    fn a_hand_edited_item_is_reported_not_panicked_on() {
+        let item = HashMap::from([("version".to_owned(), AttributeValue::S("x".into()))]);
+        assert!(item_to_state(&item).unwrap_err().contains("version"));
+        let item = HashMap::from([(
+            "products".to_owned(),
+            AttributeValue::M(HashMap::from([(
+                "Bad Id".to_owned(),
+                AttributeValue::M(HashMap::new()),
+            )])),
+        )]);
+        assert!(item_to_state(&item).unwrap_err().contains("Bad Id"));
+    }
+}

@@ -1,0 +1,273 @@
+//! Configuration from environment variables, validated once at init. Every
+//! missing or malformed variable is reported in one error, so a deployment is
+//! fixed in one pass. The names are listed once, in `backend/lambda-env.json`,
+//! which the CDK app reads too.
+
+use crate::decision::Rules;
+use ad_contract::Catalog;
+use std::path::PathBuf;
+
+pub const TABLE_NAME: &str = "TABLE_NAME";
+pub const STATE_MACHINE_ARN: &str = "STATE_MACHINE_ARN";
+pub const REKOGNITION_PROJECT_VERSION_ARN: &str = "REKOGNITION_PROJECT_VERSION_ARN";
+pub const CATALOG_PATH: &str = "CATALOG_PATH";
+pub const MAX_ACTIVE_PRODUCTS: &str = "MAX_ACTIVE_PRODUCTS";
+pub const REPUBLISH_SECONDS: &str = "REPUBLISH_SECONDS";
+pub const AWS_REGION: &str = "AWS_REGION";
+
+/// Every name this module reads (checked against `lambda-env.json` in tests).
+pub const ALL: &[&str] = &[
+    TABLE_NAME,
+    STATE_MACHINE_ARN,
+    REKOGNITION_PROJECT_VERSION_ARN,
+    CATALOG_PATH,
+    MAX_ACTIVE_PRODUCTS,
+    REPUBLISH_SECONDS,
+    AWS_REGION,
+];
+
+/// Which function is starting: they need different variables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    OnThumbnail,
+    OnTick,
+    /// The operator CLI: no detector needed.
+    Operator,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub table_name: String,
+    pub state_machine_arn: String,
+    /// Present for [`Role::OnThumbnail`].
+    pub project_version_arn: Option<String>,
+    pub catalog_path: PathBuf,
+    pub catalog: Catalog,
+    pub rules: Rules,
+    pub region: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("configuration has {} problem(s):\n{}", .0.len(), .0.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
+pub struct ConfigError(pub Vec<String>);
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env(role: Role) -> Result<Self, ConfigError> {
+        Self::from_lookup(role, |name| std::env::var(name).ok())
+    }
+
+    /// Reads variables through `lookup` (tests pass a map).
+    pub fn from_lookup(
+        role: Role,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let mut problems = Vec::new();
+        let get = |name: &str| {
+            lookup(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let required = |name: &str, what: &str, problems: &mut Vec<String>| {
+            let v = get(name);
+            if v.is_none() {
+                problems.push(format!("{name} is not set; set it to {what}"));
+            }
+            v.unwrap_or_default()
+        };
+        let table_name = required(TABLE_NAME, "the DynamoDB state table's name", &mut problems);
+        let state_machine_arn = required(
+            STATE_MACHINE_ARN,
+            "the workflow's ARN (arn:aws:states:...:stateMachine:...)",
+            &mut problems,
+        );
+        if !state_machine_arn.is_empty() && !state_machine_arn.starts_with("arn:") {
+            problems.push(format!(
+                "{STATE_MACHINE_ARN} is {state_machine_arn:?}; it must be an ARN (arn:aws:states:...)"
+            ));
+        }
+        let region = required(AWS_REGION, "the AWS region, e.g. us-east-1", &mut problems);
+        let project_version_arn = if role == Role::OnThumbnail {
+            let arn = required(
+                REKOGNITION_PROJECT_VERSION_ARN,
+                "the Custom Labels model's ARN (arn:aws:rekognition:...:project/.../version/...)",
+                &mut problems,
+            );
+            let well_formed = arn.starts_with("arn:") && arn.contains(":project/");
+            if !arn.is_empty() && !well_formed {
+                problems.push(format!(
+                    "{REKOGNITION_PROJECT_VERSION_ARN} is {arn:?}; it must be a project version ARN (arn:aws:rekognition:<region>:<account>:project/<name>/version/<name>/<id>)"
+                ));
+            }
+            Some(arn)
+        } else {
+            None
+        };
+        let number = |name: &str, default: u64, min: u64, max: u64, problems: &mut Vec<String>| {
+            match get(name) {
+                None => default,
+                Some(v) => match v.parse::<u64>() {
+                    Ok(n) if (min..=max).contains(&n) => n,
+                    _ => {
+                        problems.push(format!(
+                        "{name} is {v:?}; it must be a whole number from {min} to {max} (default {default})"
+                    ));
+                        default
+                    }
+                },
+            }
+        };
+        let max_active = number(MAX_ACTIVE_PRODUCTS, 1, 1, 10, &mut problems);
+        let republish_seconds = number(REPUBLISH_SECONDS, 5, 1, 60, &mut problems);
+
+        let catalog_path = get(CATALOG_PATH).map(PathBuf::from).unwrap_or_else(|| {
+            PathBuf::from(get("LAMBDA_TASK_ROOT").unwrap_or_else(|| ".".into()))
+                .join("catalog.json")
+        });
+        let catalog = match std::fs::read_to_string(&catalog_path) {
+            Err(e) => {
+                problems.push(format!(
+                    "{CATALOG_PATH}: cannot read {} ({e}); bundle catalog.json with the function or point {CATALOG_PATH} at it",
+                    catalog_path.display()
+                ));
+                None
+            }
+            Ok(text) => match Catalog::from_json(&text) {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    problems.push(format!("{CATALOG_PATH}: {}: {e}", catalog_path.display()));
+                    None
+                }
+            },
+        };
+
+        match catalog {
+            Some(catalog) if problems.is_empty() => Ok(Config {
+                table_name,
+                state_machine_arn,
+                project_version_arn,
+                catalog_path,
+                catalog,
+                rules: Rules {
+                    max_active: max_active as usize,
+                    republish_seconds,
+                },
+                region,
+            }),
+            _ => Err(ConfigError(problems)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn catalog_file() -> tempfile_path::TempPath {
+        tempfile_path::write(
+            r#"{"products":[{"id":"mug","labels":["mug"],"title":"Mug","price":"$1",
+            "image_url":"m.png","link_url":"https://s.example/m","min_confidence":60,
+            "display_seconds":20,"cooldown_seconds":60}]}"#,
+        )
+    }
+
+    /// A file removed when dropped (the standard library has no temp files).
+    mod tempfile_path {
+        pub struct TempPath(pub std::path::PathBuf);
+        impl Drop for TempPath {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_file(&self.0);
+            }
+        }
+        pub fn write(text: &str) -> TempPath {
+            use std::sync::atomic::{AtomicU32, Ordering};
+            static N: AtomicU32 = AtomicU32::new(0);
+            let path = std::env::temp_dir().join(format!(
+                "catalog-{}-{}.json",
+                std::process::id(),
+                N.fetch_add(1, Ordering::Relaxed)
+            ));
+            std::fs::write(&path, text).unwrap();
+            TempPath(path)
+        }
+    }
+
+    #[test]
+    fn reads_a_complete_environment_with_defaults() {
+        let file = catalog_file();
+        let env = HashMap::from([
+            (TABLE_NAME, "t".to_string()),
+            (
+                STATE_MACHINE_ARN,
+                "arn:aws:states:us-east-1:1:stateMachine:w".into(),
+            ),
+            (AWS_REGION, "us-east-1".into()),
+            (
+                REKOGNITION_PROJECT_VERSION_ARN,
+                "arn:aws:rekognition:us-east-1:1:project/p/version/v/1".into(),
+            ),
+            (CATALOG_PATH, file.0.display().to_string()),
+        ]);
+        let c = Config::from_lookup(Role::OnThumbnail, |k| env.get(k).cloned()).unwrap();
+        assert_eq!(
+            c.rules,
+            Rules {
+                max_active: 1,
+                republish_seconds: 5
+            }
+        );
+        assert_eq!(c.catalog.products().len(), 1);
+    }
+
+    #[test]
+    fn lists_every_problem_in_one_error() {
+        let env = HashMap::from([
+            (MAX_ACTIVE_PRODUCTS, "0".to_string()),
+            (REPUBLISH_SECONDS, "soon".into()),
+            (STATE_MACHINE_ARN, "my-workflow".into()),
+            (CATALOG_PATH, "/nonexistent/catalog.json".into()),
+        ]);
+        let err = Config::from_lookup(Role::OnThumbnail, |k| env.get(k).cloned()).unwrap_err();
+        let text = err.to_string();
+        for needle in [
+            "TABLE_NAME is not set",
+            "AWS_REGION is not set",
+            "REKOGNITION_PROJECT_VERSION_ARN is not set",
+            "STATE_MACHINE_ARN is \"my-workflow\"",
+            "MAX_ACTIVE_PRODUCTS is \"0\"",
+            "REPUBLISH_SECONDS is \"soon\"",
+            "cannot read /nonexistent/catalog.json",
+        ] {
+            assert!(text.contains(needle), "{needle} missing from:\n{text}");
+        }
+        assert_eq!(err.0.len(), 7, "{text}");
+    }
+
+    #[test]
+    fn a_bad_catalog_is_reported_with_its_problems() {
+        let file = tempfile_path::write(r#"{"products":[{"id":"mug"}]}"#);
+        let env = HashMap::from([(CATALOG_PATH, file.0.display().to_string())]);
+        let text = Config::from_lookup(Role::OnTick, |k| env.get(k).cloned())
+            .unwrap_err()
+            .to_string();
+        assert!(text.contains("field \"link_url\": is missing"), "{text}");
+    }
+
+    #[test]
+    fn names_match_the_shared_list_the_cdk_app_reads() {
+        let list: serde_json::Value =
+            serde_json::from_str(include_str!("../lambda-env.json")).unwrap();
+        let mut shared: Vec<&str> = list
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .filter(|k| !k.starts_with('$'))
+            .collect();
+        let mut ours = ALL.to_vec();
+        shared.sort_unstable();
+        ours.sort_unstable();
+        assert_eq!(shared, ours);
+    }
+}

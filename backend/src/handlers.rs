@@ -1,0 +1,411 @@
+//! The Lambda handlers, as plain async functions over a [`Pipeline`]. The
+//! binaries wrap them in `lambda_runtime`; tests call them directly.
+
+use crate::decision::{self, ChannelState, Decision, Rules};
+use crate::ports::{
+    Clock, CuePublisher, DetectError, Detector, ImageRef, PublishError, RetryPolicy, SaveOutcome,
+    StateStore, StoreError, WorkflowInput, WorkflowStarter,
+};
+use crate::thumbnail_key::{channel_id_of, ThumbnailKey};
+use ad_contract::{Catalog, Cue};
+use aws_lambda_events::event::s3::S3Event;
+use lambda_runtime::{Diagnostic, LambdaEvent};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::sync::Arc;
+use tracing::{error, info, warn};
+
+/// An execution hands over to a fresh one after this many steps, well inside
+/// Step Functions' 25,000-event history limit (about 8 events a step).
+pub const MAX_WORKFLOW_STEPS: u64 = 1000;
+
+/// Everything a handler needs: the catalog, the rules and the edges.
+pub struct Pipeline {
+    pub catalog: Arc<Catalog>,
+    pub rules: Rules,
+    pub region: String,
+    pub store: Arc<dyn StateStore>,
+    pub publisher: Arc<dyn CuePublisher>,
+    /// `None` in functions that never look at images (the workflow step).
+    pub detector: Option<Arc<dyn Detector>>,
+    pub workflow: Arc<dyn WorkflowStarter>,
+    pub clock: Arc<dyn Clock>,
+    pub retry: RetryPolicy,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    #[error("malformed event: {0}")]
+    MalformedEvent(String),
+    #[error("{failed} of {total} record(s) failed; first: {first}")]
+    RecordsFailed {
+        failed: usize,
+        total: usize,
+        first: String,
+    },
+    #[error("channel state: {0}")]
+    Store(#[from] StoreError),
+    #[error("channel {0}: too many concurrent writes, gave up after bounded retries")]
+    Contended(String),
+}
+
+impl From<HandlerError> for Diagnostic {
+    fn from(e: HandlerError) -> Self {
+        let error_type = match &e {
+            HandlerError::MalformedEvent(_) => "MalformedEvent",
+            HandlerError::RecordsFailed { .. } => "RecordsFailed",
+            HandlerError::Store(_) => "StateStoreError",
+            HandlerError::Contended(_) => "Contended",
+        };
+        Diagnostic {
+            error_type: error_type.into(),
+            error_message: e.to_string(),
+        }
+    }
+}
+
+/// What one on-thumbnail invocation did (the function's return value).
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ThumbnailReport {
+    pub records: usize,
+    pub thumbnails: usize,
+    pub skipped: usize,
+    /// `<channel-arn> <product-id>` for every product shown.
+    pub shown: Vec<String>,
+    pub model_not_ready: bool,
+    pub failed: usize,
+}
+
+/// S3 ObjectCreated → detect → decide → conditional write → PutMetadata →
+/// start the workflow, record by record.
+pub async fn on_thumbnail(
+    p: &Pipeline,
+    event: LambdaEvent<Value>,
+) -> Result<ThumbnailReport, HandlerError> {
+    let s3: S3Event = serde_json::from_value(event.payload).map_err(|e| {
+        HandlerError::MalformedEvent(format!(
+            "not an S3 event notification ({e}); on-thumbnail expects S3 ObjectCreated events from the IVS recording bucket"
+        ))
+    })?;
+    let mut report = ThumbnailReport {
+        records: s3.records.len(),
+        ..ThumbnailReport::default()
+    };
+    let mut first_failure = None;
+    for (index, record) in s3.records.iter().enumerate() {
+        let event_name = record.event_name.as_deref().unwrap_or("");
+        if !event_name.starts_with("ObjectCreated:") {
+            info!(
+                record = index,
+                event_name, "skipped: not an ObjectCreated event"
+            );
+            report.skipped += 1;
+            continue;
+        }
+        let (Some(bucket), Some(encoded_key)) = (&record.s3.bucket.name, &record.s3.object.key)
+        else {
+            let why = format!("record {index}: s3.bucket.name or s3.object.key is missing");
+            error!(record = index, "{why}");
+            report.failed += 1;
+            first_failure.get_or_insert(why);
+            continue;
+        };
+        let key = match ThumbnailKey::parse_event_key(encoded_key) {
+            Ok(k) => k,
+            Err(why) => {
+                info!(record = index, key = %encoded_key, reason = %why, "skipped: not an IVS thumbnail");
+                report.skipped += 1;
+                continue;
+            }
+        };
+        report.thumbnails += 1;
+        let image = ImageRef::S3 {
+            bucket: bucket.clone(),
+            key: crate::thumbnail_key::url_decode(encoded_key),
+        };
+        match process_thumbnail(p, &key, &image).await {
+            Ok(shown) => report.shown.extend(shown),
+            Err(ThumbnailFailure::ModelNotReady(why)) => {
+                // One line per invocation, however many records hit it.
+                if !report.model_not_ready {
+                    error!(channel = %key.channel_arn(&p.region), reason = %why, "detection model not running; no state changed");
+                }
+                report.model_not_ready = true;
+            }
+            Err(ThumbnailFailure::BadImage(why)) => {
+                warn!(channel = %key.channel_arn(&p.region), key = %encoded_key, reason = %why, "skipped: image cannot be analysed");
+                report.skipped += 1;
+            }
+            Err(ThumbnailFailure::Failed(why)) => {
+                error!(channel = %key.channel_arn(&p.region), key = %encoded_key, reason = %why, "thumbnail failed");
+                report.failed += 1;
+                first_failure.get_or_insert(why);
+            }
+        }
+    }
+    match first_failure {
+        // Failing the invocation lets Lambda's bounded async retries and the
+        // on-failure destination take it; redoing the records that succeeded
+        // is harmless (the decision is idempotent per display window).
+        Some(first) => Err(HandlerError::RecordsFailed {
+            failed: report.failed,
+            total: report.records,
+            first,
+        }),
+        None => Ok(report),
+    }
+}
+
+enum ThumbnailFailure {
+    ModelNotReady(String),
+    BadImage(String),
+    Failed(String),
+}
+
+async fn process_thumbnail(
+    p: &Pipeline,
+    key: &ThumbnailKey,
+    image: &ImageRef,
+) -> Result<Vec<String>, ThumbnailFailure> {
+    let channel = key.channel_arn(&p.region);
+    let detector = p
+        .detector
+        .as_ref()
+        .ok_or_else(|| ThumbnailFailure::Failed("no detector configured".into()))?;
+    let detections = detector.detect(image).await.map_err(|e| match e {
+        DetectError::ModelNotReady(m) => ThumbnailFailure::ModelNotReady(m),
+        DetectError::BadImage(m) => ThumbnailFailure::BadImage(m),
+        DetectError::Other(m) => ThumbnailFailure::Failed(format!("detector: {m}")),
+    })?;
+
+    let (decision, _state) = decide_and_save(p, &channel, |state, now| {
+        decision::decide(
+            &detections,
+            &p.catalog,
+            state,
+            now,
+            &p.rules,
+            &key.channel_id,
+        )
+    })
+    .await
+    .map_err(|e| ThumbnailFailure::Failed(e.to_string()))?;
+
+    for d in &decision.labels {
+        info!(
+            channel = %channel,
+            label = %d.label,
+            product = d.product.as_ref().map(|p| p.as_str()).unwrap_or(""),
+            confidence = d.confidence,
+            outcome = d.outcome.as_str(),
+            "decision"
+        );
+    }
+    if decision.labels.is_empty() {
+        info!(channel = %channel, outcome = "no_label", "decision");
+    }
+
+    if let Some(cue) = &decision.cue {
+        match publish_cue(p, &channel, cue).await {
+            Err(PublishError::NotBroadcasting(_)) => {
+                reset_channel(p, &channel).await;
+                return Ok(Vec::new());
+            }
+            Err(e) => {
+                warn!(channel = %channel, error = %e, "cue not published; the workflow re-publishes it")
+            }
+            Ok(()) => {}
+        }
+    }
+    if let Some(execution) = &decision.start_workflow {
+        start_workflow(p, &channel, execution, 0).await;
+    }
+    Ok(decision
+        .shown()
+        .into_iter()
+        .map(|id| format!("{channel} {id}"))
+        .collect())
+}
+
+/// Load, decide, conditionally save; on a conflict reload and decide again,
+/// a bounded number of times. Returns the decision that was written (or that
+/// needed no write) and the state it applies to.
+pub(crate) async fn decide_and_save<F>(
+    p: &Pipeline,
+    channel: &str,
+    decide: F,
+) -> Result<(Decision, ChannelState), HandlerError>
+where
+    F: Fn(&ChannelState, u64) -> Decision,
+{
+    let attempts = p.retry.attempts * 3;
+    for attempt in 0..attempts {
+        let state = p.store.load(channel).await?;
+        let decision = decide(&state, p.clock.now());
+        let Some(new_state) = &decision.new_state else {
+            return Ok((decision, state));
+        };
+        match p.store.save(channel, new_state, state.version).await? {
+            SaveOutcome::Saved => {
+                let saved = new_state.clone();
+                return Ok((decision, saved));
+            }
+            SaveOutcome::Conflict => tokio::time::sleep(p.retry.delay(attempt)).await,
+        }
+    }
+    Err(HandlerError::Contended(channel.into()))
+}
+
+/// Sends a cue with PutMetadata, retrying throttling a bounded number of times
+/// with jittered backoff. Validation errors are logged with the cue and not
+/// retried; ChannelNotBroadcasting is returned at once.
+pub async fn publish_cue(p: &Pipeline, channel: &str, cue: &Cue) -> Result<(), PublishError> {
+    let text = cue
+        .encode()
+        .map_err(|e| PublishError::Invalid(e.to_string()))?;
+    let mut retry = 0;
+    loop {
+        match p.publisher.put_metadata(channel, &text).await {
+            Ok(()) => {
+                info!(channel = %channel, cue = %text, "cue published");
+                return Ok(());
+            }
+            Err(PublishError::Throttled(m)) if retry + 1 < p.retry.attempts => {
+                warn!(channel = %channel, attempt = retry + 1, "PutMetadata throttled; retrying: {m}");
+                tokio::time::sleep(p.retry.delay(retry)).await;
+                retry += 1;
+            }
+            Err(e @ PublishError::Invalid(_)) => {
+                error!(channel = %channel, cue = %text, error = %e, "IVS refused the cue; not retried");
+                return Err(e);
+            }
+            Err(e @ PublishError::NotBroadcasting(_)) => {
+                info!(channel = %channel, "channel is not broadcasting; resetting its state");
+                return Err(e);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// The stream ended: forget the channel's cards, cooldowns and workflow.
+pub(crate) async fn reset_channel(p: &Pipeline, channel: &str) {
+    let result = decide_and_save(p, channel, |state, _| Decision {
+        labels: Vec::new(),
+        new_state: (state.version > 0).then(|| decision::reset(state)),
+        cue: None,
+        start_workflow: None,
+    })
+    .await;
+    if let Err(e) = result {
+        error!(channel = %channel, error = %e, "could not reset channel state");
+    }
+}
+
+/// Starts the workflow; if that fails, gives the lease back so the next
+/// thumbnail of the channel tries again.
+pub(crate) async fn start_workflow(p: &Pipeline, channel: &str, execution: &str, iteration: u64) {
+    let input = WorkflowInput {
+        channel_arn: channel.into(),
+        execution: execution.into(),
+        iteration,
+    };
+    match p.workflow.start(&input).await {
+        Ok(()) => info!(channel = %channel, execution, "workflow started"),
+        Err(e) => {
+            error!(channel = %channel, execution, error = %e, "workflow did not start; releasing its lease");
+            let released = decide_and_save(p, channel, |state, _| Decision {
+                labels: Vec::new(),
+                new_state: (state.workflow == execution).then(|| {
+                    let mut s = state.clone();
+                    s.workflow.clear();
+                    s.lease_until = 0;
+                    s.version += 1;
+                    s
+                }),
+                cue: None,
+                start_workflow: None,
+            })
+            .await;
+            if let Err(e) = released {
+                error!(channel = %channel, error = %e, "could not release the workflow lease; it lapses by itself");
+            }
+        }
+    }
+}
+
+/// What one workflow step returns: the next step's input plus when to run it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TickOutput {
+    pub channel_arn: String,
+    pub execution: String,
+    pub iteration: u64,
+    pub done: bool,
+    pub wait_seconds: u64,
+}
+
+/// One step of the generic workflow: re-publish the channel's current cue (a
+/// clear cue once the last display window ended) and say when to come back.
+pub async fn on_tick(p: &Pipeline, event: LambdaEvent<Value>) -> Result<TickOutput, HandlerError> {
+    let input: WorkflowInput = serde_json::from_value(event.payload).map_err(|e| {
+        HandlerError::MalformedEvent(format!(
+            "{e}; on-tick expects {{\"channel_arn\": \"arn:aws:ivs:...\", \"execution\": \"<name>\", \"iteration\": 0}}"
+        ))
+    })?;
+    let channel = input.channel_arn.as_str();
+    let hand_over = input.iteration + 1 >= MAX_WORKFLOW_STEPS;
+    let mut attempts = 0;
+    let (plan, successor) = loop {
+        let state = p.store.load(channel).await?;
+        let now = p.clock.now();
+        let mut plan = decision::tick(&state, now, &p.rules, &input.execution);
+        let mut successor = None;
+        if hand_over && !plan.done {
+            if let Some(s) = plan.new_state.as_mut() {
+                let name = decision::execution_name(channel_id_of(channel), now, s.version);
+                s.workflow = name.clone();
+                successor = Some(name);
+            }
+        }
+        let Some(new_state) = &plan.new_state else {
+            break (plan, successor);
+        };
+        match p.store.save(channel, new_state, state.version).await? {
+            SaveOutcome::Saved => break (plan, successor),
+            SaveOutcome::Conflict if attempts + 1 < p.retry.attempts * 3 => {
+                tokio::time::sleep(p.retry.delay(attempts)).await;
+                attempts += 1;
+            }
+            SaveOutcome::Conflict => return Err(HandlerError::Contended(channel.into())),
+        }
+    };
+
+    if let Some(cue) = &plan.cue {
+        if let Err(e) = publish_cue(p, channel, cue).await {
+            if matches!(e, PublishError::NotBroadcasting(_)) {
+                reset_channel(p, channel).await;
+                return Ok(TickOutput {
+                    channel_arn: input.channel_arn,
+                    execution: input.execution,
+                    iteration: input.iteration + 1,
+                    done: true,
+                    wait_seconds: 0,
+                });
+            }
+            warn!(channel = %channel, error = %e, "re-publish failed; next step tries again");
+        }
+    }
+    let mut done = plan.done;
+    if let Some(name) = successor {
+        start_workflow(p, channel, &name, 0).await;
+        done = true;
+    }
+    info!(channel = %channel, execution = %input.execution, iteration = input.iteration, done, wait_seconds = plan.wait_seconds, "workflow step");
+    Ok(TickOutput {
+        channel_arn: input.channel_arn,
+        execution: input.execution,
+        iteration: input.iteration + 1,
+        done,
+        wait_seconds: plan.wait_seconds,
+    })
+}

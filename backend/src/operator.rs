@@ -1,0 +1,112 @@
+//! What an operator does by hand, over the same adapters and rules as the
+//! Lambdas: show a product now, clear a channel, read a channel's state.
+
+use crate::decision::{self, ChannelState, Decision};
+use crate::handlers::{decide_and_save, publish_cue, start_workflow, HandlerError, Pipeline};
+use crate::thumbnail_key::channel_id_of;
+use ad_contract::{Cue, ProductId};
+use serde_json::{json, Value};
+
+#[derive(Debug, thiserror::Error)]
+pub enum OperatorError {
+    #[error("product {0:?} is not in the catalog; `adctl products` lists the ids")]
+    UnknownProduct(String),
+    #[error("{0:?} is not an IVS channel ARN (arn:aws:ivs:<region>:<account>:channel/<id>)")]
+    BadChannel(String),
+    #[error(transparent)]
+    Handler(#[from] HandlerError),
+    #[error("PutMetadata: {0}")]
+    Publish(#[from] crate::ports::PublishError),
+}
+
+fn check_channel(arn: &str) -> Result<(), OperatorError> {
+    if arn.starts_with("arn:") && arn.contains(":ivs:") && arn.contains(":channel/") {
+        Ok(())
+    } else {
+        Err(OperatorError::BadChannel(arn.into()))
+    }
+}
+
+/// Shows `product` on the channel now, ignoring its cooldown; returns the cue
+/// published.
+pub async fn show_now(p: &Pipeline, channel: &str, product: &str) -> Result<Cue, OperatorError> {
+    check_channel(channel)?;
+    let id = ProductId::parse(product)
+        .ok()
+        .filter(|id| p.catalog.get(id).is_some())
+        .ok_or_else(|| OperatorError::UnknownProduct(product.into()))?;
+    let channel_id = channel_id_of(channel).to_owned();
+    let (decision, _) = decide_and_save(p, channel, |state, now| {
+        match decision::force_show(state, &p.catalog, &id, now, &p.rules, &channel_id) {
+            Some((new_state, cue, start)) => Decision {
+                labels: Vec::new(),
+                new_state: Some(new_state),
+                cue: Some(cue),
+                start_workflow: start,
+            },
+            None => Decision {
+                labels: Vec::new(),
+                new_state: None,
+                cue: None,
+                start_workflow: None,
+            },
+        }
+    })
+    .await?;
+    let cue = decision.cue.unwrap_or_default();
+    publish_cue(p, channel, &cue).await?;
+    if let Some(execution) = &decision.start_workflow {
+        start_workflow(p, channel, execution, 0).await;
+    }
+    Ok(cue)
+}
+
+/// Takes every card off the channel now (cooldowns start now) and publishes
+/// the clear cue.
+pub async fn clear(p: &Pipeline, channel: &str) -> Result<Cue, OperatorError> {
+    check_channel(channel)?;
+    decide_and_save(p, channel, |state, now| Decision {
+        labels: Vec::new(),
+        new_state: Some(decision::clear_all(state, &p.catalog, now)),
+        cue: None,
+        start_workflow: None,
+    })
+    .await?;
+    let cue = Cue::clear();
+    publish_cue(p, channel, &cue).await?;
+    Ok(cue)
+}
+
+/// The channel's state as JSON, with the cue a viewer would get now.
+pub async fn state(p: &Pipeline, channel: &str) -> Result<Value, OperatorError> {
+    check_channel(channel)?;
+    let state: ChannelState = p.store.load(channel).await.map_err(HandlerError::from)?;
+    let now = p.clock.now();
+    let products: serde_json::Map<String, Value> = state
+        .products
+        .iter()
+        .map(|(id, s)| {
+            (
+                id.to_string(),
+                json!({
+                    "shown_at": s.shown_at,
+                    "visible_until": s.visible_until,
+                    "cooldown_until": s.cooldown_until,
+                    "confidence": s.confidence,
+                    "showing": s.visible_until > now,
+                    "cooling_down": s.visible_until <= now && s.cooldown_until > now,
+                }),
+            )
+        })
+        .collect();
+    Ok(json!({
+        "channel": channel,
+        "now": now,
+        "version": state.version,
+        "workflow": state.workflow,
+        "workflow_running": state.lease_held(now),
+        "lease_until": state.lease_until,
+        "products": products,
+        "cue_now": state.cue_at(now).encode().unwrap_or_default(),
+    }))
+}
