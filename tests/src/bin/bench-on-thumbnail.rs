@@ -1,0 +1,173 @@
+//! Benchmark: the on-thumbnail handler's own time per event and the process's
+//! peak memory, with every call answered locally (DynamoDB and Step Functions
+//! by moto server, IVS and Rekognition by the stand-in).
+//!
+//! `cargo run --release -p e2e-tests --bin bench-on-thumbnail [-- EVENTS]`
+//!
+//! The handler runs on one thread of a current-thread runtime; the stand-in
+//! runs on another thread and moto in its own process, so the handler
+//! thread's CPU clock measures the handler alone (SDK request building and
+//! signing, JSON, the decision). Wall time per event includes moto's and the
+//! stand-in's answers on this machine, for scale.
+
+use ad_contract::Catalog;
+use backend::decision::Rules;
+use backend::handlers::on_thumbnail;
+use e2e_tests::standin::{ChannelMode, StandIn};
+use e2e_tests::*;
+use lambda_runtime::{Context, LambdaEvent};
+use std::time::{Duration, Instant};
+
+fn thread_cpu() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes into the timespec we own.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+fn peak_rss_mib() -> f64 {
+    // SAFETY: getrusage writes into the struct we own.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    usage.ru_maxrss as f64 / 1024.0
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+fn summary(name: &str, cpu: &mut [f64], wall: &mut [f64]) {
+    cpu.sort_by(f64::total_cmp);
+    wall.sort_by(f64::total_cmp);
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+    println!(
+        "{name:<28} events={:<5} handler CPU ms/event: mean {:.3} p50 {:.3} p95 {:.3}   wall ms/event: p50 {:.2} p95 {:.2}",
+        cpu.len(),
+        mean(cpu),
+        percentile(cpu, 0.5),
+        percentile(cpu, 0.95),
+        percentile(wall, 0.5),
+        percentile(wall, 0.95),
+    );
+}
+
+fn main() -> anyhow::Result<()> {
+    let events: usize = std::env::args()
+        .nth(1)
+        .map(|s| s.parse())
+        .transpose()?
+        .unwrap_or(300);
+
+    // The stand-in on its own thread and runtime.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("stand-in runtime");
+        rt.block_on(async move {
+            let running = StandIn::start().await.expect("stand-in");
+            tx.send((running.state.clone(), running.url.clone(), running.port))
+                .expect("send");
+            // Serve until the process exits.
+            let _keep = running;
+            std::future::pending::<()>().await;
+        });
+    });
+    let (standin, standin_url, standin_port): (StandIn, String, u16) = rx.recv()?;
+    let moto = Moto::start(standin_port)?;
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let clients = TestClients::new(&moto.url, &standin_url).await;
+        clients.create_table("bench").await?;
+        let machine = clients
+            .create_state_machine(
+                "bench",
+                r#"{"StartAt":"Done","States":{"Done":{"Type":"Succeed"}}}"#,
+            )
+            .await?;
+        let catalog = Catalog::from_json(
+            &serde_json::json!({"products": (0..20).map(|i| serde_json::json!({
+                "id": format!("product-{i}"), "labels": [format!("label-{i}")],
+                "title": format!("Product {i}"), "price": "$10", "image_url": "p.png",
+                "link_url": "https://shop.example.com/p", "min_confidence": 60,
+                "display_seconds": 20, "cooldown_seconds": 60
+            })).collect::<Vec<_>>()})
+            .to_string(),
+        )?;
+        let clock = TestClock::at(1_790_000_000);
+        let p = pipeline(
+            &clients,
+            "bench",
+            &machine,
+            &catalog,
+            Rules::default(),
+            clock.clone(),
+        );
+
+        // Warm up connections as the Lambda's init does.
+        let warm = channel_arn("warm");
+        standin.add_channel(&warm, ChannelMode::Live);
+        for n in 0..5 {
+            let key = thumbnail_key("warm", n);
+            let _ = on_thumbnail(
+                &p,
+                LambdaEvent::new(s3_event("b", &[&key]), Context::default()),
+            )
+            .await;
+        }
+
+        let (mut show_cpu, mut show_wall) = (Vec::new(), Vec::new());
+        let (mut seen_cpu, mut seen_wall) = (Vec::new(), Vec::new());
+        let (mut none_cpu, mut none_wall) = (Vec::new(), Vec::new());
+        for i in 0..events {
+            let id = format!("bench{i}");
+            standin.add_channel(&channel_arn(&id), ChannelMode::Live);
+            // 1st thumbnail: product shows (detect, load, save, publish, start).
+            // 2nd: already showing (detect, load). 3rd: no label (detect, nothing).
+            let cases: [(&[(&str, f32)], &mut Vec<f64>, &mut Vec<f64>); 3] = [
+                (
+                    &[("label-3", 90.0), ("label-7", 70.0)],
+                    &mut show_cpu,
+                    &mut show_wall,
+                ),
+                (&[("label-3", 91.0)], &mut seen_cpu, &mut seen_wall),
+                (&[], &mut none_cpu, &mut none_wall),
+            ];
+            for (n, (labels, cpu, wall)) in cases.into_iter().enumerate() {
+                let key = thumbnail_key(&id, n as u32);
+                standin.set_labels(&key, labels);
+                let event = LambdaEvent::new(s3_event("b", &[&key]), Context::default());
+                let (c0, w0) = (thread_cpu(), Instant::now());
+                let report = on_thumbnail(&p, event).await?;
+                cpu.push((thread_cpu() - c0).as_secs_f64() * 1e3);
+                wall.push(w0.elapsed().as_secs_f64() * 1e3);
+                anyhow::ensure!(report.failed == 0, "event failed: {report:?}");
+                if n == 0 {
+                    anyhow::ensure!(report.shown.len() == 1, "expected a show: {report:?}");
+                }
+            }
+        }
+        println!(
+            "on-thumbnail handler, {events} channels x 3 thumbnails, catalog of 20 products, K=1"
+        );
+        summary("show (5 calls)", &mut show_cpu, &mut show_wall);
+        summary("already showing (2 calls)", &mut seen_cpu, &mut seen_wall);
+        summary("no label (1 call)", &mut none_cpu, &mut none_wall);
+        println!(
+            "peak RSS of the process (handler + stand-in): {:.1} MiB",
+            peak_rss_mib()
+        );
+        anyhow::Ok(())
+    })
+}
