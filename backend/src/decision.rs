@@ -219,6 +219,38 @@ impl ChannelState {
     }
 }
 
+impl ProductState {
+    /// The record of `product` shown at `now`: its display window, then its
+    /// cooldown.
+    pub fn shown(product: &ad_contract::Product, now: UnixSeconds, confidence: f32) -> Self {
+        let display = u64::from(product.display_seconds);
+        Self {
+            shown_at: now,
+            visible_until: now + display,
+            cooldown_until: now + display + u64::from(product.cooldown_seconds),
+            confidence,
+        }
+    }
+}
+
+/// When no workflow holds the channel, `new_state` takes the lease for a new
+/// execution, whose name is returned (the caller starts it after the write).
+fn take_lease_if_free(
+    state: &ChannelState,
+    new_state: &mut ChannelState,
+    now: UnixSeconds,
+    rules: &Rules,
+    channel_id: &str,
+) -> Option<String> {
+    if state.lease_held(now) {
+        return None;
+    }
+    let name = execution_name(channel_id, now, new_state.version);
+    new_state.workflow = name.clone();
+    new_state.lease_until = now + rules.lease_seconds();
+    Some(name)
+}
+
 /// A workflow execution name for a channel: unique per start, at most 80
 /// characters of `[A-Za-z0-9-_]` as Step Functions requires.
 pub fn execution_name(channel_id: &str, now: UnixSeconds, version: u64) -> String {
@@ -307,16 +339,9 @@ pub fn decide(
         if i < free {
             // A product listed in `best` is always in the catalog.
             if let Some(product) = catalog.get(&id) {
-                let display = u64::from(product.display_seconds);
-                new_state.products.insert(
-                    id.clone(),
-                    ProductState {
-                        shown_at: now,
-                        visible_until: now + display,
-                        cooldown_until: now + display + u64::from(product.cooldown_seconds),
-                        confidence,
-                    },
-                );
+                new_state
+                    .products
+                    .insert(id.clone(), ProductState::shown(product, now, confidence));
                 any_shown = true;
                 settled.insert(id, Outcome::Shown);
             }
@@ -347,14 +372,7 @@ pub fn decide(
         };
     }
     new_state.version = state.version + 1;
-    let start_workflow = if state.lease_held(now) {
-        None
-    } else {
-        let name = execution_name(channel_id, now, new_state.version);
-        new_state.workflow = name.clone();
-        new_state.lease_until = now + rules.lease_seconds();
-        Some(name)
-    };
+    let start_workflow = take_lease_if_free(state, &mut new_state, now, rules, channel_id);
     let cue = any_shown.then(|| new_state.cue_at(now));
     Decision {
         labels,
@@ -458,25 +476,11 @@ pub fn force_show(
             s.visible_until = now;
         }
     }
-    let display = u64::from(p.display_seconds);
-    new_state.products.insert(
-        product.clone(),
-        ProductState {
-            shown_at: now,
-            visible_until: now + display,
-            cooldown_until: now + display + u64::from(p.cooldown_seconds),
-            confidence: 100.0,
-        },
-    );
+    new_state
+        .products
+        .insert(product.clone(), ProductState::shown(p, now, 100.0));
     new_state.version = state.version + 1;
-    let start = if state.lease_held(now) {
-        None
-    } else {
-        let name = execution_name(channel_id, now, new_state.version);
-        new_state.workflow = name.clone();
-        new_state.lease_until = now + rules.lease_seconds();
-        Some(name)
-    };
+    let start = take_lease_if_free(state, &mut new_state, now, rules, channel_id);
     let cue = new_state.cue_at(now);
     Some((new_state, cue, start))
 }
