@@ -35,6 +35,12 @@ fn peak_rss_mib() -> f64 {
     usage.ru_maxrss as f64 / 1024.0
 }
 
+#[derive(Default)]
+struct Series {
+    cpu: Vec<f64>,
+    wall: Vec<f64>,
+}
+
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
@@ -127,31 +133,25 @@ fn main() -> anyhow::Result<()> {
             .await;
         }
 
-        let (mut show_cpu, mut show_wall) = (Vec::new(), Vec::new());
-        let (mut seen_cpu, mut seen_wall) = (Vec::new(), Vec::new());
-        let (mut none_cpu, mut none_wall) = (Vec::new(), Vec::new());
+        // 1st thumbnail of a channel: the product shows (detect, load, save,
+        // publish, start). 2nd: already showing (detect, load). 3rd: no label.
+        let cases: [(&str, &[(&str, f32)]); 3] = [
+            ("show (5 calls)", &[("label-3", 90.0), ("label-7", 70.0)]),
+            ("already showing (2 calls)", &[("label-3", 91.0)]),
+            ("no label (1 call)", &[]),
+        ];
+        let mut series: Vec<Series> = cases.iter().map(|_| Series::default()).collect();
         for i in 0..events {
             let id = format!("bench{i}");
             standin.add_channel(&channel_arn(&id), ChannelMode::Live);
-            // 1st thumbnail: product shows (detect, load, save, publish, start).
-            // 2nd: already showing (detect, load). 3rd: no label (detect, nothing).
-            let cases: [(&[(&str, f32)], &mut Vec<f64>, &mut Vec<f64>); 3] = [
-                (
-                    &[("label-3", 90.0), ("label-7", 70.0)],
-                    &mut show_cpu,
-                    &mut show_wall,
-                ),
-                (&[("label-3", 91.0)], &mut seen_cpu, &mut seen_wall),
-                (&[], &mut none_cpu, &mut none_wall),
-            ];
-            for (n, (labels, cpu, wall)) in cases.into_iter().enumerate() {
+            for (n, (_, labels)) in cases.iter().enumerate() {
                 let key = thumbnail_key(&id, n as u32);
                 standin.set_labels(&key, labels);
                 let event = LambdaEvent::new(s3_event("b", &[&key]), Context::default());
                 let (c0, w0) = (thread_cpu(), Instant::now());
                 let report = on_thumbnail(&p, event).await?;
-                cpu.push((thread_cpu() - c0).as_secs_f64() * 1e3);
-                wall.push(w0.elapsed().as_secs_f64() * 1e3);
+                series[n].cpu.push((thread_cpu() - c0).as_secs_f64() * 1e3);
+                series[n].wall.push(w0.elapsed().as_secs_f64() * 1e3);
                 anyhow::ensure!(report.failed == 0, "event failed: {report:?}");
                 if n == 0 {
                     anyhow::ensure!(report.shown.len() == 1, "expected a show: {report:?}");
@@ -161,9 +161,9 @@ fn main() -> anyhow::Result<()> {
         println!(
             "on-thumbnail handler, {events} channels x 3 thumbnails, catalog of 20 products, K=1"
         );
-        summary("show (5 calls)", &mut show_cpu, &mut show_wall);
-        summary("already showing (2 calls)", &mut seen_cpu, &mut seen_wall);
-        summary("no label (1 call)", &mut none_cpu, &mut none_wall);
+        for ((name, _), s) in cases.iter().zip(&mut series) {
+            summary(name, &mut s.cpu, &mut s.wall);
+        }
         println!(
             "peak RSS of the process (handler + stand-in): {:.1} MiB",
             peak_rss_mib()
