@@ -89,6 +89,38 @@ impl fmt::Display for ThumbnailKey {
     }
 }
 
+/// Where IVS writes one recording session of a channel: the key prefix up to
+/// the recording id. The date is the session's UTC start, unpadded, as IVS
+/// writes it (`2020/6/23/20/12`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordingPrefix {
+    pub account: String,
+    pub channel_id: String,
+    pub year: i64,
+    pub month: u32,
+    pub day: u32,
+    pub hour: u32,
+    pub minute: u32,
+    pub recording_id: String,
+}
+
+impl RecordingPrefix {
+    /// The key of the session's `n`-th thumbnail in SEQUENTIAL storage.
+    pub fn sequential_thumbnail_key(&self, n: u64) -> String {
+        format!(
+            "ivs/v1/{}/{}/{}/{}/{}/{}/{}/{}/media/thumbnails/thumb{n}.jpg",
+            self.account,
+            self.channel_id,
+            self.year,
+            self.month,
+            self.day,
+            self.hour,
+            self.minute,
+            self.recording_id
+        )
+    }
+}
+
 /// The AWS partition a region belongs to.
 pub fn partition(region: &str) -> &'static str {
     if region.starts_with("cn-") {
@@ -185,6 +217,28 @@ mod tests {
         );
         assert!(key.channel_arn("cn-north-1").starts_with("arn:aws-cn:"));
         assert_eq!(channel_id_of(&key.channel_arn("eu-west-1")), "AbCdEf123456");
+    }
+
+    #[test]
+    fn the_keys_the_studio_writes_parse_back() {
+        let prefix = RecordingPrefix {
+            account: "123456789012".into(),
+            channel_id: "AbCdEf123456".into(),
+            year: 2026,
+            month: 11,
+            day: 4,
+            hour: 7,
+            minute: 5,
+            recording_id: "rec9XyZ".into(),
+        };
+        let key = prefix.sequential_thumbnail_key(17);
+        assert_eq!(
+            key,
+            "ivs/v1/123456789012/AbCdEf123456/2026/11/4/7/5/rec9XyZ/media/thumbnails/thumb17.jpg"
+        );
+        let parsed = ThumbnailKey::parse(&key).unwrap();
+        assert_eq!(parsed.channel_id, "AbCdEf123456");
+        assert_eq!(parsed.recording_id, "rec9XyZ");
     }
 
     #[test]

@@ -1,0 +1,316 @@
+//! The `studio` command: options, start-up checks with clear messages, and
+//! an orderly shutdown on Ctrl-C or SIGTERM (ffmpeg stopped and reaped).
+
+use crate::channel::{Channel, ChannelInfo};
+use crate::encoder::{self, Input, Supervisor};
+use crate::server;
+use crate::thumbnails::{self, S3Target, ThumbnailConfig, MAX_INTERVAL_SECS, MIN_INTERVAL_SECS};
+use clap::Parser;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "studio",
+    about = "A local Amazon IVS channel: live HLS with timed metadata, the PutMetadata API and recording thumbnails."
+)]
+pub struct Args {
+    /// What to stream: `demo` (a generated show with the demo catalog's
+    /// products), `rtmp` (ffmpeg listens for OBS or any RTMP broadcaster), or
+    /// the path of a video file, played in a loop as live.
+    #[arg(long, default_value = "demo")]
+    pub input: String,
+    /// HTTP port on 127.0.0.1 for playback, the IVS API and the site (0 picks
+    /// a free one).
+    #[arg(long, default_value_t = 8080)]
+    pub port: u16,
+    /// RTMP port for `--input rtmp`.
+    #[arg(long, default_value_t = 1935)]
+    pub rtmp_port: u16,
+    /// Stream key for `--input rtmp` (random when not given).
+    #[arg(long)]
+    pub stream_key: Option<String>,
+    /// The channel id in its ARN: 12 letters and digits, like IVS's.
+    #[arg(long, default_value = "LocalStudio1")]
+    pub channel_id: String,
+    #[arg(long, default_value = "123456789012")]
+    pub account: String,
+    #[arg(long, default_value = "us-east-1")]
+    pub region: String,
+    /// Seconds between recording thumbnails (1 to 60), as IVS's
+    /// `targetIntervalSeconds`.
+    #[arg(long, default_value_t = 5)]
+    pub thumbnail_interval: u64,
+    /// Folder the thumbnails are written to, under IVS's key layout.
+    /// Default: `ivs-studio/thumbnails` in the system's temporary folder.
+    #[arg(long)]
+    pub thumbnails_dir: Option<PathBuf>,
+    /// S3 endpoint (moto server) to put thumbnails into as well.
+    #[arg(long)]
+    pub s3_endpoint: Option<String>,
+    /// Bucket for `--s3-endpoint`; created when missing.
+    #[arg(long, default_value = "ivs-recordings")]
+    pub s3_bucket: String,
+    /// Folder served at `/`. Default: the player's build (`player/dist`) when
+    /// it exists.
+    #[arg(long)]
+    pub site: Option<PathBuf>,
+    /// The ffmpeg program.
+    #[arg(long, default_value = "ffmpeg")]
+    pub ffmpeg: PathBuf,
+    /// Log as JSON lines instead of text.
+    #[arg(long)]
+    pub json_logs: bool,
+}
+
+/// Reasons the studio cannot start, each with its fix.
+fn config_error(message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("studio: {message}");
+    ExitCode::from(2)
+}
+
+fn parse_input(args: &Args, stream_key: &str) -> Result<Input, String> {
+    match args.input.as_str() {
+        "demo" => Ok(Input::Demo),
+        "rtmp" => Ok(Input::Rtmp {
+            port: args.rtmp_port,
+            stream_key: stream_key.to_string(),
+        }),
+        path => {
+            let p = PathBuf::from(path);
+            match std::fs::File::open(&p).and_then(|f| f.metadata()) {
+                Ok(m) if m.is_file() => Ok(Input::File(p)),
+                Ok(_) => Err(format!(
+                    "--input {path} is not a file: give a video file, `demo` or `rtmp`"
+                )),
+                Err(e) => Err(format!(
+                    "cannot read --input {path}: {e}; give a video file ffmpeg can read, `demo` or `rtmp`"
+                )),
+            }
+        }
+    }
+}
+
+fn init_logs(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn s3_target(endpoint: &str, bucket: &str, region: &str) -> Result<S3Target, String> {
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(region.to_string()))
+        .endpoint_url(endpoint);
+    if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
+        // A local S3 (moto) takes any credentials; do not go looking for real ones.
+        loader = loader.credentials_provider(aws_sdk_s3::config::Credentials::new(
+            "local", "local", None, None, "studio",
+        ));
+    }
+    let sdk = loader.load().await;
+    let config = aws_sdk_s3::config::Builder::from(&sdk)
+        .force_path_style(true)
+        .build();
+    let client = aws_sdk_s3::Client::from_conf(config);
+    if client.head_bucket().bucket(bucket).send().await.is_err() {
+        client
+            .create_bucket()
+            .bucket(bucket)
+            .send()
+            .await
+            .map_err(|e| {
+                format!(
+                    "cannot create bucket {bucket} at --s3-endpoint {endpoint}: {} (is moto server running there?)",
+                    aws_sdk_s3::error::DisplayErrorContext(&e)
+                )
+            })?;
+    }
+    Ok(S3Target {
+        client,
+        bucket: bucket.to_string(),
+    })
+}
+
+pub async fn run(args: Args) -> ExitCode {
+    init_logs(args.json_logs);
+
+    // Everything that can be checked before starting is checked here, each
+    // failure naming the option and the fix.
+    if !(MIN_INTERVAL_SECS..=MAX_INTERVAL_SECS).contains(&args.thumbnail_interval) {
+        return config_error(format!(
+            "--thumbnail-interval {} is out of range: IVS takes 1 to 60 seconds",
+            args.thumbnail_interval
+        ));
+    }
+    let id_ok = !args.channel_id.is_empty()
+        && args.channel_id.len() <= 64
+        && args.channel_id.bytes().all(|b| b.is_ascii_alphanumeric());
+    if !id_ok {
+        return config_error(format!(
+            "--channel-id {:?} must be letters and digits only (IVS ids look like aBcDeFgH1234)",
+            args.channel_id
+        ));
+    }
+    if args.account.len() != 12 || !args.account.bytes().all(|b| b.is_ascii_digit()) {
+        return config_error(format!(
+            "--account {:?} must be a 12-digit AWS account id",
+            args.account
+        ));
+    }
+    let stream_key = args
+        .stream_key
+        .clone()
+        .unwrap_or_else(|| format!("sk_local_{}", crate::channel::random_id(20)));
+    let input = match parse_input(&args, &stream_key) {
+        Ok(i) => i,
+        Err(e) => return config_error(e),
+    };
+    let site = args.site.clone().or_else(|| {
+        let built = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../player/dist"));
+        built.join("index.html").is_file().then_some(built)
+    });
+    if let Some(dir) = site.as_ref().filter(|d| !d.is_dir()) {
+        return config_error(format!("--site {} is not a folder", dir.display()));
+    }
+    let version = match encoder::check_ffmpeg(&args.ffmpeg) {
+        Ok(v) => v,
+        Err(e) => return config_error(e),
+    };
+    let listener = match tokio::net::TcpListener::bind(("127.0.0.1", args.port)).await {
+        Ok(l) => l,
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+            return config_error(format!(
+                "port {} on 127.0.0.1 is in use: stop what is using it, or pass --port (0 picks a free port)",
+                args.port
+            ))
+        }
+        Err(e) => return config_error(format!("cannot listen on 127.0.0.1:{}: {e}", args.port)),
+    };
+    let port = match listener.local_addr() {
+        Ok(a) => a.port(),
+        Err(e) => return config_error(format!("cannot read the bound port: {e}")),
+    };
+    let s3 = match &args.s3_endpoint {
+        Some(endpoint) => match s3_target(endpoint, &args.s3_bucket, &args.region).await {
+            Ok(t) => Some(t),
+            Err(e) => return config_error(e),
+        },
+        None => None,
+    };
+    let thumbnails_dir = args
+        .thumbnails_dir
+        .clone()
+        .unwrap_or_else(|| std::env::temp_dir().join("ivs-studio").join("thumbnails"));
+
+    let base_url = format!("http://127.0.0.1:{port}");
+    let ingest = match &input {
+        Input::Rtmp { port, .. } => format!("rtmp://127.0.0.1:{port}/live"),
+        _ => "127.0.0.1".to_string(),
+    };
+    let channel = Arc::new(Channel::new(ChannelInfo {
+        region: args.region.clone(),
+        account: args.account.clone(),
+        id: args.channel_id.clone(),
+        name: "studio".into(),
+        base_url: base_url.clone(),
+        ingest_endpoint: ingest.clone(),
+    }));
+    let channels = Arc::new(vec![channel.clone()]);
+
+    let (fatal_tx, fatal_rx) = tokio::sync::oneshot::channel::<String>();
+    let supervisor = Supervisor::start(
+        args.ffmpeg.clone(),
+        input.clone(),
+        channel.clone(),
+        move |m| {
+            let _ = fatal_tx.send(m);
+        },
+    );
+    let thumbnail_task = tokio::spawn(thumbnails::run(
+        channel.clone(),
+        ThumbnailConfig {
+            interval: Duration::from_secs(args.thumbnail_interval),
+            dir: thumbnails_dir.clone(),
+            s3: s3.clone(),
+            ffmpeg: args.ffmpeg.clone(),
+        },
+    ));
+    let (stop_server, server_stopped) = tokio::sync::oneshot::channel::<()>();
+    let app = server::router(channels, site.clone());
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = server_stopped.await;
+            })
+            .await
+    });
+
+    tracing::info!(%version, "ffmpeg found");
+    println!("IVS studio on {base_url} (IVS API endpoint URL; also serves the site)");
+    println!("channel ARN: {}", channel.info.arn());
+    if let Input::Rtmp { .. } = input {
+        println!("RTMP server: {ingest}");
+        println!("stream key: {stream_key}");
+    }
+    match &site {
+        Some(dir) => println!("site: {base_url}/ serves {}", dir.display()),
+        None => println!("site: none (build the player with player/build.sh, or pass --site DIR)"),
+    }
+    println!("demo catalog: {base_url}/demo/catalog.json");
+    match &s3 {
+        Some(t) => println!(
+            "thumbnails: every {} s into {} and s3://{} at {}",
+            args.thumbnail_interval,
+            thumbnails_dir.display(),
+            t.bucket,
+            args.s3_endpoint.as_deref().unwrap_or_default()
+        ),
+        None => println!(
+            "thumbnails: every {} s into {}",
+            args.thumbnail_interval,
+            thumbnails_dir.display()
+        ),
+    }
+    println!("playback URL:");
+    println!("{}", channel.info.playback_url());
+
+    let code = tokio::select! {
+        _ = shutdown_signal() => {
+            tracing::info!("stopping");
+            ExitCode::SUCCESS
+        }
+        Ok(message) = fatal_rx => {
+            eprintln!("studio: {message}");
+            ExitCode::from(1)
+        }
+    };
+    thumbnail_task.abort();
+    let _ = tokio::task::spawn_blocking(move || supervisor.stop()).await;
+    let _ = stop_server.send(());
+    let _ = tokio::time::timeout(Duration::from_secs(2), server).await;
+    code
+}
+
+async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate => {}
+    }
+}

@@ -1,0 +1,145 @@
+//! A studio channel: what IVS knows about it (ARN, URLs) and its live media
+//! (segmenter, playlist, PutMetadata rate window, recording session).
+
+use crate::hls::Playlist;
+use crate::ivs_api::{IvsError, RateWindow};
+use crate::segmenter::{Segment, Segmenter};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Instant, SystemTime};
+
+/// Segment length the studio aims for, in seconds (IVS uses about 2 s).
+pub const TARGET_SEGMENT_SECS: f64 = 2.0;
+/// Segments listed in the live playlist.
+pub const PLAYLIST_WINDOW: usize = 6;
+
+#[derive(Debug, Clone)]
+pub struct ChannelInfo {
+    pub region: String,
+    pub account: String,
+    /// IVS channel ids are 12 letters and digits.
+    pub id: String,
+    pub name: String,
+    /// `http://127.0.0.1:<port>`
+    pub base_url: String,
+    pub ingest_endpoint: String,
+}
+
+impl ChannelInfo {
+    pub fn arn(&self) -> String {
+        format!(
+            "arn:{}:ivs:{}:{}:channel/{}",
+            backend::thumbnail_key::partition(&self.region),
+            self.region,
+            self.account,
+            self.id
+        )
+    }
+
+    /// The playlist's path, shaped like an IVS playback URL's.
+    pub fn playlist_path(&self) -> String {
+        format!(
+            "/api/video/v1/{}.{}.channel.{}.m3u8",
+            self.region, self.account, self.id
+        )
+    }
+
+    pub fn playback_url(&self) -> String {
+        format!("{}{}", self.base_url, self.playlist_path())
+    }
+}
+
+/// One IVS recording session: a stream from start to end.
+#[derive(Debug, Clone)]
+pub struct Recording {
+    pub id: String,
+    pub started: SystemTime,
+    pub next_thumbnail: u64,
+}
+
+pub struct Media {
+    pub segmenter: Segmenter,
+    pub playlist: Playlist,
+    rate: RateWindow,
+    pub recording: Option<Recording>,
+    /// Cues accepted by PutMetadata, with when (for the benchmark's log).
+    pub accepted: u64,
+}
+
+pub struct Channel {
+    pub info: ChannelInfo,
+    media: Mutex<Media>,
+}
+
+impl Channel {
+    pub fn new(info: ChannelInfo) -> Self {
+        Self {
+            info,
+            media: Mutex::new(Media {
+                segmenter: Segmenter::new(TARGET_SEGMENT_SECS),
+                playlist: Playlist::new(PLAYLIST_WINDOW, TARGET_SEGMENT_SECS),
+                rate: RateWindow::default(),
+                recording: None,
+                accepted: 0,
+            }),
+        }
+    }
+
+    pub fn media(&self) -> MutexGuard<'_, Media> {
+        // A panic elsewhere must not take the channel down with it.
+        self.media.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn is_live(&self) -> bool {
+        self.media().segmenter.is_live()
+    }
+
+    /// PutMetadata on this channel: IVS's rules, then into the stream.
+    pub fn put_metadata(&self, metadata: &str, now: Instant) -> Result<(), IvsError> {
+        crate::ivs_api::check_metadata(metadata)?;
+        let mut media = self.media();
+        if !media.segmenter.is_live() {
+            return Err(IvsError::not_broadcasting(&self.info.arn()));
+        }
+        if !media.rate.try_accept(now) {
+            return Err(IvsError::throttled());
+        }
+        media.segmenter.push_cue(metadata.to_string());
+        media.accepted += 1;
+        Ok(())
+    }
+
+    /// Adds a segment the segmenter finished; starts a recording session
+    /// with the first segment of a stream.
+    pub fn publish_segment(&self, segment: Segment, now: SystemTime) {
+        let mut media = self.media();
+        if media.recording.is_none() {
+            media.recording = Some(Recording {
+                id: random_id(12),
+                started: now,
+                next_thumbnail: 0,
+            });
+        }
+        let cues = segment.cues.len();
+        let sequence = media.playlist.add(segment, now);
+        if cues > 0 {
+            tracing::debug!(sequence, cues, "segment with cues listed");
+        }
+    }
+
+    /// The stream ended (ffmpeg exited): the session ends with it.
+    pub fn end_stream(&self) {
+        let mut media = self.media();
+        media.segmenter.restart();
+        media.recording = None;
+    }
+}
+
+/// Letters and digits, as IVS ids are made of.
+pub fn random_id(len: usize) -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = rand::rng();
+    (0..len)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect()
+}

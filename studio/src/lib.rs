@@ -1,0 +1,23 @@
+//! The studio: a local Amazon IVS channel. It serves a live HLS stream with
+//! IVS-style timed metadata, answers the IVS PutMetadata API the backend
+//! calls, and writes recording thumbnails under IVS's S3 key layout, so the
+//! whole system runs on a laptop with no AWS account.
+//!
+//! The media path: an input (the demo show, a file, or RTMP) → ffmpeg (H.264 +
+//! AAC in one MPEG-TS stream on a pipe) → [`segmenter`], which cuts ~2 s
+//! segments at keyframes and writes each accepted cue into them as timed ID3
+//! → [`hls`] playlist → players.
+
+pub mod app;
+pub mod channel;
+pub mod civil;
+pub mod demo;
+pub mod encoder;
+pub mod font;
+pub mod hls;
+pub mod id3;
+pub mod ivs_api;
+pub mod segmenter;
+pub mod server;
+pub mod thumbnails;
+pub mod ts;

@@ -1,0 +1,414 @@
+//! Cuts ffmpeg's continuous MPEG-TS output into HLS segments and weaves the
+//! accepted cues into them as a timed-ID3 stream.
+//!
+//! Each segment starts at a video keyframe with our own PAT and a PMT that
+//! adds the timed-ID3 stream (`stream_type` 0x15 with its metadata
+//! descriptors) to ffmpeg's program. A cue accepted by PutMetadata is written
+//! before the next packet as a PES whose PTS is the latest video PTS: the
+//! frame that was live when the cue was accepted. Pure and synchronous: the
+//! caller feeds packets and cues and collects finished segments.
+
+use crate::id3;
+use crate::ts::{self, Pmt, PmtStream, TsError, PACKET_SIZE, PAT_PID, PTS_HZ};
+use std::collections::VecDeque;
+
+/// A finished segment.
+#[derive(Debug, Clone)]
+pub struct Segment {
+    pub data: Vec<u8>,
+    pub duration_secs: f64,
+    /// The first segment after ffmpeg (re)started: the timeline jumps.
+    pub discontinuity: bool,
+    /// The cues written into it, in order.
+    pub cues: Vec<String>,
+    pub first_pts: u64,
+}
+
+struct Open {
+    data: Vec<u8>,
+    start_pts: u64,
+    discontinuity: bool,
+    cues: Vec<String>,
+}
+
+/// The timed-ID3 stream's PID when ffmpeg's program leaves it free.
+const PREFERRED_ID3_PID: u16 = 0x0102;
+
+pub struct Segmenter {
+    target_ticks: u64,
+    program: Option<(u16, u16)>,
+    /// ffmpeg's PMT with our stream added, and ffmpeg's video stream.
+    pmt: Option<(Pmt, u16, u8)>,
+    id3_pid: u16,
+    pat_cc: u8,
+    pmt_cc: u8,
+    id3_cc: u8,
+    last_video_pts: Option<u64>,
+    open: Option<Open>,
+    pending: VecDeque<String>,
+    next_is_discontinuity: bool,
+}
+
+impl Segmenter {
+    pub fn new(target_secs: f64) -> Self {
+        Self {
+            target_ticks: (target_secs * PTS_HZ as f64) as u64,
+            program: None,
+            pmt: None,
+            id3_pid: PREFERRED_ID3_PID,
+            pat_cc: 0,
+            pmt_cc: 0,
+            id3_cc: 0,
+            last_video_pts: None,
+            open: None,
+            pending: VecDeque::new(),
+            next_is_discontinuity: false,
+        }
+    }
+
+    /// True once a segment is being written: a cue queued now goes out.
+    pub fn is_live(&self) -> bool {
+        self.open.is_some()
+    }
+
+    /// Queues a cue for the segment being written (or, between an ffmpeg
+    /// exit and its restart, for the first segment after it).
+    pub fn push_cue(&mut self, text: String) {
+        self.pending.push_back(text);
+    }
+
+    /// The input ended (ffmpeg exited). The partial segment is dropped: its
+    /// last frames may be cut mid-picture. The next stream is a new timeline.
+    pub fn restart(&mut self) {
+        self.program = None;
+        self.pmt = None;
+        self.last_video_pts = None;
+        self.open = None;
+        self.next_is_discontinuity = true;
+    }
+
+    /// Feeds one 188-byte packet; returns a segment when this packet closed
+    /// one. Packets that are not valid TS are refused with an error and
+    /// change nothing.
+    pub fn push_packet(&mut self, packet: &[u8]) -> Result<Option<Segment>, TsError> {
+        let header = ts::parse_header(packet)?;
+        // Cues go in before this packet, stamped with the frame live so far.
+        self.write_pending_cues();
+        if header.pid == PAT_PID {
+            if header.unit_start {
+                self.program = Some(ts::parse_pat(ts::payload(packet)?)?);
+            }
+            return Ok(None);
+        }
+        let Some((program_number, pmt_pid)) = self.program else {
+            return Ok(None);
+        };
+        if header.pid == pmt_pid {
+            if header.unit_start {
+                let source = ts::parse_pmt(ts::payload(packet)?)?;
+                self.adopt_pmt(program_number, source);
+            }
+            return Ok(None);
+        }
+        let Some((_, video_pid, video_type)) = self.pmt.as_ref().map(|(p, v, t)| (p, *v, *t))
+        else {
+            return Ok(None);
+        };
+        let listed = self
+            .pmt
+            .as_ref()
+            .is_some_and(|(p, _, _)| p.streams.iter().any(|s| s.pid == header.pid));
+        if !listed || header.pid == self.id3_pid {
+            // SDT and anything else ffmpeg writes that the program does not list.
+            return Ok(None);
+        }
+
+        let mut finished = None;
+        if header.pid == video_pid && header.unit_start {
+            let body = ts::payload(packet)?;
+            if let Some(pes) = ts::parse_pes_start(body) {
+                if let Some(pts) = pes.pts {
+                    let keyframe =
+                        header.random_access || ts::starts_keyframe(video_type, pes.data);
+                    if keyframe {
+                        finished = self.maybe_cut(pts);
+                    }
+                    self.last_video_pts = Some(pts);
+                }
+            }
+        }
+        if let Some(open) = self.open.as_mut() {
+            open.data.extend_from_slice(packet);
+        }
+        Ok(finished)
+    }
+
+    fn adopt_pmt(&mut self, program_number: u16, mut pmt: Pmt) {
+        let Some(video) = pmt
+            .streams
+            .iter()
+            .find(|s| matches!(s.stream_type, ts::STREAM_TYPE_H264 | ts::STREAM_TYPE_H265))
+        else {
+            return;
+        };
+        let (video_pid, video_type) = (video.pid, video.stream_type);
+        // A PID the program does not use; 0x0102 unless taken.
+        let mut id3_pid = PREFERRED_ID3_PID;
+        while pmt.streams.iter().any(|s| s.pid == id3_pid) || pmt.pcr_pid == id3_pid {
+            id3_pid += 1;
+        }
+        self.id3_pid = id3_pid;
+        pmt.program_number = program_number;
+        pmt.program_info
+            .extend_from_slice(&ts::id3_metadata_pointer_descriptor(program_number));
+        pmt.streams.push(PmtStream {
+            stream_type: ts::STREAM_TYPE_METADATA_PES,
+            pid: id3_pid,
+            es_info: ts::id3_metadata_descriptor(),
+        });
+        self.pmt = Some((pmt, video_pid, video_type));
+    }
+
+    /// At a keyframe: closes the open segment when it is long enough, and
+    /// opens the next one with PAT and PMT.
+    fn maybe_cut(&mut self, pts: u64) -> Option<Segment> {
+        // A keyframe a little early still cuts: encoders round frame times.
+        let slack = PTS_HZ / 10;
+        let finished = match self.open.take() {
+            Some(open) if ts::pts_delta(open.start_pts, pts) + slack >= self.target_ticks => {
+                Some(Segment {
+                    duration_secs: ts::pts_delta(open.start_pts, pts) as f64 / PTS_HZ as f64,
+                    data: open.data,
+                    discontinuity: open.discontinuity,
+                    cues: open.cues,
+                    first_pts: open.start_pts,
+                })
+            }
+            Some(open) => {
+                self.open = Some(open);
+                return None;
+            }
+            None => None,
+        };
+        let (pmt, _, _) = self.pmt.as_ref()?;
+        let (program_number, pmt_pid) = self.program?;
+        let mut data = Vec::with_capacity(512 * PACKET_SIZE);
+        data.extend_from_slice(&ts::psi_packet(
+            PAT_PID,
+            self.pat_cc,
+            &ts::pat_section(program_number, pmt_pid),
+        ));
+        data.extend_from_slice(&ts::psi_packet(pmt_pid, self.pmt_cc, &ts::pmt_section(pmt)));
+        self.pat_cc = (self.pat_cc + 1) & 0x0F;
+        self.pmt_cc = (self.pmt_cc + 1) & 0x0F;
+        self.open = Some(Open {
+            data,
+            start_pts: pts,
+            discontinuity: std::mem::take(&mut self.next_is_discontinuity),
+            cues: Vec::new(),
+        });
+        finished
+    }
+
+    fn write_pending_cues(&mut self) {
+        let (Some(open), Some(pts)) = (self.open.as_mut(), self.last_video_pts) else {
+            return;
+        };
+        while let Some(cue) = self.pending.pop_front() {
+            let pes = ts::pes_with_pts(ts::STREAM_ID_PRIVATE_1, pts, &id3::txxx_tag("", &cue));
+            for p in ts::packetize_pes(self.id3_pid, &mut self.id3_cc, &pes) {
+                open.data.extend_from_slice(&p);
+            }
+            open.cues.push(cue);
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::ts::{parse_header, payload, STREAM_TYPE_H264};
+
+    const VIDEO: u16 = 0x100;
+    const AUDIO: u16 = 0x101;
+    const PMT_PID: u16 = 0x1000;
+
+    /// A synthetic ffmpeg-like stream: PAT, PMT, then video PES starts every
+    /// 1/30 s (a keyframe every `gop` frames) and an audio packet each frame.
+    pub(crate) struct FakeEncoder {
+        frame: u64,
+        gop: u64,
+        cc: [u8; 2],
+    }
+
+    impl FakeEncoder {
+        pub(crate) fn new(gop: u64) -> Self {
+            Self {
+                frame: 0,
+                gop,
+                cc: [0; 2],
+            }
+        }
+
+        pub(crate) fn headers() -> Vec<[u8; PACKET_SIZE]> {
+            let pmt = Pmt {
+                program_number: 1,
+                pcr_pid: VIDEO,
+                program_info: vec![],
+                streams: vec![
+                    PmtStream {
+                        stream_type: STREAM_TYPE_H264,
+                        pid: VIDEO,
+                        es_info: vec![],
+                    },
+                    PmtStream {
+                        stream_type: 0x0F,
+                        pid: AUDIO,
+                        es_info: vec![],
+                    },
+                ],
+            };
+            vec![
+                ts::psi_packet(PAT_PID, 0, &ts::pat_section(1, PMT_PID)),
+                ts::psi_packet(PMT_PID, 0, &ts::pmt_section(&pmt)),
+                // An SDT, which the segmenter drops.
+                ts::psi_packet(0x11, 0, &[0x42, 0xF0, 0x00]),
+            ]
+        }
+
+        pub(crate) fn next_frame(&mut self) -> Vec<[u8; PACKET_SIZE]> {
+            let key = self.frame.is_multiple_of(self.gop);
+            let pts = 126_000 + self.frame * 3000;
+            let nal: &[u8] = if key {
+                &[0, 0, 0, 1, 0x65, 0x88]
+            } else {
+                &[0, 0, 0, 1, 0x41, 0x9A]
+            };
+            let mut es = nal.to_vec();
+            es.resize(400, 0xAB);
+            let pes = ts::pes_with_pts(0xE0, pts, &es);
+            let mut packets = ts::packetize_pes(VIDEO, &mut self.cc[0], &pes);
+            let audio = ts::pes_with_pts(0xC0, pts, &[0x55; 100]);
+            packets.extend(ts::packetize_pes(AUDIO, &mut self.cc[1], &audio));
+            self.frame += 1;
+            packets
+        }
+    }
+
+    fn run(seg: &mut Segmenter, enc: &mut FakeEncoder, frames: usize) -> Vec<Segment> {
+        let mut out = Vec::new();
+        for _ in 0..frames {
+            for p in enc.next_frame() {
+                if let Some(s) = seg.push_packet(&p).unwrap() {
+                    out.push(s);
+                }
+            }
+        }
+        out
+    }
+
+    fn start(seg: &mut Segmenter) {
+        for p in FakeEncoder::headers() {
+            assert!(seg.push_packet(&p).unwrap().is_none());
+        }
+    }
+
+    #[test]
+    fn segments_start_at_keyframes_and_last_the_target() {
+        let mut seg = Segmenter::new(2.0);
+        let mut enc = FakeEncoder::new(60);
+        start(&mut seg);
+        assert!(!seg.is_live());
+        let segments = run(&mut seg, &mut enc, 60 * 4 + 1);
+        assert!(seg.is_live());
+        assert_eq!(segments.len(), 4);
+        for s in &segments {
+            assert!((s.duration_secs - 2.0).abs() < 1e-9);
+            assert_eq!(s.data.len() % PACKET_SIZE, 0);
+            let first = parse_header(&s.data[..PACKET_SIZE]).unwrap();
+            assert_eq!(first.pid, PAT_PID);
+            let pmt =
+                ts::parse_pmt(payload(&s.data[PACKET_SIZE..2 * PACKET_SIZE]).unwrap()).unwrap();
+            let id3 = pmt.streams.iter().find(|s| s.stream_type == 0x15).unwrap();
+            assert_eq!(id3.pid, PREFERRED_ID3_PID);
+            assert_eq!(id3.es_info, ts::id3_metadata_descriptor());
+            assert!(!s
+                .data
+                .chunks(PACKET_SIZE)
+                .any(|p| parse_header(p).unwrap().pid == 0x11));
+        }
+    }
+
+    #[test]
+    fn a_cue_goes_into_the_open_segment_at_the_live_pts() {
+        let mut seg = Segmenter::new(2.0);
+        let mut enc = FakeEncoder::new(60);
+        start(&mut seg);
+        run(&mut seg, &mut enc, 10);
+        seg.push_cue("hello".into());
+        let segments = run(&mut seg, &mut enc, 60);
+        assert_eq!(segments.len(), 1);
+        assert_eq!(segments[0].cues, vec!["hello".to_string()]);
+        let id3_packets: Vec<&[u8]> = segments[0]
+            .data
+            .chunks(PACKET_SIZE)
+            .filter(|p| parse_header(p).unwrap().pid == PREFERRED_ID3_PID)
+            .collect();
+        assert_eq!(id3_packets.len(), 1);
+        let pes = ts::parse_pes_start(payload(id3_packets[0]).unwrap()).unwrap();
+        // The tenth frame (index 9) was the live one.
+        assert_eq!(pes.pts, Some(126_000 + 9 * 3000));
+        let tag_len = pes.packet_length as usize - 8;
+        let frames = id3::parse_txxx(&pes.data[..tag_len]).unwrap();
+        assert_eq!(frames[0].value, "hello");
+    }
+
+    #[test]
+    fn cues_wait_across_a_restart_and_the_next_segment_is_a_discontinuity() {
+        let mut seg = Segmenter::new(2.0);
+        let mut enc = FakeEncoder::new(60);
+        start(&mut seg);
+        run(&mut seg, &mut enc, 30);
+        seg.restart();
+        assert!(!seg.is_live());
+        seg.push_cue("kept".into());
+        let mut enc = FakeEncoder::new(60);
+        start(&mut seg);
+        let segments = run(&mut seg, &mut enc, 121);
+        assert_eq!(segments.len(), 2);
+        assert!(segments[0].discontinuity);
+        assert!(!segments[1].discontinuity);
+        assert_eq!(segments[0].cues, vec!["kept".to_string()]);
+    }
+
+    #[test]
+    fn our_continuity_counters_run_on_across_segments() {
+        let mut seg = Segmenter::new(2.0);
+        let mut enc = FakeEncoder::new(60);
+        start(&mut seg);
+        let mut all = Vec::new();
+        for i in 0..20 {
+            seg.push_cue(format!("cue {i}"));
+            all.extend(run(&mut seg, &mut enc, 30));
+        }
+        let mut last: std::collections::HashMap<u16, u8> = Default::default();
+        for s in &all {
+            for p in s.data.chunks(PACKET_SIZE) {
+                let h = parse_header(p).unwrap();
+                if let Some(prev) = last.insert(h.pid, h.continuity_counter) {
+                    assert_eq!(h.continuity_counter, (prev + 1) & 0x0F, "pid {:#x}", h.pid);
+                }
+            }
+        }
+        assert!(last.contains_key(&PREFERRED_ID3_PID));
+    }
+
+    #[test]
+    fn nothing_is_output_before_pat_pmt_and_a_keyframe() {
+        let mut seg = Segmenter::new(2.0);
+        let mut enc = FakeEncoder::new(60);
+        assert!(run(&mut seg, &mut enc, 200).is_empty(), "no PAT yet");
+        assert!(!seg.is_live());
+        assert!(seg.push_packet(&[0u8; 10]).is_err());
+    }
+}

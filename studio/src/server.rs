@@ -1,0 +1,138 @@
+//! The studio's one HTTP port: HLS playback, the IVS API, the demo catalog
+//! and its logos, and a static site (the player) at `/`.
+
+use crate::demo;
+use crate::ivs_api::{self, Channels};
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use std::path::PathBuf;
+use tower_http::cors::{Any, CorsLayer};
+use tower_http::services::ServeDir;
+
+pub fn router(channels: Channels, site: Option<PathBuf>) -> Router {
+    let api = Router::new()
+        .route("/PutMetadata", post(ivs_api::put_metadata))
+        .route("/GetChannel", post(ivs_api::get_channel))
+        .route("/ListChannels", post(ivs_api::list_channels))
+        .route("/GetStream", post(ivs_api::get_stream))
+        .route("/api/video/v1/{file}", get(playlist))
+        .route("/api/video/v1/{channel}/{segment}", get(segment))
+        .with_state(channels.clone());
+    let demo_routes = Router::new()
+        .route("/demo/catalog.json", get(demo_catalog))
+        .route("/demo/{file}", get(demo_logo));
+    let app = api.merge(demo_routes);
+    let app = match site {
+        Some(dir) => app.fallback_service(ServeDir::new(dir)),
+        None => app.fallback(move || no_site(channels.clone())),
+    };
+    // Players on any origin may fetch the stream, the catalog and the logos.
+    app.layer(
+        CorsLayer::new()
+            .allow_origin(Any)
+            .allow_methods([Method::GET, Method::HEAD, Method::POST, Method::OPTIONS])
+            .allow_headers(Any),
+    )
+}
+
+async fn playlist(State(channels): State<Channels>, Path(file): Path<String>) -> Response {
+    let path = format!("/api/video/v1/{file}");
+    let Some(channel) = channels.iter().find(|c| c.info.playlist_path() == path) else {
+        return (StatusCode::NOT_FOUND, "no such channel playlist").into_response();
+    };
+    let media = channel.media();
+    if media.playlist.latest().is_none() {
+        // What IVS answers while a channel is offline; players retry.
+        return (StatusCode::NOT_FOUND, "channel is not live yet").into_response();
+    }
+    let body = media
+        .playlist
+        .render_with_prefix(&format!("{}/", channel.info.id));
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/vnd.apple.mpegurl"),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+async fn segment(
+    State(channels): State<Channels>,
+    Path((channel_id, file)): Path<(String, String)>,
+) -> Response {
+    let sequence = file.strip_suffix(".ts").and_then(|n| n.parse::<u64>().ok());
+    let found = channels
+        .iter()
+        .find(|c| c.info.id == channel_id)
+        .zip(sequence)
+        .and_then(|(c, n)| c.media().playlist.segment(n).map(|s| s.data.clone()));
+    match found {
+        Some(data) => (
+            [
+                (header::CONTENT_TYPE, HeaderValue::from_static("video/mp2t")),
+                (
+                    header::CACHE_CONTROL,
+                    HeaderValue::from_static("max-age=60"),
+                ),
+            ],
+            data,
+        )
+            .into_response(),
+        None => (StatusCode::NOT_FOUND, "segment not available").into_response(),
+    }
+}
+
+async fn demo_catalog() -> Response {
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+        ],
+        demo::CATALOG_JSON,
+    )
+        .into_response()
+}
+
+async fn demo_logo(Path(file): Path<String>) -> Response {
+    match file.strip_suffix(".png").and_then(demo::logo_png) {
+        Some(png) => (
+            [
+                (header::CONTENT_TYPE, HeaderValue::from_static("image/png")),
+                (
+                    header::CACHE_CONTROL,
+                    HeaderValue::from_static("max-age=3600"),
+                ),
+            ],
+            png,
+        )
+            .into_response(),
+        None => (StatusCode::NOT_FOUND, "no such demo image").into_response(),
+    }
+}
+
+async fn no_site(channels: Channels) -> Response {
+    let urls: String = channels
+        .iter()
+        .map(|c| format!("<li><code>{}</code></li>", c.info.playback_url()))
+        .collect();
+    (
+        StatusCode::NOT_FOUND,
+        Html(format!(
+            "<!doctype html><title>IVS studio</title><h1>IVS studio</h1>\
+             <p>No site is served here: build the player (<code>player/build.sh</code>) \
+             or pass <code>--site DIR</code>.</p><p>Playback:</p><ul>{urls}</ul>"
+        )),
+    )
+        .into_response()
+}
