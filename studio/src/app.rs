@@ -98,6 +98,7 @@ fn init_logs(json: bool) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     if json {
         builder.json().init();
@@ -174,6 +175,15 @@ pub async fn run(args: Args) -> ExitCode {
         Ok(i) => i,
         Err(e) => return config_error(e),
     };
+    if let Input::Rtmp { port, .. } = &input {
+        // ffmpeg would fail on a busy port with a less helpful message, and
+        // its listener is restarted rather than treated as fatal.
+        if std::net::TcpListener::bind(("127.0.0.1", *port)).is_err() {
+            return config_error(format!(
+                "RTMP port {port} on 127.0.0.1 is in use: stop what is using it, or pass --rtmp-port"
+            ));
+        }
+    }
     let site = args.site.clone().or_else(|| {
         let built = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../player/dist"));
         built.join("index.html").is_file().then_some(built)

@@ -301,7 +301,11 @@ impl Run {
                 .map(|t| t.iter().cloned().collect::<Vec<_>>().join(" | "))
                 .unwrap_or_default();
             let status = status.map_or_else(|e| e.to_string(), |s: ExitStatus| s.to_string());
-            if first_run && segments == 0 && started.elapsed() < FIRST_RUN_GRACE {
+            // An RTMP listener ends whenever a broadcaster disconnects (or a
+            // port scanner knocks): always worth restarting. Its port was
+            // checked free at start-up.
+            let listener = matches!(self.input, Input::Rtmp { .. });
+            if first_run && !listener && segments == 0 && started.elapsed() < FIRST_RUN_GRACE {
                 return Err(format!(
                     "ffmpeg could not stream {} ({status}): {}",
                     describe(&self.input),

@@ -1,0 +1,1107 @@
+//! The studio binary over the wire: its IVS API through the real
+//! `aws-sdk-ivs` client, its HLS segments down to the TS packet (and through
+//! ffprobe), its thumbnails on disk and in moto S3, and its behaviour on bad
+//! input, ffmpeg dying and Ctrl-C.
+
+use aws_sdk_ivs::error::ProvideErrorMetadata;
+use e2e_tests::{die_with_parent, free_port, sdk_config, ChildGuard, Moto};
+use libtest_mimic::{Arguments, Failed, Trial};
+use std::collections::{HashMap, HashSet};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+use studio::ts::{self, PACKET_SIZE};
+
+const STUDIO: &str = env!("CARGO_BIN_EXE_studio");
+const ARN: &str = "arn:aws:ivs:us-east-1:123456789012:channel/LocalStudio1";
+
+/// A running studio process.
+struct Studio {
+    child: ChildGuard,
+    port: u16,
+    playlist_path: String,
+    stderr: Arc<Mutex<Vec<String>>>,
+    stdout: Vec<String>,
+}
+
+fn studio_command(args: &[&str]) -> Command {
+    let mut cmd = Command::new(STUDIO);
+    cmd.args(args)
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    die_with_parent(&mut cmd);
+    cmd
+}
+
+impl Studio {
+    fn start(args: &[&str]) -> anyhow::Result<Self> {
+        let port = free_port()?;
+        let port_s = port.to_string();
+        let mut all = vec!["--port", &port_s];
+        all.extend_from_slice(args);
+        let mut child = studio_command(&all).spawn()?;
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        if let Some(err) = child.stderr.take() {
+            let sink = stderr.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(err).lines().map_while(Result::ok) {
+                    sink.lock().unwrap().push(line);
+                }
+            });
+        }
+        let out = child
+            .stdout
+            .take()
+            .ok_or_else(|| anyhow::anyhow!("no stdout"))?;
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let child = ChildGuard(child);
+        let mut stdout = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while let Ok(line) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            let done = line.ends_with(".m3u8");
+            stdout.push(line);
+            if done {
+                break;
+            }
+        }
+        let url = stdout
+            .last()
+            .filter(|l| l.ends_with(".m3u8"))
+            .cloned()
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "no playback URL line; stdout {stdout:?}; stderr {:?}",
+                    stderr.lock().unwrap()
+                )
+            })?;
+        let prefix = format!("http://127.0.0.1:{port}");
+        let playlist_path = url
+            .strip_prefix(&prefix)
+            .ok_or_else(|| anyhow::anyhow!("playback URL {url} is not on {prefix}"))?
+            .to_string();
+        Ok(Self {
+            child,
+            port,
+            playlist_path,
+            stderr,
+            stdout,
+        })
+    }
+
+    fn base(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn get(&self, path: &str) -> anyhow::Result<Response> {
+        get(self.port, path, &[])
+    }
+
+    /// The playlist's segment sequence numbers, once the stream is live.
+    fn listed(&self) -> anyhow::Result<Vec<u64>> {
+        let r = self.get(&self.playlist_path)?;
+        if r.status != 200 {
+            return Ok(vec![]);
+        }
+        Ok(String::from_utf8_lossy(&r.body)
+            .lines()
+            .filter_map(|l| l.strip_suffix(".ts"))
+            .filter_map(|l| l.rsplit('/').next()?.parse().ok())
+            .collect())
+    }
+
+    fn wait_live(&self, timeout: Duration) -> anyhow::Result<()> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if !self.listed()?.is_empty() {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        anyhow::bail!(
+            "no segment within {timeout:?}; stderr {:?}",
+            self.stderr_text()
+        )
+    }
+
+    fn stderr_text(&self) -> String {
+        self.stderr.lock().unwrap().join("\n")
+    }
+
+    /// ffmpeg pids the studio logged, in order.
+    fn ffmpeg_pids(&self) -> Vec<i32> {
+        self.stderr
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.contains("ffmpeg started"))
+            .filter_map(|l| {
+                l.split("pid=")
+                    .nth(1)?
+                    .split_whitespace()
+                    .next()?
+                    .parse()
+                    .ok()
+            })
+            .collect()
+    }
+
+    async fn ivs(&self) -> aws_sdk_ivs::Client {
+        // As the backend's IVS client: no SDK retries, so a throttle is seen
+        // as the 429 it is (the SDK would otherwise wait and retry it).
+        let config = aws_sdk_ivs::config::Builder::from(&sdk_config().await)
+            .endpoint_url(self.base())
+            .retry_config(aws_sdk_ivs::config::retry::RetryConfig::disabled())
+            .build();
+        aws_sdk_ivs::Client::from_conf(config)
+    }
+
+    /// The first segment listed after `after` whose timed ID3 holds `cue`,
+    /// and when it was first seen listed.
+    fn wait_for_cue_segment(
+        &self,
+        cue: &str,
+        timeout: Duration,
+    ) -> anyhow::Result<(Vec<u8>, Instant)> {
+        let deadline = Instant::now() + timeout;
+        let mut seen = HashSet::new();
+        while Instant::now() < deadline {
+            for n in self.listed()? {
+                if !seen.insert(n) {
+                    continue;
+                }
+                let listed_at = Instant::now();
+                let path = format!("{}/{n}.ts", segment_dir(&self.playlist_path));
+                let seg = self.get(&path)?;
+                anyhow::ensure!(seg.status == 200, "segment {path}: {}", seg.status);
+                if id3_values(&seg.body)?.iter().any(|v| v == cue) {
+                    return Ok((seg.body, listed_at));
+                }
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        anyhow::bail!("no segment carried the cue within {timeout:?}")
+    }
+}
+
+fn segment_dir(playlist_path: &str) -> String {
+    // Segment URIs are relative to the playlist: `<channel-id>/<n>.ts`.
+    let dir = playlist_path.rsplit_once('/').map_or("", |(d, _)| d);
+    format!("{dir}/LocalStudio1")
+}
+
+struct Response {
+    status: u16,
+    headers: HashMap<String, String>,
+    body: Vec<u8>,
+}
+
+/// A blocking HTTP/1.1 GET (the studio sends Content-Length bodies).
+fn get(port: u16, path: &str, headers: &[(&str, &str)]) -> anyhow::Result<Response> {
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let extra: String = headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{extra}Connection: close\r\n\r\n"
+    )?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw)?;
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| anyhow::anyhow!("no header end"))?;
+    let head = String::from_utf8_lossy(&raw[..split]).to_string();
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        .ok_or_else(|| anyhow::anyhow!("no status"))?;
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    Ok(Response {
+        status,
+        headers,
+        body: raw[split + 4..].to_vec(),
+    })
+}
+
+/// Every TXXX value in a segment's timed-ID3 stream (the PID the PMT lists
+/// with stream_type 0x15).
+fn id3_values(segment: &[u8]) -> anyhow::Result<Vec<String>> {
+    let pmt = segment_pmt(segment)?;
+    let Some(id3) = pmt.streams.iter().find(|s| s.stream_type == 0x15) else {
+        return Ok(vec![]);
+    };
+    let mut values = Vec::new();
+    for pes in pes_units(segment, id3.pid)? {
+        let start = ts::parse_pes_start(&pes).ok_or_else(|| anyhow::anyhow!("bad PES header"))?;
+        let tag_len = start.packet_length as usize - 3 - pes[8] as usize;
+        let tag = &start.data[..tag_len];
+        for f in studio::id3::parse_txxx(tag)? {
+            values.push(f.value);
+        }
+    }
+    Ok(values)
+}
+
+fn segment_pmt(segment: &[u8]) -> anyhow::Result<ts::Pmt> {
+    anyhow::ensure!(segment.len() >= 2 * PACKET_SIZE, "segment too short");
+    let pat = &segment[..PACKET_SIZE];
+    anyhow::ensure!(
+        ts::parse_header(pat)?.pid == 0,
+        "a segment starts with the PAT"
+    );
+    let (_, pmt_pid) = ts::parse_pat(ts::payload(pat)?)?;
+    let pmt = &segment[PACKET_SIZE..2 * PACKET_SIZE];
+    anyhow::ensure!(ts::parse_header(pmt)?.pid == pmt_pid, "then the PMT");
+    Ok(ts::parse_pmt(ts::payload(pmt)?)?)
+}
+
+/// The PES packets of one PID, reassembled.
+fn pes_units(segment: &[u8], pid: u16) -> anyhow::Result<Vec<Vec<u8>>> {
+    let mut units: Vec<Vec<u8>> = Vec::new();
+    for p in segment.chunks(PACKET_SIZE) {
+        let h = ts::parse_header(p)?;
+        if h.pid != pid {
+            continue;
+        }
+        if h.unit_start {
+            units.push(Vec::new());
+        }
+        if let Some(u) = units.last_mut() {
+            u.extend_from_slice(ts::payload(p)?);
+        }
+    }
+    Ok(units)
+}
+
+// ---------------------------------------------------------------- shared env
+
+struct Env {
+    studio: Studio,
+    _moto: Moto,
+    moto_url: String,
+    thumbs: tempdir::Dir,
+    site: tempdir::Dir,
+}
+
+mod tempdir {
+    /// A temporary folder removed when dropped.
+    pub struct Dir(pub std::path::PathBuf);
+    impl Dir {
+        pub fn new(tag: &str) -> Self {
+            let p = std::env::temp_dir().join(format!("studio-test-{tag}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&p);
+            std::fs::create_dir_all(&p).expect("temp dir");
+            Self(p)
+        }
+        pub fn path(&self) -> &str {
+            self.0.to_str().unwrap_or_default()
+        }
+    }
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+static ENV: OnceLock<Env> = OnceLock::new();
+
+fn env() -> &'static Env {
+    ENV.get_or_init(|| {
+        let moto = Moto::start(free_port().expect("port")).expect("moto starts");
+        let thumbs = tempdir::Dir::new("thumbs");
+        let site = tempdir::Dir::new("site");
+        std::fs::write(
+            site.0.join("index.html"),
+            "<!doctype html><title>player site</title>",
+        )
+        .expect("site");
+        let studio = Studio::start(&[
+            "--thumbnail-interval",
+            "1",
+            "--thumbnails-dir",
+            thumbs.path(),
+            "--s3-endpoint",
+            &moto.url,
+            "--s3-bucket",
+            "studio-thumbs",
+            "--site",
+            site.path(),
+        ])
+        .expect("studio starts");
+        studio
+            .wait_live(Duration::from_secs(30))
+            .expect("studio goes live");
+        Env {
+            moto_url: moto.url.clone(),
+            studio,
+            _moto: moto,
+            thumbs,
+            site,
+        }
+    })
+}
+
+fn runtime() -> &'static tokio::runtime::Runtime {
+    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+    })
+}
+
+fn trial<F>(name: &str, f: fn() -> F) -> Trial
+where
+    F: std::future::Future<Output = anyhow::Result<()>> + 'static,
+{
+    Trial::test(name, move || {
+        runtime()
+            .block_on(f())
+            .map_err(|e| Failed::from(format!("{e:#}")))
+    })
+}
+
+/// Lets the channel's PutMetadata rate window empty.
+fn let_rate_window_pass() {
+    std::thread::sleep(Duration::from_millis(1100));
+}
+
+// -------------------------------------------------------------------- trials
+
+async fn accepted_cue_lands_in_a_valid_segment() -> anyhow::Result<()> {
+    let studio = &env().studio;
+    let_rate_window_pass();
+    let cue = format!(
+        r#"{{"v":1,"show":[{{"id":"kestrel","left":20}}],"n":{}}}"#,
+        rand_u32()
+    );
+    let put_at = Instant::now();
+    studio
+        .ivs()
+        .await
+        .put_metadata()
+        .channel_arn(ARN)
+        .metadata(&cue)
+        .send()
+        .await?;
+    let (segment, listed_at) = studio.wait_for_cue_segment(&cue, Duration::from_secs(10))?;
+    let latency = listed_at - put_at;
+    // One segment (2 s) plus polling and encoder slack.
+    anyhow::ensure!(
+        latency < Duration::from_millis(3500),
+        "cue listed after {latency:?}"
+    );
+
+    // Every packet 188 bytes with the sync byte; counters in order per PID.
+    anyhow::ensure!(segment.len() % PACKET_SIZE == 0, "{} bytes", segment.len());
+    let mut counters: HashMap<u16, u8> = HashMap::new();
+    for p in segment.chunks(PACKET_SIZE) {
+        let h = ts::parse_header(p)?;
+        if let Some(prev) = counters.insert(h.pid, h.continuity_counter) {
+            anyhow::ensure!(
+                h.continuity_counter == (prev + 1) & 0x0F,
+                "PID {:#x}: counter {} after {prev}",
+                h.pid,
+                h.continuity_counter
+            );
+        }
+    }
+    // The PMT lists the timed-ID3 stream with its descriptors.
+    let pmt = segment_pmt(&segment)?;
+    let id3 = pmt
+        .streams
+        .iter()
+        .find(|s| s.stream_type == 0x15)
+        .ok_or_else(|| anyhow::anyhow!("PMT has no stream_type 0x15: {pmt:?}"))?;
+    anyhow::ensure!(
+        id3.es_info == ts::id3_metadata_descriptor(),
+        "metadata_descriptor"
+    );
+    anyhow::ensure!(
+        pmt.program_info.windows(2).any(|w| w == [0x25, 0x0F]),
+        "metadata_pointer_descriptor"
+    );
+    anyhow::ensure!(
+        pmt.streams.iter().any(|s| s.stream_type == 0x1B),
+        "H.264 listed"
+    );
+    anyhow::ensure!(
+        pmt.streams.iter().any(|s| s.stream_type == 0x0F),
+        "AAC listed"
+    );
+
+    // The ID3 PES is well formed, with a PTS inside the segment's video span.
+    let video_pid = pmt
+        .streams
+        .iter()
+        .find(|s| s.stream_type == 0x1B)
+        .map(|s| s.pid)
+        .unwrap_or(0);
+    let video_pts: Vec<u64> = pes_units(&segment, video_pid)?
+        .iter()
+        .filter_map(|u| ts::parse_pes_start(u)?.pts)
+        .collect();
+    let (first, last) = (
+        video_pts.iter().min().copied(),
+        video_pts.iter().max().copied(),
+    );
+    let units = pes_units(&segment, id3.pid)?;
+    anyhow::ensure!(units.len() == 1, "{} ID3 PES", units.len());
+    let start = ts::parse_pes_start(&units[0]).ok_or_else(|| anyhow::anyhow!("PES header"))?;
+    anyhow::ensure!(
+        start.stream_id == 0xBD && start.data_alignment,
+        "private_stream_1, aligned"
+    );
+    anyhow::ensure!(
+        start.packet_length as usize + 6 <= units[0].len(),
+        "PES length fits"
+    );
+    let pts = start.pts.ok_or_else(|| anyhow::anyhow!("no PTS"))?;
+    anyhow::ensure!(
+        Some(pts) >= first && Some(pts) <= last,
+        "ID3 PTS {pts} outside video {first:?}..{last:?}"
+    );
+    anyhow::ensure!(
+        id3_values(&segment)? == vec![cue.clone()],
+        "TXXX value is the cue"
+    );
+
+    // ffprobe, an independent reader, sees the stream and no errors.
+    let path = std::env::temp_dir().join(format!("studio-seg-{}.ts", std::process::id()));
+    std::fs::write(&path, &segment)?;
+    let probe = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "stream=codec_name",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(&path)
+        .output();
+    let _ = std::fs::remove_file(&path);
+    match probe {
+        Ok(out) => {
+            let streams = String::from_utf8_lossy(&out.stdout);
+            let errors = String::from_utf8_lossy(&out.stderr);
+            anyhow::ensure!(
+                out.status.success() && errors.trim().is_empty(),
+                "ffprobe: {errors}"
+            );
+            anyhow::ensure!(
+                streams.lines().any(|l| l == "timed_id3"),
+                "ffprobe streams: {streams}"
+            );
+        }
+        Err(e) => eprintln!("ffprobe not run ({e}); the TS checks above stand"),
+    }
+    Ok(())
+}
+
+fn rand_u32() -> u32 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(7)
+}
+
+async fn oversized_cue_is_a_validation_error() -> anyhow::Result<()> {
+    let studio = &env().studio;
+    let ivs = studio.ivs().await;
+    let err = ivs
+        .put_metadata()
+        .channel_arn(ARN)
+        .metadata("x".repeat(1025))
+        .send()
+        .await
+        .err()
+        .ok_or_else(|| anyhow::anyhow!("1025 bytes accepted"))?;
+    anyhow::ensure!(err.code() == Some("ValidationException"), "{err:?}");
+    anyhow::ensure!(
+        matches!(err.as_service_error(), Some(e) if e.is_validation_exception()),
+        "the SDK parses it as its modelled ValidationException"
+    );
+    let_rate_window_pass();
+    ivs.put_metadata()
+        .channel_arn(ARN)
+        .metadata("x".repeat(1024))
+        .send()
+        .await?;
+    Ok(())
+}
+
+async fn sixth_call_in_a_second_is_throttled() -> anyhow::Result<()> {
+    let studio = &env().studio;
+    let ivs = studio.ivs().await;
+    // Warm the client (endpoint resolution, connection) before timing.
+    ivs.get_channel().arn(ARN).send().await?;
+    // The premise is six calls inside one second; on a loaded machine a
+    // burst can take longer, so it is tried a few times.
+    for _attempt in 0..3 {
+        let_rate_window_pass();
+        let started = Instant::now();
+        for i in 0..5 {
+            ivs.put_metadata()
+                .channel_arn(ARN)
+                .metadata(format!(r#"{{"v":1,"show":[],"burst":{i}}}"#))
+                .send()
+                .await?;
+        }
+        let sixth = ivs
+            .put_metadata()
+            .channel_arn(ARN)
+            .metadata(r#"{"v":1,"show":[]}"#)
+            .send()
+            .await;
+        if started.elapsed() >= Duration::from_millis(900) {
+            continue;
+        }
+        let err = sixth
+            .err()
+            .ok_or_else(|| anyhow::anyhow!("the 6th call in a second was accepted"))?;
+        anyhow::ensure!(err.code() == Some("ThrottlingException"), "{err:?}");
+        anyhow::ensure!(err.raw_response().map(|r| r.status().as_u16()) == Some(429));
+        return Ok(());
+    }
+    anyhow::bail!("three bursts of six calls each took over 0.9 s; cannot test the limit")
+}
+
+async fn unknown_and_malformed_channels_are_refused() -> anyhow::Result<()> {
+    let ivs = env().studio.ivs().await;
+    let err = ivs
+        .put_metadata()
+        .channel_arn("arn:aws:ivs:us-east-1:123456789012:channel/NoSuchChan01")
+        .metadata("{}")
+        .send()
+        .await
+        .err()
+        .ok_or_else(|| anyhow::anyhow!("unknown channel accepted"))?;
+    anyhow::ensure!(err.code() == Some("ResourceNotFoundException"), "{err:?}");
+    anyhow::ensure!(err.raw_response().map(|r| r.status().as_u16()) == Some(404));
+    let err = ivs
+        .put_metadata()
+        .channel_arn("not-an-arn")
+        .metadata("{}")
+        .send()
+        .await
+        .err()
+        .ok_or_else(|| anyhow::anyhow!("bad ARN accepted"))?;
+    anyhow::ensure!(err.code() == Some("ValidationException"), "{err:?}");
+    Ok(())
+}
+
+async fn get_and_list_channels_describe_the_studio_channel() -> anyhow::Result<()> {
+    let studio = &env().studio;
+    let ivs = studio.ivs().await;
+    let channel = ivs
+        .get_channel()
+        .arn(ARN)
+        .send()
+        .await?
+        .channel
+        .ok_or_else(|| anyhow::anyhow!("no channel"))?;
+    anyhow::ensure!(channel.arn() == Some(ARN));
+    let playback = format!("{}{}", studio.base(), studio.playlist_path);
+    anyhow::ensure!(
+        channel.playback_url() == Some(playback.as_str()),
+        "{channel:?}"
+    );
+    let listed = ivs.list_channels().send().await?;
+    anyhow::ensure!(
+        listed.channels().iter().any(|c| c.arn() == Some(ARN)),
+        "{listed:?}"
+    );
+    let missing = ivs
+        .get_channel()
+        .arn("arn:aws:ivs:us-east-1:123456789012:channel/NoSuchChan01")
+        .send()
+        .await;
+    anyhow::ensure!(
+        missing
+            .err()
+            .and_then(|e| e.code().map(String::from))
+            .as_deref()
+            == Some("ResourceNotFoundException")
+    );
+    // The playback URL is printed on a line of its own.
+    anyhow::ensure!(
+        studio.stdout.iter().any(|l| *l == playback),
+        "{:?}",
+        studio.stdout
+    );
+    Ok(())
+}
+
+async fn playback_is_cross_origin_and_the_site_is_served() -> anyhow::Result<()> {
+    let env = env();
+    let studio = &env.studio;
+    let r = get(
+        studio.port,
+        &studio.playlist_path,
+        &[("Origin", "http://other.example:3000")],
+    )?;
+    anyhow::ensure!(r.status == 200);
+    anyhow::ensure!(
+        r.headers
+            .get("access-control-allow-origin")
+            .map(String::as_str)
+            == Some("*")
+    );
+    anyhow::ensure!(
+        r.headers.get("content-type").map(String::as_str) == Some("application/vnd.apple.mpegurl")
+    );
+    let text = String::from_utf8_lossy(&r.body);
+    anyhow::ensure!(
+        text.starts_with("#EXTM3U") && text.contains("#EXT-X-TARGETDURATION:2"),
+        "{text}"
+    );
+    let durations: Vec<f64> = text
+        .lines()
+        .filter_map(|l| {
+            l.strip_prefix("#EXTINF:")?
+                .trim_end_matches(',')
+                .parse()
+                .ok()
+        })
+        .collect();
+    anyhow::ensure!(
+        durations.iter().all(|d| (1.5..=2.5).contains(d)),
+        "~2 s segments: {durations:?}"
+    );
+    let site = studio.get("/")?;
+    anyhow::ensure!(
+        String::from_utf8_lossy(&site.body).contains("player site"),
+        "site at /"
+    );
+    let catalog = studio.get("/demo/catalog.json")?;
+    ad_contract::Catalog::from_json(&String::from_utf8_lossy(&catalog.body))?;
+    let logo = studio.get("/demo/kestrel.png")?;
+    anyhow::ensure!(logo.body.starts_with(b"\x89PNG"), "demo logo is a PNG");
+    let _ = &env.site;
+    Ok(())
+}
+
+async fn thumbnails_follow_the_ivs_layout_on_disk_and_in_s3() -> anyhow::Result<()> {
+    let env = env();
+    // Interval 1 s: a few are written by now; wait for at least two.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut keys: Vec<String> = Vec::new();
+    let s3 = {
+        let config = aws_sdk_s3::config::Builder::from(&sdk_config().await)
+            .endpoint_url(&env.moto_url)
+            .force_path_style(true)
+            .build();
+        aws_sdk_s3::Client::from_conf(config)
+    };
+    while Instant::now() < deadline {
+        let listed = s3.list_objects_v2().bucket("studio-thumbs").send().await?;
+        keys = listed
+            .contents()
+            .iter()
+            .filter_map(|o| o.key().map(String::from))
+            .collect();
+        if keys.len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    anyhow::ensure!(keys.len() >= 2, "thumbnails in S3: {keys:?}");
+    for key in &keys {
+        let parsed = backend::thumbnail_key::ThumbnailKey::parse(key)
+            .map_err(|e| anyhow::anyhow!("{key}: {e}"))?;
+        anyhow::ensure!(parsed.channel_id == "LocalStudio1" && parsed.account == "123456789012");
+        anyhow::ensure!(key.contains("/media/thumbnails/thumb"), "{key}");
+        let local = env.thumbs.0.join(key);
+        let bytes =
+            std::fs::read(&local).map_err(|e| anyhow::anyhow!("{}: {e}", local.display()))?;
+        let img = image::load_from_memory_with_format(&bytes, image::ImageFormat::Jpeg)?;
+        anyhow::ensure!((img.width(), img.height()) == (1280, 720));
+        let object = s3
+            .get_object()
+            .bucket("studio-thumbs")
+            .key(key)
+            .send()
+            .await?;
+        anyhow::ensure!(object.content_type() == Some("image/jpeg"));
+    }
+    // Sequential numbering within one recording session.
+    let mut numbers: Vec<u64> = keys
+        .iter()
+        .filter_map(|k| k.rsplit("thumb").next()?.strip_suffix(".jpg")?.parse().ok())
+        .collect();
+    numbers.sort();
+    anyhow::ensure!(numbers.starts_with(&[0, 1]), "{numbers:?}");
+    Ok(())
+}
+
+/// A studio that must exit by itself: its status and stderr, or an error when
+/// it is still running after `timeout`.
+fn run_to_exit(cmd: &mut Command, timeout: Duration) -> anyhow::Result<(ExitStatus, String)> {
+    let mut child = cmd.spawn()?;
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait()? {
+            let mut err = String::new();
+            if let Some(mut e) = child.stderr.take() {
+                e.read_to_string(&mut err)?;
+            }
+            return Ok((status, err));
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            anyhow::bail!("still running after {timeout:?} (a hang)");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+async fn bad_input_exits_with_a_clear_message() -> anyhow::Result<()> {
+    let dir = tempdir::Dir::new("bad");
+    let text_file = dir.0.join("not-a-video.mp4");
+    std::fs::write(&text_file, "this is not a video")?;
+    let busy = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let busy_port = busy.local_addr()?.port().to_string();
+    let port = free_port()?.to_string();
+    let cases: Vec<(Vec<String>, Option<&str>, &str)> = vec![
+        (
+            vec!["--input".into(), "/nonexistent/show.mp4".into()],
+            None,
+            "cannot read --input /nonexistent/show.mp4",
+        ),
+        (
+            vec!["--input".into(), text_file.to_string_lossy().into()],
+            None,
+            "ffmpeg could not stream the file",
+        ),
+        (
+            vec!["--ffmpeg".into(), "/nonexistent/ffmpeg".into()],
+            None,
+            "apt-get install ffmpeg",
+        ),
+        // No ffmpeg on PATH at all.
+        (vec![], Some("/nonexistent"), "ffmpeg not found"),
+        (vec!["--port".into(), busy_port.clone()], None, "is in use"),
+        (
+            vec![
+                "--input".into(),
+                "rtmp".into(),
+                "--rtmp-port".into(),
+                busy_port.clone(),
+            ],
+            None,
+            "RTMP port",
+        ),
+        (
+            vec!["--thumbnail-interval".into(), "0".into()],
+            None,
+            "IVS takes 1 to 60 seconds",
+        ),
+    ];
+    for (args, path, expected) in cases {
+        let mut all: Vec<String> = Vec::new();
+        if !args.iter().any(|a| a == "--port") {
+            all.extend(["--port".to_string(), port.clone()]);
+        }
+        all.extend(args.iter().cloned());
+        let refs: Vec<&str> = all.iter().map(String::as_str).collect();
+        let mut cmd = studio_command(&refs);
+        if let Some(p) = path {
+            cmd.env("PATH", p);
+        }
+        let (status, stderr) = run_to_exit(&mut cmd, Duration::from_secs(20))?;
+        anyhow::ensure!(!status.success(), "{args:?} exited 0");
+        anyhow::ensure!(
+            stderr.contains(expected),
+            "{args:?}: expected {expected:?} in {stderr}"
+        );
+    }
+    drop(busy);
+    Ok(())
+}
+
+fn process_gone(pid: i32) -> bool {
+    // A zombie still has /proc/<pid>; a reaped process does not.
+    !std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+async fn ffmpeg_dying_is_restarted_and_ctrl_c_leaves_no_process() -> anyhow::Result<()> {
+    let thumbs = tempdir::Dir::new("restart");
+    let studio = Studio::start(&["--thumbnails-dir", thumbs.path()])?;
+    studio.wait_live(Duration::from_secs(30))?;
+    let first = *studio
+        .ffmpeg_pids()
+        .first()
+        .ok_or_else(|| anyhow::anyhow!("no ffmpeg pid logged"))?;
+    // SAFETY: signalling a child process of the studio we started.
+    unsafe { libc::kill(first, libc::SIGKILL) };
+    // While ffmpeg is down the channel is not live.
+    let ivs = studio.ivs().await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut refused = None;
+    while Instant::now() < deadline {
+        match ivs
+            .put_metadata()
+            .channel_arn(ARN)
+            .metadata("{}")
+            .send()
+            .await
+        {
+            Err(e) => {
+                refused = e.code().map(String::from);
+                break;
+            }
+            Ok(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+    anyhow::ensure!(
+        refused.as_deref() == Some("ChannelNotBroadcasting"),
+        "{refused:?}"
+    );
+    // It comes back, on a new timeline the playlist marks.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let text = String::from_utf8_lossy(&studio.get(&studio.playlist_path)?.body).to_string();
+        if studio.ffmpeg_pids().len() >= 2 && text.contains("#EXT-X-DISCONTINUITY\n") {
+            break;
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "no restart: {text}\n{}",
+            studio.stderr_text()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    ivs.put_metadata()
+        .channel_arn(ARN)
+        .metadata("{}")
+        .send()
+        .await?;
+
+    let second = studio.ffmpeg_pids()[1];
+    let pid = studio.child.0.id() as i32;
+    // SAFETY: as above.
+    unsafe { libc::kill(pid, libc::SIGINT) };
+    let mut guard = studio.child;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(s) = guard.0.try_wait()? {
+            break s;
+        }
+        anyhow::ensure!(Instant::now() < deadline, "studio did not stop on SIGINT");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    anyhow::ensure!(status.success(), "Ctrl-C exits 0: {status}");
+    anyhow::ensure!(
+        process_gone(first) && process_gone(second),
+        "ffmpeg left behind"
+    );
+    Ok(())
+}
+
+async fn a_file_plays_as_live() -> anyhow::Result<()> {
+    let dir = tempdir::Dir::new("file");
+    let clip = dir.0.join("clip.mp4");
+    let made = Command::new("ffmpeg")
+        .args([
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=640x360:rate=25",
+            "-t",
+            "3",
+            "-pix_fmt",
+            "yuv420p",
+        ])
+        .arg(&clip)
+        .status()?;
+    anyhow::ensure!(made.success(), "making a test clip");
+    let studio = Studio::start(&[
+        "--input",
+        clip.to_str().unwrap_or_default(),
+        "--thumbnails-dir",
+        dir.path(),
+    ])?;
+    studio.wait_live(Duration::from_secs(30))?;
+    // The 3 s clip loops: the stream outlives it.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while studio.listed()?.last().copied().unwrap_or(0) < 3 {
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "the clip did not loop: {}",
+            studio.stderr_text()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    anyhow::ensure!(studio.ffmpeg_pids().len() == 1, "looping is not restarting");
+    Ok(())
+}
+
+async fn rtmp_broadcaster_goes_live() -> anyhow::Result<()> {
+    let dir = tempdir::Dir::new("rtmp");
+    let rtmp_port = free_port()?.to_string();
+    let studio = Studio::start(&[
+        "--input",
+        "rtmp",
+        "--rtmp-port",
+        &rtmp_port,
+        "--stream-key",
+        "sk_test",
+        "--thumbnails-dir",
+        dir.path(),
+    ])?;
+    let server = format!("rtmp://127.0.0.1:{rtmp_port}/live");
+    anyhow::ensure!(
+        studio.stdout.iter().any(|l| l.contains(&server)),
+        "{:?}",
+        studio.stdout
+    );
+    anyhow::ensure!(studio.stdout.iter().any(|l| l.contains("sk_test")));
+    let ivs = studio.ivs().await;
+    let before = ivs
+        .put_metadata()
+        .channel_arn(ARN)
+        .metadata("{}")
+        .send()
+        .await;
+    anyhow::ensure!(
+        before
+            .err()
+            .and_then(|e| e.code().map(String::from))
+            .as_deref()
+            == Some("ChannelNotBroadcasting"),
+        "no broadcaster yet"
+    );
+    // A broadcaster, as OBS would connect; ffmpeg may not be listening yet,
+    // so a broadcaster refused at once is started again.
+    let broadcast = || {
+        let mut cmd = Command::new("ffmpeg");
+        cmd.args([
+            "-v",
+            "error",
+            "-re",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=640x360:rate=25",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=44100",
+            "-t",
+            "30",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-c:a",
+            "aac",
+            "-f",
+            "flv",
+        ])
+        .arg(format!("{server}/sk_test"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+        die_with_parent(&mut cmd).spawn().map(ChildGuard)
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut broadcaster = broadcast()?;
+    while studio.listed()?.is_empty() {
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "not live: {}",
+            studio.stderr_text()
+        );
+        if broadcaster.0.try_wait()?.is_some() {
+            std::thread::sleep(Duration::from_millis(300));
+            broadcaster = broadcast()?;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    ivs.put_metadata()
+        .channel_arn(ARN)
+        .metadata("{}")
+        .send()
+        .await?;
+    Ok(())
+}
+
+fn main() {
+    let mut args = Arguments::from_args();
+    // The trials share one channel's rate window and two CPU cores.
+    args.test_threads = Some(1);
+    let trials = vec![
+        trial(
+            "accepted_cue_lands_in_a_valid_segment",
+            accepted_cue_lands_in_a_valid_segment,
+        ),
+        trial(
+            "oversized_cue_is_a_validation_error",
+            oversized_cue_is_a_validation_error,
+        ),
+        trial(
+            "sixth_call_in_a_second_is_throttled",
+            sixth_call_in_a_second_is_throttled,
+        ),
+        trial(
+            "unknown_and_malformed_channels_are_refused",
+            unknown_and_malformed_channels_are_refused,
+        ),
+        trial(
+            "get_and_list_channels_describe_the_studio_channel",
+            get_and_list_channels_describe_the_studio_channel,
+        ),
+        trial(
+            "playback_is_cross_origin_and_the_site_is_served",
+            playback_is_cross_origin_and_the_site_is_served,
+        ),
+        trial(
+            "thumbnails_follow_the_ivs_layout_on_disk_and_in_s3",
+            thumbnails_follow_the_ivs_layout_on_disk_and_in_s3,
+        ),
+        trial(
+            "bad_input_exits_with_a_clear_message",
+            bad_input_exits_with_a_clear_message,
+        ),
+        trial(
+            "ffmpeg_dying_is_restarted_and_ctrl_c_leaves_no_process",
+            ffmpeg_dying_is_restarted_and_ctrl_c_leaves_no_process,
+        ),
+        trial("a_file_plays_as_live", a_file_plays_as_live),
+        trial("rtmp_broadcaster_goes_live", rtmp_broadcaster_goes_live),
+    ];
+    // Started here, on the main thread: PDEATHSIG is tied to the spawning
+    // thread, and the shared studio must outlive every trial.
+    let needs_env = !args.list;
+    if needs_env {
+        env();
+    }
+    let conclusion = libtest_mimic::run(&args, trials);
+    if let Some(env) = ENV.get() {
+        let _ = std::fs::remove_dir_all(&env.thumbs.0);
+        let _ = std::fs::remove_dir_all(&env.site.0);
+    }
+    conclusion.exit();
+}
