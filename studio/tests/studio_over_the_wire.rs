@@ -645,7 +645,7 @@ async fn get_and_list_channels_describe_the_studio_channel() -> anyhow::Result<(
     );
     // The playback URL is printed on a line of its own.
     anyhow::ensure!(
-        studio.stdout.iter().any(|l| *l == playback),
+        studio.stdout.contains(&playback),
         "{:?}",
         studio.stdout
     );
