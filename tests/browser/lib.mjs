@@ -1,0 +1,159 @@
+// Shared by the browser test and the latency benchmark: start the studio
+// binary, serve the test page from another origin, drive headless Chromium.
+import { spawn } from 'node:child_process';
+import { createServer } from 'node:http';
+import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, extname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createInterface } from 'node:readline';
+import { chromium } from 'playwright-core';
+
+const here = dirname(fileURLToPath(import.meta.url));
+export const repo = resolve(here, '..', '..');
+
+export const CHANNEL_ARN = 'arn:aws:ivs:us-east-1:123456789012:channel/LocalStudio1';
+
+/** The studio binary: $STUDIO_BIN, else the debug build. */
+export function studioBin() {
+  const bin = process.env.STUDIO_BIN ?? join(repo, 'target', 'debug', 'studio');
+  if (!existsSync(bin)) throw new Error(`no studio binary at ${bin}: run cargo build -p studio (or set STUDIO_BIN)`);
+  return bin;
+}
+
+/** Starts the studio on a free port; resolves once it prints its playback URL. */
+export function startStudio(args = [], bin = studioBin()) {
+  const thumbs = mkdtempSync(join(tmpdir(), 'studio-browser-'));
+  const proc = spawn(bin, ['--port', '0', '--thumbnails-dir', thumbs, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const stderr = [];
+  createInterface({ input: proc.stderr }).on('line', (l) => stderr.push(l));
+  const stop = async () => {
+    if (proc.exitCode === null) {
+      proc.kill('SIGINT');
+      await new Promise((r) => proc.once('exit', r));
+    }
+    rmSync(thumbs, { recursive: true, force: true });
+  };
+  return new Promise((resolvePromise, reject) => {
+    const timer = setTimeout(() => reject(new Error(`studio printed no playback URL: ${stderr.join('\n')}`)), 30000);
+    proc.once('exit', (code) => reject(new Error(`studio exited ${code}: ${stderr.join('\n')}`)));
+    createInterface({ input: proc.stdout }).on('line', (line) => {
+      if (line.endsWith('.m3u8')) {
+        clearTimeout(timer);
+        const playback = line.trim();
+        resolvePromise({ proc, playback, base: new URL(playback).origin, stderr, stop });
+      }
+    });
+  });
+}
+
+const MIME = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript',
+  '.wasm': 'application/wasm',
+};
+
+/** Serves a folder on 127.0.0.1 (another port: another origin than the studio). */
+export function serveDir(dir) {
+  const server = createServer((req, res) => {
+    const path = new URL(req.url, 'http://x').pathname;
+    const file = join(dir, path === '/' ? 'index.html' : path.slice(1));
+    if (!file.startsWith(dir) || !existsSync(file)) {
+      res.writeHead(404).end();
+      return;
+    }
+    res.writeHead(200, { 'content-type': MIME[extname(file)] ?? 'application/octet-stream' });
+    res.end(readFileSync(file));
+  });
+  return new Promise((r) => server.listen(0, '127.0.0.1', () => r({
+    url: `http://127.0.0.1:${server.address().port}/`,
+    close: () => new Promise((c) => server.close(c)),
+  })));
+}
+
+/** Headless Debian Chromium with a fresh profile and the flags a closed network needs. */
+export async function launchChromium() {
+  const profile = mkdtempSync(join(tmpdir(), 'chromium-profile-'));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: '/usr/bin/chromium',
+    headless: true,
+    args: [
+      '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync',
+      '--autoplay-policy=no-user-gesture-required',
+    ],
+  });
+  return {
+    context,
+    close: async () => {
+      await context.close();
+      rmSync(profile, { recursive: true, force: true });
+    },
+  };
+}
+
+/** IVS PutMetadata over plain HTTP, as the SDK sends it. Returns the status. */
+export async function putMetadata(base, metadata, channelArn = CHANNEL_ARN) {
+  const res = await fetch(`${base}/PutMetadata`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ channelArn, metadata }),
+  });
+  return res.status;
+}
+
+/**
+ * Polls the playlist until a newly listed segment holds `text`; resolves to
+ * the time (Date.now()) it was first seen listed. `text` must fit in the first
+ * TS packet of its ID3 PES (under ~140 bytes) to be found verbatim.
+ */
+export async function waitForCueListed(playback, text, timeoutMs = 10000) {
+  const deadline = Date.now() + timeoutMs;
+  const seen = new Set();
+  const needle = Buffer.from(text);
+  while (Date.now() < deadline) {
+    const res = await fetch(playback);
+    if (res.ok) {
+      const lines = (await res.text()).split('\n').filter((l) => l.endsWith('.ts'));
+      for (const uri of lines) {
+        if (seen.has(uri)) continue;
+        seen.add(uri);
+        const listedAt = Date.now();
+        const seg = Buffer.from(await (await fetch(new URL(uri, playback))).arrayBuffer());
+        if (seg.includes(needle)) return listedAt;
+      }
+    }
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`no segment carried ${text} within ${timeoutMs} ms`);
+}
+
+/** Opens the test page and starts the IVS player on `playback`; resolves when Playing. */
+export async function openPlayer(context, pageUrl, playback, timeoutMs = 45000) {
+  const page = await context.newPage();
+  const console = [];
+  page.on('console', (m) => console.push(m.text()));
+  await page.goto(pageUrl);
+  await page.waitForFunction(() => typeof window.startPlayer === 'function');
+  const supported = await page.evaluate((url) => window.startPlayer(url), playback);
+  if (!supported) throw new Error('the IVS player says this browser is not supported');
+  try {
+    await page.waitForFunction(
+      () => window.ivsEvents.some((e) => e.type === 'state' && e.state === 'Playing'),
+      null, { timeout: timeoutMs });
+  } catch (e) {
+    const events = await page.evaluate(() => window.ivsEvents);
+    throw new Error(`player never reached Playing: ${JSON.stringify(events)} console: ${console.join(' | ')}`);
+  }
+  return page;
+}
+
+/** Resolves to the TEXT_METADATA_CUE event whose text is `text`. */
+export async function waitForCueEvent(page, text, timeoutMs = 10000) {
+  await page.waitForFunction(
+    (t) => window.ivsEvents.some((e) => e.type === 'cue' && e.text === t),
+    text, { timeout: timeoutMs, polling: 20 });
+  return page.evaluate((t) => window.ivsEvents.find((e) => e.type === 'cue' && e.text === t), text);
+}
