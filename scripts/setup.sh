@@ -1,11 +1,42 @@
 #!/usr/bin/env bash
 # Installs what the project's commands need and is missing; skips what is
-# present. Safe to run again. Used by scripts/test.sh (and the local run
-# command when it lands).
+# present. Safe to run again.
+#
+#   scripts/setup.sh run    what scripts/run.sh needs (Rust, ffmpeg)
+#   scripts/setup.sh test   everything scripts/test.sh needs (the default)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+profile="${1:-test}"
 
 say() { printf '==> %s\n' "$*" >&2; }
+
+# Debian packages, by the command each provides. apt-get update runs once,
+# and only when something is missing.
+apt_need=()
+need_cmd() { command -v "$1" >/dev/null 2>&1 || apt_need+=("$2"); }
+need_cmd ffmpeg ffmpeg
+need_cmd ffprobe ffmpeg
+if [ "$profile" = test ]; then
+  need_cmd python3 python3
+  python3 -m pip --version >/dev/null 2>&1 || apt_need+=(python3-pip)
+  need_cmd node nodejs
+  need_cmd npm npm
+  [ -x /usr/bin/chromium ] || apt_need+=(chromium)
+fi
+if [ ${#apt_need[@]} -gt 0 ]; then
+  mapfile -t apt_need < <(printf '%s\n' "${apt_need[@]}" | sort -u)
+  say "apt-get install ${apt_need[*]}"
+  sudo_cmd=""; [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${apt_need[@]}" >/dev/null
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "cargo is missing: install Rust with rustup (https://rustup.rs), then run this again" >&2
+  exit 1
+fi
+
+[ "$profile" = test ] || exit 0
 
 # Rust: rustfmt and clippy for the checks.
 for component in rustfmt clippy; do
@@ -26,4 +57,18 @@ command -v cargo-lambda >/dev/null 2>&1 || pip_need+=('cargo-lambda')
 if [ ${#pip_need[@]} -gt 0 ]; then
   say "pip install ${pip_need[*]}"
   python3 -m pip install --quiet --disable-pip-version-check "${pip_need[@]}"
+fi
+
+# npm packages for the browser tests: the IVS web player (installed here at
+# test time, never committed: AWS Customer Agreement), esbuild + events to
+# bundle it, playwright-core to drive Debian's Chromium.
+if [ "$profile" = test ]; then
+  browser=tests/browser
+  if [ ! -f "$browser/node_modules/.package-lock.json" ] \
+     || [ "$browser/package-lock.json" -nt "$browser/node_modules/.package-lock.json" ]; then
+    say "npm ci in $browser"
+    (cd "$browser" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+  say "bundling the IVS test page"
+  node "$browser/build.mjs"
 fi

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Runs every test of the project: formatting and lint, unit and property tests
-# of the contract and the decision core, and the over-the-wire tests (moto
-# server + the project's IVS/Rekognition/Lambda stand-ins). One cargo build
-# serves all of them. Installs what is missing first.
+# Runs every test of the project: formatting and lint, unit and property tests,
+# the over-the-wire tests (moto server, the project's stand-ins, the studio
+# binary with ffmpeg) and the browser test (the IVS web player in headless
+# Chromium playing the studio's stream). One cargo build (debug) serves all of
+# them. Installs what is missing first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,3 +17,6 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 
 echo "==> cargo test"
 cargo test --workspace
+
+echo "==> browser tests (headless Chromium, IVS web player)"
+STUDIO_BIN="$PWD/target/debug/studio" node --test tests/browser/*.test.mjs

@@ -644,11 +644,7 @@ async fn get_and_list_channels_describe_the_studio_channel() -> anyhow::Result<(
             == Some("ResourceNotFoundException")
     );
     // The playback URL is printed on a line of its own.
-    anyhow::ensure!(
-        studio.stdout.contains(&playback),
-        "{:?}",
-        studio.stdout
-    );
+    anyhow::ensure!(studio.stdout.contains(&playback), "{:?}", studio.stdout);
     Ok(())
 }
 

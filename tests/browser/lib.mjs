@@ -130,8 +130,20 @@ export async function waitForCueListed(playback, text, timeoutMs = 10000) {
   throw new Error(`no segment carried ${text} within ${timeoutMs} ms`);
 }
 
+/** Resolves once the playlist lists a segment (a player loading earlier gets IVS's offline 404). */
+export async function waitLive(playback, timeoutMs = 30000) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const res = await fetch(playback).catch(() => null);
+    if (res?.ok && (await res.text()).includes('.ts')) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${playback} did not go live within ${timeoutMs} ms`);
+}
+
 /** Opens the test page and starts the IVS player on `playback`; resolves when Playing. */
 export async function openPlayer(context, pageUrl, playback, timeoutMs = 45000) {
+  await waitLive(playback);
   const page = await context.newPage();
   const console = [];
   page.on('console', (m) => console.push(m.text()));
