@@ -21,9 +21,10 @@ use axum::Router;
 use backend::handlers::{on_tick, Pipeline};
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{json, Value};
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
+use studio::ivs_api::{check_metadata, IvsError, RateWindow};
 use tokio::sync::oneshot;
 
 /// How a channel answers PutMetadata.
@@ -46,7 +47,7 @@ pub struct PutMetadataCall {
 #[derive(Default)]
 struct Inner {
     channels: HashMap<String, ChannelMode>,
-    accepted_at: HashMap<String, VecDeque<Instant>>,
+    rates: HashMap<String, RateWindow>,
     calls: Vec<PutMetadataCall>,
     /// Labels per S3 object key: (name, confidence).
     labels: HashMap<String, Vec<(String, f32)>>,
@@ -156,64 +157,39 @@ impl StandIn {
     }
 }
 
-fn aws_error(status: StatusCode, kind: &str, message: &str) -> Response {
-    (
-        status,
-        [
-            ("x-amzn-ErrorType", kind.to_string()),
-            ("content-type", "application/json".to_string()),
-        ],
-        json!({ "__type": kind, "message": message }).to_string(),
-    )
-        .into_response()
+fn aws_error(status: StatusCode, kind: &'static str, message: &str) -> Response {
+    IvsError {
+        status: status.as_u16(),
+        code: kind,
+        message: message.to_string(),
+    }
+    .into_response()
 }
 
+/// IVS PutMetadata with the studio's own rules (size, 5 per second), so the
+/// stand-in and the local channel cannot disagree about what IVS accepts.
 async fn put_metadata(State(s): State<StandIn>, body: Bytes) -> Response {
     let now = Instant::now();
     let parsed: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let arn = parsed["channelArn"].as_str().unwrap_or("").to_string();
     let metadata = parsed["metadata"].as_str().unwrap_or("").to_string();
     let mut inner = s.lock();
-    let response = match inner.channels.get(&arn).copied() {
-        _ if metadata.is_empty() || metadata.len() > 1024 => aws_error(
-            StatusCode::BAD_REQUEST,
-            "ValidationException",
-            "metadata must be 1 to 1024 bytes",
-        ),
-        None => aws_error(
-            StatusCode::NOT_FOUND,
-            "ResourceNotFoundException",
-            &format!("channel {arn} not found"),
-        ),
-        Some(ChannelMode::NotBroadcasting) => aws_error(
-            StatusCode::NOT_FOUND,
-            "ChannelNotBroadcasting",
-            "the channel is not currently live",
-        ),
-        Some(ChannelMode::Throttled) => aws_error(
-            StatusCode::TOO_MANY_REQUESTS,
-            "ThrottlingException",
-            "rate exceeded",
-        ),
+    let result = match inner.channels.get(&arn).copied() {
+        _ if check_metadata(&metadata).is_err() => check_metadata(&metadata),
+        None => Err(IvsError::not_found(&format!("channel {arn}"))),
+        Some(ChannelMode::NotBroadcasting) => Err(IvsError::not_broadcasting(&arn)),
+        Some(ChannelMode::Throttled) => Err(IvsError::throttled()),
         Some(ChannelMode::Live) => {
-            let window = inner.accepted_at.entry(arn.clone()).or_default();
-            while window
-                .front()
-                .is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(1))
-            {
-                window.pop_front();
-            }
-            if window.len() >= 5 {
-                aws_error(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "ThrottlingException",
-                    "more than 5 PutMetadata per second on this channel",
-                )
+            if inner.rates.entry(arn.clone()).or_default().try_accept(now) {
+                Ok(())
             } else {
-                window.push_back(now);
-                StatusCode::NO_CONTENT.into_response()
+                Err(IvsError::throttled())
             }
         }
+    };
+    let response = match result {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => e.into_response(),
     };
     inner.calls.push(PutMetadataCall {
         channel_arn: arn,
