@@ -1,0 +1,181 @@
+//! The player's view: the video, the product cards with QR codes, the
+//! status line and the controls. Small components over a handful of signals.
+
+use crate::overlay::{seconds_left, Overlay};
+use crate::qr::qr_svg;
+use ad_contract::{Catalog, Product};
+use leptos::html::Video;
+use leptos::prelude::*;
+use std::sync::Arc;
+
+/// The signals one player's view reads; the [`crate::PlayerHandle`] writes
+/// them from IVS events.
+#[derive(Clone, Copy)]
+pub struct PlayerState {
+    pub catalog: RwSignal<Option<Arc<CatalogView>>>,
+    pub overlay: RwSignal<Overlay>,
+    /// `performance.now()`, ticked while cards count down.
+    pub now_ms: RwSignal<f64>,
+    /// A message over the video (offline, too many viewers), or none.
+    pub status: RwSignal<Option<String>>,
+    pub muted: RwSignal<bool>,
+    /// The polite live region's text: the newest card, announced.
+    pub announcement: RwSignal<String>,
+}
+
+impl PlayerState {
+    pub fn new() -> Self {
+        Self {
+            catalog: RwSignal::new(None),
+            overlay: RwSignal::new(Overlay::default()),
+            now_ms: RwSignal::new(0.0),
+            status: RwSignal::new(None),
+            muted: RwSignal::new(true),
+            announcement: RwSignal::new(String::new()),
+        }
+    }
+}
+
+impl Default for PlayerState {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A catalog with its image URLs resolved against the catalog's own URL.
+pub struct CatalogView {
+    pub catalog: Catalog,
+    pub base_url: String,
+}
+
+impl CatalogView {
+    pub fn image_url(&self, product: &Product) -> String {
+        web_sys::Url::new_with_base(&product.image_url, &self.base_url)
+            .map(|u| u.href())
+            .unwrap_or_else(|_| product.image_url.clone())
+    }
+}
+
+/// The whole player. Unmuting only sets `muted`; the handle applies it to
+/// the IVS player, which the view does not own.
+#[component]
+pub fn Player(state: PlayerState, video: NodeRef<Video>) -> impl IntoView {
+    let root = NodeRef::<leptos::html::Div>::new();
+    let PlayerState {
+        catalog,
+        overlay,
+        now_ms,
+        status,
+        muted,
+        announcement,
+    } = state;
+    let dismiss = move |id: String| overlay.update(|o| o.dismiss(&id));
+    let cards = move || {
+        let Some(view) = catalog.get() else {
+            return Vec::new();
+        };
+        overlay.with(|o| {
+            o.shown()
+                .iter()
+                .filter_map(|s| {
+                    let product = view.catalog.get_str(&s.id)?.clone();
+                    Some((product, view.image_url_for(&s.id), s.ends_at_ms))
+                })
+                .collect::<Vec<_>>()
+        })
+    };
+    let close_newest = move || {
+        let newest = overlay.with(|o| o.shown().last().map(|s| s.id.clone()));
+        if let Some(id) = newest {
+            dismiss(id);
+        }
+    };
+    view! {
+        <div
+            class="iap-root"
+            node_ref=root
+            tabindex="0"
+            on:keydown=move |ev: web_sys::KeyboardEvent| {
+                if ev.key() == "Escape" {
+                    close_newest();
+                }
+            }
+        >
+            <video class="iap-video" node_ref=video playsinline=true muted=true></video>
+            <Show when=move || status.get().is_some()>
+                <div class="iap-status" role="status">{move || status.get().unwrap_or_default()}</div>
+            </Show>
+            <div class="iap-cards">
+                <For
+                    each=cards
+                    key=|(product, _, ends)| (product.id.as_str().to_string(), *ends as u64)
+                    children=move |(product, image, ends_at_ms)| {
+                        view! { <Card product image ends_at_ms now_ms on_dismiss=Callback::new(dismiss) /> }
+                    }
+                />
+            </div>
+            <div class="iap-controls">
+                <Show when=move || muted.get()>
+                    <button class="iap-unmute" type="button" on:click=move |_| muted.set(false)>
+                        "Unmute"
+                    </button>
+                </Show>
+                <button class="iap-fullscreen" type="button" on:click=move |_| {
+                    // The player's own container, so the cards stay visible.
+                    if let Some(el) = root.get_untracked() {
+                        let _ = el.request_fullscreen();
+                    }
+                }>
+                    "Full screen"
+                </button>
+            </div>
+            <div class="iap-sr-only" aria-live="polite">{move || announcement.get()}</div>
+        </div>
+    }
+}
+
+impl CatalogView {
+    fn image_url_for(&self, id: &str) -> String {
+        self.catalog
+            .get_str(id)
+            .map(|p| self.image_url(p))
+            .unwrap_or_default()
+    }
+}
+
+/// One product card. Every catalog string is rendered as text, never HTML;
+/// the only markup inserted is the QR code's SVG, which we generate.
+#[component]
+fn Card(
+    product: Product,
+    image: String,
+    ends_at_ms: f64,
+    now_ms: RwSignal<f64>,
+    on_dismiss: Callback<String>,
+) -> impl IntoView {
+    let id = product.id.as_str().to_string();
+    let title = product.title.clone();
+    let link = product.link_url.clone();
+    let qr = qr_svg(&link).unwrap_or_default();
+    view! {
+        <article class="iap-card" aria-label=title.clone()>
+            <button
+                class="iap-dismiss"
+                type="button"
+                aria-label=format!("Dismiss {title}")
+                on:click=move |_| on_dismiss.run(id.clone())
+            >
+                "×"
+            </button>
+            <img class="iap-image" src=image alt=title.clone() />
+            <div class="iap-text">
+                <h3 class="iap-title">{title.clone()}</h3>
+                <p class="iap-price">{product.price.clone()}</p>
+                <p class="iap-description">{product.description.clone()}</p>
+                <p class="iap-left">{move || format!("{} s left", seconds_left(ends_at_ms, now_ms.get()))}</p>
+                <a class="iap-open" href=link.clone() target="_blank" rel="noopener">"Open"</a>
+            </div>
+            <div class="iap-qr" role="img" aria-label=format!("QR code for {link}") inner_html=qr></div>
+        </article>
+    }
+}

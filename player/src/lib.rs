@@ -1,0 +1,284 @@
+//! The viewer player: the IVS web player with product cards and QR codes,
+//! built with Leptos for wasm32 and embedded as `<ivs-ad-player>` (see
+//! `web/player.js`). The logic deciding what shows is in [`overlay`] (pure,
+//! host-tested); this file binds it to IVS events and the page's clock.
+
+pub mod app;
+pub mod ivs;
+pub mod overlay;
+pub mod qr;
+
+use ad_contract::Catalog;
+use app::{CatalogView, Player, PlayerState};
+use leptos::prelude::*;
+use std::any::Any;
+use std::cell::{Cell, RefCell};
+use std::collections::HashSet;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+use wasm_bindgen::prelude::*;
+use web_sys::HtmlElement;
+
+/// How often the countdowns and expiries advance.
+const TICK: Duration = Duration::from_millis(250);
+
+type EventListener = Closure<dyn FnMut(JsValue)>;
+
+struct Inner {
+    state: PlayerState,
+    player: ivs::MediaPlayer,
+    playback_url: String,
+    attempts: Cell<u32>,
+    retry_timer: Cell<Option<i32>>,
+    listeners: RefCell<Vec<EventListener>>,
+    retry_closure: RefCell<Option<Closure<dyn FnMut()>>>,
+    ticker: RefCell<Option<IntervalHandle>>,
+    mounted: RefCell<Option<Box<dyn Any>>>,
+    owner: Owner,
+    /// Cues that arrived before the catalog; the newest is applied then.
+    pending_cue: RefCell<Option<String>>,
+    warned: RefCell<HashSet<String>>,
+}
+
+/// One mounted player.
+#[wasm_bindgen]
+pub struct PlayerHandle {
+    inner: Rc<Inner>,
+}
+
+fn now_ms() -> f64 {
+    web_sys::window()
+        .and_then(|w| w.performance())
+        .map_or(0.0, |p| p.now())
+}
+
+fn warn_once(inner: &Inner, message: String) {
+    if inner.warned.borrow_mut().insert(message.clone()) {
+        web_sys::console::warn_1(&JsValue::from_str(&format!("ivs-ad-player: {message}")));
+    }
+}
+
+/// Mounts a player into `root`, around an IVS `MediaPlayer` the page created,
+/// and starts playing `playback_url` (muted autoplay).
+#[wasm_bindgen]
+pub fn mount(root: HtmlElement, player: ivs::MediaPlayer, playback_url: String) -> Result<PlayerHandle, JsValue> {
+    let owner = Owner::new();
+    let (state, video, mounted) = owner.with(|| {
+        let state = PlayerState::new();
+        let video = NodeRef::<leptos::html::Video>::new();
+        let mounted = leptos::mount::mount_to(root, move || view! { <Player state video /> });
+        (state, video, mounted)
+    });
+    let inner = Rc::new(Inner {
+        state,
+        player,
+        playback_url,
+        attempts: Cell::new(0),
+        retry_timer: Cell::new(None),
+        listeners: RefCell::new(Vec::new()),
+        retry_closure: RefCell::new(None),
+        ticker: RefCell::new(None),
+        mounted: RefCell::new(Some(Box::new(mounted))),
+        owner,
+        pending_cue: RefCell::new(None),
+        warned: RefCell::new(HashSet::new()),
+    });
+    let element = video
+        .get_untracked()
+        .ok_or_else(|| JsValue::from_str("ivs-ad-player: the video element did not mount"))?;
+    inner.player.attach_video(&element);
+    inner.player.set_autoplay(true);
+    inner.player.set_muted(true);
+    listen(&inner);
+    start_ticker(&inner);
+    inner.player.load(&inner.playback_url);
+    Ok(PlayerHandle { inner })
+}
+
+fn listen(inner: &Rc<Inner>) {
+    let weak = Rc::downgrade(inner);
+    let on_cue = EventListener::new(move |cue: JsValue| {
+        let text = js_sys::Reflect::get(&cue, &JsValue::from_str("text"))
+            .ok()
+            .and_then(|t| t.as_string());
+        if let (Some(inner), Some(text)) = (weak.upgrade(), text) {
+            apply_cue(&inner, &text);
+        }
+    });
+    let weak = Rc::downgrade(inner);
+    let on_error = EventListener::new(move |error: JsValue| {
+        let field = |name: &str| js_sys::Reflect::get(&error, &JsValue::from_str(name)).ok();
+        let code = field("code").and_then(|c| c.as_f64()).unwrap_or(0.0) as u32;
+        let kind = field("type").and_then(|t| t.as_string()).unwrap_or_default();
+        if let Some(inner) = weak.upgrade() {
+            schedule_retry(&inner, &ivs::error_message(code, &kind));
+        }
+    });
+    let weak = Rc::downgrade(inner);
+    let on_playing = EventListener::new(move |_| {
+        if let Some(inner) = weak.upgrade() {
+            inner.attempts.set(0);
+            inner.state.status.set(None);
+        }
+    });
+    let weak = Rc::downgrade(inner);
+    let on_ended = EventListener::new(move |_| {
+        if let Some(inner) = weak.upgrade() {
+            schedule_retry(&inner, "The stream has ended.");
+        }
+    });
+    let p = &inner.player;
+    p.add_event_listener(ivs::EVENT_TEXT_METADATA_CUE, on_cue.as_ref().unchecked_ref());
+    p.add_event_listener(ivs::EVENT_ERROR, on_error.as_ref().unchecked_ref());
+    p.add_event_listener(ivs::STATE_PLAYING, on_playing.as_ref().unchecked_ref());
+    p.add_event_listener(ivs::STATE_ENDED, on_ended.as_ref().unchecked_ref());
+    inner
+        .listeners
+        .borrow_mut()
+        .extend([on_cue, on_error, on_playing, on_ended]);
+
+    // Unmuting is the view's signal; the IVS player follows it.
+    let weak = Rc::downgrade(inner);
+    let muted = inner.state.muted;
+    inner.owner.with(|| {
+        Effect::new(move |_| {
+            let muted = muted.get();
+            if let Some(inner) = weak.upgrade() {
+                inner.player.set_muted(muted);
+            }
+        });
+    });
+}
+
+/// Shows `message` and loads the stream again after a backoff.
+fn schedule_retry(inner: &Rc<Inner>, message: &str) {
+    if inner.retry_timer.get().is_some() {
+        return;
+    }
+    let attempt = inner.attempts.get();
+    let delay = ivs::retry_delay_secs(attempt);
+    inner.attempts.set(attempt + 1);
+    inner
+        .state
+        .status
+        .set(Some(format!("{message} Retrying in {delay} s.")));
+    let weak = Rc::downgrade(inner);
+    let retry = Closure::<dyn FnMut()>::new(move || {
+        if let Some(inner) = weak.upgrade() {
+            inner.retry_timer.set(None);
+            inner.player.load(&inner.playback_url);
+        }
+    });
+    let timer = web_sys::window().and_then(|w| {
+        w.set_timeout_with_callback_and_timeout_and_arguments_0(
+            retry.as_ref().unchecked_ref(),
+            (delay * 1000) as i32,
+        )
+        .ok()
+    });
+    inner.retry_timer.set(timer);
+    *inner.retry_closure.borrow_mut() = Some(retry);
+}
+
+fn start_ticker(inner: &Rc<Inner>) {
+    let state = inner.state;
+    let handle = set_interval_with_handle(
+        move || {
+            let now = now_ms();
+            state.now_ms.set(now);
+            let due = state
+                .overlay
+                .with_untracked(|o| o.shown().iter().any(|s| s.ends_at_ms <= now));
+            if due {
+                state.overlay.update(|o| {
+                    o.expire(now);
+                });
+            }
+        },
+        TICK,
+    )
+    .ok();
+    *inner.ticker.borrow_mut() = handle;
+}
+
+fn apply_cue(inner: &Inner, text: &str) {
+    let Some(view) = inner.state.catalog.get_untracked() else {
+        *inner.pending_cue.borrow_mut() = Some(text.to_string());
+        return;
+    };
+    let now = now_ms();
+    inner.state.now_ms.set(now);
+    let mut result = None;
+    inner.state.overlay.update(|o| {
+        result = Some(o.apply_cue(text, now, |id| view.catalog.get_str(id).is_some()));
+    });
+    match result {
+        Some(Ok(outcome)) => {
+            for id in &outcome.unknown {
+                warn_once(inner, format!("cue names product {id:?}, which the catalog lacks; skipped"));
+            }
+            if let Some(product) = outcome.new.last().and_then(|id| view.catalog.get_str(id)) {
+                inner
+                    .state
+                    .announcement
+                    .set(format!("Now showing: {}, {}", product.title, product.price));
+            }
+        }
+        Some(Err(e)) => warn_once(inner, format!("ignored a cue ({e})")),
+        None => {}
+    }
+}
+
+#[wasm_bindgen]
+impl PlayerHandle {
+    /// Gives the player its catalog (JSON text) and the URL relative image
+    /// paths resolve against. An invalid catalog is refused with every
+    /// problem listed, and the player keeps the one it had.
+    #[wasm_bindgen(js_name = setCatalog)]
+    pub fn set_catalog(&self, json: &str, base_url: &str) -> Result<(), JsValue> {
+        let catalog = Catalog::from_json(json)
+            .map_err(|e| JsValue::from_str(&format!("ivs-ad-player: catalog refused: {e}")))?;
+        self.inner.state.catalog.set(Some(Arc::new(CatalogView {
+            catalog,
+            base_url: base_url.to_string(),
+        })));
+        let pending = self.inner.pending_cue.borrow_mut().take();
+        if let Some(text) = pending {
+            apply_cue(&self.inner, &text);
+        }
+        Ok(())
+    }
+
+    /// Applies a cue's text, as a `TEXT_METADATA_CUE` does.
+    pub fn cue(&self, text: &str) {
+        apply_cue(&self.inner, text);
+    }
+
+    /// How many cards show (for tests and benchmarks).
+    #[wasm_bindgen(js_name = cardCount)]
+    pub fn card_count(&self) -> usize {
+        self.inner.state.overlay.with_untracked(|o| o.shown().len())
+    }
+
+    /// Stops playback and removes the player from the page.
+    pub fn unmount(&self) {
+        if let Some(timer) = self.inner.retry_timer.take() {
+            if let Some(w) = web_sys::window() {
+                w.clear_timeout_with_handle(timer);
+            }
+        }
+        if let Some(t) = self.inner.ticker.borrow_mut().take() {
+            t.clear();
+        }
+        self.inner.player.delete();
+        self.inner.mounted.borrow_mut().take();
+        self.inner.listeners.borrow_mut().clear();
+    }
+}
+
+/// A QR code of `link` as SVG text (for the benchmark; cards make their own).
+#[wasm_bindgen(js_name = qrSvg)]
+pub fn qr_svg_js(link: &str) -> Option<String> {
+    qr::qr_svg(link)
+}

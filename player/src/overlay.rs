@@ -1,0 +1,153 @@
+//! What the overlay shows, as a pure function of cues and time. Cues are
+//! level-triggered: each one is the channel's whole set, so the overlay is
+//! the latest cue's set, each card counting down from that cue's `left`.
+
+use ad_contract::{Cue, CueError};
+use std::collections::HashSet;
+
+/// A card on screen: a catalog product id and when its time is up
+/// (milliseconds on the page's monotonic clock, `performance.now()`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Shown {
+    pub id: String,
+    pub ends_at_ms: f64,
+}
+
+/// What a cue did to the overlay, for logging.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CueOutcome {
+    /// Ids the catalog does not know (ignored).
+    pub unknown: Vec<String>,
+    /// Ids that were not on screen before this cue.
+    pub new: Vec<String>,
+}
+
+#[derive(Debug, Default)]
+pub struct Overlay {
+    shown: Vec<Shown>,
+    /// Cards the viewer closed: they stay closed while later cues keep
+    /// listing them, and may show again once a cue no longer does.
+    dismissed: HashSet<String>,
+}
+
+impl Overlay {
+    /// Applies a cue's text at `now_ms`. A malformed or unsupported cue
+    /// changes nothing and is returned as the error to warn about.
+    pub fn apply_cue(
+        &mut self,
+        text: &str,
+        now_ms: f64,
+        known: impl Fn(&str) -> bool,
+    ) -> Result<CueOutcome, CueError> {
+        let cue = Cue::decode(text)?;
+        let mut outcome = CueOutcome::default();
+        let listed: HashSet<String> = cue.show.iter().map(|i| i.id.as_str().to_string()).collect();
+        self.dismissed.retain(|id| listed.contains(id));
+        let mut next = Vec::with_capacity(cue.show.len());
+        for item in &cue.show {
+            let id = item.id.as_str();
+            if !known(id) {
+                outcome.unknown.push(id.to_string());
+                continue;
+            }
+            if self.dismissed.contains(id) || next.iter().any(|s: &Shown| s.id == id) {
+                continue;
+            }
+            if !self.shown.iter().any(|s| s.id == id) {
+                outcome.new.push(id.to_string());
+            }
+            next.push(Shown {
+                id: id.to_string(),
+                ends_at_ms: now_ms + f64::from(item.seconds_left) * 1000.0,
+            });
+        }
+        self.shown = next;
+        Ok(outcome)
+    }
+
+    /// Drops the cards whose time is up; true when something changed.
+    pub fn expire(&mut self, now_ms: f64) -> bool {
+        let before = self.shown.len();
+        self.shown.retain(|s| s.ends_at_ms > now_ms);
+        before != self.shown.len()
+    }
+
+    /// The viewer closed a card.
+    pub fn dismiss(&mut self, id: &str) {
+        self.shown.retain(|s| s.id != id);
+        self.dismissed.insert(id.to_string());
+    }
+
+    pub fn shown(&self) -> &[Shown] {
+        &self.shown
+    }
+}
+
+/// Whole seconds left, rounded up, never negative.
+pub fn seconds_left(ends_at_ms: f64, now_ms: f64) -> u32 {
+    ((ends_at_ms - now_ms) / 1000.0).ceil().max(0.0) as u32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn known(id: &str) -> bool {
+        matches!(id, "kestrel" | "lumen" | "tidewater")
+    }
+
+    #[test]
+    fn the_latest_cue_is_the_whole_set() {
+        let mut o = Overlay::default();
+        let out = o.apply_cue(r#"{"v":1,"show":[{"id":"kestrel","left":20},{"id":"lumen","left":5}]}"#, 1000.0, known).unwrap();
+        assert_eq!(out.new, vec!["kestrel", "lumen"]);
+        assert_eq!(o.shown().len(), 2);
+        assert_eq!(o.shown()[0].ends_at_ms, 21_000.0);
+        // A re-published cue: same set, countdown from the new cue; nothing new.
+        let out = o.apply_cue(r#"{"v":1,"show":[{"id":"kestrel","left":15}]}"#, 6000.0, known).unwrap();
+        assert!(out.new.is_empty());
+        assert_eq!(o.shown(), &[Shown { id: "kestrel".into(), ends_at_ms: 21_000.0 }]);
+        o.apply_cue(r#"{"v":1,"show":[]}"#, 7000.0, known).unwrap();
+        assert!(o.shown().is_empty());
+    }
+
+    #[test]
+    fn bad_cues_change_nothing_and_unknown_products_are_skipped() {
+        let mut o = Overlay::default();
+        o.apply_cue(r#"{"v":1,"show":[{"id":"kestrel","left":20}]}"#, 0.0, known).unwrap();
+        for bad in ["", "not json", "{}", r#"{"v":2,"show":[]}"#, r#"{"v":1,"show":[{"id":"BAD ID","left":1}]}"#, "\u{0}\u{1}"] {
+            assert!(o.apply_cue(bad, 100.0, known).is_err(), "{bad:?}");
+            assert_eq!(o.shown().len(), 1);
+        }
+        let out = o.apply_cue(r#"{"v":1,"show":[{"id":"nope","left":20},{"id":"lumen","left":9}]}"#, 0.0, known).unwrap();
+        assert_eq!(out.unknown, vec!["nope"]);
+        assert_eq!(o.shown().len(), 1);
+        assert_eq!(o.shown()[0].id, "lumen");
+    }
+
+    #[test]
+    fn cards_leave_when_their_time_is_up() {
+        let mut o = Overlay::default();
+        o.apply_cue(r#"{"v":1,"show":[{"id":"kestrel","left":2},{"id":"lumen","left":5}]}"#, 0.0, known).unwrap();
+        assert!(!o.expire(1999.0));
+        assert!(o.expire(2000.0));
+        assert_eq!(o.shown().len(), 1);
+        assert_eq!(seconds_left(5000.0, 2000.0), 3);
+        assert_eq!(seconds_left(5000.0, 2001.0), 3);
+        assert_eq!(seconds_left(5000.0, 9000.0), 0);
+    }
+
+    #[test]
+    fn a_dismissed_card_stays_closed_until_the_cue_drops_it() {
+        let mut o = Overlay::default();
+        let show = r#"{"v":1,"show":[{"id":"kestrel","left":20}]}"#;
+        o.apply_cue(show, 0.0, known).unwrap();
+        o.dismiss("kestrel");
+        assert!(o.shown().is_empty());
+        o.apply_cue(show, 5000.0, known).unwrap();
+        assert!(o.shown().is_empty(), "re-published cue does not reopen it");
+        o.apply_cue(r#"{"v":1,"show":[]}"#, 6000.0, known).unwrap();
+        let out = o.apply_cue(show, 60_000.0, known).unwrap();
+        assert_eq!(out.new, vec!["kestrel"], "a later showing opens again");
+    }
+}
