@@ -58,6 +58,22 @@ pub fn txxx_tag(description: &str, value: &str) -> Vec<u8> {
     tag
 }
 
+/// An ID3v2.4 tag holding one PRIV frame: private data under an owner id.
+/// Players do not surface it as a text cue.
+pub fn priv_tag(owner: &str, data: &[u8]) -> Vec<u8> {
+    let mut frame_body = owner.as_bytes().to_vec();
+    frame_body.push(0x00);
+    frame_body.extend_from_slice(data);
+    let mut tag = b"ID3".to_vec();
+    tag.extend_from_slice(&[0x04, 0x00, 0x00]);
+    tag.extend_from_slice(&syncsafe(10 + frame_body.len()));
+    tag.extend_from_slice(b"PRIV");
+    tag.extend_from_slice(&syncsafe(frame_body.len()));
+    tag.extend_from_slice(&[0x00, 0x00]);
+    tag.extend_from_slice(&frame_body);
+    tag
+}
+
 /// A TXXX frame's description and value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Txxx {
@@ -130,6 +146,13 @@ mod tests {
                 value: cue.into()
             }]
         );
+    }
+
+    #[test]
+    fn a_priv_frame_is_skipped_by_the_txxx_reader() {
+        let tag = priv_tag("com.example.owner", b"\x00\x01data");
+        assert_eq!(&tag[10..14], b"PRIV");
+        assert_eq!(parse_txxx(&tag).unwrap(), vec![]);
     }
 
     #[test]

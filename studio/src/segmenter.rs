@@ -31,6 +31,9 @@ struct Open {
     cues: Vec<String>,
 }
 
+/// Owner id of the PRIV frame opening every segment's timed-ID3 stream.
+pub const SEGMENT_MARKER_OWNER: &str = "studio.ivs-ad.local/segment";
+
 /// The timed-ID3 stream's PID when ffmpeg's program leaves it free.
 const PREFERRED_ID3_PID: u16 = 0x0102;
 
@@ -201,6 +204,18 @@ impl Segmenter {
         data.extend_from_slice(&ts::psi_packet(pmt_pid, self.pmt_cc, &ts::pmt_section(pmt)));
         self.pat_cc = (self.pat_cc + 1) & 0x0F;
         self.pmt_cc = (self.pmt_cc + 1) & 0x0F;
+        // Every segment carries timed ID3, as IVS's do: the IVS web player
+        // stalls on segments whose declared metadata stream is empty
+        // (measured: it then never appends video). A PRIV frame is not a
+        // text cue, so players surface nothing for it.
+        let marker = ts::pes_with_pts(
+            ts::STREAM_ID_PRIVATE_1,
+            pts,
+            &id3::priv_tag(SEGMENT_MARKER_OWNER, &pts.to_be_bytes()),
+        );
+        for p in ts::packetize_pes(self.id3_pid, &mut self.id3_cc, &marker) {
+            data.extend_from_slice(&p);
+        }
         self.open = Some(Open {
             data,
             start_pts: pts,
@@ -354,8 +369,11 @@ pub(crate) mod tests {
             .chunks(PACKET_SIZE)
             .filter(|p| parse_header(p).unwrap().pid == PREFERRED_ID3_PID)
             .collect();
-        assert_eq!(id3_packets.len(), 1);
-        let pes = ts::parse_pes_start(payload(id3_packets[0]).unwrap()).unwrap();
+        // The segment's PRIV marker, then the cue.
+        assert_eq!(id3_packets.len(), 2);
+        let marker = ts::parse_pes_start(payload(id3_packets[0]).unwrap()).unwrap();
+        assert_eq!(marker.pts, Some(segments[0].first_pts));
+        let pes = ts::parse_pes_start(payload(id3_packets[1]).unwrap()).unwrap();
         // The tenth frame (index 9) was the live one.
         assert_eq!(pes.pts, Some(126_000 + 9 * 3000));
         let tag_len = pes.packet_length as usize - 8;

@@ -464,17 +464,21 @@ async fn accepted_cue_lands_in_a_valid_segment() -> anyhow::Result<()> {
         video_pts.iter().min().copied(),
         video_pts.iter().max().copied(),
     );
+    // The segment opens with its PRIV marker (at the first frame); then the cue.
     let units = pes_units(&segment, id3.pid)?;
-    anyhow::ensure!(units.len() == 1, "{} ID3 PES", units.len());
-    let start = ts::parse_pes_start(&units[0]).ok_or_else(|| anyhow::anyhow!("PES header"))?;
-    anyhow::ensure!(
-        start.stream_id == 0xBD && start.data_alignment,
-        "private_stream_1, aligned"
-    );
-    anyhow::ensure!(
-        start.packet_length as usize + 6 <= units[0].len(),
-        "PES length fits"
-    );
+    anyhow::ensure!(units.len() == 2, "{} ID3 PES", units.len());
+    for unit in &units {
+        let start = ts::parse_pes_start(unit).ok_or_else(|| anyhow::anyhow!("PES header"))?;
+        anyhow::ensure!(
+            start.stream_id == 0xBD && start.data_alignment,
+            "private_stream_1, aligned"
+        );
+        anyhow::ensure!(
+            start.packet_length as usize + 6 <= unit.len(),
+            "PES length fits"
+        );
+    }
+    let start = ts::parse_pes_start(&units[1]).ok_or_else(|| anyhow::anyhow!("PES header"))?;
     let pts = start.pts.ok_or_else(|| anyhow::anyhow!("no PTS"))?;
     anyhow::ensure!(
         Some(pts) >= first && Some(pts) <= last,

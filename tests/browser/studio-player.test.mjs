@@ -42,4 +42,21 @@ test('the IVS player plays the studio stream and receives a PutMetadata cue with
   assert.equal((await waitForCueEvent(page, clear, 10000)).text, clear);
   const errors = await page.evaluate(() => window.ivsEvents.filter((e) => e.type === 'error'));
   assert.deepEqual(errors, []);
+  // Only our cues surface: the PRIV marker opening every segment does not.
+  const texts = await page.evaluate(() => window.ivsEvents.filter((e) => e.type === 'cue').map((e) => e.text));
+  assert.deepEqual([...new Set(texts)].sort(), [cue, clear].sort());
+});
+
+test('a viewer joining after the first segments left the playlist plays on, segment after segment', async () => {
+  // Wait until segment 0 has slid out of the window.
+  while (!(await (await fetch(studio.playback)).text()).includes('#EXT-X-MEDIA-SEQUENCE:') ||
+         (await (await fetch(studio.playback)).text()).includes('#EXT-X-MEDIA-SEQUENCE:0\n')) {
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  const page = await openPlayer(browser.context, site.url, studio.playback);
+  const t0 = await page.evaluate(() => document.querySelector('video').currentTime);
+  await page.waitForTimeout(5000);
+  const t1 = await page.evaluate(() => document.querySelector('video').currentTime);
+  // Over 5 s the picture advances across at least two segment boundaries.
+  assert.ok(t1 - t0 > 3.5, `video advanced ${t1 - t0} s in 5 s`);
 });
