@@ -4,9 +4,11 @@
 # PutMetadata API, thumbnails). Extra arguments go to the studio, e.g.
 #   ./scripts/run.sh --input rtmp        # stream from OBS instead
 #   ./scripts/run.sh --input show.mp4    # a file, looped as live
-# The built-in detector and the pipeline wiring (issue 5) and the player
-# (issue 4) join this command when they land.
+# It also builds the viewer player (player/dist), which the studio serves at
+# http://127.0.0.1:8080/. The built-in detector and the pipeline wiring that
+# send cues by themselves (issue 5) join this command when they land.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh run
+./player/build.sh
 exec cargo run --release -p studio -- "$@"

@@ -18,5 +18,8 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 echo "==> cargo test"
 cargo test --workspace
 
-echo "==> browser tests (headless Chromium, IVS web player)"
+echo "==> player build (wasm32, wasm-bindgen, wasm-opt; prints its gzipped size)"
+./player/build.sh
+
+echo "==> browser tests (headless Chromium: IVS web player, our player)"
 STUDIO_BIN="$PWD/target/debug/studio" node --test tests/browser/*.test.mjs

@@ -53,6 +53,9 @@ mod tests {
         assert!(error_message(404, "ErrorNotAvailable").contains("offline"));
         assert!(error_message(429, "ErrorNotAvailable").contains("Too many viewers"));
         assert!(error_message(0, "ErrorNetwork").contains("network"));
-        assert_eq!((0..6).map(retry_delay_secs).collect::<Vec<_>>(), vec![2, 4, 8, 16, 30, 30]);
+        assert_eq!(
+            (0..6).map(retry_delay_secs).collect::<Vec<_>>(),
+            vec![2, 4, 8, 16, 30, 30]
+        );
     }
 }

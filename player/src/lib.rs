@@ -62,7 +62,11 @@ fn warn_once(inner: &Inner, message: String) {
 /// Mounts a player into `root`, around an IVS `MediaPlayer` the page created,
 /// and starts playing `playback_url` (muted autoplay).
 #[wasm_bindgen]
-pub fn mount(root: HtmlElement, player: ivs::MediaPlayer, playback_url: String) -> Result<PlayerHandle, JsValue> {
+pub fn mount(
+    root: HtmlElement,
+    player: ivs::MediaPlayer,
+    playback_url: String,
+) -> Result<PlayerHandle, JsValue> {
     let owner = Owner::new();
     let (state, video, mounted) = owner.with(|| {
         let state = PlayerState::new();
@@ -110,7 +114,9 @@ fn listen(inner: &Rc<Inner>) {
     let on_error = EventListener::new(move |error: JsValue| {
         let field = |name: &str| js_sys::Reflect::get(&error, &JsValue::from_str(name)).ok();
         let code = field("code").and_then(|c| c.as_f64()).unwrap_or(0.0) as u32;
-        let kind = field("type").and_then(|t| t.as_string()).unwrap_or_default();
+        let kind = field("type")
+            .and_then(|t| t.as_string())
+            .unwrap_or_default();
         if let Some(inner) = weak.upgrade() {
             schedule_retry(&inner, &ivs::error_message(code, &kind));
         }
@@ -129,7 +135,10 @@ fn listen(inner: &Rc<Inner>) {
         }
     });
     let p = &inner.player;
-    p.add_event_listener(ivs::EVENT_TEXT_METADATA_CUE, on_cue.as_ref().unchecked_ref());
+    p.add_event_listener(
+        ivs::EVENT_TEXT_METADATA_CUE,
+        on_cue.as_ref().unchecked_ref(),
+    );
     p.add_event_listener(ivs::EVENT_ERROR, on_error.as_ref().unchecked_ref());
     p.add_event_listener(ivs::STATE_PLAYING, on_playing.as_ref().unchecked_ref());
     p.add_event_listener(ivs::STATE_ENDED, on_ended.as_ref().unchecked_ref());
@@ -216,7 +225,10 @@ fn apply_cue(inner: &Inner, text: &str) {
     match result {
         Some(Ok(outcome)) => {
             for id in &outcome.unknown {
-                warn_once(inner, format!("cue names product {id:?}, which the catalog lacks; skipped"));
+                warn_once(
+                    inner,
+                    format!("cue names product {id:?}, which the catalog lacks; skipped"),
+                );
             }
             if let Some(product) = outcome.new.last().and_then(|id| view.catalog.get_str(id)) {
                 inner

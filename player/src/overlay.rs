@@ -99,14 +99,32 @@ mod tests {
     #[test]
     fn the_latest_cue_is_the_whole_set() {
         let mut o = Overlay::default();
-        let out = o.apply_cue(r#"{"v":1,"show":[{"id":"kestrel","left":20},{"id":"lumen","left":5}]}"#, 1000.0, known).unwrap();
+        let out = o
+            .apply_cue(
+                r#"{"v":1,"show":[{"id":"kestrel","left":20},{"id":"lumen","left":5}]}"#,
+                1000.0,
+                known,
+            )
+            .unwrap();
         assert_eq!(out.new, vec!["kestrel", "lumen"]);
         assert_eq!(o.shown().len(), 2);
         assert_eq!(o.shown()[0].ends_at_ms, 21_000.0);
         // A re-published cue: same set, countdown from the new cue; nothing new.
-        let out = o.apply_cue(r#"{"v":1,"show":[{"id":"kestrel","left":15}]}"#, 6000.0, known).unwrap();
+        let out = o
+            .apply_cue(
+                r#"{"v":1,"show":[{"id":"kestrel","left":15}]}"#,
+                6000.0,
+                known,
+            )
+            .unwrap();
         assert!(out.new.is_empty());
-        assert_eq!(o.shown(), &[Shown { id: "kestrel".into(), ends_at_ms: 21_000.0 }]);
+        assert_eq!(
+            o.shown(),
+            &[Shown {
+                id: "kestrel".into(),
+                ends_at_ms: 21_000.0
+            }]
+        );
         o.apply_cue(r#"{"v":1,"show":[]}"#, 7000.0, known).unwrap();
         assert!(o.shown().is_empty());
     }
@@ -114,12 +132,26 @@ mod tests {
     #[test]
     fn bad_cues_change_nothing_and_unknown_products_are_skipped() {
         let mut o = Overlay::default();
-        o.apply_cue(r#"{"v":1,"show":[{"id":"kestrel","left":20}]}"#, 0.0, known).unwrap();
-        for bad in ["", "not json", "{}", r#"{"v":2,"show":[]}"#, r#"{"v":1,"show":[{"id":"BAD ID","left":1}]}"#, "\u{0}\u{1}"] {
+        o.apply_cue(r#"{"v":1,"show":[{"id":"kestrel","left":20}]}"#, 0.0, known)
+            .unwrap();
+        for bad in [
+            "",
+            "not json",
+            "{}",
+            r#"{"v":2,"show":[]}"#,
+            r#"{"v":1,"show":[{"id":"BAD ID","left":1}]}"#,
+            "\u{0}\u{1}",
+        ] {
             assert!(o.apply_cue(bad, 100.0, known).is_err(), "{bad:?}");
             assert_eq!(o.shown().len(), 1);
         }
-        let out = o.apply_cue(r#"{"v":1,"show":[{"id":"nope","left":20},{"id":"lumen","left":9}]}"#, 0.0, known).unwrap();
+        let out = o
+            .apply_cue(
+                r#"{"v":1,"show":[{"id":"nope","left":20},{"id":"lumen","left":9}]}"#,
+                0.0,
+                known,
+            )
+            .unwrap();
         assert_eq!(out.unknown, vec!["nope"]);
         assert_eq!(o.shown().len(), 1);
         assert_eq!(o.shown()[0].id, "lumen");
@@ -128,7 +160,12 @@ mod tests {
     #[test]
     fn cards_leave_when_their_time_is_up() {
         let mut o = Overlay::default();
-        o.apply_cue(r#"{"v":1,"show":[{"id":"kestrel","left":2},{"id":"lumen","left":5}]}"#, 0.0, known).unwrap();
+        o.apply_cue(
+            r#"{"v":1,"show":[{"id":"kestrel","left":2},{"id":"lumen","left":5}]}"#,
+            0.0,
+            known,
+        )
+        .unwrap();
         assert!(!o.expire(1999.0));
         assert!(o.expire(2000.0));
         assert_eq!(o.shown().len(), 1);

@@ -27,7 +27,9 @@ mod tests {
         let link = "https://shop.example/kestrel/trail-runner?utm_source=ivs-live";
         let svg = qr_svg(link).unwrap();
         assert!(svg.contains("<svg") && svg.contains("viewBox"));
-        let modules = QrCode::with_error_correction_level(link.as_bytes(), EcLevel::M).unwrap().width();
+        let modules = QrCode::with_error_correction_level(link.as_bytes(), EcLevel::M)
+            .unwrap()
+            .width();
         // The symbol plus 4 quiet-zone modules on each side.
         let expected = format!("width=\"{}\"", modules + 8);
         assert!(svg.contains(&expected), "{}", &svg[..200.min(svg.len())]);

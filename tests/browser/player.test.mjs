@@ -1,0 +1,162 @@
+// The viewer player (player/dist, built by player/build.sh) in real headless
+// Chromium against the studio's live stream, cues sent with PutMetadata.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startStudio, launchChromium, putMetadata, waitLive, repo } from './lib.mjs';
+
+const dist = join(repo, 'player', 'dist');
+const catalog = JSON.parse(readFileSync(join(repo, 'studio', 'demo', 'catalog.json'), 'utf8'));
+const product = (id) => catalog.products.find((p) => p.id === id);
+const cue = (...items) => JSON.stringify({ v: 1, show: items.map(([id, left]) => ({ id, left })) });
+
+let studio, scratch;
+
+before(async () => {
+  assert.ok(existsSync(join(dist, 'player.js')), 'player/dist is built (player/build.sh)');
+  studio = await startStudio(['--site', dist]);
+  scratch = mkdtempSync(join(tmpdir(), 'player-test-'));
+  await waitLive(studio.playback);
+});
+
+after(async () => {
+  await studio?.stop();
+  if (scratch) rmSync(scratch, { recursive: true, force: true });
+});
+
+// One browser per test: a second page in the same profile does not start
+// the IVS player's playback (its worker state is per profile).
+async function newPage() {
+  const b = await launchChromium();
+  const page = await b.context.newPage();
+  const close = page.close.bind(page);
+  page.close = async () => { await close(); await b.close(); };
+  return page;
+}
+
+async function openDemo(width = 1100, height = 800) {
+  const page = await newPage();
+  await page.setViewportSize({ width, height });
+  const warnings = [];
+  page.on('console', (m) => { if (m.type() === 'warning' && m.text().includes('ivs-ad-player')) warnings.push(m.text()); });
+  page.on('pageerror', (e) => warnings.push(`pageerror ${e.message}`));
+  const log = [];
+  page.on('console', (m) => log.push(m.text()));
+  await page.goto(`${studio.base}/`);
+  await page.waitForSelector('.iap-root video');
+  // Playing: the video's clock moves.
+  try {
+    await page.waitForFunction(() => document.querySelector('.iap-root video')?.currentTime > 0.5, null, { timeout: 45000 });
+  } catch (e) {
+    const status = await page.locator('.iap-root').textContent();
+    throw new Error(`the player did not play: ${status}; console: ${log.join(' | ')}`);
+  }
+  return { page, warnings };
+}
+
+/** Decodes the QR code in a screenshot of `locator` with zbarimg. */
+async function decodeQr(locator, name) {
+  const file = join(scratch, `${name}.png`);
+  writeFileSync(file, await locator.screenshot());
+  return execFileSync('zbarimg', ['--raw', '-q', file], { encoding: 'utf8' }).trim();
+}
+
+test('a cue shows its card with title, price, image and a QR code that scans to the link', async () => {
+  const { page, warnings } = await openDemo();
+  const kestrel = product('kestrel');
+  assert.equal(await putMetadata(studio.base, cue(['kestrel', 20])), 204);
+  const card = page.locator('.iap-card');
+  await card.waitFor({ timeout: 15000 });
+  assert.equal(await card.locator('.iap-title').textContent(), kestrel.title);
+  assert.equal(await card.locator('.iap-price').textContent(), kestrel.price);
+  assert.equal(await card.locator('.iap-image').getAttribute('alt'), kestrel.title);
+  const qr = card.locator('.iap-qr');
+  const box = await qr.boundingBox();
+  assert.ok(box.width >= 120 && box.height >= 120, `QR is ${box.width}x${box.height} CSS px`);
+  assert.equal(await decodeQr(qr, 'kestrel'), kestrel.link_url);
+  const open = card.locator('.iap-open');
+  assert.equal(await open.getAttribute('rel'), 'noopener');
+  assert.equal(await open.getAttribute('target'), '_blank');
+  assert.equal(await page.locator('[aria-live="polite"]').textContent(), `Now showing: ${kestrel.title}, ${kestrel.price}`);
+  // The card covers at most ~40% of the video.
+  const video = await page.locator('.iap-root').boundingBox();
+  const cardBox = await card.boundingBox();
+  assert.ok(cardBox.width * cardBox.height <= 0.42 * video.width * video.height, 'card area');
+
+  // A malformed cue is ignored with a warning; the page keeps working.
+  assert.equal(await putMetadata(studio.base, '{"v":1,"show":[{"id":"BAD ID"'), 204);
+  assert.equal(await putMetadata(studio.base, cue(['lumen', 20])), 204);
+  await page.locator('.iap-card .iap-title', { hasText: product('lumen').title }).waitFor({ timeout: 15000 });
+  assert.equal(await page.locator('.iap-card').count(), 1, 'the latest cue is the whole set');
+  assert.ok(warnings.some((w) => w.includes('ignored a cue')), `warnings: ${warnings}`);
+  assert.ok(!warnings.some((w) => w.startsWith('pageerror')), `page errors: ${warnings}`);
+
+  // Esc closes the card; a re-published cue does not bring it back.
+  await page.locator('.iap-root').focus();
+  await page.keyboard.press('Escape');
+  await page.locator('.iap-card').waitFor({ state: 'detached', timeout: 2000 });
+  await page.close();
+});
+
+test('a card leaves when its time runs out', async () => {
+  const { page } = await openDemo();
+  assert.equal(await putMetadata(studio.base, cue(['tidewater', 3])), 204);
+  // Older cues still in the stream may play first; this one is the latest.
+  const card = page.locator('.iap-card', { hasText: product('tidewater').title });
+  await card.waitFor({ timeout: 15000 });
+  await card.waitFor({ state: 'detached', timeout: 5000 });
+  assert.equal(await page.locator('.iap-card').count(), 0);
+  await page.close();
+});
+
+test('at 360 px wide the card fits the player and shows an Open link', async () => {
+  const { page } = await openDemo(360, 740);
+  assert.equal(await putMetadata(studio.base, cue(['kestrel', 20])), 204);
+  const card = page.locator('.iap-card');
+  await card.waitFor({ timeout: 15000 });
+  assert.ok(await card.locator('.iap-open').isVisible(), 'Open link visible');
+  const root = await page.locator('.iap-root').boundingBox();
+  const box = await card.boundingBox();
+  assert.ok(box.x >= root.x && box.x + box.width <= root.x + root.width + 0.5, 'fits horizontally');
+  assert.ok(box.y >= root.y && box.y + box.height <= root.y + root.height + 0.5, 'fits vertically');
+  await page.close();
+});
+
+test('two players on one page are independent, and catalog text is never HTML', async () => {
+  const page = await newPage();
+  await page.setViewportSize({ width: 1100, height: 900 });
+  await page.goto(`${studio.base}/`);
+  const hostile = {
+    products: [{
+      id: 'mug', labels: ['mug'], title: '<script>window.pwned=1</script>Mug', price: '$5 <b>off</b>',
+      description: '<img src=x onerror="window.pwned=2">', image_url: '/demo/lumen.png',
+      link_url: 'https://shop.example/mug', min_confidence: 50, display_seconds: 10, cooldown_seconds: 0,
+    }],
+  };
+  const counts = await page.evaluate(async ({ playback, hostile }) => {
+    const { mountPlayer } = await import('/player.js');
+    const a = document.createElement('div');
+    const b = document.createElement('div');
+    document.body.append(a, b);
+    const pa = await mountPlayer(a, { playbackUrl: playback, catalog: hostile });
+    const pb = await mountPlayer(b, { playbackUrl: playback, catalog: JSON.stringify(hostile) });
+    pa.cue(JSON.stringify({ v: 1, show: [{ id: 'mug', left: 10 }] }));
+    await new Promise((r) => requestAnimationFrame(r));
+    const card = a.querySelector('.iap-card');
+    return {
+      counts: [pa.cardCount(), pb.cardCount(), a.querySelectorAll('.iap-card').length, b.querySelectorAll('.iap-card').length],
+      title: card?.querySelector('.iap-title')?.textContent,
+      description: card?.querySelector('.iap-description')?.textContent,
+      markup: card?.querySelectorAll('script, b, .iap-description img').length,
+    };
+  }, { playback: studio.playback, hostile });
+  assert.deepEqual(counts.counts, [1, 0, 1, 0]);
+  assert.equal(counts.title, hostile.products[0].title);
+  assert.equal(counts.description, hostile.products[0].description);
+  assert.equal(counts.markup, 0);
+  assert.equal(await page.evaluate(() => window.pwned), undefined);
+  await page.close();
+});
