@@ -22,4 +22,5 @@ echo "==> player build (wasm32, wasm-bindgen, wasm-opt; prints its gzipped size)
 ./player/build.sh
 
 echo "==> browser tests (headless Chromium: IVS web player, our player)"
-STUDIO_BIN="$PWD/target/debug/studio" node --test tests/browser/*.test.mjs
+# A hung browser must not hang CI: the whole browser suite gets 15 minutes.
+STUDIO_BIN="$PWD/target/debug/studio" timeout 900 node --test tests/browser/*.test.mjs

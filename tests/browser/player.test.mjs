@@ -23,17 +23,25 @@ before(async () => {
 });
 
 after(async () => {
+  // Browsers of tests that failed before closing their page.
+  for (const b of browsers) await b.close().catch(() => {});
   await studio?.stop();
   if (scratch) rmSync(scratch, { recursive: true, force: true });
 });
 
 // One browser per test: a second page in the same profile does not start
 // the IVS player's playback (its worker state is per profile).
+const browsers = [];
 async function newPage() {
   const b = await launchChromium();
+  browsers.push(b);
   const page = await b.context.newPage();
   const close = page.close.bind(page);
-  page.close = async () => { await close(); await b.close(); };
+  page.close = async () => {
+    await close();
+    await b.close();
+    browsers.splice(browsers.indexOf(b), 1);
+  };
   return page;
 }
 
@@ -114,9 +122,13 @@ test('a card leaves when its time runs out', async () => {
 
 test('at 360 px wide the card fits the player and shows an Open link', async () => {
   const { page } = await openDemo(360, 740);
+  // Reduced motion: no slide-in, so the card's box is final at once (and
+  // prefers-reduced-motion is honoured).
+  await page.emulateMedia({ reducedMotion: 'reduce' });
   assert.equal(await putMetadata(studio.base, cue(['kestrel', 20])), 204);
-  const card = page.locator('.iap-card');
+  const card = page.locator('.iap-card', { hasText: product('kestrel').title });
   await card.waitFor({ timeout: 15000 });
+  assert.equal(await card.evaluate((el) => getComputedStyle(el).animationName), 'none');
   assert.ok(await card.locator('.iap-open').isVisible(), 'Open link visible');
   const root = await page.locator('.iap-root').boundingBox();
   const box = await card.boundingBox();
