@@ -41,37 +41,34 @@ fn read_syncsafe(b: &[u8]) -> Result<usize, Id3Error> {
         .fold(0usize, |acc, &x| (acc << 7) | x as usize))
 }
 
-/// An ID3v2.4 tag holding one UTF-8 TXXX frame.
-pub fn txxx_tag(description: &str, value: &str) -> Vec<u8> {
-    let mut frame_body = vec![0x03]; // UTF-8
-    frame_body.extend_from_slice(description.as_bytes());
-    frame_body.push(0x00);
-    frame_body.extend_from_slice(value.as_bytes());
-
+/// An ID3v2.4 tag holding one frame.
+fn tag_with_frame(id: &[u8; 4], body: &[u8]) -> Vec<u8> {
     let mut tag = b"ID3".to_vec();
     tag.extend_from_slice(&[0x04, 0x00, 0x00]); // v2.4.0, no flags
-    tag.extend_from_slice(&syncsafe(10 + frame_body.len()));
-    tag.extend_from_slice(b"TXXX");
-    tag.extend_from_slice(&syncsafe(frame_body.len()));
+    tag.extend_from_slice(&syncsafe(10 + body.len()));
+    tag.extend_from_slice(id);
+    tag.extend_from_slice(&syncsafe(body.len()));
     tag.extend_from_slice(&[0x00, 0x00]);
-    tag.extend_from_slice(&frame_body);
+    tag.extend_from_slice(body);
     tag
+}
+
+/// An ID3v2.4 tag holding one UTF-8 TXXX frame.
+pub fn txxx_tag(description: &str, value: &str) -> Vec<u8> {
+    let mut body = vec![0x03]; // UTF-8
+    body.extend_from_slice(description.as_bytes());
+    body.push(0x00);
+    body.extend_from_slice(value.as_bytes());
+    tag_with_frame(b"TXXX", &body)
 }
 
 /// An ID3v2.4 tag holding one PRIV frame: private data under an owner id.
 /// Players do not surface it as a text cue.
 pub fn priv_tag(owner: &str, data: &[u8]) -> Vec<u8> {
-    let mut frame_body = owner.as_bytes().to_vec();
-    frame_body.push(0x00);
-    frame_body.extend_from_slice(data);
-    let mut tag = b"ID3".to_vec();
-    tag.extend_from_slice(&[0x04, 0x00, 0x00]);
-    tag.extend_from_slice(&syncsafe(10 + frame_body.len()));
-    tag.extend_from_slice(b"PRIV");
-    tag.extend_from_slice(&syncsafe(frame_body.len()));
-    tag.extend_from_slice(&[0x00, 0x00]);
-    tag.extend_from_slice(&frame_body);
-    tag
+    let mut body = owner.as_bytes().to_vec();
+    body.push(0x00);
+    body.extend_from_slice(data);
+    tag_with_frame(b"PRIV", &body)
 }
 
 /// A TXXX frame's description and value.
