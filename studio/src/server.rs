@@ -38,6 +38,18 @@ pub fn router(channels: Channels, site: Option<PathBuf>) -> Router {
     )
 }
 
+/// A 200 with its content type and caching rule.
+fn typed(content_type: &'static str, cache: &'static str, body: impl IntoResponse) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
+            (header::CACHE_CONTROL, HeaderValue::from_static(cache)),
+        ],
+        body,
+    )
+        .into_response()
+}
+
 async fn playlist(State(channels): State<Channels>, Path(file): Path<String>) -> Response {
     let path = format!("/api/video/v1/{file}");
     let Some(channel) = channels.iter().find(|c| c.info.playlist_path() == path) else {
@@ -51,17 +63,7 @@ async fn playlist(State(channels): State<Channels>, Path(file): Path<String>) ->
     let body = media
         .playlist
         .render_with_prefix(&format!("{}/", channel.info.id));
-    (
-        [
-            (
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/vnd.apple.mpegurl"),
-            ),
-            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
-        ],
-        body,
-    )
-        .into_response()
+    typed("application/vnd.apple.mpegurl", "no-cache", body)
 }
 
 async fn segment(
@@ -75,48 +77,18 @@ async fn segment(
         .zip(sequence)
         .and_then(|(c, n)| c.media().playlist.segment(n).map(|s| s.data.clone()));
     match found {
-        Some(data) => (
-            [
-                (header::CONTENT_TYPE, HeaderValue::from_static("video/mp2t")),
-                (
-                    header::CACHE_CONTROL,
-                    HeaderValue::from_static("max-age=60"),
-                ),
-            ],
-            data,
-        )
-            .into_response(),
+        Some(data) => typed("video/mp2t", "max-age=60", data),
         None => (StatusCode::NOT_FOUND, "segment not available").into_response(),
     }
 }
 
 async fn demo_catalog() -> Response {
-    (
-        [
-            (
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            ),
-            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
-        ],
-        demo::CATALOG_JSON,
-    )
-        .into_response()
+    typed("application/json", "no-cache", demo::CATALOG_JSON)
 }
 
 async fn demo_logo(Path(file): Path<String>) -> Response {
     match file.strip_suffix(".png").and_then(demo::logo_png) {
-        Some(png) => (
-            [
-                (header::CONTENT_TYPE, HeaderValue::from_static("image/png")),
-                (
-                    header::CACHE_CONTROL,
-                    HeaderValue::from_static("max-age=3600"),
-                ),
-            ],
-            png,
-        )
-            .into_response(),
+        Some(png) => typed("image/png", "max-age=3600", png),
         None => (StatusCode::NOT_FOUND, "no such demo image").into_response(),
     }
 }
