@@ -26,10 +26,9 @@
 //! Unknown fields are errors: a misspelt `cooldown_secs` must not silently fall
 //! back to a default.
 
+use crate::json::{self, quoted, Json};
 use crate::product_id::ProductId;
 use serde::Serialize;
-use serde_json::{Map, Value};
-use std::collections::HashMap;
 use std::fmt;
 
 /// Largest catalog file accepted (the player fetches it over the network).
@@ -91,8 +90,34 @@ pub struct Product {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Catalog {
     products: Vec<Product>,
-    by_label: HashMap<String, usize>,
-    by_id: HashMap<ProductId, usize>,
+    by_label: Index,
+    by_id: Index,
+}
+
+/// Text keys to product positions, sorted for binary search. A sorted Vec
+/// rather than a HashMap: lookups are as fast at catalog sizes, and it keeps
+/// hashing code out of the player's wasm.
+#[derive(Debug, Clone, PartialEq, Default)]
+struct Index(Vec<(String, usize)>);
+
+impl Index {
+    fn get(&self, key: &str) -> Option<usize> {
+        self.0
+            .binary_search_by(|(k, _)| k.as_str().cmp(key))
+            .ok()
+            .map(|at| self.0[at].1)
+    }
+
+    /// Adds `key`, or returns the position already indexed under it.
+    fn insert(&mut self, key: &str, value: usize) -> Option<usize> {
+        match self.0.binary_search_by(|(k, _)| k.as_str().cmp(key)) {
+            Ok(at) => Some(self.0[at].1),
+            Err(at) => {
+                self.0.insert(at, (key.to_owned(), value));
+                None
+            }
+        }
+    }
 }
 
 /// One problem found while loading a catalog.
@@ -157,10 +182,10 @@ impl Catalog {
         if text.len() > MAX_CATALOG_BYTES {
             return Err(CatalogError::TooLarge(text.len()));
         }
-        let root: Value = serde_json::from_str(text).map_err(|e| CatalogError::Json {
-            line: e.line(),
-            column: e.column(),
-            message: e.to_string(),
+        let root = Json::parse(text).map_err(|e| CatalogError::Json {
+            line: e.line,
+            column: e.column,
+            message: e.message,
         })?;
         let mut problems = Vec::new();
         let Some(root) = root.as_object() else {
@@ -169,13 +194,13 @@ impl Catalog {
                 "must be an object like {\"products\": [...]}",
             )]));
         };
-        for key in root.keys().filter(|k| *k != "products") {
+        for (key, _) in root.iter().filter(|(k, _)| k != "products") {
             problems.push(file_problem(
                 key,
                 "unknown field; the catalog has only \"products\"",
             ));
         }
-        let items = match root.get("products") {
+        let items = match json::field(root, "products") {
             None => {
                 problems.push(file_problem(
                     "products",
@@ -183,7 +208,7 @@ impl Catalog {
                 ));
                 return Err(CatalogError::Invalid(problems));
             }
-            Some(Value::Array(items)) => items,
+            Some(Json::Array(items)) => items,
             Some(_) => {
                 problems.push(file_problem(
                     "products",
@@ -213,11 +238,11 @@ impl Catalog {
         }
 
         // Cross-product rules: ids and labels must each mean one product.
-        let mut by_id = HashMap::new();
-        let mut by_label: HashMap<String, usize> = HashMap::new();
+        let mut by_id = Index::default();
+        let mut by_label = Index::default();
         for (i, product) in products.iter().enumerate() {
             let who = product_name(product.id.as_str(), i);
-            if by_id.insert(product.id.clone(), i).is_some() {
+            if by_id.insert(product.id.as_str(), i).is_some() {
                 problems.push(CatalogProblem {
                     product: who.clone(),
                     field: "id".into(),
@@ -225,19 +250,18 @@ impl Catalog {
                 });
             }
             for label in &product.labels {
-                if let Some(&other) = by_label.get(label) {
+                if let Some(other) = by_label.insert(label, i) {
                     if other != i {
                         problems.push(CatalogProblem {
                             product: who.clone(),
                             field: "labels".into(),
                             message: format!(
-                                "label {label:?} also belongs to product \"{}\"; a label must mean one product",
+                                "label {} also belongs to product \"{}\"; a label must mean one product",
+                                quoted(label),
                                 products[other].id
                             ),
                         });
                     }
-                } else {
-                    by_label.insert(label.clone(), i);
                 }
             }
         }
@@ -258,17 +282,17 @@ impl Catalog {
     }
 
     pub fn get(&self, id: &ProductId) -> Option<&Product> {
-        self.by_id.get(id).map(|&i| &self.products[i])
+        self.get_str(id.as_str())
     }
 
     /// Looks a product up by its id as text (what a cue carries).
     pub fn get_str(&self, id: &str) -> Option<&Product> {
-        ProductId::parse(id).ok().and_then(|id| self.get(&id))
+        self.by_id.get(id).map(|i| &self.products[i])
     }
 
     /// The product a detection label means, if any.
     pub fn product_for_label(&self, label: &str) -> Option<&Product> {
-        self.by_label.get(label).map(|&i| &self.products[i])
+        self.by_label.get(label).map(|i| &self.products[i])
     }
 
     /// The catalog as JSON, in the same format [`Catalog::from_json`] reads.
@@ -299,7 +323,7 @@ fn product_name(id: &str, index: usize) -> String {
 
 /// Collects the problems of one product object.
 struct ProductReader<'a> {
-    obj: &'a Map<String, Value>,
+    obj: &'a [(String, Json)],
     who: String,
     problems: &'a mut Vec<CatalogProblem>,
     ok: bool,
@@ -315,8 +339,8 @@ impl ProductReader<'_> {
         });
     }
 
-    fn get(&mut self, field: &str, what: &str) -> Option<&'_ Value> {
-        match self.obj.get(field) {
+    fn get(&mut self, field: &str, what: &str) -> Option<&'_ Json> {
+        match json::field(self.obj, field) {
             Some(v) if !v.is_null() => Some(v),
             _ => {
                 self.problem(field, format!("is missing; add {what}"));
@@ -329,15 +353,15 @@ impl ProductReader<'_> {
         let value = if required {
             self.get(field, what)?.clone()
         } else {
-            match self.obj.get(field) {
-                None | Some(Value::Null) => return Some(String::new()),
+            match json::field(self.obj, field) {
+                None | Some(Json::Null) => return Some(String::new()),
                 Some(v) => v.clone(),
             }
         };
         let Some(s) = value.as_str() else {
             self.problem(
                 field,
-                format!("must be text ({what}), got {}", kind(&value)),
+                format!("must be text ({what}), got {}", value.kind()),
             );
             return None;
         };
@@ -361,19 +385,21 @@ impl ProductReader<'_> {
         Some(trimmed.to_owned())
     }
 
-    fn number(&mut self, field: &str, what: &str, min: f64, max: f64) -> Option<f64> {
+    fn number(&mut self, field: &str, what: &str, min: u32, max: u32) -> Option<f64> {
         let value = self.get(field, what)?.clone();
         let Some(n) = value.as_f64() else {
             self.problem(
                 field,
-                format!("must be a number ({what}), got {}", kind(&value)),
+                format!("must be a number ({what}), got {}", value.kind()),
             );
             return None;
         };
-        if !(min..=max).contains(&n) {
+        // `value` (not `n`) in the message: it quotes the number as written,
+        // and core's f64 Display would add ~15 KB to the player's wasm.
+        if !(f64::from(min)..=f64::from(max)).contains(&n) {
             self.problem(
                 field,
-                format!("is {n}; it must be between {min} and {max} ({what})"),
+                format!("is {value}; it must be between {min} and {max} ({what})"),
             );
             return None;
         }
@@ -406,21 +432,21 @@ impl ProductReader<'_> {
         match check {
             Ok(()) => Some(url),
             Err(why) => {
-                self.problem(field, format!("{why} (got {url:?})"));
+                self.problem(field, format!("{why} (got {})", quoted(&url)));
                 None
             }
         }
     }
 
     fn string_list(&mut self, field: &str, what: &str, required: bool) -> Option<Vec<String>> {
-        let value = match self.obj.get(field) {
-            None | Some(Value::Null) if !required => return Some(Vec::new()),
+        let value = match json::field(self.obj, field) {
+            None | Some(Json::Null) if !required => return Some(Vec::new()),
             _ => self.get(field, what)?.clone(),
         };
         let Some(items) = value.as_array() else {
             self.problem(
                 field,
-                format!("must be a list of text ({what}), got {}", kind(&value)),
+                format!("must be a list of text ({what}), got {}", value.kind()),
             );
             return None;
         };
@@ -433,7 +459,10 @@ impl ProductReader<'_> {
             match item.as_str().map(str::trim) {
                 Some(s) if !s.is_empty() && s.chars().count() <= MAX_LABEL => {
                     if out.iter().any(|o| o == s) {
-                        self.problem(field, format!("lists {s:?} twice; remove the duplicate"));
+                        self.problem(
+                            field,
+                            format!("lists {} twice; remove the duplicate", quoted(s)),
+                        );
                         return None;
                     }
                     out.push(s.to_owned());
@@ -453,16 +482,16 @@ impl ProductReader<'_> {
     }
 }
 
-fn read_product(index: usize, item: &Value, problems: &mut Vec<CatalogProblem>) -> Option<Product> {
+fn read_product(index: usize, item: &Json, problems: &mut Vec<CatalogProblem>) -> Option<Product> {
     let Some(obj) = item.as_object() else {
         problems.push(CatalogProblem {
             product: format!("#{}", index + 1),
             field: "(product)".into(),
-            message: format!("must be an object, got {}", kind(item)),
+            message: format!("must be an object, got {}", item.kind()),
         });
         return None;
     };
-    let raw_id = obj.get("id").and_then(Value::as_str).unwrap_or("");
+    let raw_id = json::field(obj, "id").and_then(Json::as_str).unwrap_or("");
     let who = if raw_id.is_empty() {
         format!("#{}", index + 1)
     } else {
@@ -474,7 +503,7 @@ fn read_product(index: usize, item: &Value, problems: &mut Vec<CatalogProblem>) 
         problems,
         ok: true,
     };
-    for key in obj.keys() {
+    for (key, _) in obj {
         if !FIELDS.contains(&key.as_str()) {
             r.problem(
                 key,
@@ -484,16 +513,16 @@ fn read_product(index: usize, item: &Value, problems: &mut Vec<CatalogProblem>) 
     }
 
     let id = match r.get("id", "a short stable id such as \"aurora-mug\"") {
-        Some(Value::String(s)) => match ProductId::parse(s) {
+        Some(Json::String(s)) => match ProductId::parse(s) {
             Ok(id) => Some(id),
             Err(e) => {
                 let s = s.clone();
-                r.problem("id", format!("{s:?} {e}"));
+                r.problem("id", format!("{} {e}", quoted(&s)));
                 None
             }
         },
         Some(other) => {
-            let k = kind(other);
+            let k = other.kind();
             r.problem("id", format!("must be text, got {k}"));
             None
         }
@@ -521,8 +550,8 @@ fn read_product(index: usize, item: &Value, problems: &mut Vec<CatalogProblem>) 
     let min_confidence = r.number(
         "min_confidence",
         "the lowest detection confidence, 0 to 100, that shows the product",
-        0.0,
-        100.0,
+        0,
+        100,
     );
     let display_seconds = r.whole_seconds(
         "display_seconds",
@@ -558,17 +587,6 @@ fn read_product(index: usize, item: &Value, problems: &mut Vec<CatalogProblem>) 
         cooldown_seconds: cooldown_seconds?,
         reference_images: reference_images?,
     })
-}
-
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "true/false",
-        Value::Number(_) => "a number",
-        Value::String(_) => "text",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "an object",
-    }
 }
 
 /// An absolute https URL with a host and no whitespace. Checked by hand rather
@@ -625,7 +643,7 @@ pub fn check_image_url(url: &str) -> Result<(), &'static str> {
 mod tests {
     use super::*;
 
-    fn product_json(id: &str) -> Value {
+    fn product_json(id: &str) -> serde_json::Value {
         serde_json::json!({
             "id": id,
             "labels": [format!("{id}-logo")],
@@ -640,7 +658,7 @@ mod tests {
         })
     }
 
-    fn catalog_of(products: Vec<Value>) -> String {
+    fn catalog_of(products: Vec<serde_json::Value>) -> String {
         serde_json::json!({ "products": products }).to_string()
     }
 

@@ -15,9 +15,9 @@
 //!   not know (so a newer backend may add some) but rejects an unknown version
 //!   with [`CueError::UnsupportedVersion`].
 
+use crate::json::{self, Json};
 use crate::product_id::ProductId;
 use serde::Serialize;
-use serde_json::Value;
 
 /// The cue format this crate writes and reads.
 pub const CUE_VERSION: u64 = 1;
@@ -115,34 +115,32 @@ impl Cue {
         if text.len() > MAX_CUE_BYTES {
             return Err(CueError::TooLarge(text.len()));
         }
-        let root: Value =
-            serde_json::from_str(text).map_err(|e| CueError::NotJson(e.to_string()))?;
-        let Value::Object(root) = root else {
+        let root = Json::parse(text).map_err(|e| CueError::NotJson(e.to_string()))?;
+        let Json::Object(root) = root else {
             return Err(CueError::NotAnObject);
         };
-        match root.get("v") {
+        match json::field(&root, "v") {
             None => return Err(CueError::MissingVersion),
             Some(v) if v.as_u64() == Some(CUE_VERSION) => {}
             Some(other) => return Err(CueError::UnsupportedVersion(other.to_string())),
         }
-        let items = match root.get("show") {
-            Some(Value::Array(items)) => items,
+        let items = match json::field(&root, "show") {
+            Some(Json::Array(items)) => items,
             Some(_) => return Err(invalid("show", "must be a list")),
             None => return Err(invalid("show", "is missing")),
         };
         let mut show: Vec<CueItem> = Vec::with_capacity(items.len());
         for (i, item) in items.iter().enumerate() {
-            let Value::Object(item) = item else {
+            let Json::Object(item) = item else {
                 return Err(invalid(format!("show[{i}]"), "must be an object"));
             };
-            let id = match item.get("id") {
-                Some(Value::String(s)) => ProductId::parse(s)
+            let id = match json::field(item, "id") {
+                Some(Json::String(s)) => ProductId::parse(s)
                     .map_err(|e| invalid(format!("show[{i}].id"), e.to_string()))?,
                 _ => return Err(invalid(format!("show[{i}].id"), "must be text")),
             };
-            let seconds_left = item
-                .get("left")
-                .and_then(Value::as_u64)
+            let seconds_left = json::field(item, "left")
+                .and_then(Json::as_u64)
                 .filter(|&s| s <= u64::from(MAX_SECONDS_LEFT))
                 .and_then(|s| u32::try_from(s).ok())
                 .ok_or_else(|| {

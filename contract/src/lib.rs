@@ -8,11 +8,13 @@
 //! * [`cue`]: the compact timed-metadata text that IVS carries inside the video
 //!   stream to every viewer.
 //!
-//! The crate is deliberately small (serde, serde_json, thiserror) because it is
-//! compiled into the player's wasm, whose size is a feature.
+//! The crate is deliberately small because it is compiled into the player's
+//! wasm, whose size is a feature: it reads JSON with its own strict reader
+//! ([`json`]) and leaves serde_json to the writing side (backend only).
 
 pub mod catalog;
 pub mod cue;
+pub mod json;
 mod product_id;
 
 pub use catalog::{Catalog, CatalogError, CatalogProblem, Product};

@@ -16,8 +16,9 @@ pub struct PlayerState {
     pub overlay: RwSignal<Overlay>,
     /// `performance.now()`, ticked while cards count down.
     pub now_ms: RwSignal<f64>,
-    /// A message over the video (offline, too many viewers), or none.
-    pub status: RwSignal<Option<String>>,
+    /// A message over the video (offline, too many viewers); empty for none.
+    /// (A String like `announcement`: each signal type adds wasm size.)
+    pub status: RwSignal<String>,
     pub muted: RwSignal<bool>,
     /// The polite live region's text: the newest card, announced.
     pub announcement: RwSignal<String>,
@@ -29,7 +30,7 @@ impl PlayerState {
             catalog: RwSignal::new(None),
             overlay: RwSignal::new(Overlay::default()),
             now_ms: RwSignal::new(0.0),
-            status: RwSignal::new(None),
+            status: RwSignal::new(String::new()),
             muted: RwSignal::new(true),
             announcement: RwSignal::new(String::new()),
         }
@@ -102,8 +103,8 @@ pub fn Player(state: PlayerState, video: NodeRef<Video>) -> impl IntoView {
             }
         >
             <video class="iap-video" node_ref=video playsinline=true muted=true></video>
-            <Show when=move || status.get().is_some()>
-                <div class="iap-status" role="status">{move || status.get().unwrap_or_default()}</div>
+            <Show when=move || !status.with(String::is_empty)>
+                <div class="iap-status" role="status">{move || status.get()}</div>
             </Show>
             <div class="iap-cards">
                 <For

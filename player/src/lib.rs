@@ -13,7 +13,6 @@ use app::{CatalogView, Player, PlayerState};
 use leptos::prelude::*;
 use std::any::Any;
 use std::cell::{Cell, RefCell};
-use std::collections::HashSet;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,7 +37,8 @@ struct Inner {
     owner: Owner,
     /// Cues that arrived before the catalog; the newest is applied then.
     pending_cue: RefCell<Option<String>>,
-    warned: RefCell<HashSet<String>>,
+    /// Warnings already given, so a repeated bad cue warns once (bounded).
+    warned: RefCell<Vec<String>>,
 }
 
 /// One mounted player.
@@ -53,8 +53,16 @@ fn now_ms() -> f64 {
         .map_or(0.0, |p| p.now())
 }
 
+/// Distinct warnings remembered; past this, repeats may warn again.
+const MAX_WARNINGS_REMEMBERED: usize = 32;
+
 fn warn_once(inner: &Inner, message: String) {
-    if inner.warned.borrow_mut().insert(message.clone()) {
+    let mut warned = inner.warned.borrow_mut();
+    if !warned.contains(&message) {
+        if warned.len() == MAX_WARNINGS_REMEMBERED {
+            warned.remove(0);
+        }
+        warned.push(message.clone());
         web_sys::console::warn_1(&JsValue::from_str(&format!("ivs-ad-player: {message}")));
     }
 }
@@ -86,7 +94,7 @@ pub fn mount(
         mounted: RefCell::new(Some(Box::new(mounted))),
         owner,
         pending_cue: RefCell::new(None),
-        warned: RefCell::new(HashSet::new()),
+        warned: RefCell::new(Vec::new()),
     });
     let element = video
         .get_untracked()
@@ -125,7 +133,7 @@ fn listen(inner: &Rc<Inner>) {
     let on_playing = EventListener::new(move |_| {
         if let Some(inner) = weak.upgrade() {
             inner.attempts.set(0);
-            inner.state.status.set(None);
+            inner.state.status.set(String::new());
         }
     });
     let weak = Rc::downgrade(inner);
@@ -171,7 +179,7 @@ fn schedule_retry(inner: &Rc<Inner>, message: &str) {
     inner
         .state
         .status
-        .set(Some(format!("{message} Retrying in {delay} s.")));
+        .set(format!("{message} Retrying in {delay} s."));
     let weak = Rc::downgrade(inner);
     let retry = Closure::<dyn FnMut()>::new(move || {
         if let Some(inner) = weak.upgrade() {
@@ -227,7 +235,7 @@ fn apply_cue(inner: &Inner, text: &str) {
             for id in &outcome.unknown {
                 warn_once(
                     inner,
-                    format!("cue names product {id:?}, which the catalog lacks; skipped"),
+                    format!("cue names product \"{id}\", which the catalog lacks; skipped"),
                 );
             }
             if let Some(product) = outcome.new.last().and_then(|id| view.catalog.get_str(id)) {

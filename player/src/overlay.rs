@@ -3,7 +3,6 @@
 //! the latest cue's set, each card counting down from that cue's `left`.
 
 use ad_contract::{Cue, CueError};
-use std::collections::HashSet;
 
 /// A card on screen: a catalog product id and when its time is up
 /// (milliseconds on the page's monotonic clock, `performance.now()`).
@@ -27,7 +26,8 @@ pub struct Overlay {
     shown: Vec<Shown>,
     /// Cards the viewer closed: they stay closed while later cues keep
     /// listing them, and may show again once a cue no longer does.
-    dismissed: HashSet<String>,
+    /// (A Vec: it holds a handful of ids, and hashing would cost wasm size.)
+    dismissed: Vec<String>,
 }
 
 impl Overlay {
@@ -41,8 +41,8 @@ impl Overlay {
     ) -> Result<CueOutcome, CueError> {
         let cue = Cue::decode(text)?;
         let mut outcome = CueOutcome::default();
-        let listed: HashSet<String> = cue.show.iter().map(|i| i.id.as_str().to_string()).collect();
-        self.dismissed.retain(|id| listed.contains(id));
+        self.dismissed
+            .retain(|id| cue.show.iter().any(|i| i.id.as_str() == id));
         let mut next = Vec::with_capacity(cue.show.len());
         for item in &cue.show {
             let id = item.id.as_str();
@@ -50,7 +50,7 @@ impl Overlay {
                 outcome.unknown.push(id.to_string());
                 continue;
             }
-            if self.dismissed.contains(id) || next.iter().any(|s: &Shown| s.id == id) {
+            if self.dismissed.iter().any(|d| d == id) || next.iter().any(|s: &Shown| s.id == id) {
                 continue;
             }
             if !self.shown.iter().any(|s| s.id == id) {
@@ -75,7 +75,9 @@ impl Overlay {
     /// The viewer closed a card.
     pub fn dismiss(&mut self, id: &str) {
         self.shown.retain(|s| s.id != id);
-        self.dismissed.insert(id.to_string());
+        if !self.dismissed.iter().any(|d| d == id) {
+            self.dismissed.push(id.to_string());
+        }
     }
 
     pub fn shown(&self) -> &[Shown] {
