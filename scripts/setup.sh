@@ -22,6 +22,7 @@ if [ "$profile" = test ]; then
   need_cmd node nodejs
   need_cmd npm npm
   [ -x /usr/bin/chromium ] || apt_need+=(chromium)
+  [ -x /usr/bin/chromedriver ] || apt_need+=(chromium-driver)
   need_cmd zbarimg zbar-tools
 fi
 if [ ${#apt_need[@]} -gt 0 ]; then

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of the project: formatting and lint, unit and property tests,
 # the over-the-wire tests (moto server, the project's stand-ins, the studio
-# binary with ffmpeg) and the browser test (the IVS web player in headless
-# Chromium playing the studio's stream). One cargo build (debug) serves all of
+# binary with ffmpeg), the player's wasm tests and the browser tests (the IVS
+# web player in headless Chromium playing the studio's stream). One cargo build (debug) serves all of
 # them. Installs what is missing first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,6 +20,12 @@ cargo test --workspace
 
 echo "==> player build (wasm32, wasm-bindgen, wasm-opt; prints its gzipped size)"
 ./player/build.sh
+
+echo "==> cargo clippy (player, wasm32)"
+cargo clippy -p ivs-ad-player --target wasm32-unknown-unknown --all-targets --quiet -- -D warnings
+
+echo "==> player wasm tests (wasm-bindgen-test in headless Chromium via chromedriver)"
+./player/test-wasm.sh
 
 echo "==> browser tests (headless Chromium: IVS web player, our player)"
 # A hung browser must not hang CI: the whole browser suite gets 15 minutes.

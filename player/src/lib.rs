@@ -7,14 +7,14 @@ pub mod app;
 pub mod ivs;
 pub mod overlay;
 pub mod qr;
+pub mod screen;
 
-use ad_contract::Catalog;
-use app::{CatalogView, Player, PlayerState};
+use app::{Player, PlayerState};
 use leptos::prelude::*;
+use screen::Screen;
 use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
-use std::sync::Arc;
 use std::time::Duration;
 use wasm_bindgen::prelude::*;
 use web_sys::HtmlElement;
@@ -25,7 +25,7 @@ const TICK: Duration = Duration::from_millis(250);
 type EventListener = Closure<dyn FnMut(JsValue)>;
 
 struct Inner {
-    state: PlayerState,
+    screen: Screen,
     player: ivs::MediaPlayer,
     playback_url: String,
     attempts: Cell<u32>,
@@ -35,10 +35,6 @@ struct Inner {
     ticker: RefCell<Option<IntervalHandle>>,
     mounted: RefCell<Option<Box<dyn Any>>>,
     owner: Owner,
-    /// Cues that arrived before the catalog; the newest is applied then.
-    pending_cue: RefCell<Option<String>>,
-    /// Warnings already given, so a repeated bad cue warns once (bounded).
-    warned: RefCell<Vec<String>>,
 }
 
 /// One mounted player.
@@ -51,20 +47,6 @@ fn now_ms() -> f64 {
     web_sys::window()
         .and_then(|w| w.performance())
         .map_or(0.0, |p| p.now())
-}
-
-/// Distinct warnings remembered; past this, repeats may warn again.
-const MAX_WARNINGS_REMEMBERED: usize = 32;
-
-fn warn_once(inner: &Inner, message: String) {
-    let mut warned = inner.warned.borrow_mut();
-    if !warned.contains(&message) {
-        if warned.len() == MAX_WARNINGS_REMEMBERED {
-            warned.remove(0);
-        }
-        warned.push(message.clone());
-        web_sys::console::warn_1(&JsValue::from_str(&format!("ivs-ad-player: {message}")));
-    }
 }
 
 /// Mounts a player into `root`, around an IVS `MediaPlayer` the page created,
@@ -83,7 +65,7 @@ pub fn mount(
         (state, video, mounted)
     });
     let inner = Rc::new(Inner {
-        state,
+        screen: Screen::new(state),
         player,
         playback_url,
         attempts: Cell::new(0),
@@ -93,8 +75,6 @@ pub fn mount(
         ticker: RefCell::new(None),
         mounted: RefCell::new(Some(Box::new(mounted))),
         owner,
-        pending_cue: RefCell::new(None),
-        warned: RefCell::new(Vec::new()),
     });
     let element = video
         .get_untracked()
@@ -115,7 +95,7 @@ fn listen(inner: &Rc<Inner>) {
             .ok()
             .and_then(|t| t.as_string());
         if let (Some(inner), Some(text)) = (weak.upgrade(), text) {
-            apply_cue(&inner, &text);
+            inner.screen.apply_cue(&text, now_ms());
         }
     });
     let weak = Rc::downgrade(inner);
@@ -133,7 +113,7 @@ fn listen(inner: &Rc<Inner>) {
     let on_playing = EventListener::new(move |_| {
         if let Some(inner) = weak.upgrade() {
             inner.attempts.set(0);
-            inner.state.status.set(String::new());
+            inner.screen.state.status.set(String::new());
         }
     });
     let weak = Rc::downgrade(inner);
@@ -157,7 +137,7 @@ fn listen(inner: &Rc<Inner>) {
 
     // Unmuting is the view's signal; the IVS player follows it.
     let weak = Rc::downgrade(inner);
-    let muted = inner.state.muted;
+    let muted = inner.screen.state.muted;
     inner.owner.with(|| {
         Effect::new(move |_| {
             let muted = muted.get();
@@ -177,6 +157,7 @@ fn schedule_retry(inner: &Rc<Inner>, message: &str) {
     let delay = ivs::retry_delay_secs(attempt);
     inner.attempts.set(attempt + 1);
     inner
+        .screen
         .state
         .status
         .set(format!("{message} Retrying in {delay} s."));
@@ -199,55 +180,17 @@ fn schedule_retry(inner: &Rc<Inner>, message: &str) {
 }
 
 fn start_ticker(inner: &Rc<Inner>) {
-    let state = inner.state;
+    let weak = Rc::downgrade(inner);
     let handle = set_interval_with_handle(
         move || {
-            let now = now_ms();
-            state.now_ms.set(now);
-            let due = state
-                .overlay
-                .with_untracked(|o| o.shown().iter().any(|s| s.ends_at_ms <= now));
-            if due {
-                state.overlay.update(|o| {
-                    o.expire(now);
-                });
+            if let Some(inner) = weak.upgrade() {
+                inner.screen.tick(now_ms());
             }
         },
         TICK,
     )
     .ok();
     *inner.ticker.borrow_mut() = handle;
-}
-
-fn apply_cue(inner: &Inner, text: &str) {
-    let Some(view) = inner.state.catalog.get_untracked() else {
-        *inner.pending_cue.borrow_mut() = Some(text.to_string());
-        return;
-    };
-    let now = now_ms();
-    inner.state.now_ms.set(now);
-    let mut result = None;
-    inner.state.overlay.update(|o| {
-        result = Some(o.apply_cue(text, now, |id| view.catalog.get_str(id).is_some()));
-    });
-    match result {
-        Some(Ok(outcome)) => {
-            for id in &outcome.unknown {
-                warn_once(
-                    inner,
-                    format!("cue names product \"{id}\", which the catalog lacks; skipped"),
-                );
-            }
-            if let Some(product) = outcome.new.last().and_then(|id| view.catalog.get_str(id)) {
-                inner
-                    .state
-                    .announcement
-                    .set(format!("Now showing: {}, {}", product.title, product.price));
-            }
-        }
-        Some(Err(e)) => warn_once(inner, format!("ignored a cue ({e})")),
-        None => {}
-    }
 }
 
 #[wasm_bindgen]
@@ -257,28 +200,21 @@ impl PlayerHandle {
     /// problem listed, and the player keeps the one it had.
     #[wasm_bindgen(js_name = setCatalog)]
     pub fn set_catalog(&self, json: &str, base_url: &str) -> Result<(), JsValue> {
-        let catalog = Catalog::from_json(json)
-            .map_err(|e| JsValue::from_str(&format!("ivs-ad-player: catalog refused: {e}")))?;
-        self.inner.state.catalog.set(Some(Arc::new(CatalogView {
-            catalog,
-            base_url: base_url.to_string(),
-        })));
-        let pending = self.inner.pending_cue.borrow_mut().take();
-        if let Some(text) = pending {
-            apply_cue(&self.inner, &text);
-        }
-        Ok(())
+        self.inner
+            .screen
+            .set_catalog(json, base_url, now_ms())
+            .map_err(|e| JsValue::from_str(&format!("ivs-ad-player: catalog refused: {e}")))
     }
 
     /// Applies a cue's text, as a `TEXT_METADATA_CUE` does.
     pub fn cue(&self, text: &str) {
-        apply_cue(&self.inner, text);
+        self.inner.screen.apply_cue(text, now_ms());
     }
 
     /// How many cards show (for tests and benchmarks).
     #[wasm_bindgen(js_name = cardCount)]
     pub fn card_count(&self) -> usize {
-        self.inner.state.overlay.with_untracked(|o| o.shown().len())
+        self.inner.screen.card_count()
     }
 
     /// Stops playback and removes the player from the page.

@@ -130,6 +130,31 @@ export async function waitForCueListed(playback, text, timeoutMs = 10000) {
   throw new Error(`no segment carried ${text} within ${timeoutMs} ms`);
 }
 
+/**
+ * Resolves once no segment the playlist lists holds `text` (the live window
+ * has moved past it), so a viewer joining now cannot receive it.
+ */
+export async function waitForTextGone(playback, text, timeoutMs = 30000) {
+  const deadline = Date.now() + timeoutMs;
+  const holds = new Map();
+  const needle = Buffer.from(text);
+  while (Date.now() < deadline) {
+    const res = await fetch(playback);
+    if (res.ok) {
+      const uris = (await res.text()).split('\n').filter((l) => l.endsWith('.ts'));
+      for (const uri of uris) {
+        if (!holds.has(uri)) {
+          const seg = Buffer.from(await (await fetch(new URL(uri, playback))).arrayBuffer());
+          holds.set(uri, seg.includes(needle));
+        }
+      }
+      if (uris.length > 0 && !uris.some((u) => holds.get(u))) return;
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`segments still carried ${text} after ${timeoutMs} ms`);
+}
+
 /** Resolves once the playlist lists a segment (a player loading earlier gets IVS's offline 404). */
 export async function waitLive(playback, timeoutMs = 30000) {
   const deadline = Date.now() + timeoutMs;

@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startStudio, launchChromium, putMetadata, waitLive, repo } from './lib.mjs';
+import { startStudio, launchChromium, putMetadata, waitLive, waitForCueListed, waitForTextGone, repo } from './lib.mjs';
 
 const dist = join(repo, 'player', 'dist');
 const catalog = JSON.parse(readFileSync(join(repo, 'studio', 'demo', 'catalog.json'), 'utf8'));
@@ -106,6 +106,25 @@ test('a cue shows its card with title, price, image and a QR code that scans to 
   await page.locator('.iap-root').focus();
   await page.keyboard.press('Escape');
   await page.locator('.iap-card').waitFor({ state: 'detached', timeout: 2000 });
+  await page.close();
+});
+
+test('a page opened mid-display shows the card on the next re-published cue', async () => {
+  const first = cue(['kestrel', 60]);
+  assert.equal(await putMetadata(studio.base, first), 204);
+  await waitForCueListed(studio.playback, first);
+  // The viewer arrives once that cue has left the live window, so only a
+  // re-published cue (what the workflow sends) can show it the card.
+  await waitForTextGone(studio.playback, '"kestrel"');
+  const { page } = await openDemo();
+  const card = page.locator('.iap-card', { hasText: product('kestrel').title });
+  await page.waitForTimeout(2000);
+  assert.equal(await card.count(), 0, 'no card before the re-published cue');
+  assert.equal(await putMetadata(studio.base, cue(['kestrel', 25])), 204);
+  await card.waitFor({ timeout: 15000 });
+  // It counts down from the re-published cue's time left, not the first one's.
+  const left = Number((await card.locator('.iap-left').textContent()).match(/(\d+) s left/)[1]);
+  assert.ok(left >= 20 && left <= 25, `${left} s left`);
   await page.close();
 });
 
