@@ -111,7 +111,7 @@ pub fn Player(state: PlayerState, video: NodeRef<Video>) -> impl IntoView {
                     each=cards
                     key=|(product, _, ends)| (product.id.as_str().to_string(), *ends as u64)
                     children=move |(product, image, ends_at_ms)| {
-                        view! { <Card product image ends_at_ms now_ms on_dismiss=Callback::new(dismiss) /> }
+                        card(product, image, ends_at_ms, now_ms, dismiss)
                     }
                 />
             </div>
@@ -146,13 +146,15 @@ impl CatalogView {
 
 /// One product card. Every catalog string is rendered as text, never HTML;
 /// the only markup inserted is the QR code's SVG, which we generate.
-#[component]
-fn Card(
+///
+/// A plain function rather than a `#[component]`: the props builder a
+/// component brings costs wasm size and buys nothing for a private view.
+fn card(
     product: Product,
     image: String,
     ends_at_ms: f64,
     now_ms: RwSignal<f64>,
-    on_dismiss: Callback<String>,
+    on_dismiss: impl Fn(String) + Copy + 'static,
 ) -> impl IntoView {
     let id = product.id.as_str().to_string();
     let title = product.title.clone();
@@ -164,7 +166,7 @@ fn Card(
                 class="iap-dismiss"
                 type="button"
                 aria-label=format!("Dismiss {title}")
-                on:click=move |_| on_dismiss.run(id.clone())
+                on:click=move |_| on_dismiss(id.clone())
             >
                 "×"
             </button>
