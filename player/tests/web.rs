@@ -30,22 +30,28 @@ struct Mounted {
     _handle: Box<dyn std::any::Any>,
 }
 
-fn mount_view() -> Mounted {
+/// A player view with no catalog yet.
+fn mount_bare_view() -> Mounted {
     let document = web_sys::window().unwrap().document().unwrap();
     let root: HtmlElement = document.create_element("div").unwrap().unchecked_into();
     document.body().unwrap().append_child(&root).unwrap();
     let state = PlayerState::new();
     let video = NodeRef::<leptos::html::Video>::new();
     let handle = leptos::mount::mount_to(root.clone(), move || view! { <Player state video /> });
-    let screen = Screen::new(state);
-    screen
-        .set_catalog(CATALOG, "https://site.example/catalog/", 0.0)
-        .unwrap();
     Mounted {
-        screen,
+        screen: Screen::new(state),
         root,
         _handle: Box::new(handle),
     }
+}
+
+/// A player view with the test catalog, as if fetched from /catalog/.
+fn mount_view() -> Mounted {
+    let m = mount_bare_view();
+    m.screen
+        .set_catalog(CATALOG, "https://site.example/catalog/", 0.0)
+        .unwrap();
+    m
 }
 
 /// Lets Leptos run the effects a signal change scheduled.
@@ -75,11 +81,16 @@ fn text(root: &Element, selector: &str) -> String {
         .unwrap_or_default()
 }
 
-fn titles(root: &Element) -> Vec<String> {
-    all(root, ".iap-card .iap-title")
+/// The text of every element `selector` matches, in document order.
+fn texts(root: &Element, selector: &str) -> Vec<String> {
+    all(root, selector)
         .iter()
         .filter_map(|e| e.text_content())
         .collect()
+}
+
+fn titles(root: &Element) -> Vec<String> {
+    texts(root, ".iap-card .iap-title")
 }
 
 #[wasm_bindgen_test]
@@ -154,12 +165,7 @@ async fn each_card_counts_down_from_its_cue_and_leaves_on_time() {
         10_000.0,
     );
     settle().await;
-    let lefts = |root: &Element| -> Vec<String> {
-        all(root, ".iap-left")
-            .iter()
-            .filter_map(|e| e.text_content())
-            .collect()
-    };
+    let lefts = |root: &Element| texts(root, ".iap-left");
     assert_eq!(lefts(&m.root), ["3 s left", "8 s left"]);
     m.screen.tick(11_500.0);
     settle().await;
