@@ -311,6 +311,59 @@ impl Detector for RekognitionDetector {
     }
 }
 
+/// The built-in detector on the thumbnail in S3 (`DETECTOR=builtin`): no
+/// model to host; the references are analysed once per Lambda instance.
+pub struct S3BuiltinDetector {
+    pub s3: aws_sdk_s3::Client,
+    pub detector: std::sync::Arc<crate::vision::BuiltinDetector>,
+    pub min_confidence: f32,
+}
+
+/// Thumbnails are at most a few hundred KB; anything this big is not one.
+const MAX_IMAGE_BYTES: i64 = 15 * 1024 * 1024;
+
+impl S3BuiltinDetector {
+    /// Reads an object whole, refusing objects over the image size cap.
+    pub async fn read_object(
+        s3: &aws_sdk_s3::Client,
+        bucket: &str,
+        key: &str,
+    ) -> Result<Vec<u8>, DetectError> {
+        use aws_sdk_s3::operation::get_object::GetObjectError as E;
+        let out = s3
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| match e.into_service_error() {
+                E::NoSuchKey(e) => {
+                    DetectError::BadImage(format!("s3://{bucket}/{key}: {}", describe(&e)))
+                }
+                other => DetectError::Other(format!("s3://{bucket}/{key}: {}", describe(&other))),
+            })?;
+        if out.content_length().unwrap_or(0) > MAX_IMAGE_BYTES {
+            return Err(DetectError::BadImage(format!(
+                "s3://{bucket}/{key} is {} bytes; images over {MAX_IMAGE_BYTES} bytes are not analysed",
+                out.content_length().unwrap_or(0)
+            )));
+        }
+        let body = out.body.collect().await.map_err(|e| {
+            DetectError::Other(format!("s3://{bucket}/{key}: reading the body: {e}"))
+        })?;
+        Ok(body.into_bytes().to_vec())
+    }
+}
+
+#[async_trait]
+impl Detector for S3BuiltinDetector {
+    async fn detect(&self, image: &ImageRef) -> Result<Vec<Detection>, DetectError> {
+        let ImageRef::S3 { bucket, key } = image;
+        let bytes = Self::read_object(&self.s3, bucket, key).await?;
+        crate::local::detect_bytes(self.detector.clone(), bytes, self.min_confidence).await
+    }
+}
+
 /// Step Functions StartExecution of the generic workflow.
 pub struct SfnWorkflow {
     client: aws_sdk_sfn::Client,

@@ -14,6 +14,7 @@ pub const CATALOG_PATH: &str = "CATALOG_PATH";
 pub const MAX_ACTIVE_PRODUCTS: &str = "MAX_ACTIVE_PRODUCTS";
 pub const REPUBLISH_SECONDS: &str = "REPUBLISH_SECONDS";
 pub const AWS_REGION: &str = "AWS_REGION";
+pub const DETECTOR: &str = "DETECTOR";
 
 /// Every name this module reads (checked against `lambda-env.json` in tests).
 pub const ALL: &[&str] = &[
@@ -24,6 +25,7 @@ pub const ALL: &[&str] = &[
     MAX_ACTIVE_PRODUCTS,
     REPUBLISH_SECONDS,
     AWS_REGION,
+    DETECTOR,
 ];
 
 /// Which function is starting: they need different variables.
@@ -39,8 +41,11 @@ pub enum Role {
 pub struct Config {
     pub table_name: String,
     pub state_machine_arn: String,
-    /// Present for [`Role::OnThumbnail`].
+    /// Present for [`Role::OnThumbnail`] with the Rekognition detector.
     pub project_version_arn: Option<String>,
+    /// `DETECTOR=builtin`: on-thumbnail finds products with the built-in
+    /// detector, from the catalog's `reference_images`.
+    pub builtin_detector: bool,
     pub catalog_path: PathBuf,
     pub catalog: Catalog,
     pub rules: Rules,
@@ -87,7 +92,17 @@ impl Config {
             ));
         }
         let region = required(AWS_REGION, "the AWS region, e.g. us-east-1", &mut problems);
-        let project_version_arn = if role == Role::OnThumbnail {
+        let builtin_detector = match get(DETECTOR).as_deref() {
+            None | Some("rekognition") => false,
+            Some("builtin") => true,
+            Some(other) => {
+                problems.push(format!(
+                    "{DETECTOR} is {other:?}; it must be `rekognition` (Custom Labels, the default) or `builtin` (the built-in detector)"
+                ));
+                false
+            }
+        };
+        let project_version_arn = if role == Role::OnThumbnail && !builtin_detector {
             let arn = required(
                 REKOGNITION_PROJECT_VERSION_ARN,
                 "the Custom Labels model's ARN (arn:aws:rekognition:...:project/.../version/...)",
@@ -146,6 +161,7 @@ impl Config {
                 table_name,
                 state_machine_arn,
                 project_version_arn,
+                builtin_detector,
                 catalog_path,
                 catalog,
                 rules: Rules {

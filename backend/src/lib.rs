@@ -6,10 +6,12 @@ pub mod aws;
 pub mod config;
 pub mod decision;
 pub mod handlers;
+pub mod local;
 pub mod operator;
 pub mod ports;
 pub mod runtime;
 pub mod thumbnail_key;
+pub mod vision;
 
 /// The generic workflow's Amazon States Language definition, with
 /// `${TickFunctionArn}` to substitute (the CDK app loads the same file).

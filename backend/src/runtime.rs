@@ -38,6 +38,7 @@ pub struct Clients {
     pub ivs: aws_sdk_ivs::Client,
     pub rekognition: aws_sdk_rekognition::Client,
     pub sfn: aws_sdk_sfn::Client,
+    pub s3: aws_sdk_s3::Client,
 }
 
 impl Clients {
@@ -52,15 +53,67 @@ impl Clients {
             ivs: aws_sdk_ivs::Client::from_conf(ivs),
             rekognition: aws_sdk_rekognition::Client::new(sdk),
             sfn: aws_sdk_sfn::Client::new(sdk),
+            s3: aws_sdk_s3::Client::new(sdk),
         }
     }
+}
+
+/// The built-in detector from the catalog's `reference_images`: paths are
+/// relative to the catalog file (bundled with the function), `s3://bucket/key`
+/// entries are read from S3 once, at start-up.
+pub async fn builtin_detector(
+    config: &Config,
+    s3: &aws_sdk_s3::Client,
+) -> Result<crate::vision::BuiltinDetector, String> {
+    use std::collections::HashMap;
+    let base = config
+        .catalog_path
+        .parent()
+        .map(|p| p.to_path_buf())
+        .unwrap_or_default();
+    let mut fetched: HashMap<String, Result<Vec<u8>, String>> = HashMap::new();
+    for product in config.catalog.products() {
+        for source in &product.reference_images {
+            if fetched.contains_key(source) {
+                continue;
+            }
+            let bytes = match source.strip_prefix("s3://").and_then(|r| r.split_once('/')) {
+                Some((bucket, key)) => crate::aws::S3BuiltinDetector::read_object(s3, bucket, key)
+                    .await
+                    .map_err(|e| e.to_string()),
+                None => std::fs::read(base.join(source)).map_err(|e| {
+                    format!(
+                        "{} (paths are relative to the catalog, {}): {e}",
+                        base.join(source).display(),
+                        config.catalog_path.display()
+                    )
+                }),
+            };
+            fetched.insert(source.clone(), bytes);
+        }
+    }
+    let (references, without) = crate::vision::references_from_catalog(&config.catalog, |source| {
+        fetched
+            .get(source)
+            .cloned()
+            .unwrap_or_else(|| Err("not fetched".into()))
+    })
+    .map_err(|e| e.to_string())?;
+    if !without.is_empty() {
+        warn!(products = ?without, "products without reference_images cannot be detected by the built-in detector");
+    }
+    crate::vision::BuiltinDetector::new(references).map_err(|e| e.to_string())
 }
 
 /// Builds the pipeline; with `with_detector`, the Rekognition detector too.
 /// With `warm`, each client makes one cheap call first so the first event does
 /// not pay for DNS and TLS (~0.9 s at 128 MB); a failing warm-up is logged,
 /// not fatal: the event's own call reports the real problem.
-pub async fn build_pipeline(config: &Config, clients: &Clients, warm: bool) -> Pipeline {
+pub async fn build_pipeline(
+    config: &Config,
+    clients: &Clients,
+    warm: bool,
+) -> Result<Pipeline, String> {
     let store = DynamoStateStore::new(clients.dynamodb.clone(), &config.table_name);
     let publisher = IvsPublisher::new(clients.ivs.clone());
     let workflow = SfnWorkflow::new(clients.sfn.clone(), &config.state_machine_arn);
@@ -74,6 +127,17 @@ pub async fn build_pipeline(config: &Config, clients: &Clients, warm: bool) -> P
         .project_version_arn
         .as_ref()
         .map(|arn| RekognitionDetector::new(clients.rekognition.clone(), arn, min_confidence));
+    let builtin = match config.builtin_detector {
+        true => match builtin_detector(config, &clients.s3).await {
+            Ok(d) => Some(Arc::new(crate::aws::S3BuiltinDetector {
+                s3: clients.s3.clone(),
+                detector: Arc::new(d),
+                min_confidence,
+            })),
+            Err(e) => return Err(format!("built-in detector: {e}")),
+        },
+        false => None,
+    };
     if warm {
         let started = Instant::now();
         let (s, i, w, d) = tokio::join!(
@@ -99,15 +163,18 @@ pub async fn build_pipeline(config: &Config, clients: &Clients, warm: bool) -> P
         }
         info!(ms = started.elapsed().as_millis() as u64, "clients warmed");
     }
-    Pipeline {
+    Ok(Pipeline {
         catalog: Arc::new(config.catalog.clone()),
         rules: config.rules,
         region: config.region.clone(),
         store: Arc::new(store),
         publisher: Arc::new(publisher),
-        detector: detector.map(|d| Arc::new(d) as Arc<dyn Detector>),
+        detector: match builtin {
+            Some(b) => Some(b as Arc<dyn Detector>),
+            None => detector.map(|d| Arc::new(d) as Arc<dyn Detector>),
+        },
         workflow: Arc::new(workflow),
         clock: Arc::new(SystemClock),
         retry: RetryPolicy::default(),
-    }
+    })
 }

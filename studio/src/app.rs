@@ -3,8 +3,13 @@
 
 use crate::channel::{Channel, ChannelInfo};
 use crate::encoder::{self, Input, Supervisor};
+use crate::local_chain::{self, LocalChain};
+use crate::rekognition_api::Rekognition;
 use crate::server;
 use crate::thumbnails::{self, S3Target, ThumbnailConfig, MAX_INTERVAL_SECS, MIN_INTERVAL_SECS};
+use ad_contract::Catalog;
+use backend::decision::Rules;
+use backend::vision::BuiltinDetector;
 use clap::Parser;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -57,6 +62,22 @@ pub struct Args {
     /// it exists.
     #[arg(long)]
     pub site: Option<PathBuf>,
+    /// The catalog whose products the local chain looks for (reference image
+    /// paths relative to it). Default: the demo catalog, whose logos the
+    /// demo show draws.
+    #[arg(long)]
+    pub catalog: Option<PathBuf>,
+    /// Do not run the local chain (built-in detector, decision core, cues)
+    /// on the thumbnails; cues then come only through PutMetadata, e.g. from
+    /// the Lambdas pointed at this studio.
+    #[arg(long)]
+    pub no_local_chain: bool,
+    /// At most this many products show at once (the Lambdas' MAX_ACTIVE_PRODUCTS).
+    #[arg(long, default_value_t = 2)]
+    pub max_active_products: usize,
+    /// The workflow re-publishes the cue this often, in seconds (REPUBLISH_SECONDS).
+    #[arg(long, default_value_t = 5)]
+    pub republish_seconds: u64,
     /// The ffmpeg program.
     #[arg(long, default_value = "ffmpeg")]
     pub ffmpeg: PathBuf,
@@ -220,6 +241,36 @@ pub async fn run(args: Args) -> ExitCode {
         .thumbnails_dir
         .clone()
         .unwrap_or_else(|| std::env::temp_dir().join("ivs-studio").join("thumbnails"));
+    if !(1..=10).contains(&args.max_active_products) {
+        return config_error(format!(
+            "--max-active-products {} is out of range: 1 to 10",
+            args.max_active_products
+        ));
+    }
+    if !(1..=60).contains(&args.republish_seconds) {
+        return config_error(format!(
+            "--republish-seconds {} is out of range: 1 to 60",
+            args.republish_seconds
+        ));
+    }
+    let catalog = match load_catalog(args.catalog.as_deref()) {
+        Ok(c) => c,
+        Err(e) => return config_error(e),
+    };
+    // The references are analysed once, before the stream starts, so a bad
+    // reference image stops the studio with its name and the fix.
+    let detector = if args.no_local_chain {
+        None
+    } else {
+        let dir = args
+            .catalog
+            .as_deref()
+            .map(|p| p.parent().unwrap_or(std::path::Path::new(".")));
+        match local_chain::references(&catalog, dir).and_then(BuiltinDetector::new) {
+            Ok(d) => Some(Arc::new(d)),
+            Err(e) => return config_error(format!("--catalog: {e}")),
+        }
+    };
 
     let base_url = format!("http://127.0.0.1:{port}");
     let ingest = match &input {
@@ -245,6 +296,26 @@ pub async fn run(args: Args) -> ExitCode {
             let _ = fatal_tx.send(m);
         },
     );
+    let (written_tx, mut written_rx) =
+        tokio::sync::mpsc::unbounded_channel::<thumbnails::Written>();
+    let chain_tasks = detector.clone().map(|detector| {
+        let (chain, workflow) = LocalChain::start(
+            channel.clone(),
+            catalog.clone(),
+            detector,
+            thumbnails_dir.clone(),
+            Rules {
+                max_active: args.max_active_products,
+                republish_seconds: args.republish_seconds,
+            },
+        );
+        let thumbnails = tokio::spawn(async move {
+            while let Some(w) = written_rx.recv().await {
+                chain.on_thumbnail_written(&w.key, w.bytes, w.at).await;
+            }
+        });
+        (workflow, thumbnails)
+    });
     let thumbnail_task = tokio::spawn(thumbnails::run(
         channel.clone(),
         ThumbnailConfig {
@@ -252,10 +323,19 @@ pub async fn run(args: Args) -> ExitCode {
             dir: thumbnails_dir.clone(),
             s3: s3.clone(),
             ffmpeg: args.ffmpeg.clone(),
+            on_written: chain_tasks.is_some().then_some(written_tx),
         },
     ));
     let (stop_server, server_stopped) = tokio::sync::oneshot::channel::<()>();
-    let app = server::router(channels, site.clone());
+    let app = server::router(
+        channels,
+        site.clone(),
+        Rekognition {
+            detector: detector.clone(),
+            thumbnails_dir: thumbnails_dir.clone(),
+            s3: s3.clone(),
+        },
+    );
     let server = tokio::spawn(async move {
         axum::serve(listener, app)
             .with_graceful_shutdown(async {
@@ -276,6 +356,13 @@ pub async fn run(args: Args) -> ExitCode {
         None => println!("site: none (build the player with player/build.sh, or pass --site DIR)"),
     }
     println!("demo catalog: {base_url}/demo/catalog.json");
+    match &detector {
+        Some(d) => println!(
+            "local chain: built-in detector on every thumbnail, looking for {}; Rekognition DetectCustomLabels at {base_url}/",
+            d.labels().join(", ")
+        ),
+        None => println!("local chain: off (--no-local-chain); cues come only through PutMetadata"),
+    }
     match &s3 {
         Some(t) => println!(
             "thumbnails: every {} s into {} and s3://{} at {}",
@@ -304,10 +391,30 @@ pub async fn run(args: Args) -> ExitCode {
         }
     };
     thumbnail_task.abort();
+    if let Some((workflow, thumbnails)) = chain_tasks {
+        workflow.abort();
+        thumbnails.abort();
+    }
     let _ = tokio::task::spawn_blocking(move || supervisor.stop()).await;
     let _ = stop_server.send(());
     let _ = tokio::time::timeout(Duration::from_secs(2), server).await;
     code
+}
+
+/// The catalog the local chain uses: `--catalog FILE`, or the demo's.
+fn load_catalog(path: Option<&std::path::Path>) -> Result<Catalog, String> {
+    let (text, origin) = match path {
+        None => (
+            crate::demo::CATALOG_JSON.to_string(),
+            "the demo catalog".to_string(),
+        ),
+        Some(p) => (
+            std::fs::read_to_string(p)
+                .map_err(|e| format!("cannot read --catalog {}: {e}", p.display()))?,
+            format!("--catalog {}", p.display()),
+        ),
+    };
+    Catalog::from_json(&text).map_err(|e| format!("{origin}: {e}"))
 }
 
 async fn shutdown_signal() {

@@ -17,6 +17,8 @@ pub mod font;
 pub mod hls;
 pub mod id3;
 pub mod ivs_api;
+pub mod local_chain;
+pub mod rekognition_api;
 pub mod segmenter;
 pub mod server;
 pub mod thumbnails;

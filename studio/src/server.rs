@@ -3,6 +3,7 @@
 
 use crate::demo;
 use crate::ivs_api::{self, Channels};
+use crate::rekognition_api::{self, Rekognition};
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
@@ -12,7 +13,7 @@ use std::path::PathBuf;
 use tower_http::cors::{Any, CorsLayer};
 use tower_http::services::ServeDir;
 
-pub fn router(channels: Channels, site: Option<PathBuf>) -> Router {
+pub fn router(channels: Channels, site: Option<PathBuf>, rekognition: Rekognition) -> Router {
     let api = Router::new()
         .route("/PutMetadata", post(ivs_api::put_metadata))
         .route("/GetChannel", post(ivs_api::get_channel))
@@ -24,7 +25,14 @@ pub fn router(channels: Channels, site: Option<PathBuf>) -> Router {
     let demo_routes = Router::new()
         .route("/demo/catalog.json", get(demo_catalog))
         .route("/demo/{file}", get(demo_logo));
-    let app = api.merge(demo_routes);
+    // Rekognition's JSON 1.1 API posts to `/`, where the site's index is.
+    let no_site_channels = channels.clone();
+    let root = match &site {
+        Some(dir) => post(rekognition_api::dispatch).fallback_service(ServeDir::new(dir)),
+        None => post(rekognition_api::dispatch).fallback(move || no_site(no_site_channels.clone())),
+    };
+    let rekognition_routes = Router::new().route("/", root).with_state(rekognition);
+    let app = api.merge(demo_routes).merge(rekognition_routes);
     let app = match site {
         Some(dir) => app.fallback_service(ServeDir::new(dir)),
         None => app.fallback(move || no_site(channels.clone())),

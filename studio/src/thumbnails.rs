@@ -32,6 +32,8 @@ pub struct ThumbnailConfig {
     pub dir: PathBuf,
     pub s3: Option<S3Target>,
     pub ffmpeg: PathBuf,
+    /// Told of every thumbnail written (the local chain listens).
+    pub on_written: Option<tokio::sync::mpsc::UnboundedSender<Written>>,
 }
 
 /// A thumbnail written.
@@ -39,6 +41,8 @@ pub struct ThumbnailConfig {
 pub struct Written {
     pub key: String,
     pub bytes: usize,
+    /// When the file was complete in the folder (and in S3, when configured).
+    pub at: std::time::Instant,
 }
 
 /// Takes a thumbnail every interval until the task is dropped.
@@ -49,7 +53,12 @@ pub async fn run(channel: Arc<Channel>, config: ThumbnailConfig) {
     loop {
         ticker.tick().await;
         match take_one(&channel, &config, &mut last_sequence).await {
-            Ok(Some(w)) => tracing::info!(key = %w.key, bytes = w.bytes, "thumbnail written"),
+            Ok(Some(w)) => {
+                tracing::info!(key = %w.key, bytes = w.bytes, "thumbnail written");
+                if let Some(tx) = &config.on_written {
+                    let _ = tx.send(w);
+                }
+            }
             Ok(None) => {}
             Err(e) => tracing::warn!(error = %e, "thumbnail skipped"),
         }
@@ -111,6 +120,7 @@ async fn take_one(
     Ok(Some(Written {
         key,
         bytes: jpeg.len(),
+        at: std::time::Instant::now(),
     }))
 }
 

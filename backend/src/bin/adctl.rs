@@ -82,7 +82,9 @@ async fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     let clients = Clients::new(&sdk_config(&config.region).await);
-    let pipeline = build_pipeline(&config, &clients, false).await;
+    let pipeline = build_pipeline(&config, &clients, false)
+        .await
+        .map_err(anyhow::Error::msg)?;
     let out = match cli.command {
         Command::Show { channel, product } => {
             let cue = backend::operator::show_now(&pipeline, &channel, &product).await?;

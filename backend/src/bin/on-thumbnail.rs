@@ -11,7 +11,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let config = Config::from_env(Role::OnThumbnail)?;
     let clients = Clients::new(&sdk_config(&config.region).await);
     let pipeline: &'static Pipeline =
-        Box::leak(Box::new(build_pipeline(&config, &clients, true).await));
+        Box::leak(Box::new(build_pipeline(&config, &clients, true).await?));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         on_thumbnail(pipeline, event)
     }))

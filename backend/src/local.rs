@@ -1,0 +1,134 @@
+//! Adapters for running the pipeline with no AWS at all (the studio's local
+//! chain, benchmarks): channel state in memory, the built-in detector over
+//! images in a folder, and the workflow as a timer task. The handlers and the
+//! decision core are the very ones the Lambdas run.
+
+use crate::decision::{ChannelState, Detection};
+use crate::ports::{
+    DetectError, Detector, ImageRef, SaveOutcome, StateStore, StoreError, WorkflowInput,
+    WorkflowStarter,
+};
+use crate::vision::{self, gray, BuiltinDetector};
+use async_trait::async_trait;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+/// Channel state in memory, with the same conditional-write contract as the
+/// DynamoDB store.
+#[derive(Default)]
+pub struct MemoryStateStore {
+    states: Mutex<HashMap<String, ChannelState>>,
+}
+
+#[async_trait]
+impl StateStore for MemoryStateStore {
+    async fn load(&self, channel_arn: &str) -> Result<ChannelState, StoreError> {
+        let states = self
+            .states
+            .lock()
+            .map_err(|_| StoreError::Service("state lock poisoned".into()))?;
+        Ok(states.get(channel_arn).cloned().unwrap_or_default())
+    }
+
+    async fn save(
+        &self,
+        channel_arn: &str,
+        state: &ChannelState,
+        expected_version: u64,
+    ) -> Result<SaveOutcome, StoreError> {
+        let mut states = self
+            .states
+            .lock()
+            .map_err(|_| StoreError::Service("state lock poisoned".into()))?;
+        let current = states.get(channel_arn).map_or(0, |s| s.version);
+        if current != expected_version {
+            return Ok(SaveOutcome::Conflict);
+        }
+        let mut saved = state.clone();
+        saved.version = expected_version + 1;
+        states.insert(channel_arn.to_owned(), saved);
+        Ok(SaveOutcome::Saved)
+    }
+}
+
+/// The built-in detector on images read from a folder: an [`ImageRef::S3`]
+/// key is a path under `root` (the studio writes thumbnails under IVS's key
+/// layout), the bucket is ignored.
+pub struct FolderDetector {
+    pub root: PathBuf,
+    pub detector: Arc<BuiltinDetector>,
+    pub min_confidence: f32,
+}
+
+#[async_trait]
+impl Detector for FolderDetector {
+    async fn detect(&self, image: &ImageRef) -> Result<Vec<Detection>, DetectError> {
+        let ImageRef::S3 { key, .. } = image;
+        if key.split('/').any(|part| part == "..") {
+            return Err(DetectError::BadImage(format!(
+                "key {key:?} leaves the thumbnail folder"
+            )));
+        }
+        let path = self.root.join(key);
+        let bytes = tokio::fs::read(&path)
+            .await
+            .map_err(|e| DetectError::BadImage(format!("cannot read {}: {e}", path.display())))?;
+        detect_bytes(self.detector.clone(), bytes, self.min_confidence).await
+    }
+}
+
+/// Runs the built-in detector on encoded image bytes off the async threads.
+pub async fn detect_bytes(
+    detector: Arc<BuiltinDetector>,
+    bytes: Vec<u8>,
+    min_confidence: f32,
+) -> Result<Vec<Detection>, DetectError> {
+    tokio::task::spawn_blocking(move || {
+        let frame = gray::decode(&bytes).map_err(|e| DetectError::BadImage(e.to_string()))?;
+        Ok(vision::to_detections(
+            detector.detect(&frame, min_confidence),
+        ))
+    })
+    .await
+    .map_err(|e| DetectError::Other(format!("detector task failed: {e}")))?
+}
+
+/// The workflow as a channel of start requests: whoever holds the receiver
+/// runs the steps (the studio calls `handlers::on_tick` on a timer).
+pub struct ChannelWorkflow(pub tokio::sync::mpsc::UnboundedSender<WorkflowInput>);
+
+#[async_trait]
+impl WorkflowStarter for ChannelWorkflow {
+    async fn start(&self, input: &WorkflowInput) -> Result<(), String> {
+        self.0
+            .send(input.clone())
+            .map_err(|_| "the local workflow runner has stopped".to_string())
+    }
+}
+
+/// An S3 ObjectCreated notification for `key`, shaped like the ones AWS
+/// sends (the on-thumbnail handler parses it as it would in Lambda). IVS
+/// thumbnail keys hold only letters, digits, `/`, `-`, `_` and `.`, which S3
+/// does not escape, so the key goes in as it is.
+pub fn object_created_event(bucket: &str, key: &str, size: usize) -> Value {
+    json!({
+        "Records": [{
+            "eventVersion": "2.1",
+            "eventSource": "aws:s3",
+            "awsRegion": "us-east-1",
+            "eventTime": "1970-01-01T00:00:00.000Z",
+            "eventName": "ObjectCreated:Put",
+            "userIdentity": {"principalId": "local"},
+            "requestParameters": {"sourceIPAddress": "127.0.0.1"},
+            "responseElements": {},
+            "s3": {
+                "s3SchemaVersion": "1.0",
+                "configurationId": "local",
+                "bucket": {"name": bucket, "ownerIdentity": {"principalId": "local"}, "arn": format!("arn:aws:s3:::{bucket}")},
+                "object": {"key": key, "size": size, "sequencer": "0"}
+            }
+        }]
+    })
+}

@@ -1,0 +1,345 @@
+//! 8-bit grey images and the few operations the detector needs on them:
+//! decoding with bounds, resizing, blurring and trimming margins. Written
+//! here rather than taken from `imageproc` so the Lambda carries only the
+//! `image` codecs, and so every step's cost is visible.
+
+use super::VisionError;
+use std::io::Cursor;
+
+/// Images larger than this (either side) are refused before decoding, so a
+/// hostile or mistaken upload can never make the detector allocate without
+/// bound. IVS thumbnails are at most 1920x1080.
+pub const MAX_SIDE: u32 = 8192;
+/// Decoded pixels allowed at most (64 Mpx; the decoder's own allocation cap).
+pub const MAX_PIXELS: u64 = 64 * 1024 * 1024;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Gray {
+    pub w: usize,
+    pub h: usize,
+    pub px: Vec<u8>,
+}
+
+impl Gray {
+    pub fn new(w: usize, h: usize) -> Self {
+        Self {
+            w,
+            h,
+            px: vec![0; w * h],
+        }
+    }
+
+    #[inline]
+    pub fn at(&self, x: usize, y: usize) -> u8 {
+        self.px[y * self.w + x]
+    }
+
+    /// Luma of an RGB image (Rec. 601 weights, as JPEG's Y).
+    pub fn from_rgb(w: usize, h: usize, rgb: &[u8]) -> Self {
+        let px = rgb
+            .chunks_exact(3)
+            .map(|p| ((p[0] as u32 * 77 + p[1] as u32 * 150 + p[2] as u32 * 29 + 128) >> 8) as u8)
+            .collect();
+        Self { w, h, px }
+    }
+
+    pub fn from_dynamic(img: &image::DynamicImage) -> Self {
+        let luma = img.to_luma8();
+        Self {
+            w: luma.width() as usize,
+            h: luma.height() as usize,
+            px: luma.into_raw(),
+        }
+    }
+
+    /// Bilinear sample at (x, y) in pixel-centre coordinates; `None` outside.
+    #[inline]
+    pub fn sample(&self, x: f32, y: f32) -> Option<f32> {
+        if !(x >= 0.0 && y >= 0.0) {
+            return None;
+        }
+        let (x0, y0) = (x as usize, y as usize);
+        if x0 + 1 >= self.w || y0 + 1 >= self.h {
+            return None;
+        }
+        let (fx, fy) = (x - x0 as f32, y - y0 as f32);
+        let i = y0 * self.w + x0;
+        let p = &self.px;
+        let top = p[i] as f32 * (1.0 - fx) + p[i + 1] as f32 * fx;
+        let bottom = p[i + self.w] as f32 * (1.0 - fx) + p[i + self.w + 1] as f32 * fx;
+        Some(top * (1.0 - fy) + bottom * fy)
+    }
+
+    /// Half size, each pixel the mean of a 2x2 block.
+    pub fn halve(&self) -> Gray {
+        let (w, h) = (self.w / 2, self.h / 2);
+        let mut out = Gray::new(w, h);
+        for y in 0..h {
+            let (r0, r1) = (2 * y * self.w, (2 * y + 1) * self.w);
+            for x in 0..w {
+                let s = self.px[r0 + 2 * x] as u32
+                    + self.px[r0 + 2 * x + 1] as u32
+                    + self.px[r1 + 2 * x] as u32
+                    + self.px[r1 + 2 * x + 1] as u32;
+                out.px[y * w + x] = ((s + 2) / 4) as u8;
+            }
+        }
+        out
+    }
+
+    /// Resized to `w`x`h`: halved while that stays at or above the target
+    /// (area averaging, no aliasing), then bilinear.
+    pub fn resize(&self, w: usize, h: usize) -> Gray {
+        let mut src = std::borrow::Cow::Borrowed(self);
+        while src.w / 2 >= w && src.h / 2 >= h && src.w >= 4 && src.h >= 4 {
+            src = std::borrow::Cow::Owned(src.halve());
+        }
+        if src.w == w && src.h == h {
+            return src.into_owned();
+        }
+        bilinear(&src, w.max(1), h.max(1))
+    }
+
+    /// Gaussian blur (separable, clamped edges).
+    pub fn blur(&self, sigma: f32) -> Gray {
+        if sigma < 0.3 || self.w == 0 || self.h == 0 {
+            return self.clone();
+        }
+        let kernel = gaussian_kernel(sigma);
+        let r = kernel.len() / 2;
+        let (w, h) = (self.w, self.h);
+        let mut tmp = vec![0u32; w * h];
+        for y in 0..h {
+            let row = &self.px[y * w..(y + 1) * w];
+            for x in 0..w {
+                let mut acc = 0u32;
+                for (k, kv) in kernel.iter().enumerate() {
+                    let xx = (x + k).saturating_sub(r).min(w - 1);
+                    acc += row[xx] as u32 * kv;
+                }
+                tmp[y * w + x] = acc;
+            }
+        }
+        let mut out = Gray::new(w, h);
+        for y in 0..h {
+            for x in 0..w {
+                let mut acc = 0u64;
+                for (k, kv) in kernel.iter().enumerate() {
+                    let yy = (y + k).saturating_sub(r).min(h - 1);
+                    acc += tmp[yy * w + x] as u64 * *kv as u64;
+                }
+                out.px[y * w + x] = ((acc + (1 << 23)) >> 24) as u8;
+            }
+        }
+        out
+    }
+
+    /// The image without its margins: rows and columns at the edges that are
+    /// all within a few grey levels of the corner colour. Reference images
+    /// are often a logo on a large plain canvas; the canvas is not the product.
+    pub fn trim(&self) -> Gray {
+        if self.w < 3 || self.h < 3 {
+            return self.clone();
+        }
+        let bg = self.at(0, 0) as i32;
+        let plain = |v: u8| (v as i32 - bg).abs() <= 12;
+        let row_plain = |y: usize| {
+            self.px[y * self.w..(y + 1) * self.w]
+                .iter()
+                .all(|&v| plain(v))
+        };
+        let col_plain = |x: usize, y0: usize, y1: usize| (y0..y1).all(|y| plain(self.at(x, y)));
+        let mut y0 = 0;
+        while y0 < self.h && row_plain(y0) {
+            y0 += 1;
+        }
+        let mut y1 = self.h;
+        while y1 > y0 && row_plain(y1 - 1) {
+            y1 -= 1;
+        }
+        if y1 <= y0 {
+            return self.clone();
+        }
+        let mut x0 = 0;
+        while x0 < self.w && col_plain(x0, y0, y1) {
+            x0 += 1;
+        }
+        let mut x1 = self.w;
+        while x1 > x0 && col_plain(x1 - 1, y0, y1) {
+            x1 -= 1;
+        }
+        // Keep a small margin: keypoints and the verification need the
+        // logo's outer edges, which sit against the canvas.
+        let pad = ((x1 - x0).max(y1 - y0) / 20).max(2);
+        let (x0, y0) = (x0.saturating_sub(pad), y0.saturating_sub(pad));
+        let (x1, y1) = ((x1 + pad).min(self.w), (y1 + pad).min(self.h));
+        let mut out = Gray::new(x1 - x0, y1 - y0);
+        for y in y0..y1 {
+            out.px[(y - y0) * out.w..(y - y0 + 1) * out.w]
+                .copy_from_slice(&self.px[y * self.w + x0..y * self.w + x1]);
+        }
+        out
+    }
+}
+
+/// Bilinear resampling with per-column weights computed once and 8-bit
+/// fixed-point arithmetic: the pyramid resamples millions of pixels a frame.
+fn bilinear(src: &Gray, w: usize, h: usize) -> Gray {
+    let axis = |n_out: usize, n_in: usize| -> Vec<(usize, u32)> {
+        let k = n_in as f32 / n_out as f32;
+        (0..n_out)
+            .map(|i| {
+                let f = ((i as f32 + 0.5) * k - 0.5).clamp(0.0, (n_in - 1) as f32);
+                let i0 = (f as usize).min(n_in.saturating_sub(2));
+                let t = ((f - i0 as f32) * 256.0).round().clamp(0.0, 256.0) as u32;
+                (i0, t)
+            })
+            .collect()
+    };
+    let mut out = Gray::new(w, h);
+    if src.w < 2 || src.h < 2 {
+        for y in 0..h {
+            for x in 0..w {
+                out.px[y * w + x] = src.at(x * src.w / w, y * src.h / h);
+            }
+        }
+        return out;
+    }
+    let xs = axis(w, src.w);
+    let ys = axis(h, src.h);
+    let mut row = vec![0u32; w];
+    for (y, &(y0, ty)) in ys.iter().enumerate() {
+        let (r0, r1) = (
+            &src.px[y0 * src.w..(y0 + 1) * src.w],
+            &src.px[(y0 + 1) * src.w..(y0 + 2) * src.w],
+        );
+        for (x, &(x0, tx)) in xs.iter().enumerate() {
+            let top = r0[x0] as u32 * (256 - tx) + r0[x0 + 1] as u32 * tx;
+            let bottom = r1[x0] as u32 * (256 - tx) + r1[x0 + 1] as u32 * tx;
+            row[x] = top * (256 - ty) + bottom * ty;
+        }
+        for (o, v) in out.px[y * w..(y + 1) * w].iter_mut().zip(&row) {
+            *o = ((v + (1 << 15)) >> 16) as u8;
+        }
+    }
+    out
+}
+
+/// A normalised Gaussian kernel in 12-bit fixed point (two passes: 24 bits,
+/// so the horizontal sums fit in u32 and the vertical ones in u64).
+fn gaussian_kernel(sigma: f32) -> Vec<u32> {
+    let r = (sigma * 3.0).ceil().max(1.0) as i32;
+    let weights: Vec<f32> = (-r..=r)
+        .map(|i| (-(i * i) as f32 / (2.0 * sigma * sigma)).exp())
+        .collect();
+    let sum: f32 = weights.iter().sum();
+    let mut k: Vec<u32> = weights
+        .iter()
+        .map(|w| (w / sum * 4096.0).round() as u32)
+        .collect();
+    // Exact unit gain, so flat areas stay exactly flat.
+    let total: u32 = k.iter().sum();
+    let mid = k.len() / 2;
+    k[mid] = (k[mid] + 4096).saturating_sub(total);
+    k
+}
+
+/// Decodes PNG or JPEG bytes to grey, refusing empty, unknown, corrupt and
+/// oversized images with a message that says which and what to do.
+pub fn decode(bytes: &[u8]) -> Result<Gray, VisionError> {
+    if bytes.is_empty() {
+        return Err(VisionError::Image(
+            "the image is empty (0 bytes); give a PNG or JPEG file".into(),
+        ));
+    }
+    let reader = image::ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| VisionError::Image(format!("cannot read the image: {e}")))?;
+    let Some(format) = reader.format() else {
+        return Err(VisionError::Image(
+            "not a PNG or JPEG image (unrecognised signature); give a PNG or JPEG file".into(),
+        ));
+    };
+    let (w, h) = reader
+        .into_dimensions()
+        .map_err(|e| VisionError::Image(format!("corrupt {format:?} header: {e}")))?;
+    if w == 0 || h == 0 || w > MAX_SIDE || h > MAX_SIDE || w as u64 * h as u64 > MAX_PIXELS {
+        return Err(VisionError::Image(format!(
+            "the image is {w}x{h}; the detector takes 1x1 up to {MAX_SIDE}x{MAX_SIDE} pixels ({} Mpx at most): scale it down first",
+            MAX_PIXELS / (1024 * 1024)
+        )));
+    }
+    let mut reader = image::ImageReader::with_format(Cursor::new(bytes), format);
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(MAX_SIDE);
+    limits.max_image_height = Some(MAX_SIDE);
+    limits.max_alloc = Some(MAX_PIXELS * 4 + (16 << 20));
+    reader.limits(limits);
+    let img = reader
+        .decode()
+        .map_err(|e| VisionError::Image(format!("corrupt {format:?} image: {e}")))?;
+    Ok(Gray::from_dynamic(&img))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blur_keeps_flat_areas_flat_and_smooths_edges() {
+        let mut g = Gray::new(20, 10);
+        g.px.iter_mut().for_each(|p| *p = 100);
+        assert!(g.blur(1.5).px.iter().all(|&p| p == 100));
+        for y in 0..10 {
+            for x in 10..20 {
+                g.px[y * 20 + x] = 200;
+            }
+        }
+        let b = g.blur(1.5);
+        assert!(b.at(9, 5) > 100 && b.at(10, 5) < 200);
+        assert_eq!(b.at(0, 5), 100);
+        assert_eq!(b.at(19, 5), 200);
+    }
+
+    #[test]
+    fn resize_averages_and_keeps_size() {
+        let mut g = Gray::new(64, 32);
+        for (i, p) in g.px.iter_mut().enumerate() {
+            *p = if (i % 64) < 32 { 0 } else { 255 };
+        }
+        let r = g.resize(10, 5);
+        assert_eq!((r.w, r.h), (10, 5));
+        assert!(r.at(0, 2) < 10 && r.at(9, 2) > 245);
+        let up = g.resize(100, 50);
+        assert_eq!((up.w, up.h), (100, 50));
+    }
+
+    #[test]
+    fn trim_removes_plain_margins_only() {
+        let mut g = Gray::new(100, 60);
+        g.px.iter_mut().for_each(|p| *p = 250);
+        for y in 20..40 {
+            for x in 30..70 {
+                g.px[y * 100 + x] = 10;
+            }
+        }
+        let t = g.trim();
+        assert!(t.w >= 40 && t.w <= 50, "{}", t.w);
+        assert!(t.h >= 20 && t.h <= 30, "{}", t.h);
+        let flat = Gray {
+            w: 5,
+            h: 5,
+            px: vec![7; 25],
+        };
+        assert_eq!(flat.trim(), flat);
+    }
+
+    #[test]
+    fn decode_refuses_bad_input_with_reasons() {
+        let msg = |b: &[u8]| decode(b).unwrap_err().to_string();
+        assert!(msg(b"").contains("0 bytes"));
+        assert!(msg(b"hello, not an image").contains("PNG or JPEG"));
+        // A JPEG signature followed by garbage.
+        assert!(msg(&[0xFF, 0xD8, 0xFF, 0xE0, 1, 2, 3, 4, 5]).contains("corrupt"));
+    }
+}

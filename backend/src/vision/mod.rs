@@ -1,0 +1,411 @@
+//! The built-in detector: finds the catalog's logos in a frame from a few
+//! reference images per label, on the CPU, with nothing to download.
+//!
+//! Method (chosen by measurement on the evaluation set, see the README):
+//! 1. ORB keypoints over image pyramids of the frame and of each reference
+//!    ([`orb`]);
+//! 2. matches that pass Lowe's ratio test against the next-best match *at a
+//!    different place* in the reference (a pyramid sees each corner at
+//!    several scales; those are not rivals);
+//! 3. a RANSAC homography with plausibility checks ([`geometry`]);
+//! 4. the frame warped back onto the reference and compared cell by cell
+//!    ([`verify`]), which sets the confidence and rejects look-alikes.
+//!
+//! The frame is analysed at 1280 pixels wide (IVS thumbnails are 1280 or
+//! 1920) and upsampled 1.5x first, so logos down to ~5% of the frame width
+//! still carry enough keypoints.
+
+pub mod geometry;
+pub mod gray;
+pub mod orb;
+pub mod verify;
+
+use geometry::{hough_groups, plausible_quad, ransac_within, Homography, Match};
+
+pub use gray::Gray;
+use orb::{hamming, Features, OrbParams, Pyramid};
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum VisionError {
+    #[error("{0}")]
+    Image(String),
+    #[error("reference {source_name} for label {label:?}: {problem}")]
+    Reference {
+        label: String,
+        source_name: String,
+        problem: String,
+    },
+}
+
+/// Labels are listed when their confidence reaches this (0–100), unless the
+/// caller asks otherwise. Chosen on the evaluation set (README, "Detector").
+pub const DEFAULT_MIN_CONFIDENCE: f32 = 60.0;
+
+/// The longest side references are analysed at.
+const REFERENCE_SIDE: usize = 480;
+/// The frame's analysis width before upsampling.
+const FRAME_WIDTH: usize = 1280;
+/// Reference keypoints needed for a label to be findable at all.
+const MIN_REFERENCE_KEYPOINTS: usize = 40;
+
+#[derive(Clone, Debug)]
+pub struct Params {
+    pub frame: OrbParams,
+    pub reference: OrbParams,
+    /// Frame upsampling before analysis (1.0 = none).
+    pub upsample: f32,
+    pub ratio: f32,
+    pub max_distance: u32,
+    pub min_inliers: usize,
+    pub ransac_iterations: usize,
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Self {
+            frame: OrbParams {
+                max_keypoints: 5000,
+                min_side: 100,
+                // Enough to bring a logo half the frame wide (x1.5) down to
+                // the reference's size; smaller scales are the reference
+                // pyramid's job.
+                max_levels: 10,
+                ..OrbParams::default()
+            },
+            reference: OrbParams {
+                max_keypoints: 1500,
+                min_side: 40,
+                max_levels: 16,
+                cell: 24,
+                ..OrbParams::default()
+            },
+            upsample: 1.5,
+            ratio: 0.8,
+            max_distance: 70,
+            min_inliers: 10,
+            ransac_iterations: 2000,
+        }
+    }
+}
+
+/// One reference image, analysed once.
+struct Reference {
+    label: String,
+    image: Gray,
+    features: Features,
+}
+
+/// A label found in a frame, Rekognition-shaped.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Found {
+    pub label: String,
+    /// 0 to 100.
+    pub confidence: f32,
+    /// Ratios of the frame: left, top, width, height.
+    pub bbox: [f32; 4],
+    pub inliers: usize,
+}
+
+pub struct BuiltinDetector {
+    references: Vec<Reference>,
+    params: Params,
+}
+
+impl BuiltinDetector {
+    /// Analyses references given as (label, source name for messages, image).
+    pub fn new(references: Vec<(String, String, Gray)>) -> Result<Self, VisionError> {
+        Self::with_params(references, Params::default())
+    }
+
+    pub fn with_params(
+        references: Vec<(String, String, Gray)>,
+        params: Params,
+    ) -> Result<Self, VisionError> {
+        let mut analysed = Vec::with_capacity(references.len());
+        for (label, source_name, image) in references {
+            let image = image.trim();
+            let scale = (REFERENCE_SIDE as f32 / image.w.max(image.h) as f32).min(1.0);
+            let image = image.resize(
+                ((image.w as f32 * scale).round() as usize).max(1),
+                ((image.h as f32 * scale).round() as usize).max(1),
+            );
+            let features = orb::extract(
+                &Pyramid::build(&image, &params.reference),
+                &params.reference,
+            );
+            if features.keypoints.len() < MIN_REFERENCE_KEYPOINTS {
+                return Err(VisionError::Reference {
+                    label,
+                    source_name,
+                    problem: format!(
+                        "has too little texture to be recognised ({} keypoints, at least {MIN_REFERENCE_KEYPOINTS} needed); use a sharper, larger picture of the logo itself",
+                        features.keypoints.len()
+                    ),
+                });
+            }
+            analysed.push(Reference {
+                label,
+                image,
+                features,
+            });
+        }
+        Ok(Self {
+            references: analysed,
+            params,
+        })
+    }
+
+    /// The labels this detector knows, sorted, without repeats.
+    pub fn labels(&self) -> Vec<&str> {
+        let mut labels: Vec<&str> = self.references.iter().map(|r| r.label.as_str()).collect();
+        labels.sort_unstable();
+        labels.dedup();
+        labels
+    }
+
+    /// Labels present in `frame` at `min_confidence` or more, most confident
+    /// first; one entry per label.
+    pub fn detect(&self, frame: &Gray, min_confidence: f32) -> Vec<Found> {
+        let mut found: Vec<Found> = self
+            .candidates(frame)
+            .into_iter()
+            .filter(|f| f.confidence >= min_confidence)
+            .collect();
+        found.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));
+        found
+    }
+
+    /// The best geometric candidate per label, whatever its confidence (for
+    /// evaluation and threshold tuning).
+    pub fn candidates(&self, frame: &Gray) -> Vec<Found> {
+        if frame.w < 16 || frame.h < 16 {
+            return Vec::new();
+        }
+        // Work at a fixed resolution, so thresholds mean the same on every
+        // input size; boxes come out as ratios anyway.
+        let base = if frame.w > FRAME_WIDTH {
+            frame.resize(FRAME_WIDTH, (frame.h * FRAME_WIDTH).div_ceil(frame.w))
+        } else {
+            frame.clone()
+        };
+        let up = self.params.upsample.max(1.0);
+        let work = if up > 1.0 {
+            base.resize(
+                (base.w as f32 * up).round() as usize,
+                (base.h as f32 * up).round() as usize,
+            )
+        } else {
+            base
+        };
+        let t0 = std::time::Instant::now();
+        let pyramid = Pyramid::build(&work, &self.params.frame);
+        let t1 = std::time::Instant::now();
+        let features = orb::extract(&pyramid, &self.params.frame);
+        let t2 = std::time::Instant::now();
+        let mut best: Vec<Found> = Vec::new();
+        for (index, reference) in self.references.iter().enumerate() {
+            let Some(found) = self.locate(reference, index, &pyramid, &features) else {
+                continue;
+            };
+            match best.iter_mut().find(|b| b.label == found.label) {
+                Some(b) if b.confidence >= found.confidence => {}
+                Some(b) => *b = found,
+                None => best.push(found),
+            }
+        }
+        tracing::trace!(pyramid = ?(t1 - t0), features = ?(t2 - t1), locate = ?t2.elapsed(), "frame analysed");
+        best
+    }
+
+    fn locate(
+        &self,
+        reference: &Reference,
+        index: usize,
+        pyramid: &Pyramid,
+        frame: &Features,
+    ) -> Option<Found> {
+        let p = &self.params;
+        let rf = &reference.features;
+        // Two matches are "the same place" within this many reference pixels.
+        let apart = (reference.image.w.max(reference.image.h) as f32 * 0.04).max(4.0);
+        let mut matches = Vec::new();
+        for (fi, fd) in frame.descriptors.iter().enumerate() {
+            // The three nearest reference descriptors.
+            let mut top = [(u32::MAX, usize::MAX); 3];
+            for (ri, rd) in rf.descriptors.iter().enumerate() {
+                let d = hamming(fd, rd);
+                if d < top[2].0 {
+                    top[2] = (d, ri);
+                    if top[2].0 < top[1].0 {
+                        top.swap(1, 2);
+                        if top[1].0 < top[0].0 {
+                            top.swap(0, 1);
+                        }
+                    }
+                }
+            }
+            let (d1, r1) = top[0];
+            if d1 > p.max_distance || r1 == usize::MAX {
+                continue;
+            }
+            let k1 = rf.keypoints[r1];
+            let rival = top[1..]
+                .iter()
+                .filter(|(_, ri)| *ri != usize::MAX)
+                .find(|(_, ri)| {
+                    let k = rf.keypoints[*ri];
+                    (k.x - k1.x).hypot(k.y - k1.y) > apart
+                })
+                .map_or(256, |(d, _)| *d);
+            if d1 as f32 >= p.ratio * rival as f32 {
+                continue;
+            }
+            let fk = frame.keypoints[fi];
+            let frame_scale = pyramid.scales[fk.level as usize] as f64;
+            let ref_scale = p.reference.scale_factor.powi(k1.level as i32) as f64;
+            matches.push(Match {
+                from: (k1.x as f64, k1.y as f64),
+                to: (fk.x as f64, fk.y as f64),
+                tolerance: 3.0 * frame_scale + 2.0,
+                scale: frame_scale / ref_scale,
+                rotation: (fk.angle - k1.angle) as f64,
+            });
+        }
+        tracing::trace!(label = %reference.label, reference = index, reference_keypoints = rf.keypoints.len(), frame_keypoints = frame.keypoints.len(), matches = matches.len(), "matched");
+        if matches.len() < p.min_inliers {
+            return None;
+        }
+        let (rw, rh) = (reference.image.w as f64, reference.image.h as f64);
+        let groups = hough_groups(
+            &matches,
+            (rw / 2.0, rh / 2.0),
+            rw.max(rh),
+            p.min_inliers.min(6),
+        );
+        let mut best: Option<(Homography, Vec<usize>)> = None;
+        for (g, group) in groups.iter().take(5).enumerate() {
+            let Some((h, inliers)) = ransac_within(
+                &matches,
+                group,
+                p.ransac_iterations / 5,
+                0x5EED ^ (index * 8 + g) as u64,
+            ) else {
+                continue;
+            };
+            if plausible_quad(&h, rw, rh, 16.0).is_some()
+                && inliers.len() > best.as_ref().map_or(0, |b| b.1.len())
+            {
+                best = Some((h, inliers));
+            }
+        }
+        let (h, inliers) = best?;
+
+        if inliers.len() < p.min_inliers {
+            return None;
+        }
+        let quad = plausible_quad(&h, rw, rh, 16.0)?;
+        let top = ((quad[1].0 - quad[0].0).hypot(quad[1].1 - quad[0].1)
+            + (quad[2].0 - quad[3].0).hypot(quad[2].1 - quad[3].1))
+            / 2.0;
+        let verdict = verify::verify(pyramid, &reference.image, &h, top);
+        tracing::trace!(label = %reference.label, reference = index, inliers = inliers.len(), ?verdict, "verified");
+        let (fw, fh) = (pyramid.levels[0].w as f64, pyramid.levels[0].h as f64);
+        let xs = quad.iter().map(|q| q.0);
+        let ys = quad.iter().map(|q| q.1);
+        let (x0, x1) = (
+            xs.clone().fold(f64::MAX, f64::min).max(0.0),
+            xs.fold(f64::MIN, f64::max).min(fw),
+        );
+        let (y0, y1) = (
+            ys.clone().fold(f64::MAX, f64::min).max(0.0),
+            ys.fold(f64::MIN, f64::max).min(fh),
+        );
+        if x1 <= x0 || y1 <= y0 {
+            return None;
+        }
+        Some(Found {
+            label: reference.label.clone(),
+            confidence: (verdict.score * 100.0).clamp(0.0, 100.0),
+            bbox: [
+                (x0 / fw) as f32,
+                (y0 / fh) as f32,
+                ((x1 - x0) / fw) as f32,
+                ((y1 - y0) / fh) as f32,
+            ],
+            inliers: inliers.len(),
+        })
+    }
+}
+
+/// Reads a reference image file for `label`, with errors that name both.
+pub fn load_reference(
+    label: &str,
+    path: &std::path::Path,
+) -> Result<(String, String, Gray), VisionError> {
+    let source_name = path.display().to_string();
+    let err = |problem: String| VisionError::Reference {
+        label: label.to_owned(),
+        source_name: source_name.clone(),
+        problem,
+    };
+    let bytes = std::fs::read(path).map_err(|e| err(format!("cannot read the file: {e}")))?;
+    let image = gray::decode(&bytes).map_err(|e| err(e.to_string()))?;
+    Ok((label.to_owned(), source_name, image))
+}
+
+/// Rekognition-shaped detections for the decision core.
+pub fn to_detections(found: Vec<Found>) -> Vec<crate::decision::Detection> {
+    found
+        .into_iter()
+        .map(|f| crate::decision::Detection {
+            label: f.label,
+            confidence: f.confidence,
+            bounding_box: Some(crate::decision::BoundingBox {
+                left: f.bbox[0],
+                top: f.bbox[1],
+                width: f.bbox[2],
+                height: f.bbox[3],
+            }),
+        })
+        .collect()
+}
+
+/// The catalog's reference images, each under its product's first label (the
+/// label the decision core maps back to the product). `read` fetches an
+/// entry of `reference_images` (a path beside the catalog, an S3 object, or
+/// a picture drawn in code). A product without references cannot be found
+/// by the built-in detector; that is reported, not fatal, unless no product
+/// has any.
+pub fn references_from_catalog(
+    catalog: &ad_contract::Catalog,
+    mut read: impl FnMut(&str) -> Result<Vec<u8>, String>,
+) -> Result<(Vec<(String, String, Gray)>, Vec<String>), VisionError> {
+    let mut references = Vec::new();
+    let mut without = Vec::new();
+    for product in catalog.products() {
+        let Some(label) = product.labels.first() else {
+            continue;
+        };
+        if product.reference_images.is_empty() {
+            without.push(product.id.as_str().to_owned());
+        }
+        for source in &product.reference_images {
+            let err = |problem: String| VisionError::Reference {
+                label: label.clone(),
+                source_name: source.clone(),
+                problem,
+            };
+            let bytes = read(source).map_err(|e| err(format!("cannot read it: {e}")))?;
+            let image = gray::decode(&bytes).map_err(|e| err(e.to_string()))?;
+            references.push((label.clone(), source.clone(), image));
+        }
+    }
+    if references.is_empty() {
+        return Err(VisionError::Reference {
+            label: "(every product)".into(),
+            source_name: "the catalog".into(),
+            problem: "no product lists reference_images; the built-in detector needs at least one picture of a product's logo (see the README, \"Detector\")".into(),
+        });
+    }
+    Ok((references, without))
+}

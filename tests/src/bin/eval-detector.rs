@@ -1,0 +1,121 @@
+//! Evaluates the built-in detector on the generated scene set: precision and
+//! recall per condition, the precision/recall trade-off over thresholds, and
+//! the time per frame (one thread) and peak memory.
+//!
+//! `cargo run --release -p e2e-tests --bin eval-detector -- [SCENES_PER_CONDITION] [--save DIR]`
+
+use anyhow::Context;
+use backend::vision::{gray, BuiltinDetector, DEFAULT_MIN_CONFIDENCE};
+use e2e_tests::scenes::{eval_set, scene, score, Condition, Tally};
+use std::time::Instant;
+
+fn peak_rss_mib() -> f64 {
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage writes into the struct we own.
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    usage.ru_maxrss as f64 / 1024.0
+}
+
+fn main() -> anyhow::Result<()> {
+    let mut args = std::env::args().skip(1);
+    let mut per_condition = 40u64;
+    let mut save = None;
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--save" => {
+                save = Some(std::path::PathBuf::from(
+                    args.next().context("--save needs a folder")?,
+                ))
+            }
+            n => {
+                per_condition = n
+                    .parse()
+                    .with_context(|| format!("{n:?} is not a number of scenes"))?
+            }
+        }
+    }
+    let set = eval_set()?;
+    let detector = BuiltinDetector::new(set.references.clone())?;
+    println!(
+        "built-in detector on {} generated 1280x720 scenes per condition; references: {}",
+        per_condition,
+        set.references
+            .iter()
+            .map(|r| format!("{}={}", r.0, r.1.rsplit('/').next().unwrap_or(&r.1)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    println!("min confidence {DEFAULT_MIN_CONFIDENCE}\n");
+    println!("| condition | precision | recall | TP | FP | FN |");
+    println!("| --- | --- | --- | --- | --- | --- |");
+    let thresholds: Vec<f32> = (0..=18).map(|k| 10.0 + 5.0 * k as f32).collect();
+    let mut sweep = vec![Tally::default(); thresholds.len()];
+    let mut total = Tally::default();
+    let mut times = Vec::new();
+    for condition in Condition::ALL {
+        let mut tally = Tally::default();
+        for i in 0..per_condition {
+            let s = scene(condition, i, &set.positives, &set.others);
+            if let Some(dir) = &save {
+                std::fs::create_dir_all(dir)?;
+                let name = format!("{:?}-{i:03}.jpg", condition).to_lowercase();
+                std::fs::write(dir.join(name), &s.jpeg)?;
+            }
+            let frame = gray::decode(&s.jpeg)?;
+            let started = Instant::now();
+            let candidates = detector.candidates(&frame);
+            times.push(started.elapsed().as_secs_f64() * 1000.0);
+            for (k, t) in thresholds.iter().enumerate() {
+                let found: Vec<_> = candidates
+                    .iter()
+                    .filter(|c| c.confidence >= *t)
+                    .map(|c| (c.label.clone(), c.bbox))
+                    .collect();
+                sweep[k].add(score(&found, &s.truth));
+            }
+            let found: Vec<_> = candidates
+                .iter()
+                .filter(|c| c.confidence >= DEFAULT_MIN_CONFIDENCE)
+                .map(|c| (c.label.clone(), c.bbox))
+                .collect();
+            tally.add(score(&found, &s.truth));
+        }
+        total.add(tally);
+        println!(
+            "| {} | {:.3} | {:.3} | {} | {} | {} |",
+            condition.name(),
+            tally.precision(),
+            tally.recall(),
+            tally.true_positives,
+            tally.false_positives,
+            tally.false_negatives
+        );
+    }
+    println!(
+        "| **all** | **{:.3}** | **{:.3}** | {} | {} | {} |",
+        total.precision(),
+        total.recall(),
+        total.true_positives,
+        total.false_positives,
+        total.false_negatives
+    );
+    println!("\nthreshold sweep (all conditions):");
+    for (t, tally) in thresholds.iter().zip(&sweep) {
+        println!(
+            "  min confidence {t:>3}: precision {:.3} recall {:.3}",
+            tally.precision(),
+            tally.recall()
+        );
+    }
+    times.sort_by(f64::total_cmp);
+    let pct = |p: f64| times[((times.len() - 1) as f64 * p).round() as usize];
+    println!(
+        "\ndetection time per frame (one thread, decode excluded): p50 {:.1} ms, p95 {:.1} ms, max {:.1} ms over {} frames; peak RSS {:.0} MiB",
+        pct(0.5),
+        pct(0.95),
+        pct(1.0),
+        times.len(),
+        peak_rss_mib()
+    );
+    Ok(())
+}
