@@ -237,6 +237,35 @@ mod tests {
     }
 
     #[test]
+    fn the_builtin_detector_needs_no_model_arn_and_odd_values_are_refused() {
+        let file = catalog_file();
+        let base = |detector: &str| {
+            HashMap::from([
+                (TABLE_NAME, "t".to_string()),
+                (
+                    STATE_MACHINE_ARN,
+                    "arn:aws:states:us-east-1:1:stateMachine:w".into(),
+                ),
+                (AWS_REGION, "us-east-1".into()),
+                (CATALOG_PATH, file.0.display().to_string()),
+                (DETECTOR, detector.to_string()),
+            ])
+        };
+        let env = base("builtin");
+        let c = Config::from_lookup(Role::OnThumbnail, |k| env.get(k).cloned()).unwrap();
+        assert!(c.builtin_detector && c.project_version_arn.is_none());
+        let env = base("rekognition");
+        let err = Config::from_lookup(Role::OnThumbnail, |k| env.get(k).cloned()).unwrap_err();
+        assert!(
+            err.to_string().contains(REKOGNITION_PROJECT_VERSION_ARN),
+            "{err}"
+        );
+        let env = base("opencv");
+        let err = Config::from_lookup(Role::OnThumbnail, |k| env.get(k).cloned()).unwrap_err();
+        assert!(err.to_string().contains("`builtin`"), "{err}");
+    }
+
+    #[test]
     fn lists_every_problem_in_one_error() {
         let env = HashMap::from([
             (MAX_ACTIVE_PRODUCTS, "0".to_string()),

@@ -68,6 +68,10 @@ pub struct Media {
 pub struct Channel {
     pub info: ChannelInfo,
     media: Mutex<Media>,
+    /// When the demo show's clock started (its frames carry show time from
+    /// here), so the local chain can say where on the show's timeline a cue
+    /// lands.
+    show_started: Mutex<Option<Instant>>,
 }
 
 impl Channel {
@@ -81,7 +85,19 @@ impl Channel {
                 recording: None,
                 accepted: 0,
             }),
+            show_started: Mutex::new(None),
         }
+    }
+
+    pub fn set_show_started(&self, at: Instant) {
+        *self.show_started.lock().unwrap_or_else(|p| p.into_inner()) = Some(at);
+    }
+
+    /// Seconds of demo show at `at`: the show time of the frame being
+    /// encoded then (`None` for other inputs).
+    pub fn show_secs_at(&self, at: Instant) -> Option<f64> {
+        let started = (*self.show_started.lock().unwrap_or_else(|p| p.into_inner()))?;
+        Some(at.saturating_duration_since(started).as_secs_f64())
     }
 
     pub fn media(&self) -> MutexGuard<'_, Media> {

@@ -263,6 +263,9 @@ impl Run {
 
     fn supervise(&self) -> Result<(), String> {
         let show_started = Instant::now();
+        if matches!(self.input, Input::Demo) {
+            self.channel.set_show_started(show_started);
+        }
         let mut backoff = Duration::from_secs(1);
         let mut first_run = true;
         while !self.stopping() {

@@ -12,7 +12,7 @@ use backend::decision::Rules;
 use backend::handlers::{on_thumbnail, on_tick, Pipeline};
 use backend::local::{object_created_event, ChannelWorkflow, FolderDetector, MemoryStateStore};
 use backend::ports::{CuePublisher, PublishError, RetryPolicy, SystemClock, WorkflowInput};
-use backend::vision::{self, BuiltinDetector, Gray, VisionError};
+use backend::vision::{self, BuiltinDetector, VisionError};
 use lambda_runtime::{Context, LambdaEvent};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -54,7 +54,7 @@ impl CuePublisher for ChannelPublisher {
 pub fn references(
     catalog: &Catalog,
     catalog_dir: Option<&Path>,
-) -> Result<Vec<(String, String, Gray)>, VisionError> {
+) -> Result<Vec<vision::NamedReference>, VisionError> {
     let (references, without) =
         vision::references_from_catalog(catalog, |source| match catalog_dir {
             Some(dir) => std::fs::read(dir.join(source))
@@ -136,7 +136,10 @@ impl LocalChain {
                 let accepted = self.publisher.last_accepted.lock().ok().and_then(|l| *l);
                 let ms = accepted
                     .map(|a| a.saturating_duration_since(written_at).as_secs_f64() * 1000.0);
-                tracing::info!(key, shown = ?report.shown, thumbnail_to_cue_ms = ms, "products shown");
+                // Where on the show's timeline the cue lands (it is stamped
+                // at the live frame): the viewer's delay, free of buffering.
+                let show_secs = accepted.and_then(|a| self.publisher.channel.show_secs_at(a));
+                tracing::info!(key, shown = ?report.shown, thumbnail_to_cue_ms = ms, cue_at_show_secs = show_secs, "products shown");
             }
             Ok(_) => {}
             Err(e) => tracing::warn!(key, error = %e, "local chain: thumbnail failed"),

@@ -1,8 +1,8 @@
 // Shared by the browser test and the latency benchmark: start the studio
 // binary, serve the test page from another origin, drive headless Chromium.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createServer } from 'node:http';
-import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, existsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, extname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,10 +21,15 @@ export function studioBin() {
   return bin;
 }
 
-/** Starts the studio on a free port; resolves once it prints its playback URL. */
-export function startStudio(args = [], bin = studioBin()) {
+/**
+ * Starts the studio on a free port; resolves once it prints its playback URL.
+ * The local chain (detector → cues) is off unless `localChain`: the other
+ * tests send their own cues and must not see the chain's.
+ */
+export function startStudio(args = [], bin = studioBin(), { localChain = false } = {}) {
   const thumbs = mkdtempSync(join(tmpdir(), 'studio-browser-'));
-  const proc = spawn(bin, ['--port', '0', '--thumbnails-dir', thumbs, ...args], {
+  const chain = localChain ? [] : ['--no-local-chain'];
+  const proc = spawn(bin, ['--port', '0', '--thumbnails-dir', thumbs, ...chain, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const stderr = [];
@@ -193,4 +198,11 @@ export async function waitForCueEvent(page, text, timeoutMs = 10000) {
     (t) => window.ivsEvents.some((e) => e.type === 'cue' && e.text === t),
     text, { timeout: timeoutMs, polling: 20 });
   return page.evaluate((t) => window.ivsEvents.find((e) => e.type === 'cue' && e.text === t), text);
+}
+
+/** Decodes the QR code in a screenshot of `locator` with zbarimg (Debian zbar-tools). */
+export async function decodeQr(locator, dir, name) {
+  const file = join(dir, `${name}.png`);
+  writeFileSync(file, await locator.screenshot());
+  return execFileSync('zbarimg', ['--raw', '-q', file], { encoding: 'utf8' }).trim();
 }

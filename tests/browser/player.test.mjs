@@ -2,11 +2,10 @@
 // Chromium against the studio's live stream, cues sent with PutMetadata.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startStudio, launchChromium, putMetadata, waitLive, waitForCueListed, waitForTextGone, repo } from './lib.mjs';
+import { startStudio, launchChromium, putMetadata, waitLive, waitForCueListed, waitForTextGone, repo, decodeQr as decodeQrScreenshot } from './lib.mjs';
 
 const dist = join(repo, 'player', 'dist');
 const catalog = JSON.parse(readFileSync(join(repo, 'studio', 'demo', 'catalog.json'), 'utf8'));
@@ -65,12 +64,7 @@ async function openDemo(width = 1100, height = 800) {
   return { page, warnings };
 }
 
-/** Decodes the QR code in a screenshot of `locator` with zbarimg. */
-async function decodeQr(locator, name) {
-  const file = join(scratch, `${name}.png`);
-  writeFileSync(file, await locator.screenshot());
-  return execFileSync('zbarimg', ['--raw', '-q', file], { encoding: 'utf8' }).trim();
-}
+const decodeQr = (locator, name) => decodeQrScreenshot(locator, scratch, name);
 
 test('a cue shows its card with title, price, image and a QR code that scans to the link', async () => {
   const { page, warnings } = await openDemo();

@@ -628,7 +628,7 @@ pub fn score(found: &[(String, [f32; 4])], truth: &[(String, [f32; 4])]) -> Tall
 
 /// The seed references and sprites, and the demo's logos as other brands.
 pub struct EvalSet {
-    pub references: Vec<(String, String, backend::vision::gray::Gray)>,
+    pub references: Vec<backend::vision::NamedReference>,
     pub positives: Vec<Sprite>,
     pub others: Vec<Sprite>,
 }
@@ -657,4 +657,37 @@ pub fn eval_set() -> anyhow::Result<EvalSet> {
         positives,
         others,
     })
+}
+
+/// `n` made-up brands as extra references (a word in block letters and a
+/// few shapes on a coloured card), to measure the detector with a bigger
+/// catalog. They never appear in the scenes.
+pub fn made_up_references(n: usize) -> Vec<backend::vision::NamedReference> {
+    let mut rng = XorShift::new(0xB4A2D5);
+    (0..n)
+        .map(|i| {
+            let mut card = RgbImage::from_pixel(420, 200, random_colour(&mut rng));
+            for _ in 0..4 {
+                let (x, y) = (rng.below(400) as i64, rng.below(180) as i64);
+                fill_rect(
+                    &mut card,
+                    x,
+                    y,
+                    20 + rng.below(80) as i64,
+                    10 + rng.below(40) as i64,
+                    random_colour(&mut rng),
+                );
+            }
+            let word: String = (0..5 + rng.below(4))
+                .map(|_| (b'A' + rng.below(26) as u8) as char)
+                .collect();
+            studio::font::draw_text(&mut card, 20, 80, 6, random_colour(&mut rng), &word);
+            let gray = backend::vision::gray::Gray::from_rgb(
+                card.width() as usize,
+                card.height() as usize,
+                card.as_raw(),
+            );
+            (format!("brand{i}"), format!("made-up brand {word}"), gray)
+        })
+        .collect()
 }

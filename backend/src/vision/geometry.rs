@@ -57,8 +57,9 @@ fn solve<const N: usize>(mut a: [[f64; N]; N], mut b: [f64; N]) -> Option<[f64; 
         for row in col + 1..N {
             let f = a[row][col] / a[col][col];
             if f != 0.0 {
-                for k in col..N {
-                    a[row][k] -= f * a[col][k];
+                let pivot_row = a[col];
+                for (x, p) in a[row][col..].iter_mut().zip(&pivot_row[col..]) {
+                    *x -= f * p;
                 }
                 b[row] -= f * b[col];
             }
@@ -95,9 +96,12 @@ fn normaliser(points: impl Iterator<Item = (f64, f64)> + Clone) -> (f64, f64, f6
     )
 }
 
+/// A point and where it maps to.
+pub type PointPair = ((f64, f64), (f64, f64));
+
 /// Least-squares homography (h33 = 1) through `pairs` of (from, to); at
 /// least 4 pairs.
-pub fn fit(pairs: &[((f64, f64), (f64, f64))]) -> Option<Homography> {
+pub fn fit(pairs: &[PointPair]) -> Option<Homography> {
     if pairs.len() < 4 {
         return None;
     }
@@ -176,7 +180,7 @@ pub fn hough_groups(
     const ANGLE_BINS: f64 = 12.0;
     let mut bins: HashMap<(i32, i32, i32, i32), Vec<usize>> = HashMap::new();
     for (i, m) in matches.iter().enumerate() {
-        if !(m.scale > 0.0) {
+        if m.scale.is_nan() || m.scale <= 0.0 {
             continue;
         }
         let (sn, cs) = m.rotation.sin_cos();

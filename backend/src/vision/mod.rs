@@ -88,6 +88,9 @@ impl Default for Params {
     }
 }
 
+/// A reference image to analyse: (label, where it came from, pixels).
+pub type NamedReference = (String, String, Gray);
+
 /// One reference image, analysed once.
 struct Reference {
     label: String,
@@ -113,12 +116,12 @@ pub struct BuiltinDetector {
 
 impl BuiltinDetector {
     /// Analyses references given as (label, source name for messages, image).
-    pub fn new(references: Vec<(String, String, Gray)>) -> Result<Self, VisionError> {
+    pub fn new(references: Vec<NamedReference>) -> Result<Self, VisionError> {
         Self::with_params(references, Params::default())
     }
 
     pub fn with_params(
-        references: Vec<(String, String, Gray)>,
+        references: Vec<NamedReference>,
         params: Params,
     ) -> Result<Self, VisionError> {
         let mut analysed = Vec::with_capacity(references.len());
@@ -338,10 +341,7 @@ impl BuiltinDetector {
 }
 
 /// Reads a reference image file for `label`, with errors that name both.
-pub fn load_reference(
-    label: &str,
-    path: &std::path::Path,
-) -> Result<(String, String, Gray), VisionError> {
+pub fn load_reference(label: &str, path: &std::path::Path) -> Result<NamedReference, VisionError> {
     let source_name = path.display().to_string();
     let err = |problem: String| VisionError::Reference {
         label: label.to_owned(),
@@ -379,7 +379,7 @@ pub fn to_detections(found: Vec<Found>) -> Vec<crate::decision::Detection> {
 pub fn references_from_catalog(
     catalog: &ad_contract::Catalog,
     mut read: impl FnMut(&str) -> Result<Vec<u8>, String>,
-) -> Result<(Vec<(String, String, Gray)>, Vec<String>), VisionError> {
+) -> Result<(Vec<NamedReference>, Vec<String>), VisionError> {
     let mut references = Vec::new();
     let mut without = Vec::new();
     for product in catalog.products() {

@@ -371,7 +371,7 @@ mod tests {
         let mut g = Gray::new(w, h);
         for y in 0..h {
             for x in 0..w {
-                g.px[y * w + x] = if ((x / square) + (y / square)) % 2 == 0 {
+                g.px[y * w + x] = if ((x / square) + (y / square)).is_multiple_of(2) {
                     30
                 } else {
                     220

@@ -115,9 +115,9 @@ pub fn verify(frame: &Pyramid, reference: &Gray, h: &Homography, logo_width: f64
     let warped = warped.blur(0.8);
 
     let mut all = Moments::default();
-    for i in 0..tw * th {
-        if visible[i] {
-            all.add(template.px[i] as f32, warped.px[i] as f32);
+    for ((t, w), seen) in template.px.iter().zip(&warped.px).zip(&visible) {
+        if *seen {
+            all.add(*t as f32, *w as f32);
         }
     }
     if all.n < 16.0 {

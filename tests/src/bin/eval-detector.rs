@@ -2,11 +2,15 @@
 //! recall per condition, the precision/recall trade-off over thresholds, and
 //! the time per frame (one thread) and peak memory.
 //!
-//! `cargo run --release -p e2e-tests --bin eval-detector -- [SCENES_PER_CONDITION] [--save DIR]`
+//! `cargo run --release -p e2e-tests --bin eval-detector -- [SCENES_PER_CONDITION] [--products N] [--save DIR]`
+//!
+//! `--products N` adds made-up brands to the references so the catalog has
+//! N products (the two seed labels plus N - 2 that never appear), for the
+//! speed and memory figures with a bigger catalog.
 
 use anyhow::Context;
 use backend::vision::{gray, BuiltinDetector, DEFAULT_MIN_CONFIDENCE};
-use e2e_tests::scenes::{eval_set, scene, score, Condition, Tally};
+use e2e_tests::scenes::{eval_set, made_up_references, scene, score, Condition, Tally};
 use std::time::Instant;
 
 fn peak_rss_mib() -> f64 {
@@ -20,12 +24,20 @@ fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     let mut per_condition = 40u64;
     let mut save = None;
+    let mut products = 2usize;
     while let Some(a) = args.next() {
         match a.as_str() {
             "--save" => {
                 save = Some(std::path::PathBuf::from(
                     args.next().context("--save needs a folder")?,
                 ))
+            }
+            "--products" => {
+                products = args
+                    .next()
+                    .context("--products needs a number")?
+                    .parse()
+                    .context("--products needs a number")?;
             }
             n => {
                 per_condition = n
@@ -35,7 +47,9 @@ fn main() -> anyhow::Result<()> {
         }
     }
     let set = eval_set()?;
-    let detector = BuiltinDetector::new(set.references.clone())?;
+    let mut references = set.references.clone();
+    references.extend(made_up_references(products.saturating_sub(2)));
+    let detector = BuiltinDetector::new(references)?;
     println!(
         "built-in detector on {} generated 1280x720 scenes per condition; references: {}",
         per_condition,
@@ -45,7 +59,10 @@ fn main() -> anyhow::Result<()> {
             .collect::<Vec<_>>()
             .join(", ")
     );
-    println!("min confidence {DEFAULT_MIN_CONFIDENCE}\n");
+    println!(
+        "{} products in the catalog; min confidence {DEFAULT_MIN_CONFIDENCE}\n",
+        products.max(2)
+    );
     println!("| condition | precision | recall | TP | FP | FN |");
     println!("| --- | --- | --- | --- | --- | --- |");
     let thresholds: Vec<f32> = (0..=18).map(|k| 10.0 + 5.0 * k as f32).collect();

@@ -1,0 +1,205 @@
+//! The `detect` binary on real files: JSON lines for good images, and clear
+//! refusals (never a panic) for unreadable, corrupt, empty, huge and
+//! textureless input.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const DETECT: &str = env!("CARGO_BIN_EXE_detect");
+
+fn seed(name: &str) -> PathBuf {
+    std::env::var_os("SEED_LOGOS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/seed-logos"))
+        .join(name)
+}
+
+struct Scratch(PathBuf);
+impl Scratch {
+    fn new(tag: &str) -> Self {
+        let p = std::env::temp_dir().join(format!("detect-cli-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).expect("scratch dir");
+        Self(p)
+    }
+    fn file(&self, name: &str, bytes: &[u8]) -> String {
+        let p = self.0.join(name);
+        std::fs::write(&p, bytes).expect("write");
+        p.to_string_lossy().into_owned()
+    }
+}
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn run(args: &[&str]) -> Output {
+    Command::new(DETECT)
+        .args(args)
+        .output()
+        .expect("detect runs")
+}
+
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in bytes {
+        crc ^= b as u32;
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+/// A PNG that declares 10000x10000 pixels (and holds none): decoding it would
+/// need 300 MB.
+fn huge_png_header() -> Vec<u8> {
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut ihdr = b"IHDR".to_vec();
+    ihdr.extend(10000u32.to_be_bytes());
+    ihdr.extend(10000u32.to_be_bytes());
+    ihdr.extend([8, 2, 0, 0, 0]);
+    png.extend(13u32.to_be_bytes());
+    png.extend(&ihdr);
+    png.extend(crc32(&ihdr).to_be_bytes());
+    // A little image data and the end, so the header reads as complete.
+    for (kind, data) in [
+        (
+            &b"IDAT"[..],
+            &[0x78u8, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01][..],
+        ),
+        (&b"IEND"[..], &[][..]),
+    ] {
+        let mut chunk = kind.to_vec();
+        chunk.extend(data);
+        png.extend((data.len() as u32).to_be_bytes());
+        png.extend(&chunk);
+        png.extend(crc32(&chunk).to_be_bytes());
+    }
+    png
+}
+
+#[test]
+fn finds_a_reference_in_itself_and_prints_json_lines() {
+    let aws = seed("aws-1.png");
+    let twitch = seed("twitch-1.png");
+    let (aws, twitch) = (aws.to_string_lossy(), twitch.to_string_lossy());
+    let out = run(&[
+        "--reference",
+        &format!("aws={aws}"),
+        "--reference",
+        &format!("twitch={twitch}"),
+        &aws,
+        &twitch,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["image"], aws.as_ref());
+    let names = |v: &serde_json::Value| -> Vec<String> {
+        v["labels"]
+            .as_array()
+            .expect("labels")
+            .iter()
+            .map(|l| l["name"].as_str().unwrap_or("").to_owned())
+            .collect()
+    };
+    assert_eq!(names(&lines[0]), ["aws"]);
+    assert_eq!(names(&lines[1]), ["twitch"]);
+    let label = &lines[0]["labels"][0];
+    let confidence = label["confidence"].as_f64().expect("confidence");
+    assert!((0.0..=100.0).contains(&confidence));
+    for side in ["left", "top", "width", "height"] {
+        let v = label["box"][side].as_f64().expect("box side");
+        assert!((0.0..=1.0).contains(&v), "{side} = {v}");
+    }
+}
+
+#[test]
+fn bad_images_are_named_and_the_rest_still_analysed() {
+    let scratch = Scratch::new("images");
+    let aws = seed("aws-1.png").to_string_lossy().into_owned();
+    let empty = scratch.file("empty.jpg", b"");
+    let corrupt = scratch.file(
+        "corrupt.jpg",
+        &[
+            0xFF, 0xD8, 0xFF, 0xE0, 0, 16, b'J', b'F', b'I', b'F', 0, 1, 2, 3,
+        ],
+    );
+    let huge = scratch.file("huge.png", &huge_png_header());
+    let text = scratch.file("notes.txt", b"not an image at all");
+    let missing = scratch.0.join("missing.jpg").to_string_lossy().into_owned();
+    let out = run(&[
+        "--reference",
+        &format!("aws={aws}"),
+        &empty,
+        &corrupt,
+        &huge,
+        &text,
+        &missing,
+        &aws,
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for (file, why) in [
+        (&empty, "0 bytes"),
+        (&corrupt, "corrupt"),
+        (&huge, "10000x10000"),
+        (&text, "PNG or JPEG"),
+        (&missing, "cannot read"),
+    ] {
+        assert!(
+            stderr
+                .lines()
+                .any(|l| l.contains(file.as_str()) && l.contains(why)),
+            "{file}: {why} in {stderr}"
+        );
+    }
+    assert!(
+        stderr.contains("5 of 6 image(s) could not be analysed"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"));
+    // The good image still got its line.
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    assert!(stdout.contains("\"aws\""));
+}
+
+#[test]
+fn bad_references_stop_with_the_label_and_the_fix() {
+    let scratch = Scratch::new("refs");
+    let flat = {
+        let img = image::GrayImage::from_pixel(300, 200, image::Luma([200]));
+        let mut out = std::io::Cursor::new(Vec::new());
+        img.write_to(&mut out, image::ImageFormat::Png)
+            .expect("png");
+        scratch.file("flat.png", &out.into_inner())
+    };
+    let aws = seed("aws-1.png").to_string_lossy().into_owned();
+    let cases = [
+        (format!("mug={flat}"), "too little texture"),
+        (format!("mug={}", scratch.file("zero.png", b"")), "0 bytes"),
+        ("mug".to_string(), "LABEL=IMAGE"),
+        (format!("={aws}"), "needs both a label and an image path"),
+    ];
+    for (spec, why) in cases {
+        let out = run(&["--reference", &spec, &aws]);
+        assert_eq!(out.status.code(), Some(2), "{spec}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(why), "{spec}: {stderr}");
+        assert!(out.stdout.is_empty());
+    }
+}

@@ -1,0 +1,46 @@
+//! The built-in detector on a slice of the generated evaluation set (the
+//! README quotes the full one, from `eval-detector`): the targets must hold,
+//! and negatives — no logo, other brands, look-alikes — must never fire.
+
+use backend::vision::{gray, BuiltinDetector, DEFAULT_MIN_CONFIDENCE};
+use e2e_tests::scenes::{eval_set, scene, score, Condition, Tally};
+
+#[test]
+fn recall_and_precision_hold_on_generated_scenes() {
+    let set = eval_set().expect("seed logos in ../shared/seed-logos");
+    let detector = BuiltinDetector::new(set.references.clone()).expect("references analyse");
+    let mut total = Tally::default();
+    let mut report = Vec::new();
+    for condition in Condition::ALL {
+        let mut tally = Tally::default();
+        for i in 0..6 {
+            let s = scene(condition, i, &set.positives, &set.others);
+            let frame = gray::decode(&s.jpeg).expect("scene decodes");
+            let found: Vec<_> = detector
+                .detect(&frame, DEFAULT_MIN_CONFIDENCE)
+                .into_iter()
+                .map(|f| (f.label, f.bbox))
+                .collect();
+            tally.add(score(&found, &s.truth));
+        }
+        report.push(format!("{}: {tally:?}", condition.name()));
+        if matches!(
+            condition,
+            Condition::NoLogo | Condition::OtherLogos | Condition::LookAlike
+        ) {
+            assert_eq!(tally.false_positives, 0, "{}: {tally:?}", condition.name());
+        }
+        total.add(tally);
+    }
+    let report = report.join("\n");
+    assert!(
+        total.precision() >= 0.95,
+        "precision {:.3}\n{report}",
+        total.precision()
+    );
+    assert!(
+        total.recall() >= 0.85,
+        "recall {:.3}\n{report}",
+        total.recall()
+    );
+}
