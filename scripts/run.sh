@@ -5,8 +5,8 @@
 #   ./scripts/run.sh --input rtmp        # stream from OBS instead
 #   ./scripts/run.sh --input show.mp4    # a file, looped as live
 # It also builds the viewer player (player/dist), which the studio serves at
-# http://127.0.0.1:8080/. The built-in detector and the pipeline wiring that
-# send cues by themselves (issue 5) join this command when they land.
+# http://127.0.0.1:8080/. Every thumbnail goes through the built-in detector
+# and the backend's decision core, so the demo's cards appear by themselves.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh run

@@ -667,7 +667,7 @@ pub fn made_up_references(n: usize) -> Vec<backend::vision::NamedReference> {
     (0..n)
         .map(|i| {
             let mut card = RgbImage::from_pixel(420, 200, random_colour(&mut rng));
-            for _ in 0..4 {
+            for _ in 0..10 {
                 let (x, y) = (rng.below(400) as i64, rng.below(180) as i64);
                 fill_rect(
                     &mut card,
@@ -681,7 +681,8 @@ pub fn made_up_references(n: usize) -> Vec<backend::vision::NamedReference> {
             let word: String = (0..5 + rng.below(4))
                 .map(|_| (b'A' + rng.below(26) as u8) as char)
                 .collect();
-            studio::font::draw_text(&mut card, 20, 80, 6, random_colour(&mut rng), &word);
+            studio::font::draw_text(&mut card, 20, 60, 6, random_colour(&mut rng), &word);
+            studio::font::draw_text(&mut card, 20, 140, 3, random_colour(&mut rng), "EST. 2026 SINCE");
             let gray = backend::vision::gray::Gray::from_rgb(
                 card.width() as usize,
                 card.height() as usize,
