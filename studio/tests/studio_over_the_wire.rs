@@ -465,17 +465,16 @@ async fn local_chain_cues_the_demo_products_and_detect_custom_labels_answers() -
             n.sort();
             n
         };
+    let by_bytes = |jpeg: Vec<u8>, max_results: Option<i32>| {
+        rekognition
+            .detect_custom_labels()
+            .project_version_arn(arn)
+            .image(Image::builder().bytes(Blob::new(jpeg)).build())
+            .set_max_results(max_results)
+            .send()
+    };
     // By bytes: lumen alone at 40 s, tidewater and kestrel together at 65 s.
-    let out = rekognition
-        .detect_custom_labels()
-        .project_version_arn(arn)
-        .image(
-            Image::builder()
-                .bytes(Blob::new(demo_frame_jpeg(40.0)))
-                .build(),
-        )
-        .send()
-        .await?;
+    let out = by_bytes(demo_frame_jpeg(40.0), None).await?;
     anyhow::ensure!(names(&out) == ["lumen"], "{:?}", names(&out));
     let label = &out.custom_labels()[0];
     let b = label
@@ -489,31 +488,11 @@ async fn local_chain_cues_the_demo_products_and_detect_custom_labels_answers() -
     );
     anyhow::ensure!(label.confidence().unwrap_or(0.0) >= 60.0);
     let two = demo_frame_jpeg(65.0);
-    let out = rekognition
-        .detect_custom_labels()
-        .project_version_arn(arn)
-        .image(Image::builder().bytes(Blob::new(two.clone())).build())
-        .send()
-        .await?;
+    let out = by_bytes(two.clone(), None).await?;
     anyhow::ensure!(names(&out) == ["kestrel", "tidewater"], "{:?}", names(&out));
-    let out = rekognition
-        .detect_custom_labels()
-        .project_version_arn(arn)
-        .image(Image::builder().bytes(Blob::new(two)).build())
-        .max_results(1)
-        .send()
-        .await?;
+    let out = by_bytes(two, Some(1)).await?;
     anyhow::ensure!(out.custom_labels().len() == 1, "MaxResults honoured");
-    let out = rekognition
-        .detect_custom_labels()
-        .project_version_arn(arn)
-        .image(
-            Image::builder()
-                .bytes(Blob::new(demo_frame_jpeg(26.5)))
-                .build(),
-        )
-        .send()
-        .await?;
+    let out = by_bytes(demo_frame_jpeg(26.5), None).await?;
     anyhow::ensure!(
         names(&out).is_empty(),
         "no product on screen: {:?}",

@@ -682,7 +682,14 @@ pub fn made_up_references(n: usize) -> Vec<backend::vision::NamedReference> {
                 .map(|_| (b'A' + rng.below(26) as u8) as char)
                 .collect();
             studio::font::draw_text(&mut card, 20, 60, 6, random_colour(&mut rng), &word);
-            studio::font::draw_text(&mut card, 20, 140, 3, random_colour(&mut rng), "EST. 2026 SINCE");
+            studio::font::draw_text(
+                &mut card,
+                20,
+                140,
+                3,
+                random_colour(&mut rng),
+                "EST. 2026 SINCE",
+            );
             let gray = backend::vision::gray::Gray::from_rgb(
                 card.width() as usize,
                 card.height() as usize,
