@@ -710,6 +710,7 @@ fn main() -> std::process::ExitCode {
     trial!(model_not_ready_changes_nothing);
     trial!(late_joiner_gets_the_republished_cue);
     trial!(operator_show_state_clear);
+    trial!(builtin_detector_reads_thumbnails_from_s3);
     let conclusion = libtest_mimic::run(&args, trials);
     drop(env);
     runtime.shutdown_timeout(Duration::from_secs(2));
@@ -721,4 +722,101 @@ fn run(
     f: impl Future<Output = Result<(), Failed>>,
 ) -> Result<(), Failed> {
     handle.block_on(f)
+}
+
+/// `DETECTOR=builtin` as the on-thumbnail Lambda runs it: the configuration
+/// from the environment, references from the catalog (one in S3, one beside
+/// the catalog file), each thumbnail read from S3 (moto) and analysed in
+/// process; garbage and missing objects are skipped, never fatal.
+async fn builtin_detector_reads_thumbnails_from_s3(env: Arc<Env>) -> Result<(), Failed> {
+    use backend::config::{self, Config, Role};
+    use e2e_tests::scenes::{load_sprite, scene, seed_logos_dir, Condition};
+    let s3 = env.clients.s3.clone();
+    let seeds = seed_logos_dir();
+    for bucket in [BUCKET, "brand-refs"] {
+        let _ = s3.create_bucket().bucket(bucket).send().await;
+    }
+    s3.put_object()
+        .bucket("brand-refs")
+        .key("aws/aws-1.png")
+        .body(std::fs::read(seeds.join("aws-1.png"))?.into())
+        .send()
+        .await?;
+    let dir = std::env::temp_dir().join(format!("builtin-lambda-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    std::fs::copy(seeds.join("twitch-1.png"), dir.join("twitch.png"))?;
+    let product = |id: &str, reference: &str| {
+        serde_json::json!({
+            "id": id, "labels": [id], "title": id, "price": "$1.00",
+            "image_url": format!("img/{id}.png"), "link_url": format!("https://shop.example.com/{id}"),
+            "min_confidence": 60, "display_seconds": 20, "cooldown_seconds": 60,
+            "reference_images": [reference]
+        })
+    };
+    let catalog_path = dir.join("catalog.json");
+    std::fs::write(
+        &catalog_path,
+        serde_json::json!({"products": [product("aws", "s3://brand-refs/aws/aws-1.png"), product("twitch", "twitch.png")]}).to_string(),
+    )?;
+    let vars = std::collections::HashMap::from([
+        (config::TABLE_NAME, TABLE.to_string()),
+        (config::STATE_MACHINE_ARN, env.quiet_machine.clone()),
+        (config::AWS_REGION, REGION.to_string()),
+        (config::CATALOG_PATH, catalog_path.display().to_string()),
+        (config::DETECTOR, "builtin".to_string()),
+    ]);
+    let config = Config::from_lookup(Role::OnThumbnail, |k| vars.get(k).cloned())
+        .map_err(|e| format!("{e}"))?;
+    let detector = backend::runtime::builtin_detector(&config, &s3).await?;
+    let _ = std::fs::remove_dir_all(&dir);
+    let ch = Channel::new(&env, "builtin-detector", Rules::default());
+    let mut pipeline = pipeline(
+        &env.clients,
+        TABLE,
+        &env.quiet_machine,
+        &config.catalog,
+        Rules::default(),
+        ch.clock.clone(),
+    );
+    pipeline.detector = Some(Arc::new(backend::aws::S3BuiltinDetector {
+        s3: s3.clone(),
+        detector: Arc::new(detector),
+        min_confidence: 60.0,
+    }));
+    // A thumbnail with the aws logo on a busy background, as IVS writes it.
+    let aws = load_sprite("aws", &seeds.join("aws-1.png"))?;
+    let frame = scene(Condition::Clean, 7, &[aws], &[]);
+    s3.put_object()
+        .bucket(BUCKET)
+        .key(ch.key(0))
+        .body(frame.jpeg.into())
+        .send()
+        .await?;
+    let event = |n: u32| LambdaEvent::new(s3_event(BUCKET, &[&ch.key(n)]), Context::default());
+    let report = on_thumbnail(&pipeline, event(0)).await?;
+    ensure(
+        report.shown == vec![format!("{} aws", ch.arn)],
+        format!("{report:?}"),
+    )?;
+    let accepted = env.standin.state.accepted(&ch.arn);
+    ensure(
+        accepted == vec![r#"{"v":1,"show":[{"id":"aws","left":20}]}"#.to_string()],
+        format!("cues: {accepted:?}"),
+    )?;
+    // Not an image, and no object at all: skipped with a reason, state kept.
+    s3.put_object()
+        .bucket(BUCKET)
+        .key(ch.key(1))
+        .body(b"not a jpeg".to_vec().into())
+        .send()
+        .await?;
+    for n in [1, 2] {
+        let report = on_thumbnail(&pipeline, event(n)).await?;
+        ensure(
+            report.skipped == 1 && report.failed == 0,
+            format!("{report:?}"),
+        )?;
+    }
+    let state = pipeline.store.load(&ch.arn).await?;
+    ensure(state.version == 1, format!("{state:?}"))
 }

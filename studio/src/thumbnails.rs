@@ -4,9 +4,10 @@
 //! an S3 bucket (moto server locally) so the on-thumbnail Lambda can be
 //! driven exactly as in AWS.
 //!
-//! The picture is the keyframe opening the newest segment, decoded by ffmpeg
-//! from the very bytes players get: what viewers see, at most one segment
-//! (2 s) old. IVS's own thumbnails lag the live edge too.
+//! The picture is the last frame of the newest segment, decoded by ffmpeg
+//! from the very bytes players get: what viewers see, as fresh as the stream
+//! allows (the first keyframe, the fallback, is up to a segment older). IVS's
+//! own thumbnails lag the live edge too.
 
 use crate::channel::Channel;
 use crate::civil::Utc;
@@ -71,7 +72,7 @@ async fn take_one(
     last_sequence: &mut Option<u64>,
 ) -> Result<Option<Written>, String> {
     // The newest segment, and the thumbnail's place in the session.
-    let (segment, key) = {
+    let (segment, duration, key) = {
         let mut media = channel.media();
         let Some(latest) = media.playlist.latest().cloned() else {
             return Ok(None);
@@ -96,9 +97,18 @@ async fn take_one(
         };
         let key = prefix.sequential_thumbnail_key(recording.next_thumbnail);
         recording.next_thumbnail += 1;
-        (latest.data, key)
+        (latest.data, latest.duration_secs, key)
     };
-    let jpeg = keyframe_jpeg(&config.ffmpeg, &segment).await?;
+    // The segment's last frame: the freshest picture there is. Its first
+    // (key)frame, which is cheaper to get, is up to a segment older, and that
+    // age adds straight to the time before a product's card shows.
+    let jpeg = match last_frame_jpeg(&config.ffmpeg, &segment, duration).await {
+        Ok(jpeg) => jpeg,
+        Err(e) => {
+            tracing::debug!(error = %e, "last frame not decoded; using the keyframe");
+            keyframe_jpeg(&config.ffmpeg, &segment).await?
+        }
+    };
     write_local(&config.dir, &key, &jpeg).await?;
     if let Some(s3) = &config.s3 {
         s3.client
@@ -138,28 +148,52 @@ async fn write_local(dir: &Path, key: &str, jpeg: &[u8]) -> Result<(), String> {
 
 /// Decodes the first keyframe of a TS segment to a JPEG with ffmpeg.
 pub async fn keyframe_jpeg(ffmpeg: &Path, segment: &[u8]) -> Result<Vec<u8>, String> {
+    segment_jpeg(ffmpeg, segment, &["-skip_frame", "nokey"], &[]).await
+}
+
+/// Decodes a TS segment of `duration` seconds to a JPEG of its last frame:
+/// every frame is decoded (cheap), only the last one encoded.
+pub async fn last_frame_jpeg(
+    ffmpeg: &Path,
+    segment: &[u8],
+    duration: f64,
+) -> Result<Vec<u8>, String> {
+    // ffmpeg starts the segment's timeline at 0; the last 30 fps frame
+    // starts 1/30 s before the end.
+    let select = format!("select='gte(t\\,{:.3})'", (duration - 0.05).max(0.0));
+    segment_jpeg(ffmpeg, segment, &[], &["-vf", &select]).await
+}
+
+async fn segment_jpeg(
+    ffmpeg: &Path,
+    segment: &[u8],
+    input_options: &[&str],
+    filters: &[&str],
+) -> Result<Vec<u8>, String> {
+    let mut args: Vec<&str> = vec![
+        "-hide_banner",
+        "-nostats",
+        "-loglevel",
+        "error",
+        "-f",
+        "mpegts",
+    ];
+    args.extend_from_slice(input_options);
+    args.extend_from_slice(&["-i", "pipe:0"]);
+    args.extend_from_slice(filters);
+    args.extend_from_slice(&[
+        "-frames:v",
+        "1",
+        "-q:v",
+        "3",
+        "-f",
+        "image2pipe",
+        "-c:v",
+        "mjpeg",
+        "pipe:1",
+    ]);
     let mut child = tokio::process::Command::new(ffmpeg)
-        .args([
-            "-hide_banner",
-            "-nostats",
-            "-loglevel",
-            "error",
-            "-f",
-            "mpegts",
-            "-skip_frame",
-            "nokey",
-            "-i",
-            "pipe:0",
-            "-frames:v",
-            "1",
-            "-q:v",
-            "3",
-            "-f",
-            "image2pipe",
-            "-c:v",
-            "mjpeg",
-            "pipe:1",
-        ])
+        .args(&args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -156,7 +156,7 @@ pub async fn sdk_config() -> aws_config::SdkConfig {
         .await
 }
 
-/// SDK clients pointed at moto (DynamoDB, Step Functions) and the stand-in
+/// SDK clients pointed at moto (DynamoDB, Step Functions, S3) and the stand-in
 /// (IVS, Rekognition).
 #[derive(Clone)]
 pub struct TestClients {
@@ -164,6 +164,8 @@ pub struct TestClients {
     pub sfn: aws_sdk_sfn::Client,
     pub ivs: aws_sdk_ivs::Client,
     pub rekognition: aws_sdk_rekognition::Client,
+    /// moto's S3 (path-style), for thumbnails and reference images.
+    pub s3: aws_sdk_s3::Client,
 }
 
 impl TestClients {
@@ -189,6 +191,12 @@ impl TestClients {
             rekognition: aws_sdk_rekognition::Client::from_conf(
                 aws_sdk_rekognition::config::Builder::from(&sdk)
                     .endpoint_url(standin_url)
+                    .build(),
+            ),
+            s3: aws_sdk_s3::Client::from_conf(
+                aws_sdk_s3::config::Builder::from(&sdk)
+                    .endpoint_url(moto_url)
+                    .force_path_style(true)
                     .build(),
             ),
         }
