@@ -74,6 +74,18 @@ impl Segmenter {
         self.open.is_some()
     }
 
+    /// The segment being written, so far, and the seconds of video in it up
+    /// to the start of its newest frame (which may not be complete yet): the
+    /// freshest picture of the stream, for thumbnails.
+    pub fn open_so_far(&self) -> Option<(Vec<u8>, f64)> {
+        let open = self.open.as_ref()?;
+        let last = self.last_video_pts?;
+        Some((
+            open.data.clone(),
+            ts::pts_delta(open.start_pts, last) as f64 / PTS_HZ as f64,
+        ))
+    }
+
     /// Queues a cue for the segment being written (or, between an ffmpeg
     /// exit and its restart, for the first segment after it).
     pub fn push_cue(&mut self, text: String) {

@@ -4,10 +4,11 @@
 //! an S3 bucket (moto server locally) so the on-thumbnail Lambda can be
 //! driven exactly as in AWS.
 //!
-//! The picture is the last frame of the newest segment, decoded by ffmpeg
-//! from the very bytes players get: what viewers see, as fresh as the stream
-//! allows (the first keyframe, the fallback, is up to a segment older). IVS's
-//! own thumbnails lag the live edge too.
+//! The picture is the newest complete frame of the segment being written,
+//! decoded by ffmpeg from the very bytes players get: what viewers will see,
+//! a fraction of a second after the encoder made it (the fallbacks, the
+//! newest listed segment's last frame or its opening keyframe, are up to one
+//! or two segments older).
 
 use crate::channel::Channel;
 use crate::civil::Utc;
@@ -72,14 +73,29 @@ async fn take_one(
     last_sequence: &mut Option<u64>,
 ) -> Result<Option<Written>, String> {
     // The newest segment, and the thumbnail's place in the session.
-    let (segment, duration, key) = {
+    let (segment, from_secs, key) = {
         let mut media = channel.media();
         let Some(latest) = media.playlist.latest().cloned() else {
             return Ok(None);
         };
-        if *last_sequence == Some(latest.sequence) || !media.segmenter.is_live() {
+        if !media.segmenter.is_live() {
             return Ok(None);
         }
+        // The picture: the segment being written, up to its newest complete
+        // frame (what the encoder produced a moment ago); else the last frame
+        // of the newest listed segment, once per segment.
+        let fresh = media
+            .segmenter
+            .open_so_far()
+            .filter(|(_, secs)| *secs >= FRESH_MIN_SECS);
+        let picture = match fresh {
+            Some((data, secs)) => (axum::body::Bytes::from(data), secs - FRAME_MARGIN_SECS),
+            None if *last_sequence == Some(latest.sequence) => return Ok(None),
+            None => (
+                latest.data.clone(),
+                latest.duration_secs - FRAME_MARGIN_SECS,
+            ),
+        };
         let Some(recording) = media.recording.as_mut() else {
             return Ok(None);
         };
@@ -97,12 +113,12 @@ async fn take_one(
         };
         let key = prefix.sequential_thumbnail_key(recording.next_thumbnail);
         recording.next_thumbnail += 1;
-        (latest.data, latest.duration_secs, key)
+        (picture.0, picture.1.max(0.0), key)
     };
-    // The segment's last frame: the freshest picture there is. Its first
-    // (key)frame, which is cheaper to get, is up to a segment older, and that
-    // age adds straight to the time before a product's card shows.
-    let jpeg = match last_frame_jpeg(&config.ffmpeg, &segment, duration).await {
+    // The newest frame: the picture's age adds straight to the time before a
+    // product's card shows. The segment's opening keyframe, the fallback, can
+    // be a whole segment older.
+    let jpeg = match last_frame_jpeg(&config.ffmpeg, &segment, from_secs).await {
         Ok(jpeg) => jpeg,
         Err(e) => {
             tracing::debug!(error = %e, "last frame not decoded; using the keyframe");
@@ -151,16 +167,21 @@ pub async fn keyframe_jpeg(ffmpeg: &Path, segment: &[u8]) -> Result<Vec<u8>, Str
     segment_jpeg(ffmpeg, segment, &["-skip_frame", "nokey"], &[]).await
 }
 
-/// Decodes a TS segment of `duration` seconds to a JPEG of its last frame:
-/// every frame is decoded (cheap), only the last one encoded.
+/// A segment must hold this much video before its newest frame is used.
+const FRESH_MIN_SECS: f64 = 0.2;
+/// The frame taken is the first one from this far before the newest frame's
+/// start (or the segment's end): at 24-60 fps that is the last complete one.
+const FRAME_MARGIN_SECS: f64 = 0.05;
+
+/// Decodes TS data to a JPEG of its first frame at or after `from_secs` (the
+/// data's timeline starts at 0): every frame is decoded (cheap), only that
+/// one encoded.
 pub async fn last_frame_jpeg(
     ffmpeg: &Path,
     segment: &[u8],
-    duration: f64,
+    from_secs: f64,
 ) -> Result<Vec<u8>, String> {
-    // ffmpeg starts the segment's timeline at 0; the last 30 fps frame
-    // starts 1/30 s before the end.
-    let select = format!("select='gte(t\\,{:.3})'", (duration - 0.05).max(0.0));
+    let select = format!("select='gte(t\\,{from_secs:.3})'");
     segment_jpeg(ffmpeg, segment, &[], &["-vf", &select]).await
 }
 
