@@ -10,7 +10,10 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use backend::vision::{gray, BuiltinDetector};
+use backend::decision::BoundingBox;
+use backend::local::detect_bytes;
+use backend::ports::DetectError;
+use backend::vision::BuiltinDetector;
 use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -98,23 +101,20 @@ pub async fn dispatch(State(r): State<Rekognition>, headers: HeaderMap, body: By
         Ok(b) => b,
         Err(response) => return response,
     };
-    let found = tokio::task::spawn_blocking(move || {
-        gray::decode(&bytes).map(|frame| detector.detect(&frame, min_confidence as f32))
-    })
-    .await;
-    let found = match found {
-        Ok(Ok(found)) => found,
-        Ok(Err(e)) => return error("InvalidImageFormatException", &e.to_string()),
-        Err(e) => return error("InternalServerError", &format!("detector task failed: {e}")),
+    let found = match detect_bytes(detector, bytes, min_confidence as f32).await {
+        Ok(found) => found,
+        Err(DetectError::BadImage(e)) => return error("InvalidImageFormatException", &e),
+        Err(e) => return error("InternalServerError", &e.to_string()),
     };
     let labels: Vec<Value> = found
         .iter()
         .take(max_results)
-        .map(|f| {
+        .map(|d| {
+            let b = d.bounding_box.unwrap_or(BoundingBox { left: 0.0, top: 0.0, width: 0.0, height: 0.0 });
             json!({
-                "Name": f.label,
-                "Confidence": f.confidence,
-                "Geometry": {"BoundingBox": {"Left": f.bbox[0], "Top": f.bbox[1], "Width": f.bbox[2], "Height": f.bbox[3]}}
+                "Name": d.label,
+                "Confidence": d.confidence,
+                "Geometry": {"BoundingBox": {"Left": b.left, "Top": b.top, "Width": b.width, "Height": b.height}}
             })
         })
         .collect();

@@ -135,23 +135,20 @@ pub fn verify(frame: &Pyramid, reference: &Gray, h: &Homography, logo_width: f64
             if y1 - y0 < CELL / 2 {
                 continue;
             }
+            // `m` over the visible pixels; `whole` says whether the reference
+            // is textured here at all.
             let mut m = Moments::default();
+            let mut whole = Moments::default();
             let mut hidden = 0;
             for y in y0..y1 {
                 for x in cx * CELL..(cx + 1) * CELL {
                     let i = y * tw + x;
+                    whole.add(template.px[i] as f32, 0.0);
                     if visible[i] {
                         m.add(template.px[i] as f32, warped.px[i] as f32);
                     } else {
                         hidden += 1;
                     }
-                }
-            }
-            // Textured in the reference?
-            let mut whole = Moments::default();
-            for y in y0..y1 {
-                for x in cx * CELL..(cx + 1) * CELL {
-                    whole.add(template.px[y * tw + x] as f32, 0.0);
                 }
             }
             if whole.std_t() < TEXTURE_MIN {
