@@ -510,50 +510,23 @@ async fn local_chain_cues_the_demo_products_and_detect_custom_labels_answers() -
                 .map(|k| k.to_string_lossy().into_owned())
         })
         .ok_or_else(|| anyhow::anyhow!("no thumbnail written"))?;
-    rekognition
-        .detect_custom_labels()
-        .project_version_arn(arn)
-        .image(
-            Image::builder()
-                .s3_object(
-                    S3Object::builder()
-                        .bucket("chain-thumbs")
-                        .name(&key)
-                        .build(),
-                )
-                .build(),
-        )
-        .min_confidence(0.0)
-        .send()
-        .await?;
+    let by_object = |key: &str, min_confidence: Option<f32>| {
+        let object = S3Object::builder().bucket("chain-thumbs").name(key).build();
+        rekognition
+            .detect_custom_labels()
+            .project_version_arn(arn)
+            .image(Image::builder().s3_object(object).build())
+            .set_min_confidence(min_confidence)
+            .send()
+    };
+    by_object(&key, Some(0.0)).await?;
 
     // Refusals, as Rekognition words them.
-    let err = rekognition
-        .detect_custom_labels()
-        .project_version_arn(arn)
-        .image(
-            Image::builder()
-                .bytes(Blob::new(b"not an image".to_vec()))
-                .build(),
-        )
-        .send()
+    let err = by_bytes(b"not an image".to_vec(), None)
         .await
         .expect_err("garbage is refused");
     anyhow::ensure!(err.code() == Some("InvalidImageFormatException"), "{err:?}");
-    let err = rekognition
-        .detect_custom_labels()
-        .project_version_arn(arn)
-        .image(
-            Image::builder()
-                .s3_object(
-                    S3Object::builder()
-                        .bucket("chain-thumbs")
-                        .name("no/such.jpg")
-                        .build(),
-                )
-                .build(),
-        )
-        .send()
+    let err = by_object("no/such.jpg", None)
         .await
         .expect_err("a missing object is refused");
     anyhow::ensure!(err.code() == Some("InvalidS3ObjectException"), "{err:?}");
