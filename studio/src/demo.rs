@@ -387,6 +387,35 @@ mod tests {
         assert!(logo("nope").is_none());
     }
 
+    /// `studio/demo/` is a complete catalog folder (the CDK app deploys it
+    /// by default; `detect` and `adctl` read it): its PNGs must be exactly
+    /// what the show draws. `UPDATE_DEMO_LOGOS=1 cargo test -p studio
+    /// demo_logo_files` rewrites them after a change to `logo`.
+    #[test]
+    fn demo_logo_files_are_what_the_show_draws() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("demo");
+        for id in PRODUCTS {
+            let path = dir.join(format!("{id}.png"));
+            let drawn = logo(id).unwrap();
+            if std::env::var_os("UPDATE_DEMO_LOGOS").is_some() {
+                std::fs::write(&path, logo_png(id).unwrap()).unwrap();
+            }
+            let file = image::open(&path)
+                .unwrap_or_else(|e| {
+                    panic!(
+                        "{}: {e}; run UPDATE_DEMO_LOGOS=1 cargo test -p studio demo_logo_files",
+                        path.display()
+                    )
+                })
+                .to_rgb8();
+            assert!(
+                file == drawn,
+                "{} differs from logo({id:?}); run UPDATE_DEMO_LOGOS=1 cargo test -p studio demo_logo_files",
+                path.display()
+            );
+        }
+    }
+
     #[test]
     fn logos_differ_from_each_other() {
         let a = logo("kestrel").unwrap();
