@@ -56,13 +56,24 @@ enum Command {
         #[arg(long)]
         channel: String,
     },
-    /// List the catalog's product ids and labels.
+    /// Check the catalog (every field, all problems at once) and list its
+    /// product ids and labels. Needs no AWS settings: run it before a deploy.
     Products,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if let Command::Products = cli.command {
+        let text = std::fs::read_to_string(&cli.catalog)
+            .with_context(|| format!("cannot read the catalog {}", cli.catalog))?;
+        let catalog = ad_contract::Catalog::from_json(&text)
+            .map_err(|e| anyhow::anyhow!("catalog {}: {e}", cli.catalog))?;
+        for p in catalog.products() {
+            println!("{}\t{}\t{}", p.id, p.labels.join(","), p.title);
+        }
+        return Ok(());
+    }
     let mut vars = HashMap::new();
     vars.insert(config::CATALOG_PATH, Some(cli.catalog.clone()));
     vars.insert(config::TABLE_NAME, cli.table.clone());
@@ -75,12 +86,6 @@ async fn main() -> anyhow::Result<()> {
             .flatten()
             .or_else(|| std::env::var(name).ok())
     })?;
-    if let Command::Products = cli.command {
-        for p in config.catalog.products() {
-            println!("{}\t{}\t{}", p.id, p.labels.join(","), p.title);
-        }
-        return Ok(());
-    }
     let clients = Clients::new(&sdk_config(&config.region).await);
     let pipeline = build_pipeline(&config, &clients, false)
         .await
