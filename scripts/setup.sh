@@ -48,6 +48,12 @@ for component in rustfmt clippy; do
   fi
 done
 
+# The Lambdas run on arm64 (cargo lambda build --arm64 in infra/test.sh).
+if ! rustup target list --installed 2>/dev/null | grep -q '^aarch64-unknown-linux-gnu$'; then
+  say "rustup target add aarch64-unknown-linux-gnu"
+  rustup target add aarch64-unknown-linux-gnu
+fi
+
 # Python tools from PyPI: moto server (the AWS stand-in for DynamoDB, S3 and
 # Step Functions; 5.2.5 fixes a second execution of a state machine failing
 # with a 500) and cargo-lambda (prebuilt, with zig, for the arm64 Lambda
@@ -56,6 +62,10 @@ pip_need=()
 python3 -c 'import moto, sys; sys.exit(0 if moto.__version__ == "5.2.5" else 1)' 2>/dev/null \
   || pip_need+=('moto[server]==5.2.5')
 command -v cargo-lambda >/dev/null 2>&1 || pip_need+=('cargo-lambda')
+# The CDK template's linters (infra/test.sh), pinned so a new rule release
+# cannot fail CI on an unchanged template.
+[ "$(cfn-lint --version 2>/dev/null)" = "cfn-lint 1.51.0" ] || pip_need+=('cfn-lint==1.51.0')
+[ "$(checkov --version 2>/dev/null)" = "3.3.30" ] || pip_need+=('checkov==3.3.30')
 if [ ${#pip_need[@]} -gt 0 ]; then
   say "pip install ${pip_need[*]}"
   python3 -m pip install --quiet --disable-pip-version-check "${pip_need[@]}"

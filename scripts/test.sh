@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of the project: formatting and lint, unit and property tests,
 # the over-the-wire tests (moto server, the project's stand-ins, the studio
-# binary with ffmpeg), the player's wasm tests and the browser tests (the IVS
+# binary with ffmpeg), the CDK app's offline tests and arm64 Lambda build
+# (infra/test.sh), the player's wasm tests and the browser tests (the IVS
 # web player in headless Chromium playing the studio's stream). One cargo build (debug) serves all of
 # them. Installs what is missing first.
 set -euo pipefail
@@ -23,6 +24,9 @@ echo "==> player build (wasm32, wasm-bindgen, wasm-opt; prints its gzipped size)
 
 echo "==> cargo clippy (player, wasm32)"
 cargo clippy -p ivs-ad-player --target wasm32-unknown-unknown --all-targets --quiet -- -D warnings
+
+echo "==> infra (CDK): type check, assertions, cfn-lint, checkov, asl-validator, arm64 bundling"
+./infra/test.sh
 
 echo "==> player wasm tests (wasm-bindgen-test in headless Chromium via chromedriver)"
 ./player/test-wasm.sh

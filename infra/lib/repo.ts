@@ -1,0 +1,42 @@
+// Files the CDK app shares with the rest of the repository: read from where
+// the backend and the player keep them, never copied, so nothing can drift.
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const BACKEND_MANIFEST = path.join(REPO_ROOT, 'backend', 'Cargo.toml');
+/** The generic re-publishing workflow the backend ships (issue 2). */
+export const WORKFLOW_DEFINITION = path.join(REPO_ROOT, 'backend', 'workflow', 'republish.asl.json');
+/** The one list of environment variable names the Lambdas read. */
+export const LAMBDA_ENV_FILE = path.join(REPO_ROOT, 'backend', 'lambda-env.json');
+/** The built player (player/build.sh writes it). */
+export const PLAYER_DIST = path.join(REPO_ROOT, 'player', 'dist');
+
+/** The names in backend/lambda-env.json (its `$comment` excluded). */
+export function lambdaEnvNames(): string[] {
+  const parsed: unknown = JSON.parse(fs.readFileSync(LAMBDA_ENV_FILE, 'utf8'));
+  if (typeof parsed !== 'object' || parsed === null) {
+    throw new Error(`${LAMBDA_ENV_FILE}: expected an object of NAME: description`);
+  }
+  return Object.keys(parsed).filter((k) => !k.startsWith('$'));
+}
+
+/**
+ * Builds a Lambda environment from `values`, refusing any name the backend
+ * does not read. AWS_REGION is in the list but set by Lambda itself (a
+ * reserved name), so it is never passed.
+ */
+export function lambdaEnvironment(values: Record<string, string>): Record<string, string> {
+  const known = new Set(lambdaEnvNames());
+  for (const name of Object.keys(values)) {
+    if (!known.has(name)) {
+      throw new Error(`environment variable ${name} is not in backend/lambda-env.json; add it there (and to backend/src/config.rs) or drop it`);
+    }
+    if (name === 'AWS_REGION') {
+      throw new Error('AWS_REGION is reserved: Lambda sets it; do not pass it');
+    }
+  }
+  return { ...values };
+}

@@ -1,0 +1,148 @@
+// The deployment's settings, read from CDK context (`cdk deploy -c key=value`
+// or cdk.json). Every problem is reported at once, naming the key and the fix,
+// so a deployment is corrected in one pass (the same rule as the backend's
+// config.rs).
+
+import * as path from 'node:path';
+import { REPO_ROOT } from './repo.ts';
+
+export type Detector = 'rekognition' | 'builtin';
+
+export interface Settings {
+  /** How many IVS channels (1–20), each with its own stream key. */
+  readonly channels: number;
+  /** IVS channel type: STANDARD (transcoded renditions) or BASIC. */
+  readonly channelType: 'STANDARD' | 'BASIC' | 'ADVANCED_SD' | 'ADVANCED_HD';
+  /** Seconds between thumbnails (IVS accepts 1–60). */
+  readonly thumbnailIntervalSeconds: number;
+  /** Days before thumbnails and recordings expire from the bucket. */
+  readonly retentionDays: number;
+  readonly detector: Detector;
+  /** Custom Labels model ARN; present exactly when detector is rekognition. */
+  readonly projectVersionArn?: string;
+  /** Absolute path of the catalog JSON. */
+  readonly catalogPath: string;
+  readonly maxActiveProducts: number;
+  readonly republishSeconds: number;
+  /** Where alarms are e-mailed, if given. */
+  readonly alarmEmail?: string;
+}
+
+/** Every context key the app reads, with what it means (README lists the same). */
+export const CONTEXT_KEYS = {
+  channels: 'number of IVS channels, 1 to 20 (default 1)',
+  channelType: 'STANDARD (default), BASIC, ADVANCED_SD or ADVANCED_HD',
+  thumbnailIntervalSeconds: 'seconds between thumbnails, 1 to 60 (default 5)',
+  retentionDays: 'days before thumbnails and recordings expire, 1 to 3650 (default 7)',
+  detector: '`rekognition` (default, needs projectVersionArn) or `builtin`',
+  projectVersionArn: 'the Custom Labels model ARN (arn:aws:rekognition:<region>:<account>:project/<name>/version/<name>/<id>)',
+  catalog: 'path of the catalog JSON, relative to the repository root (default studio/demo/catalog.json)',
+  maxActiveProducts: 'at most this many cards at once on a channel, 1 to 10 (default 1)',
+  republishSeconds: 'the workflow re-sends the cue this often, 1 to 60 (default 5)',
+  alarmEmail: 'an e-mail address subscribed to the alarms topic (optional)',
+} as const;
+
+export type ContextKey = keyof typeof CONTEXT_KEYS;
+
+export class SettingsError extends Error {
+  constructor(readonly problems: string[]) {
+    super(
+      `the deployment's context has ${problems.length} problem(s):\n` +
+        problems.map((p) => `  - ${p}`).join('\n'),
+    );
+    this.name = 'SettingsError';
+  }
+}
+
+const PROJECT_VERSION_ARN = /^arn:aws[a-z-]*:rekognition:[a-z0-9-]+:\d{12}:project\/[A-Za-z0-9_.-]+\/version\/[A-Za-z0-9_.-]+\/\d+$/;
+const EMAIL = /^[^@\s]+@[^@\s]+\.[^@\s]+$/;
+
+/**
+ * Reads the settings through `lookup` (the app passes `node.tryGetContext`;
+ * tests pass a map); `givenKeys` are all context keys present, to catch
+ * misspellings. Values from `-c` arrive as strings, from cdk.json as
+ * JSON values; both are accepted.
+ */
+export function readSettings(lookup: (key: ContextKey) => unknown, givenKeys: string[] = []): Settings {
+  const problems: string[] = [];
+  // A misspelt key (`-c detecter=builtin`) would silently fall back to a
+  // default. CDK's own keys contain ':' or start with '@'.
+  for (const key of givenKeys) {
+    if (!key.includes(':') && !key.startsWith('@') && !(key in CONTEXT_KEYS)) {
+      problems.push(`${key} is not a setting of this app; the settings are ${Object.keys(CONTEXT_KEYS).join(', ')}`);
+    }
+  }
+  const text = (key: ContextKey): string | undefined => {
+    const v = lookup(key);
+    if (v === undefined || v === null) return undefined;
+    const s = String(v).trim();
+    return s === '' ? undefined : s;
+  };
+  const whole = (key: ContextKey, dflt: number, min: number, max: number): number => {
+    const v = text(key);
+    if (v === undefined) return dflt;
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min || n > max) {
+      problems.push(`${key} is ${JSON.stringify(v)}; it must be a whole number from ${min} to ${max} (default ${dflt})`);
+      return dflt;
+    }
+    return n;
+  };
+
+  const channels = whole('channels', 1, 1, 20);
+  const thumbnailIntervalSeconds = whole('thumbnailIntervalSeconds', 5, 1, 60);
+  const retentionDays = whole('retentionDays', 7, 1, 3650);
+  const maxActiveProducts = whole('maxActiveProducts', 1, 1, 10);
+  const republishSeconds = whole('republishSeconds', 5, 1, 60);
+
+  const channelTypes = ['STANDARD', 'BASIC', 'ADVANCED_SD', 'ADVANCED_HD'] as const;
+  let channelType: Settings['channelType'] = 'STANDARD';
+  const ct = text('channelType');
+  if (ct !== undefined) {
+    const found = channelTypes.find((t) => t === ct.toUpperCase());
+    if (found) channelType = found;
+    else problems.push(`channelType is ${JSON.stringify(ct)}; it must be one of ${channelTypes.join(', ')}`);
+  }
+
+  let detector: Detector = 'rekognition';
+  const d = text('detector');
+  if (d === 'builtin' || d === 'rekognition') detector = d;
+  else if (d !== undefined) problems.push(`detector is ${JSON.stringify(d)}; it must be \`rekognition\` (Custom Labels) or \`builtin\` (the built-in detector)`);
+
+  let projectVersionArn = text('projectVersionArn');
+  if (detector === 'rekognition') {
+    if (projectVersionArn === undefined) {
+      problems.push(
+        'projectVersionArn is not set; pass -c projectVersionArn=arn:aws:rekognition:<region>:<account>:project/<name>/version/<name>/<id> ' +
+          '(your trained Custom Labels model), or -c detector=builtin to use the built-in detector instead',
+      );
+    } else if (!PROJECT_VERSION_ARN.test(projectVersionArn)) {
+      problems.push(`projectVersionArn is ${JSON.stringify(projectVersionArn)}; it must be ${CONTEXT_KEYS.projectVersionArn}`);
+    }
+  } else if (projectVersionArn !== undefined) {
+    problems.push('projectVersionArn is set but detector is builtin; drop one of them (the built-in detector gets no Rekognition permission)');
+    projectVersionArn = undefined;
+  }
+
+  const catalog = text('catalog') ?? 'studio/demo/catalog.json';
+  const catalogPath = path.resolve(REPO_ROOT, catalog);
+
+  const alarmEmail = text('alarmEmail');
+  if (alarmEmail !== undefined && !EMAIL.test(alarmEmail)) {
+    problems.push(`alarmEmail is ${JSON.stringify(alarmEmail)}; it must be an e-mail address`);
+  }
+
+  if (problems.length > 0) throw new SettingsError(problems);
+  return {
+    channels,
+    channelType,
+    thumbnailIntervalSeconds,
+    retentionDays,
+    detector,
+    projectVersionArn,
+    catalogPath,
+    maxActiveProducts,
+    republishSeconds,
+    alarmEmail,
+  };
+}

@@ -1,0 +1,498 @@
+// The whole deployment in one stack: IVS channels writing thumbnails to a
+// private bucket, the on-thumbnail and on-tick Rust Lambdas, the state table,
+// the one generic re-publishing workflow, and the player on CloudFront.
+//
+// Permissions are granted statement by statement on the exact resources
+// (test/stack.test.ts checks every statement); nothing gets `*` as an action.
+
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import {
+  ArnFormat,
+  CfnOutput,
+  CfnResource,
+  Duration,
+  RemovalPolicy,
+  Stack,
+  type StackProps,
+} from 'aws-cdk-lib';
+import * as cloudfront from 'aws-cdk-lib/aws-cloudfront';
+import * as origins from 'aws-cdk-lib/aws-cloudfront-origins';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as ivs from 'aws-cdk-lib/aws-ivs';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as s3deploy from 'aws-cdk-lib/aws-s3-deployment';
+import * as s3n from 'aws-cdk-lib/aws-s3-notifications';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import * as snsSubs from 'aws-cdk-lib/aws-sns-subscriptions';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import { RustFunction } from 'cargo-lambda-cdk';
+import type { Construct, IConstruct } from 'constructs';
+import { catalogFiles, stageCatalog } from './catalog.ts';
+import { BACKEND_MANIFEST, lambdaEnvironment, PLAYER_DIST, WORKFLOW_DEFINITION } from './repo.ts';
+import type { Settings } from './settings.ts';
+
+/** Where IVS writes (SEQUENTIAL storage) and the S3 filter that picks thumbnails. */
+export const RECORDING_PREFIX = 'ivs/v1/';
+export const THUMBNAIL_SUFFIX = '.jpg';
+/** Thumbnails only: `ivs/v1/<account>/<channel>/<y>/<m>/<d>/<h>/<min>/<recording>/media/thumbnails/...`. */
+export const THUMBNAIL_OBJECTS = `${RECORDING_PREFIX}*/media/thumbnails/*`;
+/** Where the catalog sits inside the function's package ($LAMBDA_TASK_ROOT). */
+export const LAMBDA_CATALOG_PATH = '/var/task/catalog.json';
+/** The table's item actions the backend performs (aws.rs: GetItem, conditional UpdateItem). */
+export const TABLE_ACTIONS = ['dynamodb:GetItem', 'dynamodb:UpdateItem'];
+
+export interface AdStackProps extends StackProps {
+  readonly settings: Settings;
+  /** Folder of the built player; player/dist unless a test gives another. */
+  readonly playerDist?: string;
+}
+
+/**
+ * Removes DependsOn entries that a Ref or GetAtt in the same resource already
+ * enforces. CDK adds both for a function and its role; cfn-lint warns about
+ * it (W3005), and the template must lint clean.
+ */
+export function dropImpliedDependsOn(template: { Resources?: Record<string, { DependsOn?: string[]; Properties?: unknown }> }): void {
+  for (const resource of Object.values(template.Resources ?? {})) {
+    if (!resource.DependsOn) continue;
+    const referenced = new Set<string>();
+    const walk = (v: unknown): void => {
+      if (Array.isArray(v)) v.forEach(walk);
+      else if (v && typeof v === 'object') {
+        for (const [k, inner] of Object.entries(v)) {
+          if (k === 'Ref' && typeof inner === 'string') referenced.add(inner);
+          else if (k === 'Fn::GetAtt' && Array.isArray(inner) && typeof inner[0] === 'string') referenced.add(inner[0]);
+          walk(inner);
+        }
+      }
+    };
+    walk(resource.Properties);
+    const kept = [resource.DependsOn].flat().filter((id) => !referenced.has(id));
+    if (kept.length > 0) resource.DependsOn = kept;
+    else delete resource.DependsOn;
+  }
+}
+
+/** Adds a checkov suppression, with its reason, to a resource's metadata. */
+export function suppressCheckov(scope: IConstruct, checks: Record<string, string>): void {
+  const resource = scope instanceof CfnResource ? scope : (scope.node.defaultChild as CfnResource | undefined);
+  if (!resource) throw new Error(`${scope.node.path} has no CloudFormation resource to annotate`);
+  const existing = (resource.getMetadata('checkov') as { skip?: { id: string; comment: string }[] } | undefined)?.skip ?? [];
+  const skip = [...existing, ...Object.entries(checks).map(([id, comment]) => ({ id, comment }))];
+  resource.addMetadata('checkov', { skip });
+}
+
+/** Reasons shared by every Lambda function of the stack (ours and CDK's helpers). */
+const LAMBDA_REASONS = {
+  CKV_AWS_117: 'Calls only public AWS endpoints (S3, DynamoDB, IVS, Rekognition, Step Functions); a VPC would add NAT or endpoints and nothing to protect.',
+  CKV_AWS_173: 'Environment holds resource names and numbers only, no secrets; Lambda encrypts it at rest with its service key.',
+  CKV_AWS_115: 'Reserved concurrency is not set: new accounts have a concurrency quota of 10 and reserving any of it fails the deployment there.',
+};
+
+export class AdStack extends Stack {
+  readonly channels: ivs.CfnChannel[] = [];
+  readonly onThumbnail: lambda.Function;
+  readonly onTick: lambda.Function;
+
+  protected _toCloudFormation(): any {
+    const template = super._toCloudFormation();
+    dropImpliedDependsOn(template);
+    return template;
+  }
+
+  constructor(scope: Construct, id: string, props: AdStackProps) {
+    super(scope, id, props);
+    const s = props.settings;
+    const catalog = catalogFiles(s.catalogPath);
+    const playerDist = props.playerDist ?? PLAYER_DIST;
+    if (!fs.existsSync(path.join(playerDist, 'index.html')) || !fs.existsSync(path.join(playerDist, 'player.js'))) {
+      throw new Error(`${playerDist} holds no built player; run ./player/build.sh first`);
+    }
+
+    // ---- Recordings and thumbnails -------------------------------------
+    const recordings = new s3.Bucket(this, 'Recordings', {
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      encryption: s3.BucketEncryption.S3_MANAGED,
+      enforceSSL: true,
+      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      lifecycleRules: [
+        {
+          id: 'expire-recordings-and-thumbnails',
+          prefix: RECORDING_PREFIX,
+          expiration: Duration.days(s.retentionDays),
+          abortIncompleteMultipartUploadAfter: Duration.days(1),
+        },
+      ],
+      // Recordings are the operator's data: `cdk destroy` keeps the bucket
+      // (README, Teardown, says how to delete it).
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    suppressCheckov(recordings, {
+      CKV_AWS_18: 'Access logs would need a second bucket; thumbnails are transient machine input, read only by the on-thumbnail function.',
+      CKV_AWS_21: 'IVS writes each thumbnail and segment once under a new key; versions would only keep expired objects longer.',
+      CKV_AWS_144: 'Thumbnails and recordings expire after retentionDays; a second-region copy is not worth its cost for them.',
+      CKV_AWS_145: 'SSE-S3: IVS writes with its service-linked role, which cannot use a customer key without a key policy per account.',
+    });
+
+    const recording = new ivs.CfnRecordingConfiguration(this, 'RecordingConfiguration', {
+      destinationConfiguration: { s3: { bucketName: recordings.bucketName } },
+      thumbnailConfiguration: {
+        recordingMode: 'INTERVAL',
+        targetIntervalSeconds: s.thumbnailIntervalSeconds,
+        storage: ['SEQUENTIAL'],
+        // The built-in detector is measured on 1280x720 frames; Rekognition
+        // gets the full resolution.
+        ...(s.detector === 'builtin' ? { resolution: 'HD' } : {}),
+      },
+      // A broadcaster who drops and reconnects within a minute stays in one
+      // recording (one key prefix).
+      recordingReconnectWindowSeconds: 60,
+    });
+
+    const streamKeys: ivs.CfnStreamKey[] = [];
+    for (let i = 1; i <= s.channels; i++) {
+      const channel = new ivs.CfnChannel(this, `Channel${i}`, {
+        name: `${this.stackName}-${i}`,
+        type: s.channelType,
+        latencyMode: 'LOW',
+        recordingConfigurationArn: recording.attrArn,
+      });
+      this.channels.push(channel);
+      // The channel resource creates no stream key; the key's value is never
+      // an output (Outputs show the command that reads it).
+      streamKeys.push(new ivs.CfnStreamKey(this, `Channel${i}StreamKey`, { channelArn: channel.attrArn }));
+    }
+
+    // ---- State and workflow --------------------------------------------
+    const table = new dynamodb.Table(this, 'State', {
+      partitionKey: { name: 'channel', type: dynamodb.AttributeType.STRING },
+      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      timeToLiveAttribute: 'expires_at',
+      // Display state only (what shows, cooldowns); it rebuilds itself.
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    suppressCheckov(table, {
+      CKV_AWS_119: 'Holds which product shows on which channel and until when: no personal or secret data; encrypted at rest with the AWS-owned key.',
+    });
+
+    // The workflow's ARN is built from its fixed name: on-tick must know it
+    // (its config requires STATE_MACHINE_ARN) while the workflow must know
+    // on-tick's ARN, and a token reference both ways would be a cycle.
+    const stateMachineName = `${this.stackName}-republish`;
+    const stateMachineArn = this.formatArn({
+      service: 'states',
+      resource: 'stateMachine',
+      resourceName: stateMachineName,
+      arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+    });
+
+    // ---- Functions -----------------------------------------------------
+    const lambdaCatalog = fs.mkdtempSync(path.join(os.tmpdir(), 'ivs-ads-'));
+    stageCatalog(catalog, catalog.referenceImages, lambdaCatalog);
+    const environment = lambdaEnvironment({
+      TABLE_NAME: table.tableName,
+      STATE_MACHINE_ARN: stateMachineArn,
+      CATALOG_PATH: LAMBDA_CATALOG_PATH,
+      MAX_ACTIVE_PRODUCTS: String(s.maxActiveProducts),
+      REPUBLISH_SECONDS: String(s.republishSeconds),
+      DETECTOR: s.detector,
+      ...(s.projectVersionArn ? { REKOGNITION_PROJECT_VERSION_ARN: s.projectVersionArn } : {}),
+    });
+    const rustFunction = (id: string, binary: string, extra: Partial<lambda.FunctionOptions>) => {
+      const logGroup = new logs.LogGroup(this, `${id}Logs`, {
+        retention: logs.RetentionDays.ONE_MONTH,
+        removalPolicy: RemovalPolicy.DESTROY,
+      });
+      suppressCheckov(logGroup, {
+        CKV_AWS_158: 'Logs hold product ids, labels and timings, no personal data; CloudWatch encrypts them at rest by default.',
+      });
+      // Its own role, without AWSLambdaBasicExecutionRole (logs:* on any log
+      // group): it may write to its own log group and nothing else.
+      const role = new iam.Role(this, `${id}Role`, {
+        assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+        description: `${binary}: exactly the grants in lib/stack.ts`,
+      });
+      logGroup.grantWrite(role);
+      const fn = new RustFunction(this, id, {
+        role,
+        manifestPath: BACKEND_MANIFEST,
+        binaryName: binary,
+        bundling: {
+          architecture: lambda.Architecture.ARM_64,
+          // The catalog (and the built-in detector's reference images) ship
+          // inside the package, at $LAMBDA_TASK_ROOT/catalog.json.
+          commandHooks: {
+            beforeBundling: () => [],
+            afterBundling: (_input: string, output: string) => [`cp -R ${shellQuote(lambdaCatalog)}/. ${shellQuote(output)}/`],
+          },
+        },
+        environment,
+        logGroup,
+        ...extra,
+      });
+      suppressCheckov(fn, LAMBDA_REASONS);
+      return fn;
+    };
+
+    const failed = new sqs.Queue(this, 'OnThumbnailFailed', {
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+    suppressCheckov(failed, {
+      CKV_AWS_27: 'Encrypted at rest with SSE-SQS (SqsManagedSseEnabled); the check recognizes KMS keys only.',
+    });
+    this.onThumbnail = rustFunction('OnThumbnail', 'on-thumbnail', {
+      description: 'Finds catalog products in an IVS thumbnail, decides what shows, publishes the cue.',
+      // The built-in detector runs on the CPU: 1769 MB is one full vCPU.
+      memorySize: s.detector === 'builtin' ? 1769 : 512,
+      timeout: Duration.seconds(30),
+      // S3 invokes asynchronously: two retries, and a thumbnail older than
+      // five minutes is worthless, so it goes to the queue instead.
+      retryAttempts: 2,
+      maxEventAge: Duration.minutes(5),
+      deadLetterQueue: failed,
+    });
+    this.onTick = rustFunction('OnTick', 'on-tick', {
+      description: 'One step of the re-publishing workflow: re-sends the channel cue or clears it.',
+      memorySize: 256,
+      timeout: Duration.seconds(10),
+    });
+    suppressCheckov(this.onTick, {
+      CKV_AWS_116: 'Invoked synchronously by the workflow, whose Retry handles failures; a dead-letter queue applies to asynchronous calls only.',
+    });
+
+    const workflow = new sfn.StateMachine(this, 'Republish', {
+      stateMachineName,
+      stateMachineType: sfn.StateMachineType.STANDARD,
+      // Inline (not an S3 asset), so the template is complete and linted whole.
+      definitionBody: sfn.DefinitionBody.fromString(fs.readFileSync(WORKFLOW_DEFINITION, 'utf8')),
+      definitionSubstitutions: { TickFunctionArn: this.onTick.functionArn },
+    });
+    suppressCheckov(workflow, {
+      CKV_AWS_284: 'X-Ray would add a `*`-resource IAM statement; each execution is a short loop whose history the console shows.',
+      CKV_AWS_285: 'Execution logging would add `*`-resource log-delivery permissions; on-tick logs every step as JSON.',
+    });
+
+    // ---- Least-privilege grants ----------------------------------------
+    const channelArns = this.channels.map((c) => c.attrArn);
+    const allow = (fn: lambda.Function, actions: string[], resources: string[]) =>
+      fn.addToRolePolicy(new iam.PolicyStatement({ actions, resources }));
+    for (const fn of [this.onThumbnail, this.onTick]) {
+      allow(fn, ['ivs:PutMetadata'], channelArns);
+      allow(fn, TABLE_ACTIONS, [table.tableArn]);
+    }
+    allow(this.onThumbnail, ['states:StartExecution'], [stateMachineArn]);
+    allow(this.onThumbnail, ['s3:GetObject'], [recordings.arnForObjects(THUMBNAIL_OBJECTS)]);
+    if (s.detector === 'rekognition' && s.projectVersionArn) {
+      allow(this.onThumbnail, ['rekognition:DetectCustomLabels'], [s.projectVersionArn]);
+    }
+    if (s.detector === 'builtin' && catalog.s3References.length > 0) {
+      allow(
+        this.onThumbnail,
+        ['s3:GetObject'],
+        catalog.s3References.map((r) => this.formatArn({ service: 's3', region: '', account: '', resource: r.bucket, resourceName: r.key })),
+      );
+    }
+    this.onTick.grantInvoke(workflow);
+
+    recordings.addEventNotification(
+      s3.EventType.OBJECT_CREATED,
+      new s3n.LambdaDestination(this.onThumbnail),
+      { prefix: RECORDING_PREFIX, suffix: THUMBNAIL_SUFFIX },
+    );
+
+    // ---- Alarms --------------------------------------------------------
+    const alarms = new sns.Topic(this, 'Alarms', { enforceSSL: true });
+    suppressCheckov(alarms, {
+      CKV_AWS_26: 'CloudWatch alarms cannot publish to a topic encrypted with the AWS-managed SNS key; messages carry alarm names only.',
+    });
+    if (s.alarmEmail) alarms.addSubscription(new snsSubs.EmailSubscription(s.alarmEmail));
+    const alarm = (id: string, metric: cloudwatch.IMetric, description: string) => {
+      const a = new cloudwatch.Alarm(this, id, {
+        metric,
+        threshold: 1,
+        evaluationPeriods: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+        alarmDescription: description,
+      });
+      a.addAlarmAction(new cwActions.SnsAction(alarms));
+    };
+    const fiveMinutes = { period: Duration.minutes(5), statistic: 'Sum' };
+    alarm('OnThumbnailErrors', this.onThumbnail.metricErrors(fiveMinutes), 'on-thumbnail failed; its logs say which thumbnail and why.');
+    alarm('OnThumbnailThrottles', this.onThumbnail.metricThrottles(fiveMinutes), 'on-thumbnail was throttled: raise the account concurrency or the thumbnail interval.');
+    alarm(
+      'OnThumbnailFailedEvents',
+      failed.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5), statistic: 'Maximum' }),
+      'thumbnail events gave up after retries and wait in the OnThumbnailFailed queue.',
+    );
+    alarm('OnTickErrors', this.onTick.metricErrors(fiveMinutes), 'on-tick failed; cards may stay up until the workflow retries.');
+    alarm('RepublishFailed', workflow.metricFailed(fiveMinutes), 'a re-publishing workflow execution failed.');
+
+    // ---- The player ----------------------------------------------------
+    const site = new s3.Bucket(this, 'Player', {
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      encryption: s3.BucketEncryption.S3_MANAGED,
+      enforceSSL: true,
+      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    suppressCheckov(site, {
+      CKV_AWS_18: 'Static player files; CloudFront in front of it is where viewer requests arrive.',
+      CKV_AWS_21: 'Every deploy uploads the player again from player/dist; the repository is its history.',
+      CKV_AWS_144: 'Rebuilt from the repository on every deploy; a replica adds cost and nothing else.',
+      CKV_AWS_145: 'Public content served through CloudFront; a customer key would need a key policy for CloudFront with no gain.',
+      CKV2_AWS_62: 'Nothing reacts to uploads of the player files.',
+    });
+
+    // Embedders load player.js, its wasm and the catalog from other origins:
+    // CORS for GET, plus the usual security headers.
+    const headers = new cloudfront.ResponseHeadersPolicy(this, 'PlayerHeaders', {
+      corsBehavior: {
+        accessControlAllowOrigins: ['*'],
+        accessControlAllowMethods: ['GET', 'HEAD'],
+        accessControlAllowHeaders: ['*'],
+        accessControlAllowCredentials: false,
+        originOverride: true,
+      },
+      securityHeadersBehavior: {
+        contentTypeOptions: { override: true },
+        strictTransportSecurity: { accessControlMaxAge: Duration.days(365), includeSubdomains: true, override: true },
+        referrerPolicy: { referrerPolicy: cloudfront.HeadersReferrerPolicy.STRICT_ORIGIN_WHEN_CROSS_ORIGIN, override: true },
+      },
+    });
+    const distribution = new cloudfront.Distribution(this, 'PlayerDistribution', {
+      comment: `${this.stackName} player`,
+      defaultRootObject: 'index.html',
+      defaultBehavior: {
+        origin: origins.S3BucketOrigin.withOriginAccessControl(site),
+        viewerProtocolPolicy: cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
+        cachePolicy: cloudfront.CachePolicy.CACHING_OPTIMIZED,
+        responseHeadersPolicy: headers,
+        compress: true,
+      },
+      httpVersion: cloudfront.HttpVersion.HTTP2_AND_3,
+      priceClass: cloudfront.PriceClass.PRICE_CLASS_100,
+    });
+    suppressCheckov(distribution, {
+      CKV_AWS_68: 'A public player of public files; WAF is the operator\'s choice (and bill), attachable without touching this stack.',
+      CKV_AWS_86: 'Access logs need a log bucket with ACLs; viewer numbers come from IVS\'s own metrics.',
+      CKV_AWS_174: 'The default *.cloudfront.net certificate fixes the minimum TLS version; a custom domain (README) sets TLSv1.2_2021.',
+      CKV_AWS_310: 'One S3 origin; a failover origin would be a second copy of the same static files.',
+      CKV2_AWS_47: 'No WAF (see CKV_AWS_68), so no Log4j rule set to attach.',
+      CKV2_AWS_32: 'PlayerHeaders is attached (CORS and security headers); the check does not follow the reference.',
+    });
+
+    // Staged as catalog/catalog.json plus its card images, at the same paths.
+    const playerCatalog = fs.mkdtempSync(path.join(os.tmpdir(), 'ivs-ads-'));
+    stageCatalog(catalog, catalog.cardImages, path.join(playerCatalog, 'catalog'));
+    const deployment = new s3deploy.BucketDeployment(this, 'PlayerFiles', {
+      destinationBucket: site,
+      sources: [
+        s3deploy.Source.asset(playerDist, { exclude: ['index.html'] }),
+        s3deploy.Source.data('index.html', playerPage(this.channels)),
+        s3deploy.Source.asset(playerCatalog),
+      ],
+      distribution,
+      distributionPaths: ['/*'],
+      // Unhashed file names: browsers re-check after 5 minutes, and every
+      // deploy invalidates CloudFront.
+      cacheControl: [s3deploy.CacheControl.maxAge(Duration.minutes(5))],
+      memoryLimit: 512,
+    });
+
+    // CDK grants the deployment's invalidation on `*`; narrow it to this
+    // distribution (both actions support resource-level permissions).
+    narrowInvalidation(deployment, this.formatArn({
+      service: 'cloudfront',
+      region: '',
+      resource: 'distribution',
+      resourceName: distribution.distributionId,
+    }));
+
+    // CDK's own helper functions (the bucket-notification and deployment
+    // custom resources) run only while CloudFormation deploys.
+    for (const child of this.node.findAll()) {
+      if (child instanceof CfnResource && child.cfnResourceType === 'AWS::Lambda::Function' && child.getMetadata('checkov') === undefined) {
+        suppressCheckov(child, {
+          ...LAMBDA_REASONS,
+          CKV_AWS_116: 'A CDK custom-resource handler: CloudFormation calls it during deployment and a failure fails the deployment.',
+        });
+      }
+    }
+
+    // ---- Outputs -------------------------------------------------------
+    const playerUrl = `https://${distribution.distributionDomainName}/`;
+    this.channels.forEach((channel, i) => {
+      const n = i + 1;
+      new CfnOutput(this, `Channel${n}Arn`, { value: channel.attrArn, description: `channel ${n}: ARN` });
+      new CfnOutput(this, `Channel${n}IngestServer`, {
+        value: `rtmps://${channel.attrIngestEndpoint}:443/app/`,
+        description: `channel ${n}: OBS Settings > Stream > Server (RTMPS)`,
+      });
+      new CfnOutput(this, `Channel${n}PlaybackUrl`, { value: channel.attrPlaybackUrl, description: `channel ${n}: HLS playback URL` });
+      new CfnOutput(this, `Channel${n}StreamKeyCommand`, {
+        value: `aws ivs get-stream-key --region ${this.region} --arn ${streamKeys[i].attrArn} --query streamKey.value --output text`,
+        description: `channel ${n}: prints the stream key for OBS (keep it secret)`,
+      });
+    });
+    new CfnOutput(this, 'PlayerUrl', { value: playerUrl, description: 'the player page, with every channel' });
+    new CfnOutput(this, 'CatalogUrl', { value: `${playerUrl}catalog/catalog.json`, description: 'the catalog as the player reads it' });
+    new CfnOutput(this, 'EmbedScript', { value: `${playerUrl}player.js`, description: 'embed: <script type="module" src="..."> and <ivs-ad-player>' });
+    new CfnOutput(this, 'RecordingsBucket', { value: recordings.bucketName });
+    new CfnOutput(this, 'PlayerBucket', { value: site.bucketName });
+    new CfnOutput(this, 'StateTable', { value: table.tableName });
+    new CfnOutput(this, 'WorkflowArn', { value: stateMachineArn });
+    new CfnOutput(this, 'AlarmsTopic', { value: alarms.topicArn });
+  }
+}
+
+function narrowInvalidation(deployment: s3deploy.BucketDeployment, distributionArn: string): void {
+  const policy = deployment.handlerRole.node.tryFindChild('DefaultPolicy') as iam.Policy | undefined;
+  const cfn = policy?.node.defaultChild as iam.CfnPolicy | undefined;
+  if (!policy || !cfn) throw new Error('BucketDeployment has no DefaultPolicy: the CDK changed; revisit narrowInvalidation');
+  const statements = (Stack.of(deployment).resolve(policy.document) as { Statement: { Action: string | string[] }[] }).Statement;
+  const index = statements.findIndex((st) => [st.Action].flat().includes('cloudfront:CreateInvalidation'));
+  if (index < 0) throw new Error('BucketDeployment grants no CreateInvalidation: the CDK changed; revisit narrowInvalidation');
+  cfn.addPropertyOverride(`PolicyDocument.Statement.${index}.Resource`, distributionArn);
+}
+
+function shellQuote(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * The hosted page: one player per channel, with the playback URL filled in
+ * at deploy time and the catalog deployed beside it.
+ */
+export function playerPage(channels: ivs.CfnChannel[]): string {
+  const players = channels
+    .map(
+      (c, i) =>
+        `<h2>Channel ${i + 1}</h2>\n<ivs-ad-player playback-url="${c.attrPlaybackUrl}" catalog="catalog/catalog.json"></ivs-ad-player>`,
+    )
+    .join('\n');
+  return `<!doctype html>
+<html lang="en">
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Live shopping</title>
+<style>
+  body { margin: 0 auto; max-width: 960px; padding: 16px; font: 16px/1.5 system-ui, sans-serif; background: #f4f4f2; color: #111; }
+</style>
+<h1>Live shopping</h1>
+<script type="module" src="player.js"></script>
+${players}
+</html>
+`;
+}

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# The CDK app's tests, all offline (no AWS credentials):
+#   1. tsc type check; unit and aws-cdk-lib/assertions tests (node --test);
+#   2. offline synth (bundling skipped) with each detector, then cfn-lint and
+#      checkov on the template: no error, no warning, no failed check
+#      (suppressions carry their reason in the resource's metadata);
+#   3. asl-validator on the workflow definition the stack deploys;
+#   4. a real synth WITH bundling: cargo lambda build --release --arm64 for
+#      every Rust function, then scripts/check-bundle.ts on the packages.
+# Needs player/dist (player/build.sh) and target/debug/adctl (cargo test).
+set -euo pipefail
+cd "$(dirname "$0")"
+say() { printf '==> infra: %s\n' "$*" >&2; }
+# The CDK CLI must not reach for the network: no notices, no telemetry.
+export CDK_DISABLE_CLI_TELEMETRY=true
+
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  say "npm ci"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+
+say "tsc --noEmit"
+npx --no-install tsc --noEmit
+say "node --test (settings, catalog, the stack's resources and IAM)"
+node --import tsx --test test/*.test.ts
+
+arn='arn:aws:rekognition:us-east-1:123456789012:project/ads/version/ads.1/1730000000000'
+for variant in "projectVersionArn=$arn" "detector=builtin"; do
+  out="cdk.out.${variant%%=*}"
+  say "cdk synth (bundling skipped) -c $variant"
+  rm -rf "$out"
+  IVS_ADS_SKIP_BUNDLING=1 npx --no-install cdk synth --no-notices -q -o "$out" -c "$variant" -c channels=2 >/dev/null
+  say "cfn-lint ($variant)"
+  cfn-lint "$out/IvsInteractiveAds.template.json"
+  say "checkov ($variant)"
+  checkov -f "$out/IvsInteractiveAds.template.json" --framework cloudformation --compact --quiet --skip-download
+done
+
+say "asl-validator backend/workflow/republish.asl.json"
+npx --no-install asl-validator --json-path ../backend/workflow/republish.asl.json
+
+say "cdk synth with bundling (cargo lambda build --release --arm64 for each function)"
+rm -rf cdk.out.bundled
+npx --no-install cdk synth --no-notices -q -o cdk.out.bundled -c detector=builtin >/dev/null
+ADCTL="${ADCTL:-../target/debug/adctl}" npx --no-install tsx scripts/check-bundle.ts cdk.out.bundled ../studio/demo/catalog.json

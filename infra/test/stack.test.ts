@@ -1,0 +1,332 @@
+// The synthesized template, checked resource by resource with
+// aws-cdk-lib/assertions. Offline: the Rust functions are not built here
+// (bundling skipped); scripts/test.sh builds them for real with cargo lambda.
+
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { describe, test } from 'node:test';
+import { App } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { lambdaEnvNames, REPO_ROOT, WORKFLOW_DEFINITION } from '../lib/repo.ts';
+import { readSettings, type ContextKey } from '../lib/settings.ts';
+import { AdStack, THUMBNAIL_OBJECTS } from '../lib/stack.ts';
+
+const ARN = 'arn:aws:rekognition:eu-west-1:123456789012:project/ads/version/ads.1/1730000000000';
+
+/** A stand-in for player/dist: the stack only checks that the player was built. */
+function fakePlayerDist(): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'player-dist-'));
+  for (const f of ['index.html', 'player.js', 'ivs_ad_player_bg.wasm']) fs.writeFileSync(path.join(dir, f), f);
+  return dir;
+}
+
+function synth(context: Record<string, unknown>): Template {
+  const app = new App({ postCliContext: { 'aws:cdk:bundling-stacks': [] } });
+  const settings = readSettings((key: ContextKey) => context[key]);
+  const stack = new AdStack(app, 'Ads', {
+    settings,
+    playerDist: fakePlayerDist(),
+    env: { account: '123456789012', region: 'eu-west-1' },
+  });
+  return Template.fromStack(stack);
+}
+
+type Resource = { Type: string; Properties?: Record<string, any>; Metadata?: Record<string, any> };
+const resources = (t: Template): Record<string, Resource> => t.toJSON().Resources;
+const logicalId = (t: Template, type: string, prefix: string): string => {
+  const ids = Object.entries(resources(t))
+    .filter(([id, r]) => r.Type === type && id.startsWith(prefix))
+    .map(([id]) => id);
+  assert.equal(ids.length, 1, `one ${type} named ${prefix}*: ${ids.join(', ')}`);
+  return ids[0];
+};
+const getAtt = (id: string, attr = 'Arn') => ({ 'Fn::GetAtt': [id, attr] });
+
+/** The inline statements of the policies attached to a role. */
+function statementsOf(t: Template, roleId: string): { Action: string | string[]; Resource: unknown; Effect: string }[] {
+  return Object.values(resources(t))
+    .filter((r) => r.Type === 'AWS::IAM::Policy' && JSON.stringify(r.Properties?.Roles) === JSON.stringify([{ Ref: roleId }]))
+    .flatMap((r) => r.Properties!.PolicyDocument.Statement);
+}
+const actionsOf = (st: { Action: string | string[] }) => [st.Action].flat().sort();
+
+/** S3's filter semantics: a key matches when it has the prefix and the suffix. */
+function notificationMatches(t: Template, key: string): boolean {
+  const notifications = Object.values(resources(t)).filter((r) => r.Type === 'Custom::S3BucketNotifications');
+  assert.equal(notifications.length, 1);
+  const configs = notifications[0].Properties!.NotificationConfiguration.LambdaFunctionConfigurations;
+  return configs.some((c: any) => {
+    const rules: { Name: string; Value: string }[] = c.Filter.Key.FilterRules;
+    return rules.every((r) => (r.Name.toLowerCase() === 'prefix' ? key.startsWith(r.Value) : key.endsWith(r.Value)));
+  });
+}
+
+describe('Rekognition detector, two channels', () => {
+  const t = synth({ projectVersionArn: ARN, channels: '2', retentionDays: '30', thumbnailIntervalSeconds: '10', maxActiveProducts: '2' });
+  const onThumbnail = logicalId(t, 'AWS::Lambda::Function', 'OnThumbnail');
+  const onTick = logicalId(t, 'AWS::Lambda::Function', 'OnTick');
+  const table = logicalId(t, 'AWS::DynamoDB::Table', 'State');
+  const recordings = logicalId(t, 'AWS::S3::Bucket', 'Recordings');
+  const workflow = logicalId(t, 'AWS::StepFunctions::StateMachine', 'Republish');
+  const queue = logicalId(t, 'AWS::SQS::Queue', 'OnThumbnailFailed');
+  const channels = ['Channel1', 'Channel2'];
+
+  test('IVS: two channels on one recording configuration with INTERVAL thumbnails in SEQUENTIAL storage', () => {
+    t.resourceCountIs('AWS::IVS::Channel', 2);
+    t.resourceCountIs('AWS::IVS::StreamKey', 2);
+    t.resourceCountIs('AWS::IVS::RecordingConfiguration', 1);
+    const rc = logicalId(t, 'AWS::IVS::RecordingConfiguration', 'RecordingConfiguration');
+    t.hasResourceProperties('AWS::IVS::RecordingConfiguration', {
+      DestinationConfiguration: { S3: { BucketName: { Ref: recordings } } },
+      ThumbnailConfiguration: { RecordingMode: 'INTERVAL', TargetIntervalSeconds: 10, Storage: ['SEQUENTIAL'], Resolution: Match.absent() },
+    });
+    for (const [i, c] of channels.entries()) {
+      assert.equal(resources(t)[c].Type, 'AWS::IVS::Channel');
+      assert.deepEqual(resources(t)[c].Properties!.RecordingConfigurationArn, getAtt(rc));
+      assert.equal(resources(t)[c].Properties!.Name, `Ads-${i + 1}`);
+      t.hasResourceProperties('AWS::IVS::StreamKey', { ChannelArn: getAtt(c) });
+    }
+  });
+
+  test('recordings bucket: private, encrypted, TLS only, expiring after retentionDays', () => {
+    t.hasResourceProperties('AWS::S3::Bucket', {
+      PublicAccessBlockConfiguration: { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true },
+      BucketEncryption: { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }] },
+      LifecycleConfiguration: { Rules: [Match.objectLike({ Prefix: 'ivs/v1/', ExpirationInDays: 30, Status: 'Enabled' })] },
+    });
+    t.hasResourceProperties('AWS::S3::BucketPolicy', {
+      Bucket: { Ref: recordings },
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Effect: 'Deny', Action: 's3:*', Condition: { Bool: { 'aws:SecureTransport': 'false' } }, Principal: { AWS: '*' } }),
+        ]),
+      },
+    });
+  });
+
+  test('the S3 notification sends thumbnails, and nothing else IVS writes, to on-thumbnail', () => {
+    const base = 'ivs/v1/123456789012/AbCdEf123456/2026/11/25/10/05/Rec0rd1ng';
+    for (const key of [`${base}/media/thumbnails/thumb0.jpg`, `${base}/media/thumbnails/thumb117.jpg`, `${base}/media/thumbnails/720p30/thumb3.jpg`]) {
+      assert.ok(notificationMatches(t, key), key);
+    }
+    for (const key of [
+      `${base}/media/hls/master.m3u8`,
+      `${base}/media/hls/720p30/playlist.m3u8`,
+      `${base}/media/hls/720p30/0.ts`,
+      `${base}/media/hls/720p30/0.mp4`,
+      `${base}/events/recording-started.json`,
+      `${base}/events/recording-ended.json`,
+      'catalog/kestrel.jpg',
+    ]) {
+      assert.ok(!notificationMatches(t, key), key);
+    }
+    t.hasResourceProperties('Custom::S3BucketNotifications', {
+      NotificationConfiguration: {
+        LambdaFunctionConfigurations: [Match.objectLike({ Events: ['s3:ObjectCreated:*'], LambdaFunctionArn: getAtt(onThumbnail) })],
+      },
+    });
+  });
+
+  test('state table: on demand, point-in-time recovery, TTL on expires_at, keyed by channel', () => {
+    t.hasResourceProperties('AWS::DynamoDB::Table', {
+      BillingMode: 'PAY_PER_REQUEST',
+      KeySchema: [{ AttributeName: 'channel', KeyType: 'HASH' }],
+      AttributeDefinitions: [{ AttributeName: 'channel', AttributeType: 'S' }],
+      PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+      TimeToLiveSpecification: { AttributeName: 'expires_at', Enabled: true },
+    });
+  });
+
+  test('the workflow is the backend\'s definition file with on-tick\'s ARN substituted', () => {
+    const sm = resources(t)[workflow].Properties!;
+    assert.equal(sm.StateMachineName, 'Ads-republish');
+    assert.equal(sm.StateMachineType, 'STANDARD');
+    assert.deepEqual(sm.DefinitionSubstitutions, { TickFunctionArn: getAtt(onTick) });
+    const shipped = JSON.parse(fs.readFileSync(WORKFLOW_DEFINITION, 'utf8'));
+    assert.deepEqual(JSON.parse(sm.DefinitionString), shipped);
+    assert.match(sm.DefinitionString, /\$\{TickFunctionArn\}/);
+  });
+
+  test('Rust functions: arm64, provided.al2023, the catalog in the package', () => {
+    for (const id of [onThumbnail, onTick]) {
+      const p = resources(t)[id].Properties!;
+      assert.equal(p.Runtime, 'provided.al2023');
+      assert.deepEqual(p.Architectures, ['arm64']);
+      assert.equal(p.Handler, 'bootstrap');
+      assert.equal(p.Environment.Variables.CATALOG_PATH, '/var/task/catalog.json');
+    }
+    assert.equal(resources(t)[onThumbnail].Properties!.MemorySize, 512);
+  });
+
+  test('environment names are exactly backend/lambda-env.json (AWS_REGION is set by Lambda)', () => {
+    const names = new Set(lambdaEnvNames());
+    const seen = new Set<string>(['AWS_REGION']);
+    for (const id of [onThumbnail, onTick]) {
+      for (const name of Object.keys(resources(t)[id].Properties!.Environment.Variables)) {
+        assert.ok(names.has(name), `${id} sets ${name}, which the backend does not read`);
+        seen.add(name);
+      }
+    }
+    assert.deepEqual([...seen].sort(), [...names].sort());
+    const env = resources(t)[onThumbnail].Properties!.Environment.Variables;
+    assert.equal(env.TABLE_NAME.Ref, table);
+    assert.equal(env.DETECTOR, 'rekognition');
+    assert.equal(env.REKOGNITION_PROJECT_VERSION_ARN, ARN);
+    assert.equal(env.MAX_ACTIVE_PRODUCTS, '2');
+    assert.equal(env.REPUBLISH_SECONDS, '5');
+    // The ARN built from the workflow's name is the workflow's real ARN.
+    assert.match(JSON.stringify(env.STATE_MACHINE_ARN), /:states:eu-west-1:123456789012:stateMachine:Ads-republish/);
+  });
+
+  test('on-thumbnail: exactly PutMetadata on the channels, table items, StartExecution, thumbnails, its model, its logs, its queue', () => {
+    const role = resources(t)[onThumbnail].Properties!.Role['Fn::GetAtt'][0];
+    const got = statementsOf(t, role).map((st) => [actionsOf(st).join(','), JSON.stringify(st.Resource)]).sort();
+    const want = [
+      ['ivs:PutMetadata', JSON.stringify(channels.map((c) => getAtt(c)))],
+      ['dynamodb:GetItem,dynamodb:UpdateItem', JSON.stringify(getAtt(table))],
+      ['states:StartExecution', JSON.stringify({ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':states:eu-west-1:123456789012:stateMachine:Ads-republish']] })],
+      ['s3:GetObject', JSON.stringify({ 'Fn::Join': ['', [getAtt(recordings), `/${THUMBNAIL_OBJECTS}`]] })],
+      ['rekognition:DetectCustomLabels', JSON.stringify(ARN)],
+      ['logs:CreateLogStream,logs:PutLogEvents', JSON.stringify(getAtt(logicalId(t, 'AWS::Logs::LogGroup', 'OnThumbnailLogs')))],
+      ['sqs:SendMessage', JSON.stringify(getAtt(queue))],
+    ].sort();
+    assert.deepEqual(got, want);
+    assert.equal(THUMBNAIL_OBJECTS, 'ivs/v1/*/media/thumbnails/*');
+    assert.equal(resources(t)[role].Properties!.ManagedPolicyArns, undefined, 'no managed policy (AWSLambdaBasicExecutionRole allows any log group)');
+  });
+
+  test('on-tick: exactly PutMetadata on the channels, table items and its logs', () => {
+    const role = resources(t)[onTick].Properties!.Role['Fn::GetAtt'][0];
+    const got = statementsOf(t, role).map((st) => [actionsOf(st).join(','), JSON.stringify(st.Resource)]).sort();
+    assert.deepEqual(got, [
+      ['dynamodb:GetItem,dynamodb:UpdateItem', JSON.stringify(getAtt(table))],
+      ['ivs:PutMetadata', JSON.stringify(channels.map((c) => getAtt(c)))],
+      ['logs:CreateLogStream,logs:PutLogEvents', JSON.stringify(getAtt(logicalId(t, 'AWS::Logs::LogGroup', 'OnTickLogs')))],
+    ]);
+  });
+
+  test('the workflow may invoke on-tick and nothing else', () => {
+    const role = resources(t)[workflow].Properties!.RoleArn['Fn::GetAtt'][0];
+    const got = statementsOf(t, role);
+    assert.equal(got.length, 1);
+    assert.deepEqual(actionsOf(got[0]), ['lambda:InvokeFunction']);
+    assert.deepEqual(got[0].Resource, [getAtt(onTick), { 'Fn::Join': ['', [getAtt(onTick), ':*']] }]);
+  });
+
+  test('no statement anywhere allows `*`, all of a service (`svc:*`), or a `*` resource', () => {
+    for (const [id, r] of Object.entries(resources(t))) {
+      if (r.Type !== 'AWS::IAM::Policy') continue;
+      for (const st of r.Properties!.PolicyDocument.Statement) {
+        for (const action of actionsOf(st)) assert.ok(action !== '*' && !action.endsWith(':*'), `${id}: ${action}`);
+        assert.notEqual(JSON.stringify(st.Resource), '"*"', `${id}: ${actionsOf(st)} on *`);
+      }
+    }
+  });
+
+  test('failures: bounded retries into a queue, alarms on errors and throttles', () => {
+    assert.deepEqual(resources(t)[onThumbnail].Properties!.DeadLetterConfig, { TargetArn: getAtt(queue) });
+    t.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+      FunctionName: { Ref: onThumbnail },
+      MaximumRetryAttempts: 2,
+      MaximumEventAgeInSeconds: 300,
+    });
+    t.hasResourceProperties('AWS::SQS::Queue', { SqsManagedSseEnabled: true });
+    const alarmOn = (metric: string, fn: string) =>
+      t.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        MetricName: metric,
+        Namespace: 'AWS/Lambda',
+        Dimensions: [{ Name: 'FunctionName', Value: { Ref: fn } }],
+        Threshold: 1,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+        AlarmActions: [{ Ref: logicalId(t, 'AWS::SNS::Topic', 'Alarms') }],
+      });
+    alarmOn('Errors', onThumbnail);
+    alarmOn('Throttles', onThumbnail);
+    alarmOn('Errors', onTick);
+    t.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'ApproximateNumberOfMessagesVisible', Namespace: 'AWS/SQS' });
+  });
+
+  test('the player: private bucket behind CloudFront with origin access control, playback URLs filled in', () => {
+    t.resourceCountIs('AWS::CloudFront::OriginAccessControl', 1);
+    t.hasResourceProperties('AWS::CloudFront::Distribution', {
+      DistributionConfig: Match.objectLike({
+        DefaultRootObject: 'index.html',
+        DefaultCacheBehavior: Match.objectLike({ ViewerProtocolPolicy: 'redirect-to-https', Compress: true }),
+        Origins: [Match.objectLike({ OriginAccessControlId: Match.anyValue(), S3OriginConfig: { OriginAccessIdentity: '' } })],
+      }),
+    });
+    t.hasResourceProperties('AWS::CloudFront::ResponseHeadersPolicy', {
+      ResponseHeadersPolicyConfig: Match.objectLike({
+        CorsConfig: Match.objectLike({ AccessControlAllowOrigins: { Items: ['*'] }, AccessControlAllowMethods: { Items: ['GET', 'HEAD'] } }),
+      }),
+    });
+    const deployment = Object.values(resources(t)).find((r) => r.Type === 'Custom::CDKBucketDeployment')!;
+    const markers = JSON.stringify(deployment.Properties!.SourceMarkers);
+    for (const c of channels) assert.ok(markers.includes(JSON.stringify(getAtt(c, 'PlaybackUrl'))), `${c}'s playback URL in index.html`);
+    assert.deepEqual(deployment.Properties!.DistributionPaths, ['/*']);
+  });
+
+  test('outputs: ingest, ARN, playback and player URLs, and the command that reads the stream key (never the key)', () => {
+    const outputs = t.toJSON().Outputs as Record<string, { Value: unknown }>;
+    for (const n of [1, 2]) {
+      for (const name of ['Arn', 'IngestServer', 'PlaybackUrl', 'StreamKeyCommand']) assert.ok(outputs[`Channel${n}${name}`], `Channel${n}${name}`);
+      assert.match(JSON.stringify(outputs[`Channel${n}IngestServer`].Value), /rtmps:\/\/.*IngestEndpoint.*:443\/app\//);
+      const command = JSON.stringify(outputs[`Channel${n}StreamKeyCommand`].Value);
+      assert.match(command, /aws ivs get-stream-key --region eu-west-1 --arn .*Channel\d+StreamKey.*--query streamKey.value --output text/);
+    }
+    assert.ok(outputs.PlayerUrl && outputs.CatalogUrl);
+    assert.doesNotMatch(JSON.stringify(t.toJSON().Outputs), /"Value"\]/, 'no output reads a stream key\'s Value');
+  });
+
+  test('every checkov suppression carries a written reason', () => {
+    let count = 0;
+    for (const [id, r] of Object.entries(resources(t))) {
+      for (const skip of r.Metadata?.checkov?.skip ?? []) {
+        assert.match(skip.id, /^CKV2?_AWS_\d+$/, id);
+        assert.ok(typeof skip.comment === 'string' && skip.comment.length > 30, `${id} ${skip.id}: reason`);
+        count++;
+      }
+    }
+    assert.ok(count > 0);
+  });
+});
+
+describe('built-in detector', () => {
+  const catalogDir = fs.mkdtempSync(path.join(os.tmpdir(), 'catalog-builtin-'));
+  fs.copyFileSync(path.join(REPO_ROOT, 'studio/demo/kestrel.png'), path.join(catalogDir, 'kestrel.png'));
+  fs.writeFileSync(
+    path.join(catalogDir, 'catalog.json'),
+    JSON.stringify({
+      products: [{ id: 'kestrel', image_url: 'kestrel.png', reference_images: ['kestrel.png', 's3://brand-refs/kestrel/side.png'] }],
+    }),
+  );
+  const t = synth({ detector: 'builtin', catalog: path.join(catalogDir, 'catalog.json') });
+  const onThumbnail = logicalId(t, 'AWS::Lambda::Function', 'OnThumbnail');
+
+  test('no Rekognition permission or variable; DETECTOR=builtin; one vCPU; HD thumbnails', () => {
+    assert.doesNotMatch(JSON.stringify(t.toJSON()), /rekognition:/);
+    const p = resources(t)[onThumbnail].Properties!;
+    assert.equal(p.Environment.Variables.DETECTOR, 'builtin');
+    assert.equal(p.Environment.Variables.REKOGNITION_PROJECT_VERSION_ARN, undefined);
+    assert.equal(p.MemorySize, 1769);
+    t.hasResourceProperties('AWS::IVS::RecordingConfiguration', { ThumbnailConfiguration: Match.objectLike({ Resolution: 'HD', TargetIntervalSeconds: 5 }) });
+  });
+
+  test('s3:// reference images are readable, exactly those objects', () => {
+    const role = resources(t)[onThumbnail].Properties!.Role['Fn::GetAtt'][0];
+    const reads = statementsOf(t, role).filter((st) => actionsOf(st).join() === 's3:GetObject').map((st) => JSON.stringify(st.Resource));
+    assert.equal(reads.length, 2);
+    assert.ok(reads.includes(JSON.stringify({ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':s3:::brand-refs/kestrel/side.png']] })), reads.join('\n'));
+  });
+});
+
+test('a missing player build is a clear error', () => {
+  const app = new App({ postCliContext: { 'aws:cdk:bundling-stacks': [] } });
+  const settings = readSettings((key: ContextKey) => ({ detector: 'builtin' })[key as 'detector']);
+  assert.throws(
+    () => new AdStack(app, 'Ads', { settings, playerDist: path.join(os.tmpdir(), 'no-such-player') }),
+    /holds no built player; run \.\/player\/build\.sh first/,
+  );
+});
