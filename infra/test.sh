@@ -3,7 +3,8 @@
 #   1. tsc type check; unit and aws-cdk-lib/assertions tests (node --test);
 #   2. offline synth (bundling skipped) with each detector, then cfn-lint and
 #      checkov on the template: no error, no warning, no failed check
-#      (suppressions carry their reason in the resource's metadata);
+#      (suppressions carry their reason in the resource's metadata, and
+#      scripts/check-suppressions.ts fails on one that is not needed);
 #   3. asl-validator on the workflow definition the stack deploys;
 #   4. a real synth WITH bundling: cargo lambda build --release --arm64 for
 #      every Rust function, then scripts/check-bundle.ts on the packages.
@@ -34,6 +35,8 @@ for variant in "projectVersionArn=$arn" "detector=builtin"; do
   cfn-lint "$out/IvsInteractiveAds.template.json"
   say "checkov ($variant)"
   checkov -f "$out/IvsInteractiveAds.template.json" --framework cloudformation --compact --quiet --skip-download
+  say "checkov suppressions are all needed ($variant)"
+  npx --no-install tsx scripts/check-suppressions.ts "$out/IvsInteractiveAds.template.json"
 done
 
 say "asl-validator backend/workflow/republish.asl.json"

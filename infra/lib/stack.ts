@@ -138,8 +138,6 @@ export class AdStack extends Stack {
     suppressCheckov(recordings, {
       CKV_AWS_18: 'Access logs would need a second bucket; thumbnails are transient machine input, read only by the on-thumbnail function.',
       CKV_AWS_21: 'IVS writes each thumbnail and segment once under a new key; versions would only keep expired objects longer.',
-      CKV_AWS_144: 'Thumbnails and recordings expire after retentionDays; a second-region copy is not worth its cost for them.',
-      CKV_AWS_145: 'SSE-S3: IVS writes with its service-linked role, which cannot use a customer key without a key policy per account.',
     });
 
     const recording = new ivs.CfnRecordingConfiguration(this, 'RecordingConfiguration', {
@@ -278,10 +276,6 @@ export class AdStack extends Stack {
       definitionBody: sfn.DefinitionBody.fromString(fs.readFileSync(WORKFLOW_DEFINITION, 'utf8')),
       definitionSubstitutions: { TickFunctionArn: this.onTick.functionArn },
     });
-    suppressCheckov(workflow, {
-      CKV_AWS_284: 'X-Ray would add a `*`-resource IAM statement; each execution is a short loop whose history the console shows.',
-      CKV_AWS_285: 'Execution logging would add `*`-resource log-delivery permissions; on-tick logs every step as JSON.',
-    });
 
     // ---- Least-privilege grants ----------------------------------------
     const channelArns = this.channels.map((c) => c.attrArn);
@@ -350,9 +344,6 @@ export class AdStack extends Stack {
     suppressCheckov(site, {
       CKV_AWS_18: 'Static player files; CloudFront in front of it is where viewer requests arrive.',
       CKV_AWS_21: 'Every deploy uploads the player again from player/dist; the repository is its history.',
-      CKV_AWS_144: 'Rebuilt from the repository on every deploy; a replica adds cost and nothing else.',
-      CKV_AWS_145: 'Public content served through CloudFront; a customer key would need a key policy for CloudFront with no gain.',
-      CKV2_AWS_62: 'Nothing reacts to uploads of the player files.',
     });
 
     // Embedders load player.js, its wasm and the catalog from other origins:
@@ -387,10 +378,7 @@ export class AdStack extends Stack {
     suppressCheckov(distribution, {
       CKV_AWS_68: 'A public player of public files; WAF is the operator\'s choice (and bill), attachable without touching this stack.',
       CKV_AWS_86: 'Access logs need a log bucket with ACLs; viewer numbers come from IVS\'s own metrics.',
-      CKV_AWS_174: 'The default *.cloudfront.net certificate fixes the minimum TLS version; a custom domain (README) sets TLSv1.2_2021.',
-      CKV_AWS_310: 'One S3 origin; a failover origin would be a second copy of the same static files.',
-      CKV2_AWS_47: 'No WAF (see CKV_AWS_68), so no Log4j rule set to attach.',
-      CKV2_AWS_32: 'PlayerHeaders is attached (CORS and security headers); the check does not follow the reference.',
+      CKV_AWS_174: 'The default *.cloudfront.net certificate fixes the minimum TLS version; with your own domain and certificate, set minimumProtocolVersion TLSv1.2_2021.',
     });
 
     // Staged as catalog/catalog.json plus its card images, at the same paths.
@@ -424,8 +412,11 @@ export class AdStack extends Stack {
     // custom resources) run only while CloudFormation deploys.
     for (const child of this.node.findAll()) {
       if (child instanceof CfnResource && child.cfnResourceType === 'AWS::Lambda::Function' && child.getMetadata('checkov') === undefined) {
+        const { CKV_AWS_173, ...always } = LAMBDA_REASONS;
         suppressCheckov(child, {
-          ...LAMBDA_REASONS,
+          ...always,
+          // Only the deployment handler has environment variables.
+          ...(child instanceof lambda.CfnFunction && child.environment ? { CKV_AWS_173 } : {}),
           CKV_AWS_116: 'A CDK custom-resource handler: CloudFormation calls it during deployment and a failure fails the deployment.',
         });
       }
