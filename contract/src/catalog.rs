@@ -40,21 +40,109 @@ const MAX_PRICE: usize = 24;
 const MAX_DESCRIPTION: usize = 280;
 const MAX_LABEL: usize = 256;
 const MAX_URL: usize = 2048;
-const MAX_DISPLAY_SECONDS: u64 = 3600;
-const MAX_COOLDOWN_SECONDS: u64 = 86_400;
+const MAX_DISPLAY_SECONDS: u32 = 3600;
+const MAX_COOLDOWN_SECONDS: u32 = 86_400;
 
-const FIELDS: &[&str] = &[
-    "id",
-    "labels",
-    "title",
-    "description",
-    "price",
-    "image_url",
-    "link_url",
-    "min_confidence",
-    "display_seconds",
-    "cooldown_seconds",
-    "reference_images",
+/// How a product field is checked.
+#[derive(Clone, Copy)]
+enum Check {
+    /// The product id ([`ProductId`]).
+    Id,
+    /// Text, trimmed, of at most `max` characters; a `required` one may not
+    /// be missing or empty, an optional one reads as "".
+    Text { max: usize, required: bool },
+    /// Text that is an https URL; with `local`, also a path relative to the
+    /// catalog or a localhost URL (see [`check_image_url`]).
+    Url { local: bool },
+    /// A number from `min` to `max`.
+    Number { min: u32, max: u32 },
+    /// Whole seconds from `min` to `max`.
+    Seconds { min: u32, max: u32 },
+    /// A list of distinct non-empty texts; an optional one reads as empty.
+    List { required: bool },
+}
+
+/// One field of a product: its name, what it holds (for messages) and its check.
+struct Field {
+    name: &'static str,
+    what: &'static str,
+    check: Check,
+}
+
+/// Every product field, in [`Product`]'s order. One table rather than a
+/// function per field: the player's wasm carries this reader, and its size
+/// is a feature.
+const FIELDS: [Field; 11] = [
+    Field {
+        name: "id",
+        what: "a short stable id such as \"aurora-mug\"",
+        check: Check::Id,
+    },
+    Field {
+        name: "labels",
+        what: "the detection label(s) that mean this product",
+        check: Check::List { required: true },
+    },
+    Field {
+        name: "title",
+        what: "the product's title",
+        check: Check::Text {
+            max: MAX_TITLE,
+            required: true,
+        },
+    },
+    Field {
+        name: "description",
+        what: "a short description",
+        check: Check::Text {
+            max: MAX_DESCRIPTION,
+            required: false,
+        },
+    },
+    Field {
+        name: "price",
+        what: "the price as display text, e.g. \"$24.00\"",
+        check: Check::Text {
+            max: MAX_PRICE,
+            required: true,
+        },
+    },
+    Field {
+        name: "image_url",
+        what: "the product image: an https:// URL or a path relative to the catalog",
+        check: Check::Url { local: true },
+    },
+    Field {
+        name: "link_url",
+        what: "the https:// page the QR code opens",
+        check: Check::Url { local: false },
+    },
+    Field {
+        name: "min_confidence",
+        what: "the lowest detection confidence, 0 to 100, that shows the product",
+        check: Check::Number { min: 0, max: 100 },
+    },
+    Field {
+        name: "display_seconds",
+        what: "how long the card shows",
+        check: Check::Seconds {
+            min: 1,
+            max: MAX_DISPLAY_SECONDS,
+        },
+    },
+    Field {
+        name: "cooldown_seconds",
+        what: "how long after the display window before it may show again",
+        check: Check::Seconds {
+            min: 0,
+            max: MAX_COOLDOWN_SECONDS,
+        },
+    },
+    Field {
+        name: "reference_images",
+        what: "reference image paths for the built-in detector",
+        check: Check::List { required: false },
+    },
 ];
 
 /// One product, validated.
@@ -321,6 +409,14 @@ fn product_name(id: &str, index: usize) -> String {
     format!("\"{id}\" (#{})", index + 1)
 }
 
+/// A field's checked value.
+enum Value {
+    Id(ProductId),
+    Text(String),
+    Number(f64),
+    List(Vec<String>),
+}
+
 /// Collects the problems of one product object.
 struct ProductReader<'a> {
     obj: &'a [(String, Json)],
@@ -339,146 +435,125 @@ impl ProductReader<'_> {
         });
     }
 
-    fn get(&mut self, field: &str, what: &str) -> Option<&'_ Json> {
-        match json::field(self.obj, field) {
-            Some(v) if !v.is_null() => Some(v),
-            _ => {
-                self.problem(field, format!("is missing; add {what}"));
-                None
-            }
-        }
+    /// Reads and checks one field; `None` after recording its problem.
+    fn read(&mut self, field: &Field) -> Option<Value> {
+        let (name, what) = (field.name, field.what);
+        let value = json::field(self.obj, name).filter(|v| !v.is_null());
+        let Some(value) = value else {
+            return match field.check {
+                Check::Text {
+                    required: false, ..
+                } => Some(Value::Text(String::new())),
+                Check::List { required: false } => Some(Value::List(Vec::new())),
+                _ => {
+                    self.problem(name, format!("is missing; add {what}"));
+                    None
+                }
+            };
+        };
+        let problem = match field.check {
+            Check::Id => match value.as_str().map(|s| (s, ProductId::parse(s))) {
+                Some((_, Ok(id))) => return Some(Value::Id(id)),
+                Some((s, Err(e))) => format!("{} {e}", quoted(s)),
+                None => format!("must be text, got {}", value.kind()),
+            },
+            Check::Text { max, required } => match self.text(what, value, max, required) {
+                Ok(text) => return Some(Value::Text(text)),
+                Err(problem) => problem,
+            },
+            Check::Url { local } => match self.text(what, value, MAX_URL, true) {
+                Ok(url) => {
+                    let check = if local {
+                        check_image_url(&url)
+                    } else {
+                        check_https_url(&url)
+                    };
+                    match check {
+                        Ok(()) => return Some(Value::Text(url)),
+                        Err(why) => format!("{why} (got {})", quoted(&url)),
+                    }
+                }
+                Err(problem) => problem,
+            },
+            // `value` (not the f64) in the messages: it quotes the number as
+            // written, and core's f64 Display would add ~15 KB to the wasm.
+            Check::Number { min, max } => match value.as_f64() {
+                Some(n) if (f64::from(min)..=f64::from(max)).contains(&n) => {
+                    return Some(Value::Number(n))
+                }
+                Some(_) => format!("is {value}; it must be between {min} and {max} ({what})"),
+                None => format!("must be a number ({what}), got {}", value.kind()),
+            },
+            Check::Seconds { min, max } => match value.as_u64() {
+                Some(n) if (u64::from(min)..=u64::from(max)).contains(&n) => {
+                    return Some(Value::Number(n as f64))
+                }
+                _ => format!(
+                    "must be a whole number of seconds from {min} to {max} ({what}), got {value}"
+                ),
+            },
+            Check::List { required } => match self.list(value, what, required) {
+                Ok(items) => return Some(Value::List(items)),
+                Err(problem) => problem,
+            },
+        };
+        self.problem(name, problem);
+        None
     }
 
-    fn text(&mut self, field: &str, what: &str, max: usize, required: bool) -> Option<String> {
-        let value = if required {
-            self.get(field, what)?.clone()
-        } else {
-            match json::field(self.obj, field) {
-                None | Some(Json::Null) => return Some(String::new()),
-                Some(v) => v.clone(),
-            }
-        };
+    fn text(
+        &self,
+        what: &str,
+        value: &Json,
+        max: usize,
+        required: bool,
+    ) -> Result<String, String> {
         let Some(s) = value.as_str() else {
-            self.problem(
-                field,
-                format!("must be text ({what}), got {}", value.kind()),
-            );
-            return None;
+            return Err(format!("must be text ({what}), got {}", value.kind()));
         };
         let trimmed = s.trim();
         if required && trimmed.is_empty() {
-            self.problem(field, format!("is empty; add {what}"));
-            return None;
+            return Err(format!("is empty; add {what}"));
         }
         let len = trimmed.chars().count();
         if len > max {
-            self.problem(
-                field,
-                format!("is {len} characters long; shorten it to at most {max}"),
-            );
-            return None;
+            return Err(format!(
+                "is {len} characters long; shorten it to at most {max}"
+            ));
         }
         if trimmed.chars().any(|c| c.is_control() && c != '\n') {
-            self.problem(field, "contains control characters; remove them".into());
-            return None;
+            return Err("contains control characters; remove them".into());
         }
-        Some(trimmed.to_owned())
+        Ok(trimmed.to_owned())
     }
 
-    fn number(&mut self, field: &str, what: &str, min: u32, max: u32) -> Option<f64> {
-        let value = self.get(field, what)?.clone();
-        let Some(n) = value.as_f64() else {
-            self.problem(
-                field,
-                format!("must be a number ({what}), got {}", value.kind()),
-            );
-            return None;
-        };
-        // `value` (not `n`) in the message: it quotes the number as written,
-        // and core's f64 Display would add ~15 KB to the player's wasm.
-        if !(f64::from(min)..=f64::from(max)).contains(&n) {
-            self.problem(
-                field,
-                format!("is {value}; it must be between {min} and {max} ({what})"),
-            );
-            return None;
-        }
-        Some(n)
-    }
-
-    fn whole_seconds(&mut self, field: &str, what: &str, min: u64, max: u64) -> Option<u32> {
-        let value = self.get(field, what)?.clone();
-        match value.as_u64() {
-            Some(n) if (min..=max).contains(&n) => u32::try_from(n).ok(),
-            _ => {
-                self.problem(
-                    field,
-                    format!(
-                        "must be a whole number of seconds from {min} to {max} ({what}), got {value}"
-                    ),
-                );
-                None
-            }
-        }
-    }
-
-    fn url(&mut self, field: &str, what: &str, allow_local: bool) -> Option<String> {
-        let url = self.text(field, what, MAX_URL, true)?;
-        let check = if allow_local {
-            check_image_url(&url)
-        } else {
-            check_https_url(&url)
-        };
-        match check {
-            Ok(()) => Some(url),
-            Err(why) => {
-                self.problem(field, format!("{why} (got {})", quoted(&url)));
-                None
-            }
-        }
-    }
-
-    fn string_list(&mut self, field: &str, what: &str, required: bool) -> Option<Vec<String>> {
-        let value = match json::field(self.obj, field) {
-            None | Some(Json::Null) if !required => return Some(Vec::new()),
-            _ => self.get(field, what)?.clone(),
-        };
+    fn list(&self, value: &Json, what: &str, required: bool) -> Result<Vec<String>, String> {
         let Some(items) = value.as_array() else {
-            self.problem(
-                field,
-                format!("must be a list of text ({what}), got {}", value.kind()),
-            );
-            return None;
+            return Err(format!(
+                "must be a list of text ({what}), got {}",
+                value.kind()
+            ));
         };
         if required && items.is_empty() {
-            self.problem(field, format!("is empty; add {what}"));
-            return None;
+            return Err(format!("is empty; add {what}"));
         }
         let mut out: Vec<String> = Vec::new();
         for item in items {
             match item.as_str().map(str::trim) {
                 Some(s) if !s.is_empty() && s.chars().count() <= MAX_LABEL => {
                     if out.iter().any(|o| o == s) {
-                        self.problem(
-                            field,
-                            format!("lists {} twice; remove the duplicate", quoted(s)),
-                        );
-                        return None;
+                        return Err(format!("lists {} twice; remove the duplicate", quoted(s)));
                     }
                     out.push(s.to_owned());
                 }
                 _ => {
-                    self.problem(
-                        field,
-                        format!(
-                            "has an entry {item} that is not non-empty text of at most {MAX_LABEL} characters"
-                        ),
-                    );
-                    return None;
+                    return Err(format!(
+                        "has an entry {item} that is not non-empty text of at most {MAX_LABEL} characters"
+                    ))
                 }
             }
         }
-        Some(out)
+        Ok(out)
     }
 }
 
@@ -504,89 +579,58 @@ fn read_product(index: usize, item: &Json, problems: &mut Vec<CatalogProblem>) -
         ok: true,
     };
     for (key, _) in obj {
-        if !FIELDS.contains(&key.as_str()) {
+        if !FIELDS.iter().any(|f| f.name == key) {
+            let known: Vec<&str> = FIELDS.iter().map(|f| f.name).collect();
             r.problem(
                 key,
-                format!("unknown field; known fields are {}", FIELDS.join(", ")),
+                format!("unknown field; known fields are {}", known.join(", ")),
             );
         }
     }
-
-    let id = match r.get("id", "a short stable id such as \"aurora-mug\"") {
-        Some(Json::String(s)) => match ProductId::parse(s) {
-            Ok(id) => Some(id),
-            Err(e) => {
-                let s = s.clone();
-                r.problem("id", format!("{} {e}", quoted(&s)));
-                None
-            }
-        },
-        Some(other) => {
-            let k = other.kind();
-            r.problem("id", format!("must be text, got {k}"));
-            None
-        }
-        None => None,
-    };
-    let labels = r.string_list(
-        "labels",
-        "the detection label(s) that mean this product",
-        true,
-    );
-    let title = r.text("title", "the product's title", MAX_TITLE, true);
-    let description = r.text("description", "a short description", MAX_DESCRIPTION, false);
-    let price = r.text(
-        "price",
-        "the price as display text, e.g. \"$24.00\"",
-        MAX_PRICE,
-        true,
-    );
-    let image_url = r.url(
-        "image_url",
-        "the product image: an https:// URL or a path relative to the catalog",
-        true,
-    );
-    let link_url = r.url("link_url", "the https:// page the QR code opens", false);
-    let min_confidence = r.number(
-        "min_confidence",
-        "the lowest detection confidence, 0 to 100, that shows the product",
-        0,
-        100,
-    );
-    let display_seconds = r.whole_seconds(
-        "display_seconds",
-        "how long the card shows",
-        1,
-        MAX_DISPLAY_SECONDS,
-    );
-    let cooldown_seconds = r.whole_seconds(
-        "cooldown_seconds",
-        "how long after the display window before it may show again",
-        0,
-        MAX_COOLDOWN_SECONDS,
-    );
-    let reference_images = r.string_list(
-        "reference_images",
-        "reference image paths for the built-in detector",
-        false,
-    );
-
+    let values = FIELDS.each_ref().map(|field| r.read(field));
     if !r.ok {
         return None;
     }
+    // Every field read cleanly, so each value has its field's kind.
+    let [id, labels, title, description, price, image_url, link_url, min_confidence, display_seconds, cooldown_seconds, reference_images] =
+        values;
+    let Some(Value::Id(id)) = id else {
+        return None;
+    };
     Some(Product {
-        id: id?,
-        labels: labels?,
-        title: title?,
-        description: description?,
-        price: price?,
-        image_url: image_url?,
-        link_url: link_url?,
-        min_confidence: min_confidence? as f32,
-        display_seconds: display_seconds?,
-        cooldown_seconds: cooldown_seconds?,
-        reference_images: reference_images?,
+        id,
+        labels: take_list(labels),
+        title: take_text(title),
+        description: take_text(description),
+        price: take_text(price),
+        image_url: take_text(image_url),
+        link_url: take_text(link_url),
+        min_confidence: take_number(min_confidence) as f32,
+        display_seconds: take_number(display_seconds) as u32,
+        cooldown_seconds: take_number(cooldown_seconds) as u32,
+        reference_images: take_list(reference_images),
     })
+}
+
+fn take_text(value: Option<Value>) -> String {
+    match value {
+        Some(Value::Text(s)) => s,
+        _ => String::new(),
+    }
+}
+
+fn take_number(value: Option<Value>) -> f64 {
+    match value {
+        Some(Value::Number(n)) => n,
+        _ => 0.0,
+    }
+}
+
+fn take_list(value: Option<Value>) -> Vec<String> {
+    match value {
+        Some(Value::List(items)) => items,
+        _ => Vec::new(),
+    }
 }
 
 /// An absolute https URL with a host and no whitespace. Checked by hand rather
@@ -622,7 +666,7 @@ pub fn check_image_url(url: &str) -> Result<(), &'static str> {
     for local in ["http://localhost", "http://127.0.0.1"] {
         if let Some(rest) = url.strip_prefix(local) {
             if rest.is_empty() || rest.starts_with([':', '/']) {
-                return check_host_and_chars(&url["http://".len()..]);
+                return check_host_and_chars(url.get("http://".len()..).unwrap_or(""));
             }
         }
     }

@@ -48,7 +48,9 @@ impl Number {
             None => (false, self.0.as_str()),
         };
         let (digits, exponent) = match text.find(['e', 'E']) {
-            Some(at) => (&text[..at], &text[at + 1..]),
+            // `at` is an ASCII 'e', so both halves exist; `get` keeps a
+            // panic path (and its formatting code) out of the player's wasm.
+            Some(at) => (text.get(..at).unwrap_or(""), text.get(at + 1..).unwrap_or("")),
             None => (text, "0"),
         };
         let (whole, fraction) = digits.split_once('.').unwrap_or((digits, ""));
@@ -260,13 +262,11 @@ impl Reader<'_> {
     fn error(&self, message: &str) -> JsonError {
         let pos = self.pos.min(self.bytes.len());
         // `pos` may sit inside a multi-byte character; count whole ones.
-        let before = self.text.get(..pos).unwrap_or_else(|| {
-            let mut p = pos;
-            while !self.text.is_char_boundary(p) {
-                p -= 1;
-            }
-            &self.text[..p]
-        });
+        let mut p = pos;
+        while !self.text.is_char_boundary(p) {
+            p -= 1;
+        }
+        let before = self.text.get(..p).unwrap_or("");
         let line = before.matches('\n').count() + 1;
         let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
         JsonError {
@@ -287,7 +287,7 @@ impl Reader<'_> {
     }
 
     fn expect_word(&mut self, word: &str, value: Json) -> Result<Json, JsonError> {
-        if self.bytes[self.pos..].starts_with(word.as_bytes()) {
+        if self.bytes.get(self.pos..).is_some_and(|b| b.starts_with(word.as_bytes())) {
             self.pos += word.len();
             Ok(value)
         } else {
@@ -411,7 +411,8 @@ impl Reader<'_> {
         }
         // Like JavaScript's JSON.parse, a number beyond f64's range is read
         // (as infinity), and whoever uses it checks its range.
-        Ok(Json::Number(Number(self.text[start..self.pos].to_owned())))
+        let text = self.text.get(start..self.pos).unwrap_or("0");
+        Ok(Json::Number(Number(text.to_owned())))
     }
 
     fn hex4(&mut self) -> Result<u32, JsonError> {
@@ -437,7 +438,7 @@ impl Reader<'_> {
                 self.pos += 1;
             }
             // The run stops at ASCII bytes only, so it ends on a char boundary.
-            out.push_str(&self.text[run..self.pos]);
+            out.push_str(self.text.get(run..self.pos).unwrap_or(""));
             match self.peek() {
                 None => return Err(self.error("unexpected end of input inside a string")),
                 Some(b'"') => {
@@ -478,7 +479,7 @@ impl Reader<'_> {
         let first = self.hex4()?;
         let code = match first {
             0xD800..=0xDBFF => {
-                if !self.bytes[self.pos..].starts_with(b"\\u") {
+                if !self.bytes.get(self.pos..).is_some_and(|b| b.starts_with(b"\\u")) {
                     return Err(self.error("lone leading surrogate in a \\u escape"));
                 }
                 self.pos += 2;

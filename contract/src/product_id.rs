@@ -18,7 +18,7 @@ pub enum ProductIdError {
     Empty,
     #[error("is {0} characters long; use at most {MAX_PRODUCT_ID_LEN}")]
     TooLong(usize),
-    #[error("contains {0:?}; use only a-z, 0-9, '-' and '_', starting with a letter or digit")]
+    #[error("contains '{0}'; use only a-z, 0-9, '-' and '_', starting with a letter or digit")]
     BadCharacter(char),
 }
 
