@@ -1,7 +1,7 @@
 //! QR codes of product links, made in the browser as SVG.
 
 use qrcode::canvas::{Canvas, MaskPattern};
-use qrcode::{bits, ec, Color, EcLevel};
+use qrcode::{bits, Color, EcLevel, Version};
 use std::fmt::Write;
 
 /// The standard quiet zone, in modules, on each side.
@@ -18,19 +18,37 @@ const MASKS: [MaskPattern; 8] = [
     MaskPattern::Meadow,
 ];
 
+/// Error correction level M, per version 1 to 40 (ISO/IEC 18004 table 9):
+/// error correction codewords per block, and the number of blocks. The data
+/// codewords split as evenly as they can, the longer blocks last.
+#[rustfmt::skip]
+const EC_M: [(u8, u8); 40] = [
+    (10, 1), (16, 1), (26, 1), (18, 2), (24, 2), (16, 4), (18, 4), (22, 4),
+    (22, 5), (26, 5), (30, 5), (22, 8), (22, 9), (24, 9), (24, 10), (28, 10),
+    (28, 11), (26, 13), (26, 14), (26, 16), (26, 17), (28, 17), (28, 18), (28, 20),
+    (28, 21), (28, 23), (28, 25), (28, 26), (28, 28), (28, 29), (28, 31), (28, 33),
+    (28, 35), (28, 37), (28, 38), (28, 40), (28, 43), (28, 45), (28, 47), (28, 49),
+];
+
 /// The QR symbol of `link` (error correction M) as dark/light modules, row
 /// by row, with its width. `None` when the link is too long for a QR code.
 ///
-/// The `qrcode` crate encodes, adds error correction and draws; the mask is
-/// chosen here. The crate's own choice (`apply_best_mask`) takes ~0.9 ms
-/// natively, 95% of the QR's cost, so a card could not render in one frame;
-/// [`penalty`] scores the same ISO 18004 rules on a flat grid in a fraction
-/// of that.
+/// The `qrcode` crate encodes the bits and draws the symbol; two steps are
+/// done here, each for a reason:
+/// - The mask. The crate's choice (`apply_best_mask`) takes ~0.9 ms natively,
+///   95% of the QR's cost, so a card could not render in one frame;
+///   [`penalty`] scores the same ISO 18004 rules on a flat grid in a fraction
+///   of that.
+/// - The Reed-Solomon codewords ([`codewords`]). The crate's step carries
+///   ~4 KB of tables (generator polynomials for every size, every level) that
+///   barely compress, in a player whose wasm size is a feature; level M needs
+///   80 bytes of table and a few lines of arithmetic. A test checks the
+///   result equals the crate's for every version.
 pub fn qr_modules(link: &str) -> Option<(Vec<bool>, usize)> {
-    let bits = bits::encode_auto(link.as_bytes(), EcLevel::M).ok()?;
+    let bits = encode_bytes(link.as_bytes())?;
     let version = bits.version();
     let width = version.width().max(0) as usize;
-    let (data, ec_data) = ec::construct_codewords(&bits.into_bytes(), version, EcLevel::M).ok()?;
+    let (data, ec_data) = codewords(&bits.into_bytes(), version)?;
     let mut unmasked = Canvas::new(version, EcLevel::M);
     unmasked.draw_all_functional_patterns();
     unmasked.draw_data(&data, &ec_data);
@@ -48,6 +66,94 @@ pub fn qr_modules(link: &str) -> Option<(Vec<bool>, usize)> {
         })
         .min_by_key(|(score, _)| *score)
         .map(|(_, dark)| (dark, width))
+}
+
+/// `data` in byte mode, in the smallest version that holds it at level M.
+fn encode_bytes(data: &[u8]) -> Option<bits::Bits> {
+    (1..=40).find_map(|v| {
+        let mut bits = bits::Bits::new(Version::Normal(v));
+        bits.push_byte_data(data).ok()?;
+        bits.push_terminator(EcLevel::M).ok()?;
+        Some(bits)
+    })
+}
+
+/// Splits `data` (all of a level-M symbol's data codewords) into blocks,
+/// computes each block's Reed-Solomon codewords, and interleaves both as
+/// the symbol carries them: `(data, error correction)`.
+fn codewords(data: &[u8], version: Version) -> Option<(Vec<u8>, Vec<u8>)> {
+    let Version::Normal(v) = version else {
+        return None;
+    };
+    let &(ec_len, blocks) = EC_M.get(usize::try_from(v).ok()?.checked_sub(1)?)?;
+    let (ec_len, blocks) = (usize::from(ec_len), usize::from(blocks));
+    let short = data.len() / blocks;
+    let long_blocks = data.len() % blocks;
+    let divisor = rs_divisor(ec_len);
+    let mut split = Vec::with_capacity(blocks);
+    let mut rest = data;
+    for b in 0..blocks {
+        let len = short + usize::from(b >= blocks - long_blocks);
+        let (block, tail) = rest.split_at_checked(len)?;
+        split.push((block, rs_remainder(block, &divisor)));
+        rest = tail;
+    }
+    let mut data_out = Vec::with_capacity(data.len());
+    for i in 0..=short {
+        data_out.extend(split.iter().filter_map(|(block, _)| block.get(i)));
+    }
+    let mut ec_out = Vec::with_capacity(ec_len * blocks);
+    for i in 0..ec_len {
+        ec_out.extend(split.iter().filter_map(|(_, ec)| ec.get(i)));
+    }
+    Some((data_out, ec_out))
+}
+
+/// Multiplies in GF(2^8) modulo x^8 + x^4 + x^3 + x^2 + 1, QR's field.
+fn gf_mul(mut a: u8, mut b: u8) -> u8 {
+    let mut product = 0;
+    while b != 0 {
+        if b & 1 != 0 {
+            product ^= a;
+        }
+        a = (a << 1) ^ if a & 0x80 != 0 { 0x1d } else { 0 };
+        b >>= 1;
+    }
+    product
+}
+
+/// The generator polynomial (x - 1)(x - a)...(x - a^(degree-1)), highest
+/// power first, without its leading 1.
+fn rs_divisor(degree: usize) -> Vec<u8> {
+    let mut poly = vec![0; degree];
+    if let Some(last) = poly.last_mut() {
+        *last = 1;
+    }
+    let mut root = 1;
+    for _ in 0..degree {
+        for j in 0..degree {
+            poly[j] = gf_mul(poly[j], root) ^ poly.get(j + 1).copied().unwrap_or(0);
+        }
+        root = gf_mul(root, 2);
+    }
+    poly
+}
+
+/// The remainder of `block` times x^degree divided by `divisor`: the block's
+/// error correction codewords.
+fn rs_remainder(block: &[u8], divisor: &[u8]) -> Vec<u8> {
+    let mut rem = vec![0; divisor.len()];
+    for &byte in block {
+        let factor = byte ^ rem.first().copied().unwrap_or(0);
+        rem.rotate_left(1);
+        if let Some(last) = rem.last_mut() {
+            *last = 0;
+        }
+        for (r, &d) in rem.iter_mut().zip(divisor) {
+            *r ^= gf_mul(d, factor);
+        }
+    }
+    rem
 }
 
 /// ISO/IEC 18004 mask penalty of a symbol (`dark`, `width` modules square):
@@ -182,11 +288,27 @@ mod tests {
         "https://shop.example/products/kestrel-trail-runner-2026?utm_source=ivs&utm_medium=live&utm_campaign=spring-launch",
     ];
 
+    #[test]
+    fn codewords_equal_the_crates_for_every_version() {
+        for v in 1..=40 {
+            let version = Version::Normal(v);
+            let len = bits::Bits::new(version).max_len(EcLevel::M).unwrap() / 8;
+            // Data that differs per version and per byte.
+            let data: Vec<u8> = (0..len)
+                .map(|i| (i as u32 * 131 + v as u32 * 17 + 7) as u8)
+                .collect();
+            let ours = codewords(&data, version).unwrap();
+            let theirs = qrcode::ec::construct_codewords(&data, version, EcLevel::M).unwrap();
+            assert_eq!(ours, theirs, "version {v}");
+        }
+        assert!(codewords(&[0; 16], Version::Micro(2)).is_none());
+    }
+
     /// The symbol the `qrcode` crate draws for `link` with `mask`.
     fn crate_symbol(link: &str, mask: MaskPattern) -> Vec<bool> {
-        let bits = bits::encode_auto(link.as_bytes(), EcLevel::M).unwrap();
+        let bits = encode_bytes(link.as_bytes()).unwrap();
         let version = bits.version();
-        let (d, e) = ec::construct_codewords(&bits.into_bytes(), version, EcLevel::M).unwrap();
+        let (d, e) = qrcode::ec::construct_codewords(&bits.into_bytes(), version, EcLevel::M).unwrap();
         let mut c = Canvas::new(version, EcLevel::M);
         c.draw_all_functional_patterns();
         c.draw_data(&d, &e);
