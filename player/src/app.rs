@@ -4,8 +4,8 @@
 use crate::overlay::{seconds_left, Overlay};
 use crate::qr::qr_svg;
 use ad_contract::{Catalog, Product};
-use leptos::html::Video;
 use leptos::prelude::*;
+use wasm_bindgen::JsCast;
 use std::sync::Arc;
 
 /// The signals one player's view reads; the [`crate::PlayerHandle`] writes
@@ -58,10 +58,12 @@ impl CatalogView {
 }
 
 /// The whole player. Unmuting only sets `muted`; the handle applies it to
-/// the IVS player, which the view does not own.
-#[component]
-pub fn Player(state: PlayerState, video: NodeRef<Video>) -> impl IntoView {
-    let root = NodeRef::<leptos::html::Div>::new();
+/// the IVS player, which the view does not own and finds as the `<video>`.
+///
+/// A plain function rather than a `#[component]`, and no `NodeRef`s: each
+/// brings generic code to the wasm, and the handle and the full-screen button
+/// find their elements in the DOM instead.
+pub fn player_view(state: PlayerState) -> impl IntoView {
     let PlayerState {
         catalog,
         overlay,
@@ -94,7 +96,6 @@ pub fn Player(state: PlayerState, video: NodeRef<Video>) -> impl IntoView {
     view! {
         <div
             class="iap-root"
-            node_ref=root
             tabindex="0"
             on:keydown=move |ev: web_sys::KeyboardEvent| {
                 if ev.key() == "Escape" {
@@ -102,29 +103,38 @@ pub fn Player(state: PlayerState, video: NodeRef<Video>) -> impl IntoView {
                 }
             }
         >
-            <video class="iap-video" node_ref=video playsinline=true muted=true></video>
-            <Show when=move || !status.with(String::is_empty)>
-                <div class="iap-status" role="status">{move || status.get()}</div>
-            </Show>
+            <video class="iap-video" playsinline=true muted=true></video>
+            // Always in the page (hidden when empty): a status region that
+            // exists before its text changes is announced reliably, and
+            // `hidden` is cheaper than a <Show>'s memo.
+            <div class="iap-status" role="status" hidden=move || status.with(String::is_empty)>
+                {move || status.get()}
+            </div>
             <div class="iap-cards">
-                <For
-                    each=cards
-                    key=|(product, _, ends)| (product.id.as_str().to_string(), *ends as u64)
-                    children=move |(product, image, ends_at_ms)| {
-                        card(product, image, ends_at_ms, now_ms, dismiss)
-                    }
-                />
+                {move || {
+                    cards()
+                        .into_iter()
+                        .map(|(product, image, ends_at_ms)| card(product, image, ends_at_ms, now_ms, dismiss))
+                        .collect::<Vec<_>>()
+                }}
             </div>
             <div class="iap-controls">
-                <Show when=move || muted.get()>
-                    <button class="iap-unmute" type="button" on:click=move |_| muted.set(false)>
-                        "Unmute"
-                    </button>
-                </Show>
-                <button class="iap-fullscreen" type="button" on:click=move |_| {
+                <button
+                    class="iap-unmute"
+                    type="button"
+                    hidden=move || !muted.get()
+                    on:click=move |_| muted.set(false)
+                >
+                    "Unmute"
+                </button>
+                <button class="iap-fullscreen" type="button" on:click=move |ev: web_sys::MouseEvent| {
                     // The player's own container, so the cards stay visible.
-                    if let Some(el) = root.get_untracked() {
-                        let _ = el.request_fullscreen();
+                    let root = ev
+                        .target()
+                        .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+                        .and_then(|button| button.closest(".iap-root").ok().flatten());
+                    if let Some(root) = root {
+                        let _ = root.request_fullscreen();
                     }
                 }>
                     "Full screen"

@@ -9,7 +9,7 @@ pub mod overlay;
 pub mod qr;
 pub mod screen;
 
-use app::{Player, PlayerState};
+use app::{player_view, PlayerState};
 use leptos::prelude::*;
 use screen::Screen;
 use std::any::Any;
@@ -33,6 +33,7 @@ struct Inner {
     listeners: RefCell<Vec<EventListener>>,
     retry_closure: RefCell<Option<Closure<dyn FnMut()>>>,
     ticker: RefCell<Option<IntervalHandle>>,
+    mute_effect: RefCell<Option<RenderEffect<()>>>,
     mounted: RefCell<Option<Box<dyn Any>>>,
     owner: Owner,
 }
@@ -58,12 +59,17 @@ pub fn mount(
     playback_url: String,
 ) -> Result<PlayerHandle, JsValue> {
     let owner = Owner::new();
-    let (state, video, mounted) = owner.with(|| {
+    let (state, mounted) = owner.with(|| {
         let state = PlayerState::new();
-        let video = NodeRef::<leptos::html::Video>::new();
-        let mounted = leptos::mount::mount_to(root, move || view! { <Player state video /> });
-        (state, video, mounted)
+        let mounted = leptos::mount::mount_to(root.clone(), move || player_view(state));
+        (state, mounted)
     });
+    let video = root
+        .query_selector("video")
+        .ok()
+        .flatten()
+        .and_then(|v| v.dyn_into::<web_sys::HtmlVideoElement>().ok())
+        .ok_or_else(|| JsValue::from_str("ivs-ad-player: the video element did not mount"))?;
     let inner = Rc::new(Inner {
         screen: Screen::new(state),
         player,
@@ -73,13 +79,11 @@ pub fn mount(
         listeners: RefCell::new(Vec::new()),
         retry_closure: RefCell::new(None),
         ticker: RefCell::new(None),
+        mute_effect: RefCell::new(None),
         mounted: RefCell::new(Some(Box::new(mounted))),
         owner,
     });
-    let element = video
-        .get_untracked()
-        .ok_or_else(|| JsValue::from_str("ivs-ad-player: the video element did not mount"))?;
-    inner.player.attach_video(&element);
+    inner.player.attach_video(&video);
     inner.player.set_autoplay(true);
     inner.player.set_muted(true);
     listen(&inner);
@@ -138,14 +142,15 @@ fn listen(inner: &Rc<Inner>) {
     // Unmuting is the view's signal; the IVS player follows it.
     let weak = Rc::downgrade(inner);
     let muted = inner.screen.state.muted;
-    inner.owner.with(|| {
-        Effect::new(move |_| {
+    let effect = inner.owner.with(|| {
+        RenderEffect::new(move |_| {
             let muted = muted.get();
             if let Some(inner) = weak.upgrade() {
                 inner.player.set_muted(muted);
             }
-        });
+        })
     });
+    *inner.mute_effect.borrow_mut() = Some(effect);
 }
 
 /// Shows `message` and loads the stream again after a backoff.

@@ -3,7 +3,7 @@
 //! player is not involved; the Playwright tests in `tests/browser` cover it.
 #![cfg(target_arch = "wasm32")]
 
-use ivs_ad_player::app::{Player, PlayerState};
+use ivs_ad_player::app::{player_view, PlayerState};
 use ivs_ad_player::screen::Screen;
 use leptos::prelude::*;
 use wasm_bindgen::{JsCast, JsValue};
@@ -36,8 +36,7 @@ fn mount_bare_view() -> Mounted {
     let root: HtmlElement = document.create_element("div").unwrap().unchecked_into();
     document.body().unwrap().append_child(&root).unwrap();
     let state = PlayerState::new();
-    let video = NodeRef::<leptos::html::Video>::new();
-    let handle = leptos::mount::mount_to(root.clone(), move || view! { <Player state video /> });
+    let handle = leptos::mount::mount_to(root.clone(), move || player_view(state));
     Mounted {
         screen: Screen::new(state),
         root,
@@ -142,8 +141,7 @@ async fn a_cue_before_the_catalog_shows_once_the_catalog_arrives() {
     let root: HtmlElement = document.create_element("div").unwrap().unchecked_into();
     document.body().unwrap().append_child(&root).unwrap();
     let state = PlayerState::new();
-    let video = NodeRef::<leptos::html::Video>::new();
-    let _handle = leptos::mount::mount_to(root.clone(), move || view! { <Player state video /> });
+    let _handle = leptos::mount::mount_to(root.clone(), move || player_view(state));
     let screen = Screen::new(state);
     screen.apply_cue(r#"{"v":1,"show":[{"id":"lumen","left":10}]}"#, 0.0);
     settle().await;
