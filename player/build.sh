@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the player into player/dist/, ready to host statically: index.html
-# (demo), player.js + player.css (the embed), our wasm and its JS glue, and the
-# bundled IVS web player with its two assets. Installs what is missing (the
+# (demo), player.js (the embed, with wasm-bindgen's glue bundled in) +
+# player.css, our wasm, and the bundled IVS web player with its two assets. Installs what is missing (the
 # wasm32 target, wasm-bindgen-cli at the crate's exact version, npm packages
 # with binaryen's wasm-opt) and skips what is present.
 set -euo pipefail
@@ -28,21 +28,28 @@ say "cargo build (wasm32, size-optimised profile)"
 cargo build -p ivs-ad-player --target wasm32-unknown-unknown --profile wasm-release
 wasm=../target/wasm32-unknown-unknown/wasm-release/ivs_ad_player.wasm
 
-rm -rf dist && mkdir -p dist
+# wasm-bindgen writes beside the target dir; dist/ gets only what is hosted.
+bindgen=../target/player-bindgen
+rm -rf dist "$bindgen" && mkdir -p dist "$bindgen"
 say "wasm-bindgen --target web"
-wasm-bindgen --target web --no-typescript --out-dir dist "$wasm"
-say "wasm-opt -Oz (binaryen from npm; Debian's 108 breaks wasm in Chromium)"
-node_modules/.bin/wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
-  --enable-mutable-globals --enable-reference-types --enable-multivalue \
-  dist/ivs_ad_player_bg.wasm -o dist/ivs_ad_player_bg.wasm
-cp web/index.html web/player.js web/player.css dist/
-node build.mjs
+wasm-bindgen --target web --no-typescript --out-dir "$bindgen" "$wasm"
+cp web/index.html dist/
+say "esbuild: the IVS SDK; player.js bundled with the glue, minified; player.css"
+node build.mjs "$bindgen"
+features="--enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+  --enable-mutable-globals --enable-reference-types --enable-multivalue"
+say "wasm-metadce (drops exports no JS reaches), then wasm-opt -Oz (binaryen from npm; Debian's 108 breaks wasm in Chromium)"
+# shellcheck disable=SC2086
+node_modules/.bin/wasm-metadce $features --graph-file "$bindgen/reachable.json" \
+  "$bindgen/ivs_ad_player_bg.wasm" -o "$bindgen/reachable.wasm" > "$bindgen/metadce.log"
+# shellcheck disable=SC2086
+node_modules/.bin/wasm-opt -Oz $features "$bindgen/reachable.wasm" -o dist/ivs_ad_player_bg.wasm
 
-# Size: our wasm + JS + CSS, gzipped (the target's measure) and brotli (what
+# Size: our wasm + JS (glue included) + CSS, gzipped (the target's measure) and brotli (what
 # CloudFront serves to browsers that accept it); the IVS SDK's files excluded.
 node -e '
   const zlib = require("zlib"), fs = require("fs");
-  const files = ["ivs_ad_player_bg.wasm", "ivs_ad_player.js", "player.js", "player.css"];
+  const files = ["ivs_ad_player_bg.wasm", "player.js", "player.css"];
   let gz = 0, br = 0;
   for (const f of files) {
     const b = fs.readFileSync("dist/" + f);
