@@ -6,33 +6,51 @@ use crate::qr::qr_svg;
 use ad_contract::{Catalog, Product};
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
-use std::sync::Arc;
 
 /// The signals one player's view reads; the [`crate::PlayerHandle`] writes
 /// them from IVS events.
+///
+/// Two signals, grouped by what changes together: every signal type adds
+/// its own copy of Leptos's signal code to the wasm (~1.3 KB gzipped each,
+/// measured), and the player's size is a feature.
 #[derive(Clone, Copy)]
 pub struct PlayerState {
-    pub catalog: RwSignal<Option<Arc<CatalogView>>>,
-    pub overlay: RwSignal<Overlay>,
+    /// The catalog and the cards on screen.
+    pub cards: RwSignal<Cards>,
+    /// The clock, the status line, mute and the live region.
+    pub chrome: RwSignal<Chrome>,
+}
+
+/// The catalog (once given) and which of its products show.
+#[derive(Default)]
+pub struct Cards {
+    pub catalog: Option<CatalogView>,
+    pub overlay: Overlay,
+}
+
+/// What surrounds the cards. The clock ticks here too: the text bound to
+/// the other fields is compared before the DOM is touched, so a tick
+/// rewrites nothing but the countdowns.
+pub struct Chrome {
     /// `performance.now()`, ticked while cards count down.
-    pub now_ms: RwSignal<f64>,
+    pub now_ms: f64,
     /// A message over the video (offline, too many viewers); empty for none.
-    /// (A String like `announcement`: each signal type adds wasm size.)
-    pub status: RwSignal<String>,
-    pub muted: RwSignal<bool>,
+    pub status: String,
+    pub muted: bool,
     /// The polite live region's text: the newest card, announced.
-    pub announcement: RwSignal<String>,
+    pub announcement: String,
 }
 
 impl PlayerState {
     pub fn new() -> Self {
         Self {
-            catalog: RwSignal::new(None),
-            overlay: RwSignal::new(Overlay::default()),
-            now_ms: RwSignal::new(0.0),
-            status: RwSignal::new(String::new()),
-            muted: RwSignal::new(true),
-            announcement: RwSignal::new(String::new()),
+            cards: RwSignal::new(Cards::default()),
+            chrome: RwSignal::new(Chrome {
+                now_ms: 0.0,
+                status: String::new(),
+                muted: true,
+                announcement: String::new(),
+            }),
         }
     }
 }
@@ -64,21 +82,15 @@ impl CatalogView {
 /// brings generic code to the wasm, and the handle and the full-screen button
 /// find their elements in the DOM instead.
 pub fn player_view(state: PlayerState) -> impl IntoView {
-    let PlayerState {
-        catalog,
-        overlay,
-        now_ms,
-        status,
-        muted,
-        announcement,
-    } = state;
-    let dismiss = move |id: String| overlay.update(|o| o.dismiss(&id));
-    let cards = move || {
-        let Some(view) = catalog.get() else {
-            return Vec::new();
-        };
-        overlay.with(|o| {
-            o.shown()
+    let PlayerState { cards, chrome } = state;
+    let dismiss = move |id: String| cards.update(|c| c.overlay.dismiss(&id));
+    let shown = move || {
+        cards.with(|c| {
+            let Some(view) = &c.catalog else {
+                return Vec::new();
+            };
+            c.overlay
+                .shown()
                 .iter()
                 .filter_map(|s| {
                     let product = view.catalog.get_str(&s.id)?.clone();
@@ -88,7 +100,7 @@ pub fn player_view(state: PlayerState) -> impl IntoView {
         })
     };
     let close_newest = move || {
-        let newest = overlay.with(|o| o.shown().last().map(|s| s.id.clone()));
+        let newest = cards.with(|c| c.overlay.shown().last().map(|s| s.id.clone()));
         if let Some(id) = newest {
             dismiss(id);
         }
@@ -107,14 +119,14 @@ pub fn player_view(state: PlayerState) -> impl IntoView {
             // Always in the page (hidden when empty): a status region that
             // exists before its text changes is announced reliably, and
             // `hidden` is cheaper than a <Show>'s memo.
-            <div class="iap-status" role="status" hidden=move || status.with(String::is_empty)>
-                {move || status.get()}
+            <div class="iap-status" role="status" hidden=move || chrome.with(|c| c.status.is_empty())>
+                {move || chrome.with(|c| c.status.clone())}
             </div>
             <div class="iap-cards">
                 {move || {
-                    cards()
+                    shown()
                         .into_iter()
-                        .map(|(product, image, ends_at_ms)| card(product, image, ends_at_ms, now_ms, dismiss))
+                        .map(|(product, image, ends_at_ms)| card(product, image, ends_at_ms, chrome, dismiss))
                         .collect::<Vec<_>>()
                 }}
             </div>
@@ -122,8 +134,8 @@ pub fn player_view(state: PlayerState) -> impl IntoView {
                 <button
                     class="iap-unmute"
                     type="button"
-                    hidden=move || !muted.get()
-                    on:click=move |_| muted.set(false)
+                    hidden=move || !chrome.with(|c| c.muted)
+                    on:click=move |_| chrome.update(|c| c.muted = false)
                 >
                     "Unmute"
                 </button>
@@ -140,7 +152,7 @@ pub fn player_view(state: PlayerState) -> impl IntoView {
                     "Full screen"
                 </button>
             </div>
-            <div class="iap-sr-only" aria-live="polite">{move || announcement.get()}</div>
+            <div class="iap-sr-only" aria-live="polite">{move || chrome.with(|c| c.announcement.clone())}</div>
         </div>
     }
 }
@@ -163,7 +175,7 @@ fn card(
     product: Product,
     image: String,
     ends_at_ms: f64,
-    now_ms: RwSignal<f64>,
+    chrome: RwSignal<Chrome>,
     on_dismiss: impl Fn(String) + Copy + 'static,
 ) -> impl IntoView {
     let id = product.id.as_str().to_string();
@@ -185,7 +197,7 @@ fn card(
                 <h3 class="iap-title">{title.clone()}</h3>
                 <p class="iap-price">{product.price.clone()}</p>
                 <p class="iap-description">{product.description.clone()}</p>
-                <p class="iap-left">{move || format!("{} s left", seconds_left(ends_at_ms, now_ms.get()))}</p>
+                <p class="iap-left">{move || format!("{} s left", seconds_left(ends_at_ms, chrome.with(|c| c.now_ms)))}</p>
                 <a class="iap-open" href=link.clone() target="_blank" rel="noopener">"Open"</a>
             </div>
             <div class="iap-qr" role="img" aria-label=format!("QR code for {link}") inner_html=qr></div>

@@ -33,7 +33,7 @@ struct Inner {
     listeners: RefCell<Vec<EventListener>>,
     retry_closure: RefCell<Option<Closure<dyn FnMut()>>>,
     ticker: RefCell<Option<IntervalHandle>>,
-    mute_effect: RefCell<Option<RenderEffect<()>>>,
+    mute_effect: RefCell<Option<RenderEffect<bool>>>,
     mounted: RefCell<Option<Box<dyn Any>>>,
     owner: Owner,
 }
@@ -117,7 +117,7 @@ fn listen(inner: &Rc<Inner>) {
     let on_playing = EventListener::new(move |_| {
         if let Some(inner) = weak.upgrade() {
             inner.attempts.set(0);
-            inner.screen.state.status.set(String::new());
+            inner.screen.state.chrome.update(|c| c.status.clear());
         }
     });
     let weak = Rc::downgrade(inner);
@@ -139,15 +139,19 @@ fn listen(inner: &Rc<Inner>) {
         .borrow_mut()
         .extend([on_cue, on_error, on_playing, on_ended]);
 
-    // Unmuting is the view's signal; the IVS player follows it.
+    // Unmuting is the view's signal; the IVS player follows it. The chrome
+    // also carries the clock, so the player is told only of a change.
     let weak = Rc::downgrade(inner);
-    let muted = inner.screen.state.muted;
+    let chrome = inner.screen.state.chrome;
     let effect = inner.owner.with(|| {
-        RenderEffect::new(move |_| {
-            let muted = muted.get();
-            if let Some(inner) = weak.upgrade() {
-                inner.player.set_muted(muted);
+        RenderEffect::new(move |was: Option<bool>| {
+            let muted = chrome.with(|c| c.muted);
+            if was != Some(muted) {
+                if let Some(inner) = weak.upgrade() {
+                    inner.player.set_muted(muted);
+                }
             }
+            muted
         })
     });
     *inner.mute_effect.borrow_mut() = Some(effect);
@@ -161,11 +165,8 @@ fn schedule_retry(inner: &Rc<Inner>, message: &str) {
     let attempt = inner.attempts.get();
     let delay = ivs::retry_delay_secs(attempt);
     inner.attempts.set(attempt + 1);
-    inner
-        .screen
-        .state
-        .status
-        .set(format!("{message} Retrying in {delay} s."));
+    let status = format!("{message} Retrying in {delay} s.");
+    inner.screen.state.chrome.update(|c| c.status = status);
     let weak = Rc::downgrade(inner);
     let retry = Closure::<dyn FnMut()>::new(move || {
         if let Some(inner) = weak.upgrade() {

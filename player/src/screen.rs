@@ -6,7 +6,6 @@ use crate::app::{CatalogView, PlayerState};
 use ad_contract::Catalog;
 use leptos::prelude::*;
 use std::cell::RefCell;
-use std::sync::Arc;
 
 /// Distinct warnings remembered; past this, repeats may warn again.
 const MAX_WARNINGS_REMEMBERED: usize = 32;
@@ -33,10 +32,12 @@ impl Screen {
     /// and the screen keeps the catalog it had.
     pub fn set_catalog(&self, json: &str, base_url: &str, now_ms: f64) -> Result<(), String> {
         let catalog = Catalog::from_json(json).map_err(|e| e.to_string())?;
-        self.state.catalog.set(Some(Arc::new(CatalogView {
-            catalog,
-            base_url: base_url.to_string(),
-        })));
+        self.state.cards.update(|c| {
+            c.catalog = Some(CatalogView {
+                catalog,
+                base_url: base_url.to_string(),
+            });
+        });
         let pending = self.pending_cue.borrow_mut().take();
         if let Some(text) = pending {
             self.apply_cue(&text, now_ms);
@@ -47,26 +48,31 @@ impl Screen {
     /// Applies a cue's text at `now_ms` (`performance.now()`). A malformed
     /// cue or an unknown product changes nothing and warns once.
     pub fn apply_cue(&self, text: &str, now_ms: f64) {
-        let Some(view) = self.state.catalog.get_untracked() else {
+        if self.state.cards.with_untracked(|c| c.catalog.is_none()) {
             *self.pending_cue.borrow_mut() = Some(text.to_string());
             return;
-        };
-        self.state.now_ms.set(now_ms);
+        }
+        self.state.chrome.update(|c| c.now_ms = now_ms);
         let mut result = None;
-        self.state.overlay.update(|o| {
-            result = Some(o.apply_cue(text, now_ms, |id| view.catalog.get_str(id).is_some()));
+        self.state.cards.update(|c| {
+            let Some(view) = &c.catalog else { return };
+            let known = |id: &str| view.catalog.get_str(id).is_some();
+            result = Some(c.overlay.apply_cue(text, now_ms, known).map(|outcome| {
+                // The newest card is announced by its title and price.
+                let newest = outcome.new.last().and_then(|id| view.catalog.get_str(id));
+                let announcement = newest.map(|p| format!("Now showing: {}, {}", p.title, p.price));
+                (outcome.unknown, announcement)
+            }));
         });
         match result {
-            Some(Ok(outcome)) => {
-                for id in &outcome.unknown {
+            Some(Ok((unknown, announcement))) => {
+                for id in &unknown {
                     self.warn_once(format!(
                         "cue names product \"{id}\", which the catalog lacks; skipped"
                     ));
                 }
-                if let Some(product) = outcome.new.last().and_then(|id| view.catalog.get_str(id)) {
-                    self.state
-                        .announcement
-                        .set(format!("Now showing: {}, {}", product.title, product.price));
+                if let Some(text) = announcement {
+                    self.state.chrome.update(|c| c.announcement = text);
                 }
             }
             Some(Err(e)) => self.warn_once(format!("ignored a cue ({e})")),
@@ -76,21 +82,20 @@ impl Screen {
 
     /// Advances the countdowns to `now_ms` and drops the cards whose time is up.
     pub fn tick(&self, now_ms: f64) {
-        self.state.now_ms.set(now_ms);
-        let due = self
-            .state
-            .overlay
-            .with_untracked(|o| o.shown().iter().any(|s| s.ends_at_ms <= now_ms));
+        self.state.chrome.update(|c| c.now_ms = now_ms);
+        let due = self.state.cards.with_untracked(|c| {
+            c.overlay.shown().iter().any(|s| s.ends_at_ms <= now_ms)
+        });
         if due {
-            self.state.overlay.update(|o| {
-                o.expire(now_ms);
+            self.state.cards.update(|c| {
+                c.overlay.expire(now_ms);
             });
         }
     }
 
     /// How many cards show.
     pub fn card_count(&self) -> usize {
-        self.state.overlay.with_untracked(|o| o.shown().len())
+        self.state.cards.with_untracked(|c| c.overlay.shown().len())
     }
 
     /// The warnings given so far, oldest first.

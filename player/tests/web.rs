@@ -5,7 +5,6 @@
 
 use ivs_ad_player::app::{player_view, PlayerState};
 use ivs_ad_player::screen::Screen;
-use leptos::prelude::*;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_test::*;
 use web_sys::{Element, HtmlElement};
