@@ -502,13 +502,7 @@ impl ProductReader<'_> {
         None
     }
 
-    fn text(
-        &self,
-        what: &str,
-        value: &Json,
-        max: usize,
-        required: bool,
-    ) -> Result<String, String> {
+    fn text(&self, what: &str, value: &Json, max: usize, required: bool) -> Result<String, String> {
         let Some(s) = value.as_str() else {
             return Err(format!("must be text ({what}), got {}", value.kind()));
         };

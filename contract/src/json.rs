@@ -50,7 +50,10 @@ impl Number {
         let (digits, exponent) = match text.find(['e', 'E']) {
             // `at` is an ASCII 'e', so both halves exist; `get` keeps a
             // panic path (and its formatting code) out of the player's wasm.
-            Some(at) => (text.get(..at).unwrap_or(""), text.get(at + 1..).unwrap_or("")),
+            Some(at) => (
+                text.get(..at).unwrap_or(""),
+                text.get(at + 1..).unwrap_or(""),
+            ),
             None => (text, "0"),
         };
         let (whole, fraction) = digits.split_once('.').unwrap_or((digits, ""));
@@ -287,7 +290,11 @@ impl Reader<'_> {
     }
 
     fn expect_word(&mut self, word: &str, value: Json) -> Result<Json, JsonError> {
-        if self.bytes.get(self.pos..).is_some_and(|b| b.starts_with(word.as_bytes())) {
+        if self
+            .bytes
+            .get(self.pos..)
+            .is_some_and(|b| b.starts_with(word.as_bytes()))
+        {
             self.pos += word.len();
             Ok(value)
         } else {
@@ -479,7 +486,11 @@ impl Reader<'_> {
         let first = self.hex4()?;
         let code = match first {
             0xD800..=0xDBFF => {
-                if !self.bytes.get(self.pos..).is_some_and(|b| b.starts_with(b"\\u")) {
+                if !self
+                    .bytes
+                    .get(self.pos..)
+                    .is_some_and(|b| b.starts_with(b"\\u"))
+                {
                     return Err(self.error("lone leading surrogate in a \\u escape"));
                 }
                 self.pos += 2;

@@ -9,7 +9,7 @@ pub mod overlay;
 pub mod qr;
 pub mod screen;
 
-use app::{player_view, PlayerState};
+use app::{player_view, Controls, PlayerState};
 use leptos::prelude::*;
 use screen::Screen;
 use std::any::Any;
@@ -35,6 +35,8 @@ struct Inner {
     ticker: RefCell<Option<IntervalHandle>>,
     mute_effect: RefCell<Option<RenderEffect<bool>>>,
     mounted: RefCell<Option<Box<dyn Any>>>,
+    controls: RefCell<Option<Controls>>,
+    stopped: Cell<bool>,
     owner: Owner,
 }
 
@@ -70,6 +72,7 @@ pub fn mount(
         .flatten()
         .and_then(|v| v.dyn_into::<web_sys::HtmlVideoElement>().ok())
         .ok_or_else(|| JsValue::from_str("ivs-ad-player: the video element did not mount"))?;
+    let controls = Controls::attach(&root, state);
     let inner = Rc::new(Inner {
         screen: Screen::new(state),
         player,
@@ -81,11 +84,14 @@ pub fn mount(
         ticker: RefCell::new(None),
         mute_effect: RefCell::new(None),
         mounted: RefCell::new(Some(Box::new(mounted))),
+        controls: RefCell::new(controls),
+        stopped: Cell::new(false),
         owner,
     });
     inner.player.attach_video(&video);
     inner.player.set_autoplay(true);
     inner.player.set_muted(true);
+    make_retry(&inner);
     listen(&inner);
     start_ticker(&inner);
     inner.player.load(&inner.playback_url);
@@ -167,6 +173,22 @@ fn schedule_retry(inner: &Rc<Inner>, message: &str) {
     inner.attempts.set(attempt + 1);
     let status = format!("{message} Retrying in {delay} s.");
     inner.screen.state.chrome.update(|c| c.status = status);
+    let retry = inner.retry_closure.borrow();
+    let timer = retry.as_ref().and_then(|retry| {
+        web_sys::window()?
+            .set_timeout_with_callback_and_timeout_and_arguments_0(
+                retry.as_ref().unchecked_ref(),
+                (delay * 1000) as i32,
+            )
+            .ok()
+    });
+    inner.retry_timer.set(timer);
+}
+
+/// The one closure every retry timer calls. Made once: the load it starts
+/// may fail at once and schedule the next retry from inside it, and a
+/// closure replaced while it runs would be dropped mid-call.
+fn make_retry(inner: &Rc<Inner>) {
     let weak = Rc::downgrade(inner);
     let retry = Closure::<dyn FnMut()>::new(move || {
         if let Some(inner) = weak.upgrade() {
@@ -174,14 +196,6 @@ fn schedule_retry(inner: &Rc<Inner>, message: &str) {
             inner.player.load(&inner.playback_url);
         }
     });
-    let timer = web_sys::window().and_then(|w| {
-        w.set_timeout_with_callback_and_timeout_and_arguments_0(
-            retry.as_ref().unchecked_ref(),
-            (delay * 1000) as i32,
-        )
-        .ok()
-    });
-    inner.retry_timer.set(timer);
     *inner.retry_closure.borrow_mut() = Some(retry);
 }
 
@@ -225,17 +239,37 @@ impl PlayerHandle {
 
     /// Stops playback and removes the player from the page.
     pub fn unmount(&self) {
-        if let Some(timer) = self.inner.retry_timer.take() {
+        self.inner.stop();
+    }
+}
+
+impl Inner {
+    /// Stops playback and timers and removes the view; once, whichever of
+    /// `unmount` and drop comes first.
+    fn stop(&self) {
+        if self.stopped.replace(true) {
+            return;
+        }
+        if let Some(timer) = self.retry_timer.take() {
             if let Some(w) = web_sys::window() {
                 w.clear_timeout_with_handle(timer);
             }
         }
-        if let Some(t) = self.inner.ticker.borrow_mut().take() {
+        if let Some(t) = self.ticker.borrow_mut().take() {
             t.clear();
         }
-        self.inner.player.delete();
-        self.inner.mounted.borrow_mut().take();
-        self.inner.listeners.borrow_mut().clear();
+        self.player.delete();
+        self.controls.borrow_mut().take();
+        self.mounted.borrow_mut().take();
+        self.listeners.borrow_mut().clear();
+    }
+}
+
+/// A handle the page let go of (its JS object collected) must not leave the
+/// IVS player calling closures that are dropped with it.
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 

@@ -308,7 +308,8 @@ mod tests {
     fn crate_symbol(link: &str, mask: MaskPattern) -> Vec<bool> {
         let bits = encode_bytes(link.as_bytes()).unwrap();
         let version = bits.version();
-        let (d, e) = qrcode::ec::construct_codewords(&bits.into_bytes(), version, EcLevel::M).unwrap();
+        let (d, e) =
+            qrcode::ec::construct_codewords(&bits.into_bytes(), version, EcLevel::M).unwrap();
         let mut c = Canvas::new(version, EcLevel::M);
         c.draw_all_functional_patterns();
         c.draw_data(&d, &e);

@@ -83,9 +83,10 @@ impl Screen {
     /// Advances the countdowns to `now_ms` and drops the cards whose time is up.
     pub fn tick(&self, now_ms: f64) {
         self.state.chrome.update(|c| c.now_ms = now_ms);
-        let due = self.state.cards.with_untracked(|c| {
-            c.overlay.shown().iter().any(|s| s.ends_at_ms <= now_ms)
-        });
+        let due = self
+            .state
+            .cards
+            .with_untracked(|c| c.overlay.shown().iter().any(|s| s.ends_at_ms <= now_ms));
         if due {
             self.state.cards.update(|c| {
                 c.overlay.expire(now_ms);

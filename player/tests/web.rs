@@ -3,7 +3,7 @@
 //! player is not involved; the Playwright tests in `tests/browser` cover it.
 #![cfg(target_arch = "wasm32")]
 
-use ivs_ad_player::app::{player_view, PlayerState};
+use ivs_ad_player::app::{player_view, Controls, PlayerState};
 use ivs_ad_player::screen::Screen;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_test::*;
@@ -27,6 +27,7 @@ struct Mounted {
     screen: Screen,
     root: HtmlElement,
     _handle: Box<dyn std::any::Any>,
+    _controls: Option<Controls>,
 }
 
 /// A player view with no catalog yet.
@@ -36,10 +37,13 @@ fn mount_bare_view() -> Mounted {
     document.body().unwrap().append_child(&root).unwrap();
     let state = PlayerState::new();
     let handle = leptos::mount::mount_to(root.clone(), move || player_view(state));
+    let controls = Controls::attach(&root, state);
+    assert!(controls.is_some(), "the view has an .iap-root to listen on");
     Mounted {
         screen: Screen::new(state),
         root,
         _handle: Box::new(handle),
+        _controls: controls,
     }
 }
 

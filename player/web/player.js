@@ -6,6 +6,9 @@ import { create } from './ivs-sdk.js';
 import init, { mount, qrSvg } from './ivs_ad_player.js';
 
 const here = new URL('.', import.meta.url);
+// A player lives as long as its element, not only as long as the caller keeps
+// its handle: a collected handle would stop the player.
+const players = new WeakMap();
 let wasmReady;
 function loadWasm() {
   wasmReady ??= init({ module_or_path: new URL('ivs_ad_player_bg.wasm', here) });
@@ -36,6 +39,7 @@ export async function mountPlayer(element, { playbackUrl, catalogUrl, catalog })
   });
   // The IVS player needs an absolute URL; embedders may give a relative one.
   const handle = mount(element, ivs, new URL(playbackUrl, document.baseURI).href);
+  players.set(element, handle);
   let text = catalog;
   let base = document.baseURI;
   if (text === undefined && catalogUrl) {

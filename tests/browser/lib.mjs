@@ -88,6 +88,8 @@ export async function launchChromium() {
       '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
       '--disable-background-networking', '--disable-component-update', '--disable-sync',
       '--autoplay-policy=no-user-gesture-required',
+      // window.gc(), for the test that a player outlives a handle its page dropped.
+      '--js-flags=--expose-gc',
     ],
   });
   return {

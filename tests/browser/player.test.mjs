@@ -185,3 +185,56 @@ test('two players on one page are independent, and catalog text is never HTML', 
   assert.equal(await page.evaluate(() => window.pwned), undefined);
   await page.close();
 });
+
+test('the controls work with real clicks, and an offline stream shows a message and retries', async () => {
+  const { page, warnings } = await openDemo();
+  const root = page.locator('.iap-root').first();
+  const video = root.locator('video');
+  const unmute = root.getByRole('button', { name: 'Unmute' });
+
+  // Muted autoplay; Unmute unmutes the video and then hides.
+  assert.equal(await video.evaluate((v) => v.muted), true);
+  await unmute.click();
+  await page.waitForFunction(() => document.querySelector('.iap-root video').muted === false, null, { timeout: 5000 });
+  await unmute.waitFor({ state: 'hidden', timeout: 2000 });
+
+  // Full screen takes the player's own root, so the cards stay visible.
+  await root.getByRole('button', { name: 'Full screen' }).click();
+  await page.waitForFunction(() => document.fullscreenElement?.classList.contains('iap-root'), null, { timeout: 5000 });
+  await page.evaluate(() => document.exitFullscreen());
+
+  // The card's dismiss button, clicked.
+  assert.equal(await putMetadata(studio.base, cue(['tidewater', 30])), 204);
+  const card = root.locator('.iap-card');
+  await card.waitFor({ timeout: 15000 });
+  await card.getByRole('button', { name: `Dismiss ${product('tidewater').title}` }).click();
+  await card.waitFor({ state: 'detached', timeout: 2000 });
+
+  // A channel that is not live: the IVS player's 404 becomes a plain message
+  // with a retry countdown, and the player keeps retrying. Its handle is
+  // dropped and garbage collected: the player lives as long as its element.
+  await page.evaluate(async (base) => {
+    const { mountPlayer } = await import('/player.js');
+    const box = document.createElement('div');
+    box.id = 'offline';
+    document.body.append(box);
+    await mountPlayer(box, { playbackUrl: `${base}/api/video/v1/us-east-1.123456789012.channel.NotLive.m3u8` });
+  }, studio.base);
+  await page.evaluate(async () => {
+    for (let i = 0; i < 3; i++) {
+      window.gc();
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  });
+  const status = page.locator('#offline .iap-status');
+  await status.waitFor({ state: 'visible', timeout: 20000 });
+  const first = await status.textContent();
+  assert.match(first, /^The stream is offline\. Retrying in \d+ s\.$/);
+  // The second attempt backs off further.
+  await page.waitForFunction((text) => {
+    const now = document.querySelector('#offline .iap-status')?.textContent;
+    return now && now !== text && /Retrying in \d+ s\./.test(now);
+  }, first, { timeout: 20000 });
+  assert.ok(!warnings.some((w) => w.startsWith('pageerror')), `page errors: ${warnings}`);
+  await page.close();
+});
