@@ -45,19 +45,5 @@ node_modules/.bin/wasm-metadce $features --graph-file "$bindgen/reachable.json" 
 # shellcheck disable=SC2086
 node_modules/.bin/wasm-opt -Oz --strip-producers --strip-target-features $features "$bindgen/reachable.wasm" -o dist/ivs_ad_player_bg.wasm
 
-# Size: our wasm + JS (glue included) + CSS, gzipped (the target's measure) and brotli (what
-# CloudFront serves to browsers that accept it); the IVS SDK's files excluded.
-node -e '
-  const zlib = require("zlib"), fs = require("fs");
-  const files = ["ivs_ad_player_bg.wasm", "player.js", "player.css"];
-  let gz = 0, br = 0;
-  for (const f of files) {
-    const b = fs.readFileSync("dist/" + f);
-    const g = zlib.gzipSync(b, { level: 9 }).length;
-    const r = zlib.brotliCompressSync(b, { params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 11 } }).length;
-    gz += g; br += r;
-    console.log(`  ${f.padEnd(24)} ${String(g).padStart(7)} bytes gzipped, ${String(r).padStart(7)} brotli`);
-  }
-  const kb = (n) => Math.ceil(n / 1024);
-  console.log(`  ${"ours, total".padEnd(24)} ${String(gz).padStart(7)} bytes gzipped (${kb(gz)} KB; target 80 KB), ${kb(br)} KB brotli`);
-'
+# Size: our wasm + JS (glue included) + CSS, gzipped; the IVS SDK's files excluded.
+node size.mjs

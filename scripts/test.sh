@@ -22,6 +22,9 @@ cargo test --workspace
 echo "==> player build (wasm32, wasm-bindgen, wasm-opt; prints its gzipped size)"
 ./player/build.sh
 
+echo "==> player size budget: our wasm + JS + CSS at most 80 KB gzipped"
+node player/size.mjs --max-bytes 81920 > /dev/null
+
 echo "==> cargo clippy (player, wasm32)"
 cargo clippy -p ivs-ad-player --target wasm32-unknown-unknown --all-targets --quiet -- -D warnings
 
