@@ -15,7 +15,11 @@ import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const dist = join(here, 'dist');
-const bindgen = resolve(process.argv[2] ?? '');
+if (!process.argv[2]) {
+  console.error('usage: node build.mjs <wasm-bindgen output dir> (player/build.sh passes it)');
+  process.exit(2);
+}
+const bindgen = resolve(process.argv[2]);
 mkdirSync(dist, { recursive: true });
 
 await build({
