@@ -436,7 +436,6 @@ impl ProductReader<'_> {
     }
 
     /// Reads and checks one field; `None` after recording its problem.
-    #[inline(never)]
     fn read(&mut self, field: &Field) -> Option<Value> {
         let (name, what) = (field.name, field.what);
         let value = json::field(self.obj, name).filter(|v| !v.is_null());
@@ -458,11 +457,11 @@ impl ProductReader<'_> {
                 Some((s, Err(e))) => format!("{} {e}", quoted(s)),
                 None => format!("must be text, got {}", value.kind()),
             },
-            Check::Text { max, required } => match self.text(what, value, max, required) {
+            Check::Text { max, required } => match read_text(what, value, max, required) {
                 Ok(text) => return Some(Value::Text(text)),
                 Err(problem) => problem,
             },
-            Check::Url { local } => match self.text(what, value, MAX_URL, true) {
+            Check::Url { local } => match read_text(what, value, MAX_URL, true) {
                 Ok(url) => {
                     let check = if local {
                         check_image_url(&url)
@@ -493,7 +492,7 @@ impl ProductReader<'_> {
                     "must be a whole number of seconds from {min} to {max} ({what}), got {value}"
                 ),
             },
-            Check::List { required } => match self.list(value, what, required) {
+            Check::List { required } => match read_list(value, what, required) {
                 Ok(items) => return Some(Value::List(items)),
                 Err(problem) => problem,
             },
@@ -501,55 +500,55 @@ impl ProductReader<'_> {
         self.problem(name, problem);
         None
     }
+}
 
-    fn text(&self, what: &str, value: &Json, max: usize, required: bool) -> Result<String, String> {
-        let Some(s) = value.as_str() else {
-            return Err(format!("must be text ({what}), got {}", value.kind()));
-        };
-        let trimmed = s.trim();
-        if required && trimmed.is_empty() {
-            return Err(format!("is empty; add {what}"));
-        }
-        let len = trimmed.chars().count();
-        if len > max {
-            return Err(format!(
-                "is {len} characters long; shorten it to at most {max}"
-            ));
-        }
-        if trimmed.chars().any(|c| c.is_control() && c != '\n') {
-            return Err("contains control characters; remove them".into());
-        }
-        Ok(trimmed.to_owned())
+/// A text field's value, trimmed and checked; `Err` is the problem.
+fn read_text(what: &str, value: &Json, max: usize, required: bool) -> Result<String, String> {
+    let Some(s) = value.as_str() else {
+        return Err(format!("must be text ({what}), got {}", value.kind()));
+    };
+    let trimmed = s.trim();
+    if required && trimmed.is_empty() {
+        return Err(format!("is empty; add {what}"));
     }
+    let len = trimmed.chars().count();
+    if len > max {
+        return Err(format!(
+            "is {len} characters long; shorten it to at most {max}"
+        ));
+    }
+    if trimmed.chars().any(|c| c.is_control() && c != '\n') {
+        return Err("contains control characters; remove them".into());
+    }
+    Ok(trimmed.to_owned())
+}
 
-    fn list(&self, value: &Json, what: &str, required: bool) -> Result<Vec<String>, String> {
-        let Some(items) = value.as_array() else {
-            return Err(format!(
-                "must be a list of text ({what}), got {}",
-                value.kind()
-            ));
-        };
-        if required && items.is_empty() {
-            return Err(format!("is empty; add {what}"));
-        }
-        let mut out: Vec<String> = Vec::new();
-        for item in items {
-            match item.as_str().map(str::trim) {
-                Some(s) if !s.is_empty() && s.chars().count() <= MAX_LABEL => {
-                    if out.iter().any(|o| o == s) {
-                        return Err(format!("lists {} twice; remove the duplicate", quoted(s)));
-                    }
-                    out.push(s.to_owned());
+/// A list field's distinct non-empty texts; `Err` is the problem.
+fn read_list(value: &Json, what: &str, required: bool) -> Result<Vec<String>, String> {
+    let Some(items) = value.as_array() else {
+        return Err(format!(
+            "must be a list of text ({what}), got {}",
+            value.kind()
+        ));
+    };
+    if required && items.is_empty() {
+        return Err(format!("is empty; add {what}"));
+    }
+    let mut out: Vec<String> = Vec::new();
+    for item in items {
+        match item.as_str().map(str::trim) {
+            Some(s) if !s.is_empty() && s.chars().count() <= MAX_LABEL => {
+                if out.iter().any(|o| o == s) {
+                    return Err(format!("lists {} twice; remove the duplicate", quoted(s)));
                 }
-                _ => {
-                    return Err(format!(
-                        "has an entry {item} that is not non-empty text of at most {MAX_LABEL} characters"
-                    ))
-                }
+                out.push(s.to_owned());
             }
+            _ => return Err(format!(
+                "has an entry {item} that is not non-empty text of at most {MAX_LABEL} characters"
+            )),
         }
-        Ok(out)
     }
+    Ok(out)
 }
 
 fn read_product(index: usize, item: &Json, problems: &mut Vec<CatalogProblem>) -> Option<Product> {
@@ -582,18 +581,13 @@ fn read_product(index: usize, item: &Json, problems: &mut Vec<CatalogProblem>) -
             );
         }
     }
-    // A loop over the table, and `read` kept out of line: unrolled, each
-    // field got its own specialised copy of the checks (~8 KB of wasm).
-    let mut values = Vec::with_capacity(FIELDS.len());
-    for field in &FIELDS {
-        values.push(r.read(field));
-    }
+    let values = FIELDS.each_ref().map(|field| r.read(field));
     if !r.ok {
         return None;
     }
     // Every field read cleanly, so each value has its field's kind.
     let [id, labels, title, description, price, image_url, link_url, min_confidence, display_seconds, cooldown_seconds, reference_images] =
-        <[Option<Value>; FIELDS.len()]>::try_from(values).ok()?;
+        values;
     let Some(Value::Id(id)) = id else {
         return None;
     };

@@ -6,7 +6,6 @@ use crate::qr::qr_svg;
 use ad_contract::{Catalog, Product};
 use leptos::prelude::*;
 use wasm_bindgen::prelude::*;
-use wasm_bindgen::JsCast;
 
 /// The signals one player's view reads; the [`crate::PlayerHandle`] writes
 /// them from IVS events.
