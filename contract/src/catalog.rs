@@ -543,9 +543,11 @@ fn read_list(value: &Json, what: &str, required: bool) -> Result<Vec<String>, St
                 }
                 out.push(s.to_owned());
             }
-            _ => return Err(format!(
+            _ => {
+                return Err(format!(
                 "has an entry {item} that is not non-empty text of at most {MAX_LABEL} characters"
-            )),
+            ))
+            }
         }
     }
     Ok(out)
