@@ -24,10 +24,38 @@ function addStyles() {
   document.head.append(link);
 }
 
+// A catalog URL that fails with a network error, 408, 429 or 5xx is asked
+// again after 1, 2 and 4 s; a 4xx or an invalid catalog is final.
+const CATALOG_RETRIES_MS = [1000, 2000, 4000];
+const retriable = (status) => status === 408 || status === 429 || status >= 500;
+const pause = (ms) => new Promise((r) => setTimeout(r, ms));
+
+async function fetchCatalog(url) {
+  let problem;
+  for (let attempt = 0; attempt <= CATALOG_RETRIES_MS.length; attempt++) {
+    if (attempt > 0) await pause(CATALOG_RETRIES_MS[attempt - 1]);
+    let res;
+    try {
+      res = await fetch(url);
+    } catch (e) {
+      problem = `could not be fetched (${e.message ?? e}); check the URL and that it allows this page's origin (CORS)`;
+      continue;
+    }
+    if (res.ok) return res.text();
+    problem = `answered HTTP ${res.status}`;
+    if (!retriable(res.status)) throw new Error(`catalog ${url} ${problem}; check the catalog attribute`);
+  }
+  throw new Error(`catalog ${url} ${problem} (${CATALOG_RETRIES_MS.length + 1} tries)`);
+}
+
 /**
  * Mounts a player into `element`.
  * options: { playbackUrl, catalogUrl } or { playbackUrl, catalog } (catalog JSON text or object).
- * Resolves to a handle with unmount(), cue(text), cardCount().
+ * Resolves to a handle with unmount(), cue(text), cardCount() once the
+ * catalog is in. A catalog that cannot be had does not stop the stream: the
+ * video plays without cards, and the problem (naming the field and the fix
+ * for an invalid catalog) goes to console.error and to an
+ * `ivs-ad-player-error` event on `element`, with the message as `detail`.
  */
 export async function mountPlayer(element, { playbackUrl, catalogUrl, catalog }) {
   if (!playbackUrl) throw new Error('ivs-ad-player: playback-url is required');
@@ -40,16 +68,19 @@ export async function mountPlayer(element, { playbackUrl, catalogUrl, catalog })
   // The IVS player needs an absolute URL; embedders may give a relative one.
   const handle = mount(element, ivs, new URL(playbackUrl, document.baseURI).href);
   players.set(element, handle);
-  let text = catalog;
-  let base = document.baseURI;
-  if (text === undefined && catalogUrl) {
-    base = new URL(catalogUrl, document.baseURI).href;
-    const res = await fetch(base);
-    if (!res.ok) throw new Error(`ivs-ad-player: catalog ${base} answered ${res.status}`);
-    text = await res.text();
-  }
-  if (text !== undefined) {
-    handle.setCatalog(typeof text === 'string' ? text : JSON.stringify(text), base);
+  try {
+    if (catalog !== undefined) {
+      handle.setCatalog(typeof catalog === 'string' ? catalog : JSON.stringify(catalog), document.baseURI);
+    } else if (catalogUrl) {
+      const base = new URL(catalogUrl, document.baseURI).href;
+      handle.setCatalog(await fetchCatalog(base), base);
+    } else {
+      console.warn('ivs-ad-player: no catalog given (catalog attribute, inline JSON or setCatalog); no cards will show');
+    }
+  } catch (e) {
+    const message = String(e.message ?? e).replace(/^(ivs-ad-player: )?/, 'ivs-ad-player: ');
+    console.error(message);
+    element.dispatchEvent(new CustomEvent('ivs-ad-player-error', { bubbles: true, detail: message }));
   }
   return handle;
 }
@@ -68,8 +99,10 @@ class IvsAdPlayer extends HTMLElement {
       });
       this.dispatchEvent(new CustomEvent('ivs-ad-player-ready', { bubbles: true }));
     } catch (e) {
+      // Only a missing playback-url gets here: there is no player to show.
       console.error(e);
       box.textContent = String(e.message ?? e);
+      this.dispatchEvent(new CustomEvent('ivs-ad-player-error', { bubbles: true, detail: box.textContent }));
     }
   }
 

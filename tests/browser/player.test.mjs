@@ -66,6 +66,36 @@ async function openDemo(width = 1100, height = 800) {
 
 const decodeQr = (locator, name) => decodeQrScreenshot(locator, scratch, name);
 
+/** WCAG contrast ratio of an element's text against the first opaque background behind it. */
+function contrast(locator) {
+  return locator.evaluate((el) => {
+    const rgba = (s) => {
+      const [r, g, b, a = 1] = s.match(/[\d.]+/g).map(Number);
+      return { rgb: [r, g, b], a };
+    };
+    const luminance = (rgb) => {
+      const [r, g, b] = rgb.map((c) => {
+        const v = c / 255;
+        return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
+      });
+      return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+    };
+    let back = el;
+    while (back && rgba(getComputedStyle(back).backgroundColor).a < 1) back = back.parentElement;
+    if (!back) throw new Error('no opaque background behind the element');
+    const fg = luminance(rgba(getComputedStyle(el).color).rgb);
+    const bg = luminance(rgba(getComputedStyle(back).backgroundColor).rgb);
+    return (Math.max(fg, bg) + 0.05) / (Math.min(fg, bg) + 0.05);
+  });
+}
+
+async function assertAaContrast(card, selectors) {
+  for (const selector of selectors) {
+    const ratio = await contrast(card.locator(selector));
+    assert.ok(ratio >= 4.5, `${selector}: contrast ${ratio.toFixed(2)}:1, AA needs 4.5:1`);
+  }
+}
+
 test('a cue shows its card with title, price, image and a QR code that scans to the link', async () => {
   const { page, warnings } = await openDemo();
   const kestrel = product('kestrel');
@@ -75,6 +105,7 @@ test('a cue shows its card with title, price, image and a QR code that scans to 
   assert.equal(await card.locator('.iap-title').textContent(), kestrel.title);
   assert.equal(await card.locator('.iap-price').textContent(), kestrel.price);
   assert.equal(await card.locator('.iap-image').getAttribute('alt'), kestrel.title);
+  await assertAaContrast(card, ['.iap-title', '.iap-price', '.iap-description', '.iap-left', '.iap-dismiss']);
   const qr = card.locator('.iap-qr');
   const box = await qr.boundingBox();
   assert.ok(box.width >= 120 && box.height >= 120, `QR is ${box.width}x${box.height} CSS px`);
@@ -143,6 +174,7 @@ test('at 360 px wide the card fits the player and shows an Open link', async () 
   await card.waitFor({ timeout: 15000 });
   assert.equal(await card.evaluate((el) => getComputedStyle(el).animationName), 'none');
   assert.ok(await card.locator('.iap-open').isVisible(), 'Open link visible');
+  await assertAaContrast(card, ['.iap-open', '.iap-title', '.iap-price']);
   const root = await page.locator('.iap-root').boundingBox();
   const box = await card.boundingBox();
   assert.ok(box.x >= root.x && box.x + box.width <= root.x + root.width + 0.5, 'fits horizontally');
@@ -236,5 +268,56 @@ test('the controls work with real clicks, and an offline stream shows a message 
     return now && now !== text && /Retrying in \d+ s\./.test(now);
   }, first, { timeout: 20000 });
   assert.ok(!warnings.some((w) => w.startsWith('pageerror')), `page errors: ${warnings}`);
+  await page.close();
+});
+
+test('a catalog that cannot be had leaves the stream playing and says why; a flaky one is retried', async () => {
+  const page = await newPage();
+  await page.setViewportSize({ width: 1100, height: 900 });
+  const errors = [];
+  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+  // The catalog host fails twice (503), then answers: fetched again, bounded.
+  let flakyCalls = 0;
+  const demoCatalog = readFileSync(join(repo, 'studio', 'demo', 'catalog.json'), 'utf8');
+  await page.route('**/flaky/catalog.json', (route) => (++flakyCalls <= 2
+    ? route.fulfill({ status: 503, body: 'busy' })
+    : route.fulfill({ status: 200, contentType: 'application/json', body: demoCatalog })));
+  await page.goto(`${studio.base}/`);
+  const bad = structuredClone(catalog);
+  bad.products[1].link_url = 'http://shop.example/plain-http';
+  const result = await page.evaluate(async ({ playback, bad, base }) => {
+    const { mountPlayer } = await import('/player.js');
+    const mountWith = async (options) => {
+      const box = document.createElement('div');
+      document.body.append(box);
+      const events = [];
+      box.addEventListener('ivs-ad-player-error', (e) => events.push(e.detail));
+      const handle = await mountPlayer(box, { playbackUrl: playback, ...options });
+      return { box, handle, events };
+    };
+    const missing = await mountWith({ catalogUrl: `${base}/no/such/catalog.json` });
+    const invalid = await mountWith({ catalog: bad });
+    const flaky = await mountWith({ catalogUrl: `${base}/flaky/catalog.json` });
+    flaky.handle.cue(JSON.stringify({ v: 1, show: [{ id: 'kestrel', left: 10 }] }));
+    invalid.handle.cue(JSON.stringify({ v: 1, show: [{ id: 'kestrel', left: 10 }] }));
+    await new Promise((r) => requestAnimationFrame(r));
+    window.missingBox = missing.box;
+    return {
+      missing: missing.events, invalid: invalid.events, flaky: flaky.events,
+      cards: [missing.handle.cardCount(), invalid.handle.cardCount(), flaky.handle.cardCount()],
+    };
+  }, { playback: studio.playback, bad, base: studio.base });
+  assert.equal(result.missing.length, 1);
+  assert.match(result.missing[0], /^ivs-ad-player: catalog http:\/\/127\.0\.0\.1:\d+\/no\/such\/catalog\.json answered HTTP 404; check the catalog attribute$/);
+  assert.equal(result.invalid.length, 1);
+  assert.match(result.invalid[0], /catalog refused/);
+  assert.match(result.invalid[0], /product "lumen" \(#2\), field "link_url"/);
+  assert.match(result.invalid[0], /https/);
+  assert.deepEqual(result.flaky, []);
+  assert.equal(flakyCalls, 3, 'two 503s, then the catalog');
+  assert.deepEqual(result.cards, [0, 0, 1]);
+  assert.ok(errors.some((e) => e.includes('HTTP 404')) && errors.some((e) => e.includes('"link_url"')), `console: ${errors}`);
+  // The player whose catalog is missing still plays the stream.
+  await page.waitForFunction(() => window.missingBox.querySelector('video')?.currentTime > 0.5, null, { timeout: 45000 });
   await page.close();
 });
