@@ -164,21 +164,35 @@ test('a card leaves when its time runs out', async () => {
   await page.close();
 });
 
-test('at 360 px wide the card fits the player and shows an Open link', async () => {
+test('at 360 px wide the cards fit the player, each with its whole Open link in view', async () => {
   const { page } = await openDemo(360, 740);
   // Reduced motion: no slide-in, so the card's box is final at once (and
   // prefers-reduced-motion is honoured).
   await page.emulateMedia({ reducedMotion: 'reduce' });
-  assert.equal(await putMetadata(studio.base, cue(['kestrel', 20])), 204);
-  const card = page.locator('.iap-card', { hasText: product('kestrel').title });
-  await card.waitFor({ timeout: 15000 });
-  assert.equal(await card.evaluate((el) => getComputedStyle(el).animationName), 'none');
-  assert.ok(await card.locator('.iap-open').isVisible(), 'Open link visible');
-  await assertAaContrast(card, ['.iap-open', '.iap-title', '.iap-price']);
+  assert.equal(await putMetadata(studio.base, cue(['kestrel', 20], ['lumen', 20])), 204);
+  const kestrel = page.locator('.iap-card', { hasText: product('kestrel').title });
+  const lumen = page.locator('.iap-card', { hasText: product('lumen').title });
+  await lumen.waitFor({ timeout: 15000 });
+  assert.equal(await kestrel.evaluate((el) => getComputedStyle(el).animationName), 'none');
+  await assertAaContrast(kestrel, ['.iap-open', '.iap-title', '.iap-price']);
   const root = await page.locator('.iap-root').boundingBox();
-  const box = await card.boundingBox();
-  assert.ok(box.x >= root.x && box.x + box.width <= root.x + root.width + 0.5, 'fits horizontally');
-  assert.ok(box.y >= root.y && box.y + box.height <= root.y + root.height + 0.5, 'fits vertically');
+  const strip = page.locator('.iap-cards');
+  const inside = (box, outer, what) => {
+    assert.ok(box.x >= outer.x - 0.5 && box.x + box.width <= outer.x + outer.width + 0.5, `${what} fits horizontally`);
+    assert.ok(box.y >= outer.y - 0.5 && box.y + box.height <= outer.y + outer.height + 0.5, `${what} fits vertically`);
+  };
+  const stripBox = await strip.boundingBox();
+  inside(stripBox, root, 'the card strip');
+  assert.ok(stripBox.height <= 0.4 * root.height + 0.5, `the strip is ${stripBox.height} of ${root.height} px high`);
+  // The first card, its Open link and dismiss button wholly in view (the
+  // strip clips what overflows it); the second card is a swipe away.
+  for (const part of [kestrel, kestrel.locator('.iap-open'), kestrel.locator('.iap-dismiss')]) {
+    assert.ok(await part.isVisible());
+    inside(await part.boundingBox(), stripBox, 'the first card');
+  }
+  assert.ok(!(await lumen.locator('.iap-qr').isVisible()), 'no QR code on a narrow player');
+  await lumen.scrollIntoViewIfNeeded();
+  inside(await lumen.locator('.iap-open').boundingBox(), await strip.boundingBox(), 'the second card');
   await page.close();
 });
 
