@@ -252,3 +252,45 @@ async fn a_card_shows_the_product_as_text_with_a_qr_code_and_closes() {
     assert!(titles(&m.root).is_empty());
     m.root.remove();
 }
+
+/// Cues are re-published every few seconds (late joiners): one listing the
+/// same products must not rebuild their cards, or the image would reload,
+/// the card flash, and a viewer tabbing to its link lose their place.
+#[wasm_bindgen_test]
+async fn a_republished_cue_keeps_the_cards_and_the_focus() {
+    let m = mount_view();
+    m.screen.apply_cue(
+        r#"{"v":1,"show":[{"id":"kestrel","left":20},{"id":"lumen","left":20}]}"#,
+        0.0,
+    );
+    settle().await;
+    let cards = all(&m.root, ".iap-card");
+    assert_eq!(cards.len(), 2);
+    let open: HtmlElement = cards[1]
+        .query_selector(".iap-open")
+        .unwrap()
+        .unwrap()
+        .unchecked_into();
+    open.focus().unwrap();
+    m.screen.apply_cue(
+        r#"{"v":1,"show":[{"id":"kestrel","left":15},{"id":"lumen","left":12}]}"#,
+        5000.0,
+    );
+    settle().await;
+    let again = all(&m.root, ".iap-card");
+    assert_eq!(again.len(), 2);
+    for (before, after) in cards.iter().zip(&again) {
+        assert!(before.is_same_node(Some(after)), "the card was rebuilt");
+    }
+    assert_eq!(texts(&m.root, ".iap-left"), ["15 s left", "12 s left"]);
+    let focused = web_sys::window()
+        .unwrap()
+        .document()
+        .unwrap()
+        .active_element();
+    assert!(
+        focused.is_some_and(|f| open.is_same_node(Some(&f))),
+        "the focused Open link kept its focus"
+    );
+    m.root.remove();
+}
