@@ -2,7 +2,7 @@
 # Installs what the project's commands need and is missing; skips what is
 # present. Safe to run again.
 #
-#   scripts/setup.sh run    what scripts/run.sh needs (Rust, ffmpeg)
+#   scripts/setup.sh run    what scripts/run.sh needs (Rust, ffmpeg, Node/npm)
 #   scripts/setup.sh test   everything scripts/test.sh needs (the default)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,11 +16,13 @@ apt_need=()
 need_cmd() { command -v "$1" >/dev/null 2>&1 || apt_need+=("$2"); }
 need_cmd ffmpeg ffmpeg
 need_cmd ffprobe ffmpeg
+# The player's build (player/build.sh, in both commands) runs esbuild and
+# binaryen from npm.
+need_cmd node nodejs
+need_cmd npm npm
 if [ "$profile" = test ]; then
   need_cmd python3 python3
   python3 -m pip --version >/dev/null 2>&1 || apt_need+=(python3-pip)
-  need_cmd node nodejs
-  need_cmd npm npm
   [ -x /usr/bin/chromium ] || apt_need+=(chromium)
   [ -x /usr/bin/chromedriver ] || apt_need+=(chromium-driver)
   need_cmd zbarimg zbar-tools
