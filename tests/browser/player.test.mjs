@@ -292,10 +292,9 @@ test('a catalog that cannot be had leaves the stream playing and says why; a fla
   page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
   // The catalog host fails twice (503), then answers: fetched again, bounded.
   let flakyCalls = 0;
-  const demoCatalog = readFileSync(join(repo, 'studio', 'demo', 'catalog.json'), 'utf8');
   await page.route('**/flaky/catalog.json', (route) => (++flakyCalls <= 2
     ? route.fulfill({ status: 503, body: 'busy' })
-    : route.fulfill({ status: 200, contentType: 'application/json', body: demoCatalog })));
+    : route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify(catalog) })));
   await page.goto(`${studio.base}/`);
   const bad = structuredClone(catalog);
   bad.products[1].link_url = 'http://shop.example/plain-http';
