@@ -315,7 +315,7 @@ impl Detector for RekognitionDetector {
 /// model to host; the references are analysed once per Lambda instance.
 pub struct S3BuiltinDetector {
     pub s3: aws_sdk_s3::Client,
-    pub detector: std::sync::Arc<crate::vision::BuiltinDetector>,
+    pub detector: std::sync::Arc<detector::BuiltinDetector>,
     pub min_confidence: f32,
 }
 
@@ -360,7 +360,7 @@ impl Detector for S3BuiltinDetector {
     async fn detect(&self, image: &ImageRef) -> Result<Vec<Detection>, DetectError> {
         let ImageRef::S3 { bucket, key } = image;
         let bytes = Self::read_object(&self.s3, bucket, key).await?;
-        crate::local::detect_bytes(self.detector.clone(), bytes, self.min_confidence).await
+        crate::builtin::detect_bytes(self.detector.clone(), bytes, self.min_confidence).await
     }
 }
 

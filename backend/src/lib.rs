@@ -3,6 +3,7 @@
 //! functions. The binaries in `src/bin` are thin `main`s over this.
 
 pub mod aws;
+pub mod builtin;
 pub mod config;
 pub mod decision;
 pub mod handlers;
@@ -11,7 +12,6 @@ pub mod operator;
 pub mod ports;
 pub mod runtime;
 pub mod thumbnail_key;
-pub mod vision;
 
 /// The generic workflow's Amazon States Language definition, with
 /// `${TickFunctionArn}` to substitute (the CDK app loads the same file).

@@ -3,13 +3,14 @@
 //! images in a folder, and the workflow as a timer task. The handlers and the
 //! decision core are the very ones the Lambdas run.
 
+use crate::builtin::detect_bytes;
 use crate::decision::{ChannelState, Detection};
 use crate::ports::{
     DetectError, Detector, ImageRef, SaveOutcome, StateStore, StoreError, WorkflowInput,
     WorkflowStarter,
 };
-use crate::vision::{self, gray, BuiltinDetector};
 use async_trait::async_trait;
+use detector::BuiltinDetector;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -77,22 +78,6 @@ impl Detector for FolderDetector {
             .map_err(|e| DetectError::BadImage(format!("cannot read {}: {e}", path.display())))?;
         detect_bytes(self.detector.clone(), bytes, self.min_confidence).await
     }
-}
-
-/// Runs the built-in detector on encoded image bytes off the async threads.
-pub async fn detect_bytes(
-    detector: Arc<BuiltinDetector>,
-    bytes: Vec<u8>,
-    min_confidence: f32,
-) -> Result<Vec<Detection>, DetectError> {
-    tokio::task::spawn_blocking(move || {
-        let frame = gray::decode(&bytes).map_err(|e| DetectError::BadImage(e.to_string()))?;
-        Ok(vision::to_detections(
-            detector.detect(&frame, min_confidence),
-        ))
-    })
-    .await
-    .map_err(|e| DetectError::Other(format!("detector task failed: {e}")))?
 }
 
 /// The workflow as a channel of start requests: whoever holds the receiver

@@ -64,7 +64,7 @@ impl Clients {
 pub async fn builtin_detector(
     config: &Config,
     s3: &aws_sdk_s3::Client,
-) -> Result<crate::vision::BuiltinDetector, String> {
+) -> Result<detector::BuiltinDetector, String> {
     use std::collections::HashMap;
     let base = config
         .catalog_path
@@ -92,17 +92,18 @@ pub async fn builtin_detector(
             fetched.insert(source.clone(), bytes);
         }
     }
-    let (references, without) = crate::vision::references_from_catalog(&config.catalog, |source| {
-        fetched
-            .get(source)
-            .cloned()
-            .unwrap_or_else(|| Err("not fetched".into()))
-    })
-    .map_err(|e| e.to_string())?;
+    let (references, without) =
+        crate::builtin::references_from_catalog(&config.catalog, |source| {
+            fetched
+                .get(source)
+                .cloned()
+                .unwrap_or_else(|| Err("not fetched".into()))
+        })
+        .map_err(|e| e.to_string())?;
     if !without.is_empty() {
         warn!(products = ?without, "products without reference_images cannot be detected by the built-in detector");
     }
-    crate::vision::BuiltinDetector::new(references).map_err(|e| e.to_string())
+    detector::BuiltinDetector::new(references).map_err(|e| e.to_string())
 }
 
 /// Builds the pipeline; with `with_detector`, the Rekognition detector too.

@@ -12,7 +12,7 @@ use backend::decision::Rules;
 use backend::handlers::{on_thumbnail, on_tick, Pipeline};
 use backend::local::{object_created_event, ChannelWorkflow, FolderDetector, MemoryStateStore};
 use backend::ports::{CuePublisher, PublishError, RetryPolicy, SystemClock, WorkflowInput};
-use backend::vision::{self, BuiltinDetector, VisionError};
+use detector::{BuiltinDetector, NamedReference, VisionError};
 use lambda_runtime::{Context, LambdaEvent};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -54,9 +54,9 @@ impl CuePublisher for ChannelPublisher {
 pub fn references(
     catalog: &Catalog,
     catalog_dir: Option<&Path>,
-) -> Result<Vec<vision::NamedReference>, VisionError> {
+) -> Result<Vec<NamedReference>, VisionError> {
     let (references, without) =
-        vision::references_from_catalog(catalog, |source| match catalog_dir {
+        backend::builtin::references_from_catalog(catalog, |source| match catalog_dir {
             Some(dir) => std::fs::read(dir.join(source))
                 .map_err(|e| format!("{}: {e}", dir.join(source).display())),
             None => source

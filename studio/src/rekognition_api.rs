@@ -10,10 +10,10 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use backend::builtin::detect_bytes;
 use backend::decision::BoundingBox;
-use backend::local::detect_bytes;
 use backend::ports::DetectError;
-use backend::vision::BuiltinDetector;
+use detector::BuiltinDetector;
 use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -23,7 +23,7 @@ const MAX_INLINE_BYTES: usize = 4 * 1024 * 1024;
 const MAX_S3_BYTES: i64 = 15 * 1024 * 1024;
 /// Rekognition's default MinConfidence when the request gives none is the
 /// model's own threshold; ours is the detector's.
-const DEFAULT_MIN_CONFIDENCE: f64 = backend::vision::DEFAULT_MIN_CONFIDENCE as f64;
+const DEFAULT_MIN_CONFIDENCE: f64 = detector::DEFAULT_MIN_CONFIDENCE as f64;
 
 #[derive(Clone)]
 pub struct Rekognition {

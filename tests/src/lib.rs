@@ -6,6 +6,7 @@
 //! * helpers to build the backend's real [`Pipeline`] against them, and S3
 //!   event fixtures shaped like the ones AWS sends.
 
+pub mod looks;
 pub mod scenes;
 pub mod standin;
 

@@ -3,11 +3,13 @@
 //! `../shared/seed-logos`) are warped onto varied backgrounds — noise
 //! textures, rooms with shelves, clutter with lettering — under one
 //! condition each (size, rotation, perspective, lighting, JPEG, motion blur,
-//! occlusion, two logos), plus negatives: no logo, other brands' logos, and
-//! look-alikes of the references (a letter-wide strip turned upside down, so
-//! "aws" reads "ams").
+//! occlusion, two logos), the ways a brand shows up in the world
+//! ([`crate::looks`]: inverted, recoloured, restyled, printed and held, on a
+//! screen, in a banner, and 40-100 px wide), plus negatives: no logo, other
+//! brands' logos, and look-alikes of the references (a letter-wide strip
+//! turned upside down, so "aws" reads "ams").
 
-use backend::vision::geometry::{fit, Homography, XorShift};
+use detector::geometry::{fit, Homography, XorShift};
 use image::{Rgb, RgbImage};
 use std::path::{Path, PathBuf};
 
@@ -41,13 +43,20 @@ pub enum Condition {
     MotionBlur,
     Occlusion,
     TwoLogos,
+    Tiny,
+    Inverted,
+    Recoloured,
+    Styled,
+    Paper,
+    Screen,
+    Banner,
     NoLogo,
     OtherLogos,
     LookAlike,
 }
 
 impl Condition {
-    pub const ALL: [Condition; 13] = [
+    pub const ALL: [Condition; 20] = [
         Condition::Clean,
         Condition::Small,
         Condition::Large,
@@ -58,6 +67,13 @@ impl Condition {
         Condition::MotionBlur,
         Condition::Occlusion,
         Condition::TwoLogos,
+        Condition::Tiny,
+        Condition::Inverted,
+        Condition::Recoloured,
+        Condition::Styled,
+        Condition::Paper,
+        Condition::Screen,
+        Condition::Banner,
         Condition::NoLogo,
         Condition::OtherLogos,
         Condition::LookAlike,
@@ -75,6 +91,13 @@ impl Condition {
             Condition::MotionBlur => "motion blur (3-9 px)",
             Condition::Occlusion => "occlusion (20-30% covered)",
             Condition::TwoLogos => "two logos in one frame",
+            Condition::Tiny => "tiny (40-100 px wide)",
+            Condition::Inverted => "inverted (negative)",
+            Condition::Recoloured => "recoloured (duotone, or hues turned)",
+            Condition::Styled => "styled (outline, drop shadow, 3D extrusion, glow)",
+            Condition::Paper => "printed on a card, held by fingers",
+            Condition::Screen => "on a screen (moire, glare)",
+            Condition::Banner => "in a banner with other logos and text",
             Condition::NoLogo => "no logo",
             Condition::OtherLogos => "other brands' logos",
             Condition::LookAlike => "look-alikes (one letter changed)",
@@ -332,14 +355,15 @@ struct Placement {
 }
 
 /// Draws `sprite` into `img` with the placement, avoiding `taken` boxes;
-/// returns its bounding box in pixels, or `None` when it cannot fit.
+/// returns its bounding box in pixels and the map from sprite to frame
+/// pixels, or `None` when it cannot fit.
 fn place(
     img: &mut RgbImage,
     sprite: &RgbImage,
     p: &Placement,
     rng: &mut XorShift,
     taken: &[[f32; 4]],
-) -> Option<[f32; 4]> {
+) -> Option<([f32; 4], Homography)> {
     let (sw, sh) = (sprite.width() as f64, sprite.height() as f64);
     let w = p.width_ratio as f64 * WIDTH as f64;
     let h = w * sh / sw;
@@ -393,6 +417,8 @@ fn place(
         let src = [(0.0, 0.0), (sw, 0.0), (sw, sh), (0.0, sh)];
         let pairs: Vec<_> = dst.iter().zip(src.iter()).map(|(d, s)| (*d, *s)).collect();
         let back: Homography = fit(&pairs)?;
+        let forward_pairs: Vec<_> = src.iter().zip(dst.iter()).map(|(s, d)| (*s, *d)).collect();
+        let forward: Homography = fit(&forward_pairs)?;
         for y in bbox[1] as u32..(bbox[3].ceil() as u32).min(HEIGHT) {
             for x in bbox[0] as u32..(bbox[2].ceil() as u32).min(WIDTH) {
                 let Some((u, v)) = back.apply(x as f64 + 0.5, y as f64 + 0.5) else {
@@ -413,9 +439,31 @@ fn place(
                 img.put_pixel(x, y, Rgb(out));
             }
         }
-        return Some(b);
+        return Some((b, forward));
     }
     None
+}
+
+/// The frame box (pixels: x0, y0, x1, y1) of the rectangle `r` (x, y, w, h)
+/// of a sprite placed with `forward`.
+fn mapped_box(forward: &Homography, r: [u32; 4]) -> Option<[f32; 4]> {
+    let (x0, y0, x1, y1) = (
+        r[0] as f64,
+        r[1] as f64,
+        (r[0] + r[2]) as f64,
+        (r[1] + r[3]) as f64,
+    );
+    let mut b = [f32::MAX, f32::MAX, f32::MIN, f32::MIN];
+    for (x, y) in [(x0, y0), (x1, y0), (x1, y1), (x0, y1)] {
+        let (u, v) = forward.apply(x, y)?;
+        b = [
+            b[0].min(u as f32),
+            b[1].min(v as f32),
+            b[2].max(u as f32),
+            b[3].max(v as f32),
+        ];
+    }
+    Some(b)
 }
 
 fn jpeg(img: &RgbImage, quality: u8) -> Vec<u8> {
@@ -448,6 +496,14 @@ pub fn scene(condition: Condition, index: u64, positives: &[Sprite], others: &[S
             placement.angle_deg = if rng.below(2) == 0 { a } else { -a };
         }
         Condition::Perspective => placement.perspective = 0.05 + rng.unit() as f32 * 0.10,
+        Condition::Tiny => placement.width_ratio = (40.0 + rng.unit() as f32 * 60.0) / WIDTH as f32,
+        Condition::Paper => {
+            placement.width_ratio = 0.2 + rng.unit() as f32 * 0.2;
+            placement.angle_deg = (rng.unit() as f32 - 0.5) * 20.0;
+            placement.perspective = 0.03 + rng.unit() as f32 * 0.05;
+        }
+        Condition::Screen => placement.perspective = 0.03 + rng.unit() as f32 * 0.07,
+        Condition::Banner => placement.width_ratio = 0.5 + rng.unit() as f32 * 0.3,
         _ => {}
     }
     let pick = |rng: &mut XorShift, set: &[Sprite]| set[rng.below(set.len())].clone();
@@ -469,10 +525,55 @@ pub fn scene(condition: Condition, index: u64, positives: &[Sprite], others: &[S
         _ => vec![pick(&mut rng, positives)],
     };
     for sprite in &sprites {
-        let Some(b) = place(&mut img, &sprite.image, &placement, &mut rng, &taken) else {
+        // The look this condition gives the logo, and where the logo itself
+        // sits in what is placed (x, y, w, h).
+        let whole = |i: &RgbImage| [0, 0, i.width(), i.height()];
+        let (drawn, logo_rect) = match condition {
+            Condition::Inverted => {
+                let i = crate::looks::inverted(&sprite.image);
+                let r = whole(&i);
+                (i, r)
+            }
+            Condition::Recoloured => {
+                let i = crate::looks::recoloured(&sprite.image, &mut rng);
+                let r = whole(&i);
+                (i, r)
+            }
+            Condition::Styled => {
+                use crate::looks::Style;
+                let style = [
+                    Style::Outline,
+                    Style::DropShadow,
+                    Style::Extrusion,
+                    Style::Glow,
+                ][rng.below(4)];
+                let i = crate::looks::styled(&sprite.image, style, &mut rng);
+                let pad = (i.width() - sprite.image.width()) / 2;
+                let r = [pad, pad, sprite.image.width(), sprite.image.height()];
+                (i, r)
+            }
+            Condition::Paper => crate::looks::on_paper(&sprite.image, &mut rng),
+            Condition::Screen => {
+                let i = crate::looks::on_screen(&sprite.image, &mut rng);
+                let r = whole(&i);
+                (i, r)
+            }
+            Condition::Banner => {
+                let others: Vec<RgbImage> = others.iter().map(|o| o.image.clone()).collect();
+                crate::looks::banner(&sprite.image, &others, &mut rng)
+            }
+            _ => (sprite.image.clone(), whole(&sprite.image)),
+        };
+        let Some((placed, forward)) = place(&mut img, &drawn, &placement, &mut rng, &taken) else {
             continue;
         };
-        taken.push(b);
+        taken.push(placed);
+        if condition == Condition::Paper {
+            crate::looks::fingers(&mut img, placed, &mut rng);
+        }
+        let Some(b) = mapped_box(&forward, logo_rect) else {
+            continue;
+        };
         if condition == Condition::Occlusion {
             // A hand-like blob over 20-30% of the logo, from one side.
             let (bw, bh) = (b[2] - b[0], b[3] - b[1]);
@@ -628,7 +729,7 @@ pub fn score(found: &[(String, [f32; 4])], truth: &[(String, [f32; 4])]) -> Tall
 
 /// The seed references and sprites, and the demo's logos as other brands.
 pub struct EvalSet {
-    pub references: Vec<backend::vision::NamedReference>,
+    pub references: Vec<detector::NamedReference>,
     pub positives: Vec<Sprite>,
     pub others: Vec<Sprite>,
 }
@@ -639,7 +740,7 @@ pub fn eval_set() -> anyhow::Result<EvalSet> {
     let mut positives = Vec::new();
     for (label, file) in SEED_REFERENCES {
         let path = dir.join(file);
-        references.push(backend::vision::load_reference(label, &path).map_err(|e| {
+        references.push(detector::load_reference(label, &path).map_err(|e| {
             anyhow::anyhow!("{e} (the seed logos live in ../shared/seed-logos beside the checkout, or set SEED_LOGOS)")
         })?);
         positives.push(load_sprite(label, &path)?);
@@ -662,7 +763,7 @@ pub fn eval_set() -> anyhow::Result<EvalSet> {
 /// `n` made-up brands as extra references (a word in block letters and a
 /// few shapes on a coloured card), to measure the detector with a bigger
 /// catalog. They never appear in the scenes.
-pub fn made_up_references(n: usize) -> Vec<backend::vision::NamedReference> {
+pub fn made_up_references(n: usize) -> Vec<detector::NamedReference> {
     let mut rng = XorShift::new(0xB4A2D5);
     (0..n)
         .map(|i| {
@@ -690,7 +791,7 @@ pub fn made_up_references(n: usize) -> Vec<backend::vision::NamedReference> {
                 random_colour(&mut rng),
                 "EST. 2026 SINCE",
             );
-            let gray = backend::vision::gray::Gray::from_rgb(
+            let gray = detector::gray::Gray::from_rgb(
                 card.width() as usize,
                 card.height() as usize,
                 card.as_raw(),

@@ -2,14 +2,17 @@
 //! recall per condition, the precision/recall trade-off over thresholds, and
 //! the time per frame (one thread) and peak memory.
 //!
-//! `cargo run --release -p e2e-tests --bin eval-detector -- [SCENES_PER_CONDITION] [--products N] [--save DIR]`
+//! `cargo run --release -p e2e-tests --bin eval-detector -- [SCENES_PER_CONDITION] [--products N] [--only a,b] [--save DIR]`
+//!
+//! `--only` keeps the conditions named (their names in lower case, as
+//! `--save` writes them: `tiny,recoloured,lookalike`).
 //!
 //! `--products N` adds made-up brands to the references so the catalog has
 //! N products (the two seed labels plus N - 2 that never appear), for the
 //! speed and memory figures with a bigger catalog.
 
 use anyhow::Context;
-use backend::vision::{gray, BuiltinDetector, DEFAULT_MIN_CONFIDENCE};
+use detector::{gray, BuiltinDetector, DEFAULT_MIN_CONFIDENCE};
 use e2e_tests::scenes::{eval_set, made_up_references, scene, score, Condition, Tally};
 use std::time::Instant;
 
@@ -25,12 +28,22 @@ fn main() -> anyhow::Result<()> {
     let mut per_condition = 40u64;
     let mut save = None;
     let mut products = 2usize;
+    let mut only: Option<Vec<String>> = None;
     while let Some(a) = args.next() {
         match a.as_str() {
             "--save" => {
                 save = Some(std::path::PathBuf::from(
                     args.next().context("--save needs a folder")?,
                 ))
+            }
+            "--only" => {
+                only = Some(
+                    args.next()
+                        .context("--only needs condition names, e.g. tiny,recoloured")?
+                        .split(',')
+                        .map(|n| n.trim().to_lowercase())
+                        .collect(),
+                )
             }
             "--products" => {
                 products = args
@@ -70,12 +83,16 @@ fn main() -> anyhow::Result<()> {
     let mut total = Tally::default();
     let mut times = Vec::new();
     for condition in Condition::ALL {
+        let key = format!("{condition:?}").to_lowercase();
+        if only.as_ref().is_some_and(|o| !o.contains(&key)) {
+            continue;
+        }
         let mut tally = Tally::default();
         for i in 0..per_condition {
             let s = scene(condition, i, &set.positives, &set.others);
             if let Some(dir) = &save {
                 std::fs::create_dir_all(dir)?;
-                let name = format!("{:?}-{i:03}.jpg", condition).to_lowercase();
+                let name = format!("{key}-{i:03}.jpg");
                 std::fs::write(dir.join(name), &s.jpeg)?;
             }
             let frame = gray::decode(&s.jpeg)?;

@@ -22,7 +22,7 @@ pub mod verify;
 
 use geometry::{hough_groups, plausible_quad, ransac_within, Homography, Match};
 
-pub use gray::Gray;
+pub use gray::{decode, Gray};
 use orb::{hamming, Features, OrbParams, Pyramid};
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -45,6 +45,8 @@ pub const DEFAULT_MIN_CONFIDENCE: f32 = 60.0;
 const REFERENCE_SIDE: usize = 480;
 /// The frame's analysis width before upsampling.
 const FRAME_WIDTH: usize = 1280;
+/// A reference's logo must be at least this long (pixels, after trimming).
+const MIN_REFERENCE_SIDE: usize = 48;
 /// Reference keypoints needed for a label to be findable at all.
 const MIN_REFERENCE_KEYPOINTS: usize = 40;
 
@@ -74,9 +76,12 @@ impl Default for Params {
             },
             reference: OrbParams {
                 max_keypoints: 1500,
-                min_side: 40,
-                max_levels: 16,
+                // Down to the logo's size in the upsampled frame when it is
+                // 40 px wide there (about 16 px high for a wordmark).
+                min_side: 16,
+                max_levels: 20,
                 cell: 24,
+                pad: 16,
                 ..OrbParams::default()
             },
             upsample: 1.5,
@@ -127,6 +132,16 @@ impl BuiltinDetector {
         let mut analysed = Vec::with_capacity(references.len());
         for (label, source_name, image) in references {
             let image = image.trim();
+            if image.w.max(image.h) < MIN_REFERENCE_SIDE || image.w.min(image.h) < 12 {
+                return Err(VisionError::Reference {
+                    label,
+                    source_name,
+                    problem: format!(
+                        "is too small: {}x{} pixels once its plain margins are trimmed; give a picture in which the logo is at least {MIN_REFERENCE_SIDE} pixels wide",
+                        image.w, image.h
+                    ),
+                });
+            }
             let scale = (REFERENCE_SIDE as f32 / image.w.max(image.h) as f32).min(1.0);
             let image = image.resize(
                 ((image.w as f32 * scale).round() as usize).max(1),
@@ -351,61 +366,4 @@ pub fn load_reference(label: &str, path: &std::path::Path) -> Result<NamedRefere
     let bytes = std::fs::read(path).map_err(|e| err(format!("cannot read the file: {e}")))?;
     let image = gray::decode(&bytes).map_err(|e| err(e.to_string()))?;
     Ok((label.to_owned(), source_name, image))
-}
-
-/// Rekognition-shaped detections for the decision core.
-pub fn to_detections(found: Vec<Found>) -> Vec<crate::decision::Detection> {
-    found
-        .into_iter()
-        .map(|f| crate::decision::Detection {
-            label: f.label,
-            confidence: f.confidence,
-            bounding_box: Some(crate::decision::BoundingBox {
-                left: f.bbox[0],
-                top: f.bbox[1],
-                width: f.bbox[2],
-                height: f.bbox[3],
-            }),
-        })
-        .collect()
-}
-
-/// The catalog's reference images, each under its product's first label (the
-/// label the decision core maps back to the product). `read` fetches an
-/// entry of `reference_images` (a path beside the catalog, an S3 object, or
-/// a picture drawn in code). A product without references cannot be found
-/// by the built-in detector; that is reported, not fatal, unless no product
-/// has any.
-pub fn references_from_catalog(
-    catalog: &ad_contract::Catalog,
-    mut read: impl FnMut(&str) -> Result<Vec<u8>, String>,
-) -> Result<(Vec<NamedReference>, Vec<String>), VisionError> {
-    let mut references = Vec::new();
-    let mut without = Vec::new();
-    for product in catalog.products() {
-        let Some(label) = product.labels.first() else {
-            continue;
-        };
-        if product.reference_images.is_empty() {
-            without.push(product.id.as_str().to_owned());
-        }
-        for source in &product.reference_images {
-            let err = |problem: String| VisionError::Reference {
-                label: label.clone(),
-                source_name: source.clone(),
-                problem,
-            };
-            let bytes = read(source).map_err(|e| err(format!("cannot read it: {e}")))?;
-            let image = gray::decode(&bytes).map_err(|e| err(e.to_string()))?;
-            references.push((label.clone(), source.clone(), image));
-        }
-    }
-    if references.is_empty() {
-        return Err(VisionError::Reference {
-            label: "(every product)".into(),
-            source_name: "the catalog".into(),
-            problem: "no product lists reference_images; the built-in detector needs at least one picture of a product's logo (see the README, \"Detector\")".into(),
-        });
-    }
-    Ok((references, without))
 }

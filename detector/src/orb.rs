@@ -5,7 +5,7 @@
 //! stable), with the sampling pattern drawn from a fixed seed so results are
 //! the same on every machine.
 
-use super::gray::Gray;
+use crate::gray::Gray;
 
 /// Keypoints closer than this to a level's edge are skipped: the orientation
 /// disk (radius 15) and the rotated pattern (radius 13) must fit.
@@ -45,6 +45,11 @@ pub struct OrbParams {
     pub max_keypoints: usize,
     /// Grid cell for spreading keypoints over the image (pixels of a level).
     pub cell: usize,
+    /// Pixels of edge colour added around every level. A reference is a
+    /// logo on its own canvas: without a margin, its small levels (the logo
+    /// 40-100 px wide) would keep no keypoint at all, since the descriptor's
+    /// patch must fit inside the level.
+    pub pad: usize,
 }
 
 impl Default for OrbParams {
@@ -56,6 +61,7 @@ impl Default for OrbParams {
             fast_threshold: 14,
             max_keypoints: 3000,
             cell: 48,
+            pad: 0,
         }
     }
 }
@@ -68,14 +74,17 @@ pub struct Features {
 
 /// A pyramid: level 0 is the image itself.
 pub struct Pyramid {
+    /// Each level with `pad` pixels of margin on every side.
     pub levels: Vec<Gray>,
     /// Level-0 pixels per level pixel, per level.
     pub scales: Vec<f32>,
+    pub pad: usize,
 }
 
 impl Pyramid {
     pub fn build(image: &Gray, params: &OrbParams) -> Pyramid {
-        let mut levels = vec![image.clone()];
+        let pad = params.pad;
+        let mut plain = vec![image.clone()];
         let mut scales = vec![1.0f32];
         for l in 1..params.max_levels {
             let s = params.scale_factor.powi(l as i32);
@@ -83,16 +92,24 @@ impl Pyramid {
                 (image.w as f32 / s).round() as usize,
                 (image.h as f32 / s).round() as usize,
             );
-            if w.min(h) < params.min_side.max(2 * BORDER + 8) {
+            if w.min(h) < params.min_side || w.min(h) + 2 * pad < 2 * BORDER + 8 {
                 break;
             }
             // From the previous level: a small step, so bilinear barely aliases.
-            let prev = &levels[l - 1];
-            let next = prev.resize(w, h);
-            levels.push(next);
+            let next = plain[l - 1].resize(w, h);
+            plain.push(next);
             scales.push(image.w as f32 / w as f32);
         }
-        Pyramid { levels, scales }
+        let levels = if pad == 0 {
+            plain
+        } else {
+            plain.iter().map(|g| g.padded(pad)).collect()
+        };
+        Pyramid {
+            levels,
+            scales,
+            pad,
+        }
     }
 }
 
@@ -127,9 +144,19 @@ fn has_arc9(mask: u32) -> bool {
     run != 0
 }
 
+/// A FAST corner: position, score, and whether its centre is brighter than
+/// its arc (a light corner on a dark ground).
+#[derive(Clone, Copy)]
+struct Corner {
+    x: usize,
+    y: usize,
+    score: u32,
+    light: bool,
+}
+
 /// FAST-9 corners of `img` with their scores (sum of the arc's contrast
 /// beyond the threshold), after 3x3 non-maximum suppression.
-fn fast9(img: &Gray, threshold: i16) -> Vec<(usize, usize, u32)> {
+fn fast9(img: &Gray, threshold: i16) -> Vec<Corner> {
     let (w, h) = (img.w, img.h);
     if w <= 2 * BORDER || h <= 2 * BORDER {
         return Vec::new();
@@ -139,6 +166,8 @@ fn fast9(img: &Gray, threshold: i16) -> Vec<(usize, usize, u32)> {
         .map(|(dx, dy)| *dy as isize * w as isize + *dx as isize)
         .collect();
     let mut scores = vec![0u32; w * h];
+    // Centres brighter than their arc (a dark arc), per pixel.
+    let mut light = vec![false; w * h];
     let p = &img.px;
     let t = threshold;
     for y in BORDER..h - BORDER {
@@ -172,6 +201,7 @@ fn fast9(img: &Gray, threshold: i16) -> Vec<(usize, usize, u32)> {
                 scores[i] = sb + 1;
             } else if has_arc9(dark) {
                 scores[i] = sd + 1;
+                light[i] = true;
             }
         }
     }
@@ -199,7 +229,12 @@ fn fast9(img: &Gray, threshold: i16) -> Vec<(usize, usize, u32)> {
                 .enumerate()
                 .any(|(k, &j)| scores[j] > s || (scores[j] == s && k < 4));
             if !beaten {
-                corners.push((x, y, s));
+                corners.push(Corner {
+                    x,
+                    y,
+                    score: s,
+                    light: light[i],
+                });
             }
         }
     }
@@ -242,7 +277,7 @@ fn orientation(img: &Gray, x: usize, y: usize) -> f32 {
 fn pattern() -> &'static [[f32; 4]; 256] {
     static PATTERN: std::sync::OnceLock<[[f32; 4]; 256]> = std::sync::OnceLock::new();
     PATTERN.get_or_init(|| {
-        let mut rng = super::geometry::XorShift::new(0x0B5E_55ED_1234_5678);
+        let mut rng = crate::geometry::XorShift::new(0x0B5E_55ED_1234_5678);
         let mut gauss = || loop {
             // Box-Muller; reject points outside the radius.
             let (u, v) = (rng.unit().max(1e-9), rng.unit());
@@ -291,7 +326,9 @@ impl Integral {
     }
 }
 
-fn describe(smooth: &Integral, x: usize, y: usize, angle: f32) -> Descriptor {
+/// Steered BRIEF at `angle`. With `inverted`, the bits are those of the
+/// negative image (each comparison reversed; ties stay 0 either way).
+fn describe(smooth: &Integral, x: usize, y: usize, angle: f32, inverted: bool) -> Descriptor {
     let (s, c) = angle.sin_cos();
     let mut d = [0u64; 4];
     let at = |px: f32, py: f32| {
@@ -300,7 +337,8 @@ fn describe(smooth: &Integral, x: usize, y: usize, angle: f32) -> Descriptor {
         smooth.box5(xx, yy)
     };
     for (k, p) in pattern().iter().enumerate() {
-        if at(p[0], p[1]) < at(p[2], p[3]) {
+        let (a, b) = (at(p[0], p[1]), at(p[2], p[3]));
+        if (!inverted && a < b) || (inverted && a > b) {
             d[k / 64] |= 1 << (k % 64);
         }
     }
@@ -323,14 +361,14 @@ pub fn extract(pyramid: &Pyramid, params: &OrbParams) -> Features {
         // each, and a cluttered frame has tens of thousands of corners.
         let mut fast = fast9(img, params.fast_threshold);
         if fast.len() > 4 * budget {
-            fast.select_nth_unstable_by(4 * budget, |a, b| b.2.cmp(&a.2));
+            fast.select_nth_unstable_by(4 * budget, |a, b| b.score.cmp(&a.score));
             fast.truncate(4 * budget);
         }
-        let mut corners: Vec<(usize, usize, f32)> = fast
+        let mut corners: Vec<(Corner, f32)> = fast
             .into_iter()
-            .map(|(x, y, _)| (x, y, harris(img, x, y)))
+            .map(|c| (c, harris(img, c.x, c.y)))
             .collect();
-        corners.sort_by(|a, b| b.2.total_cmp(&a.2));
+        corners.sort_by(|a, b| b.1.total_cmp(&a.1));
         // Spread out: at most a fair share per grid cell, so one busy corner
         // of the frame cannot take the whole budget from a small logo.
         let (cols, rows) = (img.w.div_ceil(params.cell), img.h.div_ceil(params.cell));
@@ -339,7 +377,7 @@ pub fn extract(pyramid: &Pyramid, params: &OrbParams) -> Features {
         let smooth = Integral::new(img);
         let scale = pyramid.scales[level];
         let mut kept = 0;
-        for (x, y, response) in corners {
+        for (Corner { x, y, light, .. }, response) in corners {
             if kept >= budget {
                 break;
             }
@@ -349,15 +387,27 @@ pub fn extract(pyramid: &Pyramid, params: &OrbParams) -> Features {
             }
             per_cell[cell] += 1;
             kept += 1;
-            let angle = orientation(img, x, y);
+            // Polarity-free by construction: a light corner is oriented and
+            // described as the negative image would show it (a dark corner),
+            // so a logo and its negative give the same angle and the same
+            // bits. On the negative the intensity centroid points the other
+            // way (the disk is symmetric), hence the half turn.
+            let angle = if light {
+                orientation(img, x, y) + std::f32::consts::PI
+            } else {
+                orientation(img, x, y)
+            };
+            let pad = pyramid.pad as f32;
             features.keypoints.push(Keypoint {
-                x: x as f32 * scale,
-                y: y as f32 * scale,
+                x: (x as f32 - pad) * scale,
+                y: (y as f32 - pad) * scale,
                 level: level as u8,
                 angle,
                 response,
             });
-            features.descriptors.push(describe(&smooth, x, y, angle));
+            features
+                .descriptors
+                .push(describe(&smooth, x, y, angle, light));
         }
     }
     features
@@ -413,8 +463,8 @@ mod tests {
         assert!(
             corners
                 .iter()
-                .any(|(x, y, _)| x.abs_diff(60) <= 1 && y.abs_diff(60) <= 1),
-            "{corners:?}"
+                .any(|c| c.x.abs_diff(60) <= 1 && c.y.abs_diff(60) <= 1 && c.light),
+            "a light corner (brighter than its arc) at (60, 60)"
         );
     }
 
@@ -423,7 +473,7 @@ mod tests {
         // The same textured patch rotated by 90 degrees: steered BRIEF should
         // give nearly the same descriptor at the matching point.
         let mut g = Gray::new(101, 101);
-        let mut rng = crate::vision::geometry::XorShift::new(7);
+        let mut rng = crate::geometry::XorShift::new(7);
         for p in g.px.iter_mut() {
             *p = (rng.unit() * 255.0) as u8;
         }
@@ -439,10 +489,53 @@ mod tests {
         let turn = (a2 - a1).rem_euclid(std::f32::consts::TAU);
         assert!((turn - std::f32::consts::FRAC_PI_2).abs() < 0.05, "{turn}");
         let (ig, ir) = (Integral::new(&g), Integral::new(&r));
-        let (d1, d2) = (describe(&ig, 50, 50, a1), describe(&ir, 50, 50, a2));
+        let (d1, d2) = (
+            describe(&ig, 50, 50, a1, false),
+            describe(&ir, 50, 50, a2, false),
+        );
         assert!(hamming(&d1, &d2) < 40, "{}", hamming(&d1, &d2));
-        let other = describe(&ig, 30, 70, a1);
+        let other = describe(&ig, 30, 70, a1, false);
         assert!(hamming(&d1, &other) > 80);
+    }
+
+    #[test]
+    fn a_negative_image_has_the_same_features() {
+        // A white logo on a dark slide must match the dark-on-white
+        // reference: same keypoints, same angles, same descriptors.
+        let mut g = Gray::new(160, 140);
+        let mut rng = crate::geometry::XorShift::new(11);
+        for p in g.px.iter_mut() {
+            *p = if rng.unit() < 0.5 { 20 } else { 230 };
+        }
+        let g = g.resize(320, 280).blur(1.5);
+        let negative = Gray {
+            px: g.px.iter().map(|v| 255 - v).collect(),
+            ..g.clone()
+        };
+        let p = OrbParams::default();
+        let (a, b) = (
+            extract(&Pyramid::build(&g, &p), &p),
+            extract(&Pyramid::build(&negative, &p), &p),
+        );
+        assert!(a.keypoints.len() > 100, "{}", a.keypoints.len());
+        let mut same = 0;
+        for (ka, da) in a.keypoints.iter().zip(&a.descriptors) {
+            let twin = b.keypoints.iter().zip(&b.descriptors).find(|(kb, _)| {
+                kb.level == ka.level && (kb.x - ka.x).abs() < 0.5 && (kb.y - ka.y).abs() < 0.5
+            });
+            if let Some((kb, db)) = twin {
+                let turn = (kb.angle - ka.angle).rem_euclid(std::f32::consts::TAU);
+                if turn.min(std::f32::consts::TAU - turn) < 0.01 && hamming(da, db) <= 8 {
+                    same += 1;
+                }
+            }
+        }
+        // Rounding in the pyramid may move a few corners by a grey level.
+        assert!(
+            same * 10 >= a.keypoints.len() * 9,
+            "{same} of {} keypoints kept their angle and descriptor",
+            a.keypoints.len()
+        );
     }
 
     #[test]

@@ -84,6 +84,57 @@ fn huge_png_header() -> Vec<u8> {
     png
 }
 
+/// A lossless WebP (VP8L) header declaring `w`x`h`, with garbage after it.
+fn webp_header(w: u32, h: u32) -> Vec<u8> {
+    let bits = (w - 1) | ((h - 1) << 14);
+    let mut vp8l = vec![0x2f];
+    vp8l.extend(bits.to_le_bytes());
+    vp8l.extend([0xA5u8; 24]);
+    let mut riff = b"RIFF".to_vec();
+    riff.extend(((4 + 8 + vp8l.len()) as u32).to_le_bytes());
+    riff.extend(b"WEBPVP8L");
+    riff.extend((vp8l.len() as u32).to_le_bytes());
+    riff.extend(vp8l);
+    riff
+}
+
+/// `path` re-encoded as WebP (lossless) or PNG, optionally scaled.
+fn reencoded(path: &Path, format: image::ImageFormat, scale: f32) -> Vec<u8> {
+    let img = image::open(path).expect("seed logo").to_rgb8();
+    let (w, h) = (
+        ((img.width() as f32 * scale) as u32).max(1),
+        ((img.height() as f32 * scale) as u32).max(1),
+    );
+    let img = image::imageops::resize(&img, w, h, image::imageops::FilterType::Triangle);
+    let mut out = std::io::Cursor::new(Vec::new());
+    image::DynamicImage::ImageRgb8(img)
+        .write_to(&mut out, format)
+        .expect("encode");
+    out.into_inner()
+}
+
+#[test]
+fn webp_frames_and_references_are_read() {
+    let scratch = Scratch::new("webp");
+    let twitch = seed("twitch-1.png");
+    let frame = scratch.file(
+        "twitch.webp",
+        &reencoded(&twitch, image::ImageFormat::WebP, 1.0),
+    );
+    let reference = scratch.file(
+        "ref.webp",
+        &reencoded(&twitch, image::ImageFormat::WebP, 0.8),
+    );
+    let out = run(&["--reference", &format!("twitch={reference}"), &frame]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("\"twitch\""), "{stdout}");
+}
+
 #[test]
 fn finds_a_reference_in_itself_and_prints_json_lines() {
     let aws = seed("aws-1.png");
@@ -140,6 +191,8 @@ fn bad_images_are_named_and_the_rest_still_analysed() {
     );
     let huge = scratch.file("huge.png", &huge_png_header());
     let text = scratch.file("notes.txt", b"not an image at all");
+    let huge_webp = scratch.file("huge.webp", &webp_header(10000, 10000));
+    let corrupt_webp = scratch.file("corrupt.webp", &webp_header(64, 64));
     let missing = scratch.0.join("missing.jpg").to_string_lossy().into_owned();
     let out = run(&[
         "--reference",
@@ -149,6 +202,8 @@ fn bad_images_are_named_and_the_rest_still_analysed() {
         &huge,
         &text,
         &missing,
+        &huge_webp,
+        &corrupt_webp,
         &aws,
     ]);
     assert_eq!(out.status.code(), Some(1));
@@ -157,8 +212,10 @@ fn bad_images_are_named_and_the_rest_still_analysed() {
         (&empty, "0 bytes"),
         (&corrupt, "corrupt"),
         (&huge, "10000x10000"),
-        (&text, "PNG or JPEG"),
+        (&text, "PNG, JPEG or WebP"),
         (&missing, "cannot read"),
+        (&huge_webp, "10000x10000"),
+        (&corrupt_webp, "corrupt WebP"),
     ] {
         assert!(
             stderr
@@ -168,7 +225,7 @@ fn bad_images_are_named_and_the_rest_still_analysed() {
         );
     }
     assert!(
-        stderr.contains("5 of 6 image(s) could not be analysed"),
+        stderr.contains("7 of 8 image(s) could not be analysed"),
         "{stderr}"
     );
     assert!(!stderr.contains("panicked"));
@@ -189,8 +246,13 @@ fn bad_references_stop_with_the_label_and_the_fix() {
         scratch.file("flat.png", &out.into_inner())
     };
     let aws = seed("aws-1.png").to_string_lossy().into_owned();
+    let tiny = scratch.file(
+        "tiny.png",
+        &reencoded(&seed("twitch-1.png"), image::ImageFormat::Png, 0.08),
+    );
     let cases = [
         (format!("mug={flat}"), "too little texture"),
+        (format!("mug={tiny}"), "too small"),
         (format!("mug={}", scratch.file("zero.png", b"")), "0 bytes"),
         ("mug".to_string(), "LABEL=IMAGE"),
         (format!("={aws}"), "needs both a label and an image path"),

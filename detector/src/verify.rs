@@ -1,6 +1,7 @@
 //! The discriminating step after geometry: the frame is warped back onto the
 //! reference and the two are compared cell by cell with zero-mean normalised
-//! cross-correlation (ZNCC), which ignores brightness and contrast changes.
+//! cross-correlation (ZNCC), which ignores brightness and contrast changes,
+//! and, with one sign chosen for the whole logo, its polarity.
 //!
 //! Each textured cell of the reference is *good* (the frame shows the same
 //! pattern there), *bad* (the frame shows a different pattern: texture that
@@ -11,9 +12,9 @@
 //! cost less. That asymmetry is what lets the detector both tolerate partial
 //! occlusion and reject look-alikes.
 
-use super::geometry::Homography;
-use super::gray::Gray;
-use super::orb::Pyramid;
+use crate::geometry::Homography;
+use crate::gray::Gray;
+use crate::orb::Pyramid;
 
 /// The reference is compared at this width (pixels) in cells of `CELL`.
 pub const TEMPLATE_WIDTH: usize = 128;
@@ -111,17 +112,29 @@ pub fn verify(frame: &Pyramid, reference: &Gray, h: &Homography, logo_width: f64
     // A small logo is upsampled onto the template: blur the template to the
     // same softness so fine strokes are not held against it.
     let soften = (tw as f64 / logo_width.max(1.0)).max(1.0) as f32;
-    let template = reference.resize(tw, th).blur(0.8 * soften);
+    let mut template = reference.resize(tw, th).blur(0.8 * soften);
     let warped = warped.blur(0.8);
 
-    let mut all = Moments::default();
-    for ((t, w), seen) in template.px.iter().zip(&warped.px).zip(&visible) {
-        if *seen {
-            all.add(*t as f32, *w as f32);
+    let moments = |template: &Gray| {
+        let mut all = Moments::default();
+        for ((t, w), seen) in template.px.iter().zip(&warped.px).zip(&visible) {
+            if *seen {
+                all.add(*t as f32, *w as f32);
+            }
         }
-    }
+        all
+    };
+    let mut all = moments(&template);
     if all.n < 16.0 {
         return Verdict::default();
+    }
+    // The logo may be printed in either polarity (white on a dark slide, the
+    // reference dark on white): one sign for the whole logo, taken from the
+    // whole, then every cell is judged in that polarity. Cells may not choose
+    // their own sign, or a look-alike's changed letter could pass as negative.
+    if all.zncc() < 0.0 {
+        template.px.iter_mut().for_each(|t| *t = 255 - *t);
+        all = moments(&template);
     }
     let gain = (all.std_w() / all.std_t().max(1.0)).max(0.05);
     let mut verdict = Verdict {

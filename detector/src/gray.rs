@@ -3,7 +3,7 @@
 //! here rather than taken from `imageproc` so the Lambda carries only the
 //! `image` codecs, and so every step's cost is visible.
 
-use super::VisionError;
+use crate::VisionError;
 use std::io::Cursor;
 
 /// Images larger than this (either side) are refused before decoding, so a
@@ -134,6 +134,24 @@ impl Gray {
         out
     }
 
+    /// The image inside a margin of `pad` pixels, each the nearest edge
+    /// pixel's value.
+    pub fn padded(&self, pad: usize) -> Gray {
+        let (w, h) = (self.w + 2 * pad, self.h + 2 * pad);
+        let mut out = Gray::new(w, h);
+        if self.w == 0 || self.h == 0 {
+            return out;
+        }
+        for y in 0..h {
+            let sy = y.saturating_sub(pad).min(self.h - 1);
+            for x in 0..w {
+                let sx = x.saturating_sub(pad).min(self.w - 1);
+                out.px[y * w + x] = self.px[sy * self.w + sx];
+            }
+        }
+        out
+    }
+
     /// The image without its margins: rows and columns at the edges that are
     /// all within a few grey levels of the corner colour. Reference images
     /// are often a logo on a large plain canvas; the canvas is not the product.
@@ -244,12 +262,21 @@ fn gaussian_kernel(sigma: f32) -> Vec<u32> {
     k
 }
 
-/// Decodes PNG or JPEG bytes to grey, refusing empty, unknown, corrupt and
-/// oversized images with a message that says which and what to do.
+/// The formats the detector reads: what IVS writes (JPEG), what logos come
+/// as (PNG), and what shops serve product pictures as (WebP).
+const FORMATS: [image::ImageFormat; 3] = [
+    image::ImageFormat::Jpeg,
+    image::ImageFormat::Png,
+    image::ImageFormat::WebP,
+];
+
+/// Decodes PNG, JPEG or WebP bytes to grey, refusing empty, unknown, corrupt
+/// and oversized images with a message that says which and what to do. The
+/// size is read from the header and checked before any pixel is allocated.
 pub fn decode(bytes: &[u8]) -> Result<Gray, VisionError> {
     if bytes.is_empty() {
         return Err(VisionError::Image(
-            "the image is empty (0 bytes); give a PNG or JPEG file".into(),
+            "the image is empty (0 bytes); give a PNG, JPEG or WebP file".into(),
         ));
     }
     let reader = image::ImageReader::new(Cursor::new(bytes))
@@ -257,9 +284,15 @@ pub fn decode(bytes: &[u8]) -> Result<Gray, VisionError> {
         .map_err(|e| VisionError::Image(format!("cannot read the image: {e}")))?;
     let Some(format) = reader.format() else {
         return Err(VisionError::Image(
-            "not a PNG or JPEG image (unrecognised signature); give a PNG or JPEG file".into(),
+            "not a PNG, JPEG or WebP image (unrecognised signature); give a PNG, JPEG or WebP file"
+                .into(),
         ));
     };
+    if !FORMATS.contains(&format) {
+        return Err(VisionError::Image(format!(
+            "{format:?} images are not read; convert it to PNG, JPEG or WebP"
+        )));
+    }
     let (w, h) = reader
         .into_dimensions()
         .map_err(|e| VisionError::Image(format!("corrupt {format:?} header: {e}")))?;
@@ -338,8 +371,54 @@ mod tests {
     fn decode_refuses_bad_input_with_reasons() {
         let msg = |b: &[u8]| decode(b).unwrap_err().to_string();
         assert!(msg(b"").contains("0 bytes"));
-        assert!(msg(b"hello, not an image").contains("PNG or JPEG"));
+        assert!(msg(b"hello, not an image").contains("PNG, JPEG or WebP"));
         // A JPEG signature followed by garbage.
         assert!(msg(&[0xFF, 0xD8, 0xFF, 0xE0, 1, 2, 3, 4, 5]).contains("corrupt"));
+        assert!(msg(b"GIF89a\x01\x00\x01\x00\x00\x00\x00").contains("Gif images are not read"));
+    }
+
+    /// A lossless WebP (VP8L) of `w`x`h` grey pixels, written by hand so the
+    /// tests need no encoder: a header, then every pixel as one literal
+    /// green code with the other channels fixed.
+    fn webp_header_only(w: u32, h: u32) -> Vec<u8> {
+        // VP8L: signature 0x2f, then 14 bits width-1, 14 bits height-1,
+        // 1 bit alpha, 3 bits version (0).
+        let bits = (w - 1) | ((h - 1) << 14);
+        let mut vp8l = vec![0x2f];
+        vp8l.extend_from_slice(&bits.to_le_bytes());
+        vp8l.extend_from_slice(&[0u8; 8]);
+        let mut riff = b"RIFF".to_vec();
+        riff.extend_from_slice(&((4 + 8 + vp8l.len()) as u32).to_le_bytes());
+        riff.extend_from_slice(b"WEBPVP8L");
+        riff.extend_from_slice(&(vp8l.len() as u32).to_le_bytes());
+        riff.extend_from_slice(&vp8l);
+        riff
+    }
+
+    #[test]
+    fn webp_is_read_and_its_bounds_hold() {
+        // A real lossless WebP round trip through the image crate's encoder.
+        let mut rgb = image::RgbImage::new(40, 30);
+        for (x, y, p) in rgb.enumerate_pixels_mut() {
+            *p = image::Rgb([(x * 6) as u8, (y * 8) as u8, 90]);
+        }
+        let mut bytes = Vec::new();
+        image::DynamicImage::ImageRgb8(rgb.clone())
+            .write_to(&mut Cursor::new(&mut bytes), image::ImageFormat::WebP)
+            .expect("encode webp");
+        let g = decode(&bytes).expect("decode webp");
+        assert_eq!((g.w, g.h), (40, 30));
+        // Lossless: exactly the grey of the pixels encoded.
+        assert_eq!(g, Gray::from_dynamic(&image::DynamicImage::ImageRgb8(rgb)));
+        // Declares 10000x10000: refused from the header, nothing allocated.
+        let huge = decode(&webp_header_only(10000, 10000))
+            .unwrap_err()
+            .to_string();
+        assert!(huge.contains("10000x10000"), "{huge}");
+        // A plausible header with garbage after it: an error, not a panic.
+        let corrupt = decode(&webp_header_only(64, 64)).unwrap_err().to_string();
+        assert!(corrupt.contains("corrupt WebP"), "{corrupt}");
+        let truncated = decode(&bytes[..bytes.len() / 2]).unwrap_err().to_string();
+        assert!(truncated.contains("WebP"), "{truncated}");
     }
 }

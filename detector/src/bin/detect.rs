@@ -3,8 +3,8 @@
 //! `{"image": "<path as given>", "labels": [{"name", "confidence", "box"}]}`.
 
 use anyhow::{bail, Context};
-use backend::vision::{self, gray, BuiltinDetector, DEFAULT_MIN_CONFIDENCE};
 use clap::Parser;
+use detector::{gray, load_reference, BuiltinDetector, DEFAULT_MIN_CONFIDENCE};
 use serde_json::json;
 use std::io::Write;
 use std::path::PathBuf;
@@ -25,7 +25,7 @@ struct Args {
     /// Also list every candidate below --min-confidence on stderr.
     #[arg(long)]
     verbose: bool,
-    /// Images to analyse (PNG or JPEG).
+    /// Images to analyse (PNG, JPEG or WebP).
     #[arg(required = true)]
     images: Vec<PathBuf>,
 }
@@ -41,7 +41,7 @@ fn references(args: &Args) -> anyhow::Result<BuiltinDetector> {
         if label.trim().is_empty() || path.is_empty() {
             bail!("--reference {spec:?} needs both a label and an image path (LABEL=IMAGE)");
         }
-        refs.push(vision::load_reference(label.trim(), path.as_ref())?);
+        refs.push(load_reference(label.trim(), path.as_ref())?);
     }
     Ok(BuiltinDetector::new(refs)?)
 }

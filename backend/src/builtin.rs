@@ -1,0 +1,80 @@
+//! The backend's ties to the built-in detector (the `detector` crate): the
+//! catalog's reference images in, Rekognition-shaped detections for the
+//! decision core out. The detector itself knows neither the catalog nor the
+//! decision core.
+
+use crate::decision::{BoundingBox, Detection};
+use crate::ports::DetectError;
+use detector::{BuiltinDetector, Found, NamedReference, VisionError};
+use std::sync::Arc;
+
+/// Rekognition-shaped detections for the decision core.
+pub fn to_detections(found: Vec<Found>) -> Vec<Detection> {
+    found
+        .into_iter()
+        .map(|f| Detection {
+            label: f.label,
+            confidence: f.confidence,
+            bounding_box: Some(BoundingBox {
+                left: f.bbox[0],
+                top: f.bbox[1],
+                width: f.bbox[2],
+                height: f.bbox[3],
+            }),
+        })
+        .collect()
+}
+
+/// Runs the built-in detector on encoded image bytes off the async threads.
+pub async fn detect_bytes(
+    detector: Arc<BuiltinDetector>,
+    bytes: Vec<u8>,
+    min_confidence: f32,
+) -> Result<Vec<Detection>, DetectError> {
+    tokio::task::spawn_blocking(move || {
+        let frame = detector::decode(&bytes).map_err(|e| DetectError::BadImage(e.to_string()))?;
+        Ok(to_detections(detector.detect(&frame, min_confidence)))
+    })
+    .await
+    .map_err(|e| DetectError::Other(format!("detector task failed: {e}")))?
+}
+
+/// The catalog's reference images, each under its product's first label (the
+/// label the decision core maps back to the product). `read` fetches an
+/// entry of `reference_images` (a path beside the catalog, an S3 object, or
+/// a picture drawn in code). A product without references cannot be found
+/// by the built-in detector; that is reported, not fatal, unless no product
+/// has any.
+pub fn references_from_catalog(
+    catalog: &ad_contract::Catalog,
+    mut read: impl FnMut(&str) -> Result<Vec<u8>, String>,
+) -> Result<(Vec<NamedReference>, Vec<String>), VisionError> {
+    let mut references = Vec::new();
+    let mut without = Vec::new();
+    for product in catalog.products() {
+        let Some(label) = product.labels.first() else {
+            continue;
+        };
+        if product.reference_images.is_empty() {
+            without.push(product.id.as_str().to_owned());
+        }
+        for source in &product.reference_images {
+            let err = |problem: String| VisionError::Reference {
+                label: label.clone(),
+                source_name: source.clone(),
+                problem,
+            };
+            let bytes = read(source).map_err(|e| err(format!("cannot read it: {e}")))?;
+            let image = detector::decode(&bytes).map_err(|e| err(e.to_string()))?;
+            references.push((label.clone(), source.clone(), image));
+        }
+    }
+    if references.is_empty() {
+        return Err(VisionError::Reference {
+            label: "(every product)".into(),
+            source_name: "the catalog".into(),
+            problem: "no product lists reference_images; the built-in detector needs at least one picture of a product's logo (see the README, \"Detector\")".into(),
+        });
+    }
+    Ok((references, without))
+}
