@@ -37,6 +37,8 @@ pub const MAX_CATALOG_BYTES: usize = 1024 * 1024;
 pub const MAX_PRODUCTS: usize = 1000;
 const MAX_TITLE: usize = 80;
 const MAX_PRICE: usize = 24;
+/// A wordmark is a brand's name as printed, not a sentence.
+const MAX_WORDMARK: usize = 32;
 const MAX_DESCRIPTION: usize = 280;
 const MAX_LABEL: usize = 256;
 const MAX_URL: usize = 2048;
@@ -72,7 +74,7 @@ struct Field {
 /// Every product field, in [`Product`]'s order. One table rather than a
 /// function per field: the player's wasm carries this reader, and its size
 /// is a feature.
-const FIELDS: [Field; 11] = [
+const FIELDS: [Field; 12] = [
     Field {
         name: "id",
         what: "a short stable id such as \"aurora-mug\"",
@@ -143,6 +145,14 @@ const FIELDS: [Field; 11] = [
         what: "reference image paths for the built-in detector",
         check: Check::List { required: false },
     },
+    Field {
+        name: "wordmark",
+        what: "the brand name as its logo spells it, e.g. \"aws\", for the built-in detector's text reading",
+        check: Check::Text {
+            max: MAX_WORDMARK,
+            required: false,
+        },
+    },
 ];
 
 /// One product, validated.
@@ -172,6 +182,11 @@ pub struct Product {
     /// file. Optional: a Rekognition-only deployment needs none.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub reference_images: Vec<String>,
+    /// The brand name as the logo spells it ("aws"), for the built-in
+    /// detector's second signal: text read in the frame. Empty when the
+    /// logo is not a word. Matching ignores case and style, not letters.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub wordmark: String,
 }
 
 /// A validated catalog with a label index.
@@ -588,7 +603,7 @@ fn read_product(index: usize, item: &Json, problems: &mut Vec<CatalogProblem>) -
         return None;
     }
     // Every field read cleanly, so each value has its field's kind.
-    let [id, labels, title, description, price, image_url, link_url, min_confidence, display_seconds, cooldown_seconds, reference_images] =
+    let [id, labels, title, description, price, image_url, link_url, min_confidence, display_seconds, cooldown_seconds, reference_images, wordmark] =
         values;
     let Some(Value::Id(id)) = id else {
         return None;
@@ -605,6 +620,7 @@ fn read_product(index: usize, item: &Json, problems: &mut Vec<CatalogProblem>) -
         display_seconds: take_number(display_seconds) as u32,
         cooldown_seconds: take_number(cooldown_seconds) as u32,
         reference_images: take_list(reference_images),
+        wordmark: take_text(wordmark),
     })
 }
 
@@ -749,6 +765,36 @@ mod tests {
         assert_eq!(problems.len(), 6, "{err}");
         let text = err.to_string();
         assert!(text.contains("must be an https:// URL"), "{text}");
+    }
+
+    #[test]
+    fn reads_an_optional_wordmark_and_bounds_it() {
+        let mut with = product_json("mug");
+        with["wordmark"] = " aws ".into();
+        let catalog = Catalog::from_json(&catalog_of(vec![with, product_json("cap")])).unwrap();
+        assert_eq!(catalog.products()[0].wordmark, "aws");
+        assert_eq!(catalog.products()[1].wordmark, "");
+        assert_eq!(Catalog::from_json(&catalog.to_json()).unwrap(), catalog);
+        let mut long = product_json("mug");
+        long["wordmark"] = "x".repeat(40).into();
+        let mut number = product_json("cap");
+        number["wordmark"] = 7.into();
+        let Err(CatalogError::Invalid(problems)) =
+            Catalog::from_json(&catalog_of(vec![long, number]))
+        else {
+            panic!("a 40-character wordmark and a number must be refused");
+        };
+        let text: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+        assert!(
+            text.iter()
+                .any(|t| t.contains("\"wordmark\"") && t.contains("at most 32")),
+            "{text:?}"
+        );
+        assert!(
+            text.iter()
+                .any(|t| t.contains("\"wordmark\"") && t.contains("must be text")),
+            "{text:?}"
+        );
     }
 
     #[test]
