@@ -2,7 +2,8 @@
 # Installs what the project's commands need and is missing; skips what is
 # present. Safe to run again.
 #
-#   scripts/setup.sh run    what scripts/run.sh needs (Rust, ffmpeg, Node/npm)
+#   scripts/setup.sh run    what scripts/run.sh needs (Rust, ffmpeg, Node/npm,
+#                           the detector's text models)
 #   scripts/setup.sh test   everything scripts/test.sh needs (the default)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,9 +21,10 @@ need_cmd ffprobe ffmpeg
 # binaryen from npm.
 need_cmd node nodejs
 need_cmd npm npm
+# pip fetches the detector's text models (both profiles).
+need_cmd python3 python3
+python3 -m pip --version >/dev/null 2>&1 || apt_need+=(python3-pip)
 if [ "$profile" = test ]; then
-  need_cmd python3 python3
-  python3 -m pip --version >/dev/null 2>&1 || apt_need+=(python3-pip)
   [ -x /usr/bin/chromium ] || apt_need+=(chromium)
   [ -x /usr/bin/chromedriver ] || apt_need+=(chromium-driver)
   need_cmd zbarimg zbar-tools
@@ -38,6 +40,30 @@ fi
 if ! command -v cargo >/dev/null 2>&1; then
   echo "cargo is missing: install Rust with rustup (https://rustup.rs), then run this again" >&2
   exit 1
+fi
+
+# The built-in detector's wordmark signal reads text with PaddleOCR's PP-OCRv4
+# detection and recognition models, as the PyPI wheel rapidocr-onnxruntime
+# (Apache-2.0) ships them (15 MB). Fetched from the registry, never
+# committed; the detector runs them in pure Rust (tract-onnx).
+text_models=.cache/text-models
+ocr_wheel_version=1.4.4
+if [ ! -f "$text_models/.from-rapidocr-onnxruntime-$ocr_wheel_version" ]; then
+  say "fetching the text models (pip download rapidocr-onnxruntime==$ocr_wheel_version)"
+  scratch=$(mktemp -d)
+  python3 -m pip download --quiet --disable-pip-version-check --no-deps \
+    --dest "$scratch" "rapidocr-onnxruntime==$ocr_wheel_version"
+  mkdir -p "$text_models"
+  python3 - "$scratch" "$text_models" <<'PY'
+import glob, sys, zipfile
+scratch, out = sys.argv[1], sys.argv[2]
+wheel = zipfile.ZipFile(glob.glob(scratch + "/*.whl")[0])
+for name in ("ch_PP-OCRv4_det_infer.onnx", "ch_PP-OCRv4_rec_infer.onnx"):
+    with open(f"{out}/{name}", "wb") as f:
+        f.write(wheel.read(f"rapidocr_onnxruntime/models/{name}"))
+PY
+  rm -rf "$scratch"
+  touch "$text_models/.from-rapidocr-onnxruntime-$ocr_wheel_version"
 fi
 
 [ "$profile" = test ] || exit 0

@@ -69,12 +69,24 @@ pub fn references_from_catalog(
             references.push((label.clone(), source.clone(), image));
         }
     }
-    if references.is_empty() {
+    if references.is_empty() && wordmarks_from_catalog(catalog).is_empty() {
         return Err(VisionError::Reference {
             label: "(every product)".into(),
             source_name: "the catalog".into(),
-            problem: "no product lists reference_images; the built-in detector needs at least one picture of a product's logo (see the README, \"Detector\")".into(),
+            problem: "no product lists reference_images or a wordmark; the built-in detector needs at least one picture of a product's logo, or the word it spells (see docs in the README, \"Detector\")".into(),
         });
     }
     Ok((references, without))
+}
+
+/// The catalog's wordmarks as (label, word), each under its product's first
+/// label like the references: the detector's second signal, for builds that
+/// have it (the `detector` crate's `text` feature).
+pub fn wordmarks_from_catalog(catalog: &ad_contract::Catalog) -> Vec<(String, String)> {
+    catalog
+        .products()
+        .iter()
+        .filter(|p| !p.wordmark.is_empty())
+        .filter_map(|p| Some((p.labels.first()?.clone(), p.wordmark.clone())))
+        .collect()
 }

@@ -103,6 +103,15 @@ pub async fn builtin_detector(
     if !without.is_empty() {
         warn!(products = ?without, "products without reference_images cannot be detected by the built-in detector");
     }
+    let wordmarks = crate::builtin::wordmarks_from_catalog(&config.catalog);
+    if !wordmarks.is_empty() {
+        // The text models (15 MB) are not bundled with the function yet:
+        // in Lambda the built-in detector uses the reference images only.
+        warn!(
+            ?wordmarks,
+            "wordmarks are not read in Lambda; the reference images alone find these products"
+        );
+    }
     detector::BuiltinDetector::new(references).map_err(|e| e.to_string())
 }
 

@@ -18,6 +18,8 @@
 pub mod geometry;
 pub mod gray;
 pub mod orb;
+#[cfg(feature = "text")]
+pub mod text;
 pub mod verify;
 
 use geometry::{hough_groups, plausible_quad, ransac_within, Homography, Match};
@@ -103,20 +105,71 @@ struct Reference {
     features: Features,
 }
 
+/// One signal's finding: confidence (0-100) and box (ratios of the frame:
+/// left, top, width, height).
+pub type Signal = (f32, [f32; 4]);
+
 /// A label found in a frame, Rekognition-shaped.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Found {
     pub label: String,
-    /// 0 to 100.
+    /// 0 to 100: the two signals fused (see [`fuse`]).
     pub confidence: f32,
     /// Ratios of the frame: left, top, width, height.
     pub bbox: [f32; 4],
     pub inliers: usize,
+    /// Each signal on its own, when it found the label: confidence and box.
+    pub keypoints: Option<Signal>,
+    pub text: Option<Signal>,
+}
+
+/// The fusion rule. Each signal gives a confidence p (0-1) that the label is
+/// in the frame. When both found it at overlapping places they are taken as
+/// independent witnesses: 1 - (1 - p_keypoints)(1 - p_text), with the
+/// keypoint box (it spans the whole logo, not only its letters). When only
+/// one found it, or they disagree on where, the stronger one stands alone,
+/// with its own box.
+pub fn fuse(
+    label: &str,
+    keypoints: Option<Signal>,
+    text: Option<Signal>,
+    inliers: usize,
+) -> Option<Found> {
+    let (confidence, bbox) = match (keypoints, text) {
+        (None, None) => return None,
+        (Some(k), None) => k,
+        (None, Some(t)) => t,
+        (Some(k), Some(t)) if boxes_meet(k.1, t.1) => {
+            let p = 1.0 - (1.0 - k.0 / 100.0) * (1.0 - t.0 / 100.0);
+            ((p * 100.0).clamp(0.0, 100.0), k.1)
+        }
+        (Some(k), Some(t)) => {
+            if k.0 >= t.0 {
+                k
+            } else {
+                t
+            }
+        }
+    };
+    Some(Found {
+        label: label.to_owned(),
+        confidence,
+        bbox,
+        inliers,
+        keypoints,
+        text,
+    })
+}
+
+fn boxes_meet(a: [f32; 4], b: [f32; 4]) -> bool {
+    a[0] < b[0] + b[2] && b[0] < a[0] + a[2] && a[1] < b[1] + b[3] && b[1] < a[1] + a[3]
 }
 
 pub struct BuiltinDetector {
     references: Vec<Reference>,
     params: Params,
+    #[cfg(feature = "text")]
+    text: Option<(std::sync::Arc<text::TextReader>, Vec<text::Wordmark>)>,
 }
 
 impl BuiltinDetector {
@@ -170,12 +223,29 @@ impl BuiltinDetector {
         Ok(Self {
             references: analysed,
             params,
+            #[cfg(feature = "text")]
+            text: None,
         })
+    }
+
+    /// Adds the second signal: `wordmarks` read in the frame by `reader`.
+    #[cfg(feature = "text")]
+    pub fn with_wordmarks(
+        mut self,
+        reader: std::sync::Arc<text::TextReader>,
+        wordmarks: Vec<text::Wordmark>,
+    ) -> Self {
+        self.text = (!wordmarks.is_empty()).then_some((reader, wordmarks));
+        self
     }
 
     /// The labels this detector knows, sorted, without repeats.
     pub fn labels(&self) -> Vec<&str> {
         let mut labels: Vec<&str> = self.references.iter().map(|r| r.label.as_str()).collect();
+        #[cfg(feature = "text")]
+        if let Some((_, wordmarks)) = &self.text {
+            labels.extend(wordmarks.iter().map(|w| w.label.as_str()));
+        }
         labels.sort_unstable();
         labels.dedup();
         labels
@@ -193,9 +263,41 @@ impl BuiltinDetector {
         found
     }
 
-    /// The best geometric candidate per label, whatever its confidence (for
-    /// evaluation and threshold tuning).
+    /// The best candidate per label, whatever its confidence (for evaluation
+    /// and threshold tuning): the keypoint path's and the text's, fused.
     pub fn candidates(&self, frame: &Gray) -> Vec<Found> {
+        #[allow(unused_mut)]
+        let mut found = self.keypoint_candidates(frame);
+        #[cfg(feature = "text")]
+        if let Some((reader, wordmarks)) = &self.text {
+            let read = text::find_wordmarks(reader, wordmarks, frame);
+            let mut labels: Vec<String> = found.iter().map(|f| f.label.clone()).collect();
+            labels.extend(read.iter().map(|r| wordmarks[r.0].label.clone()));
+            labels.sort();
+            labels.dedup();
+            found = labels
+                .iter()
+                .filter_map(|label| {
+                    let k = found.iter().find(|f| &f.label == label);
+                    let t = read
+                        .iter()
+                        .filter(|r| &wordmarks[r.0].label == label)
+                        .max_by(|a, b| a.1.total_cmp(&b.1))
+                        .map(|r| (r.1, r.2));
+                    fuse(
+                        label,
+                        k.and_then(|k| k.keypoints),
+                        t,
+                        k.map_or(0, |k| k.inliers),
+                    )
+                })
+                .collect();
+        }
+        found
+    }
+
+    /// The best geometric candidate per label from the keypoint path alone.
+    fn keypoint_candidates(&self, frame: &Gray) -> Vec<Found> {
         if frame.w < 16 || frame.h < 16 {
             return Vec::new();
         }
@@ -341,17 +443,19 @@ impl BuiltinDetector {
         if x1 <= x0 || y1 <= y0 {
             return None;
         }
-        Some(Found {
-            label: reference.label.clone(),
-            confidence: (verdict.score * 100.0).clamp(0.0, 100.0),
-            bbox: [
-                (x0 / fw) as f32,
-                (y0 / fh) as f32,
-                ((x1 - x0) / fw) as f32,
-                ((y1 - y0) / fh) as f32,
-            ],
-            inliers: inliers.len(),
-        })
+        let confidence = (verdict.score * 100.0).clamp(0.0, 100.0);
+        let bbox = [
+            (x0 / fw) as f32,
+            (y0 / fh) as f32,
+            ((x1 - x0) / fw) as f32,
+            ((y1 - y0) / fh) as f32,
+        ];
+        fuse(
+            &reference.label,
+            Some((confidence, bbox)),
+            None,
+            inliers.len(),
+        )
     }
 }
 

@@ -265,3 +265,79 @@ fn bad_references_stop_with_the_label_and_the_fix() {
         assert!(out.stdout.is_empty());
     }
 }
+
+/// `path` with the strip from 36% to 62% of its width turned upside down:
+/// in "aws" the w becomes an m.
+fn look_alike_of(path: &Path) -> Vec<u8> {
+    let img = image::open(path).expect("seed logo").to_rgb8();
+    let mut out = img.clone();
+    let (w, h) = img.dimensions();
+    for x in w * 36 / 100..w * 62 / 100 {
+        for y in 0..h {
+            out.put_pixel(x, y, *img.get_pixel(x, h - 1 - y));
+        }
+    }
+    let mut bytes = std::io::Cursor::new(Vec::new());
+    image::DynamicImage::ImageRgb8(out)
+        .write_to(&mut bytes, image::ImageFormat::Png)
+        .expect("png");
+    bytes.into_inner()
+}
+
+#[test]
+fn a_wordmark_is_read_as_text_and_letters_count() {
+    let scratch = Scratch::new("wordmark");
+    let aws = seed("aws-1.png").to_string_lossy().into_owned();
+    let twitch = seed("twitch-1.png").to_string_lossy().into_owned();
+    let ams = scratch.file("ams.png", &look_alike_of(&seed("aws-1.png")));
+    // No aws reference image at all: only the text can find it.
+    let out = run(&[
+        "--reference",
+        &format!("twitch={twitch}"),
+        "--wordmark",
+        "aws=AWS",
+        &aws,
+        &ams,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    assert!(lines[0].contains("\"aws\""), "aws read as text: {stdout}");
+    assert!(
+        !lines[1].contains("\"aws\""),
+        "\"ams\" is not aws: {stdout}"
+    );
+}
+
+#[test]
+fn bad_wordmarks_and_missing_models_stop_with_the_fix() {
+    let scratch = Scratch::new("wordmark-bad");
+    let twitch = seed("twitch-1.png").to_string_lossy().into_owned();
+    let nowhere = scratch.0.join("no-models").to_string_lossy().into_owned();
+    let cases: [(&[&str], &str); 3] = [
+        (&["--wordmark", "aws=!"], "at least two letters"),
+        (&["--wordmark", "aws"], "LABEL=WORD"),
+        (
+            &["--wordmark", "aws=aws", "--text-models", &nowhere],
+            "scripts/setup.sh",
+        ),
+    ];
+    for (extra, why) in cases {
+        let mut args = vec!["--reference", &*format!("twitch={twitch}")]
+            .into_iter()
+            .map(str::to_owned)
+            .collect::<Vec<_>>();
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args.push(twitch.clone());
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = run(&args);
+        assert_eq!(out.status.code(), Some(2), "{extra:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(why), "{extra:?}: {stderr}");
+    }
+}

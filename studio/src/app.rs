@@ -10,7 +10,6 @@ use crate::thumbnails::{self, S3Target, ThumbnailConfig, MAX_INTERVAL_SECS, MIN_
 use ad_contract::Catalog;
 use backend::decision::Rules;
 use clap::Parser;
-use detector::BuiltinDetector;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -266,7 +265,7 @@ pub async fn run(args: Args) -> ExitCode {
             .catalog
             .as_deref()
             .map(|p| p.parent().unwrap_or(std::path::Path::new(".")));
-        match local_chain::references(&catalog, dir).and_then(BuiltinDetector::new) {
+        match local_chain::detector(&catalog, dir) {
             Ok(d) => Some(Arc::new(d)),
             Err(e) => return config_error(format!("--catalog: {e}")),
         }

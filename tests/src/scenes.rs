@@ -727,11 +727,32 @@ pub fn score(found: &[(String, [f32; 4])], truth: &[(String, [f32; 4])]) -> Tall
     tally
 }
 
+/// The seed labels' wordmarks: both seed logos are words.
+pub const SEED_WORDMARKS: [(&str, &str); 2] = [("aws", "aws"), ("twitch", "twitch")];
+
 /// The seed references and sprites, and the demo's logos as other brands.
 pub struct EvalSet {
     pub references: Vec<detector::NamedReference>,
     pub positives: Vec<Sprite>,
     pub others: Vec<Sprite>,
+}
+
+/// `references` as a detector, with the seed wordmarks as its second signal
+/// when `text` (the models from `scripts/setup.sh`).
+pub fn seed_detector(
+    references: Vec<detector::NamedReference>,
+    text: bool,
+) -> anyhow::Result<detector::BuiltinDetector> {
+    let detector = detector::BuiltinDetector::new(references)?;
+    if !text {
+        return Ok(detector);
+    }
+    let reader = detector::text::TextReader::load(&detector::text::default_models_dir())?;
+    let wordmarks = SEED_WORDMARKS
+        .iter()
+        .map(|(label, word)| detector::text::Wordmark::new(label, word))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(detector.with_wordmarks(std::sync::Arc::new(reader), wordmarks))
 }
 
 pub fn eval_set() -> anyhow::Result<EvalSet> {

@@ -4,6 +4,7 @@
 
 use anyhow::{bail, Context};
 use clap::Parser;
+use detector::text::{self, Wordmark};
 use detector::{gray, load_reference, BuiltinDetector, DEFAULT_MIN_CONFIDENCE};
 use serde_json::json;
 use std::io::Write;
@@ -22,6 +23,15 @@ struct Args {
     /// List labels from this confidence (0 to 100).
     #[arg(long, default_value_t = DEFAULT_MIN_CONFIDENCE)]
     min_confidence: f32,
+    /// The brand name a label's logo spells, as LABEL=WORD (e.g. aws=aws):
+    /// the text in each image is read and matched against it, as a second
+    /// signal beside the reference images.
+    #[arg(long = "wordmark", value_name = "LABEL=WORD")]
+    wordmarks: Vec<String>,
+    /// Where the text models are (default: $DETECTOR_TEXT_MODELS, else the
+    /// checkout's .cache/text-models, filled by scripts/setup.sh).
+    #[arg(long, value_name = "DIR")]
+    text_models: Option<PathBuf>,
     /// Also list every candidate below --min-confidence on stderr.
     #[arg(long)]
     verbose: bool,
@@ -43,7 +53,23 @@ fn references(args: &Args) -> anyhow::Result<BuiltinDetector> {
         }
         refs.push(load_reference(label.trim(), path.as_ref())?);
     }
-    Ok(BuiltinDetector::new(refs)?)
+    let detector = BuiltinDetector::new(refs)?;
+    let mut wordmarks = Vec::new();
+    for spec in &args.wordmarks {
+        let Some((label, word)) = spec.split_once('=') else {
+            bail!("--wordmark {spec:?} is not LABEL=WORD; write e.g. --wordmark aws=aws");
+        };
+        wordmarks.push(Wordmark::new(label.trim(), word)?);
+    }
+    if wordmarks.is_empty() {
+        return Ok(detector);
+    }
+    let dir = args
+        .text_models
+        .clone()
+        .unwrap_or_else(text::default_models_dir);
+    let reader = text::TextReader::load(&dir)?;
+    Ok(detector.with_wordmarks(std::sync::Arc::new(reader), wordmarks))
 }
 
 fn main() -> ExitCode {

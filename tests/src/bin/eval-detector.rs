@@ -4,6 +4,10 @@
 //!
 //! `cargo run --release -p e2e-tests --bin eval-detector -- [SCENES_PER_CONDITION] [--products N] [--only a,b] [--save DIR]`
 //!
+//! `--no-text` leaves the wordmark signal out (and its models unread).
+//! Each condition is scored three ways: the keypoint path alone, the
+//! wordmark signal alone, and the two fused (what the detector reports).
+//!
 //! `--only` keeps the conditions named (their names in lower case, as
 //! `--save` writes them: `tiny,recoloured,lookalike`).
 //!
@@ -12,8 +16,10 @@
 //! speed and memory figures with a bigger catalog.
 
 use anyhow::Context;
-use detector::{gray, BuiltinDetector, DEFAULT_MIN_CONFIDENCE};
-use e2e_tests::scenes::{eval_set, made_up_references, scene, score, Condition, Tally};
+use detector::{gray, Found, Signal, DEFAULT_MIN_CONFIDENCE};
+use e2e_tests::scenes::{
+    eval_set, made_up_references, scene, score, seed_detector, Condition, Tally,
+};
 use std::time::Instant;
 
 fn peak_rss_mib() -> f64 {
@@ -29,6 +35,7 @@ fn main() -> anyhow::Result<()> {
     let mut save = None;
     let mut products = 2usize;
     let mut only: Option<Vec<String>> = None;
+    let mut text = true;
     while let Some(a) = args.next() {
         match a.as_str() {
             "--save" => {
@@ -36,6 +43,7 @@ fn main() -> anyhow::Result<()> {
                     args.next().context("--save needs a folder")?,
                 ))
             }
+            "--no-text" => text = false,
             "--only" => {
                 only = Some(
                     args.next()
@@ -62,7 +70,7 @@ fn main() -> anyhow::Result<()> {
     let set = eval_set()?;
     let mut references = set.references.clone();
     references.extend(made_up_references(products.saturating_sub(2)));
-    let detector = BuiltinDetector::new(references)?;
+    let detector = seed_detector(references, text)?;
     println!(
         "built-in detector on {} generated 1280x720 scenes per condition; references: {}",
         per_condition,
@@ -76,11 +84,16 @@ fn main() -> anyhow::Result<()> {
         "{} products in the catalog; min confidence {DEFAULT_MIN_CONFIDENCE}\n",
         products.max(2)
     );
-    println!("| condition | precision | recall | TP | FP | FN |");
-    println!("| --- | --- | --- | --- | --- | --- |");
+    println!(
+        "wordmark signal: {}\n",
+        if text { "on" } else { "off (--no-text)" }
+    );
+    println!("| condition | precision | recall | TP | FP | FN | keypoints alone P / R | wordmark alone P / R |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
     let thresholds: Vec<f32> = (0..=18).map(|k| 10.0 + 5.0 * k as f32).collect();
     let mut sweep = vec![Tally::default(); thresholds.len()];
     let mut total = Tally::default();
+    let (mut total_k, mut total_t) = (Tally::default(), Tally::default());
     let mut times = Vec::new();
     for condition in Condition::ALL {
         let key = format!("{condition:?}").to_lowercase();
@@ -88,6 +101,7 @@ fn main() -> anyhow::Result<()> {
             continue;
         }
         let mut tally = Tally::default();
+        let (mut by_keypoints, mut by_text) = (Tally::default(), Tally::default());
         for i in 0..per_condition {
             let s = scene(condition, i, &set.positives, &set.others);
             if let Some(dir) = &save {
@@ -113,25 +127,45 @@ fn main() -> anyhow::Result<()> {
                 .map(|c| (c.label.clone(), c.bbox))
                 .collect();
             tally.add(score(&found, &s.truth));
+            let alone = |signal: fn(&Found) -> Option<Signal>| -> Vec<_> {
+                candidates
+                    .iter()
+                    .filter_map(|c| signal(c).map(|(conf, bbox)| (c.label.clone(), conf, bbox)))
+                    .filter(|(_, conf, _)| *conf >= DEFAULT_MIN_CONFIDENCE)
+                    .map(|(label, _, bbox)| (label, bbox))
+                    .collect()
+            };
+            by_keypoints.add(score(&alone(|c| c.keypoints), &s.truth));
+            by_text.add(score(&alone(|c| c.text), &s.truth));
         }
         total.add(tally);
+        total_k.add(by_keypoints);
+        total_t.add(by_text);
         println!(
-            "| {} | {:.3} | {:.3} | {} | {} | {} |",
+            "| {} | {:.3} | {:.3} | {} | {} | {} | {:.3} / {:.3} | {:.3} / {:.3} |",
             condition.name(),
             tally.precision(),
             tally.recall(),
             tally.true_positives,
             tally.false_positives,
-            tally.false_negatives
+            tally.false_negatives,
+            by_keypoints.precision(),
+            by_keypoints.recall(),
+            by_text.precision(),
+            by_text.recall(),
         );
     }
     println!(
-        "| **all** | **{:.3}** | **{:.3}** | {} | {} | {} |",
+        "| **all** | **{:.3}** | **{:.3}** | {} | {} | {} | {:.3} / {:.3} | {:.3} / {:.3} |",
         total.precision(),
         total.recall(),
         total.true_positives,
         total.false_positives,
-        total.false_negatives
+        total.false_negatives,
+        total_k.precision(),
+        total_k.recall(),
+        total_t.precision(),
+        total_t.recall(),
     );
     println!("\nthreshold sweep (all conditions):");
     for (t, tally) in thresholds.iter().zip(&sweep) {
