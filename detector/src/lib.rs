@@ -1,19 +1,25 @@
 //! The built-in detector: finds the catalog's logos in a frame from a few
-//! reference images per label, on the CPU, with nothing to download.
+//! reference images per label, and optionally the words they spell, on the
+//! CPU, with nothing downloaded at run time.
 //!
 //! Method (chosen by measurement on the evaluation set, see the README):
 //! 1. ORB keypoints over image pyramids of the frame and of each reference
-//!    ([`orb`]);
+//!    ([`orb`]), polarity-free by construction (a logo and its negative give
+//!    the same features); reference levels sit inside a margin so that a
+//!    logo 40-100 px wide in the frame still meets keypoints;
 //! 2. matches that pass Lowe's ratio test against the next-best match *at a
 //!    different place* in the reference (a pyramid sees each corner at
 //!    several scales; those are not rivals);
-//! 3. a RANSAC homography with plausibility checks ([`geometry`]);
+//! 3. pose voting, then a RANSAC homography inside each pose group, with
+//!    plausibility checks on the outline ([`geometry`]);
 //! 4. the frame warped back onto the reference and compared cell by cell
-//!    ([`verify`]), which sets the confidence and rejects look-alikes.
+//!    ([`verify`]), with one polarity for the whole logo, which sets the
+//!    confidence and rejects look-alikes;
+//! 5. with the `text` feature and catalog wordmarks, text read in the frame
+//!    ([`text`]) as a second signal, and the two fused ([`fuse`]).
 //!
 //! The frame is analysed at 1280 pixels wide (IVS thumbnails are 1280 or
-//! 1920) and upsampled 1.5x first, so logos down to ~5% of the frame width
-//! still carry enough keypoints.
+//! 1920) and upsampled 1.5x first, so small logos still carry keypoints.
 
 pub mod geometry;
 pub mod gray;
