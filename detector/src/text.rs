@@ -84,10 +84,16 @@ fn model_error(path: &Path, problem: impl std::fmt::Display) -> VisionError {
     ))
 }
 
-fn plan(path: &Path, shape: [usize; 4]) -> Result<Plan, VisionError> {
+fn parse(path: &Path) -> Result<InferenceModel, VisionError> {
     tract_onnx::onnx()
         .model_for_path(path)
-        .and_then(|m| m.with_input_fact(0, f32::fact(shape).into()))
+        .map_err(|e| model_error(path, e))
+}
+
+/// `model` fixed to one input shape, optimised and ready to run.
+fn plan(model: InferenceModel, path: &Path, shape: [usize; 4]) -> Result<Plan, VisionError> {
+    model
+        .with_input_fact(0, f32::fact(shape).into())
         .and_then(|m| m.into_optimized())
         .and_then(|m| m.into_runnable())
         .map_err(|e| model_error(path, e))
@@ -104,11 +110,10 @@ impl TextReader {
                 return Err(model_error(path, "not found"));
             }
         }
-        let detect = plan(&det_path, [1, 3, DET_H, DET_W])?;
-        // The recogniser's alphabet travels in the model's metadata.
-        let raw = tract_onnx::onnx()
-            .model_for_path(&rec_path)
-            .map_err(|e| model_error(&rec_path, e))?;
+        let detect = plan(parse(&det_path)?, &det_path, [1, 3, DET_H, DET_W])?;
+        // Parsed once: the alphabet travels in its metadata, and each width
+        // is a copy fixed to that shape.
+        let raw = parse(&rec_path)?;
         let alphabet = raw
             .properties
             .get("onnx.metadata_props.character")
@@ -124,7 +129,7 @@ impl TextReader {
         charset.push(' ');
         let mut recognise = Vec::new();
         for w in REC_WIDTHS {
-            recognise.push((w, plan(&rec_path, [1, 3, REC_H, w])?));
+            recognise.push((w, plan(raw.clone(), &rec_path, [1, 3, REC_H, w])?));
         }
         Ok(Self {
             detect,
@@ -195,10 +200,8 @@ impl TextReader {
     /// Reads the text in a box of `frame` (pixels: x, y, w, h).
     pub fn read_box(&self, frame: &Gray, b: [f32; 4]) -> Option<TextLine> {
         let want = ((REC_H as f32 * b[2] / b[3]).ceil() as usize).max(8);
-        let (width, plan) = self
-            .recognise
-            .iter()
-            .find(|(w, _)| *w == self.read_width(b))?;
+        let width = self.read_width(b);
+        let (width, plan) = self.recognise.iter().find(|(w, _)| *w == width)?;
         let input = normalised(frame, b, (want.min(*width), REC_H), (*width, REC_H));
         let out = plan.run(tvec!(input.into())).ok()?;
         let view = out.first()?.to_plain_array_view::<f32>().ok()?;
