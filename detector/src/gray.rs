@@ -8,10 +8,14 @@ use std::io::Cursor;
 
 /// Images larger than this (either side) are refused before decoding, so a
 /// hostile or mistaken upload can never make the detector allocate without
-/// bound. IVS thumbnails are at most 1920x1080.
-pub const MAX_SIDE: u32 = 8192;
-/// Decoded pixels allowed at most (64 Mpx; the decoder's own allocation cap).
-pub const MAX_PIXELS: u64 = 64 * 1024 * 1024;
+/// bound. The worst case we must take: IVS thumbnails (at most 1920x1080),
+/// and catalog references, which may be phone photos (4032x3024). The same
+/// bound as Rekognition Custom Labels' largest image side.
+pub const MAX_SIDE: u32 = 4096;
+/// Decoded pixels allowed at most (16 Mpx, about 64 MB as RGBA while
+/// decoding). An 8192x8192 PNG of one colour is 200 KB on the wire and
+/// would have taken 270 MB.
+pub const MAX_PIXELS: u64 = 4096 * 4096;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Gray {
@@ -420,5 +424,31 @@ mod tests {
         assert!(corrupt.contains("corrupt WebP"), "{corrupt}");
         let truncated = decode(&bytes[..bytes.len() / 2]).unwrap_err().to_string();
         assert!(truncated.contains("WebP"), "{truncated}");
+    }
+
+    #[test]
+    fn a_small_file_of_many_pixels_is_refused_before_it_is_decoded() {
+        // One colour compresses to almost nothing: 4200x4200 is a few KB of
+        // PNG and would be 70 MB of RGBA. Over the bound on either side, or
+        // in pixels, it is refused from the header.
+        for (w, h) in [(4200u32, 4200u32), (4097, 8)] {
+            let img = image::GrayImage::new(w, h);
+            let mut png = Vec::new();
+            image::DynamicImage::ImageLuma8(img)
+                .write_to(&mut Cursor::new(&mut png), image::ImageFormat::Png)
+                .expect("encode png");
+            let err = decode(&png).unwrap_err().to_string();
+            assert!(
+                err.contains(&format!("{w}x{h}")) && err.contains("scale it down"),
+                "{err}"
+            );
+        }
+        // The largest phone photo side still passes.
+        let img = image::GrayImage::new(4032, 8);
+        let mut png = Vec::new();
+        image::DynamicImage::ImageLuma8(img)
+            .write_to(&mut Cursor::new(&mut png), image::ImageFormat::Png)
+            .expect("encode png");
+        assert_eq!(decode(&png).map(|g| (g.w, g.h)), Ok((4032, 8)));
     }
 }

@@ -23,6 +23,7 @@
 
 pub mod geometry;
 pub mod gray;
+pub mod index;
 pub mod orb;
 #[cfg(feature = "text")]
 pub mod text;
@@ -31,7 +32,8 @@ pub mod verify;
 use geometry::{hough_groups, plausible_quad, ransac_within, Homography, Match};
 
 pub use gray::{decode, Gray};
-use orb::{hamming, Features, OrbParams, Pyramid};
+use index::{DescriptorIndex, Nearest};
+use orb::{Features, OrbParams, Pyramid};
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum VisionError {
@@ -173,6 +175,8 @@ fn boxes_meet(a: [f32; 4], b: [f32; 4]) -> bool {
 
 pub struct BuiltinDetector {
     references: Vec<Reference>,
+    /// Every reference's descriptors in one index (see [`index`]).
+    index: DescriptorIndex,
     params: Params,
     #[cfg(feature = "text")]
     text: Option<(std::sync::Arc<text::TextReader>, Vec<text::Wordmark>)>,
@@ -226,8 +230,11 @@ impl BuiltinDetector {
                 features,
             });
         }
+        let index =
+            DescriptorIndex::build(analysed.iter().map(|r| r.features.descriptors.as_slice()));
         Ok(Self {
             references: analysed,
+            index,
             params,
             #[cfg(feature = "text")]
             text: None,
@@ -271,6 +278,12 @@ impl BuiltinDetector {
 
     /// The best candidate per label, whatever its confidence (for evaluation
     /// and threshold tuning): the keypoint path's and the text's, fused.
+    ///
+    /// Every wordmark is read whatever the keypoint path found. Reading only
+    /// the labels the keypoint path is unsure of was measured and saves
+    /// nothing: with two wordmarks in the catalog and one logo in the frame,
+    /// the other label is always unsure, so the text detector (the fixed
+    /// cost) runs anyway.
     pub fn candidates(&self, frame: &Gray) -> Vec<Found> {
         #[allow(unused_mut)]
         let mut found = self.keypoint_candidates(frame);
@@ -328,9 +341,12 @@ impl BuiltinDetector {
         let t1 = std::time::Instant::now();
         let features = orb::extract(&pyramid, &self.params.frame);
         let t2 = std::time::Instant::now();
+        let nearest = self
+            .index
+            .nearest(&features.descriptors, self.params.max_distance);
         let mut best: Vec<Found> = Vec::new();
-        for (index, reference) in self.references.iter().enumerate() {
-            let Some(found) = self.locate(reference, index, &pyramid, &features) else {
+        for (index, (reference, nearest)) in self.references.iter().zip(&nearest).enumerate() {
+            let Some(found) = self.locate(reference, index, &pyramid, &features, nearest) else {
                 continue;
             };
             match best.iter_mut().find(|b| b.label == found.label) {
@@ -349,40 +365,26 @@ impl BuiltinDetector {
         index: usize,
         pyramid: &Pyramid,
         frame: &Features,
+        nearest: &[(usize, Nearest)],
     ) -> Option<Found> {
         let p = &self.params;
         let rf = &reference.features;
         // Two matches are "the same place" within this many reference pixels.
         let apart = (reference.image.w.max(reference.image.h) as f32 * 0.04).max(4.0);
         let mut matches = Vec::new();
-        for (fi, fd) in frame.descriptors.iter().enumerate() {
-            // The three nearest reference descriptors.
-            let mut top = [(u32::MAX, usize::MAX); 3];
-            for (ri, rd) in rf.descriptors.iter().enumerate() {
-                let d = hamming(fd, rd);
-                if d < top[2].0 {
-                    top[2] = (d, ri);
-                    if top[2].0 < top[1].0 {
-                        top.swap(1, 2);
-                        if top[1].0 < top[0].0 {
-                            top.swap(0, 1);
-                        }
-                    }
-                }
-            }
+        for &(fi, top) in nearest {
             let (d1, r1) = top[0];
-            if d1 > p.max_distance || r1 == usize::MAX {
+            let Some(&k1) = rf.keypoints.get(r1 as usize) else {
+                continue;
+            };
+            if d1 > p.max_distance {
                 continue;
             }
-            let k1 = rf.keypoints[r1];
             let rival = top[1..]
                 .iter()
-                .filter(|(_, ri)| *ri != usize::MAX)
-                .find(|(_, ri)| {
-                    let k = rf.keypoints[*ri];
-                    (k.x - k1.x).hypot(k.y - k1.y) > apart
-                })
-                .map_or(256, |(d, _)| *d);
+                .filter_map(|&(d, ri)| Some((d, *rf.keypoints.get(ri as usize)?)))
+                .find(|(_, k)| (k.x - k1.x).hypot(k.y - k1.y) > apart)
+                .map_or(256, |(d, _)| d);
             if d1 as f32 >= p.ratio * rival as f32 {
                 continue;
             }

@@ -25,10 +25,13 @@ use tract_onnx::prelude::*;
 pub const DETECTION_MODEL: &str = "ch_PP-OCRv4_det_infer.onnx";
 pub const RECOGNITION_MODEL: &str = "ch_PP-OCRv4_rec_infer.onnx";
 
-/// The text detector's input: a 16:9 frame at half of 1280x720 (both sides
-/// multiples of 32, as the DB network needs).
-const DET_W: usize = 640;
-const DET_H: usize = 352;
+/// The text detector's input: a 16:9 frame at 3/8 of 1280x720 (both sides
+/// multiples of 32, as the DB network needs). Measured against 640x352 on
+/// the evaluation set: the same fused recall, the wordmark signal alone a
+/// few points lower on logos under 10% of the width, at 98 ms a frame
+/// instead of 160 (README, "Speed").
+const DET_W: usize = 480;
+const DET_H: usize = 288;
 /// A pixel is text from this probability (PaddleOCR's default).
 const DET_THRESHOLD: f32 = 0.3;
 /// A box is kept when its pixels' mean probability reaches this.
