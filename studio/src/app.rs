@@ -83,6 +83,11 @@ pub struct Args {
     /// Log as JSON lines instead of text.
     #[arg(long)]
     pub json_logs: bool,
+    /// A web origin (`http://host:port`) besides the studio's own that may
+    /// call its API, and read the stream when it is the camera (`--input
+    /// rtmp`). Repeatable. See "Security model" in docs.
+    #[arg(long = "allow-origin", value_name = "ORIGIN")]
+    pub allow_origins: Vec<String>,
 }
 
 /// Reasons the studio cannot start, each with its fix.
@@ -193,6 +198,16 @@ pub async fn run(args: Args) -> ExitCode {
         .unwrap_or_else(|| format!("sk_local_{}", crate::channel::random_id(20)));
     let input = match parse_input(&args, &stream_key) {
         Ok(i) => i,
+        Err(e) => return config_error(e),
+    };
+    let open_playback = !matches!(input, Input::Rtmp { .. });
+    let allow_origins = match args
+        .allow_origins
+        .iter()
+        .map(|o| crate::guard::parse_origin(o))
+        .collect::<Result<Vec<_>, _>>()
+    {
+        Ok(o) => o,
         Err(e) => return config_error(e),
     };
     if let Input::Rtmp { port, .. } = &input {
@@ -333,7 +348,10 @@ pub async fn run(args: Args) -> ExitCode {
             detector: detector.clone(),
             thumbnails_dir: thumbnails_dir.clone(),
             s3: s3.clone(),
+            slots: std::sync::Arc::new(crate::rekognition_api::DetectionSlots::per_core()),
         },
+        // The camera is private: other pages may not read it.
+        crate::guard::Guard::new(port, &allow_origins, open_playback),
     );
     let server = tokio::spawn(async move {
         axum::serve(listener, app)

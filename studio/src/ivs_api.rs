@@ -86,6 +86,30 @@ impl IntoResponse for IvsError {
     }
 }
 
+/// The largest API request body: PutMetadata's 1 KB of metadata, JSON
+/// escaped (up to 6 bytes a byte), with room for the ARN.
+const MAX_REQUEST_BYTES: usize = 8 * 1024;
+
+/// A request body of at most [`MAX_REQUEST_BYTES`], read without trusting
+/// Content-Length; larger ones get IVS's ValidationException (not axum's
+/// plain-text 413, which the SDK cannot parse).
+pub struct ApiBody(pub Bytes);
+
+impl<S: Send + Sync> axum::extract::FromRequest<S> for ApiBody {
+    type Rejection = IvsError;
+
+    async fn from_request(request: axum::extract::Request, _: &S) -> Result<Self, IvsError> {
+        axum::body::to_bytes(request.into_body(), MAX_REQUEST_BYTES)
+            .await
+            .map(ApiBody)
+            .map_err(|_| {
+                IvsError::validation(format!(
+                    "the request body is over {MAX_REQUEST_BYTES} bytes; PutMetadata takes at most {MAX_METADATA_BYTES} bytes of metadata"
+                ))
+            })
+    }
+}
+
 /// PutMetadata's payload rule: 1 to 1024 bytes.
 pub fn check_metadata(metadata: &str) -> Result<(), IvsError> {
     match metadata.len() {
@@ -151,7 +175,7 @@ fn find_channel<'a>(channels: &'a [Arc<Channel>], arn: &str) -> Result<&'a Arc<C
         .ok_or_else(|| IvsError::not_found(&format!("channel {arn}")))
 }
 
-pub async fn put_metadata(State(channels): State<Channels>, body: Bytes) -> Response {
+pub async fn put_metadata(State(channels): State<Channels>, ApiBody(body): ApiBody) -> Response {
     let result = (|| {
         let body = body_json(&body)?;
         let arn = string_field(&body, "channelArn")?;
@@ -182,7 +206,7 @@ fn channel_json(c: &Channel) -> Value {
     })
 }
 
-pub async fn get_channel(State(channels): State<Channels>, body: Bytes) -> Response {
+pub async fn get_channel(State(channels): State<Channels>, ApiBody(body): ApiBody) -> Response {
     let result = (|| {
         let body = body_json(&body)?;
         let arn = string_field(&body, "arn")?;
@@ -194,7 +218,7 @@ pub async fn get_channel(State(channels): State<Channels>, body: Bytes) -> Respo
     }
 }
 
-pub async fn list_channels(State(channels): State<Channels>, body: Bytes) -> Response {
+pub async fn list_channels(State(channels): State<Channels>, ApiBody(body): ApiBody) -> Response {
     // All fields are optional; an empty body is fine.
     let filter = serde_json::from_slice::<Value>(&body).unwrap_or(Value::Null);
     let name = filter.get("filterByName").and_then(Value::as_str);
@@ -213,7 +237,7 @@ pub async fn list_channels(State(channels): State<Channels>, body: Bytes) -> Res
     axum::Json(json!({ "channels": summaries })).into_response()
 }
 
-pub async fn get_stream(State(channels): State<Channels>, body: Bytes) -> Response {
+pub async fn get_stream(State(channels): State<Channels>, ApiBody(body): ApiBody) -> Response {
     let result = (|| {
         let body = body_json(&body)?;
         let arn = string_field(&body, "channelArn")?;

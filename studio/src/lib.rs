@@ -14,6 +14,7 @@ pub mod civil;
 pub mod demo;
 pub mod encoder;
 pub mod font;
+pub mod guard;
 pub mod hls;
 pub mod id3;
 pub mod ivs_api;

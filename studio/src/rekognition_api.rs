@@ -6,7 +6,7 @@
 //! from the S3 endpoint it writes to.
 
 use crate::thumbnails::S3Target;
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -25,11 +25,58 @@ const MAX_S3_BYTES: i64 = 15 * 1024 * 1024;
 /// model's own threshold; ours is the detector's.
 const DEFAULT_MIN_CONFIDENCE: f64 = detector::DEFAULT_MIN_CONFIDENCE as f64;
 
+/// The largest request body: 4 MB of image in base64 (4/3 larger) plus the
+/// JSON around it. Larger bodies get Rekognition's ImageTooLargeException,
+/// not a plain-text 413.
+const MAX_REQUEST_BYTES: usize = MAX_INLINE_BYTES / 3 * 4 + 64 * 1024;
+
 #[derive(Clone)]
 pub struct Rekognition {
     pub detector: Option<Arc<BuiltinDetector>>,
     pub thumbnails_dir: PathBuf,
     pub s3: Option<S3Target>,
+    pub slots: Arc<DetectionSlots>,
+}
+
+/// At most `running` detections at once (each may hold a decoded frame of
+/// up to 64 MB, and a core); up to `waiting` more wait their turn; beyond
+/// that, callers get Rekognition's ThrottlingException and retry, as the
+/// SDKs do.
+pub struct DetectionSlots {
+    running: tokio::sync::Semaphore,
+    waiting: std::sync::atomic::AtomicUsize,
+    max_waiting: usize,
+}
+
+impl DetectionSlots {
+    pub fn new(running: usize, max_waiting: usize) -> Self {
+        Self {
+            running: tokio::sync::Semaphore::new(running.max(1)),
+            waiting: std::sync::atomic::AtomicUsize::new(0),
+            max_waiting,
+        }
+    }
+
+    /// One detection at a time per core, and as many waiting.
+    pub fn per_core() -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Self::new(cores, cores)
+    }
+
+    /// A slot, or None when the queue is full.
+    async fn take(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        use std::sync::atomic::Ordering;
+        if let Ok(permit) = self.running.try_acquire() {
+            return Some(permit);
+        }
+        if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.max_waiting {
+            self.waiting.fetch_sub(1, Ordering::AcqRel);
+            return None;
+        }
+        let permit = self.running.acquire().await.ok();
+        self.waiting.fetch_sub(1, Ordering::AcqRel);
+        permit
+    }
 }
 
 fn error(code: &str, message: &str) -> Response {
@@ -48,7 +95,19 @@ fn invalid(message: &str) -> Response {
     error("InvalidParameterException", message)
 }
 
-pub async fn dispatch(State(r): State<Rekognition>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn dispatch(State(r): State<Rekognition>, headers: HeaderMap, body: Body) -> Response {
+    let body = match axum::body::to_bytes(body, MAX_REQUEST_BYTES).await {
+        Ok(b) => b,
+        Err(_) => {
+            return error(
+                "ImageTooLargeException",
+                &format!(
+                    "the request is over {} bytes: Image.Bytes takes at most 4 MB; pass larger images as an S3Object",
+                    MAX_REQUEST_BYTES
+                ),
+            )
+        }
+    };
     let target = headers
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
@@ -100,6 +159,12 @@ pub async fn dispatch(State(r): State<Rekognition>, headers: HeaderMap, body: By
     let bytes = match read_image(&r, request.get("Image")).await {
         Ok(b) => b,
         Err(response) => return response,
+    };
+    let Some(_slot) = r.slots.take().await else {
+        return error(
+            "ThrottlingException",
+            "the studio is already running as many detections as it has cores, with as many waiting; retry shortly",
+        );
     };
     let found = match detect_bytes(detector, bytes, min_confidence as f32).await {
         Ok(found) => found,
@@ -163,8 +228,16 @@ async fn read_image(r: &Rekognition, image: Option<&Value>) -> Result<Vec<u8>, R
     // The studio's own thumbnails first (any bucket name: the folder is the
     // studio's bucket), then the S3 endpoint it writes to.
     let local = r.thumbnails_dir.join(key);
-    if let Ok(bytes) = tokio::fs::read(&local).await {
-        return Ok(bytes);
+    if let Ok(meta) = tokio::fs::metadata(&local).await {
+        if meta.len() as i64 > MAX_S3_BYTES {
+            return Err(error(
+                "ImageTooLargeException",
+                "the thumbnail is over 15 MB",
+            ));
+        }
+        if let Ok(bytes) = tokio::fs::read(&local).await {
+            return Ok(bytes);
+        }
     }
     let Some(s3) = &r.s3 else {
         return Err(error(
@@ -188,17 +261,25 @@ async fn read_image(r: &Rekognition, image: Option<&Value>) -> Result<Vec<u8>, R
                 ),
             )
         })?;
+    let too_large = || error("ImageTooLargeException", "the S3 object is over 15 MB");
     if out.content_length().unwrap_or(0) > MAX_S3_BYTES {
-        return Err(error(
-            "ImageTooLargeException",
-            "the S3 object is over 15 MB",
-        ));
+        return Err(too_large());
     }
-    let body = out.body.collect().await.map_err(|e| {
-        error(
-            "InvalidS3ObjectException",
-            &format!("reading s3://{bucket}/{key}: {e}"),
-        )
-    })?;
-    Ok(body.into_bytes().to_vec())
+    // Counted as it arrives too: a response without Content-Length must not
+    // make the read unbounded.
+    let mut body = out.body;
+    let mut bytes = Vec::new();
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| {
+            error(
+                "InvalidS3ObjectException",
+                &format!("reading s3://{bucket}/{key}: {e}"),
+            )
+        })?;
+        if (bytes.len() + chunk.len()) as i64 > MAX_S3_BYTES {
+            return Err(too_large());
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(bytes)
 }

@@ -2,6 +2,7 @@
 //! and its logos, and a static site (the player) at `/`.
 
 use crate::demo;
+use crate::guard::{self, Guard};
 use crate::ivs_api::{self, Channels};
 use crate::rekognition_api::{self, Rekognition};
 use axum::extract::{Path, State};
@@ -10,10 +11,15 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use std::path::PathBuf;
-use tower_http::cors::{Any, CorsLayer};
+use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 use tower_http::services::ServeDir;
 
-pub fn router(channels: Channels, site: Option<PathBuf>, rekognition: Rekognition) -> Router {
+pub fn router(
+    channels: Channels,
+    site: Option<PathBuf>,
+    rekognition: Rekognition,
+    guard: Guard,
+) -> Router {
     let api = Router::new()
         .route("/PutMetadata", post(ivs_api::put_metadata))
         .route("/GetChannel", post(ivs_api::get_channel))
@@ -37,13 +43,32 @@ pub fn router(channels: Channels, site: Option<PathBuf>, rekognition: Rekognitio
         Some(dir) => app.fallback_service(ServeDir::new(dir)),
         None => app.fallback(move || no_site(channels.clone())),
     };
-    // Players on any origin may fetch the stream, the catalog and the logos.
-    app.layer(
-        CorsLayer::new()
-            .allow_origin(Any)
-            .allow_methods([Method::GET, Method::HEAD, Method::POST, Method::OPTIONS])
-            .allow_headers(Any),
-    )
+    // Players on any origin may fetch the stream (unless it is the camera),
+    // the catalog and the logos; only the allowed origins may call the API.
+    // The guard enforces the same on the requests themselves (see
+    // [`guard`]): CORS only decides what a browser lets a page read.
+    let cors_guard = guard.clone();
+    let cors = CorsLayer::new()
+        .allow_origin(AllowOrigin::predicate(move |origin, parts| {
+            let origin = origin.to_str().unwrap_or("");
+            if cors_guard.allows_origin(origin) {
+                return true;
+            }
+            let method = match parts.method {
+                Method::OPTIONS => parts
+                    .headers
+                    .get(header::ACCESS_CONTROL_REQUEST_METHOD)
+                    .and_then(|m| Method::from_bytes(m.as_bytes()).ok())
+                    .unwrap_or(Method::OPTIONS),
+                ref m => m.clone(),
+            };
+            let reading = method == Method::GET || method == Method::HEAD;
+            reading && (cors_guard.open_playback() || !parts.uri.path().starts_with("/api/video/"))
+        }))
+        .allow_methods([Method::GET, Method::HEAD, Method::POST, Method::OPTIONS])
+        .allow_headers(Any);
+    app.layer(cors)
+        .layer(axum::middleware::from_fn_with_state(guard, guard::enforce))
 }
 
 /// A 200 with its content type and caching rule.

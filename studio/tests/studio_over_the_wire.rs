@@ -207,16 +207,34 @@ struct Response {
 
 /// A blocking HTTP/1.1 GET (the studio sends Content-Length bodies).
 fn get(port: u16, path: &str, headers: &[(&str, &str)]) -> anyhow::Result<Response> {
+    request(port, "GET", path, headers, b"")
+}
+
+/// A blocking HTTP/1.1 request as a browser or a hostile client could send
+/// it; Host is 127.0.0.1:port unless `headers` names one.
+fn request(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> anyhow::Result<Response> {
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port))?;
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    let extra: String = headers
-        .iter()
-        .map(|(k, v)| format!("{k}: {v}\r\n"))
-        .collect();
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{extra}Connection: close\r\n\r\n"
-    )?;
+    let mut head = format!("{method} {path} HTTP/1.1\r\n");
+    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+        head.push_str(&format!("Host: 127.0.0.1:{port}\r\n"));
+    }
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if !body.is_empty() || method == "POST" {
+        head.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    head.push_str("Connection: close\r\n\r\n");
+    stream.write_all(head.as_bytes())?;
+    // The server may answer (and close) before it has read a large body.
+    let _ = stream.write_all(body);
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw)?;
     let split = raw
@@ -773,6 +791,150 @@ async fn unknown_and_malformed_channels_are_refused() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A web page on another origin, a DNS-rebound name, and oversized bodies:
+/// each refused in the shape the SDKs parse, while the SDK's own calls and
+/// the studio's own page still work.
+async fn only_its_own_pages_can_drive_the_studio() -> anyhow::Result<()> {
+    let port = env().studio.port;
+    let own = format!("http://127.0.0.1:{port}");
+    let cue = format!(r#"{{"channelArn":"{ARN}","metadata":"guard-test"}}"#);
+    let json = ("Content-Type", "application/json");
+    let refused = |r: &Response, status: u16, code: &str| -> anyhow::Result<()> {
+        let body = String::from_utf8_lossy(&r.body);
+        anyhow::ensure!(r.status == status, "{} {body}", r.status);
+        let v: serde_json::Value = serde_json::from_slice(&r.body)?;
+        anyhow::ensure!(v["__type"] == code, "{body}");
+        anyhow::ensure!(
+            v["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{body}"
+        );
+        Ok(())
+    };
+    // A form-like POST needs no preflight: text/plain from a page elsewhere.
+    let r = request(
+        port,
+        "POST",
+        "/PutMetadata",
+        &[
+            ("Content-Type", "text/plain"),
+            ("Origin", "https://evil.example"),
+        ],
+        cue.as_bytes(),
+    )?;
+    refused(&r, 403, "AccessDeniedException")?;
+    // Even as JSON (had a preflight been skipped).
+    let r = request(
+        port,
+        "POST",
+        "/PutMetadata",
+        &[json, ("Origin", "https://evil.example")],
+        cue.as_bytes(),
+    )?;
+    refused(&r, 403, "AccessDeniedException")?;
+    // The preflight itself gets no CORS grant for the API.
+    let r = request(
+        port,
+        "OPTIONS",
+        "/PutMetadata",
+        &[
+            ("Origin", "https://evil.example"),
+            ("Access-Control-Request-Method", "POST"),
+            ("Access-Control-Request-Headers", "content-type"),
+        ],
+        b"",
+    )?;
+    anyhow::ensure!(
+        !r.headers.contains_key("access-control-allow-origin"),
+        "{:?}",
+        r.headers
+    );
+    // DetectCustomLabels too.
+    let r = request(
+        port,
+        "POST",
+        "/",
+        &[
+            ("Content-Type", "application/x-amz-json-1.1"),
+            ("X-Amz-Target", "RekognitionService.DetectCustomLabels"),
+            ("Origin", "https://evil.example"),
+        ],
+        b"{}",
+    )?;
+    refused(&r, 403, "AccessDeniedException")?;
+    // Without an Origin (curl, or a page's no-cors request stripped of it),
+    // a non-JSON body is still refused.
+    let r = request(
+        port,
+        "POST",
+        "/PutMetadata",
+        &[("Content-Type", "text/plain")],
+        cue.as_bytes(),
+    )?;
+    refused(&r, 415, "ValidationException")?;
+    // DNS rebinding: the attacker's name in Host.
+    let r = request(
+        port,
+        "POST",
+        "/PutMetadata",
+        &[json, ("Host", "rebound.evil.example")],
+        cue.as_bytes(),
+    )?;
+    refused(&r, 403, "AccessDeniedException")?;
+    let r = get(
+        port,
+        "/demo/catalog.json",
+        &[("Host", "rebound.evil.example")],
+    )?;
+    anyhow::ensure!(r.status == 403, "{}", r.status);
+    // Bodies over the documented limits get the SDK's error shapes.
+    let big = format!(
+        r#"{{"channelArn":"{ARN}","metadata":"{}"}}"#,
+        "x".repeat(20_000)
+    );
+    let r = request(port, "POST", "/PutMetadata", &[json], big.as_bytes())?;
+    refused(&r, 400, "ValidationException")?;
+    let huge = format!(
+        r#"{{"ProjectVersionArn":"a","Image":{{"Bytes":"{}"}}}}"#,
+        "A".repeat(6 * 1024 * 1024)
+    );
+    let r = request(
+        port,
+        "POST",
+        "/",
+        &[
+            ("Content-Type", "application/x-amz-json-1.1"),
+            ("X-Amz-Target", "RekognitionService.DetectCustomLabels"),
+        ],
+        huge.as_bytes(),
+    )?;
+    anyhow::ensure!(r.status == 400, "{}", r.status);
+    let v: serde_json::Value = serde_json::from_slice(&r.body)?;
+    anyhow::ensure!(v["__type"] == "ImageTooLargeException", "{v}");
+    // The studio's own page, and the SDK (no Origin), still work.
+    let_rate_window_pass();
+    let r = request(
+        port,
+        "POST",
+        "/PutMetadata",
+        &[json, ("Origin", &own)],
+        cue.as_bytes(),
+    )?;
+    anyhow::ensure!(
+        r.status == 204,
+        "{} {}",
+        r.status,
+        String::from_utf8_lossy(&r.body)
+    );
+    let r = request(port, "POST", "/PutMetadata", &[json], cue.as_bytes())?;
+    anyhow::ensure!(
+        r.status == 204,
+        "{} {}",
+        r.status,
+        String::from_utf8_lossy(&r.body)
+    );
+    Ok(())
+}
+
 async fn get_and_list_channels_describe_the_studio_channel() -> anyhow::Result<()> {
     let studio = &env().studio;
     let ivs = studio.ivs().await;
@@ -824,7 +986,7 @@ async fn playback_is_cross_origin_and_the_site_is_served() -> anyhow::Result<()>
         r.headers
             .get("access-control-allow-origin")
             .map(String::as_str)
-            == Some("*")
+            == Some("http://other.example:3000")
     );
     anyhow::ensure!(
         r.headers.get("content-type").map(String::as_str) == Some("application/vnd.apple.mpegurl")
@@ -1204,6 +1366,20 @@ async fn rtmp_broadcaster_goes_live() -> anyhow::Result<()> {
         .metadata("{}")
         .send()
         .await?;
+    // The camera is private: a page elsewhere may not read it; a player
+    // with no Origin (or the studio's own page) may.
+    let r = get(
+        studio.port,
+        &studio.playlist_path,
+        &[("Origin", "https://evil.example")],
+    )?;
+    anyhow::ensure!(
+        r.status == 403,
+        "the camera stream was served cross-origin: {}",
+        r.status
+    );
+    let r = get(studio.port, &studio.playlist_path, &[])?;
+    anyhow::ensure!(r.status == 200, "{}", r.status);
     Ok(())
 }
 
@@ -1231,6 +1407,10 @@ fn main() {
         trial(
             "get_and_list_channels_describe_the_studio_channel",
             get_and_list_channels_describe_the_studio_channel,
+        ),
+        trial(
+            "only_its_own_pages_can_drive_the_studio",
+            only_its_own_pages_can_drive_the_studio,
         ),
         trial(
             "playback_is_cross_origin_and_the_site_is_served",
