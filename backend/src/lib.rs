@@ -16,3 +16,51 @@ pub mod thumbnail_key;
 /// The generic workflow's Amazon States Language definition, with
 /// `${TickFunctionArn}` to substitute (the CDK app loads the same file).
 pub const WORKFLOW_DEFINITION: &str = include_str!("../workflow/republish.asl.json");
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn events_older_than_the_bound_are_stale_and_future_ones_are_not() {
+        use crate::handlers::is_stale;
+        assert!(!is_stale(1000, 1040, 40));
+        assert!(is_stale(1000, 1041, 40));
+        // S3's clock ahead of Lambda's: not stale.
+        assert!(!is_stale(2000, 1000, 40));
+        assert!(is_stale(i64::MIN, u64::MAX, 0));
+    }
+
+    /// on-tick is safe to run again (it re-publishes a level-triggered cue
+    /// and saves state with a version check), so every transient failure of
+    /// the invocation is retried. A timed-out on-tick (its save loop can
+    /// sleep past 10 s under contention) reports `Sandbox.Timedout`, or
+    /// `Lambda.Unknown` when the runtime dies; without a Retry for those the
+    /// execution fails with cards still up.
+    #[test]
+    fn the_workflow_retries_every_transient_lambda_failure() {
+        let asl: serde_json::Value =
+            serde_json::from_str(super::WORKFLOW_DEFINITION).unwrap_or_default();
+        let retried: Vec<&str> = asl["States"]["Publish"]["Retry"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|r| r["ErrorEquals"].as_array().into_iter().flatten())
+            .filter_map(|e| e.as_str())
+            .collect();
+        for error in [
+            "Lambda.ClientExecutionTimeoutException",
+            "Lambda.Unknown",
+            "Sandbox.Timedout",
+            "Lambda.ServiceException",
+            "Lambda.AWSLambdaException",
+            "Lambda.SdkClientException",
+            "Lambda.TooManyRequestsException",
+            "StateStoreError",
+            "Contended",
+        ] {
+            assert!(
+                retried.contains(&error),
+                "{error} is not retried: {retried:?}"
+            );
+        }
+    }
+}
