@@ -429,6 +429,43 @@ async fn malformed_event_is_a_clear_error(env: Arc<Env>) -> Result<(), Failed> {
     )
 }
 
+/// Lambda's async retries deliver an event minutes late: that frame must
+/// not show a product now. Counted in the report, nothing published.
+async fn stale_events_show_nothing(env: Arc<Env>) -> Result<(), Failed> {
+    let ch = Channel::new(&env, "stale", Rules::default());
+    let at = |unix: u64| studio::civil::Utc::from_unix_millis(unix as i64 * 1000).rfc3339_millis();
+    let key = ch.key(0);
+    env.standin.state.set_labels(&key, &[("mug", 95.0)]);
+    // Four minutes old, with a 40 s bound: skipped.
+    let mut event = s3_event(BUCKET, &[&key]);
+    event["Records"][0]["eventTime"] = at(T0 - 240).into();
+    let report = on_thumbnail(&ch.pipeline, LambdaEvent::new(event, Context::default()))
+        .await
+        .map_err(|e| format!("{e}"))?;
+    ensure(
+        report.stale == 1 && report.shown.is_empty(),
+        format!("{report:?}"),
+    )?;
+    ensure(
+        env.standin.state.accepted(&ch.arn).is_empty(),
+        "a stale frame published a cue",
+    )?;
+    // Twenty seconds old: inside the bound, shown.
+    let mut event = s3_event(BUCKET, &[&key]);
+    event["Records"][0]["eventTime"] = at(T0 - 20).into();
+    let report = on_thumbnail(&ch.pipeline, LambdaEvent::new(event, Context::default()))
+        .await
+        .map_err(|e| format!("{e}"))?;
+    ensure(
+        report.stale == 0 && report.shown.len() == 1,
+        format!("{report:?}"),
+    )?;
+    ensure(
+        env.standin.state.accepted(&ch.arn).len() == 1,
+        "the fresh frame published its cue",
+    )
+}
+
 async fn non_thumbnail_keys_are_skipped(env: Arc<Env>) -> Result<(), Failed> {
     let ch = Channel::new(&env, "not-a-thumbnail", Rules::default());
     let hls = format!(
@@ -707,6 +744,7 @@ fn main() -> std::process::ExitCode {
     trial!(channel_not_broadcasting_resets_state);
     trial!(malformed_event_is_a_clear_error);
     trial!(non_thumbnail_keys_are_skipped);
+    trial!(stale_events_show_nothing);
     trial!(model_not_ready_changes_nothing);
     trial!(late_joiner_gets_the_republished_cue);
     trial!(operator_show_state_clear);

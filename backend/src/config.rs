@@ -13,6 +13,7 @@ pub const REKOGNITION_PROJECT_VERSION_ARN: &str = "REKOGNITION_PROJECT_VERSION_A
 pub const CATALOG_PATH: &str = "CATALOG_PATH";
 pub const MAX_ACTIVE_PRODUCTS: &str = "MAX_ACTIVE_PRODUCTS";
 pub const REPUBLISH_SECONDS: &str = "REPUBLISH_SECONDS";
+pub const MAX_EVENT_AGE_SECONDS: &str = "MAX_EVENT_AGE_SECONDS";
 pub const AWS_REGION: &str = "AWS_REGION";
 pub const DETECTOR: &str = "DETECTOR";
 
@@ -24,6 +25,7 @@ pub const ALL: &[&str] = &[
     CATALOG_PATH,
     MAX_ACTIVE_PRODUCTS,
     REPUBLISH_SECONDS,
+    MAX_EVENT_AGE_SECONDS,
     AWS_REGION,
     DETECTOR,
 ];
@@ -49,6 +51,10 @@ pub struct Config {
     pub catalog_path: PathBuf,
     pub catalog: Catalog,
     pub rules: Rules,
+    /// on-thumbnail ignores S3 events older than this (Lambda's async
+    /// retries deliver them up to minutes late; an old frame must not show
+    /// a product now). The stack sets two thumbnail intervals plus 30 s.
+    pub max_event_age_seconds: u64,
     pub region: String,
 }
 
@@ -134,6 +140,8 @@ impl Config {
         };
         let max_active = number(MAX_ACTIVE_PRODUCTS, 1, 1, 10, &mut problems);
         let republish_seconds = number(REPUBLISH_SECONDS, 5, 1, 60, &mut problems);
+        // IVS's default thumbnail interval is 60 s: two of them and 30 s.
+        let max_event_age_seconds = number(MAX_EVENT_AGE_SECONDS, 150, 10, 3600, &mut problems);
 
         let catalog_path = get(CATALOG_PATH).map(PathBuf::from).unwrap_or_else(|| {
             PathBuf::from(get("LAMBDA_TASK_ROOT").unwrap_or_else(|| ".".into()))
@@ -168,6 +176,7 @@ impl Config {
                     max_active: max_active as usize,
                     republish_seconds,
                 },
+                max_event_age_seconds,
                 region,
             }),
             _ => Err(ConfigError(problems)),
@@ -233,6 +242,7 @@ mod tests {
                 republish_seconds: 5
             }
         );
+        assert_eq!(c.max_event_age_seconds, 150);
         assert_eq!(c.catalog.products().len(), 1);
     }
 

@@ -31,6 +31,17 @@ pub struct Pipeline {
     pub workflow: Arc<dyn WorkflowStarter>,
     pub clock: Arc<dyn Clock>,
     pub retry: RetryPolicy,
+    /// Thumbnail events older than this many seconds (by their `eventTime`,
+    /// against `clock`) are skipped and counted as stale; `None` takes
+    /// every event (the studio, whose events are made as frames are).
+    pub max_event_age: Option<u64>,
+}
+
+/// True when an event from `event_unix` (seconds) is more than `max_age`
+/// seconds old at `now`. An event from the future (clock skew between S3
+/// and Lambda) is not stale.
+pub fn is_stale(event_unix: i64, now: u64, max_age: u64) -> bool {
+    now as i128 - event_unix as i128 > max_age as i128
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -74,6 +85,9 @@ pub struct ThumbnailReport {
     pub shown: Vec<String>,
     pub model_not_ready: bool,
     pub failed: usize,
+    /// Thumbnails skipped because their event was older than the bound.
+    #[serde(default)]
+    pub stale: usize,
 }
 
 /// S3 ObjectCreated → detect → decide → conditional write → PutMetadata →
@@ -119,6 +133,21 @@ pub async fn on_thumbnail(
             }
         };
         report.thumbnails += 1;
+        if let Some(max_age) = p.max_event_age {
+            let event_unix = record.event_time.timestamp();
+            let now = p.clock.now();
+            if is_stale(event_unix, now, max_age) {
+                warn!(
+                    channel = %key.channel_arn(&p.region),
+                    key = %encoded_key,
+                    age_seconds = now as i64 - event_unix,
+                    max_age_seconds = max_age,
+                    "skipped: stale thumbnail event (delivered late); an old frame does not show a product now"
+                );
+                report.stale += 1;
+                continue;
+            }
+        }
         let image = ImageRef::S3 {
             bucket: bucket.clone(),
             key: crate::thumbnail_key::url_decode(encoded_key),

@@ -186,5 +186,6 @@ pub async fn build_pipeline(
         workflow: Arc::new(workflow),
         clock: Arc::new(SystemClock),
         retry: RetryPolicy::default(),
+        max_event_age: Some(config.max_event_age_seconds),
     })
 }

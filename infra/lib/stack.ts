@@ -202,6 +202,9 @@ export class AdStack extends Stack {
       CATALOG_PATH: LAMBDA_CATALOG_PATH,
       MAX_ACTIVE_PRODUCTS: String(s.maxActiveProducts),
       REPUBLISH_SECONDS: String(s.republishSeconds),
+      // Lambda's async retries deliver events late; an old frame must not
+      // show a product now. Two thumbnail intervals and 30 s.
+      MAX_EVENT_AGE_SECONDS: String(2 * s.thumbnailIntervalSeconds + 30),
       DETECTOR: s.detector,
       ...(s.projectVersionArn ? { REKOGNITION_PROJECT_VERSION_ARN: s.projectVersionArn } : {}),
     });

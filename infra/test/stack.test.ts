@@ -176,6 +176,7 @@ describe('Rekognition detector, two channels', () => {
     assert.equal(env.REKOGNITION_PROJECT_VERSION_ARN, ARN);
     assert.equal(env.MAX_ACTIVE_PRODUCTS, '2');
     assert.equal(env.REPUBLISH_SECONDS, '5');
+    assert.equal(env.MAX_EVENT_AGE_SECONDS, String(2 * 10 + 30));
     // The ARN built from the workflow's name is the workflow's real ARN.
     assert.match(JSON.stringify(env.STATE_MACHINE_ARN), /:states:eu-west-1:123456789012:stateMachine:Ads-republish/);
   });

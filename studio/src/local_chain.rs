@@ -128,6 +128,8 @@ impl LocalChain {
             workflow: Arc::new(ChannelWorkflow(starts)),
             clock: Arc::new(SystemClock),
             retry: RetryPolicy::default(),
+            // Events are made here as the frames are written: never late.
+            max_event_age: None,
         });
         let runner_pipeline = pipeline.clone();
         let runner = tokio::spawn(async move {

@@ -289,6 +289,8 @@ pub fn pipeline(
             base: Duration::from_millis(20),
             max_delay: Duration::from_millis(200),
         },
+        // As deployed at 5 s thumbnails: two intervals and 30 s.
+        max_event_age: Some(40),
     }
 }
 
@@ -302,6 +304,12 @@ pub fn thumbnail_key(channel_id: &str, n: u32) -> String {
     format!("ivs/v1/{ACCOUNT}/{channel_id}/2026/11/24/17/5/rec{channel_id}/media/thumbnails/thumb{n}.jpg")
 }
 
+/// Now, as S3 writes an event's `eventTime`. Scenarios run on a test clock
+/// set before the real now, so their events are never stale.
+pub fn event_time_now() -> String {
+    studio::civil::Utc::from_system_time(std::time::SystemTime::now()).rfc3339_millis()
+}
+
 /// An S3 ObjectCreated notification as AWS delivers it (moto's own lack
 /// `userIdentity` and do not parse as `S3Event`).
 pub fn s3_event(bucket: &str, keys: &[&str]) -> Value {
@@ -312,7 +320,7 @@ pub fn s3_event(bucket: &str, keys: &[&str]) -> Value {
                 "eventVersion": "2.1",
                 "eventSource": "aws:s3",
                 "awsRegion": REGION,
-                "eventTime": "2026-11-24T17:05:12.345Z",
+                "eventTime": event_time_now(),
                 "eventName": "ObjectCreated:Put",
                 "userIdentity": {"principalId": "AWS:AROAEXAMPLE:ivs-recording"},
                 "requestParameters": {"sourceIPAddress": "10.0.0.1"},
