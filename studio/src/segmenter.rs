@@ -27,9 +27,26 @@ pub struct Segment {
 struct Open {
     data: Vec<u8>,
     start_pts: u64,
+    /// Where the current stretch of continuous timestamps began, and the
+    /// ticks of video before it: a clock step inside the segment (the source
+    /// clock jumped) restarts the stretch instead of inflating the duration.
+    stretch_pts: u64,
+    ticks_before_stretch: u64,
     discontinuity: bool,
     cues: Vec<String>,
 }
+
+impl Open {
+    /// Ticks of video from the segment's start to `pts`.
+    fn elapsed(&self, pts: u64) -> u64 {
+        self.ticks_before_stretch + ts::pts_delta(self.stretch_pts, pts)
+    }
+}
+
+/// Consecutive video timestamps further apart than this, either way, are a
+/// clock step, not frames (B-frame reordering moves a few frames back; a
+/// frame is at most a second or so long).
+const MAX_PTS_STEP: u64 = 5 * PTS_HZ;
 
 /// Owner id of the PRIV frame opening every segment's timed-ID3 stream.
 pub const SEGMENT_MARKER_OWNER: &str = "studio.ivs-ad.local/segment";
@@ -80,10 +97,7 @@ impl Segmenter {
     pub fn open_so_far(&self) -> Option<(Vec<u8>, f64)> {
         let open = self.open.as_ref()?;
         let last = self.last_video_pts?;
-        Some((
-            open.data.clone(),
-            ts::pts_delta(open.start_pts, last) as f64 / PTS_HZ as f64,
-        ))
+        Some((open.data.clone(), open.elapsed(last) as f64 / PTS_HZ as f64))
     }
 
     /// Queues a cue for the segment being written (or, between an ffmpeg
@@ -143,6 +157,7 @@ impl Segmenter {
             let body = ts::payload(packet)?;
             if let Some(pes) = ts::parse_pes_start(body) {
                 if let Some(pts) = pes.pts {
+                    self.note_clock_step(pts);
                     let keyframe =
                         header.random_access || ts::starts_keyframe(video_type, pes.data);
                     if keyframe {
@@ -184,21 +199,41 @@ impl Segmenter {
         self.pmt = Some((pmt, video_pid, video_type));
     }
 
+    /// A video timestamp far from the previous one: the source's clock
+    /// stepped (back or forward). The open segment keeps the video it had and
+    /// measures on from `pts`; the next segment is marked discontinuous. A
+    /// duration from the raw difference would be up to 26 hours (the PTS
+    /// wraps), and would raise EXT-X-TARGETDURATION for good.
+    fn note_clock_step(&mut self, pts: u64) {
+        let (Some(last), Some(open)) = (self.last_video_pts, self.open.as_mut()) else {
+            return;
+        };
+        let gap = ts::pts_delta(last, pts).min(ts::pts_delta(pts, last));
+        if gap > MAX_PTS_STEP.max(self.target_ticks) {
+            tracing::warn!(
+                from = last,
+                to = pts,
+                "video clock stepped; the next segment starts a new timeline"
+            );
+            open.ticks_before_stretch = open.elapsed(last);
+            open.stretch_pts = pts;
+            self.next_is_discontinuity = true;
+        }
+    }
+
     /// At a keyframe: closes the open segment when it is long enough, and
     /// opens the next one with PAT and PMT.
     fn maybe_cut(&mut self, pts: u64) -> Option<Segment> {
         // A keyframe a little early still cuts: encoders round frame times.
         let slack = PTS_HZ / 10;
         let finished = match self.open.take() {
-            Some(open) if ts::pts_delta(open.start_pts, pts) + slack >= self.target_ticks => {
-                Some(Segment {
-                    duration_secs: ts::pts_delta(open.start_pts, pts) as f64 / PTS_HZ as f64,
-                    data: open.data,
-                    discontinuity: open.discontinuity,
-                    cues: open.cues,
-                    first_pts: open.start_pts,
-                })
-            }
+            Some(open) if open.elapsed(pts) + slack >= self.target_ticks => Some(Segment {
+                duration_secs: open.elapsed(pts) as f64 / PTS_HZ as f64,
+                data: open.data,
+                discontinuity: open.discontinuity,
+                cues: open.cues,
+                first_pts: open.start_pts,
+            }),
             Some(open) => {
                 self.open = Some(open);
                 return None;
@@ -231,6 +266,8 @@ impl Segmenter {
         self.open = Some(Open {
             data,
             start_pts: pts,
+            stretch_pts: pts,
+            ticks_before_stretch: 0,
             discontinuity: std::mem::take(&mut self.next_is_discontinuity),
             cues: Vec::new(),
         });
@@ -266,6 +303,8 @@ pub(crate) mod tests {
         frame: u64,
         gop: u64,
         cc: [u8; 2],
+        /// Added to every timestamp from now on (a clock step).
+        step: i64,
     }
 
     impl FakeEncoder {
@@ -274,6 +313,7 @@ pub(crate) mod tests {
                 frame: 0,
                 gop,
                 cc: [0; 2],
+                step: 0,
             }
         }
 
@@ -305,7 +345,7 @@ pub(crate) mod tests {
 
         pub(crate) fn next_frame(&mut self) -> Vec<[u8; PACKET_SIZE]> {
             let key = self.frame.is_multiple_of(self.gop);
-            let pts = 126_000 + self.frame * 3000;
+            let pts = (126_000 + self.frame as i64 * 3000 + self.step).rem_euclid(1 << 33) as u64;
             let nal: &[u8] = if key {
                 &[0, 0, 0, 1, 0x65, 0x88]
             } else {
@@ -409,6 +449,41 @@ pub(crate) mod tests {
         assert!(segments[0].discontinuity);
         assert!(!segments[1].discontinuity);
         assert_eq!(segments[0].cues, vec!["kept".to_string()]);
+    }
+
+    #[test]
+    fn a_clock_step_neither_inflates_a_segment_nor_the_target_duration() {
+        // The source clock steps back an hour mid-GOP, then forward a day:
+        // without care the segment around each step would last ~26 h (the
+        // PTS wraps) or a day, and TARGETDURATION would grow for good.
+        for step in [-3600 * PTS_HZ as i64, 86_400 * PTS_HZ as i64] {
+            let mut seg = Segmenter::new(2.0);
+            let mut enc = FakeEncoder::new(60);
+            start(&mut seg);
+            let mut segments = run(&mut seg, &mut enc, 60 * 2 + 30);
+            enc.step = step;
+            segments.extend(run(&mut seg, &mut enc, 60 * 3 + 1));
+            assert_eq!(segments.len(), 5, "{step}");
+            for s in &segments {
+                assert!(
+                    (s.duration_secs - 2.0).abs() < 0.05,
+                    "step {step}: a segment of {} s",
+                    s.duration_secs
+                );
+            }
+            // The segment after the one holding the step starts a new timeline.
+            let flags: Vec<bool> = segments.iter().map(|s| s.discontinuity).collect();
+            assert_eq!(flags, [false, false, false, true, false], "step {step}");
+            let mut playlist = crate::hls::Playlist::new(6, 2.0);
+            for s in segments {
+                playlist.add(s, std::time::SystemTime::now());
+            }
+            assert!(
+                playlist.render().contains("#EXT-X-TARGETDURATION:2\n"),
+                "{}",
+                playlist.render()
+            );
+        }
     }
 
     #[test]
