@@ -48,9 +48,14 @@ pub struct Args {
     #[arg(long, default_value_t = 5)]
     pub thumbnail_interval: u64,
     /// Folder the thumbnails are written to, under IVS's key layout.
-    /// Default: `ivs-studio/thumbnails` in the system's temporary folder.
+    /// Default: `ivs-studio/thumbnails` in the user's cache folder
+    /// (`$XDG_CACHE_HOME` or `~/.cache`), private (mode 0700).
     #[arg(long)]
     pub thumbnails_dir: Option<PathBuf>,
+    /// Thumbnails kept in the folder: older ones are deleted as new ones
+    /// come.
+    #[arg(long, default_value_t = crate::thumbnails::DEFAULT_KEEP)]
+    pub keep_thumbnails: usize,
     /// S3 endpoint (moto server) to put thumbnails into as well.
     #[arg(long)]
     pub s3_endpoint: Option<String>,
@@ -251,10 +256,18 @@ pub async fn run(args: Args) -> ExitCode {
         },
         None => None,
     };
-    let thumbnails_dir = args
-        .thumbnails_dir
-        .clone()
-        .unwrap_or_else(|| std::env::temp_dir().join("ivs-studio").join("thumbnails"));
+    let thumbnails_dir = match args.thumbnails_dir.clone() {
+        Some(dir) => dir,
+        None => match crate::thumbnails::default_dir()
+            .and_then(|d| crate::thumbnails::prepare_private_dir(&d).map(|()| d))
+        {
+            Ok(d) => d,
+            Err(e) => return config_error(format!("thumbnail folder: {e}")),
+        },
+    };
+    if args.keep_thumbnails == 0 {
+        return config_error("--keep-thumbnails must be at least 1");
+    }
     if !(1..=10).contains(&args.max_active_products) {
         return config_error(format!(
             "--max-active-products {} is out of range: 1 to 10",
@@ -338,6 +351,7 @@ pub async fn run(args: Args) -> ExitCode {
             s3: s3.clone(),
             ffmpeg: args.ffmpeg.clone(),
             on_written: chain_tasks.is_some().then_some(written_tx),
+            keep: args.keep_thumbnails,
         },
     ));
     let (stop_server, server_stopped) = tokio::sync::oneshot::channel::<()>();

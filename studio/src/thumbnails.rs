@@ -19,6 +19,11 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 
+/// Thumbnails kept on disk by default: the newest, about 40 minutes at 5 s.
+/// Older ones are deleted as new ones are written (the S3 copy, when
+/// configured, is the bucket's lifecycle's business, as in AWS).
+pub const DEFAULT_KEEP: usize = 500;
+
 pub const MIN_INTERVAL_SECS: u64 = 1;
 pub const MAX_INTERVAL_SECS: u64 = 60;
 
@@ -36,6 +41,8 @@ pub struct ThumbnailConfig {
     pub ffmpeg: PathBuf,
     /// Told of every thumbnail written (the local chain listens).
     pub on_written: Option<tokio::sync::mpsc::UnboundedSender<Written>>,
+    /// At most this many of the thumbnails written stay in `dir`.
+    pub keep: usize,
 }
 
 /// A thumbnail written.
@@ -52,11 +59,20 @@ pub async fn run(channel: Arc<Channel>, config: ThumbnailConfig) {
     let mut ticker = tokio::time::interval(config.interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_sequence = None;
+    let mut on_disk = std::collections::VecDeque::new();
     loop {
         ticker.tick().await;
         match take_one(&channel, &config, &mut last_sequence).await {
             Ok(Some(w)) => {
                 tracing::info!(key = %w.key, bytes = w.bytes, "thumbnail written");
+                on_disk.push_back(config.dir.join(&w.key));
+                while on_disk.len() > config.keep.max(1) {
+                    if let Some(old) = on_disk.pop_front() {
+                        if let Err(e) = tokio::fs::remove_file(&old).await {
+                            tracing::warn!(path = %old.display(), error = %e, "old thumbnail not pruned");
+                        }
+                    }
+                }
                 if let Some(tx) = &config.on_written {
                     let _ = tx.send(w);
                 }
@@ -150,6 +166,59 @@ async fn take_one(
     }))
 }
 
+/// The default thumbnail folder: `ivs-studio/thumbnails` in the user's cache
+/// folder (`$XDG_CACHE_HOME`, else `~/.cache`). Not the shared temporary
+/// folder, where another local user could create it first or plant a
+/// symlink in its place.
+pub fn default_dir() -> Result<PathBuf, String> {
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .filter(|v| !v.is_empty())
+                .map(|h| PathBuf::from(h).join(".cache"))
+        })
+        .ok_or("neither XDG_CACHE_HOME nor HOME is set: pass --thumbnails-dir")?;
+    Ok(cache.join("ivs-studio").join("thumbnails"))
+}
+
+/// Creates `dir` (and `ivs-studio` above it) private to this user, mode
+/// 0700, and checks that neither is a symlink nor someone else's nor open
+/// to others: the studio writes the operator's camera frames there.
+pub fn prepare_private_dir(dir: &Path) -> Result<(), String> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true).mode(0o700);
+    builder
+        .create(dir)
+        .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    for path in [dir.parent().unwrap_or(dir), dir] {
+        let meta = std::fs::symlink_metadata(path)
+            .map_err(|e| format!("cannot inspect {}: {e}", path.display()))?;
+        if meta.file_type().is_symlink() || !meta.is_dir() {
+            return Err(format!(
+                "{} is a symlink or not a folder: remove it, or pass --thumbnails-dir",
+                path.display()
+            ));
+        }
+        if meta.uid() != me {
+            return Err(format!(
+                "{} belongs to another user (uid {}): remove it, or pass --thumbnails-dir",
+                path.display(),
+                meta.uid()
+            ));
+        }
+        if meta.mode() & 0o077 != 0 {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))
+                .map_err(|e| format!("cannot make {} private: {e}", path.display()))?;
+        }
+    }
+    Ok(())
+}
+
 async fn write_local(dir: &Path, key: &str, jpeg: &[u8]) -> Result<(), String> {
     let path = dir.join(key);
     if let Some(parent) = path.parent() {
@@ -241,4 +310,42 @@ async fn segment_jpeg(
         ));
     }
     Ok(out.stdout)
+}
+
+#[cfg(test)]
+mod private_dir_tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn scratch(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("studio-private-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        d
+    }
+
+    #[test]
+    fn the_folder_is_made_private_and_a_planted_symlink_is_refused() {
+        let root = scratch("ok");
+        let dir = root.join("ivs-studio").join("thumbnails");
+        prepare_private_dir(&dir).unwrap();
+        let mode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700);
+        // Opened up by someone: closed again.
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+        prepare_private_dir(&dir).unwrap();
+        assert_eq!(
+            std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
+        // A symlink planted where the folder should be.
+        let planted = scratch("planted");
+        let target = planted.join("elsewhere");
+        std::fs::create_dir_all(&target).unwrap();
+        std::fs::create_dir_all(planted.join("ivs-studio")).unwrap();
+        std::os::unix::fs::symlink(&target, planted.join("ivs-studio").join("thumbnails")).unwrap();
+        let err = prepare_private_dir(&planted.join("ivs-studio").join("thumbnails")).unwrap_err();
+        assert!(err.contains("symlink"), "{err}");
+        let _ = std::fs::remove_dir_all(&root);
+        let _ = std::fs::remove_dir_all(&planted);
+    }
 }

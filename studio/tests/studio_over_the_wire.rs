@@ -1022,6 +1022,51 @@ async fn playback_is_cross_origin_and_the_site_is_served() -> anyhow::Result<()>
     Ok(())
 }
 
+/// The folder keeps the newest `--keep-thumbnails` only.
+async fn old_thumbnails_are_pruned() -> anyhow::Result<()> {
+    let dir = tempdir::Dir::new("prune");
+    let studio = Studio::start(&[
+        "--no-local-chain",
+        "--thumbnail-interval",
+        "1",
+        "--keep-thumbnails",
+        "2",
+        "--thumbnails-dir",
+        dir.path(),
+    ])?;
+    let deadline = Instant::now() + Duration::from_secs(40);
+    while studio.stderr_text().matches("thumbnail written").count() < 4 {
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "no 4 thumbnails: {}",
+            studio.stderr_text()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Pruning follows each write.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    fn jpegs(dir: &std::path::Path) -> usize {
+        std::fs::read_dir(dir)
+            .map(|entries| {
+                entries
+                    .filter_map(Result::ok)
+                    .map(|e| {
+                        let p = e.path();
+                        if p.is_dir() {
+                            jpegs(&p)
+                        } else {
+                            usize::from(p.extension().is_some_and(|x| x == "jpg"))
+                        }
+                    })
+                    .sum()
+            })
+            .unwrap_or(0)
+    }
+    let on_disk = jpegs(std::path::Path::new(dir.path()));
+    anyhow::ensure!(on_disk == 2, "{on_disk} thumbnails on disk, 2 kept");
+    Ok(())
+}
+
 async fn thumbnails_follow_the_ivs_layout_on_disk_and_in_s3() -> anyhow::Result<()> {
     let env = env();
     // Interval 1 s: a few are written by now; wait for at least two.
@@ -1420,6 +1465,7 @@ fn main() {
             "thumbnails_follow_the_ivs_layout_on_disk_and_in_s3",
             thumbnails_follow_the_ivs_layout_on_disk_and_in_s3,
         ),
+        trial("old_thumbnails_are_pruned", old_thumbnails_are_pruned),
         trial(
             "bad_input_exits_with_a_clear_message",
             bad_input_exits_with_a_clear_message,
