@@ -34,7 +34,13 @@ const FIRST_RUN_GRACE: Duration = Duration::from_secs(15);
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
 pub fn ffmpeg_args(input: &Input) -> Vec<String> {
-    let mut a: Vec<String> = ["-hide_banner", "-nostats", "-loglevel", "error"]
+    // The RTMP listener logs a wrong stream key only as a warning (and then
+    // takes the stream anyway): the supervisor must see it to refuse it.
+    let level = match input {
+        Input::Rtmp { .. } => "warning",
+        _ => "error",
+    };
+    let mut a: Vec<String> = ["-hide_banner", "-nostats", "-loglevel", level]
         .map(String::from)
         .to_vec();
     let fit_720p = "scale=-2:'min(720,ih)'";
@@ -275,16 +281,32 @@ impl Run {
             self.pid.store(pid, Ordering::SeqCst);
             tracing::info!(pid, input = ?self.input, "ffmpeg started");
             let stderr_tail = Arc::new(Mutex::new(VecDeque::new()));
+            let refused = Arc::new(AtomicBool::new(false));
+            let on_line = {
+                let refused = refused.clone();
+                let enforce_key = matches!(self.input, Input::Rtmp { .. });
+                move |line: &str| {
+                    if enforce_key && is_wrong_stream_key(line) {
+                        // ffmpeg's listener accepts any publish name; the
+                        // studio does not. The partial segment is dropped
+                        // with the process (no segment is listed: the
+                        // warning comes at the handshake, before media).
+                        refused.store(true, Ordering::SeqCst);
+                        tracing::warn!(ffmpeg = %line, "refused a broadcaster with the wrong stream key");
+                        signal_group(pid, libc::SIGKILL);
+                    }
+                }
+            };
             let stderr_thread = child
                 .stderr
                 .take()
-                .map(|e| collect_stderr(e, stderr_tail.clone()));
+                .map(|e| collect_stderr(e, stderr_tail.clone(), on_line));
             let writer = child.stdin.take().map(|stdin| {
                 let stopping = self.stopping.clone();
                 std::thread::spawn(move || feed_demo(stdin, show_started, &stopping))
             });
             let segments = match child.stdout.take() {
-                Some(out) => self.pump(out),
+                Some(out) => self.pump(out, &refused),
                 None => 0,
             };
             let status = child.wait();
@@ -331,7 +353,7 @@ impl Run {
 
     /// Reads ffmpeg's TS packets into the channel until the pipe closes;
     /// returns how many segments were published.
-    fn pump(&self, out: impl Read) -> usize {
+    fn pump(&self, out: impl Read, refused: &AtomicBool) -> usize {
         let mut reader = BufReader::with_capacity(64 * 1024, out);
         let mut packet = [0u8; PACKET_SIZE];
         let mut segments = 0;
@@ -351,6 +373,10 @@ impl Run {
                 let mut media = self.channel.media();
                 media.segmenter.push_packet(&packet)
             };
+            if refused.load(Ordering::SeqCst) {
+                // A broadcaster with the wrong key: nothing of theirs is listed.
+                break;
+            }
             match finished {
                 Ok(Some(segment)) => {
                     self.channel.publish_segment(segment, SystemTime::now());
@@ -376,9 +402,16 @@ fn describe(input: &Input) -> String {
     }
 }
 
+/// ffmpeg's RTMP listener's line for a publish name other than the one it
+/// listens for: `[rtmp @ 0x..] Unexpected stream sk_x, expecting sk_y`.
+fn is_wrong_stream_key(line: &str) -> bool {
+    line.contains("Unexpected stream") && line.contains("expecting")
+}
+
 fn collect_stderr(
     stderr: impl Read + Send + 'static,
     tail: Arc<Mutex<VecDeque<String>>>,
+    on_line: impl Fn(&str) + Send + 'static,
 ) -> JoinHandle<()> {
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
@@ -386,6 +419,7 @@ fn collect_stderr(
             if line.is_empty() {
                 continue;
             }
+            on_line(&line);
             tracing::debug!(ffmpeg = %line);
             if let Ok(mut t) = tail.lock() {
                 if t.len() == 8 {
@@ -424,6 +458,25 @@ fn feed_demo(mut stdin: impl Write, show_started: Instant, stopping: &AtomicBool
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_wrong_stream_key_is_recognised_in_ffmpeg_s_log() {
+        assert!(is_wrong_stream_key(
+            "[rtmp @ 0x55ecf148b180] Unexpected stream sk_WRONG, expecting sk_right"
+        ));
+        assert!(!is_wrong_stream_key(
+            "[rtmp @ 0x5] Unexpected end of stream"
+        ));
+        // The listener must log warnings for the supervisor to see it.
+        let args = ffmpeg_args(&Input::Rtmp {
+            port: 1935,
+            stream_key: "k".into(),
+        });
+        assert!(
+            args.windows(2).any(|w| w == ["-loglevel", "warning"]),
+            "{args:?}"
+        );
+    }
+
     use super::*;
 
     #[test]

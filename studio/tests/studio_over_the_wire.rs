@@ -1362,7 +1362,7 @@ async fn rtmp_broadcaster_goes_live() -> anyhow::Result<()> {
     );
     // A broadcaster, as OBS would connect; ffmpeg may not be listening yet,
     // so a broadcaster refused at once is started again.
-    let broadcast = || {
+    let broadcast = |key: &str| {
         let mut cmd = Command::new("ffmpeg");
         cmd.args([
             "-v",
@@ -1387,13 +1387,38 @@ async fn rtmp_broadcaster_goes_live() -> anyhow::Result<()> {
             "-f",
             "flv",
         ])
-        .arg(format!("{server}/sk_test"))
+        .arg(format!("{server}/{key}"))
         .stdout(Stdio::null())
         .stderr(Stdio::null());
         die_with_parent(&mut cmd).spawn().map(ChildGuard)
     };
+    // ffmpeg's listener takes any stream key; the studio must not. A
+    // broadcaster with the wrong key is cut off and nothing of it is listed.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut intruder = broadcast("sk_wrong")?;
+    while !studio
+        .stderr_text()
+        .contains("refused a broadcaster with the wrong stream key")
+    {
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "a wrong stream key was not refused: {}",
+            studio.stderr_text()
+        );
+        if intruder.0.try_wait()?.is_some() {
+            std::thread::sleep(Duration::from_millis(300));
+            intruder = broadcast("sk_wrong")?;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_secs(3));
+    anyhow::ensure!(
+        studio.listed()?.is_empty(),
+        "the wrong key's stream was listed"
+    );
+    drop(intruder);
     let deadline = Instant::now() + Duration::from_secs(30);
-    let mut broadcaster = broadcast()?;
+    let mut broadcaster = broadcast("sk_test")?;
     while studio.listed()?.is_empty() {
         anyhow::ensure!(
             Instant::now() < deadline,
@@ -1402,7 +1427,7 @@ async fn rtmp_broadcaster_goes_live() -> anyhow::Result<()> {
         );
         if broadcaster.0.try_wait()?.is_some() {
             std::thread::sleep(Duration::from_millis(300));
-            broadcaster = broadcast()?;
+            broadcaster = broadcast("sk_test")?;
         }
         std::thread::sleep(Duration::from_millis(100));
     }
