@@ -276,7 +276,20 @@ impl Run {
         let mut first_run = true;
         while !self.stopping() {
             let started = Instant::now();
-            let mut child = self.spawn()?;
+            let mut child = match self.spawn() {
+                Ok(child) => child,
+                // At start-up a missing ffmpeg is the operator's to fix now.
+                Err(e) if first_run => return Err(e),
+                // Later (ffmpeg upgraded under us, a full process table) the
+                // studio stays up and keeps trying: the page, the API and
+                // the chain still serve, and the stream comes back.
+                Err(e) => {
+                    tracing::error!(error = %e, retry_in_secs = backoff.as_secs(), "ffmpeg could not be started again; retrying");
+                    self.pause(backoff);
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    continue;
+                }
+            };
             let pid = child.id() as i32;
             self.pid.store(pid, Ordering::SeqCst);
             tracing::info!(pid, input = ?self.input, "ffmpeg started");
@@ -342,13 +355,18 @@ impl Run {
                 backoff = Duration::from_secs(1);
             }
             tracing::warn!(%status, stderr = %tail, retry_in_secs = backoff.as_secs(), "ffmpeg exited; restarting");
-            let until = Instant::now() + backoff;
-            while Instant::now() < until && !self.stopping() {
-                std::thread::sleep(Duration::from_millis(50));
-            }
+            self.pause(backoff);
             backoff = (backoff * 2).min(MAX_BACKOFF);
         }
         Ok(())
+    }
+
+    /// Waits `how_long`, or less when the studio is stopping.
+    fn pause(&self, how_long: Duration) {
+        let until = Instant::now() + how_long;
+        while Instant::now() < until && !self.stopping() {
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// Reads ffmpeg's TS packets into the channel until the pipe closes;

@@ -1209,6 +1209,85 @@ fn process_gone(pid: i32) -> bool {
     !std::path::Path::new(&format!("/proc/{pid}")).exists()
 }
 
+/// ffmpeg cannot be started again after it died (here: its program lost
+/// its execute bit): the studio stays up, keeps trying, and streams again
+/// once it can.
+async fn a_failed_ffmpeg_restart_does_not_end_the_studio() -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempdir::Dir::new("respawn");
+    let wrapper = std::path::Path::new(dir.path()).join("ffmpeg-wrapper");
+    std::fs::write(&wrapper, "#!/bin/sh\nexec ffmpeg \"$@\"\n")?;
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755))?;
+    let wrapper_arg = wrapper.display().to_string();
+    let mut studio = Studio::start(&[
+        "--no-local-chain",
+        "--ffmpeg",
+        &wrapper_arg,
+        "--thumbnails-dir",
+        dir.path(),
+    ])?;
+    studio.wait_live(Duration::from_secs(30))?;
+    let first = *studio
+        .ffmpeg_pids()
+        .first()
+        .ok_or_else(|| anyhow::anyhow!("no ffmpeg pid logged"))?;
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o644))?;
+    // SAFETY: signalling a child process of the studio we started.
+    unsafe { libc::kill(first, libc::SIGKILL) };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !studio
+        .stderr_text()
+        .contains("ffmpeg could not be started again")
+    {
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "no retry: {}",
+            studio.stderr_text()
+        );
+        anyhow::ensure!(
+            studio.child.0.try_wait()?.is_none(),
+            "the studio ended: {}",
+            studio.stderr_text()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    anyhow::ensure!(
+        studio.child.0.try_wait()?.is_none(),
+        "the studio ended: {}",
+        studio.stderr_text()
+    );
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755))?;
+    let deadline = Instant::now() + Duration::from_secs(40);
+    while studio.ffmpeg_pids().len() < 2 {
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "ffmpeg did not come back: {}",
+            studio.stderr_text()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Broadcasting again: PutMetadata is accepted.
+    let ivs = studio.ivs().await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while ivs
+        .put_metadata()
+        .channel_arn(ARN)
+        .metadata("{}")
+        .send()
+        .await
+        .is_err()
+    {
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "not live again: {}",
+            studio.stderr_text()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Ok(())
+}
+
 async fn ffmpeg_dying_is_restarted_and_ctrl_c_leaves_no_process() -> anyhow::Result<()> {
     let thumbs = tempdir::Dir::new("restart");
     let studio = Studio::start(&["--thumbnails-dir", thumbs.path()])?;
@@ -1492,6 +1571,10 @@ fn main() {
         trial(
             "bad_input_exits_with_a_clear_message",
             bad_input_exits_with_a_clear_message,
+        ),
+        trial(
+            "a_failed_ffmpeg_restart_does_not_end_the_studio",
+            a_failed_ffmpeg_restart_does_not_end_the_studio,
         ),
         trial(
             "ffmpeg_dying_is_restarted_and_ctrl_c_leaves_no_process",
