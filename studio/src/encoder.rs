@@ -141,7 +141,7 @@ pub fn check_ffmpeg(program: &std::path::Path) -> Result<String, String> {
             out.status
         )),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(format!(
-            "ffmpeg not found ({}): install it (apt-get install ffmpeg, or run ./scripts/studio.sh which does) or pass --ffmpeg PATH",
+            "ffmpeg not found ({}): install it (apt-get install ffmpeg, or run ./scripts/run.sh, which does) or pass --ffmpeg PATH",
             program.display()
         )),
         Err(e) => Err(format!("cannot run {}: {e}", program.display())),
