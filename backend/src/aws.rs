@@ -348,11 +348,33 @@ impl S3BuiltinDetector {
                 out.content_length().unwrap_or(0)
             )));
         }
-        let body = out.body.collect().await.map_err(|e| {
-            DetectError::Other(format!("s3://{bucket}/{key}: reading the body: {e}"))
-        })?;
-        Ok(body.into_bytes().to_vec())
+        read_body_bounded(out.body, MAX_IMAGE_BYTES as u64)
+            .await
+            .map_err(|e| DetectError::Other(format!("s3://{bucket}/{key}: reading the body: {e}")))?
+            .ok_or_else(|| {
+                DetectError::BadImage(format!(
+                    "s3://{bucket}/{key} is over {MAX_IMAGE_BYTES} bytes; images that large are not analysed"
+                ))
+            })
     }
+}
+
+/// Reads an S3 object's body, counting the bytes as they arrive, so that a
+/// response without Content-Length (or with a wrong one) cannot make the
+/// read unbounded. `None` once it passes `max` bytes.
+pub async fn read_body_bounded(
+    mut body: aws_sdk_s3::primitives::ByteStream,
+    max: u64,
+) -> Result<Option<Vec<u8>>, aws_sdk_s3::primitives::ByteStreamError> {
+    let mut bytes = Vec::new();
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk?;
+        if (bytes.len() + chunk.len()) as u64 > max {
+            return Ok(None);
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(Some(bytes))
 }
 
 #[async_trait]
@@ -415,6 +437,18 @@ impl WorkflowStarter for SfnWorkflow {
 
 #[cfg(test)]
 mod tests {
+    #[tokio::test]
+    async fn bodies_are_read_only_up_to_the_bound() {
+        use aws_sdk_s3::primitives::ByteStream;
+        let read = |n: usize, max: u64| read_body_bounded(ByteStream::from(vec![7u8; n]), max);
+        assert_eq!(
+            read(100, 100).await.ok().flatten().map(|b| b.len()),
+            Some(100)
+        );
+        assert_eq!(read(101, 100).await.ok(), Some(None));
+        assert_eq!(read(0, 0).await.ok().flatten(), Some(Vec::new()));
+    }
+
     use super::*;
 
     #[test]

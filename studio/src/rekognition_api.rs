@@ -267,19 +267,13 @@ async fn read_image(r: &Rekognition, image: Option<&Value>) -> Result<Vec<u8>, R
     }
     // Counted as it arrives too: a response without Content-Length must not
     // make the read unbounded.
-    let mut body = out.body;
-    let mut bytes = Vec::new();
-    while let Some(chunk) = body.next().await {
-        let chunk = chunk.map_err(|e| {
+    backend::aws::read_body_bounded(out.body, MAX_S3_BYTES as u64)
+        .await
+        .map_err(|e| {
             error(
                 "InvalidS3ObjectException",
                 &format!("reading s3://{bucket}/{key}: {e}"),
             )
-        })?;
-        if (bytes.len() + chunk.len()) as i64 > MAX_S3_BYTES {
-            return Err(too_large());
-        }
-        bytes.extend_from_slice(&chunk);
-    }
-    Ok(bytes)
+        })?
+        .ok_or_else(too_large)
 }
