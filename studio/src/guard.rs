@@ -129,7 +129,7 @@ fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
 }
 
 /// Whether a path serves the stream (playlist or segments).
-fn is_playback(path: &str) -> bool {
+pub fn is_playback(path: &str) -> bool {
     path.starts_with("/api/video/")
 }
 

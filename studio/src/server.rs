@@ -63,7 +63,7 @@ pub fn router(
                 ref m => m.clone(),
             };
             let reading = method == Method::GET || method == Method::HEAD;
-            reading && (cors_guard.open_playback() || !parts.uri.path().starts_with("/api/video/"))
+            reading && (cors_guard.open_playback() || !guard::is_playback(parts.uri.path()))
         }))
         .allow_methods([Method::GET, Method::HEAD, Method::POST, Method::OPTIONS])
         .allow_headers(Any);

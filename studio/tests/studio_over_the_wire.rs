@@ -1471,43 +1471,39 @@ async fn rtmp_broadcaster_goes_live() -> anyhow::Result<()> {
     };
     // ffmpeg's listener takes any stream key; the studio must not. A
     // broadcaster with the wrong key is cut off and nothing of it is listed.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut intruder = broadcast("sk_wrong")?;
-    while !studio
-        .stderr_text()
-        .contains("refused a broadcaster with the wrong stream key")
-    {
-        anyhow::ensure!(
-            Instant::now() < deadline,
-            "a wrong stream key was not refused: {}",
-            studio.stderr_text()
-        );
-        if intruder.0.try_wait()?.is_some() {
-            std::thread::sleep(Duration::from_millis(300));
-            intruder = broadcast("sk_wrong")?;
+    // Broadcasts with `key` (again, whenever the broadcaster is refused at
+    // once) until `done`, within `within`.
+    let broadcast_until = |key: &str, within: Duration, done: &dyn Fn() -> anyhow::Result<bool>| {
+        let deadline = Instant::now() + within;
+        let mut broadcaster = broadcast(key)?;
+        while !done()? {
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "{key}: not there in {within:?}: {}",
+                studio.stderr_text()
+            );
+            if broadcaster.0.try_wait()?.is_some() {
+                std::thread::sleep(Duration::from_millis(300));
+                broadcaster = broadcast(key)?;
+            }
+            std::thread::sleep(Duration::from_millis(100));
         }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+        Ok(broadcaster)
+    };
+    let intruder = broadcast_until("sk_wrong", Duration::from_secs(20), &|| {
+        Ok(studio
+            .stderr_text()
+            .contains("refused a broadcaster with the wrong stream key"))
+    })?;
     std::thread::sleep(Duration::from_secs(3));
     anyhow::ensure!(
         studio.listed()?.is_empty(),
         "the wrong key's stream was listed"
     );
     drop(intruder);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut broadcaster = broadcast("sk_test")?;
-    while studio.listed()?.is_empty() {
-        anyhow::ensure!(
-            Instant::now() < deadline,
-            "not live: {}",
-            studio.stderr_text()
-        );
-        if broadcaster.0.try_wait()?.is_some() {
-            std::thread::sleep(Duration::from_millis(300));
-            broadcaster = broadcast("sk_test")?;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let _broadcaster = broadcast_until("sk_test", Duration::from_secs(30), &|| {
+        Ok(!studio.listed()?.is_empty())
+    })?;
     ivs.put_metadata()
         .channel_arn(ARN)
         .metadata("{}")
