@@ -54,7 +54,8 @@ pub struct ProductState {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ChannelState {
     /// Optimistic-concurrency version: 0 means "no item yet". Every write is
-    /// conditional on the version read and stores `version + 1`.
+    /// conditional on the version read and stores [`next_version`]. Cues
+    /// carry the version they were built from as their `seq`.
     pub version: u64,
     pub products: BTreeMap<ProductId, ProductState>,
     /// Name of the workflow execution that currently owns re-publishing for
@@ -162,6 +163,19 @@ impl Decision {
     }
 }
 
+/// The version a write stores after reading `previous` at `now`: above
+/// `previous`, and never below the clock in milliseconds (`now * 1000`).
+///
+/// Why the clock: players drop a cue whose `seq` (this version) is below the
+/// newest they applied. A plain counter restarts at 1 when the item is gone
+/// (DynamoDB's TTL, a restarted studio), and a page still open from before
+/// would then drop every cue. Anchored to the clock, a new lifetime starts
+/// above the old one as long as the old one averaged under 1,000 writes a
+/// second, which PutMetadata's 5/s limit makes certain.
+pub fn next_version(previous: u64, now: UnixSeconds) -> u64 {
+    previous.saturating_add(1).max(now.saturating_mul(1000))
+}
+
 impl ChannelState {
     /// Products on screen at `now`, most confident first (ties by id, so the
     /// order is stable across re-publishes).
@@ -180,9 +194,10 @@ impl ChannelState {
     }
 
     /// The level-triggered cue for `now`: the whole overlay set with the
-    /// seconds each product has left.
+    /// seconds each product has left, ordered by this state's version.
     pub fn cue_at(&self, now: UnixSeconds) -> Cue {
         Cue {
+            seq: Some(self.version),
             show: self
                 .active(now)
                 .into_iter()
@@ -245,21 +260,23 @@ fn take_lease_if_free(
     if state.lease_held(now) {
         return None;
     }
-    let name = execution_name(channel_id, now, new_state.version);
+    let name = execution_name(channel_id, new_state.version);
     new_state.workflow = name.clone();
     new_state.lease_until = now + rules.lease_seconds();
     Some(name)
 }
 
-/// A workflow execution name for a channel: unique per start, at most 80
-/// characters of `[A-Za-z0-9-_]` as Step Functions requires.
-pub fn execution_name(channel_id: &str, now: UnixSeconds, version: u64) -> String {
+/// A workflow execution name for a channel: unique per start (the version
+/// written with the start is unique per channel and, anchored to the clock,
+/// across lifetimes of its state), at most 80 characters of `[A-Za-z0-9-_]`
+/// as Step Functions requires.
+pub fn execution_name(channel_id: &str, version: u64) -> String {
     let clean: String = channel_id
         .chars()
         .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
         .take(36)
         .collect();
-    format!("{clean}-{now}-{version}")
+    format!("{clean}-{version}")
 }
 
 /// Decides what one thumbnail's detections do to a channel.
@@ -371,7 +388,7 @@ pub fn decide(
             start_workflow: None,
         };
     }
-    new_state.version = state.version + 1;
+    new_state.version = next_version(state.version, now);
     let start_workflow = take_lease_if_free(state, &mut new_state, now, rules, channel_id);
     let cue = any_shown.then(|| new_state.cue_at(now));
     Decision {
@@ -411,13 +428,13 @@ pub fn tick(state: &ChannelState, now: UnixSeconds, rules: &Rules, execution: &s
     }
     let mut new_state = state.clone();
     new_state.prune(now);
-    new_state.version = state.version + 1;
+    new_state.version = next_version(state.version, now);
     let active = state.active(now);
     if active.is_empty() {
         new_state.workflow.clear();
         new_state.lease_until = 0;
         return TickPlan {
-            cue: Some(Cue::clear()),
+            cue: Some(Cue::clear_at(new_state.version)),
             new_state: Some(new_state),
             done: true,
             wait_seconds: 0,
@@ -430,7 +447,9 @@ pub fn tick(state: &ChannelState, now: UnixSeconds, rules: &Rules, execution: &s
         .unwrap_or(rules.republish_seconds);
     new_state.lease_until = now + rules.lease_seconds();
     TickPlan {
-        cue: Some(state.cue_at(now)),
+        // The same overlay set as `state` (pruning drops only ended cards),
+        // ordered by the version this step writes.
+        cue: Some(new_state.cue_at(now)),
         new_state: Some(new_state),
         done: false,
         wait_seconds: rules.republish_seconds.min(next_end).max(1),
@@ -439,9 +458,9 @@ pub fn tick(state: &ChannelState, now: UnixSeconds, rules: &Rules, execution: &s
 
 /// The stream ended (IVS said ChannelNotBroadcasting): forget everything, so
 /// the next broadcast starts fresh, with no stale card or cooldown.
-pub fn reset(state: &ChannelState) -> ChannelState {
+pub fn reset(state: &ChannelState, now: UnixSeconds) -> ChannelState {
     ChannelState {
-        version: state.version + 1,
+        version: next_version(state.version, now),
         ..ChannelState::default()
     }
 }
@@ -479,7 +498,7 @@ pub fn force_show(
     new_state
         .products
         .insert(product.clone(), ProductState::shown(p, now, 100.0));
-    new_state.version = state.version + 1;
+    new_state.version = next_version(state.version, now);
     let start = take_lease_if_free(state, &mut new_state, now, rules, channel_id);
     let cue = new_state.cue_at(now);
     Some((new_state, cue, start))
@@ -497,8 +516,24 @@ pub fn clear_all(state: &ChannelState, catalog: &Catalog, now: UnixSeconds) -> C
         }
     }
     new_state.prune(now);
-    new_state.version = state.version + 1;
+    new_state.version = next_version(state.version, now);
     new_state
+}
+
+/// The workflow `execution` could not start: give its lease back, so the
+/// channel's next thumbnail tries again. `None` when another execution holds
+/// the channel by now.
+pub fn release_lease(
+    state: &ChannelState,
+    execution: &str,
+    now: UnixSeconds,
+) -> Option<ChannelState> {
+    (state.workflow == execution).then(|| ChannelState {
+        workflow: String::new(),
+        lease_until: 0,
+        version: next_version(state.version, now),
+        ..state.clone()
+    })
 }
 
 #[cfg(test)]

@@ -319,9 +319,9 @@ pub async fn publish_cue(p: &Pipeline, channel: &str, cue: &Cue) -> Result<(), P
 
 /// The stream ended: forget the channel's cards, cooldowns and workflow.
 pub(crate) async fn reset_channel(p: &Pipeline, channel: &str) {
-    let result = decide_and_save(p, channel, |state, _| Decision {
+    let result = decide_and_save(p, channel, |state, now| Decision {
         labels: Vec::new(),
-        new_state: (state.version > 0).then(|| decision::reset(state)),
+        new_state: (state.version > 0).then(|| decision::reset(state, now)),
         cue: None,
         start_workflow: None,
     })
@@ -343,15 +343,9 @@ pub(crate) async fn start_workflow(p: &Pipeline, channel: &str, execution: &str,
         Ok(()) => info!(channel = %channel, execution, "workflow started"),
         Err(e) => {
             error!(channel = %channel, execution, error = %e, "workflow did not start; releasing its lease");
-            let released = decide_and_save(p, channel, |state, _| Decision {
+            let released = decide_and_save(p, channel, |state, now| Decision {
                 labels: Vec::new(),
-                new_state: (state.workflow == execution).then(|| {
-                    let mut s = state.clone();
-                    s.workflow.clear();
-                    s.lease_until = 0;
-                    s.version += 1;
-                    s
-                }),
+                new_state: decision::release_lease(state, execution, now),
                 cue: None,
                 start_workflow: None,
             })
@@ -391,7 +385,7 @@ pub async fn on_tick(p: &Pipeline, event: LambdaEvent<Value>) -> Result<TickOutp
         let mut successor = None;
         if hand_over && !plan.done {
             if let Some(s) = plan.new_state.as_mut() {
-                let name = decision::execution_name(channel_id_of(channel), now, s.version);
+                let name = decision::execution_name(channel_id_of(channel), s.version);
                 s.workflow = name.clone();
                 successor = Some(name);
             }

@@ -47,9 +47,13 @@ impl StateStore for MemoryStateStore {
         if current != expected_version {
             return Ok(SaveOutcome::Conflict);
         }
-        let mut saved = state.clone();
-        saved.version = expected_version + 1;
-        states.insert(channel_arn.to_owned(), saved);
+        if state.version <= expected_version {
+            return Err(StoreError::Service(format!(
+                "version {} does not follow {expected_version}; decisions must move it forward",
+                state.version
+            )));
+        }
+        states.insert(channel_arn.to_owned(), state.clone());
         Ok(SaveOutcome::Saved)
     }
 }

@@ -65,14 +65,14 @@ pub async fn show_now(p: &Pipeline, channel: &str, product: &str) -> Result<Cue,
 /// the clear cue.
 pub async fn clear(p: &Pipeline, channel: &str) -> Result<Cue, OperatorError> {
     check_channel(channel)?;
-    decide_and_save(p, channel, |state, now| Decision {
+    let (_, saved) = decide_and_save(p, channel, |state, now| Decision {
         labels: Vec::new(),
         new_state: Some(decision::clear_all(state, &p.catalog, now)),
         cue: None,
         start_workflow: None,
     })
     .await?;
-    let cue = Cue::clear();
+    let cue = Cue::clear_at(saved.version);
     publish_cue(p, channel, &cue).await?;
     Ok(cue)
 }

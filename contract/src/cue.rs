@@ -1,7 +1,7 @@
 //! The timed-metadata cue: what IVS carries inside the stream to every viewer.
 //!
 //! ```json
-//! {"v":1,"show":[{"id":"aurora-mug","left":17}]}
+//! {"v":1,"seq":1796300000123,"show":[{"id":"aurora-mug","left":17}]}
 //! ```
 //!
 //! * **Compact**: product ids only, never the product card; the player looks the
@@ -14,6 +14,17 @@
 //! * **Versioned**: `v` is checked first. The decoder ignores fields it does
 //!   not know (so a newer backend may add some) but rejects an unknown version
 //!   with [`CueError::UnsupportedVersion`].
+//! * **Ordered**: `seq` is the version of the channel state the cue was built
+//!   from. Two Lambda invocations may write versions n and n+1 and have their
+//!   PutMetadata calls arrive the other way round; a player drops a cue whose
+//!   `seq` is below the newest it has applied ([`Cue::supersedes`]), so a
+//!   viewer never sees a cleared card come back. `seq` is optional: a cue
+//!   without one (an older backend, a hand-written test cue) is applied as
+//!   before. The backend anchors versions to the clock (see
+//!   `backend::decision::next_version`), so they keep growing across a deleted
+//!   state item or a restarted studio.
+//! * **Small**: at most `MAX_ACTIVE_PRODUCTS` (10) entries of at most 55 bytes
+//!   plus a 13-digit `seq`: about 600 bytes, well inside IVS's 1 KB.
 
 use crate::json::{self, Json};
 use crate::product_id::ProductId;
@@ -29,6 +40,9 @@ pub const MAX_SECONDS_LEFT: u32 = 86_400;
 /// The channel's current overlay set.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Cue {
+    /// The version of the channel state this cue was built from; `None` for
+    /// a cue that does not say (always applied).
+    pub seq: Option<u64>,
     /// Products to show now, most important first (the player stacks them in
     /// this order).
     pub show: Vec<CueItem>,
@@ -71,6 +85,14 @@ impl Cue {
         Self::default()
     }
 
+    /// A cue that clears every overlay, built from state version `seq`.
+    pub fn clear_at(seq: u64) -> Self {
+        Self {
+            seq: Some(seq),
+            show: Vec::new(),
+        }
+    }
+
     pub fn is_clear(&self) -> bool {
         self.show.is_empty()
     }
@@ -82,6 +104,8 @@ impl Cue {
         #[derive(Serialize)]
         struct Wire<'a> {
             v: u64,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            seq: Option<u64>,
             show: &'a [CueItem],
         }
         for (i, item) in self.show.iter().enumerate() {
@@ -100,6 +124,7 @@ impl Cue {
         }
         let text = serde_json::to_string(&Wire {
             v: CUE_VERSION,
+            seq: self.seq,
             show: &self.show,
         })
         .map_err(|e| CueError::NotJson(e.to_string()))?;
@@ -124,6 +149,15 @@ impl Cue {
             Some(v) if v.as_u64() == Some(CUE_VERSION) => {}
             Some(other) => return Err(CueError::UnsupportedVersion(other.to_string())),
         }
+        let seq = match json::field(&root, "seq") {
+            None => None,
+            Some(n) => Some(n.as_u64().ok_or_else(|| {
+                invalid(
+                    "seq",
+                    "must be a whole number from 0 to 18446744073709551615",
+                )
+            })?),
+        };
         let items = match json::field(&root, "show") {
             Some(Json::Array(items)) => items,
             Some(_) => return Err(invalid("show", "must be a list")),
@@ -157,7 +191,18 @@ impl Cue {
             }
             show.push(CueItem { id, seconds_left });
         }
-        Ok(Cue { show })
+        Ok(Cue { seq, show })
+    }
+
+    /// Whether this cue may replace the overlay set last applied from a cue
+    /// with `newest` as its `seq`. Only a cue that says it is older is
+    /// refused: an equal `seq` is the same state re-published, and a cue or a
+    /// history without `seq` cannot be ordered.
+    pub fn supersedes(&self, newest: Option<u64>) -> bool {
+        match (self.seq, newest) {
+            (Some(seq), Some(newest)) => seq >= newest,
+            _ => true,
+        }
     }
 }
 
@@ -176,6 +221,7 @@ mod tests {
     #[test]
     fn encodes_compactly_and_round_trips() {
         let cue = Cue {
+            seq: None,
             show: vec![item("aurora-mug", 17), item("cap", 3)],
         };
         let text = cue.encode().unwrap();
@@ -185,6 +231,38 @@ mod tests {
         );
         assert_eq!(Cue::decode(&text).unwrap(), cue);
         assert_eq!(Cue::clear().encode().unwrap(), r#"{"v":1,"show":[]}"#);
+        let ordered = Cue {
+            seq: Some(1_796_300_000_123),
+            ..cue
+        };
+        let text = ordered.encode().unwrap();
+        assert_eq!(
+            text,
+            r#"{"v":1,"seq":1796300000123,"show":[{"id":"aurora-mug","left":17},{"id":"cap","left":3}]}"#
+        );
+        assert_eq!(Cue::decode(&text).unwrap(), ordered);
+    }
+
+    #[test]
+    fn seq_orders_cues_and_its_absence_never_blocks_one() {
+        let at = |seq| Cue::clear_at(seq);
+        assert!(at(5).supersedes(None));
+        assert!(at(5).supersedes(Some(4)));
+        assert!(at(5).supersedes(Some(5)), "a re-publish of the same state");
+        assert!(!at(5).supersedes(Some(6)), "an older state");
+        assert!(
+            Cue::clear().supersedes(Some(6)),
+            "unversioned cues still apply"
+        );
+        for bad in [r#""7""#, "-1", "1.5", "null", "18446744073709551616"] {
+            assert!(
+                matches!(
+                    Cue::decode(&format!(r#"{{"v":1,"seq":{bad},"show":[]}}"#)),
+                    Err(CueError::InvalidField { field, .. }) if field == "seq"
+                ),
+                "{bad}"
+            );
+        }
     }
 
     #[test]
@@ -193,7 +271,7 @@ mod tests {
         let show = (0..25)
             .map(|i| item(&format!("{i:0>32}"), 60))
             .collect::<Vec<_>>();
-        match (Cue { show }).encode() {
+        match (Cue { seq: None, show }).encode() {
             Err(CueError::TooLarge(n)) => assert!(n > MAX_CUE_BYTES),
             other => panic!("{other:?}"),
         }
@@ -201,7 +279,17 @@ mod tests {
         let show = (0..18)
             .map(|i| item(&format!("{i:0>32}"), 86_400))
             .collect::<Vec<_>>();
-        assert!(Cue { show }.encode().unwrap().len() <= MAX_CUE_BYTES);
+        assert!(Cue { seq: None, show }.encode().unwrap().len() <= MAX_CUE_BYTES);
+        // The backend's largest cue: MAX_ACTIVE_PRODUCTS (10) entries of the
+        // longest ids and times, with the largest possible seq.
+        let show = (0..10)
+            .map(|i| item(&format!("{i:0>32}"), 86_400))
+            .collect::<Vec<_>>();
+        let largest = Cue {
+            seq: Some(u64::MAX),
+            show,
+        };
+        assert!(largest.encode().unwrap().len() < 650);
     }
 
     #[test]
@@ -260,9 +348,10 @@ mod tests {
 
         #[test]
         fn whatever_encodes_decodes_to_the_same_cue(
-            items in proptest::collection::btree_map(arb_id(), 0..=MAX_SECONDS_LEFT, 0..30)
+            items in proptest::collection::btree_map(arb_id(), 0..=MAX_SECONDS_LEFT, 0..30),
+            seq in proptest::option::of(any::<u64>()),
         ) {
-            let cue = Cue { show: items.into_iter().map(|(id, seconds_left)| CueItem { id, seconds_left }).collect() };
+            let cue = Cue { seq, show: items.into_iter().map(|(id, seconds_left)| CueItem { id, seconds_left }).collect() };
             match cue.encode() {
                 Ok(text) => {
                     prop_assert!(text.len() <= MAX_CUE_BYTES);

@@ -1,6 +1,9 @@
 //! What the overlay shows, as a pure function of cues and time. Cues are
 //! level-triggered: each one is the channel's whole set, so the overlay is
 //! the latest cue's set, each card counting down from that cue's `left`.
+//! "Latest" is by the cue's `seq` when it has one: IVS may deliver two cues
+//! from concurrent writers out of order, and a cue older than one already
+//! applied is dropped (see `ad_contract::Cue::supersedes`).
 
 use ad_contract::{Cue, CueError};
 
@@ -19,6 +22,9 @@ pub struct CueOutcome {
     pub unknown: Vec<String>,
     /// Ids that were not on screen before this cue.
     pub new: Vec<String>,
+    /// The cue was built from an older state than one already applied, and
+    /// changed nothing.
+    pub out_of_order: bool,
 }
 
 #[derive(Debug, Default)]
@@ -28,6 +34,8 @@ pub struct Overlay {
     /// listing them, and may show again once a cue no longer does.
     /// (A Vec: it holds a handful of ids, and hashing would cost wasm size.)
     dismissed: Vec<String>,
+    /// The highest `seq` applied so far.
+    newest_seq: Option<u64>,
 }
 
 impl Overlay {
@@ -41,6 +49,13 @@ impl Overlay {
     ) -> Result<CueOutcome, CueError> {
         let cue = Cue::decode(text)?;
         let mut outcome = CueOutcome::default();
+        if !cue.supersedes(self.newest_seq) {
+            outcome.out_of_order = true;
+            return Ok(outcome);
+        }
+        if cue.seq.is_some() {
+            self.newest_seq = cue.seq;
+        }
         self.dismissed
             .retain(|id| cue.show.iter().any(|i| i.id.as_str() == id));
         let mut next = Vec::with_capacity(cue.show.len());
@@ -96,6 +111,36 @@ mod tests {
 
     fn known(id: &str) -> bool {
         matches!(id, "kestrel" | "lumen" | "tidewater")
+    }
+
+    #[test]
+    fn a_cue_from_an_older_state_never_undoes_a_newer_one() {
+        // on-thumbnail writes version 8 (lumen shows) while on-tick's
+        // version 7 (kestrel only) is still in flight; IVS delivers 8 first.
+        let mut o = Overlay::default();
+        let v8 = r#"{"v":1,"seq":8,"show":[{"id":"kestrel","left":10},{"id":"lumen","left":20}]}"#;
+        let v7 = r#"{"v":1,"seq":7,"show":[{"id":"kestrel","left":10}]}"#;
+        o.apply_cue(v8, 0.0, known).unwrap();
+        let late = o.apply_cue(v7, 100.0, known).unwrap();
+        assert!(late.out_of_order);
+        assert_eq!(o.shown().len(), 2, "lumen stays");
+        // A clear from an older state does not take cards off either...
+        let old_clear = o
+            .apply_cue(r#"{"v":1,"seq":6,"show":[]}"#, 200.0, known)
+            .unwrap();
+        assert!(old_clear.out_of_order && o.shown().len() == 2);
+        // ...a re-publish of the same state and a newer one do.
+        assert!(!o.apply_cue(v8, 300.0, known).unwrap().out_of_order);
+        o.apply_cue(r#"{"v":1,"seq":9,"show":[]}"#, 400.0, known)
+            .unwrap();
+        assert!(o.shown().is_empty());
+        // A cleared card does not come back from the older cue.
+        assert!(o.apply_cue(v8, 500.0, known).unwrap().out_of_order);
+        assert!(o.shown().is_empty());
+        // A cue without seq (an older backend) is applied as before.
+        o.apply_cue(r#"{"v":1,"show":[{"id":"lumen","left":5}]}"#, 600.0, known)
+            .unwrap();
+        assert_eq!(o.shown().len(), 1);
     }
 
     #[test]

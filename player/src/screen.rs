@@ -3,7 +3,7 @@
 //! wasm tests (`tests/web.rs`) feed it directly.
 
 use crate::app::{CatalogView, PlayerState};
-use ad_contract::Catalog;
+use ad_contract::{Catalog, Cue};
 use leptos::prelude::*;
 use std::cell::RefCell;
 
@@ -12,8 +12,9 @@ const MAX_WARNINGS_REMEMBERED: usize = 32;
 
 pub struct Screen {
     pub state: PlayerState,
-    /// A cue that arrived before the catalog; the newest is applied then.
-    pending_cue: RefCell<Option<String>>,
+    /// A cue that arrived before the catalog, with its `seq`; the newest is
+    /// applied then.
+    pending_cue: RefCell<Option<(String, Option<u64>)>>,
     /// Warnings already given, so a repeated bad cue warns once.
     warned: RefCell<Vec<String>>,
 }
@@ -39,7 +40,7 @@ impl Screen {
             });
         });
         let pending = self.pending_cue.borrow_mut().take();
-        if let Some(text) = pending {
+        if let Some((text, _)) = pending {
             self.apply_cue(&text, now_ms);
         }
         Ok(())
@@ -49,7 +50,14 @@ impl Screen {
     /// cue or an unknown product changes nothing and warns once.
     pub fn apply_cue(&self, text: &str, now_ms: f64) {
         if self.state.cards.with_untracked(|c| c.catalog.is_none()) {
-            *self.pending_cue.borrow_mut() = Some(text.to_string());
+            let mut pending = self.pending_cue.borrow_mut();
+            let pending_seq = pending.as_ref().and_then(|(_, seq)| *seq);
+            // A cue that cannot be read replaces the pending one, so its
+            // warning is given once the catalog arrives.
+            let cue = Cue::decode(text).ok();
+            if cue.as_ref().is_none_or(|c| c.supersedes(pending_seq)) {
+                *pending = Some((text.to_string(), cue.and_then(|c| c.seq)));
+            }
             return;
         }
         self.state.chrome.update(|c| c.now_ms = now_ms);

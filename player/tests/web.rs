@@ -159,6 +159,43 @@ async fn a_cue_before_the_catalog_shows_once_the_catalog_arrives() {
 }
 
 #[wasm_bindgen_test]
+async fn cues_delivered_out_of_order_never_go_back_in_time() {
+    // Two writers saved versions 7 and 8; IVS delivers 8, then 7.
+    let v7 = r#"{"v":1,"seq":7,"show":[]}"#;
+    let v8 = r#"{"v":1,"seq":8,"show":[{"id":"lumen","left":10}]}"#;
+    let m = mount_view();
+    m.screen.apply_cue(v8, 0.0);
+    m.screen.apply_cue(v7, 50.0);
+    settle().await;
+    assert_eq!(
+        titles(&m.root),
+        ["Lumen Desk Lamp"],
+        "the older clear is dropped"
+    );
+    assert!(
+        m.screen.warnings().is_empty(),
+        "reordering is normal, not a warning"
+    );
+    m.root.remove();
+
+    // The same before the catalog: the pending cue is the newest, not the last.
+    let document = web_sys::window().unwrap().document().unwrap();
+    let root: HtmlElement = document.create_element("div").unwrap().unchecked_into();
+    document.body().unwrap().append_child(&root).unwrap();
+    let state = PlayerState::new();
+    let _handle = leptos::mount::mount_to(root.clone(), move || player_view(state));
+    let screen = Screen::new(state);
+    screen.apply_cue(v8, 0.0);
+    screen.apply_cue(v7, 50.0);
+    screen
+        .set_catalog(CATALOG, "https://site.example/", 100.0)
+        .unwrap();
+    settle().await;
+    assert_eq!(titles(&root), ["Lumen Desk Lamp"]);
+    root.remove();
+}
+
+#[wasm_bindgen_test]
 async fn each_card_counts_down_from_its_cue_and_leaves_on_time() {
     let m = mount_view();
     m.screen.apply_cue(

@@ -448,9 +448,10 @@ async fn local_chain_cues_the_demo_products_and_detect_custom_labels_answers() -
         for n in studio.listed()? {
             if seen.insert(n) {
                 let seg = studio.get(&format!("{}/{n}.ts", segment_dir(&studio.playlist_path)))?;
-                cued = id3_values(&seg.body)?
-                    .into_iter()
-                    .find(|v| v.starts_with(r#"{"v":1,"show":[{"id":"kestrel","left":"#));
+                cued = id3_values(&seg.body)?.into_iter().find(|v| {
+                    v.starts_with(r#"{"v":1,"seq":"#)
+                        && v.contains(r#""show":[{"id":"kestrel","left":"#)
+                });
             }
         }
         std::thread::sleep(Duration::from_millis(100));

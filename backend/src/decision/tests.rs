@@ -50,10 +50,14 @@ fn first_sighting_shows_with_a_cue_and_starts_the_workflow() {
     assert_eq!(d.labels[0].outcome, Outcome::Shown);
     assert_eq!(
         d.cue.unwrap().encode().unwrap(),
-        r#"{"v":1,"show":[{"id":"mug","left":20}]}"#
+        r#"{"v":1,"seq":1700000000000,"show":[{"id":"mug","left":20}]}"#
     );
-    assert_eq!(d.start_workflow.as_deref(), Some("chan1-1700000000-1"));
-    assert_eq!(state.version, 1);
+    assert_eq!(d.start_workflow.as_deref(), Some("chan1-1700000000000"));
+    assert_eq!(
+        state.version,
+        T0 * 1000,
+        "a fresh channel's versions start at the clock"
+    );
     assert_eq!(state.products[&id("mug")].visible_until, T0 + 20);
     assert_eq!(state.products[&id("mug")].cooldown_until, T0 + 80);
 }
@@ -109,7 +113,7 @@ fn every_label_counts_not_just_the_first() {
     // Stacked most confident first.
     assert_eq!(
         d.cue.unwrap().encode().unwrap(),
-        r#"{"v":1,"show":[{"id":"mug","left":20},{"id":"cap","left":10}]}"#
+        r#"{"v":1,"seq":1700000000000,"show":[{"id":"mug","left":20},{"id":"cap","left":10}]}"#
     );
 }
 
@@ -235,7 +239,7 @@ fn tick_republishes_with_seconds_left_and_wakes_for_each_window_end() {
     let plan = tick(&state, T0 + 7, &rules, &exec);
     assert_eq!(
         plan.cue.unwrap().encode().unwrap(),
-        r#"{"v":1,"show":[{"id":"mug","left":13},{"id":"cap","left":3}]}"#
+        r#"{"v":1,"seq":1700000007000,"show":[{"id":"mug","left":13},{"id":"cap","left":3}]}"#
     );
     assert_eq!(plan.wait_seconds, 3, "wakes when cap's window ends");
     assert!(!plan.done);
@@ -245,14 +249,14 @@ fn tick_republishes_with_seconds_left_and_wakes_for_each_window_end() {
     let plan = tick(&state, T0 + 10, &rules, &exec);
     assert_eq!(
         plan.cue.unwrap().encode().unwrap(),
-        r#"{"v":1,"show":[{"id":"mug","left":10}]}"#
+        r#"{"v":1,"seq":1700000010000,"show":[{"id":"mug","left":10}]}"#
     );
     assert_eq!(plan.wait_seconds, 5);
     state = plan.new_state.unwrap();
 
     // After the last window: a clear cue, the lease released, done.
     let plan = tick(&state, T0 + 20, &rules, &exec);
-    assert_eq!(plan.cue, Some(Cue::clear()));
+    assert_eq!(plan.cue, Some(Cue::clear_at(1_700_000_020_000)));
     assert!(plan.done);
     let released = plan.new_state.unwrap();
     assert!(!released.lease_held(T0 + 20));
@@ -280,8 +284,8 @@ fn a_superseded_execution_bows_out_silently() {
 fn reset_forgets_cards_cooldowns_and_the_lease() {
     let mut state = ChannelState::default();
     step(&mut state, &[det("mug", 90.0)], T0, &Rules::default());
-    let r = reset(&state);
-    assert_eq!(r.version, state.version + 1);
+    let r = reset(&state, T0 + 1);
+    assert!(r.version > state.version);
     assert!(r.products.is_empty() && r.workflow.is_empty());
 }
 
@@ -293,7 +297,7 @@ fn force_show_ignores_cooldown_and_makes_room() {
     let (s, cue, start) = force_show(&state, &catalog(), &id("cap"), T0 + 2, &rules, "c").unwrap();
     assert_eq!(
         cue.encode().unwrap(),
-        r#"{"v":1,"show":[{"id":"cap","left":10}]}"#
+        r#"{"v":1,"seq":1700000002000,"show":[{"id":"cap","left":10}]}"#
     );
     assert_eq!(start, None, "the running workflow keeps the channel");
     assert_eq!(s.products[&id("mug")].visible_until, T0 + 2);
@@ -311,7 +315,7 @@ fn clear_all_takes_cards_off_and_starts_cooldowns() {
 
 #[test]
 fn execution_names_fit_step_functions_rules() {
-    let name = execution_name(&"aB3$%".repeat(40), u64::MAX, u64::MAX);
+    let name = execution_name(&"aB3$%".repeat(40), u64::MAX);
     assert!(name.len() <= 80, "{}", name.len());
     assert!(name
         .chars()
@@ -352,8 +356,11 @@ proptest! {
                 last_shown.insert(shown.clone(), now);
             }
             if let Some(s) = d.new_state.clone() {
-                prop_assert_eq!(s.version, state.version + 1);
+                prop_assert!(s.version > state.version);
                 prop_assert_eq!(d.cue.is_some(), !d.shown().is_empty());
+                if let Some(cue) = &d.cue {
+                    prop_assert_eq!(cue.seq, Some(s.version), "a cue names the version written");
+                }
                 state = s;
             } else {
                 prop_assert!(d.cue.is_none() && d.start_workflow.is_none());
@@ -374,12 +381,37 @@ proptest! {
             if state.lease_held(now) {
                 let workflow = state.workflow.clone();
                 let plan = tick(&state, now, &rules, &workflow);
-                prop_assert_eq!(plan.cue.clone().unwrap(), state.cue_at(now));
+                let republished = plan.cue.clone().unwrap();
+                prop_assert_eq!(&republished.show, &state.cue_at(now).show);
                 if let Some(s) = plan.new_state {
-                    prop_assert_eq!(s.cue_at(now), cue);
+                    prop_assert!(s.version > state.version);
+                    prop_assert_eq!(republished.seq, Some(s.version));
+                    prop_assert_eq!(s.cue_at(now).show, cue.show.clone());
                     state = s;
                 }
             }
         }
     }
+}
+
+#[test]
+fn versions_grow_across_a_lost_item_so_players_keep_applying_cues() {
+    let rules = Rules::default();
+    let mut state = ChannelState::default();
+    // A busy lifetime: 500 writes within one second.
+    for _ in 0..500 {
+        state = clear_all(&state, &catalog(), T0);
+    }
+    let last_seq = state.cue_at(T0).seq.unwrap();
+    // The item is gone (TTL, a restarted studio): the next lifetime starts at
+    // version 0 a second later, and its first cue still orders after the old.
+    let mut fresh = ChannelState::default();
+    let d = step(&mut fresh, &[det("mug", 90.0)], T0 + 1, &rules);
+    let first = d.cue.unwrap();
+    assert!(
+        first.supersedes(Some(last_seq)),
+        "{first:?} after {last_seq}"
+    );
+    assert_eq!(next_version(7, 0), 8);
+    assert_eq!(next_version(u64::MAX, u64::MAX), u64::MAX);
 }
