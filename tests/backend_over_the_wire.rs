@@ -3,11 +3,17 @@
 //! and Lambda Invoke on the project's stand-in. One moto and one stand-in
 //! serve every scenario (each on its own channel), started before and
 //! stopped after the trials.
+//!
+//! Every function's client goes through a recording proxy
+//! (`e2e_tests::aws_calls`), signed as the role it plays; after the trials
+//! the calls are compared with the reviewed list that
+//! `infra/test/permissions.test.ts` checks against the stack's IAM policies.
 
 use ad_contract::{Catalog, Cue};
 use backend::decision::Rules;
 use backend::handlers::{on_thumbnail, HandlerError, Pipeline};
 use backend::ports::{Clock, SystemClock};
+use e2e_tests::aws_calls::{self, RecordingProxy};
 use e2e_tests::standin::{ChannelMode, RunningStandIn, StandIn};
 use e2e_tests::*;
 use lambda_runtime::{Context, LambdaEvent};
@@ -24,7 +30,19 @@ const T0: u64 = 1_790_000_000;
 struct Env {
     standin: RunningStandIn,
     _moto: Moto,
+    proxy: RecordingProxy,
+    /// The harness's own clients (setup and inspection), straight to moto
+    /// and the stand-in, not recorded.
     clients: TestClients,
+    /// The functions' clients, each signed as its role, through the proxy.
+    on_thumbnail: TestClients,
+    on_thumbnail_builtin: TestClients,
+    on_tick: TestClients,
+    /// `adctl`: runs with the operator's credentials, not a stack role.
+    operator: TestClients,
+    /// on-thumbnail deployed over a LATEST-storage recording configuration,
+    /// which the stack does not create.
+    latest_storage: TestClients,
     catalog: Catalog,
     /// A machine that succeeds at once: scenarios that test on-thumbnail see
     /// their starts recorded without a workflow ticking in the background.
@@ -34,6 +52,10 @@ struct Env {
 }
 
 fn catalog() -> Catalog {
+    Catalog::from_json(&catalog_json()).expect("test catalog is valid")
+}
+
+fn catalog_json() -> String {
     let product = |id: &str, min: u32, display: u32, cooldown: u32| {
         serde_json::json!({
             "id": id, "labels": [id, format!("{id}-logo")], "title": format!("The {id}"),
@@ -42,22 +64,27 @@ fn catalog() -> Catalog {
             "min_confidence": min, "display_seconds": display, "cooldown_seconds": cooldown
         })
     };
-    Catalog::from_json(
-        &serde_json::json!({"products": [
-            product("mug", 70, 20, 60),
-            product("cap", 50, 10, 30),
-            product("blink", 60, 3, 0),
-        ]})
-        .to_string(),
-    )
-    .expect("test catalog is valid")
+    serde_json::json!({"products": [
+        product("mug", 70, 20, 60),
+        product("cap", 50, 10, 30),
+        product("blink", 60, 3, 0),
+    ]})
+    .to_string()
 }
 
 impl Env {
     async fn start() -> anyhow::Result<Self> {
         let standin = StandIn::start().await?;
-        let moto = Moto::start(standin.port)?;
+        let proxy = RecordingProxy::start(&standin.url).await?;
+        // moto's Step Functions invoke Lambda through the proxy.
+        let moto = Moto::start(proxy.port)?;
+        proxy.set_moto(&moto.url);
         let clients = TestClients::new(&moto.url, &standin.url).await;
+        let on_thumbnail = TestClients::through(&proxy, "on-thumbnail").await;
+        let on_thumbnail_builtin = TestClients::through(&proxy, "on-thumbnail-builtin").await;
+        let on_tick = TestClients::through(&proxy, "on-tick").await;
+        let operator = TestClients::through(&proxy, "operator").await;
+        let latest_storage = TestClients::through(&proxy, "on-thumbnail-latest-storage").await;
         clients.create_table(TABLE).await?;
         let quiet_machine = clients
             .create_state_machine(
@@ -71,7 +98,13 @@ impl Env {
         Ok(Self {
             standin,
             _moto: moto,
+            proxy,
             clients,
+            on_thumbnail,
+            on_thumbnail_builtin,
+            on_tick,
+            operator,
+            latest_storage,
             catalog: catalog(),
             quiet_machine,
             republish_machine,
@@ -88,13 +121,18 @@ struct Channel {
 }
 
 impl Channel {
+    /// A channel whose pipeline plays on-thumbnail.
     fn new(env: &Env, name: &str, rules: Rules) -> Self {
+        Self::as_role(env, &env.on_thumbnail, name, rules)
+    }
+
+    fn as_role(env: &Env, clients: &TestClients, name: &str, rules: Rules) -> Self {
         let id: String = name.chars().filter(char::is_ascii_alphanumeric).collect();
         let arn = channel_arn(&id);
         env.standin.state.add_channel(&arn, ChannelMode::Live);
         let clock = TestClock::at(T0);
         let pipeline = pipeline(
-            &env.clients,
+            clients,
             TABLE,
             &env.quiet_machine,
             &env.catalog,
@@ -506,14 +544,26 @@ async fn non_thumbnail_keys_are_skipped(env: Arc<Env>) -> Result<(), Failed> {
     event["Records"][0]["eventName"] = Value::from("ObjectRemoved:Delete");
     let r = on_thumbnail(&ch.pipeline, LambdaEvent::new(event, Context::default())).await?;
     ensure(r.skipped == 2, format!("{r:?}"))?;
-    // Both LATEST layouts are thumbnails.
+    // Both LATEST layouts are thumbnails. The stack records SEQUENTIAL only,
+    // so these calls come from a deployment of the user's own, and are
+    // signed as a role the permissions check does not hold the stack to.
+    let latest_storage = Channel::as_role(
+        &env,
+        &env.latest_storage,
+        "not-a-thumbnail",
+        Rules::default(),
+    );
     let base = format!("ivs/v1/{ACCOUNT}/{}/2026/11/24/17/5/rec/media", ch.id);
     let latest = [
         format!("{base}/latest_thumbnail/thumb.jpg"),
         format!("{base}/thumbnails/latest/thumb.jpg"),
     ];
     let event = s3_event(BUCKET, &[&latest[0], &latest[1]]);
-    let r = on_thumbnail(&ch.pipeline, LambdaEvent::new(event, Context::default())).await?;
+    let r = on_thumbnail(
+        &latest_storage.pipeline,
+        LambdaEvent::new(event, Context::default()),
+    )
+    .await?;
     ensure(r.thumbnails == 2, format!("{r:?}"))
 }
 
@@ -557,7 +607,7 @@ async fn late_joiner_gets_the_republished_cue(env: Arc<Env>) -> Result<(), Faile
     };
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let tick = pipeline(
-        &env.clients,
+        &env.on_tick,
         TABLE,
         &env.republish_machine,
         &env.catalog,
@@ -566,7 +616,7 @@ async fn late_joiner_gets_the_republished_cue(env: Arc<Env>) -> Result<(), Faile
     );
     env.standin.state.set_tick_pipeline(Arc::new(tick));
     let show = pipeline(
-        &env.clients,
+        &env.on_thumbnail,
         TABLE,
         &env.republish_machine,
         &env.catalog,
@@ -672,7 +722,7 @@ async fn late_joiner_gets_the_republished_cue(env: Arc<Env>) -> Result<(), Faile
 
 async fn operator_show_state_clear(env: Arc<Env>) -> Result<(), Failed> {
     use backend::operator;
-    let ch = Channel::new(&env, "operator", Rules::default());
+    let ch = Channel::as_role(&env, &env.operator, "operator", Rules::default());
     let s = &env.standin.state;
     ch.thumbnail(s, 0, &[("mug", 90.0)]).await?;
     ch.clock.advance(2);
@@ -782,7 +832,30 @@ fn main() -> std::process::ExitCode {
     trial!(late_joiner_gets_the_republished_cue);
     trial!(operator_show_state_clear);
     trial!(builtin_detector_reads_thumbnails_from_s3);
-    let conclusion = libtest_mimic::run(&args, trials);
+    trial!(lambda_start_up_warms_with_granted_calls_only);
+    trial!(on_tick_hands_over_to_a_successor_execution);
+    // Which trials run decides what the permissions check may conclude.
+    let complete = args.filter.is_none() && args.skip.is_empty() && !args.list;
+    let mut conclusion = libtest_mimic::run(&args, trials);
+    if !args.list {
+        // A failed scenario may have stopped before some of its calls: then
+        // only "every call is listed" is judged, not "every listed call made".
+        let complete = complete && !conclusion.has_failed();
+        match aws_calls::check_against_reviewed_list(&env.proxy.calls(), complete) {
+            Ok(()) => eprintln!(
+                "AWS calls: each is in tests/aws-calls.json{}",
+                if complete {
+                    ", and each listed call was made"
+                } else {
+                    ""
+                }
+            ),
+            Err(e) => {
+                eprintln!("AWS calls do not match the reviewed list:\n{e}");
+                conclusion.num_failed += 1;
+            }
+        }
+    }
     drop(env);
     runtime.shutdown_timeout(Duration::from_secs(2));
     conclusion.exit_code()
@@ -793,6 +866,89 @@ fn run(
     f: impl Future<Output = Result<(), Failed>>,
 ) -> Result<(), Failed> {
     handle.block_on(f)
+}
+
+/// The functions start as in Lambda: configuration from the environment,
+/// clients from one SDK configuration, warmed. Every warm-up call must
+/// succeed, which in AWS means it is one the role is granted (the recorded
+/// calls are checked against the stack's policies).
+async fn lambda_start_up_warms_with_granted_calls_only(env: Arc<Env>) -> Result<(), Failed> {
+    use backend::config::{self, Config, Role};
+    use backend::runtime::{build_pipeline, warm_up, Clients};
+    let dir = std::env::temp_dir().join(format!("lambda-start-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let catalog_path = dir.join("catalog.json");
+    std::fs::write(&catalog_path, catalog_json())?;
+    for (name, role) in [
+        ("on-thumbnail", Role::OnThumbnail),
+        ("on-tick", Role::OnTick),
+    ] {
+        let vars = std::collections::HashMap::from([
+            (config::TABLE_NAME, TABLE.to_string()),
+            (config::STATE_MACHINE_ARN, env.quiet_machine.clone()),
+            (config::AWS_REGION, REGION.to_string()),
+            (config::CATALOG_PATH, catalog_path.display().to_string()),
+            (
+                config::REKOGNITION_PROJECT_VERSION_ARN,
+                format!("arn:aws:rekognition:{REGION}:{ACCOUNT}:project/shop/version/shop.1/1"),
+            ),
+        ]);
+        let config =
+            Config::from_lookup(role, |k| vars.get(k).cloned()).map_err(|e| format!("{e}"))?;
+        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new(REGION))
+            .endpoint_url(&env.proxy.url)
+            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+                name, "testing", None, None, "tests",
+            ))
+            .load()
+            .await;
+        let clients = Clients::new(&sdk);
+        build_pipeline(&config, &clients, true).await?;
+        let store = backend::aws::DynamoStateStore::new(clients.dynamodb.clone(), TABLE);
+        let failures = warm_up(&store).await;
+        ensure(
+            failures.is_empty(),
+            format!("{name}: warm-up failed: {failures:?}"),
+        )?;
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+/// After `MAX_WORKFLOW_STEPS`, on-tick hands the channel to a new execution
+/// with StartExecution (so a long show never hits Step Functions' history
+/// limit). It runs as the on-tick role, whose grant the permissions test
+/// checks.
+async fn on_tick_hands_over_to_a_successor_execution(env: Arc<Env>) -> Result<(), Failed> {
+    use backend::handlers::{on_tick, MAX_WORKFLOW_STEPS};
+    let ch = Channel::new(&env, "handover", Rules::default());
+    ch.thumbnail(&env.standin.state, 0, &[("mug", 90.0)])
+        .await?;
+    let first = ch.pipeline.store.load(&ch.arn).await?.workflow;
+    ch.clock.advance(5);
+    let tick = pipeline(
+        &env.on_tick,
+        TABLE,
+        &env.quiet_machine,
+        &env.catalog,
+        Rules::default(),
+        ch.clock.clone(),
+    );
+    let input = serde_json::json!({
+        "channel_arn": ch.arn, "execution": first, "iteration": MAX_WORKFLOW_STEPS - 1
+    });
+    let out = on_tick(&tick, LambdaEvent::new(input, Context::default())).await?;
+    ensure(out.done, format!("this execution ends: {out:?}"))?;
+    let state = tick.store.load(&ch.arn).await?;
+    ensure(
+        state.workflow != first && state.lease_held(T0 + 5),
+        format!("a successor holds the channel: {state:?}"),
+    )?;
+    ensure(
+        ch.executions(&env).await? == 2,
+        "the successor execution was started",
+    )
 }
 
 /// `DETECTOR=builtin` as the on-thumbnail Lambda runs it: the configuration
@@ -838,11 +994,18 @@ async fn builtin_detector_reads_thumbnails_from_s3(env: Arc<Env>) -> Result<(), 
     ]);
     let config = Config::from_lookup(Role::OnThumbnail, |k| vars.get(k).cloned())
         .map_err(|e| format!("{e}"))?;
-    let detector = backend::runtime::builtin_detector(&config, &s3).await?;
+    // The Lambda reads s3:// references at start-up, as on-thumbnail.
+    let lambda_s3 = env.on_thumbnail_builtin.s3.clone();
+    let detector = backend::runtime::builtin_detector(&config, &lambda_s3).await?;
     let _ = std::fs::remove_dir_all(&dir);
-    let ch = Channel::new(&env, "builtin-detector", Rules::default());
+    let ch = Channel::as_role(
+        &env,
+        &env.on_thumbnail_builtin,
+        "builtin-detector",
+        Rules::default(),
+    );
     let mut pipeline = pipeline(
-        &env.clients,
+        &env.on_thumbnail_builtin,
         TABLE,
         &env.quiet_machine,
         &config.catalog,
@@ -850,7 +1013,7 @@ async fn builtin_detector_reads_thumbnails_from_s3(env: Arc<Env>) -> Result<(), 
         ch.clock.clone(),
     );
     pipeline.detector = Some(Arc::new(backend::aws::S3BuiltinDetector {
-        s3: s3.clone(),
+        s3: lambda_s3,
         detector: Arc::new(detector),
         min_confidence: 60.0,
     }));

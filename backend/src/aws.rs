@@ -45,11 +45,17 @@ impl DynamoStateStore {
     }
 
     /// A cheap call that opens the connection at init, so the first event
-    /// does not pay for the TLS handshake.
+    /// does not pay for the TLS handshake. It is a GetItem of a key no
+    /// channel has: the role is granted GetItem on this table already, and a
+    /// warm-up must not need a grant of its own (DescribeTable would).
     pub async fn warm_up(&self) -> Result<(), StoreError> {
+        /// Not a channel ARN, so no channel's item.
+        const WARM_UP_KEY: &str = "warm-up";
         self.client
-            .describe_table()
+            .get_item()
             .table_name(&self.table)
+            .key("channel", AttributeValue::S(WARM_UP_KEY.into()))
+            .projection_expression("channel")
             .send()
             .await
             .map(|_| ())
@@ -196,16 +202,6 @@ impl IvsPublisher {
     pub fn new(client: aws_sdk_ivs::Client) -> Self {
         Self { client }
     }
-
-    pub async fn warm_up(&self) -> Result<(), PublishError> {
-        self.client
-            .list_channels()
-            .max_results(1)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| PublishError::Other(describe(&e)))
-    }
 }
 
 #[async_trait]
@@ -252,17 +248,6 @@ impl RekognitionDetector {
             project_version_arn: project_version_arn.into(),
             min_confidence,
         }
-    }
-
-    pub async fn warm_up(&self) -> Result<(), DetectError> {
-        // DescribeProjects is the cheapest authenticated Rekognition call.
-        self.client
-            .describe_projects()
-            .max_results(1)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| DetectError::Other(describe(&e)))
     }
 }
 
@@ -398,16 +383,6 @@ impl SfnWorkflow {
             client,
             state_machine_arn: state_machine_arn.into(),
         }
-    }
-
-    pub async fn warm_up(&self) -> Result<(), String> {
-        self.client
-            .describe_state_machine()
-            .state_machine_arn(&self.state_machine_arn)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| describe(&e))
     }
 }
 

@@ -115,10 +115,29 @@ pub async fn builtin_detector(
     detector::BuiltinDetector::new(references).map_err(|e| e.to_string())
 }
 
+/// Opens the DynamoDB connection at init, so the first event does not pay
+/// for DNS and TLS (~0.9 s at 128 MB), with a call the role is granted for
+/// its real work (a GetItem). Returns the failures.
+///
+/// Only DynamoDB: IAM grants are exactly the calls made (the permissions
+/// test, `infra/test/permissions.test.ts`, holds the stack to that), and IVS,
+/// Rekognition and Step Functions have no call within the existing grants
+/// that is harmless to make: ListChannels and DescribeProjects need
+/// account-wide grants. Their first call pays its handshake; DynamoDB's
+/// GetItem comes first on every event anyway.
+pub async fn warm_up(store: &DynamoStateStore) -> Vec<String> {
+    store
+        .warm_up()
+        .await
+        .err()
+        .map(|e| e.to_string())
+        .into_iter()
+        .collect()
+}
+
 /// Builds the pipeline; with `with_detector`, the Rekognition detector too.
-/// With `warm`, each client makes one cheap call first so the first event does
-/// not pay for DNS and TLS (~0.9 s at 128 MB); a failing warm-up is logged,
-/// not fatal: the event's own call reports the real problem.
+/// With `warm`, see [`warm_up`]; a failing warm-up is logged, not fatal: the
+/// event's own call reports the real problem.
 pub async fn build_pipeline(
     config: &Config,
     clients: &Clients,
@@ -150,26 +169,8 @@ pub async fn build_pipeline(
     };
     if warm {
         let started = Instant::now();
-        let (s, i, w, d) = tokio::join!(
-            store.warm_up(),
-            publisher.warm_up(),
-            workflow.warm_up(),
-            async {
-                match &detector {
-                    Some(d) => d.warm_up().await.map_err(|e| e.to_string()),
-                    None => Ok(()),
-                }
-            }
-        );
-        for (what, result) in [
-            ("dynamodb", s.map_err(|e| e.to_string())),
-            ("ivs", i.map_err(|e| e.to_string())),
-            ("stepfunctions", w),
-            ("rekognition", d),
-        ] {
-            if let Err(e) = result {
-                warn!(client = what, error = %e, "warm-up call failed");
-            }
+        for failure in warm_up(&store).await {
+            warn!(error = %failure, "warm-up call failed");
         }
         info!(ms = started.elapsed().as_millis() as u64, "clients warmed");
     }

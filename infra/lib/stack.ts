@@ -288,7 +288,13 @@ export class AdStack extends Stack {
       allow(fn, ['ivs:PutMetadata'], channelArns);
       allow(fn, TABLE_ACTIONS, [table.tableArn]);
     }
-    allow(this.onThumbnail, ['states:StartExecution'], [stateMachineArn]);
+    // on-thumbnail starts the workflow; on-tick hands a long show over to a
+    // new execution after MAX_WORKFLOW_STEPS (backend/src/handlers.rs).
+    // test/permissions.test.ts holds every grant here to a call the
+    // functions make over the wire, and every such call to a grant.
+    for (const fn of [this.onThumbnail, this.onTick]) {
+      allow(fn, ['states:StartExecution'], [stateMachineArn]);
+    }
     allow(this.onThumbnail, ['s3:GetObject'], [recordings.arnForObjects(THUMBNAIL_OBJECTS)]);
     if (s.detector === 'rekognition' && s.projectVersionArn) {
       allow(this.onThumbnail, ['rekognition:DetectCustomLabels'], [s.projectVersionArn]);

@@ -198,13 +198,14 @@ describe('Rekognition detector, two channels', () => {
     assert.equal(resources(t)[role].Properties!.ManagedPolicyArns, undefined, 'no managed policy (AWSLambdaBasicExecutionRole allows any log group)');
   });
 
-  test('on-tick: exactly PutMetadata on the channels, table items and its logs', () => {
+  test('on-tick: exactly PutMetadata on the channels, table items, StartExecution (hand-over) and its logs', () => {
     const role = resources(t)[onTick].Properties!.Role['Fn::GetAtt'][0];
     const got = statementsOf(t, role).map((st) => [actionsOf(st).join(','), JSON.stringify(st.Resource)]).sort();
     assert.deepEqual(got, [
       ['dynamodb:GetItem,dynamodb:UpdateItem', JSON.stringify(getAtt(table))],
       ['ivs:PutMetadata', JSON.stringify(channels.map((c) => getAtt(c)))],
       ['logs:CreateLogStream,logs:PutLogEvents', JSON.stringify(getAtt(logicalId(t, 'AWS::Logs::LogGroup', 'OnTickLogs')))],
+      ['states:StartExecution', JSON.stringify({ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':states:eu-west-1:123456789012:stateMachine:Ads-republish']] })],
     ]);
   });
 

@@ -6,6 +6,7 @@
 //! * helpers to build the backend's real [`Pipeline`] against them, and S3
 //!   event fixtures shaped like the ones AWS sends.
 
+pub mod aws_calls;
 pub mod looks;
 pub mod scenes;
 pub mod standin;
@@ -148,10 +149,16 @@ impl Clock for TestClock {
 
 /// The SDK configuration for the tests: static credentials, one region.
 pub async fn sdk_config() -> aws_config::SdkConfig {
+    sdk_config_as("testing").await
+}
+
+/// The SDK configuration of a function playing `role`: the role is the
+/// access key id, which [`aws_calls::RecordingProxy`] reads back.
+pub async fn sdk_config_as(role: &str) -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new(REGION))
         .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "testing", "testing", None, None, "tests",
+            role, "testing", None, None, "tests",
         ))
         .load()
         .await
@@ -171,7 +178,17 @@ pub struct TestClients {
 
 impl TestClients {
     pub async fn new(moto_url: &str, standin_url: &str) -> Self {
-        let sdk = sdk_config().await;
+        Self::with_endpoints(moto_url, standin_url, "testing").await
+    }
+
+    /// Clients of a function playing `role`, every service through the
+    /// recording proxy.
+    pub async fn through(proxy: &aws_calls::RecordingProxy, role: &str) -> Self {
+        Self::with_endpoints(&proxy.url, &proxy.url, role).await
+    }
+
+    async fn with_endpoints(moto_url: &str, standin_url: &str, role: &str) -> Self {
+        let sdk = sdk_config_as(role).await;
         Self {
             dynamodb: aws_sdk_dynamodb::Client::from_conf(
                 aws_sdk_dynamodb::config::Builder::from(&sdk)

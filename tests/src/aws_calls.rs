@@ -1,0 +1,439 @@
+//! Which AWS calls each function makes, recorded over the wire, for the
+//! permissions check.
+//!
+//! moto does not enforce IAM, so a call the stack never granted passes every
+//! over-the-wire test and is denied in AWS. [`RecordingProxy`] sits in front
+//! of moto and the stand-in: every SDK client of the code under test points
+//! at it, with the *access key id* set to the role it plays (`on-thumbnail`,
+//! `on-tick`, ...). For each request it records `(role, IAM action, resource
+//! ARN)` and forwards it unchanged. moto's Step Functions engine invokes
+//! Lambda through it too (as the role `workflow`).
+//!
+//! The recorded set, with test-specific names replaced by placeholders
+//! ([`normalize_resource`]), must equal the reviewed list in
+//! `tests/aws-calls.json`. `infra/test/permissions.test.ts` then checks that
+//! list against the synthesized stack in both directions: every call is
+//! allowed by the role's policy, evaluated as IAM evaluates it, and every
+//! grant is used by some call. Together: a new call without a grant, or a
+//! grant without a call, fails the README's test command.
+
+use crate::{ACCOUNT, REGION};
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+use tokio::sync::oneshot;
+
+/// The roles whose calls the stack must grant. Other callers (the test
+/// harness setting up tables and buckets, the operator's `adctl`, which runs
+/// with the operator's own credentials) are recorded but not checked.
+pub const CHECKED_ROLES: [&str; 4] = [
+    "on-thumbnail",
+    "on-thumbnail-builtin",
+    "on-tick",
+    "workflow",
+];
+
+/// Where the reviewed list lives.
+pub fn reviewed_list_path() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("aws-calls.json")
+}
+
+/// One AWS call: who made it, the IAM action, and the resource it names.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct AwsCall {
+    pub role: String,
+    pub action: String,
+    pub resource: String,
+}
+
+#[derive(Clone)]
+struct Upstreams {
+    moto: Arc<OnceLock<String>>,
+    standin: String,
+    calls: Arc<Mutex<BTreeSet<AwsCall>>>,
+    client: Client<HttpConnector, Full<Bytes>>,
+}
+
+/// A forwarding proxy on 127.0.0.1 that records each call. Stops when dropped.
+pub struct RecordingProxy {
+    pub url: String,
+    pub port: u16,
+    upstreams: Upstreams,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl Drop for RecordingProxy {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+impl RecordingProxy {
+    /// Starts the proxy; IVS, Rekognition and Lambda go to `standin_url`,
+    /// the rest to moto once [`RecordingProxy::set_moto`] names it (moto
+    /// must know the proxy's port first, to invoke Lambda through it).
+    pub async fn start(standin_url: &str) -> anyhow::Result<Self> {
+        let upstreams = Upstreams {
+            moto: Arc::new(OnceLock::new()),
+            standin: standin_url.to_string(),
+            calls: Arc::default(),
+            client: Client::builder(TokioExecutor::new()).build_http(),
+        };
+        let app = Router::new()
+            .fallback(forward)
+            .with_state(upstreams.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let port = listener.local_addr()?.port();
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .await;
+        });
+        Ok(Self {
+            url: format!("http://127.0.0.1:{port}"),
+            port,
+            upstreams,
+            stop: Some(stop),
+        })
+    }
+
+    pub fn set_moto(&self, moto_url: &str) {
+        let _ = self.upstreams.moto.set(moto_url.to_string());
+    }
+
+    /// Every call recorded so far, normalized, sorted, each once.
+    pub fn calls(&self) -> Vec<AwsCall> {
+        self.upstreams
+            .calls
+            .lock()
+            .map(|c| c.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+}
+
+async fn forward(State(up): State<Upstreams>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let Ok(body) = body.collect().await.map(|b| b.to_bytes()) else {
+        return (StatusCode::BAD_REQUEST, "unreadable body").into_response();
+    };
+    let (role, service) = signer(&parts.headers, parts.uri.path());
+    let path_and_query = parts
+        .uri
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .to_string();
+    if let Some((action, resource)) = action_and_resource(
+        &service,
+        &parts.method,
+        &parts.headers,
+        &path_and_query,
+        &body,
+    ) {
+        let implied = implied_reads(&action, &body);
+        if let Ok(mut calls) = up.calls.lock() {
+            for (action, resource) in std::iter::once((action, resource)).chain(implied) {
+                calls.insert(AwsCall {
+                    role: role.clone(),
+                    action,
+                    resource: normalize_resource(&resource),
+                });
+            }
+        }
+    }
+    let base = match service.as_str() {
+        "ivs" | "rekognition" | "lambda" => up.standin.clone(),
+        _ => match up.moto.get() {
+            Some(moto) => moto.clone(),
+            None => return (StatusCode::BAD_GATEWAY, "moto not started").into_response(),
+        },
+    };
+    let mut upstream = axum::http::Request::builder()
+        .method(parts.method.clone())
+        .uri(format!("{base}{path_and_query}"));
+    for (name, value) in &parts.headers {
+        if !matches!(
+            name.as_str(),
+            "host" | "connection" | "transfer-encoding" | "content-length"
+        ) {
+            upstream = upstream.header(name, value);
+        }
+    }
+    let Ok(upstream) = upstream.body(Full::new(body)) else {
+        return (StatusCode::BAD_REQUEST, "cannot forward").into_response();
+    };
+    match up.client.request(upstream).await {
+        Ok(response) => {
+            let (parts, body) = response.into_parts();
+            match body.collect().await {
+                Ok(body) => Response::from_parts(parts, Body::from(body.to_bytes())),
+                Err(e) => (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
+            }
+        }
+        Err(e) => (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
+    }
+}
+
+/// The role (the access key id) and the service from the SigV4
+/// `Authorization` header. moto's Lambda invocations are the workflow's.
+fn signer(headers: &HeaderMap, path: &str) -> (String, String) {
+    if path.starts_with("/2015-03-31/functions/") {
+        return ("workflow".into(), "lambda".into());
+    }
+    let credential = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split("Credential=").nth(1))
+        .and_then(|v| v.split(',').next())
+        .unwrap_or("");
+    // <access key id>/<date>/<region>/<service>/aws4_request
+    let parts: Vec<&str> = credential.split('/').collect();
+    match parts.as_slice() {
+        [key, _, _, service, _] => (key.to_string(), service.to_string()),
+        _ => ("unsigned".into(), "unknown".into()),
+    }
+}
+
+/// The IAM action and the resource ARN a request needs, from the wire.
+fn action_and_resource(
+    service: &str,
+    method: &Method,
+    headers: &HeaderMap,
+    path_and_query: &str,
+    body: &[u8],
+) -> Option<(String, String)> {
+    let json: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let field = |name: &str| json[name].as_str().unwrap_or("*").to_string();
+    let target = headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|t| t.split('.').nth(1));
+    let (path, query) = path_and_query
+        .split_once('?')
+        .unwrap_or((path_and_query, ""));
+    match service {
+        "dynamodb" => Some((
+            format!("dynamodb:{}", target?),
+            format!(
+                "arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{}",
+                field("TableName")
+            ),
+        )),
+        "states" => {
+            let op = target?;
+            let resource = match op {
+                "DescribeExecution" | "StopExecution" => field("executionArn"),
+                _ => field("stateMachineArn"),
+            };
+            Some((format!("states:{op}"), resource))
+        }
+        "rekognition" => {
+            let op = target?;
+            Some((format!("rekognition:{op}"), field("ProjectVersionArn")))
+        }
+        "ivs" => {
+            let op = path.trim_start_matches('/');
+            Some((format!("ivs:{op}"), field("channelArn")))
+        }
+        "lambda" => {
+            let name = path
+                .trim_start_matches("/2015-03-31/functions/")
+                .trim_end_matches("/invocations");
+            let name = percent_decode(name);
+            let arn = if name.starts_with("arn:") {
+                name
+            } else {
+                format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}")
+            };
+            Some(("lambda:InvokeFunction".into(), arn))
+        }
+        "s3" => {
+            let object = path.trim_start_matches('/');
+            let (bucket, key) = object.split_once('/').unwrap_or((object, ""));
+            let bucket_level = key.is_empty();
+            let action = match (method.as_str(), bucket_level) {
+                ("GET" | "HEAD", false) => "s3:GetObject",
+                ("PUT", false) => "s3:PutObject",
+                ("DELETE", false) => "s3:DeleteObject",
+                ("GET", true) if query.contains("list-type") || query.is_empty() => "s3:ListBucket",
+                ("PUT", true) => "s3:CreateBucket",
+                _ => "s3:Other",
+            };
+            let resource = if bucket_level {
+                format!("arn:aws:s3:::{bucket}")
+            } else {
+                format!("arn:aws:s3:::{bucket}/{}", percent_decode(key))
+            };
+            Some((action.into(), resource))
+        }
+        _ => None,
+    }
+}
+
+/// What a call makes AWS do with the caller's own permissions: Rekognition
+/// reads an `S3Object` image as the caller (forward access), so the role
+/// needs `s3:GetObject` on it although the function never calls S3.
+fn implied_reads(action: &str, body: &[u8]) -> Vec<(String, String)> {
+    let json: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let object = &json["Image"]["S3Object"];
+    match (action, object["Bucket"].as_str(), object["Name"].as_str()) {
+        (a, Some(bucket), Some(key)) if a.starts_with("rekognition:") => {
+            vec![(
+                "s3:GetObject".into(),
+                format!("arn:aws:s3:::{bucket}/{key}"),
+            )]
+        }
+        _ => Vec::new(),
+    }
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Replaces the names the tests chose with placeholders that
+/// `infra/test/permissions.test.ts` binds to the stack's own resources:
+/// `{table}` (the state table), `{recordings}` (IVS's bucket), `{channel}`,
+/// `{recording}` and `{thumbnail}` (IVS's key layout), `{state_machine}`
+/// and `{tick_function}`. Names the stack takes from its settings (the
+/// Rekognition model's ARN, `s3://` reference images) stay literal: the
+/// permissions test gives the stack the same ones.
+pub fn normalize_resource(arn: &str) -> String {
+    let table = format!("arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/");
+    let channel = format!("arn:aws:ivs:{REGION}:{ACCOUNT}:channel/");
+    let machine = format!("arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:");
+    let function = format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:");
+    if let Some(name) = arn.strip_prefix(&table) {
+        return format!("{table}{}", if name == "*" { "*" } else { "{table}" });
+    }
+    if arn.starts_with(&channel) {
+        return format!("{channel}{{channel}}");
+    }
+    if arn.starts_with(&machine) {
+        return format!("{machine}{{state_machine}}");
+    }
+    if arn.starts_with(&function) {
+        return format!("{function}{{tick_function}}");
+    }
+    if let Some(key) = arn.strip_prefix("arn:aws:s3:::ivs-recordings/") {
+        // ivs/v1/<account>/<channel>/<y>/<m>/<d>/<h>/<min>/<recording>/media/thumbnails/<file>
+        let segments: Vec<&str> = key.split('/').collect();
+        if segments.len() == 13
+            && segments[..2] == ["ivs", "v1"]
+            && segments[10..12] == ["media", "thumbnails"]
+        {
+            let layout = segments[..3]
+                .iter()
+                .copied()
+                .chain(["{channel}"])
+                .chain(segments[4..9].iter().copied())
+                .chain(["{recording}", "media", "thumbnails", "{thumbnail}.jpg"])
+                .collect::<Vec<_>>()
+                .join("/");
+            return format!("arn:aws:s3:::{{recordings}}/{layout}");
+        }
+        return format!("arn:aws:s3:::{{recordings}}/{key}");
+    }
+    arn.to_string()
+}
+
+/// The calls of the checked roles.
+pub fn checked(calls: &[AwsCall]) -> Vec<AwsCall> {
+    calls
+        .iter()
+        .filter(|c| CHECKED_ROLES.contains(&c.role.as_str()))
+        .cloned()
+        .collect()
+}
+
+/// Compares the recorded calls with the reviewed list. With `complete` (every
+/// scenario ran), they must be equal; otherwise every recorded call must be
+/// listed. `UPDATE_AWS_CALLS=1` rewrites the list instead (review the diff:
+/// the permissions test then holds the stack to it).
+pub fn check_against_reviewed_list(recorded: &[AwsCall], complete: bool) -> Result<(), String> {
+    let path = reviewed_list_path();
+    let recorded: BTreeSet<AwsCall> = checked(recorded).into_iter().collect();
+    if complete && std::env::var("UPDATE_AWS_CALLS").is_ok_and(|v| v == "1") {
+        let text = serde_json::to_string_pretty(&recorded).map_err(|e| e.to_string())?;
+        std::fs::write(&path, text + "\n").map_err(|e| format!("{}: {e}", path.display()))?;
+        return Ok(());
+    }
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let reviewed: BTreeSet<AwsCall> =
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let new: Vec<_> = recorded.difference(&reviewed).collect();
+    let gone: Vec<_> = reviewed.difference(&recorded).collect();
+    let mut problems = Vec::new();
+    if !new.is_empty() {
+        problems.push(format!(
+            "calls the reviewed list lacks (grant them in infra/lib/stack.ts): {new:#?}"
+        ));
+    }
+    if complete && !gone.is_empty() {
+        problems.push(format!(
+            "listed calls no scenario made any more (drop their grants): {gone:#?}"
+        ));
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{}\n{}: after review, rerun with UPDATE_AWS_CALLS=1 to rewrite it",
+            problems.join("\n"),
+            path.display()
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_names_become_placeholders() {
+        assert_eq!(
+            normalize_resource("arn:aws:s3:::ivs-recordings/ivs/v1/123456789012/abc/2026/11/24/17/5/recabc/media/thumbnails/thumb12.jpg"),
+            "arn:aws:s3:::{recordings}/ivs/v1/123456789012/{channel}/2026/11/24/17/5/{recording}/media/thumbnails/{thumbnail}.jpg"
+        );
+        assert_eq!(
+            normalize_resource("arn:aws:ivs:us-east-1:123456789012:channel/firstsighting"),
+            "arn:aws:ivs:us-east-1:123456789012:channel/{channel}"
+        );
+        assert_eq!(
+            normalize_resource("arn:aws:s3:::brand-refs/aws/aws-1.png"),
+            "arn:aws:s3:::brand-refs/aws/aws-1.png"
+        );
+        assert_eq!(percent_decode("arn%3Aaws%3Alambda"), "arn:aws:lambda");
+        assert_eq!(percent_decode("100%"), "100%");
+    }
+}
