@@ -33,7 +33,7 @@ bindgen=../target/player-bindgen
 rm -rf dist "$bindgen" && mkdir -p dist "$bindgen"
 say "wasm-bindgen --target web"
 wasm-bindgen --target web --no-typescript --out-dir "$bindgen" "$wasm"
-cp web/index.html dist/
+cp web/index.html web/page.css dist/
 say "esbuild: the IVS SDK; player.js bundled with the glue, minified; player.css"
 node build.mjs "$bindgen"
 features="--enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \

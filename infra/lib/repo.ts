@@ -14,6 +14,19 @@ export const LAMBDA_ENV_FILE = path.join(REPO_ROOT, 'backend', 'lambda-env.json'
 /** The built player (player/build.sh writes it). */
 export const PLAYER_DIST = path.join(REPO_ROOT, 'player', 'dist');
 
+/** The player page's Content-Security-Policy, one directive per line (the studio sends the same). */
+export const PLAYER_CSP_FILE = path.join(REPO_ROOT, 'player', 'web', 'content-security-policy.txt');
+
+/** The policy as a header value: the file's directives, comments dropped. */
+export function playerCsp(): string {
+  return fs
+    .readFileSync(PLAYER_CSP_FILE, 'utf8')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('#'))
+    .join('; ');
+}
+
 /** The names in backend/lambda-env.json (its `$comment` excluded). */
 export function lambdaEnvNames(): string[] {
   const parsed: unknown = JSON.parse(fs.readFileSync(LAMBDA_ENV_FILE, 'utf8'));

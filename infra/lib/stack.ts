@@ -36,7 +36,7 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { RustFunction } from 'cargo-lambda-cdk';
 import type { Construct, IConstruct } from 'constructs';
 import { catalogFiles, stageCatalog } from './catalog.ts';
-import { BACKEND_MANIFEST, lambdaEnvironment, PLAYER_DIST, WORKFLOW_DEFINITION } from './repo.ts';
+import { BACKEND_MANIFEST, lambdaEnvironment, PLAYER_DIST, playerCsp, WORKFLOW_DEFINITION } from './repo.ts';
 import type { Settings } from './settings.ts';
 
 /** Where IVS writes (SEQUENTIAL storage) and the S3 filter that picks thumbnails. */
@@ -369,6 +369,9 @@ export class AdStack extends Stack {
         contentTypeOptions: { override: true },
         strictTransportSecurity: { accessControlMaxAge: Duration.days(365), includeSubdomains: true, override: true },
         referrerPolicy: { referrerPolicy: cloudfront.HeadersReferrerPolicy.STRICT_ORIGIN_WHEN_CROSS_ORIGIN, override: true },
+        // The one policy (player/web/content-security-policy.txt) that the
+        // studio serves too, where the browser tests prove it.
+        contentSecurityPolicy: { contentSecurityPolicy: playerCsp(), override: true },
       },
     });
     const distribution = new cloudfront.Distribution(this, 'PlayerDistribution', {
@@ -487,9 +490,7 @@ export function playerPage(channels: ivs.CfnChannel[]): string {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Live shopping</title>
-<style>
-  body { margin: 0 auto; max-width: 960px; padding: 16px; font: 16px/1.5 system-ui, sans-serif; background: #f4f4f2; color: #111; }
-</style>
+<link rel="stylesheet" href="page.css">
 <h1>Live shopping</h1>
 <script type="module" src="player.js"></script>
 ${players}

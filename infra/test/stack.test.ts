@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { describe, test } from 'node:test';
 import { App } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
-import { lambdaEnvNames, REPO_ROOT, WORKFLOW_DEFINITION } from '../lib/repo.ts';
+import { lambdaEnvNames, playerCsp, REPO_ROOT, WORKFLOW_DEFINITION } from '../lib/repo.ts';
 import { readSettings, type ContextKey } from '../lib/settings.ts';
 import { AdStack, THUMBNAIL_OBJECTS } from '../lib/stack.ts';
 
@@ -262,8 +262,12 @@ describe('Rekognition detector, two channels', () => {
     t.hasResourceProperties('AWS::CloudFront::ResponseHeadersPolicy', {
       ResponseHeadersPolicyConfig: Match.objectLike({
         CorsConfig: Match.objectLike({ AccessControlAllowOrigins: { Items: ['*'] }, AccessControlAllowMethods: { Items: ['GET', 'HEAD'] } }),
+        // The same policy the studio serves and the browser tests prove.
+        SecurityHeadersConfig: Match.objectLike({ ContentSecurityPolicy: { ContentSecurityPolicy: playerCsp(), Override: true } }),
       }),
     });
+    assert.match(playerCsp(), /^default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; /);
+    assert.doesNotMatch(playerCsp(), /unsafe-inline|#/);
     const deployment = Object.values(resources(t)).find((r) => r.Type === 'Custom::CDKBucketDeployment')!;
     const markers = JSON.stringify(deployment.Properties!.SourceMarkers);
     for (const c of channels) assert.ok(markers.includes(JSON.stringify(getAtt(c, 'PlaybackUrl'))), `${c}'s playback URL in index.html`);

@@ -13,6 +13,28 @@ use axum::Router;
 use std::path::PathBuf;
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 use tower_http::services::ServeDir;
+use tower_http::set_header::SetResponseHeader;
+
+/// The hosted player's Content-Security-Policy, defined once in
+/// `player/web/content-security-policy.txt` (the CDK stack sends the same
+/// from CloudFront): the file's directives, comments dropped.
+pub fn site_csp() -> String {
+    include_str!("../../player/web/content-security-policy.txt")
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// The site's files, each sent with the policy.
+fn site_files(dir: &std::path::Path) -> SetResponseHeader<ServeDir, HeaderValue> {
+    // The policy is this crate's own text (a unit test parses it); were it
+    // ever unreadable, the strictest policy is the safe fallback.
+    let csp = HeaderValue::from_str(&site_csp())
+        .unwrap_or_else(|_| HeaderValue::from_static("default-src 'none'"));
+    SetResponseHeader::overriding(ServeDir::new(dir), header::CONTENT_SECURITY_POLICY, csp)
+}
 
 pub fn router(
     channels: Channels,
@@ -34,13 +56,13 @@ pub fn router(
     // Rekognition's JSON 1.1 API posts to `/`, where the site's index is.
     let no_site_channels = channels.clone();
     let root = match &site {
-        Some(dir) => post(rekognition_api::dispatch).fallback_service(ServeDir::new(dir)),
+        Some(dir) => post(rekognition_api::dispatch).fallback_service(site_files(dir)),
         None => post(rekognition_api::dispatch).fallback(move || no_site(no_site_channels.clone())),
     };
     let rekognition_routes = Router::new().route("/", root).with_state(rekognition);
     let app = api.merge(demo_routes).merge(rekognition_routes);
     let app = match site {
-        Some(dir) => app.fallback_service(ServeDir::new(dir)),
+        Some(dir) => app.fallback_service(site_files(&dir)),
         None => app.fallback(move || no_site(channels.clone())),
     };
     // Players on any origin may fetch the stream (unless it is the camera),
@@ -140,4 +162,18 @@ async fn no_site(channels: Channels) -> Response {
         )),
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_site_policy_is_one_valid_header_that_allows_nothing_by_default() {
+        let csp = site_csp();
+        assert!(HeaderValue::from_str(&csp).is_ok(), "{csp}");
+        assert!(csp.starts_with("default-src 'none'; "), "{csp}");
+        assert!(!csp.contains('#') && !csp.contains("unsafe-inline"), "{csp}");
+        assert!(csp.contains("script-src 'self' 'wasm-unsafe-eval'"), "{csp}");
+    }
 }

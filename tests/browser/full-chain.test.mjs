@@ -41,7 +41,14 @@ test('products in the show get their cards by themselves, and only they', async 
   await page.exposeFunction('reportCards', (list) => {
     for (const t of list) if (!titles.has(t)) titles.set(t, (Date.now() - started) / 1000);
   });
-  await page.goto(`${studio.base}/`);
+  // The page runs under the hosted player's Content-Security-Policy (the
+  // one the CDK stack sends too): everything below must work inside it.
+  await page.addInitScript(() => {
+    window.cspViolations = [];
+    document.addEventListener('securitypolicyviolation', (e) => window.cspViolations.push(`${e.effectiveDirective} ${e.blockedURI}`));
+  });
+  const response = await page.goto(`${studio.base}/`);
+  assert.equal(response.headers()['content-security-policy'], sitePolicy());
   await page.evaluate(() => {
     const report = () => window.reportCards([...document.querySelectorAll('.iap-card .iap-title')].map((e) => e.textContent));
     new MutationObserver(report).observe(document.body, { subtree: true, childList: true, characterData: true });
@@ -76,5 +83,24 @@ test('products in the show get their cards by themselves, and only they', async 
     assert.equal(title, product('lumen').title, `${title} showed, but only kestrel and then lumen were in the frame`);
     assert.ok(when > LUMEN_ENTERS, `lumen's card showed at ${when} s, before lumen entered at ${LUMEN_ENTERS} s`);
   }
+  assert.deepEqual(await page.evaluate(() => window.cspViolations), [], 'the player needs nothing the policy refuses');
+  // And the policy is in force: an injected inline script does not run.
+  const injected = await page.evaluate(() => {
+    const s = document.createElement('script');
+    s.textContent = 'window.injected = true';
+    document.body.append(s);
+    return window.injected ?? false;
+  });
+  assert.equal(injected, false);
+  assert.deepEqual(await page.evaluate(() => window.cspViolations.map((v) => v.split(' ')[0])), ['script-src-elem']);
   await page.close();
 });
+
+/** player/web/content-security-policy.txt as a header value. */
+function sitePolicy() {
+  return readFileSync(join(repo, 'player', 'web', 'content-security-policy.txt'), 'utf8')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('#'))
+    .join('; ');
+}
