@@ -19,6 +19,9 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 echo "==> cargo test"
 cargo test --workspace
 
+echo "==> fuzzing: every external-input decoder, 30 s each (tests/fuzz.rs)"
+FUZZ_SECONDS=30 cargo test -p e2e-tests --test fuzz
+
 echo "==> player build (wasm32, wasm-bindgen, wasm-opt; prints its gzipped size)"
 ./player/build.sh
 

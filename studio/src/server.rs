@@ -173,7 +173,13 @@ mod tests {
         let csp = site_csp();
         assert!(HeaderValue::from_str(&csp).is_ok(), "{csp}");
         assert!(csp.starts_with("default-src 'none'; "), "{csp}");
-        assert!(!csp.contains('#') && !csp.contains("unsafe-inline"), "{csp}");
-        assert!(csp.contains("script-src 'self' 'wasm-unsafe-eval'"), "{csp}");
+        assert!(
+            !csp.contains('#') && !csp.contains("unsafe-inline"),
+            "{csp}"
+        );
+        assert!(
+            csp.contains("script-src 'self' 'wasm-unsafe-eval'"),
+            "{csp}"
+        );
     }
 }
