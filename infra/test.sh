@@ -42,7 +42,19 @@ done
 say "asl-validator backend/workflow/republish.asl.json"
 npx --no-install asl-validator --json-path ../backend/workflow/republish.asl.json
 
-say "cdk synth with bundling (cargo lambda build --release --arm64 for each function)"
+# The demo catalog with a wordmark, so the bundle also proves the wordmark
+# signal's packaging: on-thumbnail built with the text feature, the models
+# beside the catalog.
+catalog_dir=$(mktemp -d)
+trap 'rm -rf "$catalog_dir"' EXIT
+cp -R ../studio/demo/. "$catalog_dir"/
+node -e '
+  const fs = require("fs"), file = process.argv[1];
+  const c = JSON.parse(fs.readFileSync(file, "utf8"));
+  c.products[0].wordmark = c.products[0].id;
+  fs.writeFileSync(file, JSON.stringify(c, null, 2));
+' "$catalog_dir/catalog.json"
+say "cdk synth with bundling (cargo lambda build --release --arm64 for each function; on-thumbnail with the text feature)"
 rm -rf cdk.out.bundled
-npx --no-install cdk synth --no-notices -q -o cdk.out.bundled -c detector=builtin >/dev/null
-ADCTL="${ADCTL:-../target/debug/adctl}" npx --no-install tsx scripts/check-bundle.ts cdk.out.bundled ../studio/demo/catalog.json
+npx --no-install cdk synth --no-notices -q -o cdk.out.bundled -c detector=builtin -c catalog="$catalog_dir/catalog.json" >/dev/null
+ADCTL="${ADCTL:-../target/debug/adctl}" npx --no-install tsx scripts/check-bundle.ts cdk.out.bundled "$catalog_dir/catalog.json"

@@ -971,19 +971,25 @@ async fn builtin_detector_reads_thumbnails_from_s3(env: Arc<Env>) -> Result<(), 
         .await?;
     let dir = std::env::temp_dir().join(format!("builtin-lambda-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
-    std::fs::copy(seeds.join("twitch-1.png"), dir.join("twitch.png"))?;
-    let product = |id: &str, reference: &str| {
+    std::fs::copy(seeds.join("aws-2.png"), dir.join("aws-2.png"))?;
+    let product = |id: &str, references: &[&str], wordmark: &str| {
         serde_json::json!({
             "id": id, "labels": [id], "title": id, "price": "$1.00",
             "image_url": format!("img/{id}.png"), "link_url": format!("https://shop.example.com/{id}"),
             "min_confidence": 60, "display_seconds": 20, "cooldown_seconds": 60,
-            "reference_images": [reference]
+            "reference_images": references, "wordmark": wordmark
         })
     };
     let catalog_path = dir.join("catalog.json");
     std::fs::write(
         &catalog_path,
-        serde_json::json!({"products": [product("aws", "s3://brand-refs/aws/aws-1.png"), product("twitch", "twitch.png")]}).to_string(),
+        serde_json::json!({"products": [
+            // One reference in S3, one beside the catalog.
+            product("aws", &["s3://brand-refs/aws/aws-1.png", "aws-2.png"], ""),
+            // No reference image: found by its wordmark alone.
+            product("twitch", &[], "twitch"),
+        ]})
+        .to_string(),
     )?;
     let vars = std::collections::HashMap::from([
         (config::TABLE_NAME, TABLE.to_string()),
@@ -991,6 +997,10 @@ async fn builtin_detector_reads_thumbnails_from_s3(env: Arc<Env>) -> Result<(), 
         (config::AWS_REGION, REGION.to_string()),
         (config::CATALOG_PATH, catalog_path.display().to_string()),
         (config::DETECTOR, "builtin".to_string()),
+        (
+            config::DETECTOR_TEXT_MODELS,
+            detector::text::default_models_dir().display().to_string(),
+        ),
     ]);
     let config = Config::from_lookup(Role::OnThumbnail, |k| vars.get(k).cloned())
         .map_err(|e| format!("{e}"))?;
@@ -998,6 +1008,20 @@ async fn builtin_detector_reads_thumbnails_from_s3(env: Arc<Env>) -> Result<(), 
     let lambda_s3 = env.on_thumbnail_builtin.s3.clone();
     let detector = backend::runtime::builtin_detector(&config, &lambda_s3).await?;
     let _ = std::fs::remove_dir_all(&dir);
+    // The wordmark signal came with the Lambda's start-up: a frame with the
+    // twitch logo names twitch, which has no reference image.
+    let twitch = load_sprite("twitch", &seeds.join("twitch-1.png"))?;
+    let twitch_frame = scene(Condition::Clean, 3, &[twitch], &[]);
+    let gray = detector::gray::decode(&twitch_frame.jpeg)?;
+    let found: Vec<String> = detector
+        .detect(&gray, 60.0)
+        .into_iter()
+        .map(|f| f.label)
+        .collect();
+    ensure(
+        found.iter().any(|l| l == "twitch"),
+        format!("the wordmark-only product is read as text: {found:?}"),
+    )?;
     let ch = Channel::as_role(
         &env,
         &env.on_thumbnail_builtin,

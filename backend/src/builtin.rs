@@ -90,3 +90,24 @@ pub fn wordmarks_from_catalog(catalog: &ad_contract::Catalog) -> Vec<(String, St
         .filter_map(|p| Some((p.labels.first()?.clone(), p.wordmark.clone())))
         .collect()
 }
+
+/// Gives `detector` the catalog's wordmarks as its second signal, reading
+/// text with the models in `models_dir`; unchanged when no product has a
+/// wordmark. Shared by the Lambda (`runtime::builtin_detector`) and the
+/// studio's local chain.
+#[cfg(feature = "text")]
+pub fn with_catalog_wordmarks(
+    detector: detector::BuiltinDetector,
+    catalog: &ad_contract::Catalog,
+    models_dir: &std::path::Path,
+) -> Result<detector::BuiltinDetector, detector::VisionError> {
+    let wordmarks = wordmarks_from_catalog(catalog)
+        .iter()
+        .map(|(label, word)| detector::text::Wordmark::new(label, word))
+        .collect::<Result<Vec<_>, _>>()?;
+    if wordmarks.is_empty() {
+        return Ok(detector);
+    }
+    let reader = detector::text::TextReader::load(models_dir)?;
+    Ok(detector.with_wordmarks(std::sync::Arc::new(reader), wordmarks))
+}

@@ -16,6 +16,7 @@ pub const REPUBLISH_SECONDS: &str = "REPUBLISH_SECONDS";
 pub const MAX_EVENT_AGE_SECONDS: &str = "MAX_EVENT_AGE_SECONDS";
 pub const AWS_REGION: &str = "AWS_REGION";
 pub const DETECTOR: &str = "DETECTOR";
+pub const DETECTOR_TEXT_MODELS: &str = "DETECTOR_TEXT_MODELS";
 
 /// Every name this module reads (checked against `lambda-env.json` in tests).
 pub const ALL: &[&str] = &[
@@ -28,6 +29,7 @@ pub const ALL: &[&str] = &[
     MAX_EVENT_AGE_SECONDS,
     AWS_REGION,
     DETECTOR,
+    DETECTOR_TEXT_MODELS,
 ];
 
 /// Which function is starting: they need different variables.
@@ -50,6 +52,10 @@ pub struct Config {
     pub builtin_detector: bool,
     pub catalog_path: PathBuf,
     pub catalog: Catalog,
+    /// Where the built-in detector's text models are, for catalogs with
+    /// wordmarks: `DETECTOR_TEXT_MODELS`, else `text-models` beside the
+    /// catalog (where the stack packages them).
+    pub text_models_dir: PathBuf,
     pub rules: Rules,
     /// on-thumbnail ignores S3 events older than this (Lambda's async
     /// retries deliver them up to minutes late; an old frame must not show
@@ -164,8 +170,18 @@ impl Config {
             },
         };
 
+        let text_models_dir = get(DETECTOR_TEXT_MODELS)
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                catalog_path
+                    .parent()
+                    .unwrap_or(std::path::Path::new("."))
+                    .join("text-models")
+            });
+
         match catalog {
             Some(catalog) if problems.is_empty() => Ok(Config {
+                text_models_dir,
                 table_name,
                 state_machine_arn,
                 project_version_arn,

@@ -103,16 +103,37 @@ pub async fn builtin_detector(
     if !without.is_empty() {
         warn!(products = ?without, "products without reference_images cannot be detected by the built-in detector");
     }
+    let detector = detector::BuiltinDetector::new(references).map_err(|e| e.to_string())?;
+    attach_wordmarks(detector, config)
+}
+
+/// The wordmark signal, when the catalog has wordmarks: the text models are
+/// packaged beside the catalog by the stack (`Config::text_models_dir`).
+#[cfg(feature = "text")]
+fn attach_wordmarks(
+    detector: detector::BuiltinDetector,
+    config: &Config,
+) -> Result<detector::BuiltinDetector, String> {
+    crate::builtin::with_catalog_wordmarks(detector, &config.catalog, &config.text_models_dir)
+        .map_err(|e| e.to_string())
+}
+
+/// Built without the `text` feature: the reference images alone find the
+/// products (the stack builds on-thumbnail with it when the catalog names
+/// wordmarks).
+#[cfg(not(feature = "text"))]
+fn attach_wordmarks(
+    detector: detector::BuiltinDetector,
+    config: &Config,
+) -> Result<detector::BuiltinDetector, String> {
     let wordmarks = crate::builtin::wordmarks_from_catalog(&config.catalog);
     if !wordmarks.is_empty() {
-        // The text models (15 MB) are not bundled with the function yet:
-        // in Lambda the built-in detector uses the reference images only.
         warn!(
             ?wordmarks,
-            "wordmarks are not read in Lambda; the reference images alone find these products"
+            "built without the text feature: wordmarks are not read; the reference images alone find these products"
         );
     }
-    detector::BuiltinDetector::new(references).map_err(|e| e.to_string())
+    Ok(detector)
 }
 
 /// Opens the DynamoDB connection at init, so the first event does not pay

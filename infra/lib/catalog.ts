@@ -17,6 +17,8 @@ export interface CatalogFiles {
   readonly referenceImages: string[];
   /** `reference_images` given as s3://bucket/key. */
   readonly s3References: { bucket: string; key: string }[];
+  /** Products' `wordmark` fields (the built-in detector reads them as text). */
+  readonly wordmarks: string[];
   readonly productCount: number;
 }
 
@@ -52,6 +54,7 @@ export function catalogFiles(catalogPath: string): CatalogFiles {
   const cardImages = new Set<string>();
   const referenceImages = new Set<string>();
   const s3References: { bucket: string; key: string }[] = [];
+  const wordmarks: string[] = [];
 
   const local = (rel: string, where: string, into: Set<string>) => {
     const posix = rel.replace(/^\.\//, '');
@@ -71,6 +74,7 @@ export function catalogFiles(catalogPath: string): CatalogFiles {
     const name = `product ${JSON.stringify(product.id ?? '?')} (#${i + 1})`;
     const image = product.image_url;
     if (typeof image === 'string' && !isRemote(image)) local(image, `${name}, field "image_url"`, cardImages);
+    if (typeof product.wordmark === 'string' && product.wordmark.trim() !== '') wordmarks.push(product.wordmark);
     const refs = product.reference_images;
     if (refs === undefined) return;
     if (!Array.isArray(refs)) {
@@ -97,6 +101,7 @@ export function catalogFiles(catalogPath: string): CatalogFiles {
     cardImages: [...cardImages].sort(),
     referenceImages: [...referenceImages].sort(),
     s3References,
+    wordmarks,
     productCount: products.length,
   };
 }

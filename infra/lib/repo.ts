@@ -14,6 +14,14 @@ export const LAMBDA_ENV_FILE = path.join(REPO_ROOT, 'backend', 'lambda-env.json'
 /** The built player (player/build.sh writes it). */
 export const PLAYER_DIST = path.join(REPO_ROOT, 'player', 'dist');
 
+/**
+ * The built-in detector's text models (PP-OCRv4 detection and recognition,
+ * from the rapidocr-onnxruntime wheel), fetched by scripts/setup.sh; never
+ * committed. Names as detector/src/text.rs reads them.
+ */
+export const TEXT_MODELS_DIR = path.join(REPO_ROOT, '.cache', 'text-models');
+export const TEXT_MODEL_FILES = ['ch_PP-OCRv4_det_infer.onnx', 'ch_PP-OCRv4_rec_infer.onnx'];
+
 /** The player page's Content-Security-Policy, one directive per line (the studio sends the same). */
 export const PLAYER_CSP_FILE = path.join(REPO_ROOT, 'player', 'web', 'content-security-policy.txt');
 

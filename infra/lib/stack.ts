@@ -36,7 +36,7 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { RustFunction } from 'cargo-lambda-cdk';
 import type { Construct, IConstruct } from 'constructs';
 import { catalogFiles, stageCatalog } from './catalog.ts';
-import { BACKEND_MANIFEST, lambdaEnvironment, PLAYER_DIST, playerCsp, WORKFLOW_DEFINITION } from './repo.ts';
+import { BACKEND_MANIFEST, lambdaEnvironment, PLAYER_DIST, playerCsp, TEXT_MODEL_FILES, TEXT_MODELS_DIR, WORKFLOW_DEFINITION } from './repo.ts';
 import type { Settings } from './settings.ts';
 
 /** Where IVS writes (SEQUENTIAL storage) and the S3 filter that picks thumbnails. */
@@ -46,6 +46,8 @@ export const THUMBNAIL_SUFFIX = '.jpg';
 export const THUMBNAIL_OBJECTS = `${RECORDING_PREFIX}*/media/thumbnails/*`;
 /** Where the catalog sits inside the function's package ($LAMBDA_TASK_ROOT). */
 export const LAMBDA_CATALOG_PATH = '/var/task/catalog.json';
+/** Where on-thumbnail's package holds the text models when the catalog has wordmarks. */
+export const LAMBDA_TEXT_MODELS_PATH = '/var/task/text-models';
 /** The table's item actions the backend performs (aws.rs: GetItem, conditional UpdateItem). */
 export const TABLE_ACTIONS = ['dynamodb:GetItem', 'dynamodb:UpdateItem'];
 
@@ -200,6 +202,7 @@ export class AdStack extends Stack {
       TABLE_NAME: table.tableName,
       STATE_MACHINE_ARN: stateMachineArn,
       CATALOG_PATH: LAMBDA_CATALOG_PATH,
+      DETECTOR_TEXT_MODELS: LAMBDA_TEXT_MODELS_PATH,
       MAX_ACTIVE_PRODUCTS: String(s.maxActiveProducts),
       REPUBLISH_SECONDS: String(s.republishSeconds),
       // Lambda's async retries deliver events late; an old frame must not
@@ -208,7 +211,25 @@ export class AdStack extends Stack {
       DETECTOR: s.detector,
       ...(s.projectVersionArn ? { REKOGNITION_PROJECT_VERSION_ARN: s.projectVersionArn } : {}),
     });
-    const rustFunction = (id: string, binary: string, extra: Partial<lambda.FunctionOptions>) => {
+    // Wordmarks in the catalog: on-thumbnail reads text, so it is built with
+    // the backend's `text` feature and its package carries the two models
+    // (15 MB) at text-models/, beside the catalog, where Config looks.
+    const readsText = s.detector === 'builtin' && catalog.wordmarks.length > 0;
+    if (readsText) {
+      const missing = TEXT_MODEL_FILES.filter((f) => !fs.existsSync(path.join(TEXT_MODELS_DIR, f)));
+      if (missing.length > 0) {
+        throw new Error(
+          `the catalog names wordmarks (${catalog.wordmarks.join(', ')}), which the built-in detector reads with its text models, ` +
+            `but ${missing.join(' and ')} ${missing.length > 1 ? 'are' : 'is'} not in ${TEXT_MODELS_DIR}; run scripts/setup.sh, which fetches them`,
+        );
+      }
+    }
+    // Both functions build with the same features: cargo then compiles the
+    // dependencies once for the two (on-tick never loads the models, and
+    // tract only adds size to its binary). Different features would build
+    // the whole dependency tree twice for arm64 (21 min instead of ~10
+    // for infra/test.sh, measured).
+    const rustFunction = (id: string, binary: string, extra: Partial<lambda.FunctionOptions>, withModels = false) => {
       const logGroup = new logs.LogGroup(this, `${id}Logs`, {
         retention: logs.RetentionDays.ONE_MONTH,
         removalPolicy: RemovalPolicy.DESTROY,
@@ -233,8 +254,17 @@ export class AdStack extends Stack {
           // inside the package, at $LAMBDA_TASK_ROOT/catalog.json.
           commandHooks: {
             beforeBundling: () => [],
-            afterBundling: (_input: string, output: string) => [`cp -R ${shellQuote(lambdaCatalog)}/. ${shellQuote(output)}/`],
+            afterBundling: (_input: string, output: string) => [
+              `cp -R ${shellQuote(lambdaCatalog)}/. ${shellQuote(output)}/`,
+              ...(withModels
+                ? [
+                    `mkdir -p ${shellQuote(path.join(output, path.basename(LAMBDA_TEXT_MODELS_PATH)))}`,
+                    ...TEXT_MODEL_FILES.map((f) => `cp ${shellQuote(path.join(TEXT_MODELS_DIR, f))} ${shellQuote(path.join(output, path.basename(LAMBDA_TEXT_MODELS_PATH), f))}`),
+                  ]
+                : []),
+            ],
           },
+          ...(readsText ? { cargoLambdaFlags: ['--features', 'text'] } : {}),
         },
         environment,
         logGroup,
@@ -262,7 +292,7 @@ export class AdStack extends Stack {
       retryAttempts: 2,
       maxEventAge: Duration.minutes(5),
       deadLetterQueue: failed,
-    });
+    }, readsText);
     this.onTick = rustFunction('OnTick', 'on-tick', {
       description: 'One step of the re-publishing workflow: re-sends the channel cue or clears it.',
       memorySize: 256,

@@ -2,7 +2,9 @@
 // every Rust function the stack deploys): each function's package holds an
 // arm64 Linux `bootstrap`, the catalog byte for byte, and the files the
 // catalog names beside it; `adctl products` (host build, path in $ADCTL)
-// accepts the packaged catalog.
+// accepts the packaged catalog. A catalog with wordmarks: on-thumbnail also
+// carries the text models, byte for byte, and both bootstraps hold the text
+// code (one shared arm64 build); on-tick carries no models.
 //
 //   npx tsx scripts/check-bundle.ts <cdk.out dir> <catalog.json>
 
@@ -10,6 +12,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { catalogFiles } from '../lib/catalog.ts';
+import { TEXT_MODEL_FILES, TEXT_MODELS_DIR } from '../lib/repo.ts';
 
 const [outDir, catalogPath] = process.argv.slice(2);
 if (!outDir || !catalogPath) {
@@ -53,8 +56,24 @@ for (const [id, r] of Object.entries<any>(template.Resources)) {
   for (const rel of catalog.referenceImages) {
     if (!fs.existsSync(path.join(asset, rel))) problems.push(`${id}: reference image ${rel} is not packaged`);
   }
+  const readsText = catalog.wordmarks.length > 0 && id.startsWith('OnThumbnail');
+  for (const f of TEXT_MODEL_FILES) {
+    const packagedModel = path.join(asset, 'text-models', f);
+    if (readsText && (!fs.existsSync(packagedModel) || !fs.readFileSync(packagedModel).equals(fs.readFileSync(path.join(TEXT_MODELS_DIR, f))))) {
+      problems.push(`${id}: text model ${f} is missing from text-models/ or differs from ${TEXT_MODELS_DIR}`);
+    }
+    if (!readsText && fs.existsSync(packagedModel)) problems.push(`${id}: carries text model ${f}, which it never reads`);
+  }
+  // The text code names its model files (detector/src/text.rs): present
+  // exactly when the backend was built with the `text` feature, which both
+  // functions share when the catalog has wordmarks (one arm64 build of the
+  // dependencies, not two).
+  const withText = fs.readFileSync(bootstrap).includes(TEXT_MODEL_FILES[0]);
+  if (withText !== catalog.wordmarks.length > 0) {
+    problems.push(`${id}: bootstrap was built ${withText ? 'with' : 'without'} the text feature, but the catalog ${catalog.wordmarks.length > 0 ? 'has' : 'has no'} wordmarks`);
+  }
   const mb = (fs.statSync(bootstrap).size / 1048576).toFixed(1);
-  console.log(`  ${id}: arm64 bootstrap ${mb} MiB, catalog.json, ${catalog.referenceImages.length} reference image(s)`);
+  console.log(`  ${id}: arm64 bootstrap ${mb} MiB, catalog.json, ${catalog.referenceImages.length} reference image(s)${readsText ? ', text models' : ''}`);
   checked++;
 }
 if (checked < 2) problems.push(`expected the on-thumbnail and on-tick functions, found ${checked}`);

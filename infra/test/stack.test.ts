@@ -12,6 +12,7 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import { lambdaEnvNames, playerCsp, REPO_ROOT, WORKFLOW_DEFINITION } from '../lib/repo.ts';
 import { readSettings, type ContextKey } from '../lib/settings.ts';
 import { AdStack, THUMBNAIL_OBJECTS } from '../lib/stack.ts';
+import { catalogFiles } from '../lib/catalog.ts';
 
 const ARN = 'arn:aws:rekognition:eu-west-1:123456789012:project/ads/version/ads.1/1730000000000';
 
@@ -177,6 +178,7 @@ describe('Rekognition detector, two channels', () => {
     assert.equal(env.MAX_ACTIVE_PRODUCTS, '2');
     assert.equal(env.REPUBLISH_SECONDS, '5');
     assert.equal(env.MAX_EVENT_AGE_SECONDS, String(2 * 10 + 30));
+    assert.equal(env.DETECTOR_TEXT_MODELS, '/var/task/text-models', 'read only when the catalog has wordmarks');
     // The ARN built from the workflow's name is the workflow's real ARN.
     assert.match(JSON.stringify(env.STATE_MACHINE_ARN), /:states:eu-west-1:123456789012:stateMachine:Ads-republish/);
   });
@@ -326,6 +328,19 @@ describe('built-in detector', () => {
     assert.equal(reads.length, 2);
     assert.ok(reads.includes(JSON.stringify({ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':s3:::brand-refs/kestrel/side.png']] })), reads.join('\n'));
   });
+});
+
+test('wordmarks in the catalog are read, and a stack that needs the text models finds them', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'catalog-wordmarks-'));
+  fs.copyFileSync(path.join(REPO_ROOT, 'studio/demo/kestrel.png'), path.join(dir, 'kestrel.png'));
+  fs.writeFileSync(
+    path.join(dir, 'catalog.json'),
+    JSON.stringify({ products: [{ id: 'kestrel', image_url: 'kestrel.png', wordmark: 'Kestrel' }, { id: 'plain', image_url: 'kestrel.png', wordmark: ' ' }] }),
+  );
+  assert.deepEqual(catalogFiles(path.join(dir, 'catalog.json')).wordmarks, ['Kestrel']);
+  // scripts/setup.sh fetched the models; the synth checks they are there.
+  const t = synth({ detector: 'builtin', catalog: path.join(dir, 'catalog.json') });
+  assert.equal(Object.values(resources(t)).filter((r) => r.Type === 'AWS::Lambda::Function').length >= 2, true);
 });
 
 test('a missing player build is a clear error', () => {

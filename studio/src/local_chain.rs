@@ -12,7 +12,6 @@ use backend::decision::Rules;
 use backend::handlers::{on_thumbnail, on_tick, Pipeline};
 use backend::local::{object_created_event, ChannelWorkflow, FolderDetector, MemoryStateStore};
 use backend::ports::{CuePublisher, PublishError, RetryPolicy, SystemClock, WorkflowInput};
-use detector::text::{TextReader, Wordmark};
 use detector::{BuiltinDetector, NamedReference, VisionError};
 use lambda_runtime::{Context, LambdaEvent};
 use std::path::{Path, PathBuf};
@@ -79,15 +78,11 @@ pub fn detector(
     catalog_dir: Option<&Path>,
 ) -> Result<BuiltinDetector, VisionError> {
     let detector = BuiltinDetector::new(references(catalog, catalog_dir)?)?;
-    let wordmarks = backend::builtin::wordmarks_from_catalog(catalog)
-        .iter()
-        .map(|(label, word)| Wordmark::new(label, word))
-        .collect::<Result<Vec<_>, _>>()?;
-    if wordmarks.is_empty() {
-        return Ok(detector);
-    }
-    let reader = TextReader::load(&detector::text::default_models_dir())?;
-    Ok(detector.with_wordmarks(Arc::new(reader), wordmarks))
+    backend::builtin::with_catalog_wordmarks(
+        detector,
+        catalog,
+        &detector::text::default_models_dir(),
+    )
 }
 
 pub struct LocalChain {
