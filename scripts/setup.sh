@@ -68,6 +68,35 @@ fi
 
 [ "$profile" = test ] || exit 0
 
+# Real photographs for the detector's evaluation (backgrounds and no-logo
+# negatives): the sample images the scikit-image wheel ships, fetched from
+# PyPI (the wheel is read, not installed; the images are identical on every
+# platform, so one platform's wheel is pinned). Never committed.
+photos=.cache/photo-backgrounds
+skimage_version=0.26.0
+if [ ! -f "$photos/.from-scikit-image-$skimage_version" ]; then
+  say "fetching real photographs for the detector's evaluation (pip download scikit-image==$skimage_version)"
+  scratch=$(mktemp -d)
+  python3 -m pip download --quiet --disable-pip-version-check --no-deps --only-binary=:all: \
+    --platform manylinux_2_28_x86_64 --python-version 3.11 --implementation cp \
+    --dest "$scratch" "scikit-image==$skimage_version"
+  mkdir -p "$photos"
+  python3 - "$scratch" "$photos" <<'PY'
+import glob, sys, zipfile
+scratch, out = sys.argv[1], sys.argv[2]
+wheel = zipfile.ZipFile(glob.glob(scratch + "/*.whl")[0])
+# Photographs only: no logos, test patterns, silhouettes or micrographs.
+for name in ("astronaut.png", "brick.png", "camera.png", "chelsea.png", "clock_motion.png",
+             "coffee.png", "coins.png", "color.png", "grass.png", "gravel.png",
+             "hubble_deep_field.jpg", "ihc.png", "moon.png", "motorcycle_left.png",
+             "page.png", "retina.jpg", "rocket.jpg", "text.png"):
+    with open(f"{out}/{name}", "wb") as f:
+        f.write(wheel.read(f"skimage/data/{name}"))
+PY
+  rm -rf "$scratch"
+  touch "$photos/.from-scikit-image-$skimage_version"
+fi
+
 # Rust: rustfmt and clippy for the checks.
 for component in rustfmt clippy; do
   if ! rustup component list --installed 2>/dev/null | grep -q "^${component}"; then

@@ -53,10 +53,14 @@ pub enum Condition {
     NoLogo,
     OtherLogos,
     LookAlike,
+    // Appended: a condition's discriminant seeds its scenes, so the older
+    // conditions keep theirs.
+    Photo,
+    PhotoNoLogo,
 }
 
 impl Condition {
-    pub const ALL: [Condition; 20] = [
+    pub const ALL: [Condition; 22] = [
         Condition::Clean,
         Condition::Small,
         Condition::Large,
@@ -74,10 +78,24 @@ impl Condition {
         Condition::Paper,
         Condition::Screen,
         Condition::Banner,
+        Condition::Photo,
         Condition::NoLogo,
         Condition::OtherLogos,
         Condition::LookAlike,
+        Condition::PhotoNoLogo,
     ];
+
+    /// The conditions with no catalog logo in the frame: anything found is
+    /// a false label.
+    pub fn is_negative(self) -> bool {
+        matches!(
+            self,
+            Condition::NoLogo
+                | Condition::OtherLogos
+                | Condition::LookAlike
+                | Condition::PhotoNoLogo
+        )
+    }
 
     pub fn name(self) -> &'static str {
         match self {
@@ -98,9 +116,11 @@ impl Condition {
             Condition::Paper => "printed on a card, held by fingers",
             Condition::Screen => "on a screen (moire, glare)",
             Condition::Banner => "in a banner with other logos and text",
+            Condition::Photo => "on a real photograph",
             Condition::NoLogo => "no logo",
             Condition::OtherLogos => "other brands' logos",
             Condition::LookAlike => "look-alikes (one letter changed)",
+            Condition::PhotoNoLogo => "real photographs, no logo",
         }
     }
 }
@@ -262,6 +282,60 @@ fn fill_ellipse(
 
 /// A background: a textured wall, a room with shelves, or clutter with
 /// lettering and shapes.
+/// The real photographs the scikit-image wheel ships (astronaut, coffee,
+/// a cat, coins, a motorcycle, a rocket, a scanned page, text on a wall...),
+/// which `scripts/setup.sh` fetches from PyPI into `.cache/photo-backgrounds`
+/// (never committed; `PHOTO_BACKGROUNDS` names another folder).
+pub fn photo_backgrounds() -> &'static [RgbImage] {
+    static PHOTOS: std::sync::OnceLock<Vec<RgbImage>> = std::sync::OnceLock::new();
+    PHOTOS.get_or_init(|| {
+        let dir = std::env::var_os("PHOTO_BACKGROUNDS")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../.cache/photo-backgrounds"));
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .map(|d| d.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        files.retain(|f| f.extension().is_some_and(|e| e == "png" || e == "jpg"));
+        files.sort();
+        let photos: Vec<RgbImage> = files
+            .iter()
+            .filter_map(|f| image::open(f).ok().map(|i| i.to_rgb8()))
+            .collect();
+        assert!(
+            photos.len() >= 10,
+            "only {} photographs in {}; run scripts/setup.sh, which fetches them from the scikit-image wheel",
+            photos.len(),
+            dir.display()
+        );
+        photos
+    })
+}
+
+/// A 1280x720 frame cut from a real photograph: a random 16:9 crop of 60-100%
+/// of it, mirrored half the time, scaled (most photos are smaller than the
+/// frame, so they come out soft, like a streamed picture).
+fn photo_background(rng: &mut XorShift) -> RgbImage {
+    let photos = photo_backgrounds();
+    let photo = &photos[rng.below(photos.len())];
+    let (w, h) = (photo.width() as f64, photo.height() as f64);
+    let scale = 0.6 + rng.unit() * 0.4;
+    let (mut cw, mut ch) = (w * scale, w * scale * 9.0 / 16.0);
+    if ch > h * scale {
+        ch = h * scale;
+        cw = ch * 16.0 / 9.0;
+    }
+    let (cw, ch) = (cw.max(16.0) as u32, ch.max(9.0) as u32);
+    let x = rng.below((photo.width() - cw.min(photo.width()) + 1) as usize) as u32;
+    let y = rng.below((photo.height() - ch.min(photo.height()) + 1) as usize) as u32;
+    let crop = image::imageops::crop_imm(photo, x, y, cw, ch).to_image();
+    let mut frame =
+        image::imageops::resize(&crop, WIDTH, HEIGHT, image::imageops::FilterType::Triangle);
+    if rng.below(2) == 0 {
+        image::imageops::flip_horizontal_in_place(&mut frame);
+    }
+    frame
+}
+
 fn background(rng: &mut XorShift) -> RgbImage {
     let mut img = RgbImage::new(WIDTH, HEIGHT);
     let (a, b) = (random_colour(rng), random_colour(rng));
@@ -480,7 +554,10 @@ pub fn scene(condition: Condition, index: u64, positives: &[Sprite], others: &[S
     let mut rng = XorShift::new(
         0x5CE7E ^ (index.wrapping_mul(0x9E37_79B9_7F4A_7C15)) ^ ((condition as u64) << 48),
     );
-    let mut img = background(&mut rng);
+    let mut img = match condition {
+        Condition::Photo | Condition::PhotoNoLogo => photo_background(&mut rng),
+        _ => background(&mut rng),
+    };
     let mut truth = Vec::new();
     let mut taken = Vec::new();
     let mut placement = Placement {
@@ -508,7 +585,7 @@ pub fn scene(condition: Condition, index: u64, positives: &[Sprite], others: &[S
     }
     let pick = |rng: &mut XorShift, set: &[Sprite]| set[rng.below(set.len())].clone();
     let sprites: Vec<Sprite> = match condition {
-        Condition::NoLogo => vec![],
+        Condition::NoLogo | Condition::PhotoNoLogo => vec![],
         Condition::OtherLogos => vec![pick(&mut rng, others)],
         Condition::LookAlike => vec![look_alike(&pick(&mut rng, positives))],
         Condition::TwoLogos => {
