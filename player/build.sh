@@ -43,7 +43,7 @@ say "wasm-metadce (drops exports no JS reaches), then wasm-opt -Oz (binaryen fro
 node_modules/.bin/wasm-metadce $features --graph-file "$bindgen/reachable.json" \
   "$bindgen/ivs_ad_player_bg.wasm" -o "$bindgen/reachable.wasm" > "$bindgen/metadce.log"
 # shellcheck disable=SC2086
-node_modules/.bin/wasm-opt -Oz --strip-producers --strip-target-features $features "$bindgen/reachable.wasm" -o dist/ivs_ad_player_bg.wasm
+node_modules/.bin/wasm-opt -Oz --converge --strip-producers --strip-target-features $features "$bindgen/reachable.wasm" -o dist/ivs_ad_player_bg.wasm
 
 # Size: our wasm + JS (glue included) + CSS, gzipped; the IVS SDK's files excluded.
 node size.mjs

@@ -834,6 +834,9 @@ fn main() -> std::process::ExitCode {
     trial!(builtin_detector_reads_thumbnails_from_s3);
     trial!(lambda_start_up_warms_with_granted_calls_only);
     trial!(on_tick_hands_over_to_a_successor_execution);
+    trial!(collector_counts_each_event_once_and_streams_it_raw);
+    trial!(collector_refuses_bad_input_and_changes_no_count);
+    trial!(collector_loses_no_event_in_100_concurrent_batches);
     // Which trials run decides what the permissions check may conclude.
     let complete = args.filter.is_none() && args.skip.is_empty() && !args.list;
     let mut conclusion = libtest_mimic::run(&args, trials);
@@ -1077,4 +1080,359 @@ async fn builtin_detector_reads_thumbnails_from_s3(env: Arc<Env>) -> Result<(), 
     }
     let state = pipeline.store.load(&ch.arn).await?;
     ensure(state.version == T0 * 1000, format!("{state:?}"))
+}
+
+// ---- The collector Lambda: DynamoDB counters and Firehose to S3 on moto ----
+
+const MEASURE_STREAM: &str = "ad-measure-events";
+const RAW_BUCKET: &str = "ad-measure-raw";
+const CHROME: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0 Safari/537.36";
+
+/// The measurement table, stream and bucket (once), and the collector as
+/// deployed: its clients signed as the `collector` role, through the proxy.
+async fn collector(env: &Env) -> Result<backend::collector::CollectorService, Failed> {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    };
+    static SETUP: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+    let moto = env._moto.url.clone();
+    let setup_sdk = sdk_config().await;
+    SETUP
+        .get_or_try_init(|| async {
+            env.clients
+                .dynamodb
+                .create_table()
+                .table_name(aws_calls::MEASURE_TABLE)
+                .billing_mode(BillingMode::PayPerRequest)
+                .attribute_definitions(
+                    AttributeDefinition::builder()
+                        .attribute_name("pk")
+                        .attribute_type(ScalarAttributeType::S)
+                        .build()?,
+                )
+                .key_schema(
+                    KeySchemaElement::builder()
+                        .attribute_name("pk")
+                        .key_type(KeyType::Hash)
+                        .build()?,
+                )
+                .send()
+                .await?;
+            env.clients
+                .s3
+                .create_bucket()
+                .bucket(RAW_BUCKET)
+                .send()
+                .await?;
+            let firehose = aws_sdk_firehose::Client::from_conf(
+                aws_sdk_firehose::config::Builder::from(&setup_sdk)
+                    .endpoint_url(&moto)
+                    .build(),
+            );
+            firehose
+                .create_delivery_stream()
+                .delivery_stream_name(MEASURE_STREAM)
+                .extended_s3_destination_configuration(
+                    aws_sdk_firehose::types::ExtendedS3DestinationConfiguration::builder()
+                        .bucket_arn(format!("arn:aws:s3:::{RAW_BUCKET}"))
+                        .role_arn(format!("arn:aws:iam::{ACCOUNT}:role/firehose"))
+                        .prefix("events/")
+                        .build()?,
+                )
+                .send()
+                .await?;
+            Ok::<(), anyhow::Error>(())
+        })
+        .await
+        .map_err(|e| format!("measurement setup: {e:#}"))?;
+    let sdk = sdk_config_as("collector").await;
+    Ok(backend::collector::CollectorService {
+        collector: backend::measure::Collector::new(env.catalog.clone(), signer()),
+        store: Box::new(backend::collector::DynamoFirehoseStore {
+            dynamodb: aws_sdk_dynamodb::Client::from_conf(
+                aws_sdk_dynamodb::config::Builder::from(&sdk)
+                    .endpoint_url(&env.proxy.url)
+                    .build(),
+            ),
+            table: aws_calls::MEASURE_TABLE.into(),
+            firehose: aws_sdk_firehose::Client::from_conf(
+                aws_sdk_firehose::config::Builder::from(&sdk)
+                    .endpoint_url(&env.proxy.url)
+                    .build(),
+            ),
+            stream: MEASURE_STREAM.into(),
+        }),
+        clock: Box::new(|| T0),
+    })
+}
+
+fn signer() -> backend::measure::ShowSigner {
+    backend::measure::ShowSigner::new(&[42; 32]).expect("a 32-byte key")
+}
+
+/// A real show of `product` on `channel`, tagged with the collector's key.
+fn show_ref(channel: &str, product: &str, show: u64) -> ad_contract::ShowRef {
+    let channel = ad_contract::ChannelId::parse(channel).expect("channel id");
+    let product = ad_contract::ProductId::parse(product).expect("product id");
+    let tag = signer().tag(&channel, &product, ad_contract::ShowId(show));
+    ad_contract::ShowRef {
+        channel,
+        product,
+        show: ad_contract::ShowId(show),
+        tag,
+    }
+}
+
+fn batch(
+    viewer: &str,
+    events: &[(&str, ad_contract::measure::EventKind, &ad_contract::ShowRef)],
+) -> String {
+    ad_contract::measure::EventBatch {
+        viewer: ad_contract::measure::OpaqueId::from_lossy(viewer),
+        events: events
+            .iter()
+            .map(|(id, kind, show)| ad_contract::measure::ViewerEvent {
+                id: ad_contract::measure::OpaqueId::from_lossy(id),
+                kind: *kind,
+                show: (*show).clone(),
+            })
+            .collect(),
+    }
+    .to_json()
+}
+
+fn post(body: String, user_agent: &str) -> backend::collector::HttpRequest {
+    backend::collector::HttpRequest {
+        method: "POST".into(),
+        path: "/measure/events".into(),
+        user_agent: user_agent.into(),
+        source_ip: "203.0.113.9".into(),
+        body: Some(body),
+        ..Default::default()
+    }
+}
+
+async fn show_counts(
+    service: &backend::collector::CollectorService,
+    channel: &str,
+    show: u64,
+) -> Result<backend::measure::ShowCounts, Failed> {
+    Ok(service
+        .store
+        .shows()
+        .await
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .find(|s| s.channel == channel && s.show == show)
+        .unwrap_or_default())
+}
+
+async fn collector_counts_each_event_once_and_streams_it_raw(env: Arc<Env>) -> Result<(), Failed> {
+    use ad_contract::measure::EventKind::*;
+    let service = collector(&env).await?;
+    let handle = backend::collector::handle;
+    let show = show_ref("collectOnce", "mug", 1_790_000_000_123);
+    let first = batch(
+        "viewer1",
+        &[("e1", Impression, &show), ("e2", Viewable, &show)],
+    );
+    let answer = handle(&service, &post(first.clone(), CHROME)).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    // The beacon again (a retry), and the same id from the same viewer in a
+    // new batch: counted once.
+    let again = handle(&service, &post(first, CHROME)).await;
+    assert!(again.body.contains(r#""duplicates":2"#), "{}", again.body);
+    handle(
+        &service,
+        &post(batch("viewer1", &[("e1", Impression, &show)]), CHROME),
+    )
+    .await;
+    // Another viewer's e1 is another event; a robot's is kept out.
+    handle(
+        &service,
+        &post(batch("viewer2", &[("e1", Impression, &show)]), CHROME),
+    )
+    .await;
+    let robot = handle(
+        &service,
+        &post(
+            batch("crawler", &[("e9", Impression, &show)]),
+            "Googlebot/2.1",
+        ),
+    )
+    .await;
+    assert!(robot.body.contains(r#""robots":1"#), "{}", robot.body);
+    // A scan through the tracking link: 302 to the catalog's link.
+    let link = ad_contract::measure::TrackingLink {
+        kind: ad_contract::measure::LinkKind::Scan,
+        show: show.clone(),
+    };
+    let scan = handle(
+        &service,
+        &backend::collector::HttpRequest {
+            method: "GET".into(),
+            path: format!("/r/{}", link.token()),
+            user_agent: CHROME.into(),
+            source_ip: "198.51.100.7".into(),
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(scan.status, 302);
+    assert!(scan
+        .headers
+        .contains(&("location", "https://shop.example.com/mug".into())));
+
+    let counts = show_counts(&service, "collectOnce", 1_790_000_000_123).await?;
+    assert_eq!(
+        (counts.impressions, counts.viewable, counts.scans),
+        (2, 1, 1),
+        "{counts:?}"
+    );
+    let hours = service.store.hours().await.map_err(|e| e.to_string())?;
+    let hour_total: u64 = hours
+        .iter()
+        .filter(|h| {
+            h.channel == "collectOnce" && h.measure == backend::measure::Measure::Impression
+        })
+        .map(|h| h.count)
+        .sum();
+    assert_eq!(hour_total, 2);
+
+    // Raw events went to S3 through Firehose, one JSON line each, the
+    // robot's flagged: e1, e2 (viewer1), e1 (viewer2), the robot's, the scan.
+    let listed = env
+        .clients
+        .s3
+        .list_objects_v2()
+        .bucket(RAW_BUCKET)
+        .send()
+        .await?;
+    let mut lines = Vec::new();
+    for object in listed.contents() {
+        let body = env
+            .clients
+            .s3
+            .get_object()
+            .bucket(RAW_BUCKET)
+            .key(object.key().unwrap_or(""))
+            .send()
+            .await?;
+        let bytes = body
+            .body
+            .collect()
+            .await
+            .map_err(|e| e.to_string())?
+            .into_bytes();
+        for line in String::from_utf8_lossy(&bytes).lines() {
+            let v: Value = serde_json::from_str(line)?;
+            if v["channel"] == "collectOnce" {
+                lines.push(v);
+            }
+        }
+    }
+    assert_eq!(lines.len(), 5, "{lines:?}");
+    assert_eq!(lines.iter().filter(|l| l["robot"] == true).count(), 1);
+    Ok(())
+}
+
+async fn collector_refuses_bad_input_and_changes_no_count(env: Arc<Env>) -> Result<(), Failed> {
+    use ad_contract::measure::EventKind::*;
+    let service = collector(&env).await?;
+    let handle = backend::collector::handle;
+    let show = show_ref("collectBad", "cap", 77);
+    let mut forged = show.clone();
+    forged.tag = ad_contract::ShowTag::parse("AAAAAAAA").map_err(|e| e.to_string())?;
+    let mut unknown = show_ref("collectBad", "mug", 77);
+    unknown.product = ad_contract::ProductId::parse("nosuch").map_err(|e| e.to_string())?;
+    let cases = [
+        ("a 1 MB body", "x".repeat(1 << 20), 400, "body is"),
+        ("a malformed body", "{\"v\":1,".to_string(), 400, "not JSON"),
+        (
+            "an unknown product",
+            batch("v", &[("e1", Impression, &unknown)]),
+            400,
+            "not in the catalog",
+        ),
+        (
+            "a forged tag",
+            batch("v", &[("e1", Impression, &forged)]),
+            400,
+            "not the tag",
+        ),
+    ];
+    for (name, body, status, reason) in cases {
+        let answer = handle(&service, &post(body, CHROME)).await;
+        assert_eq!(answer.status, status, "{name}: {}", answer.body);
+        assert!(answer.body.contains(reason), "{name}: {}", answer.body);
+    }
+    let forged_link = ad_contract::measure::TrackingLink {
+        kind: ad_contract::measure::LinkKind::Click,
+        show: forged,
+    };
+    for path in [
+        format!("/r/{}", forged_link.token()),
+        "/r/q.nothing".into(),
+        "/elsewhere".into(),
+    ] {
+        let answer = handle(
+            &service,
+            &backend::collector::HttpRequest {
+                method: "GET".into(),
+                path,
+                user_agent: CHROME.into(),
+                ..Default::default()
+            },
+        )
+        .await;
+        assert_eq!(answer.status, 404);
+    }
+    let counts = show_counts(&service, "collectBad", 77).await?;
+    assert_eq!(
+        counts,
+        backend::measure::ShowCounts::default(),
+        "nothing counted"
+    );
+    Ok(())
+}
+
+async fn collector_loses_no_event_in_100_concurrent_batches(env: Arc<Env>) -> Result<(), Failed> {
+    use ad_contract::measure::EventKind::*;
+    let service = Arc::new(collector(&env).await?);
+    let show = show_ref("collectMany", "blink", 5);
+    let mut tasks = Vec::new();
+    for b in 0..100 {
+        let service = service.clone();
+        let show = show.clone();
+        tasks.push(tokio::spawn(async move {
+            let ids: Vec<String> = (0..5).map(|i| format!("b{b}e{i}")).collect();
+            let events: Vec<_> = ids
+                .iter()
+                .map(|id| {
+                    (
+                        id.as_str(),
+                        if b % 2 == 0 { Impression } else { Viewable },
+                        &show,
+                    )
+                })
+                .collect();
+            // Each viewer its own: the rate bound is per viewer.
+            backend::collector::handle(
+                &service,
+                &post(batch(&format!("viewer{b}"), &events), CHROME),
+            )
+            .await
+        }));
+    }
+    for task in tasks {
+        let answer = task.await.map_err(|e| e.to_string())?;
+        assert_eq!(answer.status, 200, "{}", answer.body);
+    }
+    let counts = show_counts(&service, "collectMany", 5).await?;
+    assert_eq!(
+        (counts.impressions, counts.viewable),
+        (250, 250),
+        "{counts:?}"
+    );
+    Ok(())
 }

@@ -7,7 +7,7 @@ use crate::ports::{
     CuePublisher, DetectError, Detector, ImageRef, PublishError, SaveOutcome, StateStore,
     StoreError, WorkflowInput, WorkflowStarter,
 };
-use ad_contract::ProductId;
+use ad_contract::{ProductId, ShowId};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::HashMap;
@@ -93,10 +93,17 @@ fn item_to_state(item: &HashMap<String, AttributeValue>) -> Result<ChannelState,
                 Some(AttributeValue::N(n)) => n.parse::<f32>().unwrap_or(0.0),
                 _ => 0.0,
             };
+            let shown_at = num(entry, "shown_at")?;
             state.products.insert(
                 id,
                 ProductState {
-                    shown_at: num(entry, "shown_at")?,
+                    shown_at,
+                    // Items written before shows had ids: the version that
+                    // wrote them is gone, the clock of the show is close.
+                    show: match entry.get("show") {
+                        Some(_) => ShowId(num(entry, "show")?),
+                        None => ShowId(shown_at.saturating_mul(1000)),
+                    },
                     visible_until: num(entry, "visible_until")?,
                     cooldown_until: num(entry, "cooldown_until")?,
                     confidence,
@@ -119,6 +126,7 @@ fn products_attr(state: &ChannelState) -> AttributeValue {
             .map(|(id, p)| {
                 let entry = HashMap::from([
                     ("shown_at".to_owned(), n(p.shown_at)),
+                    ("show".to_owned(), n(p.show.0)),
                     ("visible_until".to_owned(), n(p.visible_until)),
                     ("cooldown_until".to_owned(), n(p.cooldown_until)),
                     ("confidence".to_owned(), n(p.confidence)),
@@ -438,6 +446,7 @@ mod tests {
             ProductId::parse("mug").unwrap(),
             ProductState {
                 shown_at: 1,
+                show: ShowId(1_000),
                 visible_until: 21,
                 cooldown_until: 81,
                 confidence: 93.5,

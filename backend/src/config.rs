@@ -4,6 +4,7 @@
 //! which the CDK app reads too.
 
 use crate::decision::Rules;
+use crate::measure::ShowSigner;
 use ad_contract::Catalog;
 use std::path::PathBuf;
 
@@ -17,6 +18,9 @@ pub const MAX_EVENT_AGE_SECONDS: &str = "MAX_EVENT_AGE_SECONDS";
 pub const AWS_REGION: &str = "AWS_REGION";
 pub const DETECTOR: &str = "DETECTOR";
 pub const DETECTOR_TEXT_MODELS: &str = "DETECTOR_TEXT_MODELS";
+pub const MEASUREMENT_KEY: &str = "MEASUREMENT_KEY";
+pub const MEASURE_TABLE_NAME: &str = "MEASURE_TABLE_NAME";
+pub const MEASURE_STREAM_NAME: &str = "MEASURE_STREAM_NAME";
 
 /// Every name this module reads (checked against `lambda-env.json` in tests).
 pub const ALL: &[&str] = &[
@@ -30,6 +34,9 @@ pub const ALL: &[&str] = &[
     AWS_REGION,
     DETECTOR,
     DETECTOR_TEXT_MODELS,
+    MEASUREMENT_KEY,
+    MEASURE_TABLE_NAME,
+    MEASURE_STREAM_NAME,
 ];
 
 /// Which function is starting: they need different variables.
@@ -62,6 +69,9 @@ pub struct Config {
     /// a product now). The stack sets two thumbnail intervals plus 30 s.
     pub max_event_age_seconds: u64,
     pub region: String,
+    /// `MEASUREMENT_KEY` (hex): cues carry show tags made with it, so
+    /// players can report impressions and scans. Unset: no measurement.
+    pub measurement: Option<ShowSigner>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -179,8 +189,17 @@ impl Config {
                     .join("text-models")
             });
 
+        let measurement = get(MEASUREMENT_KEY).and_then(|hex| match ShowSigner::from_hex(&hex) {
+            Ok(signer) => Some(signer),
+            Err(e) => {
+                problems.push(format!("{MEASUREMENT_KEY}: {e}"));
+                None
+            }
+        });
+
         match catalog {
             Some(catalog) if problems.is_empty() => Ok(Config {
+                measurement,
                 text_models_dir,
                 table_name,
                 state_machine_arn,

@@ -14,7 +14,7 @@
 //! * at most `max_active` products show at once on a channel; among new
 //!   candidates the most confident win, and cards already up keep their slot.
 
-use ad_contract::{Catalog, Cue, CueItem, ProductId};
+use ad_contract::{Catalog, Cue, CueItem, ProductId, ShowId};
 use std::collections::BTreeMap;
 
 /// Unix time in whole seconds.
@@ -42,6 +42,10 @@ pub struct BoundingBox {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ProductState {
     pub shown_at: UnixSeconds,
+    /// The show (display window) this record is: the state version written
+    /// when it started. Cues carry it, so every viewer's events and every
+    /// scan of the card's QR code name the same show.
+    pub show: ShowId,
     /// The card shows while `now < visible_until`.
     pub visible_until: UnixSeconds,
     /// It may show again once `now >= cooldown_until`.
@@ -198,12 +202,16 @@ impl ChannelState {
     pub fn cue_at(&self, now: UnixSeconds) -> Cue {
         Cue {
             seq: Some(self.version),
+            channel: None,
             show: self
                 .active(now)
                 .into_iter()
                 .map(|(id, p)| CueItem {
-                    id: id.clone(),
-                    seconds_left: u32::try_from(p.visible_until - now).unwrap_or(u32::MAX),
+                    show: Some(p.show),
+                    ..CueItem::new(
+                        id.clone(),
+                        u32::try_from(p.visible_until - now).unwrap_or(u32::MAX),
+                    )
                 })
                 .collect(),
         }
@@ -235,12 +243,18 @@ impl ChannelState {
 }
 
 impl ProductState {
-    /// The record of `product` shown at `now`: its display window, then its
-    /// cooldown.
-    pub fn shown(product: &ad_contract::Product, now: UnixSeconds, confidence: f32) -> Self {
+    /// The record of `product` shown at `now` by the write of `version`: its
+    /// display window, then its cooldown.
+    pub fn shown(
+        product: &ad_contract::Product,
+        now: UnixSeconds,
+        confidence: f32,
+        version: u64,
+    ) -> Self {
         let display = u64::from(product.display_seconds);
         Self {
             shown_at: now,
+            show: ShowId(version),
             visible_until: now + display,
             cooldown_until: now + display + u64::from(product.cooldown_seconds),
             confidence,
@@ -351,14 +365,16 @@ pub fn decide(
 
     let mut new_state = state.clone();
     new_state.prune(now);
+    let version = next_version(state.version, now);
     let mut any_shown = false;
     for (i, (id, confidence)) in eligible.into_iter().enumerate() {
         if i < free {
             // A product listed in `best` is always in the catalog.
             if let Some(product) = catalog.get(&id) {
-                new_state
-                    .products
-                    .insert(id.clone(), ProductState::shown(product, now, confidence));
+                new_state.products.insert(
+                    id.clone(),
+                    ProductState::shown(product, now, confidence, version),
+                );
                 any_shown = true;
                 settled.insert(id, Outcome::Shown);
             }
@@ -388,7 +404,7 @@ pub fn decide(
             start_workflow: None,
         };
     }
-    new_state.version = next_version(state.version, now);
+    new_state.version = version;
     let start_workflow = take_lease_if_free(state, &mut new_state, now, rules, channel_id);
     let cue = any_shown.then(|| new_state.cue_at(now));
     Decision {
@@ -495,10 +511,11 @@ pub fn force_show(
             s.visible_until = now;
         }
     }
+    let version = next_version(state.version, now);
     new_state
         .products
-        .insert(product.clone(), ProductState::shown(p, now, 100.0));
-    new_state.version = next_version(state.version, now);
+        .insert(product.clone(), ProductState::shown(p, now, 100.0, version));
+    new_state.version = version;
     let start = take_lease_if_free(state, &mut new_state, now, rules, channel_id);
     let cue = new_state.cue_at(now);
     Some((new_state, cue, start))

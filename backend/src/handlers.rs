@@ -2,12 +2,13 @@
 //! binaries wrap them in `lambda_runtime`; tests call them directly.
 
 use crate::decision::{self, ChannelState, Decision, Rules};
+use crate::measure::ShowSigner;
 use crate::ports::{
     Clock, CuePublisher, DetectError, Detector, ImageRef, PublishError, RetryPolicy, SaveOutcome,
     StateStore, StoreError, WorkflowInput, WorkflowStarter,
 };
 use crate::thumbnail_key::{channel_id_of, ThumbnailKey};
-use ad_contract::{Catalog, Cue};
+use ad_contract::{Catalog, ChannelId, Cue};
 use aws_lambda_events::event::s3::S3Event;
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde::{Deserialize, Serialize};
@@ -35,6 +36,9 @@ pub struct Pipeline {
     /// against `clock`) are skipped and counted as stale; `None` takes
     /// every event (the studio, whose events are made as frames are).
     pub max_event_age: Option<u64>,
+    /// With measurement on, every cue is stamped with its channel and each
+    /// show's tag before it is sent (see [`crate::measure`]).
+    pub measurement: Option<ShowSigner>,
 }
 
 /// True when an event from `event_unix` (seconds) is more than `max_age`
@@ -289,6 +293,12 @@ where
 /// with jittered backoff. Validation errors are logged with the cue and not
 /// retried; ChannelNotBroadcasting is returned at once.
 pub async fn publish_cue(p: &Pipeline, channel: &str, cue: &Cue) -> Result<(), PublishError> {
+    let mut cue = cue.clone();
+    if let Some(signer) = &p.measurement {
+        let channel_id = ChannelId::from_arn(channel)
+            .map_err(|e| PublishError::Invalid(format!("channel ARN {channel}: {e}")))?;
+        signer.stamp(&mut cue, &channel_id);
+    }
     let text = cue
         .encode()
         .map_err(|e| PublishError::Invalid(e.to_string()))?;

@@ -4,10 +4,12 @@
 
 pub mod aws;
 pub mod builtin;
+pub mod collector;
 pub mod config;
 pub mod decision;
 pub mod handlers;
 pub mod local;
+pub mod measure;
 pub mod operator;
 pub mod ports;
 pub mod runtime;

@@ -90,6 +90,7 @@ pub async fn state(p: &Pipeline, channel: &str) -> Result<Value, OperatorError> 
                 id.to_string(),
                 json!({
                     "shown_at": s.shown_at,
+                    "show": s.show.0,
                     "visible_until": s.visible_until,
                     "cooldown_until": s.cooldown_until,
                     "confidence": s.confidence,

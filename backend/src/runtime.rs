@@ -209,5 +209,6 @@ pub async fn build_pipeline(
         clock: Arc::new(SystemClock),
         retry: RetryPolicy::default(),
         max_event_age: Some(config.max_event_age_seconds),
+        measurement: config.measurement.clone(),
     })
 }

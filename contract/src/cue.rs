@@ -1,7 +1,8 @@
 //! The timed-metadata cue: what IVS carries inside the stream to every viewer.
 //!
 //! ```json
-//! {"v":1,"seq":1796300000123,"show":[{"id":"aurora-mug","left":17}]}
+//! {"v":1,"seq":1796300000123,"ch":"AbCdEfGh1234",
+//!  "show":[{"id":"aurora-mug","left":17,"s":1796300000045,"t":"Qx3_9aZk"}]}
 //! ```
 //!
 //! * **Compact**: product ids only, never the product card; the player looks the
@@ -23,10 +24,18 @@
 //!   before. The backend anchors versions to the clock (see
 //!   `backend::decision::next_version`), so they keep growing across a deleted
 //!   state item or a restarted studio.
-//! * **Small**: at most `MAX_ACTIVE_PRODUCTS` (10) entries of at most 55 bytes
-//!   plus a 13-digit `seq`: about 600 bytes, well inside IVS's 1 KB.
+//! * **Measured**: with measurement on, the cue names its channel (`ch`) and
+//!   each entry its show (`s`, the version that started the display window)
+//!   and the backend's tag for it (`t`), which the player copies into its
+//!   events and tracking links (see [`crate::measure`]). All three are
+//!   optional: a cue without them shows cards as before, and an older player
+//!   ignores them.
+//! * **Small**: at most `MAX_ACTIVE_PRODUCTS` (10) entries of at most 88 bytes
+//!   (55 without measurement) plus a 13-digit `seq` and the channel: about
+//!   940 bytes at worst, inside IVS's 1 KB.
 
 use crate::json::{self, Json};
+use crate::measure::{ChannelId, ShowId, ShowTag};
 use crate::product_id::ProductId;
 use serde::Serialize;
 
@@ -43,17 +52,34 @@ pub struct Cue {
     /// The version of the channel state this cue was built from; `None` for
     /// a cue that does not say (always applied).
     pub seq: Option<u64>,
+    /// The channel, when measurement is on (events name it).
+    pub channel: Option<ChannelId>,
     /// Products to show now, most important first (the player stacks them in
     /// this order).
     pub show: Vec<CueItem>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CueItem {
     pub id: ProductId,
     /// Whole seconds the product has left, counted from when the cue plays.
-    #[serde(rename = "left")]
     pub seconds_left: u32,
+    /// The show (display window) this card belongs to, when measured.
+    pub show: Option<ShowId>,
+    /// The backend's tag for that show, when measured.
+    pub tag: Option<ShowTag>,
+}
+
+impl CueItem {
+    /// An entry without measurement.
+    pub fn new(id: ProductId, seconds_left: u32) -> Self {
+        Self {
+            id,
+            seconds_left,
+            show: None,
+            tag: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -89,7 +115,7 @@ impl Cue {
     pub fn clear_at(seq: u64) -> Self {
         Self {
             seq: Some(seq),
-            show: Vec::new(),
+            ..Self::default()
         }
     }
 
@@ -102,11 +128,22 @@ impl Cue {
     /// cue that encodes is a cue every player decodes.
     pub fn encode(&self) -> Result<String, CueError> {
         #[derive(Serialize)]
+        struct WireItem<'a> {
+            id: &'a str,
+            left: u32,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            s: Option<u64>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            t: Option<&'a str>,
+        }
+        #[derive(Serialize)]
         struct Wire<'a> {
             v: u64,
             #[serde(skip_serializing_if = "Option::is_none")]
             seq: Option<u64>,
-            show: &'a [CueItem],
+            #[serde(skip_serializing_if = "Option::is_none")]
+            ch: Option<&'a str>,
+            show: Vec<WireItem<'a>>,
         }
         for (i, item) in self.show.iter().enumerate() {
             if self.show[..i].iter().any(|o| o.id == item.id) {
@@ -125,7 +162,17 @@ impl Cue {
         let text = serde_json::to_string(&Wire {
             v: CUE_VERSION,
             seq: self.seq,
-            show: &self.show,
+            ch: self.channel.as_ref().map(ChannelId::as_str),
+            show: self
+                .show
+                .iter()
+                .map(|i| WireItem {
+                    id: i.id.as_str(),
+                    left: i.seconds_left,
+                    s: i.show.map(|s| s.0),
+                    t: i.tag.as_ref().map(ShowTag::as_str),
+                })
+                .collect(),
         })
         .map_err(|e| CueError::NotJson(e.to_string()))?;
         if text.len() > MAX_CUE_BYTES {
@@ -158,6 +205,11 @@ impl Cue {
                 )
             })?),
         };
+        let channel = match json::field(&root, "ch") {
+            None => None,
+            Some(Json::String(s)) => Some(ChannelId::parse(s).map_err(|p| invalid("ch", p))?),
+            Some(_) => return Err(invalid("ch", "must be text")),
+        };
         let items = match json::field(&root, "show") {
             Some(Json::Array(items)) => items,
             Some(_) => return Err(invalid("show", "must be a list")),
@@ -189,9 +241,27 @@ impl Cue {
                     format!("product {id} appears twice"),
                 ));
             }
-            show.push(CueItem { id, seconds_left });
+            let show_id = match json::field(item, "s") {
+                None => None,
+                Some(n) => Some(ShowId(n.as_u64().ok_or_else(|| {
+                    invalid(format!("show[{i}].s"), "must be a whole number")
+                })?)),
+            };
+            let tag = match json::field(item, "t") {
+                None => None,
+                Some(Json::String(t)) => {
+                    Some(ShowTag::parse(t).map_err(|p| invalid(format!("show[{i}].t"), p))?)
+                }
+                Some(_) => return Err(invalid(format!("show[{i}].t"), "must be text")),
+            };
+            show.push(CueItem {
+                id,
+                seconds_left,
+                show: show_id,
+                tag,
+            });
         }
-        Ok(Cue { seq, show })
+        Ok(Cue { seq, channel, show })
     }
 
     /// Whether this cue may replace the overlay set last applied from a cue
@@ -212,16 +282,14 @@ mod tests {
     use proptest::prelude::*;
 
     fn item(id: &str, left: u32) -> CueItem {
-        CueItem {
-            id: ProductId::parse(id).unwrap(),
-            seconds_left: left,
-        }
+        CueItem::new(ProductId::parse(id).unwrap(), left)
     }
 
     #[test]
     fn encodes_compactly_and_round_trips() {
         let cue = Cue {
             seq: None,
+            channel: None,
             show: vec![item("aurora-mug", 17), item("cap", 3)],
         };
         let text = cue.encode().unwrap();
@@ -271,7 +339,12 @@ mod tests {
         let show = (0..25)
             .map(|i| item(&format!("{i:0>32}"), 60))
             .collect::<Vec<_>>();
-        match (Cue { seq: None, show }).encode() {
+        match (Cue {
+            show,
+            ..Cue::default()
+        })
+        .encode()
+        {
             Err(CueError::TooLarge(n)) => assert!(n > MAX_CUE_BYTES),
             other => panic!("{other:?}"),
         }
@@ -279,7 +352,16 @@ mod tests {
         let show = (0..18)
             .map(|i| item(&format!("{i:0>32}"), 86_400))
             .collect::<Vec<_>>();
-        assert!(Cue { seq: None, show }.encode().unwrap().len() <= MAX_CUE_BYTES);
+        assert!(
+            Cue {
+                show,
+                ..Cue::default()
+            }
+            .encode()
+            .unwrap()
+            .len()
+                <= MAX_CUE_BYTES
+        );
         // The backend's largest cue: MAX_ACTIVE_PRODUCTS (10) entries of the
         // longest ids and times, with the largest possible seq.
         let show = (0..10)
@@ -287,9 +369,51 @@ mod tests {
             .collect::<Vec<_>>();
         let largest = Cue {
             seq: Some(u64::MAX),
+            channel: None,
             show,
         };
         assert!(largest.encode().unwrap().len() < 650);
+        // With measurement: the channel, and per entry a show and its tag,
+        // with versions of the year 2200 (13 digits).
+        let show = (0..10)
+            .map(|i| CueItem {
+                show: Some(ShowId(7_258_118_400_000 + i)),
+                tag: Some(ShowTag::parse("Qx3_9aZk").unwrap()),
+                ..item(&format!("{i:0>32}"), 86_400)
+            })
+            .collect::<Vec<_>>();
+        let measured = Cue {
+            seq: Some(7_258_118_400_999),
+            channel: Some(ChannelId::parse(&"c".repeat(24)).unwrap()),
+            show,
+        };
+        let text = measured.encode().unwrap();
+        assert!(text.len() < 960, "{}", text.len());
+        assert_eq!(Cue::decode(&text).unwrap(), measured);
+    }
+
+    #[test]
+    fn measured_cues_carry_channel_show_and_tag() {
+        let text =
+            r#"{"v":1,"seq":9,"ch":"AbCd12","show":[{"id":"cap","left":4,"s":7,"t":"Qx3_9aZk"}]}"#;
+        let cue = Cue::decode(text).unwrap();
+        assert_eq!(cue.channel.as_ref().map(ChannelId::as_str), Some("AbCd12"));
+        assert_eq!(cue.show[0].show, Some(ShowId(7)));
+        assert_eq!(
+            cue.show[0].tag.as_ref().map(ShowTag::as_str),
+            Some("Qx3_9aZk")
+        );
+        assert_eq!(cue.encode().unwrap(), text);
+        for (bad, field) in [
+            (text.replace(r#""AbCd12""#, r#""a/b""#), "ch"),
+            (text.replace(r#""s":7"#, r#""s":"7""#), "show[0].s"),
+            (text.replace("Qx3_9aZk", "short"), "show[0].t"),
+        ] {
+            assert!(
+                matches!(Cue::decode(&bad), Err(CueError::InvalidField { field: f, .. }) if f == field),
+                "{bad}"
+            );
+        }
     }
 
     #[test]
@@ -351,7 +475,7 @@ mod tests {
             items in proptest::collection::btree_map(arb_id(), 0..=MAX_SECONDS_LEFT, 0..30),
             seq in proptest::option::of(any::<u64>()),
         ) {
-            let cue = Cue { seq, show: items.into_iter().map(|(id, seconds_left)| CueItem { id, seconds_left }).collect() };
+            let cue = Cue { seq, channel: None, show: items.into_iter().map(|(id, seconds_left)| CueItem::new(id, seconds_left)).collect() };
             match cue.encode() {
                 Ok(text) => {
                     prop_assert!(text.len() <= MAX_CUE_BYTES);

@@ -276,7 +276,7 @@ impl Reader<'_> {
         }
         let before = self.text.get(..p).unwrap_or("");
         let line = before.matches('\n').count() + 1;
-        let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        let column = before.rsplit('\n').next().map_or(0, char_count) + 1;
         JsonError {
             line,
             column,
@@ -518,6 +518,13 @@ impl Reader<'_> {
         };
         char::from_u32(code).ok_or_else(|| self.error("invalid \\u escape"))
     }
+}
+
+/// Characters in `text`: bytes that do not continue a UTF-8 sequence. The
+/// same as `chars().count()`, whose SIMD-minded code costs the player's
+/// wasm 0.3 KB gzipped (measured with twiggy).
+pub fn char_count(text: &str) -> usize {
+    text.bytes().filter(|b| b & 0xC0 != 0x80).count()
 }
 
 #[cfg(test)]

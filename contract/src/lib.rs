@@ -7,6 +7,8 @@
 //!   by the Lambdas, the local studio and the player in the browser.
 //! * [`cue`]: the compact timed-metadata text that IVS carries inside the video
 //!   stream to every viewer.
+//! * [`measure`]: the events players report about the cards they show, and
+//!   the tracking links behind the QR code and the Open button.
 //!
 //! The crate is deliberately small because it is compiled into the player's
 //! wasm, whose size is a feature: it reads JSON with its own strict reader
@@ -15,8 +17,10 @@
 pub mod catalog;
 pub mod cue;
 pub mod json;
+pub mod measure;
 mod product_id;
 
 pub use catalog::{Catalog, CatalogError, CatalogProblem, Product};
 pub use cue::{Cue, CueError, CueItem, CUE_VERSION, MAX_CUE_BYTES};
+pub use measure::{ChannelId, ShowId, ShowKey, ShowRef, ShowTag};
 pub use product_id::{ProductId, ProductIdError, MAX_PRODUCT_ID_LEN};

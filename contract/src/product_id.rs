@@ -27,7 +27,7 @@ impl ProductId {
         if text.is_empty() {
             return Err(ProductIdError::Empty);
         }
-        let len = text.chars().count();
+        let len = crate::json::char_count(text);
         if len > MAX_PRODUCT_ID_LEN {
             return Err(ProductIdError::TooLong(len));
         }

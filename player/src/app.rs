@@ -1,8 +1,10 @@
 //! The player's view: the video, the product cards with QR codes, the
 //! status line and the controls. Small components over a handful of signals.
 
+use crate::measure::Links;
 use crate::overlay::{seconds_left, Overlay};
 use crate::qr::qr_svg;
+use ad_contract::measure::LinkKind;
 use ad_contract::{Catalog, Product};
 use leptos::prelude::*;
 use wasm_bindgen::prelude::*;
@@ -26,6 +28,8 @@ pub struct PlayerState {
 pub struct Cards {
     pub catalog: Option<CatalogView>,
     pub overlay: Overlay,
+    /// With a collector, cards link through it (QR code and Open button).
+    pub links: Option<Links>,
 }
 
 /// What surrounds the cards. The clock ticks here too: the text bound to
@@ -42,9 +46,13 @@ pub struct Chrome {
 }
 
 impl PlayerState {
-    pub fn new() -> Self {
+    /// `links`: the tracking links' maker when the cards are measured.
+    pub fn new(links: Option<Links>) -> Self {
         Self {
-            cards: RwSignal::new(Cards::default()),
+            cards: RwSignal::new(Cards {
+                links,
+                ..Cards::default()
+            }),
             chrome: RwSignal::new(Chrome {
                 now_ms: 0.0,
                 status: String::new(),
@@ -57,7 +65,7 @@ impl PlayerState {
 
 impl Default for PlayerState {
     fn default() -> Self {
-        Self::new()
+        Self::new(None)
     }
 }
 
@@ -94,7 +102,12 @@ pub fn player_view(state: PlayerState) -> impl IntoView {
                 .iter()
                 .filter_map(|s| {
                     let product = view.catalog.get_str(&s.id)?.clone();
-                    Some((product, view.image_url_for(&s.id), s.ends_at_ms))
+                    let tracked = |kind| Some(c.links.as_ref()?.link(s.show.as_ref()?, kind));
+                    let links = CardLinks {
+                        qr: tracked(LinkKind::Scan).unwrap_or_else(|| product.link_url.clone()),
+                        open: tracked(LinkKind::Click).unwrap_or_else(|| product.link_url.clone()),
+                    };
+                    Some((product, view.image_url_for(&s.id), s.ends_at_ms, links))
                 })
                 .collect::<Vec<_>>()
         })
@@ -112,7 +125,7 @@ pub fn player_view(state: PlayerState) -> impl IntoView {
                 {move || {
                     shown()
                         .into_iter()
-                        .map(|(product, image, ends_at_ms)| card(product, image, ends_at_ms, chrome))
+                        .map(|(product, image, ends_at_ms, links)| card(product, image, ends_at_ms, links, chrome))
                         .collect::<Vec<_>>()
                 }}
             </div>
@@ -143,6 +156,13 @@ impl CatalogView {
     }
 }
 
+/// Where a card's QR code and Open button lead: the product's link, or the
+/// collector's tracking links to it when measurement is on.
+pub struct CardLinks {
+    pub qr: String,
+    pub open: String,
+}
+
 /// One product card. Every catalog string is rendered as text, never HTML;
 /// the only markup inserted is the QR code's SVG, which we generate.
 ///
@@ -152,12 +172,14 @@ fn card(
     product: Product,
     image: String,
     ends_at_ms: f64,
+    links: CardLinks,
     chrome: RwSignal<Chrome>,
 ) -> impl IntoView {
     let id = product.id.as_str().to_string();
     let title = product.title.clone();
+    // The label names the product's own link, whatever the code encodes.
     let link = product.link_url.clone();
-    let qr = qr_svg(&link).unwrap_or_default();
+    let qr = qr_svg(&links.qr).unwrap_or_default();
     view! {
         <article class="iap-card" aria-label=title.clone()>
             <button
@@ -175,7 +197,7 @@ fn card(
                 <p class="iap-price">{product.price.clone()}</p>
                 <p class="iap-description">{product.description.clone()}</p>
                 <p class="iap-left">{move || format!("{} s left", seconds_left(ends_at_ms, chrome.with(|c| c.now_ms)))}</p>
-                <a class="iap-open" href=link.clone() target="_blank" rel="noopener">"Open"</a>
+                <a class="iap-open" href=links.open target="_blank" rel="noopener">"Open"</a>
             </div>
             <div class="iap-qr" role="img" aria-label=format!("QR code for {link}") inner_html=qr></div>
         </article>

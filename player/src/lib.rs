@@ -5,12 +5,15 @@
 
 pub mod app;
 pub mod ivs;
+pub mod measure;
 pub mod overlay;
 pub mod qr;
 pub mod screen;
 
+use ad_contract::measure::EventKind;
 use app::{player_view, Controls, PlayerState};
 use leptos::prelude::*;
+use measure::Measurer;
 use screen::Screen;
 use std::any::Any;
 use std::cell::{Cell, RefCell};
@@ -27,6 +30,8 @@ type EventListener = Closure<dyn FnMut(JsValue)>;
 struct Inner {
     screen: Screen,
     player: ivs::MediaPlayer,
+    /// What the cards report (see [`measure`]); `None` without a collector.
+    measure: RefCell<Option<Measurer>>,
     playback_url: String,
     attempts: Cell<u32>,
     retry_timer: Cell<Option<i32>>,
@@ -54,15 +59,28 @@ fn now_ms() -> f64 {
 
 /// Mounts a player into `root`, around an IVS `MediaPlayer` the page created,
 /// and starts playing `playback_url` (muted autoplay).
+///
+/// With a `collector` (its origin), the cards are measured (see
+/// [`PlayerHandle::measure`]) and their QR codes and Open buttons link
+/// through it. `viewer`: the page's viewer id (random per page load, shared
+/// by its players); `prefix`: this player's event-id prefix (random, so two
+/// players never make the same id). `player.js` makes both; no cookie,
+/// nothing stored. Without a collector, or with ids that are not valid,
+/// nothing is measured.
 #[wasm_bindgen]
 pub fn mount(
     root: HtmlElement,
     player: ivs::MediaPlayer,
     playback_url: String,
+    collector: Option<String>,
+    viewer: &str,
+    prefix: &str,
 ) -> Result<PlayerHandle, JsValue> {
+    let measure = collector.and_then(|c| Measurer::new(c, viewer, prefix));
+    let links = measure.as_ref().map(Measurer::links);
     let owner = Owner::new();
     let (state, mounted) = owner.with(|| {
-        let state = PlayerState::new();
+        let state = PlayerState::new(links);
         let mounted = leptos::mount::mount_to(root.clone(), move || player_view(state));
         (state, mounted)
     });
@@ -76,6 +94,7 @@ pub fn mount(
     let inner = Rc::new(Inner {
         screen: Screen::new(state),
         player,
+        measure: RefCell::new(measure),
         playback_url,
         attempts: Cell::new(0),
         retry_timer: Cell::new(None),
@@ -224,6 +243,50 @@ impl PlayerHandle {
             .screen
             .set_catalog(json, base_url, now_ms())
             .map_err(|e| JsValue::from_str(&format!("ivs-ad-player: catalog refused: {e}")))
+    }
+
+    /// One look at the cards for measurement; `player.js` calls it every
+    /// 250 ms when there is a collector, when the page hides or the player
+    /// goes (`flush`), and when the viewer opens or dismisses a card
+    /// (`acted`: its product id). `flags`: 1 the video plays, 2 the tab is
+    /// visible and focused, 4 flush, 8 `acted` was an open (else a
+    /// dismissal). `in_view`: the ids of the cards at least half in view,
+    /// space-separated. Returns the body of a batch to send now, if one is
+    /// due.
+    ///
+    /// One entry point with flags rather than several methods: every
+    /// exported method costs the wasm its own glue (measured).
+    pub fn measure(&self, flags: u8, in_view: &str, acted: &str) -> Option<String> {
+        let now = now_ms();
+        let mut m = self.inner.measure.borrow_mut();
+        let m = m.as_mut()?;
+        self.inner.screen.state.cards.with_untracked(|c| {
+            for s in c.overlay.shown() {
+                let Some(show) = &s.show else { continue };
+                if s.id == acted {
+                    let kind = if flags & 8 != 0 {
+                        EventKind::Open
+                    } else {
+                        EventKind::Dismiss
+                    };
+                    m.record(show, kind);
+                }
+                let mut rest = in_view;
+                let mut seen = false;
+                while let Some((one, tail)) = rest.split_once(' ') {
+                    seen |= one == s.id;
+                    rest = tail;
+                }
+                seen |= rest == s.id;
+                m.observe(show, flags & 1 != 0, seen, flags & 2 != 0, now);
+            }
+        });
+        m.end_look();
+        if flags & 4 != 0 || m.due(now) {
+            m.take_batch(now)
+        } else {
+            None
+        }
     }
 
     /// Applies a cue's text, as a `TEXT_METADATA_CUE` does.

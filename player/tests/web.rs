@@ -35,7 +35,7 @@ fn mount_bare_view() -> Mounted {
     let document = web_sys::window().unwrap().document().unwrap();
     let root: HtmlElement = document.create_element("div").unwrap().unchecked_into();
     document.body().unwrap().append_child(&root).unwrap();
-    let state = PlayerState::new();
+    let state = PlayerState::new(None);
     let handle = leptos::mount::mount_to(root.clone(), move || player_view(state));
     let controls = Controls::attach(&root, state);
     assert!(controls.is_some(), "the view has an .iap-root to listen on");
@@ -143,7 +143,7 @@ async fn a_cue_before_the_catalog_shows_once_the_catalog_arrives() {
     let document = web_sys::window().unwrap().document().unwrap();
     let root: HtmlElement = document.create_element("div").unwrap().unchecked_into();
     document.body().unwrap().append_child(&root).unwrap();
-    let state = PlayerState::new();
+    let state = PlayerState::new(None);
     let _handle = leptos::mount::mount_to(root.clone(), move || player_view(state));
     let screen = Screen::new(state);
     screen.apply_cue(r#"{"v":1,"show":[{"id":"lumen","left":10}]}"#, 0.0);
@@ -182,7 +182,7 @@ async fn cues_delivered_out_of_order_never_go_back_in_time() {
     let document = web_sys::window().unwrap().document().unwrap();
     let root: HtmlElement = document.create_element("div").unwrap().unchecked_into();
     document.body().unwrap().append_child(&root).unwrap();
-    let state = PlayerState::new();
+    let state = PlayerState::new(None);
     let _handle = leptos::mount::mount_to(root.clone(), move || player_view(state));
     let screen = Screen::new(state);
     screen.apply_cue(v8, 0.0);

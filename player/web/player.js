@@ -48,16 +48,85 @@ async function fetchCatalog(url) {
   throw new Error(`catalog ${url} ${problem} (${CATALOG_RETRIES_MS.length + 1} tries)`);
 }
 
+// Measurement's browser side: which cards are on the page and at least half
+// in view (one IntersectionObserver), whether the video plays and the tab is
+// visible and focused, every 250 ms; the wasm (measure.rs) turns that into
+// events and batches, posted here with sendBeacon. Opens and dismissals are
+// seen in the capture phase, before the player's own handler removes the
+// card. Kept in JS because the same through web-sys cost 6 KB of wasm.
+const rand = (n) => Array.from(crypto.getRandomValues(new Uint8Array(n)), (b) => (b % 36).toString(36)).join('');
+// The viewer id: random per page load, shared by the page's players, never
+// stored (no cookie, nothing personal). Measurement events carry it.
+const viewer = rand(12);
+
+function measureCards(element, handle, origin) {
+  const url = `${origin}/measure/events`;
+  const inView = new WeakMap();
+  // A card removed from the page gets one last entry, and is let go then.
+  // Observing a card twice is a no-op, so every card is observed each look.
+  const observer = new IntersectionObserver((entries) => {
+    for (const e of entries) {
+      inView.set(e.target, e.isIntersecting && e.intersectionRatio >= 0.5);
+      if (!e.target.isConnected) observer.unobserve(e.target);
+    }
+  }, { threshold: 0.5 });
+  const pending = [];
+  // flags for handle.measure: 1 playing, 2 tab visible and focused, 4 flush, 8 acted = open.
+  const look = (flags, acted = '') => {
+    const cards = [...element.querySelectorAll('.iap-card')];
+    for (const c of cards) observer.observe(c);
+    const video = element.querySelector('video');
+    if (video && !video.paused && !video.ended && video.readyState >= 2) flags |= 1;
+    if (document.visibilityState === 'visible' && document.hasFocus()) flags |= 2;
+    const ids = cards.filter((c) => inView.get(c)).map((c) => c.querySelector('[data-id]')?.dataset.id);
+    const body = handle.measure(flags, ids.join(' '), acted);
+    if (body) pending.push(body);
+    // A refused beacon (the browser's queue is full) is tried again next time.
+    while (pending.length && navigator.sendBeacon(url, pending[0])) pending.shift();
+    if (pending.length > 4) pending.shift();
+  };
+  const onHide = (e) => look(e.type === 'blur' ? 0 : 4);
+  // Capture phase: seen before the player's own handler removes the card.
+  const onAction = (e) => {
+    const t = e.target;
+    const open = t.closest('.iap-open');
+    const card = (open || t.closest('[data-action=dismiss]')) && t.closest('.iap-card');
+    // Esc closes the newest card.
+    const button = e.key === 'Escape' ? [...element.querySelectorAll('[data-id]')].pop() : card?.querySelector('[data-id]');
+    if (button) look(open ? 8 : 0, button.dataset.id);
+  };
+  const targets = [[document, 'visibilitychange'], [window, 'blur'], [window, 'pagehide']];
+  const stop = () => {
+    look(4);
+    clearInterval(timer);
+    observer.disconnect();
+    for (const [t, k] of targets) t.removeEventListener(k, onHide);
+    element.removeEventListener('click', onAction, true);
+    element.removeEventListener('keydown', onAction, true);
+  };
+  // A player whose element left the page without unmount() stops measuring,
+  // so this timer does not keep it alive.
+  const timer = setInterval(() => (element.isConnected ? look(0) : stop()), 250);
+  for (const [t, k] of targets) t.addEventListener(k, onHide);
+  element.addEventListener('click', onAction, true);
+  element.addEventListener('keydown', onAction, true);
+  return stop;
+}
+
 /**
  * Mounts a player into `element`.
- * options: { playbackUrl, catalogUrl } or { playbackUrl, catalog } (catalog JSON text or object).
+ * options: { playbackUrl, catalogUrl } or { playbackUrl, catalog } (catalog JSON text or object),
+ * and optionally collectorUrl: the measurement collector's origin. With it, the
+ * player reports impressions, viewable impressions, opens and dismissals there
+ * (navigator.sendBeacon) and links QR codes and Open buttons through it; without
+ * it, nothing is sent.
  * Resolves to a handle with unmount(), cue(text), cardCount() once the
  * catalog is in. A catalog that cannot be had does not stop the stream: the
  * video plays without cards, and the problem (naming the field and the fix
  * for an invalid catalog) goes to console.error and to an
  * `ivs-ad-player-error` event on `element`, with the message as `detail`.
  */
-export async function mountPlayer(element, { playbackUrl, catalogUrl, catalog }) {
+export async function mountPlayer(element, { playbackUrl, catalogUrl, catalog, collectorUrl }) {
   if (!playbackUrl) throw new Error('ivs-ad-player: playback-url is required');
   addStyles();
   await loadWasm();
@@ -66,8 +135,14 @@ export async function mountPlayer(element, { playbackUrl, catalogUrl, catalog })
     wasmBinary: new URL('amazon-ivs-wasmworker.min.wasm', here).href,
   });
   // The IVS player needs an absolute URL; embedders may give a relative one.
-  const handle = mount(element, ivs, new URL(playbackUrl, document.baseURI).href);
+  const origin = collectorUrl && new URL(collectorUrl, document.baseURI).origin;
+  const handle = mount(element, ivs, new URL(playbackUrl, document.baseURI).href, origin || undefined, viewer, rand(6));
   players.set(element, handle);
+  if (origin) {
+    const stop = measureCards(element, handle, origin);
+    const unmount = handle.unmount.bind(handle);
+    handle.unmount = () => { stop(); unmount(); };
+  }
   try {
     if (catalog !== undefined) {
       handle.setCatalog(typeof catalog === 'string' ? catalog : JSON.stringify(catalog), document.baseURI);
@@ -96,6 +171,7 @@ class IvsAdPlayer extends HTMLElement {
         playbackUrl: this.getAttribute('playback-url'),
         catalogUrl: this.getAttribute('catalog') ?? undefined,
         catalog: inline,
+        collectorUrl: this.getAttribute('collector') ?? undefined,
       });
       this.dispatchEvent(new CustomEvent('ivs-ad-player-ready', { bubbles: true }));
     } catch (e) {

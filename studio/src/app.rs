@@ -93,6 +93,11 @@ pub struct Args {
     /// rtmp`). Repeatable. See "Security model" in docs.
     #[arg(long = "allow-origin", value_name = "ORIGIN")]
     pub allow_origins: Vec<String>,
+    /// Folder of the measurement database, its signing key and the report
+    /// token. Default: `ivs-studio/measure` in the user's cache folder,
+    /// private (mode 0700).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
 }
 
 /// Reasons the studio cannot start, each with its fix.
@@ -284,6 +289,10 @@ pub async fn run(args: Args) -> ExitCode {
         Ok(c) => c,
         Err(e) => return config_error(e),
     };
+    let measurement = match open_measurement(args.data_dir.as_deref(), &catalog) {
+        Ok(m) => m,
+        Err(e) => return config_error(format!("measurement data: {e}")),
+    };
     // The references are analysed once, before the stream starts, so a bad
     // reference image stops the studio with its name and the fix.
     let detector = if args.no_local_chain {
@@ -335,6 +344,7 @@ pub async fn run(args: Args) -> ExitCode {
                 max_active: args.max_active_products,
                 republish_seconds: args.republish_seconds,
             },
+            Some(measurement.signer.clone()),
         );
         let thumbnails = tokio::spawn(async move {
             while let Some(w) = written_rx.recv().await {
@@ -366,13 +376,17 @@ pub async fn run(args: Args) -> ExitCode {
         },
         // The camera is private: other pages may not read it.
         crate::guard::Guard::new(port, &allow_origins, open_playback),
+        Some(measurement.api.clone()),
     );
     let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = server_stopped.await;
-            })
-            .await
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(async {
+            let _ = server_stopped.await;
+        })
+        .await
     });
 
     tracing::info!(%version, "ffmpeg found");
@@ -408,6 +422,18 @@ pub async fn run(args: Args) -> ExitCode {
             thumbnails_dir.display()
         ),
     }
+    println!(
+        "measurement: players report to {base_url}/measure/events; counts in {}",
+        measurement.api.store.path().display()
+    );
+    println!(
+        "dashboard: {base_url}/dashboard/#token={}",
+        measurement.api.report_token
+    );
+    println!(
+        "report: adctl report --studio {base_url} --token {}",
+        measurement.api.report_token
+    );
     println!("playback URL:");
     println!("{}", channel.info.playback_url());
 
@@ -430,6 +456,51 @@ pub async fn run(args: Args) -> ExitCode {
     let _ = stop_server.send(());
     let _ = tokio::time::timeout(Duration::from_secs(2), server).await;
     code
+}
+
+/// The studio's measurement: the signer its cues are tagged with, and the
+/// collector and store behind its measurement routes.
+struct StudioMeasurement {
+    signer: backend::measure::ShowSigner,
+    api: crate::measure_api::Measurement,
+}
+
+fn open_measurement(
+    dir: Option<&std::path::Path>,
+    catalog: &Catalog,
+) -> Result<StudioMeasurement, String> {
+    // The default folder is checked like the thumbnails' (private, ours, no
+    // symlink); a folder given explicitly is the operator's choice and is
+    // only created, private, when missing.
+    let dir = match dir {
+        Some(d) => {
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(d)
+                .map_err(|e| format!("cannot create --data-dir {}: {e}", d.display()))?;
+            d.to_owned()
+        }
+        None => {
+            let d = crate::measure_api::default_dir()?;
+            crate::thumbnails::prepare_private_dir(&d)
+                .map_err(|e| format!("{e} (or pass --data-dir)"))?;
+            d
+        }
+    };
+    let files = crate::measure_api::open_files(&dir)?;
+    Ok(StudioMeasurement {
+        signer: files.signer.clone(),
+        api: crate::measure_api::Measurement {
+            collector: Arc::new(backend::measure::Collector::new(
+                catalog.clone(),
+                files.signer,
+            )),
+            store: Arc::new(files.store),
+            report_token: Arc::new(files.report_token),
+        },
+    })
 }
 
 /// The catalog the local chain uses: `--catalog FILE`, or the demo's.

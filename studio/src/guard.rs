@@ -16,6 +16,11 @@
 //! 3. **Playback** (the HLS playlist and segments) is open to every origin,
 //!    as IVS's is, unless the picture is the operator's own camera
 //!    (`--input rtmp`): then only the allowed origins may read it.
+//! 4. **Measurement beacons** (`POST /measure/events`) come from players on
+//!    any site, as `text/plain`: they pass the Origin and JSON checks, and
+//!    the collector checks every event instead (a show tag made with the
+//!    studio's key, a known product, a bounded rate). Tracking links and
+//!    the dashboard are GETs; the report routes need the printed token.
 //!
 //! Refusals are JSON in the shape both SDKs parse (`__type` with `message`
 //! and `Message`), with the reason and the fix.
@@ -128,6 +133,13 @@ fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
+/// Whether a request is a player's measurement beacon: the one call any
+/// origin may make, with the `text/plain` body `sendBeacon` sends. It can
+/// only add events the collector checked (see `measure_api`).
+pub fn is_collector(method: &Method, path: &str) -> bool {
+    *method == Method::POST && path == "/measure/events"
+}
+
 /// Whether a path serves the stream (playlist or segments).
 pub fn is_playback(path: &str) -> bool {
     path.starts_with("/api/video/")
@@ -157,6 +169,9 @@ pub fn check(guard: &Guard, method: &Method, path: &str, headers: &HeaderMap) ->
                 format!("origin {origin} may not read this stream: it is the operator's own camera (--input rtmp); start the studio with --allow-origin {origin} to let that page play it"),
             ));
         }
+        return None;
+    }
+    if is_collector(method, path) {
         return None;
     }
     if let Some(origin) = foreign {

@@ -19,6 +19,8 @@ pub mod hls;
 pub mod id3;
 pub mod ivs_api;
 pub mod local_chain;
+pub mod measure_api;
+pub mod measure_store;
 pub mod rekognition_api;
 pub mod segmenter;
 pub mod server;

@@ -98,6 +98,7 @@ impl LocalChain {
         detector: Arc<BuiltinDetector>,
         thumbnails_dir: PathBuf,
         rules: Rules,
+        measurement: Option<backend::measure::ShowSigner>,
     ) -> (Self, tokio::task::JoinHandle<()>) {
         let (starts, mut start_rx) = tokio::sync::mpsc::unbounded_channel::<WorkflowInput>();
         let publisher = Arc::new(ChannelPublisher {
@@ -125,6 +126,7 @@ impl LocalChain {
             retry: RetryPolicy::default(),
             // Events are made here as the frames are written: never late.
             max_event_age: None,
+            measurement,
         });
         let runner_pipeline = pipeline.clone();
         let runner = tokio::spawn(async move {

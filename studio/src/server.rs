@@ -4,6 +4,7 @@
 use crate::demo;
 use crate::guard::{self, Guard};
 use crate::ivs_api::{self, Channels};
+use crate::measure_api::{self, Measurement};
 use crate::rekognition_api::{self, Rekognition};
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
@@ -41,6 +42,7 @@ pub fn router(
     site: Option<PathBuf>,
     rekognition: Rekognition,
     guard: Guard,
+    measurement: Option<Measurement>,
 ) -> Router {
     let api = Router::new()
         .route("/PutMetadata", post(ivs_api::put_metadata))
@@ -60,7 +62,10 @@ pub fn router(
         None => post(rekognition_api::dispatch).fallback(move || no_site(no_site_channels.clone())),
     };
     let rekognition_routes = Router::new().route("/", root).with_state(rekognition);
-    let app = api.merge(demo_routes).merge(rekognition_routes);
+    let mut app = api.merge(demo_routes).merge(rekognition_routes);
+    if let Some(m) = measurement {
+        app = app.merge(measure_api::routes(m));
+    }
     let app = match site {
         Some(dir) => app.fallback_service(site_files(&dir)),
         None => app.fallback(move || no_site(channels.clone())),

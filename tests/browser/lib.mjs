@@ -1,6 +1,7 @@
 // Shared by the browser test and the latency benchmark: start the studio
 // binary, serve the test page from another origin, drive headless Chromium.
 import { execFileSync, spawn } from 'node:child_process';
+import { createHmac } from 'node:crypto';
 import { createServer } from 'node:http';
 import { mkdtempSync, readFileSync, rmSync, existsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -28,10 +29,13 @@ export function studioBin() {
  */
 export function startStudio(args = [], bin = studioBin(), { localChain = false } = {}) {
   const thumbs = mkdtempSync(join(tmpdir(), 'studio-browser-'));
+  // Its own measurement store, key and report token, gone with the test.
+  const dataDir = join(thumbs, 'measure');
   const chain = localChain ? [] : ['--no-local-chain'];
-  const proc = spawn(bin, ['--port', '0', '--thumbnails-dir', thumbs, ...chain, ...args], {
+  const proc = spawn(bin, ['--port', '0', '--thumbnails-dir', thumbs, '--data-dir', dataDir, ...chain, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  const printed = [];
   const stderr = [];
   createInterface({ input: proc.stderr }).on('line', (l) => stderr.push(l));
   const stop = async () => {
@@ -45,10 +49,12 @@ export function startStudio(args = [], bin = studioBin(), { localChain = false }
     const timer = setTimeout(() => reject(new Error(`studio printed no playback URL: ${stderr.join('\n')}`)), 30000);
     proc.once('exit', (code) => reject(new Error(`studio exited ${code}: ${stderr.join('\n')}`)));
     createInterface({ input: proc.stdout }).on('line', (line) => {
+      printed.push(line);
       if (line.endsWith('.m3u8')) {
         clearTimeout(timer);
         const playback = line.trim();
-        resolvePromise({ proc, playback, base: new URL(playback).origin, stderr, stop });
+        const reportToken = printed.map((l) => l.match(/#token=([0-9a-f]+)/)?.[1]).find(Boolean);
+        resolvePromise({ proc, playback, base: new URL(playback).origin, stderr, stop, printed, dataDir, reportToken });
       }
     });
   });
@@ -79,11 +85,12 @@ export function serveDir(dir) {
 }
 
 /** Headless Debian Chromium with a fresh profile and the flags a closed network needs. */
-export async function launchChromium() {
+export async function launchChromium({ userAgent } = {}) {
   const profile = mkdtempSync(join(tmpdir(), 'chromium-profile-'));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: '/usr/bin/chromium',
     headless: true,
+    ...(userAgent ? { userAgent } : {}),
     args: [
       '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
       '--disable-background-networking', '--disable-component-update', '--disable-sync',
@@ -207,4 +214,36 @@ export async function decodeQr(locator, dir, name) {
   const file = join(dir, `${name}.png`);
   writeFileSync(file, await locator.screenshot());
   return execFileSync('zbarimg', ['--raw', '-q', file], { encoding: 'utf8' }).trim();
+}
+
+/**
+ * A cue as the backend sends it with measurement on: the channel, and per
+ * entry its show and the show's tag. The tag is computed here from the
+ * studio's key with the rule `backend::measure::ShowSigner` documents
+ * (HMAC-SHA256 over channel, product and show; first 6 bytes, base64url),
+ * an independent check of that rule. `items`: [id, left, show].
+ */
+export function measuredCue(dataDir, channel, items, seq = Date.now()) {
+  const key = Buffer.from(readFileSync(join(dataDir, 'measure.key'), 'utf8').trim(), 'hex');
+  const tag = (product, show) => {
+    const showBytes = Buffer.alloc(8);
+    showBytes.writeBigUInt64BE(BigInt(show));
+    const mac = createHmac('sha256', key)
+      .update(Buffer.concat([Buffer.from(`${channel}\n${product}\n`), showBytes]))
+      .digest();
+    return mac.subarray(0, 6).toString('base64url');
+  };
+  return JSON.stringify({
+    v: 1, seq, ch: channel,
+    show: items.map(([id, left, show]) => ({ id, left, s: show, t: tag(id, show) })),
+  });
+}
+
+/** The studio's report (JSON rows per show), read with its printed token. */
+export async function report(studio, format = 'json') {
+  const res = await fetch(`${studio.base}/measure/report?format=${format}`, {
+    headers: { authorization: `Bearer ${studio.reportToken}` },
+  });
+  if (!res.ok) throw new Error(`report answered ${res.status}: ${await res.text()}`);
+  return format === 'json' ? res.json() : res.text();
 }

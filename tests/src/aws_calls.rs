@@ -44,6 +44,10 @@ pub const CHECKED_ROLES: [&str; 4] = [
     "workflow",
 ];
 
+/// The measurement table's name in the tests (`{measure_table}` in the
+/// reviewed list).
+pub const MEASURE_TABLE: &str = "ad-measure";
+
 /// Where the reviewed list lives.
 pub fn reviewed_list_path() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("aws-calls.json")
@@ -227,6 +231,18 @@ fn action_and_resource(
         .split_once('?')
         .unwrap_or((path_and_query, ""));
     match service {
+        // A transaction needs the permission of each write in it, on its
+        // table; the first is returned here, the rest by `implied_reads`.
+        "dynamodb" if target == Some("TransactWriteItems") => {
+            transaction_actions(&json).into_iter().next()
+        }
+        "firehose" => Some((
+            format!("firehose:{}", target?),
+            format!(
+                "arn:aws:firehose:{REGION}:{ACCOUNT}:deliverystream/{}",
+                field("DeliveryStreamName")
+            ),
+        )),
         "dynamodb" => Some((
             format!("dynamodb:{}", target?),
             format!(
@@ -290,6 +306,11 @@ fn action_and_resource(
 /// needs `s3:GetObject` on it although the function never calls S3.
 fn implied_reads(action: &str, body: &[u8]) -> Vec<(String, String)> {
     let json: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    if (action == "dynamodb:PutItem" || action == "dynamodb:UpdateItem")
+        && json.get("TransactItems").is_some()
+    {
+        return transaction_actions(&json).into_iter().skip(1).collect();
+    }
     let object = &json["Image"]["S3Object"];
     match (action, object["Bucket"].as_str(), object["Name"].as_str()) {
         (a, Some(bucket), Some(key)) if a.starts_with("rekognition:") => {
@@ -300,6 +321,31 @@ fn implied_reads(action: &str, body: &[u8]) -> Vec<(String, String)> {
         }
         _ => Vec::new(),
     }
+}
+
+/// The IAM actions a `TransactWriteItems` needs: one per kind of write, on
+/// its table (IAM has no action for the transaction itself).
+fn transaction_actions(json: &Value) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for item in json["TransactItems"].as_array().into_iter().flatten() {
+        for (kind, action) in [
+            ("Put", "dynamodb:PutItem"),
+            ("Update", "dynamodb:UpdateItem"),
+            ("Delete", "dynamodb:DeleteItem"),
+            ("ConditionCheck", "dynamodb:ConditionCheckItem"),
+        ] {
+            if let Some(table) = item[kind]["TableName"].as_str() {
+                let call = (
+                    action.to_string(),
+                    format!("arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{table}"),
+                );
+                if !out.contains(&call) {
+                    out.push(call);
+                }
+            }
+        }
+    }
+    out
 }
 
 fn percent_decode(text: &str) -> String {
@@ -334,7 +380,16 @@ pub fn normalize_resource(arn: &str) -> String {
     let machine = format!("arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:");
     let function = format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:");
     if let Some(name) = arn.strip_prefix(&table) {
-        return format!("{table}{}", if name == "*" { "*" } else { "{table}" });
+        let placeholder = match name {
+            "*" => "*",
+            MEASURE_TABLE => "{measure_table}",
+            _ => "{table}",
+        };
+        return format!("{table}{placeholder}");
+    }
+    let stream = format!("arn:aws:firehose:{REGION}:{ACCOUNT}:deliverystream/");
+    if arn.starts_with(&stream) {
+        return format!("{stream}{{measure_stream}}");
     }
     if arn.starts_with(&channel) {
         return format!("{channel}{{channel}}");

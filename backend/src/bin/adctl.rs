@@ -5,6 +5,7 @@
 //! adctl clear --channel arn:aws:ivs:...:channel/abc
 //! adctl state --channel arn:aws:ivs:...:channel/abc
 //! adctl products
+//! adctl report --studio http://127.0.0.1:8080 --token <token> [--format table|csv|json]
 //! ```
 //! Settings come from flags or the same environment variables the Lambdas
 //! read (`TABLE_NAME`, `STATE_MACHINE_ARN`, `CATALOG_PATH`, `AWS_REGION`, ...);
@@ -59,11 +60,35 @@ enum Command {
     /// Check the catalog (every field, all problems at once) and list its
     /// product ids and labels. Needs no AWS settings: run it before a deploy.
     Products,
+    /// Impressions, viewable impressions, view rate, opens, scans and
+    /// click-through rate per channel, product and show, from the store the
+    /// dashboard reads.
+    Report {
+        /// The studio's address (its store); the token it printed goes in
+        /// --token.
+        #[arg(long)]
+        studio: String,
+        /// The report token the studio printed.
+        #[arg(long, env = "STUDIO_REPORT_TOKEN")]
+        token: String,
+        #[arg(long, value_enum, default_value = "table")]
+        format: backend::measure::ReportFormat,
+    },
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if let Command::Report {
+        studio,
+        token,
+        format,
+    } = &cli.command
+    {
+        let shows = studio_report(studio, token).await?;
+        print!("{}", backend::measure::render_report(&shows, *format));
+        return Ok(());
+    }
     if let Command::Products = cli.command {
         let text = std::fs::read_to_string(&cli.catalog)
             .with_context(|| format!("cannot read the catalog {}", cli.catalog))?;
@@ -100,11 +125,73 @@ async fn main() -> anyhow::Result<()> {
             serde_json::json!({ "published": cue.encode().unwrap_or_default() })
         }
         Command::State { channel } => backend::operator::state(&pipeline, &channel).await?,
-        Command::Products => serde_json::Value::Null,
+        Command::Products | Command::Report { .. } => serde_json::Value::Null,
     };
     println!(
         "{}",
         serde_json::to_string_pretty(&out).context("printing")?
     );
     Ok(())
+}
+
+/// The studio's counts per show, read from its report API (JSON), so the
+/// table, CSV and JSON are rendered here by the one renderer.
+async fn studio_report(
+    studio: &str,
+    token: &str,
+) -> anyhow::Result<Vec<backend::measure::ShowCounts>> {
+    use http_body_util::{BodyExt, Empty, Limited};
+    use hyper_util::client::legacy::Client;
+    use hyper_util::rt::TokioExecutor;
+    let url = format!(
+        "{}/measure/report?format=json",
+        studio.trim_end_matches('/')
+    );
+    let uri: hyper::Uri = url
+        .parse()
+        .with_context(|| format!("--studio {studio} is not a URL like http://127.0.0.1:8080"))?;
+    let request = hyper::Request::get(uri)
+        .header(hyper::header::AUTHORIZATION, format!("Bearer {token}"))
+        .body(Empty::<bytes::Bytes>::new())
+        .context("building the request")?;
+    let client = Client::builder(TokioExecutor::new()).build_http();
+    let response =
+        tokio::time::timeout(std::time::Duration::from_secs(10), client.request(request))
+            .await
+            .with_context(|| format!("{url}: no answer within 10 s"))?
+            .with_context(|| format!("{url}: is the studio running there?"))?;
+    let status = response.status();
+    // A report of a long show is a few hundred KB; 32 MB is far past any.
+    let body = Limited::new(response.into_body(), 32 << 20)
+        .collect()
+        .await
+        .map_err(|e| anyhow::anyhow!("{url}: reading the answer: {e}"))?
+        .to_bytes();
+    if status == hyper::StatusCode::UNAUTHORIZED {
+        anyhow::bail!("the studio refused the token: pass the one it printed (--token or STUDIO_REPORT_TOKEN)");
+    }
+    if !status.is_success() {
+        anyhow::bail!(
+            "{url} answered {status}: {}",
+            String::from_utf8_lossy(&body)
+        );
+    }
+    let rows: Vec<serde_json::Value> =
+        serde_json::from_slice(&body).with_context(|| format!("{url}: not a report"))?;
+    rows.iter()
+        .map(|r| {
+            let n = |k: &str| r[k].as_u64().unwrap_or(0);
+            let t = |k: &str| r[k].as_str().unwrap_or("").to_owned();
+            Ok(backend::measure::ShowCounts {
+                channel: t("channel"),
+                product: t("product"),
+                show: n("show"),
+                impressions: n("impressions"),
+                viewable: n("viewable"),
+                opens: n("opens"),
+                scans: n("scans"),
+                ..Default::default()
+            })
+        })
+        .collect()
 }

@@ -50,7 +50,7 @@ fn first_sighting_shows_with_a_cue_and_starts_the_workflow() {
     assert_eq!(d.labels[0].outcome, Outcome::Shown);
     assert_eq!(
         d.cue.unwrap().encode().unwrap(),
-        r#"{"v":1,"seq":1700000000000,"show":[{"id":"mug","left":20}]}"#
+        r#"{"v":1,"seq":1700000000000,"show":[{"id":"mug","left":20,"s":1700000000000}]}"#
     );
     assert_eq!(d.start_workflow.as_deref(), Some("chan1-1700000000000"));
     assert_eq!(
@@ -113,7 +113,7 @@ fn every_label_counts_not_just_the_first() {
     // Stacked most confident first.
     assert_eq!(
         d.cue.unwrap().encode().unwrap(),
-        r#"{"v":1,"seq":1700000000000,"show":[{"id":"mug","left":20},{"id":"cap","left":10}]}"#
+        r#"{"v":1,"seq":1700000000000,"show":[{"id":"mug","left":20,"s":1700000000000},{"id":"cap","left":10,"s":1700000000000}]}"#
     );
 }
 
@@ -239,7 +239,7 @@ fn tick_republishes_with_seconds_left_and_wakes_for_each_window_end() {
     let plan = tick(&state, T0 + 7, &rules, &exec);
     assert_eq!(
         plan.cue.unwrap().encode().unwrap(),
-        r#"{"v":1,"seq":1700000007000,"show":[{"id":"mug","left":13},{"id":"cap","left":3}]}"#
+        r#"{"v":1,"seq":1700000007000,"show":[{"id":"mug","left":13,"s":1700000000000},{"id":"cap","left":3,"s":1700000000000}]}"#
     );
     assert_eq!(plan.wait_seconds, 3, "wakes when cap's window ends");
     assert!(!plan.done);
@@ -249,7 +249,7 @@ fn tick_republishes_with_seconds_left_and_wakes_for_each_window_end() {
     let plan = tick(&state, T0 + 10, &rules, &exec);
     assert_eq!(
         plan.cue.unwrap().encode().unwrap(),
-        r#"{"v":1,"seq":1700000010000,"show":[{"id":"mug","left":10}]}"#
+        r#"{"v":1,"seq":1700000010000,"show":[{"id":"mug","left":10,"s":1700000000000}]}"#
     );
     assert_eq!(plan.wait_seconds, 5);
     state = plan.new_state.unwrap();
@@ -297,7 +297,7 @@ fn force_show_ignores_cooldown_and_makes_room() {
     let (s, cue, start) = force_show(&state, &catalog(), &id("cap"), T0 + 2, &rules, "c").unwrap();
     assert_eq!(
         cue.encode().unwrap(),
-        r#"{"v":1,"seq":1700000002000,"show":[{"id":"cap","left":10}]}"#
+        r#"{"v":1,"seq":1700000002000,"show":[{"id":"cap","left":10,"s":1700000002000}]}"#
     );
     assert_eq!(start, None, "the running workflow keeps the channel");
     assert_eq!(s.products[&id("mug")].visible_until, T0 + 2);
@@ -341,6 +341,7 @@ proptest! {
         let mut state = ChannelState::default();
         let mut now = T0;
         let mut last_shown: BTreeMap<ProductId, u64> = BTreeMap::new();
+        let mut show_of: BTreeMap<ProductId, ShowId> = BTreeMap::new();
         for (gap, dets) in frames {
             now += gap;
             let dets: Vec<_> = dets.into_iter().map(|(l, c)| det(labels[l], c)).collect();
@@ -357,6 +358,12 @@ proptest! {
             }
             if let Some(s) = d.new_state.clone() {
                 prop_assert!(s.version > state.version);
+                // A new display window is a new show, named by the version
+                // that started it; no two windows share one.
+                for shown in d.shown() {
+                    let previous = show_of.insert(shown.clone(), ShowId(s.version));
+                    prop_assert!(previous.is_none_or(|p| p.0 < s.version));
+                }
                 prop_assert_eq!(d.cue.is_some(), !d.shown().is_empty());
                 if let Some(cue) = &d.cue {
                     prop_assert_eq!(cue.seq, Some(s.version), "a cue names the version written");
@@ -370,6 +377,8 @@ proptest! {
             prop_assert!(cue.show.len() <= max_active);
             prop_assert!(cue.encode().is_ok());
             for item in &cue.show {
+                // Every cue of a window names the show that started it.
+                prop_assert_eq!(item.show, show_of.get(&item.id).copied());
                 let p = catalog.get(&item.id).unwrap();
                 prop_assert!(item.seconds_left >= 1 && item.seconds_left <= p.display_seconds);
             }

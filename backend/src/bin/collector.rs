@@ -1,0 +1,35 @@
+//! Lambda behind a function URL: players' measurement beacons and the
+//! tracking links of QR codes and Open buttons (see `backend::collector`).
+use aws_lambda_events::event::lambda_function_urls::LambdaFunctionUrlRequest;
+use backend::collector::{
+    from_function_url, handle, to_function_url, CollectorConfig, CollectorService,
+    DynamoFirehoseStore,
+};
+use backend::measure::Collector;
+use backend::runtime::{init_json_logs, sdk_config};
+use lambda_runtime::{service_fn, LambdaEvent};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    init_json_logs();
+    let config = CollectorConfig::from_lookup(|name| std::env::var(name).ok())?;
+    let sdk = sdk_config(&config.region).await;
+    let service = CollectorService {
+        collector: Collector::new(config.catalog, config.signer),
+        store: Box::new(DynamoFirehoseStore {
+            dynamodb: aws_sdk_dynamodb::Client::new(&sdk),
+            table: config.table,
+            firehose: aws_sdk_firehose::Client::new(&sdk),
+            stream: config.stream,
+        }),
+        clock: Box::new(backend::collector::unix_now),
+    };
+    let service = &service;
+    lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<LambdaFunctionUrlRequest>| async move {
+            let response = handle(service, &from_function_url(&event.payload)).await;
+            Ok::<_, lambda_runtime::Error>(to_function_url(response))
+        },
+    ))
+    .await
+}

@@ -1,0 +1,1025 @@
+//! Measured advertising: the collector's rules, shared by its two homes (the
+//! studio, over SQLite, and the collector Lambda, over DynamoDB and
+//! Firehose), and the signer that lets it tell real shows from made-up ones.
+//!
+//! What counts (the definitions follow IAB/MRC; the README's "Measurement"
+//! section explains them):
+//! * **impression**: the player rendered the card while the video played;
+//! * **viewable**: at least half the card in view, in a visible, focused tab,
+//!   for one continuous second;
+//! * **click**: the card's Open link, counted at the collector's redirect;
+//! * **scan**: the card's QR code, counted at the same redirect;
+//! * **dismiss** and the player's own **open** beacon are kept as raw events
+//!   and counters, but the report's "opens" are the redirects (a click is
+//!   what reached the server, as the industry counts it).
+//!
+//! Every event is checked before anything is counted: a batch is accepted
+//! whole or refused whole with the reason ([`Rejection`]). An event names a
+//! show with the backend's [`ShowTag`], so an event or a link for a show that
+//! was never on air is refused without reading any state; an event id seen
+//! before is not counted again (the store's job, atomically); each viewer id
+//! has a bounded rate ([`RateLimiter`]); and known robots' user agents are
+//! recorded but flagged and left out of every count ([`is_robot`]).
+
+use ad_contract::measure::{
+    ChannelId, EventBatch, LinkKind, MeasureError, OpaqueId, ShowId, ShowRef, ShowTag,
+    TrackingLink, SHOW_TAG_LEN,
+};
+use ad_contract::{Catalog, Cue, ProductId};
+use async_trait::async_trait;
+use hmac::{Hmac, KeyInit, Mac};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::sync::Mutex;
+
+/// Unix time in whole seconds.
+pub type UnixSeconds = u64;
+
+/// Shortest signing key accepted.
+pub const MIN_KEY_BYTES: usize = 16;
+
+/// Makes and checks [`ShowTag`]s: HMAC-SHA256 over channel, product and show
+/// with a key only the backend and the collector hold, cut to 48 bits.
+/// 48 bits is plenty against guessing: at the collector's rate limit a
+/// forger needs billions of years of requests per valid tag.
+#[derive(Clone)]
+pub struct ShowSigner {
+    key: Vec<u8>,
+}
+
+impl fmt::Debug for ShowSigner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ShowSigner(..)")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyError {
+    #[error("the measurement key is {0} bytes; give at least {MIN_KEY_BYTES} random bytes, as hex (e.g. `openssl rand -hex 32`)")]
+    TooShort(usize),
+    #[error(
+        "the measurement key is not hex ({0}); give it as hex digits (e.g. `openssl rand -hex 32`)"
+    )]
+    NotHex(String),
+}
+
+impl ShowSigner {
+    pub fn new(key: &[u8]) -> Result<Self, KeyError> {
+        if key.len() < MIN_KEY_BYTES {
+            return Err(KeyError::TooShort(key.len()));
+        }
+        Ok(Self { key: key.to_vec() })
+    }
+
+    /// A key written as hex digits (the form the configs hold).
+    pub fn from_hex(text: &str) -> Result<Self, KeyError> {
+        let text = text.trim();
+        if !text.len().is_multiple_of(2) {
+            return Err(KeyError::NotHex("an odd number of digits".into()));
+        }
+        let bytes = (0..text.len())
+            .step_by(2)
+            .map(|i| {
+                text.get(i..i + 2)
+                    .and_then(|pair| u8::from_str_radix(pair, 16).ok())
+                    .ok_or_else(|| KeyError::NotHex(format!("digit {} is not hex", i + 1)))
+            })
+            .collect::<Result<Vec<u8>, _>>()?;
+        Self::new(&bytes)
+    }
+
+    fn mac(&self, channel: &ChannelId, product: &ProductId, show: ShowId) -> [u8; 32] {
+        // The key length was checked; HMAC takes any length anyway.
+        let mut mac = match <Hmac<Sha256> as KeyInit>::new_from_slice(&self.key) {
+            Ok(mac) => mac,
+            Err(_) => return [0; 32],
+        };
+        // Fields separated by a byte no id may contain, so no two different
+        // triples hash the same text.
+        mac.update(channel.as_str().as_bytes());
+        mac.update(b"\n");
+        mac.update(product.as_str().as_bytes());
+        mac.update(b"\n");
+        mac.update(&show.0.to_be_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
+    /// The tag for a show.
+    pub fn tag(&self, channel: &ChannelId, product: &ProductId, show: ShowId) -> ShowTag {
+        let mac = self.mac(channel, product, show);
+        let text = base64url(&mac[..SHOW_TAG_LEN * 6 / 8]);
+        // Eight characters of the base64url alphabet: always a valid tag.
+        ShowTag::parse(&text).unwrap_or_else(|_| unreachable_tag())
+    }
+
+    /// Whether `show` carries the tag this key makes for it. Compared in
+    /// constant time, so the answer's timing tells nothing about the tag.
+    pub fn verify(&self, show: &ShowRef) -> bool {
+        let expected = self.tag(&show.channel, &show.product, show.show);
+        let (a, b) = (expected.as_str().as_bytes(), show.tag.as_str().as_bytes());
+        a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    }
+
+    /// Names the channel in `cue` and tags every entry that has a show, so
+    /// players can report on it.
+    pub fn stamp(&self, cue: &mut Cue, channel: &ChannelId) {
+        cue.channel = Some(channel.clone());
+        for item in &mut cue.show {
+            item.tag = item.show.map(|show| self.tag(channel, &item.id, show));
+        }
+    }
+}
+
+/// A tag of the right shape, for the impossible case where base64url output
+/// were not one (keeps `tag` free of panics).
+fn unreachable_tag() -> ShowTag {
+    ShowTag::parse("AAAAAAAA").unwrap_or_else(|_| unreachable_tag())
+}
+
+fn base64url(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | (u32::from(*b) << (16 - 8 * i)));
+        let chars = chunk.len() + 1;
+        for i in 0..chars {
+            out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
+        }
+    }
+    out
+}
+
+/// What the collector counts: the player's four events and the two ways
+/// through a tracking link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Measure {
+    Impression,
+    Viewable,
+    Open,
+    Dismiss,
+    Click,
+    Scan,
+}
+
+impl Measure {
+    pub const ALL: [Measure; 6] = [
+        Measure::Impression,
+        Measure::Viewable,
+        Measure::Open,
+        Measure::Dismiss,
+        Measure::Click,
+        Measure::Scan,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Measure::Impression => "impression",
+            Measure::Viewable => "viewable",
+            Measure::Open => "open",
+            Measure::Dismiss => "dismiss",
+            Measure::Click => "click",
+            Measure::Scan => "scan",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|m| m.as_str() == text)
+    }
+}
+
+impl From<ad_contract::measure::EventKind> for Measure {
+    fn from(kind: ad_contract::measure::EventKind) -> Self {
+        use ad_contract::measure::EventKind;
+        match kind {
+            EventKind::Impression => Measure::Impression,
+            EventKind::Viewable => Measure::Viewable,
+            EventKind::Open => Measure::Open,
+            EventKind::Dismiss => Measure::Dismiss,
+        }
+    }
+}
+
+impl From<LinkKind> for Measure {
+    fn from(kind: LinkKind) -> Self {
+        match kind {
+            LinkKind::Scan => Measure::Scan,
+            LinkKind::Click => Measure::Click,
+        }
+    }
+}
+
+/// One accepted event, as the store records it (and Firehose delivers it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Recorded {
+    /// Unique per counted thing: the player's event id, or for a link the
+    /// hash of link, client and second (a double fetch counts once).
+    pub event_id: String,
+    /// The player's viewer id; empty for a scan (a phone has none).
+    pub viewer: String,
+    pub measure: Measure,
+    pub channel: String,
+    pub product: String,
+    pub show: u64,
+    /// Unix seconds when the collector received it.
+    pub at: UnixSeconds,
+    /// A known robot's user agent: recorded, never counted.
+    pub robot: bool,
+}
+
+impl Recorded {
+    /// The hour the counters file it under (`YYYY-MM-DDTHH`, UTC).
+    pub fn hour(&self) -> String {
+        hour_of(self.at)
+    }
+
+    /// What makes it the same event: its id within its viewer (players pick
+    /// ids per page, so two pages may pick the same one).
+    pub fn dedupe_key(&self) -> String {
+        format!("{}.{}", self.viewer, self.event_id)
+    }
+}
+
+/// `YYYY-MM-DDTHH` (UTC) of a Unix time.
+pub fn hour_of(at: UnixSeconds) -> String {
+    let days = (at / 86_400) as i64;
+    let (y, m, d) = civil_from_days(days);
+    format!("{y:04}-{m:02}-{d:02}T{:02}", (at % 86_400) / 3600)
+}
+
+/// Howard Hinnant's days-to-civil algorithm (proleptic Gregorian, UTC).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+/// Why the collector refused a request; nothing of it was counted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Rejection {
+    /// The body is not a batch (HTTP 400).
+    #[error("{0}")]
+    Malformed(#[from] MeasureError),
+    /// An event names a product the catalog does not have (HTTP 400).
+    #[error("events[{index}].product: {product} is not in the catalog")]
+    UnknownProduct { index: usize, product: String },
+    /// An event's tag is not the backend's for its show (HTTP 400).
+    #[error("events[{index}].tag: not the tag of show {show} of {product} on {channel}; copy it from the cue")]
+    ForgedShow {
+        index: usize,
+        channel: String,
+        product: String,
+        show: u64,
+    },
+    /// The viewer sent more than the rate allows (HTTP 429).
+    #[error("viewer {viewer} sent more than {limit} events a minute; try again later")]
+    RateLimited { viewer: String, limit: u32 },
+}
+
+impl Rejection {
+    /// The HTTP status both collectors answer with.
+    pub fn status(&self) -> u16 {
+        match self {
+            Rejection::RateLimited { .. } => 429,
+            _ => 400,
+        }
+    }
+}
+
+/// Known robots, by a word their user agents carry (lower case). Partial by
+/// nature (the IAB/ABC list is licensed); it covers the crawlers, link
+/// previewers and HTTP libraries a tracking link meets. An empty user agent
+/// counts as a robot: every browser and phone camera app sends one.
+const ROBOT_WORDS: &[&str] = &[
+    "bot",
+    "crawl",
+    "spider",
+    "slurp",
+    "facebookexternalhit",
+    "embedly",
+    "preview",
+    "curl/",
+    "wget/",
+    "python-requests",
+    "python-urllib",
+    "go-http-client",
+    "okhttp",
+    "java/",
+    "libwww",
+    "httpclient",
+    "headless",
+    "phantomjs",
+    "lighthouse",
+];
+
+/// Whether a user agent is a known robot's (its events are recorded and
+/// flagged, never counted).
+pub fn is_robot(user_agent: &str) -> bool {
+    let ua = user_agent.to_ascii_lowercase();
+    ua.trim().is_empty() || ROBOT_WORDS.iter().any(|w| ua.contains(w))
+}
+
+/// At most `limit` events per viewer in any minute, over at most
+/// `max_viewers` viewers remembered (the least recent is forgotten first),
+/// so memory is bounded whatever arrives.
+#[derive(Debug)]
+pub struct RateLimiter {
+    limit: u32,
+    max_viewers: usize,
+    /// Per viewer: the minute and how many events it sent in it.
+    windows: HashMap<String, (UnixSeconds, u32)>,
+    order: VecDeque<String>,
+}
+
+impl RateLimiter {
+    pub fn new(limit: u32, max_viewers: usize) -> Self {
+        Self {
+            limit,
+            max_viewers: max_viewers.max(1),
+            windows: HashMap::new(),
+            order: VecDeque::new(),
+        }
+    }
+
+    pub fn limit(&self) -> u32 {
+        self.limit
+    }
+
+    /// Takes `n` events of `viewer`'s budget at `now`; false (and nothing
+    /// taken) when that would pass the limit.
+    pub fn admit(&mut self, viewer: &str, n: u32, now: UnixSeconds) -> bool {
+        let minute = now / 60;
+        if !self.windows.contains_key(viewer) {
+            while self.windows.len() >= self.max_viewers {
+                match self.order.pop_front() {
+                    Some(old) => {
+                        self.windows.remove(&old);
+                    }
+                    None => break,
+                }
+            }
+            self.order.push_back(viewer.to_owned());
+        }
+        let entry = self.windows.entry(viewer.to_owned()).or_insert((minute, 0));
+        if entry.0 != minute {
+            *entry = (minute, 0);
+        }
+        if entry.1.saturating_add(n) > self.limit {
+            return false;
+        }
+        entry.1 += n;
+        true
+    }
+}
+
+/// Events a viewer may send a minute. A card makes at most four events a
+/// show; ten players on a page with a new card every few seconds stay far
+/// below.
+pub const EVENTS_PER_VIEWER_MINUTE: u32 = 240;
+/// Viewers the rate limiter remembers (about 100 bytes each).
+pub const RATE_LIMITED_VIEWERS: usize = 100_000;
+
+/// The collector's rules, without storage: checks a batch or a link and says
+/// what to record.
+#[derive(Debug)]
+pub struct Collector {
+    catalog: Catalog,
+    signer: ShowSigner,
+    rate: Mutex<RateLimiter>,
+}
+
+impl Collector {
+    pub fn new(catalog: Catalog, signer: ShowSigner) -> Self {
+        Self {
+            catalog,
+            signer,
+            rate: Mutex::new(RateLimiter::new(
+                EVENTS_PER_VIEWER_MINUTE,
+                RATE_LIMITED_VIEWERS,
+            )),
+        }
+    }
+
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    /// Checks a beacon's body; the events to record, or why none is.
+    pub fn accept_batch(
+        &self,
+        body: &str,
+        user_agent: &str,
+        now: UnixSeconds,
+    ) -> Result<Vec<Recorded>, Rejection> {
+        let batch = EventBatch::decode(body)?;
+        for (index, event) in batch.events.iter().enumerate() {
+            self.check_show(&event.show, index)?;
+        }
+        let admitted = self
+            .rate
+            .lock()
+            .map(|mut rate| {
+                rate.admit(
+                    batch.viewer.as_str(),
+                    u32::try_from(batch.events.len()).unwrap_or(u32::MAX),
+                    now,
+                )
+            })
+            .unwrap_or(false);
+        if !admitted {
+            return Err(Rejection::RateLimited {
+                viewer: batch.viewer.as_str().to_owned(),
+                limit: EVENTS_PER_VIEWER_MINUTE,
+            });
+        }
+        let robot = is_robot(user_agent);
+        Ok(batch
+            .events
+            .into_iter()
+            .map(|e| Recorded {
+                event_id: e.id.as_str().to_owned(),
+                viewer: batch.viewer.as_str().to_owned(),
+                measure: e.kind.into(),
+                channel: e.show.channel.as_str().to_owned(),
+                product: e.show.product.as_str().to_owned(),
+                show: e.show.show.0,
+                at: now,
+                robot,
+            })
+            .collect())
+    }
+
+    fn check_show(&self, show: &ShowRef, index: usize) -> Result<(), Rejection> {
+        if self.catalog.get(&show.product).is_none() {
+            return Err(Rejection::UnknownProduct {
+                index,
+                product: show.product.as_str().to_owned(),
+            });
+        }
+        if !self.signer.verify(show) {
+            return Err(Rejection::ForgedShow {
+                index,
+                channel: show.channel.as_str().to_owned(),
+                product: show.product.as_str().to_owned(),
+                show: show.show.0,
+            });
+        }
+        Ok(())
+    }
+
+    /// A tracking link followed: where to redirect and what to record, or
+    /// `None` for anything that is not a real show's link (answer 404).
+    /// `client` identifies the fetcher (address and user agent), so the same
+    /// client fetching twice in one second counts once.
+    pub fn follow_link(
+        &self,
+        token: &str,
+        viewer: Option<&str>,
+        client: &str,
+        user_agent: &str,
+        now: UnixSeconds,
+    ) -> Option<(String, Recorded)> {
+        let link = TrackingLink::parse(token)?;
+        self.check_show(&link.show, 0).ok()?;
+        let product = self.catalog.get(&link.show.product)?;
+        let viewer = viewer
+            .and_then(|v| OpaqueId::parse(v).ok())
+            .map(|v| v.as_str().to_owned())
+            .unwrap_or_default();
+        let mut hash = Sha256::new();
+        for part in [token, client, user_agent, &now.to_string()] {
+            hash.update(part.as_bytes());
+            hash.update(b"\n");
+        }
+        let digest = hash.finalize();
+        let event_id = format!("l-{}", base64url(&digest[..15]));
+        Some((
+            product.link_url.clone(),
+            Recorded {
+                event_id,
+                viewer,
+                measure: link.kind.into(),
+                channel: link.show.channel.as_str().to_owned(),
+                product: link.show.product.as_str().to_owned(),
+                show: link.show.show.0,
+                at: now,
+                robot: is_robot(user_agent),
+            },
+        ))
+    }
+}
+
+/// What a store did with a set of events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RecordSummary {
+    /// New, and counted.
+    pub counted: usize,
+    /// Seen before (same event id): not counted again.
+    pub duplicates: usize,
+    /// From a robot: recorded, not counted.
+    pub robots: usize,
+}
+
+/// Counters per show: what the report and the dashboard read.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct ShowCounts {
+    pub channel: String,
+    pub product: String,
+    pub show: u64,
+    /// When the first event of the show arrived (Unix seconds).
+    pub first_at: UnixSeconds,
+    pub impressions: u64,
+    pub viewable: u64,
+    pub opens: u64,
+    pub scans: u64,
+    pub dismisses: u64,
+    /// The player's own open beacons (the report's opens are the redirects).
+    pub open_beacons: u64,
+}
+
+impl ShowCounts {
+    pub fn add(&mut self, measure: Measure, n: u64) {
+        let field = match measure {
+            Measure::Impression => &mut self.impressions,
+            Measure::Viewable => &mut self.viewable,
+            Measure::Open => &mut self.open_beacons,
+            Measure::Dismiss => &mut self.dismisses,
+            Measure::Click => &mut self.opens,
+            Measure::Scan => &mut self.scans,
+        };
+        *field += n;
+    }
+
+    /// Viewable impressions per impression.
+    pub fn view_rate(&self) -> f64 {
+        ratio(self.viewable, self.impressions)
+    }
+
+    /// (opens + scans) per impression.
+    pub fn click_through_rate(&self) -> f64 {
+        ratio(self.opens + self.scans, self.impressions)
+    }
+}
+
+fn ratio(a: u64, b: u64) -> f64 {
+    if b == 0 {
+        0.0
+    } else {
+        a as f64 / b as f64
+    }
+}
+
+/// Counted events per hour and product, for the dashboard's charts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HourCount {
+    pub hour: String,
+    pub channel: String,
+    pub product: String,
+    pub measure: Measure,
+    pub count: u64,
+}
+
+/// Where counted events go. Recording is atomic per event: an event id is
+/// counted at most once however many times and however concurrently it
+/// arrives.
+#[async_trait]
+pub trait MeasureStore: Send + Sync {
+    async fn record(&self, events: &[Recorded]) -> Result<RecordSummary, MeasureStoreError>;
+    /// Every show's counters, newest show first.
+    async fn shows(&self) -> Result<Vec<ShowCounts>, MeasureStoreError>;
+    /// Counts per hour, product and measure, oldest first.
+    async fn hours(&self) -> Result<Vec<HourCount>, MeasureStoreError>;
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("measurement store: {message}")]
+pub struct MeasureStoreError {
+    pub message: String,
+    #[source]
+    pub source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+impl MeasureStoreError {
+    pub fn new(
+        message: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            message: message.into(),
+            source: Some(Box::new(source)),
+        }
+    }
+}
+
+/// The report's formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    Table,
+    Csv,
+    Json,
+}
+
+/// One row of the report, with the rates worked out.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReportRow {
+    pub channel: String,
+    pub product: String,
+    pub show: u64,
+    pub impressions: u64,
+    pub viewable: u64,
+    pub view_rate: f64,
+    pub opens: u64,
+    pub scans: u64,
+    pub click_through_rate: f64,
+}
+
+impl From<&ShowCounts> for ReportRow {
+    fn from(c: &ShowCounts) -> Self {
+        Self {
+            channel: c.channel.clone(),
+            product: c.product.clone(),
+            show: c.show,
+            impressions: c.impressions,
+            viewable: c.viewable,
+            view_rate: round4(c.view_rate()),
+            opens: c.opens,
+            scans: c.scans,
+            click_through_rate: round4(c.click_through_rate()),
+        }
+    }
+}
+
+fn round4(x: f64) -> f64 {
+    (x * 10_000.0).round() / 10_000.0
+}
+
+const REPORT_COLUMNS: [&str; 9] = [
+    "channel",
+    "product",
+    "show",
+    "impressions",
+    "viewable",
+    "view_rate",
+    "opens",
+    "scans",
+    "click_through_rate",
+];
+
+impl ReportRow {
+    fn cells(&self) -> [String; 9] {
+        [
+            self.channel.clone(),
+            self.product.clone(),
+            self.show.to_string(),
+            self.impressions.to_string(),
+            self.viewable.to_string(),
+            format!("{:.4}", self.view_rate),
+            self.opens.to_string(),
+            self.scans.to_string(),
+            format!("{:.4}", self.click_through_rate),
+        ]
+    }
+}
+
+/// The report per channel, product and show, in `format`.
+pub fn render_report(shows: &[ShowCounts], format: ReportFormat) -> String {
+    let rows: Vec<ReportRow> = shows.iter().map(ReportRow::from).collect();
+    match format {
+        ReportFormat::Json => serde_json::to_string_pretty(&rows).unwrap_or_default() + "\n",
+        ReportFormat::Csv => {
+            let mut out = REPORT_COLUMNS.join(",") + "\n";
+            for row in &rows {
+                // Ids are tokens (no comma, quote or newline), numbers are
+                // numbers: nothing needs quoting.
+                out.push_str(&row.cells().join(","));
+                out.push('\n');
+            }
+            out
+        }
+        ReportFormat::Table => {
+            let cells: Vec<[String; 9]> = rows.iter().map(ReportRow::cells).collect();
+            let widths: Vec<usize> = (0..9)
+                .map(|i| {
+                    cells
+                        .iter()
+                        .map(|c| c[i].len())
+                        .chain([REPORT_COLUMNS[i].len()])
+                        .max()
+                        .unwrap_or(0)
+                })
+                .collect();
+            let line = |values: Vec<&str>| {
+                let mut out = String::new();
+                for (i, v) in values.iter().enumerate() {
+                    // Text left, numbers right.
+                    if i < 2 {
+                        out.push_str(&format!("{v:<w$}  ", w = widths[i]));
+                    } else {
+                        out.push_str(&format!("{v:>w$}  ", w = widths[i]));
+                    }
+                }
+                out.trim_end().to_owned() + "\n"
+            };
+            let mut out = line(REPORT_COLUMNS.to_vec());
+            for c in &cells {
+                out.push_str(&line(c.iter().map(String::as_str).collect()));
+            }
+            if rows.is_empty() {
+                out.push_str("(no shows measured yet)\n");
+            }
+            out
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ad_contract::measure::{EventKind, ViewerEvent};
+
+    fn catalog() -> Catalog {
+        Catalog::from_json(
+            r#"{"products":[{"id":"cap","labels":["cap"],"title":"Cap","price":"$1","description":"d","image_url":"https://x.test/c.png","link_url":"https://shop.test/cap","min_confidence":50,"display_seconds":20,"cooldown_seconds":60}]}"#,
+        )
+        .unwrap()
+    }
+
+    fn signer() -> ShowSigner {
+        ShowSigner::new(&[7; 32]).unwrap()
+    }
+
+    fn show(tag_from: &ShowSigner) -> ShowRef {
+        let channel = ChannelId::parse("chan1").unwrap();
+        let product = ProductId::parse("cap").unwrap();
+        let tag = tag_from.tag(&channel, &product, ShowId(42));
+        ShowRef {
+            channel,
+            product,
+            show: ShowId(42),
+            tag,
+        }
+    }
+
+    fn batch(viewer: &str, events: Vec<(String, EventKind, ShowRef)>) -> String {
+        EventBatch {
+            viewer: OpaqueId::parse(viewer).unwrap(),
+            events: events
+                .into_iter()
+                .map(|(id, kind, show)| ViewerEvent {
+                    id: OpaqueId::parse(&id).unwrap(),
+                    kind,
+                    show,
+                })
+                .collect(),
+        }
+        .to_json()
+    }
+
+    const BROWSER: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0 Safari/537.36";
+
+    #[test]
+    fn tags_bind_channel_product_and_show_to_the_key() {
+        let s = signer();
+        let good = show(&s);
+        assert!(s.verify(&good));
+        let other_key = ShowSigner::new(&[8; 32]).unwrap();
+        assert!(!other_key.verify(&good));
+        for changed in [
+            ShowRef {
+                show: ShowId(43),
+                ..good.clone()
+            },
+            ShowRef {
+                channel: ChannelId::parse("chan2").unwrap(),
+                ..good.clone()
+            },
+            ShowRef {
+                product: ProductId::parse("mug").unwrap(),
+                ..good.clone()
+            },
+        ] {
+            assert!(!s.verify(&changed), "{changed:?}");
+        }
+        assert_eq!(ShowSigner::new(&[1; 8]).unwrap_err(), KeyError::TooShort(8));
+        assert!(ShowSigner::from_hex("zz".repeat(16).as_str()).is_err());
+        assert!(ShowSigner::from_hex(&"07".repeat(32))
+            .unwrap()
+            .verify(&good));
+    }
+
+    #[test]
+    fn stamping_a_cue_tags_every_show() {
+        let mut cue =
+            Cue::decode(r#"{"v":1,"seq":50,"show":[{"id":"cap","left":4,"s":42}]}"#).unwrap();
+        let channel = ChannelId::parse("chan1").unwrap();
+        signer().stamp(&mut cue, &channel);
+        assert_eq!(cue.channel, Some(channel));
+        assert_eq!(cue.show[0].tag, Some(show(&signer()).tag));
+        assert!(cue.encode().is_ok());
+    }
+
+    #[test]
+    fn a_batch_is_accepted_whole_or_refused_whole() {
+        let c = Collector::new(catalog(), signer());
+        let good = show(&signer());
+        let ok = c
+            .accept_batch(
+                &batch(
+                    "v1",
+                    vec![("e1".into(), EventKind::Impression, good.clone())],
+                ),
+                BROWSER,
+                1000,
+            )
+            .unwrap();
+        assert_eq!(ok.len(), 1);
+        assert_eq!(ok[0].measure, Measure::Impression);
+        assert!(!ok[0].robot);
+
+        let forged = ShowRef {
+            tag: ShowTag::parse("AAAAAAAA").unwrap(),
+            ..good.clone()
+        };
+        let err = c
+            .accept_batch(
+                &batch(
+                    "v1",
+                    vec![
+                        ("e2".into(), EventKind::Viewable, good.clone()),
+                        ("e3".into(), EventKind::Viewable, forged),
+                    ],
+                ),
+                BROWSER,
+                1000,
+            )
+            .unwrap_err();
+        assert!(
+            matches!(err, Rejection::ForgedShow { index: 1, .. }),
+            "{err}"
+        );
+        assert_eq!(err.status(), 400);
+
+        let unknown = ShowRef {
+            product: ProductId::parse("mug").unwrap(),
+            ..good.clone()
+        };
+        let err = c
+            .accept_batch(
+                &batch("v1", vec![("e4".into(), EventKind::Impression, unknown)]),
+                BROWSER,
+                1000,
+            )
+            .unwrap_err();
+        assert!(err.to_string().contains("not in the catalog"), "{err}");
+        assert!(matches!(
+            c.accept_batch("{", BROWSER, 1000),
+            Err(Rejection::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn each_viewer_has_a_bounded_rate_and_memory_is_bounded() {
+        let c = Collector::new(catalog(), signer());
+        let good = show(&signer());
+        let events = |n: usize, from: usize| -> Vec<(String, EventKind, ShowRef)> {
+            (from..from + n)
+                .map(|i| (format!("e{i}"), EventKind::Dismiss, good.clone()))
+                .collect()
+        };
+        let mut sent = 0;
+        while sent + 50 <= EVENTS_PER_VIEWER_MINUTE as usize {
+            c.accept_batch(&batch("busy", events(50, sent)), BROWSER, 60)
+                .unwrap();
+            sent += 50;
+        }
+        let err = c
+            .accept_batch(&batch("busy", events(50, sent)), BROWSER, 119)
+            .unwrap_err();
+        assert_eq!(err.status(), 429);
+        // Another viewer, and the next minute, are not held back.
+        c.accept_batch(&batch("calm", events(1, 0)), BROWSER, 119)
+            .unwrap();
+        c.accept_batch(&batch("busy", events(50, sent)), BROWSER, 120)
+            .unwrap();
+
+        let mut limiter = RateLimiter::new(1, 3);
+        for v in ["a", "b", "c", "d"] {
+            assert!(limiter.admit(v, 1, 0));
+        }
+        assert_eq!(limiter.windows.len(), 3, "the oldest viewer is forgotten");
+    }
+
+    #[test]
+    fn robots_are_recorded_but_flagged() {
+        for ua in [
+            "",
+            "curl/8.5.0",
+            "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+            "facebookexternalhit/1.1",
+            "python-requests/2.32",
+        ] {
+            assert!(is_robot(ua), "{ua}");
+        }
+        assert!(!is_robot(BROWSER));
+        assert!(!is_robot(
+            "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1"
+        ));
+    }
+
+    #[test]
+    fn links_redirect_only_to_the_catalog_and_dedupe_per_client_second() {
+        let c = Collector::new(catalog(), signer());
+        let link = TrackingLink {
+            kind: LinkKind::Scan,
+            show: show(&signer()),
+        };
+        let token = link.token();
+        let (to, rec) = c
+            .follow_link(&token, None, "127.0.0.1", BROWSER, 500)
+            .unwrap();
+        assert_eq!(to, "https://shop.test/cap");
+        assert_eq!(rec.measure, Measure::Scan);
+        let (_, again) = c
+            .follow_link(&token, None, "127.0.0.1", BROWSER, 500)
+            .unwrap();
+        assert_eq!(rec.event_id, again.event_id, "same client, same second");
+        let (_, later) = c
+            .follow_link(&token, None, "127.0.0.1", BROWSER, 501)
+            .unwrap();
+        assert_ne!(rec.event_id, later.event_id);
+        let (_, other) = c
+            .follow_link(&token, None, "127.0.0.2", BROWSER, 500)
+            .unwrap();
+        assert_ne!(rec.event_id, other.event_id);
+
+        let forged = token.replace(link.show.tag.as_str(), "AAAAAAAA");
+        assert!(c.follow_link(&forged, None, "x", BROWSER, 500).is_none());
+        assert!(c.follow_link("q.x", None, "x", BROWSER, 500).is_none());
+        let click = TrackingLink {
+            kind: LinkKind::Click,
+            ..link
+        };
+        let (_, rec) = c
+            .follow_link(&click.token(), Some("viewer9"), "x", BROWSER, 500)
+            .unwrap();
+        assert_eq!(
+            (rec.measure, rec.viewer.as_str()),
+            (Measure::Click, "viewer9")
+        );
+    }
+
+    #[test]
+    fn the_report_agrees_across_formats() {
+        let mut a = ShowCounts {
+            channel: "chan1".into(),
+            product: "cap".into(),
+            show: 42,
+            ..ShowCounts::default()
+        };
+        a.add(Measure::Impression, 4);
+        a.add(Measure::Viewable, 3);
+        a.add(Measure::Click, 1);
+        a.add(Measure::Scan, 1);
+        let table = render_report(std::slice::from_ref(&a), ReportFormat::Table);
+        assert!(
+            table.contains("0.7500") && table.contains("0.5000"),
+            "{table}"
+        );
+        let csv = render_report(std::slice::from_ref(&a), ReportFormat::Csv);
+        assert_eq!(
+            csv.lines().nth(1),
+            Some("chan1,cap,42,4,3,0.7500,1,1,0.5000")
+        );
+        let json: serde_json::Value =
+            serde_json::from_str(&render_report(&[a], ReportFormat::Json)).unwrap();
+        assert_eq!(json[0]["click_through_rate"], 0.5);
+        assert_eq!(json[0]["view_rate"], 0.75);
+        assert!(render_report(&[], ReportFormat::Table).contains("no shows"));
+    }
+
+    #[test]
+    fn hours_are_utc_calendar_hours() {
+        assert_eq!(hour_of(0), "1970-01-01T00");
+        assert_eq!(hour_of(1_796_300_000), "2026-12-03T12");
+        assert_eq!(hour_of(951_782_400 + 3 * 3600), "2000-02-29T03");
+    }
+
+    #[test]
+    fn base64url_matches_the_standard() {
+        assert_eq!(base64url(b"\xfb\xff\xbf"), "-_-_");
+        assert_eq!(base64url(b"Man"), "TWFu");
+        assert_eq!(base64url(&[0; 6]), "AAAAAAAA");
+    }
+}

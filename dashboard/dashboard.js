@@ -1,0 +1,163 @@
+// The measurement dashboard: live counters, impressions and scans per hour
+// and product as SVG charts, the table of shows and a CSV download. It reads
+// the report API (`/measure/report`, `/measure/hours`) with the token from
+// the address's fragment (`#token=...`, never sent to a server), and
+// refreshes every two seconds. No library: the charts are a few SVG bars.
+
+const REFRESH_MS = 2000;
+const COLOURS = ['#5b3cc4', '#d9480f', '#2b8a3e', '#1971c2', '#c2255c', '#e67700', '#0c8599', '#5c940d'];
+const SVG = 'http://www.w3.org/2000/svg';
+
+const params = new URLSearchParams(location.hash.slice(1));
+let token = params.get('token') ?? '';
+// The report API's origin: this page's own unless the address names one.
+const api = (params.get('api') ?? '').replace(/\/$/, '');
+const $ = (id) => document.getElementById(id);
+
+async function fetchReport(path) {
+  const res = await fetch(`${api}${path}`, { headers: { Authorization: `Bearer ${token}` }, cache: 'no-store' });
+  if (res.status === 401) throw Object.assign(new Error('The token was refused.'), { auth: true });
+  if (!res.ok) throw new Error(`${path} answered HTTP ${res.status}`);
+  return res;
+}
+
+function el(tag, attrs = {}, text) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function svg(tag, attrs = {}, text) {
+  const node = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, String(v));
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+const percent = (x) => `${(x * 100).toFixed(1)} %`;
+
+function renderTotals(shows) {
+  const sum = (k) => shows.reduce((n, s) => n + s[k], 0);
+  const impressions = sum('impressions');
+  const viewable = sum('viewable');
+  const opens = sum('opens');
+  const scans = sum('scans');
+  const totals = [
+    ['impressions', impressions, 'Impressions'],
+    ['viewable', viewable, 'Viewable impressions'],
+    ['view-rate', impressions ? percent(viewable / impressions) : '–', 'View rate'],
+    ['opens', opens, 'Opens'],
+    ['scans', scans, 'QR scans'],
+    ['ctr', impressions ? percent((opens + scans) / impressions) : '–', 'Click-through rate'],
+    ['shows', shows.length, 'Shows'],
+  ];
+  $('totals').replaceChildren(...totals.map(([key, value, label]) => {
+    const box = el('div', { class: 'total', 'data-total': key });
+    box.append(el('b', {}, String(value)), el('span', {}, label));
+    return box;
+  }));
+}
+
+// One grouped bar chart: hours along x, one bar per product.
+function renderChart(container, hours, measure) {
+  const rows = hours.filter((h) => h.measure === measure);
+  const products = [...new Set(rows.map((r) => r.product))].sort();
+  const slots = [...new Set(rows.map((r) => r.hour))].sort().slice(-24);
+  if (!rows.length) {
+    container.replaceChildren(el('p', { class: 'empty' }, `No ${measure}s yet.`));
+    return;
+  }
+  const count = (hour, product) => rows
+    .filter((r) => r.hour === hour && r.product === product)
+    .reduce((n, r) => n + r.count, 0);
+  const max = Math.max(1, ...slots.flatMap((h) => products.map((p) => count(h, p))));
+  const W = 800, H = 200, left = 40, bottom = 24, top = 8;
+  const plot = svg('svg', { viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': `${measure}s per hour and product` });
+  plot.append(svg('line', { class: 'axis', x1: left, y1: H - bottom, x2: W, y2: H - bottom }));
+  plot.append(svg('text', { x: left - 6, y: top + 10, 'text-anchor': 'end' }, String(max)));
+  plot.append(svg('text', { x: left - 6, y: H - bottom, 'text-anchor': 'end' }, '0'));
+  const slotW = (W - left) / slots.length;
+  const barW = Math.max(2, (slotW * 0.8) / products.length);
+  slots.forEach((hour, i) => {
+    const x0 = left + i * slotW + slotW * 0.1;
+    products.forEach((product, j) => {
+      const n = count(hour, product);
+      const h = ((H - bottom - top) * n) / max;
+      const bar = svg('rect', {
+        x: x0 + j * barW, y: H - bottom - h, width: barW - 1, height: h,
+        fill: COLOURS[j % COLOURS.length], 'data-product': product, 'data-count': n,
+      });
+      bar.append(svg('title', {}, `${product} ${hour}:00 UTC: ${n}`));
+      plot.append(bar);
+    });
+    plot.append(svg('text', { x: x0 + (slotW * 0.8) / 2, y: H - 6, 'text-anchor': 'middle' }, `${hour.slice(11)}h`));
+  });
+  const legend = el('div', { class: 'legend' });
+  products.forEach((p, j) => {
+    const item = el('span');
+    // Through the CSSOM: the page's CSP refuses style attributes.
+    const swatch = el('i');
+    swatch.style.background = COLOURS[j % COLOURS.length];
+    item.append(swatch, p);
+    legend.append(item);
+  });
+  container.replaceChildren(plot, legend);
+}
+
+function renderShows(shows) {
+  const body = $('shows').tBodies[0];
+  body.replaceChildren(...shows.map((s) => {
+    const row = el('tr');
+    for (const v of [s.channel, s.product, s.show, s.impressions, s.viewable, percent(s.view_rate),
+      s.opens, s.scans, percent(s.click_through_rate)]) row.append(el('td', {}, String(v)));
+    return row;
+  }));
+}
+
+async function refresh() {
+  try {
+    const [shows, hours] = await Promise.all([
+      fetchReport('/measure/report?format=json').then((r) => r.json()),
+      fetchReport('/measure/hours').then((r) => r.json()),
+    ]);
+    renderTotals(shows);
+    renderChart($('chart-impressions'), hours, 'impression');
+    renderChart($('chart-scans'), hours, 'scan');
+    renderShows(shows);
+    $('main').hidden = false;
+    $('login').hidden = true;
+    $('status').textContent = `Updated ${new Date().toLocaleTimeString()}`;
+  } catch (e) {
+    $('status').textContent = e.message;
+    if (e.auth) {
+      $('login').hidden = false;
+      return false;
+    }
+  }
+  return true;
+}
+
+async function downloadCsv() {
+  const text = await (await fetchReport('/measure/report?format=csv')).text();
+  const link = el('a', { href: URL.createObjectURL(new Blob([text], { type: 'text/csv' })), download: 'ad-report.csv' });
+  document.body.append(link);
+  link.click();
+  link.remove();
+}
+
+async function loop() {
+  if (await refresh()) setTimeout(loop, REFRESH_MS);
+}
+
+$('csv').addEventListener('click', () => downloadCsv().catch((e) => { $('status').textContent = e.message; }));
+$('login').addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  token = $('token').value.trim();
+  loop();
+});
+if (token) loop();
+else {
+  $('status').textContent = 'A report token is needed.';
+  $('login').hidden = false;
+}

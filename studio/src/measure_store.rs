@@ -1,0 +1,316 @@
+//! The studio's measurement store: SQLite (the bundled build, one file in the
+//! studio's data folder), so counts survive a restart and `adctl report`
+//! and the dashboard read what the collector wrote.
+//!
+//! An event's dedupe key (viewer and event id) is the `events` table's
+//! primary key: a second arrival of the
+//! same id (a beacon sent twice, a QR code fetched twice in a second) is
+//! ignored by `INSERT OR IGNORE`, and only a row that went in bumps the
+//! counters, in the same transaction. So the counts equal the distinct
+//! events however many arrive at once. Robots' rows go in flagged and bump
+//! nothing.
+
+use backend::measure::{
+    HourCount, Measure, MeasureStore, MeasureStoreError, RecordSummary, Recorded, ShowCounts,
+};
+use rusqlite::{params, Connection, OptionalExtension};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+const SCHEMA: &str = "
+PRAGMA journal_mode = WAL;
+PRAGMA synchronous = NORMAL;
+CREATE TABLE IF NOT EXISTS events (
+    event_id TEXT PRIMARY KEY,
+    viewer   TEXT NOT NULL,
+    measure  TEXT NOT NULL,
+    channel  TEXT NOT NULL,
+    product  TEXT NOT NULL,
+    show     INTEGER NOT NULL,
+    at       INTEGER NOT NULL,
+    robot    INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS show_counts (
+    channel  TEXT NOT NULL,
+    product  TEXT NOT NULL,
+    show     INTEGER NOT NULL,
+    measure  TEXT NOT NULL,
+    count    INTEGER NOT NULL,
+    first_at INTEGER NOT NULL,
+    PRIMARY KEY (channel, product, show, measure)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS hour_counts (
+    hour     TEXT NOT NULL,
+    channel  TEXT NOT NULL,
+    product  TEXT NOT NULL,
+    measure  TEXT NOT NULL,
+    count    INTEGER NOT NULL,
+    PRIMARY KEY (hour, channel, product, measure)
+) WITHOUT ROWID;
+";
+
+pub struct SqliteMeasureStore {
+    path: PathBuf,
+    db: Mutex<Connection>,
+}
+
+fn store_error(what: &str, e: rusqlite::Error) -> MeasureStoreError {
+    MeasureStoreError::new(what.to_owned(), e)
+}
+
+impl SqliteMeasureStore {
+    /// Opens (or creates) the database at `path`.
+    pub fn open(path: &Path) -> Result<Self, MeasureStoreError> {
+        let db = Connection::open(path)
+            .map_err(|e| store_error(&format!("cannot open {}", path.display()), e))?;
+        db.execute_batch(SCHEMA)
+            .map_err(|e| store_error(&format!("cannot set up {}", path.display()), e))?;
+        Ok(Self {
+            path: path.to_owned(),
+            db: Mutex::new(db),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, Connection>, MeasureStoreError> {
+        self.db.lock().map_err(|_| MeasureStoreError {
+            message: "the database lock was poisoned by a panic; restart the studio".into(),
+            source: None,
+        })
+    }
+
+    /// Records in one transaction (synchronous; SQLite takes microseconds).
+    pub fn record_now(&self, events: &[Recorded]) -> Result<RecordSummary, MeasureStoreError> {
+        let mut db = self.lock()?;
+        let tx = db
+            .transaction()
+            .map_err(|e| store_error("cannot begin", e))?;
+        let mut summary = RecordSummary::default();
+        {
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO events (event_id, viewer, measure, channel, product, show, at, robot)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )
+                .map_err(|e| store_error("insert", e))?;
+            let mut per_show = tx
+                .prepare_cached(
+                    "INSERT INTO show_counts (channel, product, show, measure, count, first_at)
+                     VALUES (?1, ?2, ?3, ?4, 1, ?5)
+                     ON CONFLICT (channel, product, show, measure) DO UPDATE SET count = count + 1",
+                )
+                .map_err(|e| store_error("count", e))?;
+            let mut per_hour = tx
+                .prepare_cached(
+                    "INSERT INTO hour_counts (hour, channel, product, measure, count)
+                     VALUES (?1, ?2, ?3, ?4, 1)
+                     ON CONFLICT (hour, channel, product, measure) DO UPDATE SET count = count + 1",
+                )
+                .map_err(|e| store_error("count", e))?;
+            for e in events {
+                let show = i64::try_from(e.show).unwrap_or(i64::MAX);
+                let at = i64::try_from(e.at).unwrap_or(i64::MAX);
+                let inserted = insert
+                    .execute(params![
+                        e.dedupe_key(),
+                        e.viewer,
+                        e.measure.as_str(),
+                        e.channel,
+                        e.product,
+                        show,
+                        at,
+                        e.robot
+                    ])
+                    .map_err(|err| store_error("insert", err))?;
+                if inserted == 0 {
+                    summary.duplicates += 1;
+                } else if e.robot {
+                    summary.robots += 1;
+                } else {
+                    per_show
+                        .execute(params![e.channel, e.product, show, e.measure.as_str(), at])
+                        .map_err(|err| store_error("count", err))?;
+                    per_hour
+                        .execute(params![e.hour(), e.channel, e.product, e.measure.as_str()])
+                        .map_err(|err| store_error("count", err))?;
+                    summary.counted += 1;
+                }
+            }
+        }
+        tx.commit().map_err(|e| store_error("commit", e))?;
+        Ok(summary)
+    }
+
+    pub fn shows_now(&self) -> Result<Vec<ShowCounts>, MeasureStoreError> {
+        let db = self.lock()?;
+        let mut query = db
+            .prepare_cached(
+                "SELECT channel, product, show, measure, count, first_at FROM show_counts
+                 ORDER BY show DESC, channel, product",
+            )
+            .map_err(|e| store_error("report", e))?;
+        let rows = query
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, i64>(4)?,
+                    r.get::<_, i64>(5)?,
+                ))
+            })
+            .map_err(|e| store_error("report", e))?;
+        let mut shows: Vec<ShowCounts> = Vec::new();
+        for row in rows {
+            let (channel, product, show, measure, count, first_at) =
+                row.map_err(|e| store_error("report", e))?;
+            let show = u64::try_from(show).unwrap_or(0);
+            let first_at = u64::try_from(first_at).unwrap_or(0);
+            let i = match shows
+                .iter()
+                .position(|s| s.show == show && s.channel == channel && s.product == product)
+            {
+                Some(i) => i,
+                None => {
+                    shows.push(ShowCounts {
+                        channel,
+                        product,
+                        show,
+                        first_at,
+                        ..ShowCounts::default()
+                    });
+                    shows.len() - 1
+                }
+            };
+            shows[i].first_at = shows[i].first_at.min(first_at);
+            if let Some(m) = Measure::parse(&measure) {
+                shows[i].add(m, u64::try_from(count).unwrap_or(0));
+            }
+        }
+        Ok(shows)
+    }
+
+    pub fn hours_now(&self) -> Result<Vec<HourCount>, MeasureStoreError> {
+        let db = self.lock()?;
+        let mut query = db
+            .prepare_cached(
+                "SELECT hour, channel, product, measure, count FROM hour_counts
+                 ORDER BY hour, channel, product, measure",
+            )
+            .map_err(|e| store_error("report", e))?;
+        let rows = query
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, i64>(4)?,
+                ))
+            })
+            .map_err(|e| store_error("report", e))?;
+        let mut hours = Vec::new();
+        for row in rows {
+            let (hour, channel, product, measure, count) =
+                row.map_err(|e| store_error("report", e))?;
+            if let Some(measure) = Measure::parse(&measure) {
+                hours.push(HourCount {
+                    hour,
+                    channel,
+                    product,
+                    measure,
+                    count: u64::try_from(count).unwrap_or(0),
+                });
+            }
+        }
+        Ok(hours)
+    }
+
+    /// Events recorded (counted or not), for tests and the startup line.
+    pub fn event_count(&self) -> Result<u64, MeasureStoreError> {
+        let db = self.lock()?;
+        let n: Option<i64> = db
+            .query_row("SELECT count(*) FROM events", [], |r| r.get(0))
+            .optional()
+            .map_err(|e| store_error("count", e))?;
+        Ok(n.and_then(|n| u64::try_from(n).ok()).unwrap_or(0))
+    }
+}
+
+#[async_trait::async_trait]
+impl MeasureStore for SqliteMeasureStore {
+    async fn record(&self, events: &[Recorded]) -> Result<RecordSummary, MeasureStoreError> {
+        self.record_now(events)
+    }
+    async fn shows(&self) -> Result<Vec<ShowCounts>, MeasureStoreError> {
+        self.shows_now()
+    }
+    async fn hours(&self) -> Result<Vec<HourCount>, MeasureStoreError> {
+        self.hours_now()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(id: &str, measure: Measure, robot: bool) -> Recorded {
+        Recorded {
+            event_id: id.into(),
+            viewer: "v1".into(),
+            measure,
+            channel: "chan".into(),
+            product: "cap".into(),
+            show: 42,
+            at: 1_796_300_000,
+            robot,
+        }
+    }
+
+    #[test]
+    fn counts_each_event_once_and_survive_a_reopen() {
+        let dir = std::env::temp_dir().join(format!("measure-store-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("measure.sqlite3");
+        let _ = std::fs::remove_file(&path);
+        {
+            let store = SqliteMeasureStore::open(&path).unwrap();
+            let s = store
+                .record_now(&[
+                    event("a", Measure::Impression, false),
+                    event("a", Measure::Impression, false),
+                    event("b", Measure::Viewable, false),
+                    event("c", Measure::Scan, true),
+                ])
+                .unwrap();
+            assert_eq!(
+                s,
+                RecordSummary {
+                    counted: 2,
+                    duplicates: 1,
+                    robots: 1
+                }
+            );
+            let again = store
+                .record_now(&[event("b", Measure::Viewable, false)])
+                .unwrap();
+            assert_eq!(again.duplicates, 1);
+        }
+        let store = SqliteMeasureStore::open(&path).unwrap();
+        let shows = store.shows_now().unwrap();
+        assert_eq!(shows.len(), 1);
+        assert_eq!(
+            (shows[0].impressions, shows[0].viewable, shows[0].scans),
+            (1, 1, 0)
+        );
+        assert_eq!(store.event_count().unwrap(), 3);
+        let hours = store.hours_now().unwrap();
+        assert_eq!(hours.len(), 2);
+        assert_eq!(hours[0].hour, "2026-12-03T12");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
