@@ -63,7 +63,13 @@ test('products in the show get their cards by themselves, and only they', async 
   const appeared = Date.now();
   console.log(`kestrel card visible ${((appeared - started) / 1000 - KESTREL_ENTERS).toFixed(1)} s (wall clock, upper bound) after kestrel entered the show`);
   assert.equal(await card.locator('.iap-price').textContent(), kestrel.price);
-  assert.equal(await decodeQr(card.locator('.iap-qr'), scratch, 'kestrel'), kestrel.link_url);
+  // The demo page measures (collector="/"): the QR code is the studio's
+  // tracking link, which redirects to the product's link.
+  const scanned = await decodeQr(card.locator('.iap-qr'), scratch, 'kestrel');
+  assert.ok(scanned.startsWith(`${studio.base}/r/q.`), scanned);
+  const hop = await fetch(scanned, { redirect: 'manual', headers: { 'user-agent': 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Mobile/15E148' } });
+  assert.equal(hop.status, 302);
+  assert.equal(hop.headers.get('location'), kestrel.link_url);
 
   // Where the cue landed on the video's own timeline (the studio stamps it
   // at the live frame and logs that frame's show time).
