@@ -252,8 +252,10 @@ pub fn hour_of(at: UnixSeconds) -> String {
     format!("{y:04}-{m:02}-{d:02}T{:02}", (at % 86_400) / 3600)
 }
 
-/// Howard Hinnant's days-to-civil algorithm (proleptic Gregorian, UTC).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
+/// Howard Hinnant's days-to-civil algorithm (proleptic Gregorian, UTC):
+/// days since 1970-01-01 to (year, month, day). The studio's clock uses it
+/// too.
+pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);
