@@ -247,7 +247,7 @@ async fn process_thumbnail(
             Err(e) => {
                 warn!(channel = %channel, error = %e, "cue not published; the workflow re-publishes it")
             }
-            Ok(()) => {}
+            Ok(_) => {}
         }
     }
     if let Some(execution) = &decision.start_workflow {
@@ -290,15 +290,11 @@ where
 }
 
 /// Sends a cue with PutMetadata, retrying throttling a bounded number of times
-/// with jittered backoff. Validation errors are logged with the cue and not
-/// retried; ChannelNotBroadcasting is returned at once.
-pub async fn publish_cue(p: &Pipeline, channel: &str, cue: &Cue) -> Result<(), PublishError> {
-    let mut cue = cue.clone();
-    if let Some(signer) = &p.measurement {
-        let channel_id = ChannelId::from_arn(channel)
-            .map_err(|e| PublishError::Invalid(format!("channel ARN {channel}: {e}")))?;
-        signer.stamp(&mut cue, &channel_id);
-    }
+/// with jittered backoff, and returns the cue as sent (see [`cue_as_sent`]).
+/// Validation errors are logged with the cue and not retried;
+/// ChannelNotBroadcasting is returned at once.
+pub async fn publish_cue(p: &Pipeline, channel: &str, cue: &Cue) -> Result<Cue, PublishError> {
+    let cue = cue_as_sent(p, channel, cue)?;
     let text = cue
         .encode()
         .map_err(|e| PublishError::Invalid(e.to_string()))?;
@@ -307,7 +303,7 @@ pub async fn publish_cue(p: &Pipeline, channel: &str, cue: &Cue) -> Result<(), P
         match p.publisher.put_metadata(channel, &text).await {
             Ok(()) => {
                 info!(channel = %channel, cue = %text, "cue published");
-                return Ok(());
+                return Ok(cue);
             }
             Err(PublishError::Throttled(m)) if retry + 1 < p.retry.attempts => {
                 warn!(channel = %channel, attempt = retry + 1, "PutMetadata throttled; retrying: {m}");
@@ -325,6 +321,22 @@ pub async fn publish_cue(p: &Pipeline, channel: &str, cue: &Cue) -> Result<(), P
             Err(e) => return Err(e),
         }
     }
+}
+
+/// The decision core's cue as a channel carries it: stamped with the channel
+/// and each show's tag when measurement is on; without it no one reports on
+/// a show, so the show ids are left out and the cue is what it was before
+/// shows existed.
+pub(crate) fn cue_as_sent(p: &Pipeline, channel: &str, cue: &Cue) -> Result<Cue, PublishError> {
+    let mut cue = cue.clone();
+    if let Some(signer) = &p.measurement {
+        let channel_id = ChannelId::from_arn(channel)
+            .map_err(|e| PublishError::Invalid(format!("channel ARN {channel}: {e}")))?;
+        signer.stamp(&mut cue, &channel_id);
+    } else {
+        cue.show.iter_mut().for_each(|item| item.show = None);
+    }
+    Ok(cue)
 }
 
 /// The stream ended: forget the channel's cards, cooldowns and workflow.

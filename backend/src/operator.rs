@@ -2,7 +2,9 @@
 //! Lambdas: show a product now, clear a channel, read a channel's state.
 
 use crate::decision::{self, ChannelState, Decision};
-use crate::handlers::{decide_and_save, publish_cue, start_workflow, HandlerError, Pipeline};
+use crate::handlers::{
+    cue_as_sent, decide_and_save, publish_cue, start_workflow, HandlerError, Pipeline,
+};
 use crate::thumbnail_key::channel_id_of;
 use ad_contract::{Cue, ProductId};
 use serde_json::{json, Value};
@@ -53,8 +55,7 @@ pub async fn show_now(p: &Pipeline, channel: &str, product: &str) -> Result<Cue,
         }
     })
     .await?;
-    let cue = decision.cue.unwrap_or_default();
-    publish_cue(p, channel, &cue).await?;
+    let cue = publish_cue(p, channel, &decision.cue.unwrap_or_default()).await?;
     if let Some(execution) = &decision.start_workflow {
         start_workflow(p, channel, execution, 0).await;
     }
@@ -72,9 +73,7 @@ pub async fn clear(p: &Pipeline, channel: &str) -> Result<Cue, OperatorError> {
         start_workflow: None,
     })
     .await?;
-    let cue = Cue::clear_at(saved.version);
-    publish_cue(p, channel, &cue).await?;
-    Ok(cue)
+    Ok(publish_cue(p, channel, &Cue::clear_at(saved.version)).await?)
 }
 
 /// The channel's state as JSON, with the cue a viewer would get now.
@@ -108,6 +107,10 @@ pub async fn state(p: &Pipeline, channel: &str) -> Result<Value, OperatorError> 
         "workflow_running": state.lease_held(now),
         "lease_until": state.lease_until,
         "products": products,
-        "cue_now": state.cue_at(now).encode().unwrap_or_default(),
+        // What a viewer joining now would be sent.
+        "cue_now": cue_as_sent(p, channel, &state.cue_at(now))
+            .ok()
+            .and_then(|cue| cue.encode().ok())
+            .unwrap_or_default(),
     }))
 }
