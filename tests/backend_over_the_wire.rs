@@ -1221,13 +1221,21 @@ fn post(body: String, user_agent: &str) -> backend::collector::HttpRequest {
     }
 }
 
+/// The counters as `adctl report` reads them: with the operator's
+/// credentials (the collector's role may not read them).
+fn counters(env: &Env) -> backend::collector::DynamoCounters {
+    backend::collector::DynamoCounters {
+        dynamodb: env.operator.dynamodb.clone(),
+        table: aws_calls::MEASURE_TABLE.into(),
+    }
+}
+
 async fn show_counts(
-    service: &backend::collector::CollectorService,
+    env: &Env,
     channel: &str,
     show: u64,
 ) -> Result<backend::measure::ShowCounts, Failed> {
-    Ok(service
-        .store
+    Ok(counters(env)
         .shows()
         .await
         .map_err(|e| e.to_string())?
@@ -1292,13 +1300,13 @@ async fn collector_counts_each_event_once_and_streams_it_raw(env: Arc<Env>) -> R
         .headers
         .contains(&("location", "https://shop.example.com/mug".into())));
 
-    let counts = show_counts(&service, "collectOnce", 1_790_000_000_123).await?;
+    let counts = show_counts(&env, "collectOnce", 1_790_000_000_123).await?;
     assert_eq!(
         (counts.impressions, counts.viewable, counts.scans),
         (2, 1, 1),
         "{counts:?}"
     );
-    let hours = service.store.hours().await.map_err(|e| e.to_string())?;
+    let hours = counters(&env).hours().await.map_err(|e| e.to_string())?;
     let hour_total: u64 = hours
         .iter()
         .filter(|h| {
@@ -1342,6 +1350,53 @@ async fn collector_counts_each_event_once_and_streams_it_raw(env: Arc<Env>) -> R
     }
     assert_eq!(lines.len(), 5, "{lines:?}");
     assert_eq!(lines.iter().filter(|l| l["robot"] == true).count(), 1);
+
+    // The dashboard for a deployed stack (`studio-dashboard`) reads the same
+    // counters with the operator's credentials, behind its token and the
+    // loopback Host check.
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+    let port = listener.local_addr()?.port();
+    let app = studio::aws_dashboard::app(counters(&env), "t0ken".into(), port);
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let get = |path: &'static str, host: String, token: Option<&'static str>| async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+        let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+        stream
+            .write_all(
+                format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n{auth}Connection: close\r\n\r\n")
+                    .as_bytes(),
+            )
+            .await?;
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).await?;
+        Ok::<String, std::io::Error>(answer)
+    };
+    let host = format!("127.0.0.1:{port}");
+    let report = get("/measure/report?format=json", host.clone(), Some("t0ken")).await?;
+    let (head, body) = report.split_once("\r\n\r\n").unwrap_or_default();
+    assert!(head.starts_with("HTTP/1.1 200"), "{report}");
+    let shows: Value = serde_json::from_str(body.trim())?;
+    let row = shows
+        .as_array()
+        .and_then(|rows| rows.iter().find(|r| r["channel"] == "collectOnce"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        (row["impressions"].as_u64(), row["scans"].as_u64()),
+        (Some(2), Some(1)),
+        "{body}"
+    );
+    let page = get("/dashboard/", host.clone(), None).await?;
+    assert!(
+        page.starts_with("HTTP/1.1 200") && page.contains("<script"),
+        "{page}"
+    );
+    let no_token = get("/measure/report", host, None).await?;
+    assert!(no_token.starts_with("HTTP/1.1 401"), "{no_token}");
+    let rebound = get("/measure/report", "attacker.example".into(), Some("t0ken")).await?;
+    assert!(rebound.starts_with("HTTP/1.1 403"), "{rebound}");
+    server.abort();
     Ok(())
 }
 
@@ -1396,7 +1451,7 @@ async fn collector_refuses_bad_input_and_changes_no_count(env: Arc<Env>) -> Resu
         .await;
         assert_eq!(answer.status, 404);
     }
-    let counts = show_counts(&service, "collectBad", 77).await?;
+    let counts = show_counts(&env, "collectBad", 77).await?;
     assert_eq!(
         counts,
         backend::measure::ShowCounts::default(),
@@ -1440,7 +1495,7 @@ async fn collector_loses_no_event_in_100_concurrent_batches(env: Arc<Env>) -> Re
         let answer = task.await.map_err(|e| e.to_string())?;
         assert_eq!(answer.status, 200, "{}", answer.body);
     }
-    let counts = show_counts(&service, "collectMany", 5).await?;
+    let counts = show_counts(&env, "collectMany", 5).await?;
     assert_eq!(
         (counts.impressions, counts.viewable),
         (250, 250),

@@ -21,10 +21,13 @@
 //! once, or not at all, however many copies arrive at once. Robots' events
 //! write the dedupe record only. Every new event (robots flagged) then goes
 //! to Firehose as one JSON line, for Athena.
+//!
+//! The collector never reads the counters (its role may not); reports read
+//! them with the operator's credentials through [`DynamoCounters`].
 
 use crate::measure::{
-    Collector, HourCount, Measure, MeasureStore, MeasureStoreError, RecordSummary, Recorded,
-    ShowCounts,
+    Collector, HourCount, Measure, MeasureReader, MeasureStore, MeasureStoreError, RecordSummary,
+    Recorded, ShowCounts,
 };
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
@@ -200,12 +203,20 @@ pub fn to_function_url(
 /// How long an event's dedupe record lives.
 pub const DEDUPE_SECONDS: u64 = 2 * 86_400;
 
-/// Counts in DynamoDB, raw events to Firehose.
+/// Counts in DynamoDB, raw events to Firehose: the collector's store.
 pub struct DynamoFirehoseStore {
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub table: String,
     pub firehose: aws_sdk_firehose::Client,
     pub stream: String,
+}
+
+/// The counters table, read: what `adctl report` reads with the operator's
+/// credentials (the collector itself never reads counters, so its role may
+/// not scan).
+pub struct DynamoCounters {
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub table: String,
 }
 
 fn s(v: impl Into<String>) -> AttributeValue {
@@ -220,6 +231,13 @@ fn store_error(what: &str, e: impl std::error::Error + Send + Sync + 'static) ->
 }
 
 impl DynamoFirehoseStore {
+    fn counters(&self) -> DynamoCounters {
+        DynamoCounters {
+            dynamodb: self.dynamodb.clone(),
+            table: self.table.clone(),
+        }
+    }
+
     /// One event, atomically: dedupe record, then (not a robot) both
     /// counters. `false`: seen before.
     async fn record_one(&self, e: &Recorded) -> Result<bool, MeasureStoreError> {
@@ -285,7 +303,9 @@ impl DynamoFirehoseStore {
             }
         }
     }
+}
 
+impl DynamoCounters {
     async fn scan_prefix(
         &self,
         prefix: &str,
@@ -313,6 +333,66 @@ impl DynamoFirehoseStore {
             }
         }
         Ok(items)
+    }
+
+    /// Every show's counts, newest show first.
+    pub async fn shows(&self) -> Result<Vec<ShowCounts>, MeasureStoreError> {
+        let mut shows: Vec<ShowCounts> = self
+            .scan_prefix("s#")
+            .await?
+            .iter()
+            .map(|item| {
+                let pk = text(item, "pk");
+                let mut c = ShowCounts {
+                    channel: text(item, "channel"),
+                    product: text(item, "product"),
+                    show: pk
+                        .rsplit('#')
+                        .next()
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or(0),
+                    first_at: num(item, "first_at"),
+                    ..ShowCounts::default()
+                };
+                for m in Measure::ALL {
+                    c.add(m, num(item, m.as_str()));
+                }
+                c
+            })
+            .collect();
+        shows.sort_by(|a, b| {
+            b.show
+                .cmp(&a.show)
+                .then_with(|| a.channel.cmp(&b.channel))
+                .then_with(|| a.product.cmp(&b.product))
+        });
+        Ok(shows)
+    }
+
+    /// Counts per hour, channel, product and measure, oldest hour first.
+    pub async fn hours(&self) -> Result<Vec<HourCount>, MeasureStoreError> {
+        let mut hours = Vec::new();
+        for item in self.scan_prefix("h#").await? {
+            let pk = text(&item, "pk");
+            let hour = pk.split('#').nth(1).unwrap_or("").to_owned();
+            for m in Measure::ALL {
+                let count = num(&item, m.as_str());
+                if count > 0 {
+                    hours.push(HourCount {
+                        hour: hour.clone(),
+                        channel: text(&item, "channel"),
+                        product: text(&item, "product"),
+                        measure: m,
+                        count,
+                    });
+                }
+            }
+        }
+        hours.sort_by(|a, b| {
+            (&a.hour, &a.channel, &a.product, a.measure)
+                .cmp(&(&b.hour, &b.channel, &b.product, b.measure))
+        });
+        Ok(hours)
     }
 }
 
@@ -386,63 +466,27 @@ impl MeasureStore for DynamoFirehoseStore {
         }
         Ok(summary)
     }
+}
 
+#[async_trait]
+impl MeasureReader for DynamoFirehoseStore {
     async fn shows(&self) -> Result<Vec<ShowCounts>, MeasureStoreError> {
-        let mut shows: Vec<ShowCounts> = self
-            .scan_prefix("s#")
-            .await?
-            .iter()
-            .map(|item| {
-                let pk = text(item, "pk");
-                let mut c = ShowCounts {
-                    channel: text(item, "channel"),
-                    product: text(item, "product"),
-                    show: pk
-                        .rsplit('#')
-                        .next()
-                        .and_then(|v| v.parse().ok())
-                        .unwrap_or(0),
-                    first_at: num(item, "first_at"),
-                    ..ShowCounts::default()
-                };
-                for m in Measure::ALL {
-                    c.add(m, num(item, m.as_str()));
-                }
-                c
-            })
-            .collect();
-        shows.sort_by(|a, b| {
-            b.show
-                .cmp(&a.show)
-                .then_with(|| a.channel.cmp(&b.channel))
-                .then_with(|| a.product.cmp(&b.product))
-        });
-        Ok(shows)
+        self.counters().shows().await
     }
 
     async fn hours(&self) -> Result<Vec<HourCount>, MeasureStoreError> {
-        let mut hours = Vec::new();
-        for item in self.scan_prefix("h#").await? {
-            let pk = text(&item, "pk");
-            let hour = pk.split('#').nth(1).unwrap_or("").to_owned();
-            for m in Measure::ALL {
-                let count = num(&item, m.as_str());
-                if count > 0 {
-                    hours.push(HourCount {
-                        hour: hour.clone(),
-                        channel: text(&item, "channel"),
-                        product: text(&item, "product"),
-                        measure: m,
-                        count,
-                    });
-                }
-            }
-        }
-        hours.sort_by(|a, b| {
-            (&a.hour, &a.channel, &a.product, a.measure)
-                .cmp(&(&b.hour, &b.channel, &b.product, b.measure))
-        });
-        Ok(hours)
+        self.counters().hours().await
+    }
+}
+
+#[async_trait]
+impl MeasureReader for DynamoCounters {
+    async fn shows(&self) -> Result<Vec<ShowCounts>, MeasureStoreError> {
+        DynamoCounters::shows(self).await
+    }
+
+    async fn hours(&self) -> Result<Vec<HourCount>, MeasureStoreError> {
+        DynamoCounters::hours(self).await
     }
 }
 

@@ -593,16 +593,21 @@ pub struct HourCount {
     pub count: u64,
 }
 
-/// Where counted events go. Recording is atomic per event: an event id is
-/// counted at most once however many times and however concurrently it
-/// arrives.
+/// What the report and the dashboard read: the counters.
 #[async_trait]
-pub trait MeasureStore: Send + Sync {
-    async fn record(&self, events: &[Recorded]) -> Result<RecordSummary, MeasureStoreError>;
+pub trait MeasureReader: Send + Sync {
     /// Every show's counters, newest show first.
     async fn shows(&self) -> Result<Vec<ShowCounts>, MeasureStoreError>;
     /// Counts per hour, product and measure, oldest first.
     async fn hours(&self) -> Result<Vec<HourCount>, MeasureStoreError>;
+}
+
+/// Where counted events go. Recording is atomic per event: an event id is
+/// counted at most once however many times and however concurrently it
+/// arrives.
+#[async_trait]
+pub trait MeasureStore: MeasureReader {
+    async fn record(&self, events: &[Recorded]) -> Result<RecordSummary, MeasureStoreError>;
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -26,6 +26,10 @@ export interface Settings {
   readonly republishSeconds: number;
   /** Where alarms are e-mailed, if given. */
   readonly alarmEmail?: string;
+  /** Days the measurement's raw events stay in S3. */
+  readonly eventRetentionDays: number;
+  /** The collector's reserved concurrency, if given (its throttle). */
+  readonly collectorConcurrency?: number;
 }
 
 /** Every context key the app reads, with what it means (README lists the same). */
@@ -40,6 +44,8 @@ export const CONTEXT_KEYS = {
   maxActiveProducts: 'at most this many cards at once on a channel, 1 to 10 (default 1)',
   republishSeconds: 'the workflow re-sends the cue this often, 1 to 60 (default 5)',
   alarmEmail: 'an e-mail address subscribed to the alarms topic (optional)',
+  eventRetentionDays: 'days before raw measurement events expire from S3, 1 to 3650 (default 400: a year of reports and a month to spare)',
+  collectorConcurrency: 'reserved concurrency of the collector, 1 to 1000: a hard cap on beacons and tracking links handled at once (optional; not set, the account\'s quota is the cap: a reservation fails in accounts whose quota is 10)',
 } as const;
 
 export type ContextKey = keyof typeof CONTEXT_KEYS;
@@ -94,6 +100,16 @@ export function readSettings(lookup: (key: ContextKey) => unknown, givenKeys: st
   const retentionDays = whole('retentionDays', 7, 1, 3650);
   const maxActiveProducts = whole('maxActiveProducts', 1, 1, 10);
   const republishSeconds = whole('republishSeconds', 5, 1, 60);
+  const eventRetentionDays = whole('eventRetentionDays', 400, 1, 3650);
+  let collectorConcurrency: number | undefined;
+  const cc = text('collectorConcurrency');
+  if (cc !== undefined) {
+    collectorConcurrency = Number(cc);
+    if (!Number.isInteger(collectorConcurrency) || collectorConcurrency < 1 || collectorConcurrency > 1000) {
+      problems.push(`collectorConcurrency is ${JSON.stringify(cc)}; it must be a whole number from 1 to 1000, or not set (no reservation)`);
+      collectorConcurrency = undefined;
+    }
+  }
 
   const channelTypes = ['STANDARD', 'BASIC', 'ADVANCED_SD', 'ADVANCED_HD'] as const;
   let channelType: Settings['channelType'] = 'STANDARD';
@@ -144,5 +160,7 @@ export function readSettings(lookup: (key: ContextKey) => unknown, givenKeys: st
     maxActiveProducts,
     republishSeconds,
     alarmEmail,
+    eventRetentionDays,
+    collectorConcurrency,
   };
 }

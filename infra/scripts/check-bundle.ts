@@ -76,7 +76,7 @@ for (const [id, r] of Object.entries<any>(template.Resources)) {
   console.log(`  ${id}: arm64 bootstrap ${mb} MiB, catalog.json, ${catalog.referenceImages.length} reference image(s)${readsText ? ', text models' : ''}`);
   checked++;
 }
-if (checked < 2) problems.push(`expected the on-thumbnail and on-tick functions, found ${checked}`);
+if (checked < 3) problems.push(`expected the on-thumbnail, on-tick and collector functions, found ${checked}`);
 if (problems.length > 0) {
   console.error(problems.map((p) => `  - ${p}`).join('\n'));
   process.exit(1);

@@ -87,6 +87,7 @@ class Resolver {
       'AWS::Logs::LogGroup': `arn:aws:logs:${REGION}:${ACCOUNT}:log-group:${name}:*`,
       'AWS::SQS::Queue': `arn:aws:sqs:${REGION}:${ACCOUNT}:${name}`,
       'AWS::StepFunctions::StateMachine': `arn:aws:states:${REGION}:${ACCOUNT}:stateMachine:${name}`,
+      'AWS::KinesisFirehose::DeliveryStream': `arn:aws:firehose:${REGION}:${ACCOUNT}:deliverystream/${name}`,
     };
     const type = this.resources[id].Type;
     assert.ok(arn[type], `the evaluator does not know the ARN of a ${type} (${id}); teach it`);
@@ -164,6 +165,8 @@ function checkStack(title: string, context: Record<string, unknown>, roles: Reco
       '{channel}': resolver.name(idOf('AWS::IVS::Channel', 'Channel1')),
       '{state_machine}': resolver.name(idOf('AWS::StepFunctions::StateMachine', 'Republish')),
       '{tick_function}': resolver.name(onTick),
+      '{measure_table}': resolver.name(idOf('AWS::DynamoDB::Table', 'Measurement')),
+      '{measure_stream}': resolver.name(idOf('AWS::KinesisFirehose::DeliveryStream', 'MeasurementStream')),
       '{recording}': 'AbCdEf123456',
       '{thumbnail}': 'thumb0',
     };
@@ -172,6 +175,7 @@ function checkStack(title: string, context: Record<string, unknown>, roles: Reco
       OnThumbnail: resources[idOf('AWS::Lambda::Function', 'OnThumbnail')].Properties!.Role['Fn::GetAtt'][0],
       OnTick: resources[onTick].Properties!.Role['Fn::GetAtt'][0],
       Republish: resources[idOf('AWS::StepFunctions::StateMachine', 'Republish')].Properties!.RoleArn['Fn::GetAtt'][0],
+      Collector: resources[idOf('AWS::Lambda::Function', 'Collector')].Properties!.Role['Fn::GetAtt'][0],
     };
 
     for (const [construct, callsOf] of Object.entries(roles)) {
@@ -203,6 +207,7 @@ checkStack('Rekognition detector', { projectVersionArn: PROJECT_VERSION_ARN, cha
   OnThumbnail: 'on-thumbnail',
   OnTick: 'on-tick',
   Republish: 'workflow',
+  Collector: 'collector',
 });
 
 const catalogDir = fs.mkdtempSync(path.join(os.tmpdir(), 'catalog-permissions-'));
@@ -215,6 +220,7 @@ checkStack('built-in detector', { detector: 'builtin', catalog: path.join(catalo
   OnThumbnail: 'on-thumbnail-builtin',
   OnTick: 'on-tick',
   Republish: 'workflow',
+  Collector: 'collector',
 });
 
 describe('the evaluator itself', () => {

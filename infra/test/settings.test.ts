@@ -53,6 +53,23 @@ test('every problem is reported at once, naming the key and the fix', () => {
   assert.match(text, /alarmEmail is "ops"/);
 });
 
+test('measurement: raw events kept 400 days unless told; the collector reserved only when asked', () => {
+  const dflt = readSettings(from({ detector: 'builtin' }));
+  assert.equal(dflt.eventRetentionDays, 400);
+  assert.equal(dflt.collectorConcurrency, undefined);
+  const set = readSettings(from({ detector: 'builtin', eventRetentionDays: '30', collectorConcurrency: '50' }));
+  assert.equal(set.eventRetentionDays, 30);
+  assert.equal(set.collectorConcurrency, 50);
+  assert.throws(
+    () => readSettings(from({ detector: 'builtin', collectorConcurrency: '0', eventRetentionDays: '0' })),
+    (e: unknown) =>
+      e instanceof SettingsError &&
+      e.problems.length === 2 &&
+      /collectorConcurrency is "0"; it must be a whole number from 1 to 1000, or not set/.test(e.problems.join('\n')) &&
+      /eventRetentionDays is "0"/.test(e.problems.join('\n')),
+  );
+});
+
 test('Rekognition needs a well-formed model ARN; the built-in detector refuses one', () => {
   assert.throws(() => readSettings(from({})), /projectVersionArn is not set; pass -c projectVersionArn=.* or -c detector=builtin/);
   assert.throws(

@@ -11,7 +11,7 @@ import { App } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { lambdaEnvNames, playerCsp, REPO_ROOT, WORKFLOW_DEFINITION } from '../lib/repo.ts';
 import { readSettings, type ContextKey } from '../lib/settings.ts';
-import { AdStack, THUMBNAIL_OBJECTS } from '../lib/stack.ts';
+import { AdStack, COLLECTOR_PATHS, EVENTS_PREFIX, THUMBNAIL_OBJECTS } from '../lib/stack.ts';
 import { catalogFiles } from '../lib/catalog.ts';
 
 const ARN = 'arn:aws:rekognition:eu-west-1:123456789012:project/ads/version/ads.1/1730000000000';
@@ -72,7 +72,19 @@ describe('Rekognition detector, two channels', () => {
   const recordings = logicalId(t, 'AWS::S3::Bucket', 'Recordings');
   const workflow = logicalId(t, 'AWS::StepFunctions::StateMachine', 'Republish');
   const queue = logicalId(t, 'AWS::SQS::Queue', 'OnThumbnailFailed');
+  const collector = logicalId(t, 'AWS::Lambda::Function', 'Collector');
+  const measureTable = logicalId(t, 'AWS::DynamoDB::Table', 'Measurement');
+  const stream = logicalId(t, 'AWS::KinesisFirehose::DeliveryStream', 'MeasurementStream');
+  const events = logicalId(t, 'AWS::S3::Bucket', 'MeasurementEvents');
+  const secret = logicalId(t, 'AWS::SecretsManager::Secret', 'MeasurementKey');
   const channels = ['Channel1', 'Channel2'];
+  const alarmIs = (metric: string, fn: string) =>
+    t.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: metric,
+      Namespace: 'AWS/Lambda',
+      Dimensions: [{ Name: 'FunctionName', Value: { Ref: fn } }],
+      AlarmActions: [{ Ref: logicalId(t, 'AWS::SNS::Topic', 'Alarms') }],
+    });
 
   test('IVS: two channels on one recording configuration with INTERVAL thumbnails in SEQUENTIAL storage', () => {
     t.resourceCountIs('AWS::IVS::Channel', 2);
@@ -164,7 +176,7 @@ describe('Rekognition detector, two channels', () => {
   test('environment names are exactly backend/lambda-env.json (AWS_REGION is set by Lambda)', () => {
     const names = new Set(lambdaEnvNames());
     const seen = new Set<string>(['AWS_REGION']);
-    for (const id of [onThumbnail, onTick]) {
+    for (const id of [onThumbnail, onTick, collector]) {
       for (const name of Object.keys(resources(t)[id].Properties!.Environment.Variables)) {
         assert.ok(names.has(name), `${id} sets ${name}, which the backend does not read`);
         seen.add(name);
@@ -258,7 +270,7 @@ describe('Rekognition detector, two channels', () => {
       DistributionConfig: Match.objectLike({
         DefaultRootObject: 'index.html',
         DefaultCacheBehavior: Match.objectLike({ ViewerProtocolPolicy: 'redirect-to-https', Compress: true }),
-        Origins: [Match.objectLike({ OriginAccessControlId: Match.anyValue(), S3OriginConfig: { OriginAccessIdentity: '' } })],
+        Origins: Match.arrayWith([Match.objectLike({ OriginAccessControlId: Match.anyValue(), S3OriginConfig: { OriginAccessIdentity: '' } })]),
       }),
     });
     t.hasResourceProperties('AWS::CloudFront::ResponseHeadersPolicy', {
@@ -286,6 +298,96 @@ describe('Rekognition detector, two channels', () => {
     }
     assert.ok(outputs.PlayerUrl && outputs.CatalogUrl);
     assert.doesNotMatch(JSON.stringify(t.toJSON().Outputs), /"Value"\]/, 'no output reads a stream key\'s Value');
+  });
+
+  test('measurement: one key, generated as hex, resolved at deploy into the three functions and never in the template', () => {
+    const gen = resources(t)[secret].Properties!.GenerateSecretString;
+    assert.equal(gen.PasswordLength, 64);
+    assert.equal(gen.ExcludeUppercase, true);
+    assert.equal(gen.ExcludePunctuation, true);
+    const allowed = [...'abcdefghijklmnopqrstuvwxyz0123456789'].filter((c) => !gen.ExcludeCharacters.includes(c)).join('');
+    assert.equal(allowed, 'abcdef0123456789', 'hex digits only, as ShowSigner::from_hex reads');
+    const reference = JSON.stringify({ 'Fn::Join': ['', ['{{resolve:secretsmanager:', { Ref: secret }, ':SecretString:::}}']] });
+    for (const id of [onThumbnail, onTick, collector]) {
+      assert.equal(JSON.stringify(resources(t)[id].Properties!.Environment.Variables.MEASUREMENT_KEY), reference, id);
+    }
+  });
+
+  test('collector: exactly the counters\' writes, Firehose and its logs; its own table, stream and catalog', () => {
+    const p = resources(t)[collector].Properties!;
+    assert.deepEqual(p.Architectures, ['arm64']);
+    assert.equal(p.ReservedConcurrentExecutions, undefined, 'no reservation unless collectorConcurrency is set');
+    const env = p.Environment.Variables;
+    assert.equal(env.MEASURE_TABLE_NAME.Ref, measureTable);
+    assert.equal(env.MEASURE_STREAM_NAME.Ref, stream);
+    assert.equal(env.CATALOG_PATH, '/var/task/catalog.json');
+    const role = p.Role['Fn::GetAtt'][0];
+    const got = statementsOf(t, role).map((st) => [actionsOf(st).join(','), JSON.stringify(st.Resource)]).sort();
+    assert.deepEqual(got, [
+      ['dynamodb:PutItem,dynamodb:UpdateItem', JSON.stringify(getAtt(measureTable))],
+      ['firehose:PutRecordBatch', JSON.stringify(getAtt(stream))],
+      ['logs:CreateLogStream,logs:PutLogEvents', JSON.stringify(getAtt(logicalId(t, 'AWS::Logs::LogGroup', 'CollectorLogs')))],
+    ]);
+    t.hasResourceProperties('AWS::DynamoDB::Table', {
+      KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
+      TimeToLiveSpecification: { AttributeName: 'expires_at', Enabled: true },
+      BillingMode: 'PAY_PER_REQUEST',
+    });
+    assert.equal((t.toJSON().Resources[measureTable] as { DeletionPolicy?: string }).DeletionPolicy, 'Retain', 'the counts are what advertisers pay on');
+    t.hasResourceProperties('AWS::Lambda::Url', { AuthType: 'NONE', TargetFunctionArn: getAtt(collector) });
+    alarmIs('Errors', collector);
+    alarmIs('Throttles', collector);
+  });
+
+  test('collector on the player\'s CloudFront name: /measure/* and /r/*, never cached, User-Agent passed on', () => {
+    const dist = Object.values(resources(t)).find((r) => r.Type === 'AWS::CloudFront::Distribution')!;
+    const behaviors: any[] = dist.Properties!.DistributionConfig.CacheBehaviors;
+    assert.deepEqual(behaviors.map((b) => b.PathPattern).sort(), [...COLLECTOR_PATHS].sort());
+    const origins: any[] = dist.Properties!.DistributionConfig.Origins;
+    for (const b of behaviors) {
+      const origin = origins.find((o) => o.Id === b.TargetOriginId);
+      assert.ok(origin.CustomOriginConfig, `${b.PathPattern}: a custom (function URL) origin`);
+      assert.equal(origin.CustomOriginConfig.OriginProtocolPolicy, 'https-only');
+      assert.equal(b.CachePolicyId, '4135ea2d-6df8-44a3-9df3-4b5a84be39ad', 'Managed-CachingDisabled');
+      assert.equal(b.OriginRequestPolicyId, 'b689b0a8-53d0-40ab-baf2-68738e2966ac', 'Managed-AllViewerExceptHostHeader');
+    }
+    const measure = behaviors.find((b) => b.PathPattern === '/measure/*');
+    assert.ok(measure.AllowedMethods.includes('POST'));
+    assert.equal(measure.ViewerProtocolPolicy, 'https-only', 'a POST is never redirected');
+    const links = behaviors.find((b) => b.PathPattern === '/r/*');
+    assert.deepEqual(links.AllowedMethods, ['GET', 'HEAD']);
+    // The hosted page measures, against the same name.
+    const deployment = Object.values(resources(t)).find((r) => r.Type === 'Custom::CDKBucketDeployment')!;
+    assert.match(JSON.stringify(deployment.Properties!.SourceMarkers), /DomainName/);
+    const outputs = t.toJSON().Outputs as Record<string, { Value: unknown }>;
+    for (const name of ['CollectorUrl', 'TrackingLinks', 'MeasurementTable', 'ReportCommand', 'EventsBucket', 'AthenaTable']) assert.ok(outputs[name], name);
+    assert.match(JSON.stringify(outputs.ReportCommand.Value), /adctl report --region eu-west-1 --measure-table /);
+  });
+
+  test('raw events: Firehose to a private bucket, one gzip folder per day, and an Athena table projecting the same folders', () => {
+    const p = resources(t)[stream].Properties!;
+    assert.equal(p.DeliveryStreamEncryptionConfigurationInput.KeyType, 'AWS_OWNED_CMK');
+    const dest = p.ExtendedS3DestinationConfiguration;
+    assert.equal(dest.BucketARN['Fn::GetAtt'][0], events);
+    assert.equal(dest.Prefix, `${EVENTS_PREFIX}dt=!{timestamp:yyyy-MM-dd}/`);
+    assert.equal(dest.CompressionFormat, 'GZIP');
+    assert.match(dest.ErrorOutputPrefix, /^errors\//);
+    t.hasResourceProperties('AWS::S3::Bucket', {
+      LifecycleConfiguration: { Rules: [Match.objectLike({ Id: 'expire-raw-events', ExpirationInDays: 400 })] },
+      PublicAccessBlockConfiguration: Match.objectLike({ BlockPublicAcls: true, RestrictPublicBuckets: true }),
+    });
+    // Firehose may write under its two prefixes and list the bucket, nothing more.
+    const streamRole = dest.RoleARN['Fn::GetAtt'][0];
+    const got = statementsOf(t, streamRole).map((st) => actionsOf(st).join(',')).sort();
+    assert.deepEqual(got, ['logs:PutLogEvents', 's3:AbortMultipartUpload,s3:GetObject,s3:PutObject', 's3:GetBucketLocation,s3:ListBucket,s3:ListBucketMultipartUploads']);
+    const table = Object.values(resources(t)).find((r) => r.Type === 'AWS::Glue::Table')!.Properties!.TableInput;
+    assert.equal(table.Parameters['projection.enabled'], 'true');
+    assert.equal(table.Parameters['projection.dt.format'], 'yyyy-MM-dd');
+    assert.match(JSON.stringify(table.Parameters['storage.location.template']), /events\/dt=\$\{dt\}\//);
+    // The columns are the fields the collector sends (backend::measure::Recorded).
+    const recorded = fs.readFileSync(path.join(REPO_ROOT, 'backend/src/measure.rs'), 'utf8').match(/pub struct Recorded \{([\s\S]*?)\n\}/)![1];
+    const fields = [...recorded.matchAll(/pub (\w+):/g)].map((m) => m[1]);
+    assert.deepEqual(table.StorageDescriptor.Columns.map((c: { Name: string }) => c.Name), fields);
   });
 
   test('every checkov suppression carries a written reason', () => {
@@ -341,6 +443,16 @@ test('wordmarks in the catalog are read, and a stack that needs the text models 
   // scripts/setup.sh fetched the models; the synth checks they are there.
   const t = synth({ detector: 'builtin', catalog: path.join(dir, 'catalog.json') });
   assert.equal(Object.values(resources(t)).filter((r) => r.Type === 'AWS::Lambda::Function').length >= 2, true);
+});
+
+test('collectorConcurrency reserves the collector\'s concurrency (its hard throttle), and then needs no CKV_AWS_115 suppression', () => {
+  const t = synth({ detector: 'builtin', collectorConcurrency: '25' });
+  const collector = logicalId(t, 'AWS::Lambda::Function', 'Collector');
+  const r = resources(t)[collector];
+  assert.equal(r.Properties!.ReservedConcurrentExecutions, 25);
+  const skipped = (r.Metadata?.checkov?.skip ?? []).map((s: { id: string }) => s.id);
+  assert.ok(!skipped.includes('CKV_AWS_115'), skipped.join());
+  assert.equal(resources(t)[logicalId(t, 'AWS::Lambda::Function', 'OnTick')].Properties!.ReservedConcurrentExecutions, undefined);
 });
 
 test('a missing player build is a clear error', () => {

@@ -9,6 +9,7 @@
 //! → [`hls`] playlist → players.
 
 pub mod app;
+pub mod aws_dashboard;
 pub mod channel;
 pub mod civil;
 pub mod demo;

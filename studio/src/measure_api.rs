@@ -21,7 +21,9 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use backend::measure::{render_report, Collector, Rejection, ReportFormat, ShowSigner};
+use backend::measure::{
+    render_report, Collector, MeasureReader, Rejection, ReportFormat, ShowSigner,
+};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path as FsPath, PathBuf};
@@ -103,10 +105,32 @@ pub fn default_dir() -> Result<PathBuf, String> {
     })
 }
 
+/// The reports' side: what the dashboard and `adctl report` read, from any
+/// store (the studio's SQLite, or the stack's DynamoDB table for
+/// `studio-dashboard`), behind the bearer token.
+#[derive(Clone)]
+pub struct Reports {
+    pub reader: Arc<dyn MeasureReader>,
+    /// What `Authorization: Bearer` must carry.
+    pub token: Arc<String>,
+}
+
+/// Every measurement route of the studio: the collector's and the reports'.
 pub fn routes(measurement: Measurement) -> Router {
+    let reports = Reports {
+        reader: measurement.store.clone(),
+        token: measurement.report_token.clone(),
+    };
     Router::new()
         .route("/measure/events", post(collect))
         .route("/r/{token}", get(follow_link))
+        .with_state(measurement)
+        .merge(report_routes(reports))
+}
+
+/// The report API and the dashboard's files.
+pub fn report_routes(reports: Reports) -> Router {
+    Router::new()
         .route("/measure/report", get(report))
         .route("/measure/hours", get(hours))
         .route("/dashboard", get(|| async { redirect_to_dashboard() }))
@@ -122,7 +146,7 @@ pub fn routes(measurement: Measurement) -> Router {
             "/dashboard/dashboard.css",
             get(|| async { page("text/css; charset=utf-8", DASHBOARD_CSS) }),
         )
-        .with_state(measurement)
+        .with_state(reports)
 }
 
 fn redirect_to_dashboard() -> Response {
@@ -266,14 +290,14 @@ async fn follow_link(
 }
 
 /// Whether the request carries the report token (compared in constant time).
-fn authorised(m: &Measurement, headers: &HeaderMap) -> bool {
+fn authorised(m: &Reports, headers: &HeaderMap) -> bool {
     let given = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or("")
         .as_bytes();
-    let expected = m.report_token.as_bytes();
+    let expected = m.token.as_bytes();
     given.len() == expected.len()
         && given
             .iter()
@@ -297,7 +321,7 @@ struct ReportQuery {
 }
 
 async fn report(
-    State(m): State<Measurement>,
+    State(m): State<Reports>,
     Query(query): Query<ReportQuery>,
     headers: HeaderMap,
 ) -> Response {
@@ -315,7 +339,7 @@ async fn report(
             )
         }
     };
-    match m.store.shows_now() {
+    match m.reader.shows().await {
         Ok(shows) => (
             [
                 (header::CONTENT_TYPE, content_type),
@@ -328,11 +352,11 @@ async fn report(
     }
 }
 
-async fn hours(State(m): State<Measurement>, headers: HeaderMap) -> Response {
+async fn hours(State(m): State<Reports>, headers: HeaderMap) -> Response {
     if !authorised(&m, &headers) {
         return unauthorised();
     }
-    match m.store.hours_now() {
+    match m.reader.hours().await {
         Ok(hours) => (
             [
                 (header::CONTENT_TYPE, "application/json"),

@@ -11,7 +11,8 @@
 //! nothing.
 
 use backend::measure::{
-    HourCount, Measure, MeasureStore, MeasureStoreError, RecordSummary, Recorded, ShowCounts,
+    HourCount, Measure, MeasureReader, MeasureStore, MeasureStoreError, RecordSummary, Recorded,
+    ShowCounts,
 };
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::{Path, PathBuf};
@@ -246,6 +247,10 @@ impl MeasureStore for SqliteMeasureStore {
     async fn record(&self, events: &[Recorded]) -> Result<RecordSummary, MeasureStoreError> {
         self.record_now(events)
     }
+}
+
+#[async_trait::async_trait]
+impl MeasureReader for SqliteMeasureStore {
     async fn shows(&self) -> Result<Vec<ShowCounts>, MeasureStoreError> {
         self.shows_now()
     }

@@ -6,6 +6,7 @@
 //! adctl state --channel arn:aws:ivs:...:channel/abc
 //! adctl products
 //! adctl report --studio http://127.0.0.1:8080 --token <token> [--format table|csv|json]
+//! adctl report --measure-table <table> --region us-east-1 [--format ...]
 //! ```
 //! Settings come from flags or the same environment variables the Lambdas
 //! read (`TABLE_NAME`, `STATE_MACHINE_ARN`, `CATALOG_PATH`, `AWS_REGION`, ...);
@@ -63,14 +64,19 @@ enum Command {
     /// Impressions, viewable impressions, view rate, opens, scans and
     /// click-through rate per channel, product and show, from the store the
     /// dashboard reads.
+    #[command(group(clap::ArgGroup::new("store").required(true).args(["studio", "measure_table"])))]
     Report {
         /// The studio's address (its store); the token it printed goes in
         /// --token.
         #[arg(long)]
-        studio: String,
+        studio: Option<String>,
         /// The report token the studio printed.
-        #[arg(long, env = "STUDIO_REPORT_TOKEN")]
-        token: String,
+        #[arg(long, env = "STUDIO_REPORT_TOKEN", requires = "studio")]
+        token: Option<String>,
+        /// The stack's counters table (output MeasurementTable), read with
+        /// your AWS credentials in --region.
+        #[arg(long, env = config::MEASURE_TABLE_NAME, conflicts_with = "studio")]
+        measure_table: Option<String>,
         #[arg(long, value_enum, default_value = "table")]
         format: backend::measure::ReportFormat,
     },
@@ -82,10 +88,33 @@ async fn main() -> anyhow::Result<()> {
     if let Command::Report {
         studio,
         token,
+        measure_table,
         format,
     } = &cli.command
     {
-        let shows = studio_report(studio, token).await?;
+        let shows = match (studio, measure_table) {
+            (Some(studio), _) => {
+                let token = token.as_deref().context(
+                    "--token is missing: give the report token the studio printed (or STUDIO_REPORT_TOKEN)",
+                )?;
+                studio_report(studio, token).await?
+            }
+            (None, Some(table)) => {
+                let region = cli
+                    .region
+                    .as_deref()
+                    .context("--region is missing: give the stack's region (or AWS_REGION)")?;
+                let counters = backend::collector::DynamoCounters {
+                    dynamodb: aws_sdk_dynamodb::Client::new(&sdk_config(region).await),
+                    table: table.clone(),
+                };
+                counters
+                    .shows()
+                    .await
+                    .with_context(|| format!("reading the counters table {table}"))?
+            }
+            (None, None) => anyhow::bail!("give --studio or --measure-table"),
+        };
         print!("{}", backend::measure::render_report(&shows, *format));
         return Ok(());
     }

@@ -1,0 +1,246 @@
+//! Benchmark: the measurement collector's throughput on one core, in its two
+//! homes.
+//!
+//! `cargo run --release -p e2e-tests --bin bench-collector [-- BATCHES]`
+//!
+//! Each batch is what one player's beacon carries at most: 50 events of one
+//! viewer, every event new (so each is checked, deduplicated and counted).
+//! * **studio**: the collector's rules (`Collector::accept_batch`: decode,
+//!   field bounds, catalog, show tag, rate per viewer) and the studio's
+//!   SQLite store (one transaction per batch, WAL), on a file in a temporary
+//!   folder;
+//! * **Lambda handler**: the function URL event as Lambda delivers it (JSON
+//!   text) through `from_function_url`, `handle` and `to_function_url`, back
+//!   to JSON text, with the writes answered by an in-memory store. This is
+//!   the handler's own CPU per event: in AWS each event adds one DynamoDB
+//!   transaction and the batch one Firehose call, which are waits, not CPU,
+//!   and Lambda scales them out with concurrency.
+//!
+//! Everything runs on this thread (a current-thread runtime), so the
+//! thread's CPU clock is one core's work. The issue's target: 20,000
+//! events/s locally.
+
+use ad_contract::measure::{EventBatch, EventKind, OpaqueId, ViewerEvent};
+use ad_contract::{Catalog, ChannelId, ProductId, ShowId, ShowRef};
+use async_trait::async_trait;
+use aws_lambda_events::event::lambda_function_urls::LambdaFunctionUrlRequest;
+use backend::collector::{from_function_url, handle, to_function_url, CollectorService};
+use backend::measure::{
+    Collector, HourCount, MeasureReader, MeasureStore, MeasureStoreError, RecordSummary, Recorded,
+    ShowCounts, ShowSigner,
+};
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+const EVENTS_PER_BATCH: usize = 50;
+const CHROME: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36";
+const NOW: u64 = 1_790_000_000;
+
+fn thread_cpu() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes into the timespec we own.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// A counter's key: channel, product, show and measure.
+type CounterKey = (String, String, u64, &'static str);
+
+/// The writes of the Lambda's store, kept in memory: dedupe set and
+/// counters, as DynamoFirehoseStore keeps them in DynamoDB.
+#[derive(Default)]
+struct MemoryStore {
+    seen: Mutex<HashSet<String>>,
+    counts: Mutex<HashMap<CounterKey, u64>>,
+}
+
+#[async_trait]
+impl MeasureStore for MemoryStore {
+    async fn record(&self, events: &[Recorded]) -> Result<RecordSummary, MeasureStoreError> {
+        let mut summary = RecordSummary::default();
+        let (Ok(mut seen), Ok(mut counts)) = (self.seen.lock(), self.counts.lock()) else {
+            return Err(MeasureStoreError {
+                message: "poisoned".into(),
+                source: None,
+            });
+        };
+        for e in events {
+            if !seen.insert(e.dedupe_key()) {
+                summary.duplicates += 1;
+            } else if e.robot {
+                summary.robots += 1;
+            } else {
+                *counts
+                    .entry((
+                        e.channel.clone(),
+                        e.product.clone(),
+                        e.show,
+                        e.measure.as_str(),
+                    ))
+                    .or_default() += 1;
+                // The per-hour counter's key, as the Lambda builds it.
+                let _ = e.hour();
+                summary.counted += 1;
+            }
+        }
+        Ok(summary)
+    }
+}
+
+#[async_trait]
+impl MeasureReader for MemoryStore {
+    async fn shows(&self) -> Result<Vec<ShowCounts>, MeasureStoreError> {
+        Ok(Vec::new())
+    }
+    async fn hours(&self) -> Result<Vec<HourCount>, MeasureStoreError> {
+        Ok(Vec::new())
+    }
+}
+
+/// `batches` beacon bodies: each its own viewer (the rate bound is per
+/// viewer), events spread over the catalog's products and the four kinds.
+fn bodies(catalog: &Catalog, signer: &ShowSigner, batches: usize) -> anyhow::Result<Vec<String>> {
+    let channel = ChannelId::parse("benchchannel").map_err(anyhow::Error::msg)?;
+    let shows: Vec<ShowRef> = catalog
+        .products()
+        .iter()
+        .map(|p| {
+            let product: ProductId = p.id.clone();
+            let show = ShowId(1_789_999_000_000);
+            ShowRef {
+                tag: signer.tag(&channel, &product, show),
+                channel: channel.clone(),
+                product,
+                show,
+            }
+        })
+        .collect();
+    let kinds = [
+        EventKind::Impression,
+        EventKind::Viewable,
+        EventKind::Open,
+        EventKind::Dismiss,
+    ];
+    Ok((0..batches)
+        .map(|b| {
+            EventBatch {
+                viewer: OpaqueId::from_lossy(&format!("v{b:011}")),
+                events: (0..EVENTS_PER_BATCH)
+                    .map(|i| ViewerEvent {
+                        id: OpaqueId::from_lossy(&format!("e{i:03}")),
+                        kind: kinds[i % kinds.len()],
+                        show: shows[(b + i) % shows.len()].clone(),
+                    })
+                    .collect(),
+            }
+            .to_json()
+        })
+        .collect())
+}
+
+fn report(name: &str, events: usize, cpu: Duration, wall: Duration) {
+    let per_s = |d: Duration| events as f64 / d.as_secs_f64().max(1e-9);
+    println!(
+        "{name:<16} events={events:<7} one core: {:>9.0} events/s ({:.2} µs/event CPU)   wall: {:>9.0} events/s",
+        per_s(cpu),
+        cpu.as_secs_f64() * 1e6 / events.max(1) as f64,
+        per_s(wall),
+    );
+}
+
+fn main() -> anyhow::Result<()> {
+    let batches: usize = std::env::args()
+        .nth(1)
+        .map(|s| s.parse())
+        .transpose()?
+        .unwrap_or(2000);
+    let catalog_path = concat!(env!("CARGO_MANIFEST_DIR"), "/../studio/demo/catalog.json");
+    let catalog = Catalog::from_json(&std::fs::read_to_string(catalog_path)?)
+        .map_err(|e| anyhow::anyhow!("{catalog_path}: {e}"))?;
+    let signer = ShowSigner::new(&[7; 32])?;
+    let bodies = bodies(&catalog, &signer, batches)?;
+    let events = batches * EVENTS_PER_BATCH;
+    println!(
+        "bench-collector: {batches} batches of {EVENTS_PER_BATCH} new events ({} products in the catalog)",
+        catalog.products().len()
+    );
+
+    // The studio: rules and SQLite.
+    let dir = std::env::temp_dir().join(format!("bench-collector-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let store = studio::measure_store::SqliteMeasureStore::open(&dir.join("measure.db"))?;
+    let collector = Collector::new(catalog.clone(), signer.clone());
+    let (cpu0, wall0) = (thread_cpu(), Instant::now());
+    let mut counted = 0;
+    for body in &bodies {
+        let accepted = collector
+            .accept_batch(body, CHROME, NOW)
+            .map_err(|e| anyhow::anyhow!("refused: {e}"))?;
+        counted += store.record_now(&accepted)?.counted;
+    }
+    report(
+        "studio (SQLite)",
+        events,
+        thread_cpu() - cpu0,
+        wall0.elapsed(),
+    );
+    anyhow::ensure!(counted == events, "counted {counted} of {events}");
+    std::fs::remove_dir_all(&dir)?;
+
+    // The Lambda handler, from event text to response text.
+    let requests: Vec<String> = bodies
+        .iter()
+        .map(|body| {
+            serde_json::json!({
+                "version": "2.0",
+                "rawPath": "/measure/events",
+                "rawQueryString": "",
+                "headers": {"content-type": "text/plain;charset=UTF-8", "user-agent": CHROME},
+                "requestContext": {
+                    "accountId": "anonymous",
+                    "apiId": "bench",
+                    "domainName": "bench.lambda-url.us-east-1.on.aws",
+                    "domainPrefix": "bench",
+                    "http": {"method": "POST", "path": "/measure/events", "protocol": "HTTP/1.1",
+                             "sourceIp": "203.0.113.9", "userAgent": CHROME},
+                    "requestId": "r", "routeKey": "$default", "stage": "$default",
+                    "time": "03/Dec/2026:00:00:00 +0000", "timeEpoch": 1_790_000_000_000u64
+                },
+                "body": body,
+                "isBase64Encoded": false
+            })
+            .to_string()
+        })
+        .collect();
+    let service = CollectorService {
+        collector: Collector::new(catalog, signer),
+        store: Box::new(MemoryStore::default()),
+        clock: Box::new(|| NOW),
+    };
+    let rt = tokio::runtime::Builder::new_current_thread().build()?;
+    let (cpu0, wall0) = (thread_cpu(), Instant::now());
+    let ok = rt.block_on(async {
+        let mut ok = 0;
+        for text in &requests {
+            let event: LambdaFunctionUrlRequest = serde_json::from_str(text)?;
+            let response = to_function_url(handle(&service, &from_function_url(&event)).await);
+            let out = serde_json::to_string(&response)?;
+            if response.status_code == 200 && !out.is_empty() {
+                ok += 1;
+            }
+        }
+        Ok::<_, anyhow::Error>(ok)
+    })?;
+    report(
+        "Lambda handler",
+        events,
+        thread_cpu() - cpu0,
+        wall0.elapsed(),
+    );
+    anyhow::ensure!(ok == batches, "{ok} of {batches} batches answered 200");
+    Ok(())
+}
