@@ -28,8 +28,8 @@ cargo run --quiet -p e2e-tests --bin bench-collector -- 20
 echo "==> player build (wasm32, wasm-bindgen, wasm-opt; prints its gzipped size)"
 ./player/build.sh
 
-echo "==> player size budget: our wasm + JS + CSS at most 83 KB gzipped (80 KB + 3 KB for measurement)"
-node player/size.mjs --max-bytes 84992 > /dev/null
+echo "==> player size budget: our wasm + JS + CSS at most 81 KB gzipped (80 KB, moved by 1 KB for measurement)"
+node player/size.mjs --max-bytes 82944 > /dev/null
 
 echo "==> cargo clippy (player, wasm32)"
 cargo clippy -p ivs-ad-player --target wasm32-unknown-unknown --all-targets --quiet -- -D warnings
