@@ -18,7 +18,7 @@ if (budget !== undefined && !(budget > 0)) {
   process.exit(2);
 }
 
-// KB here is 1,024 bytes, in the report and in the README.
+// KB here is 1,024 bytes, in the report and in docs/player.md.
 const kb = (n) => (n / 1024).toFixed(1);
 let gz = 0;
 let br = 0;
@@ -32,6 +32,6 @@ for (const f of ['ivs_ad_player_bg.wasm', 'player.js', 'player.css']) {
 }
 console.log(`  ${'ours, total'.padEnd(24)} ${String(gz).padStart(7)} bytes gzipped (${kb(gz)} KB; target 80 KB), ${kb(br)} KB brotli`);
 if (budget !== undefined && gz > budget) {
-  console.error(`the player is ${gz} bytes gzipped, over its budget of ${budget}; see "Player size" in the README`);
+  console.error(`the player is ${gz} bytes gzipped, over its budget of ${budget}; see "Player size" in docs/player.md`);
   process.exit(1);
 }

@@ -22,7 +22,7 @@ cargo test --workspace
 echo "==> fuzzing: every external-input decoder, 30 s each (tests/fuzz.rs)"
 FUZZ_SECONDS=30 cargo test -p e2e-tests --test fuzz
 
-echo "==> collector benchmark, a short run (debug build: it checks that every event is counted; the figures come from the release build, README Measurement)"
+echo "==> collector benchmark, a short run (debug build: it checks that every event is counted; the figures come from the release build, docs/measurement.md)"
 cargo run --quiet -p e2e-tests --bin bench-collector -- 20
 
 echo "==> player build (wasm32, wasm-bindgen, wasm-opt; prints its gzipped size)"

@@ -1,5 +1,5 @@
 //! The built-in detector on a slice of the generated evaluation set (the
-//! README quotes the full one, from `eval-detector`): the targets must hold,
+//! docs/figures.md quotes the full one, from `eval-detector`): the targets must hold,
 //! negatives — no logo, other brands, look-alikes, real photographs — must
 //! never fire, and a negative (inverted) logo must be found like the
 //! reference.

@@ -73,7 +73,7 @@ pub fn references_from_catalog(
         return Err(VisionError::Reference {
             label: "(every product)".into(),
             source_name: "the catalog".into(),
-            problem: "no product lists reference_images or a wordmark; the built-in detector needs at least one picture of a product's logo, or the word it spells (see docs in the README, \"Detector\")".into(),
+            problem: "no product lists reference_images or a wordmark; the built-in detector needs at least one picture of a product's logo, or the word it spells (see docs/detector.md)".into(),
         });
     }
     Ok((references, without))

@@ -2,8 +2,8 @@
 //! studio, over SQLite, and the collector Lambda, over DynamoDB and
 //! Firehose), and the signer that lets it tell real shows from made-up ones.
 //!
-//! What counts (the definitions follow IAB/MRC; the README's "Measurement"
-//! section explains them):
+//! What counts (the definitions follow IAB/MRC; docs/measurement.md explains
+//! them):
 //! * **impression**: the player rendered the card while the video played;
 //! * **viewable**: at least half the card in view, in a visible, focused tab,
 //!   for one continuous second;

@@ -2,7 +2,7 @@
 //! reference images per label, and optionally the words they spell, on the
 //! CPU, with nothing downloaded at run time.
 //!
-//! Method (chosen by measurement on the evaluation set, see the README):
+//! Method (chosen by measurement on the evaluation set, see docs/detector.md):
 //! 1. ORB keypoints over image pyramids of the frame and of each reference
 //!    ([`orb`]), polarity-free by construction (a logo and its negative give
 //!    the same features); reference levels sit inside a margin so that a
@@ -48,7 +48,7 @@ pub enum VisionError {
 }
 
 /// Labels are listed when their confidence reaches this (0–100), unless the
-/// caller asks otherwise. Chosen on the evaluation set (README, "Detector").
+/// caller asks otherwise. Chosen on the evaluation set (docs/detector.md).
 pub const DEFAULT_MIN_CONFIDENCE: f32 = 60.0;
 
 /// The longest side references are analysed at.

@@ -29,7 +29,7 @@ pub const RECOGNITION_MODEL: &str = "ch_PP-OCRv4_rec_infer.onnx";
 /// multiples of 32, as the DB network needs). Measured against 640x352 on
 /// the evaluation set: the same fused recall, the wordmark signal alone a
 /// few points lower on logos under 10% of the width, at 98 ms a frame
-/// instead of 160 (README, "Speed").
+/// instead of 160 (docs/figures.md).
 const DET_W: usize = 480;
 const DET_H: usize = 288;
 /// A pixel is text from this probability (PaddleOCR's default).

@@ -1,6 +1,6 @@
 // The CDK app: `npx cdk deploy -c detector=builtin` (or
 // `-c projectVersionArn=arn:...`); every setting is in lib/settings.ts and the
-// README's Deploy section.
+// docs/deploy.md.
 //
 // IVS_ADS_SKIP_BUNDLING=1 synthesizes without building the Rust functions
 // (the tests' offline synth; the CLI refuses `-c aws:cdk:bundling-stacks=`).

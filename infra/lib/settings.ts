@@ -32,7 +32,7 @@ export interface Settings {
   readonly collectorConcurrency?: number;
 }
 
-/** Every context key the app reads, with what it means (README lists the same). */
+/** Every context key the app reads, with what it means (docs/deploy.md lists the same). */
 export const CONTEXT_KEYS = {
   channels: 'number of IVS channels, 1 to 20 (default 1)',
   channelType: 'STANDARD (default), BASIC, ADVANCED_SD or ADVANCED_HD',

@@ -150,7 +150,7 @@ export class AdStack extends Stack {
         },
       ],
       // Recordings are the operator's data: `cdk destroy` keeps the bucket
-      // (README, Teardown, says how to delete it).
+      // (docs/deploy.md, Tear down, says how to delete it).
       removalPolicy: RemovalPolicy.RETAIN,
     });
     suppressCheckov(recordings, {
@@ -459,7 +459,7 @@ export class AdStack extends Stack {
     const athenaDatabase = `${this.stackName.toLowerCase().replace(/[^a-z0-9_]/g, '_')}_measurement`;
     const database = new glue.CfnDatabase(this, 'MeasurementDatabase', {
       catalogId: this.account,
-      databaseInput: { name: athenaDatabase, description: 'raw measurement events (README, Measurement)' },
+      databaseInput: { name: athenaDatabase, description: 'raw measurement events (docs/measurement.md)' },
     });
     const eventsTable = new glue.CfnTable(this, 'MeasurementEventsTable', {
       catalogId: this.account,
@@ -700,7 +700,7 @@ export class AdStack extends Stack {
       description: 'impressions, views, opens and scans per show (table, --format csv or json)',
     });
     new CfnOutput(this, 'EventsBucket', { value: events.bucketName, description: 'raw events, gzip JSON lines under events/dt=YYYY-MM-DD/' });
-    new CfnOutput(this, 'AthenaTable', { value: `${athenaDatabase}.events`, description: 'the raw events in Athena (README, Measurement, has a query)' });
+    new CfnOutput(this, 'AthenaTable', { value: `${athenaDatabase}.events`, description: 'the raw events in Athena (docs/measurement.md has a query)' });
   }
 }
 

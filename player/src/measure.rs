@@ -9,7 +9,7 @@
 //! listeners and beacon through web-sys bindings cost 6 KB of the player's
 //! gzipped wasm (measured), twice the whole feature's budget.
 //!
-//! The rules (the README's "Measurement" section has the definitions):
+//! The rules (docs/measurement.md has the definitions):
 //! * **impression**: once per show, when the card is rendered while the
 //!   video plays;
 //! * **viewable**: once per show, after an impression, when at least half
