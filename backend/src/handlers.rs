@@ -1,5 +1,10 @@
-//! The Lambda handlers, as plain async functions over a [`Pipeline`]. The
-//! binaries wrap them in `lambda_runtime`; tests call them directly.
+//! The Lambda handlers, as plain async functions over a [`Pipeline`].
+//!
+//! Each has two layers, as in aws-lambda-rust-runtime's examples: the
+//! business function ([`handle_thumbnails`], [`tick`]) takes plain values, and
+//! the Lambda wrapper ([`on_thumbnail`], [`on_tick`]) only parses the event
+//! into them. The studio's local chain calls the business functions, with no
+//! event JSON and no Lambda types; tests call either.
 
 use crate::decision::{self, ChannelState, Decision, Rules};
 use crate::measure::ShowSigner;
@@ -94,8 +99,34 @@ pub struct ThumbnailReport {
     pub stale: usize,
 }
 
-/// S3 ObjectCreated → detect → decide → conditional write → PutMetadata →
-/// start the workflow, record by record.
+/// One S3 notification record, as [`handle_thumbnails`] reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThumbnailRecord {
+    /// `ObjectCreated:Put` and the like; other events are skipped.
+    pub event_name: String,
+    pub bucket: Option<String>,
+    /// The object key as S3 events spell it (URL-encoded).
+    pub key: Option<String>,
+    /// When S3 wrote the object (Unix seconds): an old one is stale.
+    pub event_unix: i64,
+}
+
+impl ThumbnailRecord {
+    /// A thumbnail just written to `bucket` at `key`, at `event_unix`. IVS
+    /// thumbnail keys hold only letters, digits, `/`, `-`, `_` and `.`,
+    /// which S3 events do not escape, so an IVS key goes in as it is.
+    pub fn created(bucket: &str, key: &str, event_unix: i64) -> Self {
+        Self {
+            event_name: "ObjectCreated:Put".into(),
+            bucket: Some(bucket.into()),
+            key: Some(key.into()),
+            event_unix,
+        }
+    }
+}
+
+/// The Lambda wrapper: an S3 event notification into [`ThumbnailRecord`]s,
+/// then [`handle_thumbnails`].
 pub async fn on_thumbnail(
     p: &Pipeline,
     event: LambdaEvent<Value>,
@@ -105,13 +136,32 @@ pub async fn on_thumbnail(
             "not an S3 event notification ({e}); on-thumbnail expects S3 ObjectCreated events from the IVS recording bucket"
         ))
     })?;
+    let records: Vec<ThumbnailRecord> = s3
+        .records
+        .iter()
+        .map(|r| ThumbnailRecord {
+            event_name: r.event_name.clone().unwrap_or_default(),
+            bucket: r.s3.bucket.name.clone(),
+            key: r.s3.object.key.clone(),
+            event_unix: r.event_time.timestamp(),
+        })
+        .collect();
+    handle_thumbnails(p, &records).await
+}
+
+/// S3 ObjectCreated → detect → decide → conditional write → PutMetadata →
+/// start the workflow, record by record.
+pub async fn handle_thumbnails(
+    p: &Pipeline,
+    records: &[ThumbnailRecord],
+) -> Result<ThumbnailReport, HandlerError> {
     let mut report = ThumbnailReport {
-        records: s3.records.len(),
+        records: records.len(),
         ..ThumbnailReport::default()
     };
     let mut first_failure = None;
-    for (index, record) in s3.records.iter().enumerate() {
-        let event_name = record.event_name.as_deref().unwrap_or("");
+    for (index, record) in records.iter().enumerate() {
+        let event_name = record.event_name.as_str();
         if !event_name.starts_with("ObjectCreated:") {
             info!(
                 record = index,
@@ -120,8 +170,7 @@ pub async fn on_thumbnail(
             report.skipped += 1;
             continue;
         }
-        let (Some(bucket), Some(encoded_key)) = (&record.s3.bucket.name, &record.s3.object.key)
-        else {
+        let (Some(bucket), Some(encoded_key)) = (&record.bucket, &record.key) else {
             let why = format!("record {index}: s3.bucket.name or s3.object.key is missing");
             error!(record = index, "{why}");
             report.failed += 1;
@@ -138,7 +187,7 @@ pub async fn on_thumbnail(
         };
         report.thumbnails += 1;
         if let Some(max_age) = p.max_event_age {
-            let event_unix = record.event_time.timestamp();
+            let event_unix = record.event_unix;
             let now = p.clock.now();
             if is_stale(event_unix, now, max_age) {
                 warn!(
@@ -389,14 +438,19 @@ pub struct TickOutput {
     pub wait_seconds: u64,
 }
 
-/// One step of the generic workflow: re-publish the channel's current cue (a
-/// clear cue once the last display window ended) and say when to come back.
+/// The Lambda wrapper: the workflow's input, then [`tick`].
 pub async fn on_tick(p: &Pipeline, event: LambdaEvent<Value>) -> Result<TickOutput, HandlerError> {
     let input: WorkflowInput = serde_json::from_value(event.payload).map_err(|e| {
         HandlerError::MalformedEvent(format!(
             "{e}; on-tick expects {{\"channel_arn\": \"arn:aws:ivs:...\", \"execution\": \"<name>\", \"iteration\": 0}}"
         ))
     })?;
+    tick(p, input).await
+}
+
+/// One step of the generic workflow: re-publish the channel's current cue (a
+/// clear cue once the last display window ended) and say when to come back.
+pub async fn tick(p: &Pipeline, input: WorkflowInput) -> Result<TickOutput, HandlerError> {
     let channel = input.channel_arn.as_str();
     let hand_over = input.iteration + 1 >= MAX_WORKFLOW_STEPS;
     let mut attempts = 0;

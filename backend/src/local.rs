@@ -11,7 +11,6 @@ use crate::ports::{
 };
 use async_trait::async_trait;
 use detector::BuiltinDetector;
-use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -95,29 +94,4 @@ impl WorkflowStarter for ChannelWorkflow {
             .send(input.clone())
             .map_err(|_| "the local workflow runner has stopped".to_string())
     }
-}
-
-/// An S3 ObjectCreated notification for `key`, shaped like the ones AWS
-/// sends (the on-thumbnail handler parses it as it would in Lambda). IVS
-/// thumbnail keys hold only letters, digits, `/`, `-`, `_` and `.`, which S3
-/// does not escape, so the key goes in as it is.
-pub fn object_created_event(bucket: &str, key: &str, size: usize) -> Value {
-    json!({
-        "Records": [{
-            "eventVersion": "2.1",
-            "eventSource": "aws:s3",
-            "awsRegion": "us-east-1",
-            "eventTime": "1970-01-01T00:00:00.000Z",
-            "eventName": "ObjectCreated:Put",
-            "userIdentity": {"principalId": "local"},
-            "requestParameters": {"sourceIPAddress": "127.0.0.1"},
-            "responseElements": {},
-            "s3": {
-                "s3SchemaVersion": "1.0",
-                "configurationId": "local",
-                "bucket": {"name": bucket, "ownerIdentity": {"principalId": "local"}, "arn": format!("arn:aws:s3:::{bucket}")},
-                "object": {"key": key, "size": size, "sequencer": "0"}
-            }
-        }]
-    })
 }

@@ -348,7 +348,7 @@ pub async fn run(args: Args) -> ExitCode {
         );
         let thumbnails = tokio::spawn(async move {
             while let Some(w) = written_rx.recv().await {
-                chain.on_thumbnail_written(&w.key, w.bytes, w.at).await;
+                chain.on_thumbnail_written(&w.key, w.at).await;
             }
         });
         (workflow, thumbnails)

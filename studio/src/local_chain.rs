@@ -9,11 +9,10 @@ use crate::channel::Channel;
 use ad_contract::Catalog;
 use async_trait::async_trait;
 use backend::decision::Rules;
-use backend::handlers::{on_thumbnail, on_tick, Pipeline};
-use backend::local::{object_created_event, ChannelWorkflow, FolderDetector, MemoryStateStore};
+use backend::handlers::{handle_thumbnails, tick, Pipeline, ThumbnailRecord};
+use backend::local::{ChannelWorkflow, FolderDetector, MemoryStateStore};
 use backend::ports::{CuePublisher, PublishError, RetryPolicy, SystemClock, WorkflowInput};
 use detector::{BuiltinDetector, NamedReference, VisionError};
-use lambda_runtime::{Context, LambdaEvent};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -145,12 +144,10 @@ impl LocalChain {
 
     /// Runs the on-thumbnail handler for a thumbnail just written at
     /// `written_at`; logs what it showed and how long the cue took.
-    pub async fn on_thumbnail_written(&self, key: &str, bytes: usize, written_at: Instant) {
-        let event = LambdaEvent::new(
-            object_created_event(LOCAL_BUCKET, key, bytes),
-            Context::default(),
-        );
-        match on_thumbnail(&self.pipeline, event).await {
+    pub async fn on_thumbnail_written(&self, key: &str, written_at: Instant) {
+        let now = i64::try_from(self.pipeline.clock.now()).unwrap_or(i64::MAX);
+        let record = ThumbnailRecord::created(LOCAL_BUCKET, key, now);
+        match handle_thumbnails(&self.pipeline, std::slice::from_ref(&record)).await {
             Ok(report) if !report.shown.is_empty() => {
                 let accepted = self.publisher.last_accepted.lock().ok().and_then(|l| *l);
                 let ms = accepted
@@ -170,14 +167,7 @@ impl LocalChain {
 /// wait as long as it says, until it says done.
 async fn run_workflow(pipeline: Arc<Pipeline>, mut input: WorkflowInput) {
     loop {
-        let payload = match serde_json::to_value(&input) {
-            Ok(p) => p,
-            Err(e) => {
-                tracing::error!(error = %e, "workflow input does not serialise");
-                return;
-            }
-        };
-        match on_tick(&pipeline, LambdaEvent::new(payload, Context::default())).await {
+        match tick(&pipeline, input.clone()).await {
             Ok(out) if out.done => return,
             Ok(out) => {
                 input.iteration = out.iteration;

@@ -1,6 +1,6 @@
 //! Lambda: S3 ObjectCreated for IVS thumbnails → products → timed-metadata cue.
 use backend::config::{Config, Role};
-use backend::handlers::{on_thumbnail, Pipeline};
+use backend::handlers::on_thumbnail;
 use backend::runtime::{build_pipeline, init_json_logs, sdk_config, Clients};
 use lambda_runtime::{service_fn, LambdaEvent};
 use serde_json::Value;
@@ -10,10 +10,12 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     init_json_logs();
     let config = Config::from_env(Role::OnThumbnail)?;
     let clients = Clients::new(&sdk_config(&config.region).await);
-    let pipeline: &'static Pipeline =
-        Box::leak(Box::new(build_pipeline(&config, &clients, true).await?));
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
-        on_thumbnail(pipeline, event)
+    let pipeline = build_pipeline(&config, &clients, true).await?;
+    // Borrowed by every invocation: the runtime serves this one function
+    // until the process ends.
+    let pipeline = &pipeline;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        on_thumbnail(pipeline, event).await
     }))
     .await
 }
