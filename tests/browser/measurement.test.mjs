@@ -182,18 +182,18 @@ test('the QR code scans to a tracking link: a 302 to the product, one scan howev
   const link = await decodeQr(qr, scratch, 'tracking');
   assert.ok(link.startsWith(`${studio.base}/r/q.${CHANNEL}.lumen.`), link);
   // A phone fetching it twice within one second (a double tap, a retry).
-  let statuses;
-  for (;;) {
-    const second = Math.floor(Date.now() / 1000);
-    statuses = await Promise.all([1, 2].map(() => fetch(link, { redirect: 'manual', headers: { 'user-agent': PHONE } })));
-    if (Math.floor(Date.now() / 1000) === second) break;
-  }
+  // Once only, at the start of a second: a retried pair would itself be
+  // more scans. Should the pair still straddle a second, each second counts.
+  while (Date.now() % 1000 > 100) await new Promise((r) => setTimeout(r, 10));
+  const before = Math.floor(Date.now() / 1000);
+  const statuses = await Promise.all([1, 2].map(() => fetch(link, { redirect: 'manual', headers: { 'user-agent': PHONE } })));
+  const seconds = Math.floor(Date.now() / 1000) - before + 1;
   for (const res of statuses) {
     assert.equal(res.status, 302);
     assert.equal(res.headers.get('location'), lumen.link_url);
   }
   const row = await waitForRow(show, (r) => r.scans >= 1);
-  assert.equal(row.scans, 1, JSON.stringify(row));
+  assert.equal(row.scans, Math.min(seconds, 2), JSON.stringify(row));
   // A forged or unknown link is a 404 and counts nothing.
   const forged = link.slice(0, -8) + 'AAAAAAAA';
   assert.equal((await fetch(forged, { redirect: 'manual', headers: { 'user-agent': PHONE } })).status, 404);
