@@ -366,3 +366,15 @@ pub fn s3_event(bucket: &str, keys: &[&str]) -> Value {
         .collect();
     json!({ "Records": records })
 }
+
+/// This thread's CPU time: what a benchmark's own work cost on one core,
+/// whatever else the machine runs.
+pub fn thread_cpu() -> std::time::Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes into the timespec we own.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    std::time::Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}

@@ -29,6 +29,7 @@ use backend::measure::{
     Collector, HourCount, MeasureReader, MeasureStore, MeasureStoreError, RecordSummary, Recorded,
     ShowCounts, ShowSigner,
 };
+use e2e_tests::thread_cpu;
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -36,16 +37,6 @@ use std::time::{Duration, Instant};
 const EVENTS_PER_BATCH: usize = 50;
 const CHROME: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36";
 const NOW: u64 = 1_790_000_000;
-
-fn thread_cpu() -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes into the timespec we own.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
-}
 
 /// A counter's key: channel, product, show and measure.
 type CounterKey = (String, String, u64, &'static str);

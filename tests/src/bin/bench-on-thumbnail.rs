@@ -16,17 +16,7 @@ use backend::handlers::on_thumbnail;
 use e2e_tests::standin::{ChannelMode, StandIn};
 use e2e_tests::*;
 use lambda_runtime::{Context, LambdaEvent};
-use std::time::{Duration, Instant};
-
-fn thread_cpu() -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes into the timespec we own.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
-}
+use std::time::Instant;
 
 fn peak_rss_mib() -> f64 {
     // SAFETY: getrusage writes into the struct we own.
