@@ -138,10 +138,15 @@ pub struct LabelDecision {
     pub outcome: Outcome,
 }
 
-/// The result of [`decide`].
-#[derive(Debug, Clone, PartialEq)]
+/// A state transition of one channel, and what follows from it. Every change
+/// to a channel is one of these, made by a function of this module
+/// ([`decide`], [`reset`], [`release_lease`], [`force_show`], [`clear_all`];
+/// [`tick`] makes a [`TickPlan`]). The handlers only carry it out: write
+/// `new_state` conditional on the version read, then publish `cue`, then
+/// start `start_workflow`.
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Decision {
-    /// One entry per detection, in input order.
+    /// One entry per detection, in input order ([`decide`] only).
     pub labels: Vec<LabelDecision>,
     /// The state to write (conditional on the version read), when anything
     /// changed.
@@ -153,6 +158,41 @@ pub struct Decision {
 }
 
 impl Decision {
+    /// Nothing to write, publish or start.
+    pub fn unchanged() -> Self {
+        Self::default()
+    }
+
+    /// Write `new_state`; nothing to publish or start.
+    pub fn write(new_state: ChannelState) -> Self {
+        Self {
+            new_state: Some(new_state),
+            ..Self::default()
+        }
+    }
+
+    /// Also publish `cue` once the write holds.
+    pub fn publishing(self, cue: Cue) -> Self {
+        Self {
+            cue: Some(cue),
+            ..self
+        }
+    }
+
+    /// Also start the workflow execution `name` (when `Some`) once the write
+    /// holds: the write took its lease.
+    pub fn starting(self, name: Option<String>) -> Self {
+        Self {
+            start_workflow: name,
+            ..self
+        }
+    }
+
+    /// The verdicts on a thumbnail's labels.
+    fn with_labels(self, labels: Vec<LabelDecision>) -> Self {
+        Self { labels, ..self }
+    }
+
     /// The products this thumbnail showed, each once.
     pub fn shown(&self) -> Vec<&ProductId> {
         let mut shown: Vec<&ProductId> = Vec::new();
@@ -164,6 +204,25 @@ impl Decision {
             }
         }
         shown
+    }
+}
+
+/// A transition whose new state is written conditionally, so the handlers'
+/// one save-with-retry loop serves [`Decision`] and [`TickPlan`] alike.
+pub trait StateChange {
+    /// The state to write, or `None` when nothing changes.
+    fn new_state(&self) -> Option<&ChannelState>;
+}
+
+impl StateChange for Decision {
+    fn new_state(&self) -> Option<&ChannelState> {
+        self.new_state.as_ref()
+    }
+}
+
+impl StateChange for TickPlan {
+    fn new_state(&self) -> Option<&ChannelState> {
+        self.new_state.as_ref()
     }
 }
 
@@ -397,23 +456,22 @@ pub fn decide(
     // died) also need a write: this thumbnail restarts the workflow.
     let orphaned = !state.lease_held(now) && !new_state.active(now).is_empty();
     if !any_shown && !orphaned {
-        return Decision {
-            labels,
-            new_state: None,
-            cue: None,
-            start_workflow: None,
-        };
+        return Decision::unchanged().with_labels(labels);
     }
     new_state.version = version;
     let start_workflow = take_lease_if_free(state, &mut new_state, now, rules, channel_id);
     let cue = any_shown.then(|| new_state.cue_at(now));
     Decision {
-        labels,
-        new_state: Some(new_state),
         cue,
-        start_workflow,
+        ..Decision::write(new_state)
     }
+    .starting(start_workflow)
+    .with_labels(labels)
 }
+
+/// An execution hands over to a fresh one after this many steps, well inside
+/// Step Functions' 25,000-event history limit (about 8 events a step).
+pub const MAX_WORKFLOW_STEPS: u64 = 1000;
 
 /// What one workflow step does.
 #[derive(Debug, Clone, PartialEq)]
@@ -421,26 +479,47 @@ pub struct TickPlan {
     /// The cue to (re-)publish; a clear cue when the last product ended.
     /// `None` when this execution no longer owns the channel.
     pub cue: Option<Cue>,
-    /// The state to write (lease renewed or released).
+    /// The state to write (lease renewed, handed over or released).
     pub new_state: Option<ChannelState>,
     /// The workflow ends after this step.
     pub done: bool,
     /// Seconds until the next step: the republish period, or sooner if a
     /// display window ends first, so the clear goes out on time.
     pub wait_seconds: u64,
+    /// Hand-over: this execution took its last step and `new_state` gives
+    /// the channel to a fresh execution of this name, to start after the
+    /// write.
+    pub successor: Option<String>,
 }
 
-/// One step of the re-publishing workflow of `execution` for a channel.
-pub fn tick(state: &ChannelState, now: UnixSeconds, rules: &Rules, execution: &str) -> TickPlan {
-    if state.workflow != execution {
-        // Another execution took over (this one's lease lapsed) or the channel
-        // was reset: bow out without publishing.
-        return TickPlan {
+impl TickPlan {
+    /// This execution no longer owns the channel: end without a write.
+    fn bow_out() -> Self {
+        Self {
             cue: None,
             new_state: None,
             done: true,
             wait_seconds: 0,
-        };
+            successor: None,
+        }
+    }
+}
+
+/// Step `iteration` (0-based) of the re-publishing workflow of `execution`
+/// for a channel. After [`MAX_WORKFLOW_STEPS`] steps a channel that still
+/// shows cards passes to a successor execution (named from `channel_id`).
+pub fn tick(
+    state: &ChannelState,
+    now: UnixSeconds,
+    rules: &Rules,
+    execution: &str,
+    iteration: u64,
+    channel_id: &str,
+) -> TickPlan {
+    if state.workflow != execution {
+        // Another execution took over (this one's lease lapsed) or the channel
+        // was reset: bow out without publishing.
+        return TickPlan::bow_out();
     }
     let mut new_state = state.clone();
     new_state.prune(now);
@@ -454,6 +533,7 @@ pub fn tick(state: &ChannelState, now: UnixSeconds, rules: &Rules, execution: &s
             new_state: Some(new_state),
             done: true,
             wait_seconds: 0,
+            successor: None,
         };
     }
     let next_end = active
@@ -462,27 +542,38 @@ pub fn tick(state: &ChannelState, now: UnixSeconds, rules: &Rules, execution: &s
         .min()
         .unwrap_or(rules.republish_seconds);
     new_state.lease_until = now + rules.lease_seconds();
+    let successor = (iteration + 1 >= MAX_WORKFLOW_STEPS).then(|| {
+        let name = execution_name(channel_id, new_state.version);
+        new_state.workflow = name.clone();
+        name
+    });
     TickPlan {
         // The same overlay set as `state` (pruning drops only ended cards),
         // ordered by the version this step writes.
         cue: Some(new_state.cue_at(now)),
         new_state: Some(new_state),
-        done: false,
+        done: successor.is_some(),
         wait_seconds: rules.republish_seconds.min(next_end).max(1),
+        successor,
     }
 }
 
 /// The stream ended (IVS said ChannelNotBroadcasting): forget everything, so
-/// the next broadcast starts fresh, with no stale card or cooldown.
-pub fn reset(state: &ChannelState, now: UnixSeconds) -> ChannelState {
-    ChannelState {
+/// the next broadcast starts fresh, with no stale card or cooldown. A channel
+/// with no state stays without.
+pub fn reset(state: &ChannelState, now: UnixSeconds) -> Decision {
+    if state.version == 0 {
+        return Decision::unchanged();
+    }
+    Decision::write(ChannelState {
         version: next_version(state.version, now),
         ..ChannelState::default()
-    }
+    })
 }
 
 /// Operator override: show `product` now, ignoring its cooldown. When the
 /// channel is at `max_active`, the card closest to its end makes room.
+/// Unchanged when `product` is not in the catalog.
 pub fn force_show(
     state: &ChannelState,
     catalog: &Catalog,
@@ -490,8 +581,10 @@ pub fn force_show(
     now: UnixSeconds,
     rules: &Rules,
     channel_id: &str,
-) -> Option<(ChannelState, Cue, Option<String>)> {
-    let p = catalog.get(product)?;
+) -> Decision {
+    let Some(p) = catalog.get(product) else {
+        return Decision::unchanged();
+    };
     let mut new_state = state.clone();
     new_state.prune(now);
     new_state.products.remove(product);
@@ -518,12 +611,13 @@ pub fn force_show(
     new_state.version = version;
     let start = take_lease_if_free(state, &mut new_state, now, rules, channel_id);
     let cue = new_state.cue_at(now);
-    Some((new_state, cue, start))
+    Decision::write(new_state).publishing(cue).starting(start)
 }
 
-/// Operator override: take every card off now. Cooldowns start now, so the
-/// products do not pop straight back on the next thumbnail.
-pub fn clear_all(state: &ChannelState, catalog: &Catalog, now: UnixSeconds) -> ChannelState {
+/// Operator override: take every card off now and publish the clear cue.
+/// Cooldowns start now, so the products do not pop straight back on the next
+/// thumbnail.
+pub fn clear_all(state: &ChannelState, catalog: &Catalog, now: UnixSeconds) -> Decision {
     let mut new_state = state.clone();
     for (id, s) in new_state.products.iter_mut() {
         if s.visible_until > now {
@@ -534,18 +628,18 @@ pub fn clear_all(state: &ChannelState, catalog: &Catalog, now: UnixSeconds) -> C
     }
     new_state.prune(now);
     new_state.version = next_version(state.version, now);
-    new_state
+    let cue = Cue::clear_at(new_state.version);
+    Decision::write(new_state).publishing(cue)
 }
 
 /// The workflow `execution` could not start: give its lease back, so the
-/// channel's next thumbnail tries again. `None` when another execution holds
-/// the channel by now.
-pub fn release_lease(
-    state: &ChannelState,
-    execution: &str,
-    now: UnixSeconds,
-) -> Option<ChannelState> {
-    (state.workflow == execution).then(|| ChannelState {
+/// channel's next thumbnail tries again. Unchanged when another execution
+/// holds the channel by now.
+pub fn release_lease(state: &ChannelState, execution: &str, now: UnixSeconds) -> Decision {
+    if state.workflow != execution {
+        return Decision::unchanged();
+    }
+    Decision::write(ChannelState {
         workflow: String::new(),
         lease_until: 0,
         version: next_version(state.version, now),

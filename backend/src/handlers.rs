@@ -6,7 +6,7 @@
 //! into them. The studio's local chain calls the business functions, with no
 //! event JSON and no Lambda types; tests call either.
 
-use crate::decision::{self, ChannelState, Decision, Rules};
+use crate::decision::{self, ChannelState, Rules, StateChange};
 use crate::measure::ShowSigner;
 use crate::ports::{
     Clock, CuePublisher, DetectError, Detector, ImageRef, PublishError, RetryPolicy, SaveOutcome,
@@ -21,9 +21,7 @@ use serde_json::Value;
 use std::sync::Arc;
 use tracing::{error, info, warn};
 
-/// An execution hands over to a fresh one after this many steps, well inside
-/// Step Functions' 25,000-event history limit (about 8 events a step).
-pub const MAX_WORKFLOW_STEPS: u64 = 1000;
+pub use crate::decision::MAX_WORKFLOW_STEPS;
 
 /// Everything a handler needs: the catalog, the rules and the edges.
 pub struct Pipeline {
@@ -260,7 +258,7 @@ async fn process_thumbnail(
         DetectError::Other(m) => ThumbnailFailure::Failed(format!("detector: {m}")),
     })?;
 
-    let (decision, _state) = decide_and_save(p, &channel, |state, now| {
+    let (decision, _state) = save_with_retry(p, &channel, |state, now| {
         decision::decide(
             &detections,
             &p.catalog,
@@ -300,7 +298,7 @@ async fn process_thumbnail(
         }
     }
     if let Some(execution) = &decision.start_workflow {
-        start_workflow(p, &channel, execution, 0).await;
+        start_workflow(p, &channel, execution).await;
     }
     Ok(decision
         .shown()
@@ -310,27 +308,29 @@ async fn process_thumbnail(
 }
 
 /// Load, decide, conditionally save; on a conflict reload and decide again,
-/// a bounded number of times. Returns the decision that was written (or that
-/// needed no write) and the state it applies to.
-pub(crate) async fn decide_and_save<F>(
+/// a bounded number of times. The one write loop of every handler: `decide`
+/// is a transition of [`crate::decision`]. Returns the transition that was
+/// written (or that needed no write) and the state it leaves.
+pub(crate) async fn save_with_retry<T, F>(
     p: &Pipeline,
     channel: &str,
     decide: F,
-) -> Result<(Decision, ChannelState), HandlerError>
+) -> Result<(T, ChannelState), HandlerError>
 where
-    F: Fn(&ChannelState, u64) -> Decision,
+    T: StateChange,
+    F: Fn(&ChannelState, u64) -> T,
 {
     let attempts = p.retry.attempts * 3;
     for attempt in 0..attempts {
         let state = p.store.load(channel).await?;
-        let decision = decide(&state, p.clock.now());
-        let Some(new_state) = &decision.new_state else {
-            return Ok((decision, state));
+        let transition = decide(&state, p.clock.now());
+        let Some(new_state) = transition.new_state() else {
+            return Ok((transition, state));
         };
         match p.store.save(channel, new_state, state.version).await? {
             SaveOutcome::Saved => {
                 let saved = new_state.clone();
-                return Ok((decision, saved));
+                return Ok((transition, saved));
             }
             SaveOutcome::Conflict => tokio::time::sleep(p.retry.delay(attempt)).await,
         }
@@ -390,13 +390,7 @@ pub(crate) fn cue_as_sent(p: &Pipeline, channel: &str, cue: &Cue) -> Result<Cue,
 
 /// The stream ended: forget the channel's cards, cooldowns and workflow.
 pub(crate) async fn reset_channel(p: &Pipeline, channel: &str) {
-    let result = decide_and_save(p, channel, |state, now| Decision {
-        labels: Vec::new(),
-        new_state: (state.version > 0).then(|| decision::reset(state, now)),
-        cue: None,
-        start_workflow: None,
-    })
-    .await;
+    let result = save_with_retry(p, channel, decision::reset).await;
     if let Err(e) = result {
         error!(channel = %channel, error = %e, "could not reset channel state");
     }
@@ -404,21 +398,18 @@ pub(crate) async fn reset_channel(p: &Pipeline, channel: &str) {
 
 /// Starts the workflow; if that fails, gives the lease back so the next
 /// thumbnail of the channel tries again.
-pub(crate) async fn start_workflow(p: &Pipeline, channel: &str, execution: &str, iteration: u64) {
+pub(crate) async fn start_workflow(p: &Pipeline, channel: &str, execution: &str) {
     let input = WorkflowInput {
         channel_arn: channel.into(),
         execution: execution.into(),
-        iteration,
+        iteration: 0,
     };
     match p.workflow.start(&input).await {
         Ok(()) => info!(channel = %channel, execution, "workflow started"),
         Err(e) => {
             error!(channel = %channel, execution, error = %e, "workflow did not start; releasing its lease");
-            let released = decide_and_save(p, channel, |state, now| Decision {
-                labels: Vec::new(),
-                new_state: decision::release_lease(state, execution, now),
-                cue: None,
-                start_workflow: None,
+            let released = save_with_retry(p, channel, |state, now| {
+                decision::release_lease(state, execution, now)
             })
             .await;
             if let Err(e) = released {
@@ -452,32 +443,17 @@ pub async fn on_tick(p: &Pipeline, event: LambdaEvent<Value>) -> Result<TickOutp
 /// clear cue once the last display window ended) and say when to come back.
 pub async fn tick(p: &Pipeline, input: WorkflowInput) -> Result<TickOutput, HandlerError> {
     let channel = input.channel_arn.as_str();
-    let hand_over = input.iteration + 1 >= MAX_WORKFLOW_STEPS;
-    let mut attempts = 0;
-    let (plan, successor) = loop {
-        let state = p.store.load(channel).await?;
-        let now = p.clock.now();
-        let mut plan = decision::tick(&state, now, &p.rules, &input.execution);
-        let mut successor = None;
-        if hand_over && !plan.done {
-            if let Some(s) = plan.new_state.as_mut() {
-                let name = decision::execution_name(channel_id_of(channel), s.version);
-                s.workflow = name.clone();
-                successor = Some(name);
-            }
-        }
-        let Some(new_state) = &plan.new_state else {
-            break (plan, successor);
-        };
-        match p.store.save(channel, new_state, state.version).await? {
-            SaveOutcome::Saved => break (plan, successor),
-            SaveOutcome::Conflict if attempts + 1 < p.retry.attempts * 3 => {
-                tokio::time::sleep(p.retry.delay(attempts)).await;
-                attempts += 1;
-            }
-            SaveOutcome::Conflict => return Err(HandlerError::Contended(channel.into())),
-        }
-    };
+    let (plan, _) = save_with_retry(p, channel, |state, now| {
+        decision::tick(
+            state,
+            now,
+            &p.rules,
+            &input.execution,
+            input.iteration,
+            channel_id_of(channel),
+        )
+    })
+    .await?;
 
     if let Some(cue) = &plan.cue {
         if let Err(e) = publish_cue(p, channel, cue).await {
@@ -494,11 +470,10 @@ pub async fn tick(p: &Pipeline, input: WorkflowInput) -> Result<TickOutput, Hand
             warn!(channel = %channel, error = %e, "re-publish failed; next step tries again");
         }
     }
-    let mut done = plan.done;
-    if let Some(name) = successor {
-        start_workflow(p, channel, &name, 0).await;
-        done = true;
+    if let Some(name) = &plan.successor {
+        start_workflow(p, channel, name).await;
     }
+    let done = plan.done;
     info!(channel = %channel, execution = %input.execution, iteration = input.iteration, done, wait_seconds = plan.wait_seconds, "workflow step");
     Ok(TickOutput {
         channel_arn: input.channel_arn,

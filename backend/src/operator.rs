@@ -1,9 +1,9 @@
 //! What an operator does by hand, over the same adapters and rules as the
 //! Lambdas: show a product now, clear a channel, read a channel's state.
 
-use crate::decision::{self, ChannelState, Decision};
+use crate::decision::{self, ChannelState};
 use crate::handlers::{
-    cue_as_sent, decide_and_save, publish_cue, start_workflow, HandlerError, Pipeline,
+    cue_as_sent, publish_cue, save_with_retry, start_workflow, HandlerError, Pipeline,
 };
 use crate::thumbnail_key::channel_id_of;
 use ad_contract::{Cue, ProductId};
@@ -38,26 +38,16 @@ pub async fn show_now(p: &Pipeline, channel: &str, product: &str) -> Result<Cue,
         .filter(|id| p.catalog.get(id).is_some())
         .ok_or_else(|| OperatorError::UnknownProduct(product.into()))?;
     let channel_id = channel_id_of(channel).to_owned();
-    let (decision, _) = decide_and_save(p, channel, |state, now| {
-        match decision::force_show(state, &p.catalog, &id, now, &p.rules, &channel_id) {
-            Some((new_state, cue, start)) => Decision {
-                labels: Vec::new(),
-                new_state: Some(new_state),
-                cue: Some(cue),
-                start_workflow: start,
-            },
-            None => Decision {
-                labels: Vec::new(),
-                new_state: None,
-                cue: None,
-                start_workflow: None,
-            },
-        }
+    let (decision, _) = save_with_retry(p, channel, |state, now| {
+        decision::force_show(state, &p.catalog, &id, now, &p.rules, &channel_id)
     })
     .await?;
-    let cue = publish_cue(p, channel, &decision.cue.unwrap_or_default()).await?;
+    let cue = decision
+        .cue
+        .ok_or_else(|| OperatorError::UnknownProduct(product.into()))?;
+    let cue = publish_cue(p, channel, &cue).await?;
     if let Some(execution) = &decision.start_workflow {
-        start_workflow(p, channel, execution, 0).await;
+        start_workflow(p, channel, execution).await;
     }
     Ok(cue)
 }
@@ -66,14 +56,12 @@ pub async fn show_now(p: &Pipeline, channel: &str, product: &str) -> Result<Cue,
 /// the clear cue.
 pub async fn clear(p: &Pipeline, channel: &str) -> Result<Cue, OperatorError> {
     check_channel(channel)?;
-    let (_, saved) = decide_and_save(p, channel, |state, now| Decision {
-        labels: Vec::new(),
-        new_state: Some(decision::clear_all(state, &p.catalog, now)),
-        cue: None,
-        start_workflow: None,
+    let (decision, _) = save_with_retry(p, channel, |state, now| {
+        decision::clear_all(state, &p.catalog, now)
     })
     .await?;
-    Ok(publish_cue(p, channel, &Cue::clear_at(saved.version)).await?)
+    let cue = decision.cue.unwrap_or_default();
+    Ok(publish_cue(p, channel, &cue).await?)
 }
 
 /// The channel's state as JSON, with the cue a viewer would get now.

@@ -236,7 +236,7 @@ fn tick_republishes_with_seconds_left_and_wakes_for_each_window_end() {
     let exec = d.start_workflow.unwrap();
 
     // A late joiner at T0+7 gets the set with the right seconds left.
-    let plan = tick(&state, T0 + 7, &rules, &exec);
+    let plan = tick(&state, T0 + 7, &rules, &exec, 0, "chan1");
     assert_eq!(
         plan.cue.unwrap().encode().unwrap(),
         r#"{"v":1,"seq":1700000007000,"show":[{"id":"mug","left":13,"s":1700000000000},{"id":"cap","left":3,"s":1700000000000}]}"#
@@ -246,7 +246,7 @@ fn tick_republishes_with_seconds_left_and_wakes_for_each_window_end() {
     state = plan.new_state.unwrap();
 
     // At cap's end the cue goes out without cap.
-    let plan = tick(&state, T0 + 10, &rules, &exec);
+    let plan = tick(&state, T0 + 10, &rules, &exec, 1, "chan1");
     assert_eq!(
         plan.cue.unwrap().encode().unwrap(),
         r#"{"v":1,"seq":1700000010000,"show":[{"id":"mug","left":10,"s":1700000000000}]}"#
@@ -255,7 +255,7 @@ fn tick_republishes_with_seconds_left_and_wakes_for_each_window_end() {
     state = plan.new_state.unwrap();
 
     // After the last window: a clear cue, the lease released, done.
-    let plan = tick(&state, T0 + 20, &rules, &exec);
+    let plan = tick(&state, T0 + 20, &rules, &exec, 2, "chan1");
     assert_eq!(plan.cue, Some(Cue::clear_at(1_700_000_020_000)));
     assert!(plan.done);
     let released = plan.new_state.unwrap();
@@ -268,25 +268,78 @@ fn tick_republishes_with_seconds_left_and_wakes_for_each_window_end() {
 fn a_superseded_execution_bows_out_silently() {
     let mut state = ChannelState::default();
     step(&mut state, &[det("mug", 90.0)], T0, &Rules::default());
-    let plan = tick(&state, T0 + 1, &Rules::default(), "someone-else");
-    assert_eq!(
-        plan,
-        TickPlan {
-            cue: None,
-            new_state: None,
-            done: true,
-            wait_seconds: 0
-        }
+    let plan = tick(
+        &state,
+        T0 + 1,
+        &Rules::default(),
+        "someone-else",
+        0,
+        "chan1",
     );
+    assert_eq!(plan, TickPlan::bow_out());
+}
+
+#[test]
+fn the_last_step_hands_the_channel_to_a_successor() {
+    let rules = Rules::default();
+    let mut state = ChannelState::default();
+    let exec = step(&mut state, &[det("mug", 90.0)], T0, &rules)
+        .start_workflow
+        .unwrap();
+    let plan = tick(
+        &state,
+        T0 + 1,
+        &rules,
+        &exec,
+        MAX_WORKFLOW_STEPS - 1,
+        "chan1",
+    );
+    let successor = plan.successor.clone().unwrap();
+    assert_ne!(successor, exec);
+    assert!(plan.done, "this execution ends");
+    let s = plan.new_state.unwrap();
+    assert_eq!(s.workflow, successor, "the write gives the channel away");
+    assert!(s.lease_held(T0 + 1));
+    assert!(!plan.cue.unwrap().is_clear(), "the step still re-publishes");
+    // A channel with nothing left ends instead of handing over.
+    let plan = tick(
+        &state,
+        T0 + 20,
+        &rules,
+        &exec,
+        MAX_WORKFLOW_STEPS - 1,
+        "chan1",
+    );
+    assert_eq!(plan.successor, None);
+    assert!(plan.cue.unwrap().is_clear());
+}
+
+#[test]
+fn a_failed_start_gives_the_lease_back_and_the_next_thumbnail_restarts() {
+    let rules = Rules::default();
+    let mut state = ChannelState::default();
+    let exec = step(&mut state, &[det("mug", 90.0)], T0, &rules)
+        .start_workflow
+        .unwrap();
+    assert_eq!(release_lease(&state, "other", T0), Decision::unchanged());
+    let released = release_lease(&state, &exec, T0).new_state.unwrap();
+    assert!(!released.lease_held(T0));
+    let d = decide(&[], &catalog(), &released, T0 + 2, &rules, "chan1");
+    assert!(
+        d.start_workflow.is_some(),
+        "the orphaned card gets a workflow"
+    );
+    assert_eq!(d.cue, None, "nothing new to show");
 }
 
 #[test]
 fn reset_forgets_cards_cooldowns_and_the_lease() {
     let mut state = ChannelState::default();
     step(&mut state, &[det("mug", 90.0)], T0, &Rules::default());
-    let r = reset(&state, T0 + 1);
+    let r = reset(&state, T0 + 1).new_state.unwrap();
     assert!(r.version > state.version);
     assert!(r.products.is_empty() && r.workflow.is_empty());
+    assert_eq!(reset(&ChannelState::default(), T0), Decision::unchanged());
 }
 
 #[test]
@@ -294,22 +347,28 @@ fn force_show_ignores_cooldown_and_makes_room() {
     let rules = Rules::default();
     let mut state = ChannelState::default();
     step(&mut state, &[det("mug", 90.0)], T0, &rules);
-    let (s, cue, start) = force_show(&state, &catalog(), &id("cap"), T0 + 2, &rules, "c").unwrap();
+    let d = force_show(&state, &catalog(), &id("cap"), T0 + 2, &rules, "c");
+    let (s, start) = (d.new_state.unwrap(), d.start_workflow);
     assert_eq!(
-        cue.encode().unwrap(),
+        d.cue.unwrap().encode().unwrap(),
         r#"{"v":1,"seq":1700000002000,"show":[{"id":"cap","left":10,"s":1700000002000}]}"#
     );
     assert_eq!(start, None, "the running workflow keeps the channel");
     assert_eq!(s.products[&id("mug")].visible_until, T0 + 2);
-    assert!(force_show(&state, &catalog(), &id("nope"), T0, &rules, "c").is_none());
+    assert_eq!(
+        force_show(&state, &catalog(), &id("nope"), T0, &rules, "c"),
+        Decision::unchanged()
+    );
 }
 
 #[test]
 fn clear_all_takes_cards_off_and_starts_cooldowns() {
     let mut state = ChannelState::default();
     step(&mut state, &[det("mug", 90.0)], T0, &Rules::default());
-    let cleared = clear_all(&state, &catalog(), T0 + 5);
+    let d = clear_all(&state, &catalog(), T0 + 5);
+    let cleared = d.new_state.unwrap();
     assert!(cleared.cue_at(T0 + 5).is_clear());
+    assert_eq!(d.cue, Some(Cue::clear_at(cleared.version)));
     assert_eq!(cleared.products[&id("mug")].cooldown_until, T0 + 65);
 }
 
@@ -389,7 +448,7 @@ proptest! {
             // The workflow's tick never changes what is on screen.
             if state.lease_held(now) {
                 let workflow = state.workflow.clone();
-                let plan = tick(&state, now, &rules, &workflow);
+                let plan = tick(&state, now, &rules, &workflow, 0, "chan");
                 let republished = plan.cue.clone().unwrap();
                 prop_assert_eq!(&republished.show, &state.cue_at(now).show);
                 if let Some(s) = plan.new_state {
@@ -403,13 +462,137 @@ proptest! {
     }
 }
 
+/// One thing that can happen to a channel, for the transition property test.
+#[derive(Debug, Clone)]
+enum Event {
+    Thumbnail(Vec<(usize, f32)>),
+    /// A step of the owning execution at this iteration (the last one hands
+    /// over), or of a stranger.
+    Tick {
+        owner: bool,
+        last: bool,
+    },
+    ForceShow(usize),
+    ClearAll,
+    Reset,
+    /// The owner's start failed (or a stranger's claim is refused).
+    ReleaseLease {
+        owner: bool,
+    },
+}
+
+fn event() -> impl Strategy<Value = Event> {
+    prop_oneof![
+        4 => proptest::collection::vec((0usize..5, 0f32..100.0), 0..4).prop_map(Event::Thumbnail),
+        3 => (any::<bool>(), proptest::bool::weighted(0.2)).prop_map(|(owner, last)| Event::Tick { owner, last }),
+        1 => (0usize..4).prop_map(Event::ForceShow),
+        1 => Just(Event::ClearAll),
+        1 => Just(Event::Reset),
+        1 => any::<bool>().prop_map(|owner| Event::ReleaseLease { owner }),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(400))]
+
+    /// Every transition of the core, in any order: each write moves the
+    /// version up, each cue is the written state's own (level-triggered)
+    /// and names its version, a started workflow owns the channel, and at
+    /// most K cards show.
+    #[test]
+    fn every_transition_keeps_the_invariants(
+        max_active in 1usize..4,
+        events in proptest::collection::vec((0u64..9, event()), 1..80),
+    ) {
+        let rules = Rules { max_active, republish_seconds: 5 };
+        let catalog = catalog();
+        let labels = ["mug", "mug-logo", "cap", "tee", "stranger"];
+        let products = ["mug", "cap", "tee", "nope"];
+        let mut state = ChannelState::default();
+        let mut now = T0;
+        for (gap, event) in events {
+            now += gap;
+            let owner = state.workflow.clone();
+            let mut successor = None;
+            let (new_state, cue, start) = match &event {
+                Event::Thumbnail(dets) => {
+                    let dets: Vec<_> = dets.iter().map(|&(l, c)| det(labels[l], c)).collect();
+                    let d = decide(&dets, &catalog, &state, now, &rules, "chan");
+                    (d.new_state, d.cue, d.start_workflow)
+                }
+                Event::Tick { owner: mine, last } => {
+                    let execution = if *mine { owner.as_str() } else { "stranger-1" };
+                    let iteration = if *last { MAX_WORKFLOW_STEPS - 1 } else { 3 };
+                    let plan = tick(&state, now, &rules, execution, iteration, "chan");
+                    if state.workflow != execution {
+                        prop_assert_eq!(&plan, &TickPlan::bow_out());
+                    }
+                    if let Some(name) = &plan.successor {
+                        prop_assert!(plan.done && *last);
+                        prop_assert_ne!(name, &owner);
+                        prop_assert_eq!(plan.new_state.as_ref().map(|s| &s.workflow), Some(name));
+                        successor = Some(name.clone());
+                    }
+                    (plan.new_state, plan.cue, None)
+                }
+                Event::ForceShow(i) => {
+                    let d = force_show(&state, &catalog, &id(products[*i]), now, &rules, "chan");
+                    if let Some(s) = &d.new_state {
+                        prop_assert!(s.active(now).iter().any(|(p, _)| p.as_str() == products[*i]));
+                    }
+                    (d.new_state, d.cue, d.start_workflow)
+                }
+                Event::ClearAll => {
+                    let d = clear_all(&state, &catalog, now);
+                    prop_assert!(d.cue.as_ref().is_some_and(Cue::is_clear));
+                    (d.new_state, d.cue, d.start_workflow)
+                }
+                Event::Reset => {
+                    let d = reset(&state, now);
+                    if let Some(s) = &d.new_state {
+                        prop_assert!(s.products.is_empty() && s.workflow.is_empty());
+                    }
+                    (d.new_state, d.cue, d.start_workflow)
+                }
+                Event::ReleaseLease { owner: mine } => {
+                    let execution = if *mine { owner.as_str() } else { "stranger-2" };
+                    let d = release_lease(&state, execution, now);
+                    prop_assert_eq!(d.new_state.is_some(), state.workflow == execution);
+                    (d.new_state, d.cue, d.start_workflow)
+                }
+            };
+            let Some(s) = new_state else {
+                prop_assert!(cue.is_none() && start.is_none(), "{:?}: no write, no effect", event);
+                continue;
+            };
+            prop_assert!(s.version > state.version, "{:?}", event);
+            if let Some(cue) = &cue {
+                prop_assert_eq!(cue.seq, Some(s.version));
+                prop_assert_eq!(&cue.show, &s.cue_at(now).show, "{:?}", event);
+            }
+            if let Some(name) = start.as_ref().or(successor.as_ref()) {
+                prop_assert_eq!(&s.workflow, name);
+                prop_assert!(s.lease_held(now));
+            }
+            prop_assert!(s.active(now).len() <= max_active);
+            state = s;
+            // Cards up with no workflow: the next thumbnail, even an empty
+            // one, restarts it.
+            if !state.active(now).is_empty() && !state.lease_held(now) {
+                let d = decide(&[], &catalog, &state, now, &rules, "chan");
+                prop_assert!(d.start_workflow.is_some());
+            }
+        }
+    }
+}
+
 #[test]
 fn versions_grow_across_a_lost_item_so_players_keep_applying_cues() {
     let rules = Rules::default();
     let mut state = ChannelState::default();
     // A busy lifetime: 500 writes within one second.
     for _ in 0..500 {
-        state = clear_all(&state, &catalog(), T0);
+        state = clear_all(&state, &catalog(), T0).new_state.unwrap();
     }
     let last_seq = state.cue_at(T0).seq.unwrap();
     // The item is gone (TTL, a restarted studio): the next lifetime starts at
