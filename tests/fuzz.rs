@@ -467,27 +467,43 @@ mod seeds {
         ]
     }
 
+    fn pid(value: u16) -> ts::Pid {
+        ts::Pid::new(value).unwrap_or(ts::PAT_PID)
+    }
+
     /// A small valid stream: PAT, PMT (H.264 on PID 256), then a second of
     /// video PES packets at 30 fps, a keyframe every 15 frames.
     pub fn ts_streams() -> Vec<Vec<u8>> {
         let mut out = Vec::new();
         let pmt = ts::Pmt {
             program_number: 1,
-            pcr_pid: 256,
+            pcr_pid: pid(256),
             program_info: Vec::new(),
             streams: vec![ts::PmtStream {
                 stream_type: 0x1B,
-                pid: 256,
+                pid: pid(256),
                 es_info: Vec::new(),
             }],
         };
-        let (mut pat_cc, mut pmt_cc, mut video_cc) = (0u8, 0u8, 0u8);
+        let program = ts::Program {
+            number: 1,
+            pmt_pid: pid(4096),
+        };
+        let mut pat_cc = ts::ContinuityCounter::default();
+        let mut pmt_cc = ts::ContinuityCounter::default();
+        let mut video_cc = ts::ContinuityCounter::default();
         for frame in 0..45u64 {
             if frame % 15 == 0 {
-                out.extend_from_slice(&ts::psi_packet(0, pat_cc, &ts::pat_section(1, 4096)));
-                out.extend_from_slice(&ts::psi_packet(4096, pmt_cc, &ts::pmt_section(&pmt)));
-                pat_cc = (pat_cc + 1) & 0x0F;
-                pmt_cc = (pmt_cc + 1) & 0x0F;
+                out.extend_from_slice(&ts::psi_packet(
+                    ts::PAT_PID,
+                    pat_cc.take(),
+                    &ts::pat_section(program),
+                ));
+                out.extend_from_slice(&ts::psi_packet(
+                    program.pmt_pid,
+                    pmt_cc.take(),
+                    &ts::pmt_section(&pmt),
+                ));
             }
             let nal: &[u8] = if frame % 15 == 0 {
                 &[0, 0, 0, 1, 0x09, 0xF0, 0, 0, 0, 1, 0x65, 0x88, 0x84, 0x00]
@@ -495,7 +511,7 @@ mod seeds {
                 &[0, 0, 0, 1, 0x09, 0xF0, 0, 0, 0, 1, 0x41, 0x9A, 0x00]
             };
             let pes = ts::pes_with_pts(0xE0, 90_000 + frame * 3000, nal);
-            for packet in ts::packetize_pes(256, &mut video_cc, &pes) {
+            for packet in ts::packetize_pes(pid(256), &mut video_cc, &pes) {
                 out.extend_from_slice(&packet);
             }
         }

@@ -4,8 +4,8 @@
 
 use crate::decision::{BoundingBox, ChannelState, Detection, ProductState};
 use crate::ports::{
-    CuePublisher, DetectError, Detector, ImageRef, PublishError, SaveOutcome, StateStore,
-    StoreError, WorkflowInput, WorkflowStarter,
+    CuePublisher, DetectError, Detector, ImageRef, PublishError, SaveOutcome, ServiceError,
+    StartError, StateStore, StoreError, WorkflowInput, WorkflowStarter,
 };
 use ad_contract::{ProductId, ShowId};
 use async_trait::async_trait;
@@ -23,6 +23,23 @@ where
         (Some(code), None) => code.to_string(),
         _ => aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string(),
     }
+}
+
+/// An SDK error as a port's [`ServiceError`]: its code and message, with
+/// the error itself kept as the source.
+fn service_error<E>(e: E) -> ServiceError
+where
+    E: std::error::Error + aws_sdk_dynamodb::error::ProvideErrorMetadata + Send + Sync + 'static,
+{
+    ServiceError::caused_by(describe(&e), e)
+}
+
+/// The same, with what was being done in front (the object's address).
+fn service_error_at<E>(context: &str, e: E) -> ServiceError
+where
+    E: std::error::Error + aws_sdk_dynamodb::error::ProvideErrorMetadata + Send + Sync + 'static,
+{
+    ServiceError::caused_by(format!("{context}: {}", describe(&e)), e)
 }
 
 /// Channel state in DynamoDB: one item per channel (partition key `channel`,
@@ -59,7 +76,7 @@ impl DynamoStateStore {
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| StoreError::Service(describe(&e)))
+            .map_err(|e| StoreError::Service(service_error(e)))
     }
 }
 
@@ -148,7 +165,7 @@ impl StateStore for DynamoStateStore {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| StoreError::Service(describe(&e)))?;
+            .map_err(|e| StoreError::Service(service_error(e)))?;
         match out.item {
             None => Ok(ChannelState::default()),
             Some(item) => item_to_state(&item).map_err(|problem| StoreError::Malformed {
@@ -193,7 +210,7 @@ impl StateStore for DynamoStateStore {
                 aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(_) => {
                     Ok(SaveOutcome::Conflict)
                 }
-                other => Err(StoreError::Service(describe(&other))),
+                other => Err(StoreError::Service(service_error(other))),
             },
         }
     }
@@ -226,10 +243,10 @@ impl CuePublisher for IvsPublisher {
         {
             Ok(_) => Ok(()),
             Err(e) => Err(match e.into_service_error() {
-                E::ThrottlingException(e) => PublishError::Throttled(describe(&e)),
-                E::ChannelNotBroadcasting(e) => PublishError::NotBroadcasting(describe(&e)),
-                E::ValidationException(e) => PublishError::Invalid(describe(&e)),
-                other => PublishError::Other(describe(&other)),
+                E::ThrottlingException(e) => PublishError::Throttled(service_error(e)),
+                E::ChannelNotBroadcasting(e) => PublishError::NotBroadcasting(service_error(e)),
+                E::ValidationException(e) => PublishError::Invalid(service_error(e)),
+                other => PublishError::Other(service_error(other)),
             }),
         }
     }
@@ -277,11 +294,11 @@ impl Detector for RekognitionDetector {
             .send()
             .await
             .map_err(|e| match e.into_service_error() {
-                E::ResourceNotReadyException(e) => DetectError::ModelNotReady(describe(&e)),
-                E::ImageTooLargeException(e) => DetectError::BadImage(describe(&e)),
-                E::InvalidImageFormatException(e) => DetectError::BadImage(describe(&e)),
-                E::InvalidS3ObjectException(e) => DetectError::BadImage(describe(&e)),
-                other => DetectError::Other(describe(&other)),
+                E::ResourceNotReadyException(e) => DetectError::ModelNotReady(service_error(e)),
+                E::ImageTooLargeException(e) => DetectError::BadImage(service_error(e)),
+                E::InvalidImageFormatException(e) => DetectError::BadImage(service_error(e)),
+                E::InvalidS3ObjectException(e) => DetectError::BadImage(service_error(e)),
+                other => DetectError::Other(service_error(other)),
             })?;
         Ok(out
             .custom_labels()
@@ -323,6 +340,7 @@ impl S3BuiltinDetector {
         key: &str,
     ) -> Result<Vec<u8>, DetectError> {
         use aws_sdk_s3::operation::get_object::GetObjectError as E;
+        let at = format!("s3://{bucket}/{key}");
         let out = s3
             .get_object()
             .bucket(bucket)
@@ -330,24 +348,33 @@ impl S3BuiltinDetector {
             .send()
             .await
             .map_err(|e| match e.into_service_error() {
-                E::NoSuchKey(e) => {
-                    DetectError::BadImage(format!("s3://{bucket}/{key}: {}", describe(&e)))
-                }
-                other => DetectError::Other(format!("s3://{bucket}/{key}: {}", describe(&other))),
+                E::NoSuchKey(e) => DetectError::BadImage(service_error_at(&at, e)),
+                other => DetectError::Other(service_error_at(&at, other)),
             })?;
         if out.content_length().unwrap_or(0) > MAX_IMAGE_BYTES {
-            return Err(DetectError::BadImage(format!(
-                "s3://{bucket}/{key} is {} bytes; images over {MAX_IMAGE_BYTES} bytes are not analysed",
-                out.content_length().unwrap_or(0)
-            )));
+            return Err(DetectError::BadImage(
+                format!(
+                    "{at} is {} bytes; images over {MAX_IMAGE_BYTES} bytes are not analysed",
+                    out.content_length().unwrap_or(0)
+                )
+                .into(),
+            ));
         }
         read_body_bounded(out.body, MAX_IMAGE_BYTES as u64)
             .await
-            .map_err(|e| DetectError::Other(format!("s3://{bucket}/{key}: reading the body: {e}")))?
-            .ok_or_else(|| {
-                DetectError::BadImage(format!(
-                    "s3://{bucket}/{key} is over {MAX_IMAGE_BYTES} bytes; images that large are not analysed"
+            .map_err(|e| {
+                DetectError::Other(ServiceError::caused_by(
+                    format!("{at}: reading the body: {e}"),
+                    e,
                 ))
+            })?
+            .ok_or_else(|| {
+                DetectError::BadImage(
+                    format!(
+                        "{at} is over {MAX_IMAGE_BYTES} bytes; images that large are not analysed"
+                    )
+                    .into(),
+                )
             })
     }
 }
@@ -396,9 +423,9 @@ impl SfnWorkflow {
 
 #[async_trait]
 impl WorkflowStarter for SfnWorkflow {
-    async fn start(&self, input: &WorkflowInput) -> Result<(), String> {
+    async fn start(&self, input: &WorkflowInput) -> Result<(), StartError> {
         use aws_sdk_sfn::operation::start_execution::StartExecutionError as E;
-        let body = serde_json::to_string(input).map_err(|e| e.to_string())?;
+        let body = serde_json::to_string(input).map_err(StartError::Input)?;
         match self
             .client
             .start_execution()
@@ -412,7 +439,7 @@ impl WorkflowStarter for SfnWorkflow {
             Err(e) => match e.into_service_error() {
                 // The same name is already running or ran: the start happened.
                 E::ExecutionAlreadyExists(_) => Ok(()),
-                other => Err(describe(&other)),
+                other => Err(StartError::Service(service_error(other))),
             },
         }
     }

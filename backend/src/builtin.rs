@@ -4,7 +4,7 @@
 //! decision core.
 
 use crate::decision::{BoundingBox, Detection};
-use crate::ports::DetectError;
+use crate::ports::{DetectError, ServiceError};
 use detector::{BuiltinDetector, Found, NamedReference, VisionError};
 use std::sync::Arc;
 
@@ -32,11 +32,17 @@ pub async fn detect_bytes(
     min_confidence: f32,
 ) -> Result<Vec<Detection>, DetectError> {
     tokio::task::spawn_blocking(move || {
-        let frame = detector::decode(&bytes).map_err(|e| DetectError::BadImage(e.to_string()))?;
+        let frame = detector::decode(&bytes)
+            .map_err(|e| DetectError::BadImage(ServiceError::caused_by(e.to_string(), e)))?;
         Ok(to_detections(detector.detect(&frame, min_confidence)))
     })
     .await
-    .map_err(|e| DetectError::Other(format!("detector task failed: {e}")))?
+    .map_err(|e| {
+        DetectError::Other(ServiceError::caused_by(
+            format!("detector task failed: {e}"),
+            e,
+        ))
+    })?
 }
 
 /// The catalog's reference images, each under its product's first label (the

@@ -48,15 +48,23 @@ pub enum Role {
     Operator,
 }
 
+/// How on-thumbnail finds products (`DETECTOR`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DetectorChoice {
+    /// `DETECTOR=rekognition` (the default): a running Custom Labels model.
+    Rekognition { project_version_arn: String },
+    /// `DETECTOR=builtin`: the built-in detector, from the catalog's
+    /// `reference_images` and `wordmark`s.
+    Builtin,
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub table_name: String,
     pub state_machine_arn: String,
-    /// Present for [`Role::OnThumbnail`] with the Rekognition detector.
-    pub project_version_arn: Option<String>,
-    /// `DETECTOR=builtin`: on-thumbnail finds products with the built-in
-    /// detector, from the catalog's `reference_images`.
-    pub builtin_detector: bool,
+    /// Set for [`Role::OnThumbnail`] only: the other functions never look
+    /// at an image.
+    pub detector: Option<DetectorChoice>,
     pub catalog_path: PathBuf,
     pub catalog: Catalog,
     /// Where the built-in detector's text models are, for catalogs with
@@ -124,21 +132,25 @@ impl Config {
                 false
             }
         };
-        let project_version_arn = if role == Role::OnThumbnail && !builtin_detector {
-            let arn = required(
-                REKOGNITION_PROJECT_VERSION_ARN,
-                "the Custom Labels model's ARN (arn:aws:rekognition:...:project/.../version/...)",
-                &mut problems,
-            );
-            let well_formed = arn.starts_with("arn:") && arn.contains(":project/");
-            if !arn.is_empty() && !well_formed {
-                problems.push(format!(
-                    "{REKOGNITION_PROJECT_VERSION_ARN} is {arn:?}; it must be a project version ARN (arn:aws:rekognition:<region>:<account>:project/<name>/version/<name>/<id>)"
-                ));
+        let detector = match role {
+            Role::OnThumbnail if builtin_detector => Some(DetectorChoice::Builtin),
+            Role::OnThumbnail => {
+                let arn = required(
+                    REKOGNITION_PROJECT_VERSION_ARN,
+                    "the Custom Labels model's ARN (arn:aws:rekognition:...:project/.../version/...)",
+                    &mut problems,
+                );
+                let well_formed = arn.starts_with("arn:") && arn.contains(":project/");
+                if !arn.is_empty() && !well_formed {
+                    problems.push(format!(
+                        "{REKOGNITION_PROJECT_VERSION_ARN} is {arn:?}; it must be a project version ARN (arn:aws:rekognition:<region>:<account>:project/<name>/version/<name>/<id>)"
+                    ));
+                }
+                Some(DetectorChoice::Rekognition {
+                    project_version_arn: arn,
+                })
             }
-            Some(arn)
-        } else {
-            None
+            Role::OnTick | Role::Operator => None,
         };
         let number = |name: &str, default: u64, min: u64, max: u64, problems: &mut Vec<String>| {
             match get(name) {
@@ -203,8 +215,7 @@ impl Config {
                 text_models_dir,
                 table_name,
                 state_machine_arn,
-                project_version_arn,
-                builtin_detector,
+                detector,
                 catalog_path,
                 catalog,
                 rules: Rules {
@@ -298,7 +309,7 @@ mod tests {
         };
         let env = base("builtin");
         let c = Config::from_lookup(Role::OnThumbnail, |k| env.get(k).cloned()).unwrap();
-        assert!(c.builtin_detector && c.project_version_arn.is_none());
+        assert_eq!(c.detector, Some(DetectorChoice::Builtin));
         let env = base("rekognition");
         let err = Config::from_lookup(Role::OnThumbnail, |k| env.get(k).cloned()).unwrap_err();
         assert!(

@@ -10,7 +10,7 @@ use crate::decision::{self, ChannelState, Rules, StateChange};
 use crate::measure::ShowSigner;
 use crate::ports::{
     Clock, CuePublisher, DetectError, Detector, ImageRef, PublishError, RetryPolicy, SaveOutcome,
-    StateStore, StoreError, WorkflowInput, WorkflowStarter,
+    ServiceError, StateStore, StoreError, WorkflowInput, WorkflowStarter,
 };
 use crate::thumbnail_key::{channel_id_of, ThumbnailKey};
 use ad_contract::{Catalog, ChannelId, Cue};
@@ -253,8 +253,8 @@ async fn process_thumbnail(
         .as_ref()
         .ok_or_else(|| ThumbnailFailure::Failed("no detector configured".into()))?;
     let detections = detector.detect(image).await.map_err(|e| match e {
-        DetectError::ModelNotReady(m) => ThumbnailFailure::ModelNotReady(m),
-        DetectError::BadImage(m) => ThumbnailFailure::BadImage(m),
+        DetectError::ModelNotReady(m) => ThumbnailFailure::ModelNotReady(m.to_string()),
+        DetectError::BadImage(m) => ThumbnailFailure::BadImage(m.to_string()),
         DetectError::Other(m) => ThumbnailFailure::Failed(format!("detector: {m}")),
     })?;
 
@@ -346,7 +346,7 @@ pub async fn publish_cue(p: &Pipeline, channel: &str, cue: &Cue) -> Result<Cue, 
     let cue = cue_as_sent(p, channel, cue)?;
     let text = cue
         .encode()
-        .map_err(|e| PublishError::Invalid(e.to_string()))?;
+        .map_err(|e| PublishError::Invalid(ServiceError::caused_by(e.to_string(), e)))?;
     let mut retry = 0;
     loop {
         match p.publisher.put_metadata(channel, &text).await {
@@ -380,7 +380,7 @@ pub(crate) fn cue_as_sent(p: &Pipeline, channel: &str, cue: &Cue) -> Result<Cue,
     let mut cue = cue.clone();
     if let Some(signer) = &p.measurement {
         let channel_id = ChannelId::from_arn(channel)
-            .map_err(|e| PublishError::Invalid(format!("channel ARN {channel}: {e}")))?;
+            .map_err(|e| PublishError::Invalid(format!("channel ARN {channel}: {e}").into()))?;
         signer.stamp(&mut cue, &channel_id);
     } else {
         cue.show.iter_mut().for_each(|item| item.show = None);

@@ -6,8 +6,8 @@
 use crate::builtin::detect_bytes;
 use crate::decision::{ChannelState, Detection};
 use crate::ports::{
-    DetectError, Detector, ImageRef, SaveOutcome, StateStore, StoreError, WorkflowInput,
-    WorkflowStarter,
+    DetectError, Detector, ImageRef, SaveOutcome, ServiceError, StartError, StateStore, StoreError,
+    WorkflowInput, WorkflowStarter,
 };
 use async_trait::async_trait;
 use detector::BuiltinDetector;
@@ -47,10 +47,13 @@ impl StateStore for MemoryStateStore {
             return Ok(SaveOutcome::Conflict);
         }
         if state.version <= expected_version {
-            return Err(StoreError::Service(format!(
-                "version {} does not follow {expected_version}; decisions must move it forward",
-                state.version
-            )));
+            return Err(StoreError::Service(
+                format!(
+                    "version {} does not follow {expected_version}; decisions must move it forward",
+                    state.version
+                )
+                .into(),
+            ));
         }
         states.insert(channel_arn.to_owned(), state.clone());
         Ok(SaveOutcome::Saved)
@@ -71,14 +74,17 @@ impl Detector for FolderDetector {
     async fn detect(&self, image: &ImageRef) -> Result<Vec<Detection>, DetectError> {
         let ImageRef::S3 { key, .. } = image;
         if key.split('/').any(|part| part == "..") {
-            return Err(DetectError::BadImage(format!(
-                "key {key:?} leaves the thumbnail folder"
-            )));
+            return Err(DetectError::BadImage(
+                format!("key {key:?} leaves the thumbnail folder").into(),
+            ));
         }
         let path = self.root.join(key);
-        let bytes = tokio::fs::read(&path)
-            .await
-            .map_err(|e| DetectError::BadImage(format!("cannot read {}: {e}", path.display())))?;
+        let bytes = tokio::fs::read(&path).await.map_err(|e| {
+            DetectError::BadImage(ServiceError::caused_by(
+                format!("cannot read {}: {e}", path.display()),
+                e,
+            ))
+        })?;
         detect_bytes(self.detector.clone(), bytes, self.min_confidence).await
     }
 }
@@ -89,9 +95,9 @@ pub struct ChannelWorkflow(pub tokio::sync::mpsc::UnboundedSender<WorkflowInput>
 
 #[async_trait]
 impl WorkflowStarter for ChannelWorkflow {
-    async fn start(&self, input: &WorkflowInput) -> Result<(), String> {
+    async fn start(&self, input: &WorkflowInput) -> Result<(), StartError> {
         self.0
             .send(input.clone())
-            .map_err(|_| "the local workflow runner has stopped".to_string())
+            .map_err(|_| StartError::Service("the local workflow runner has stopped".into()))
     }
 }

@@ -4,7 +4,49 @@
 use crate::decision::{ChannelState, Detection, UnixSeconds};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// What a service (AWS, a stand-in, a local adapter) said went wrong, with
+/// the error it came from kept as its `source()`, so a log or an `anyhow`
+/// chain can show the SDK's own error under the port's.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct ServiceError {
+    pub message: String,
+    /// Shared, so port errors stay `Clone` for retries and reports.
+    #[source]
+    pub source: Option<Arc<dyn std::error::Error + Send + Sync>>,
+}
+
+impl ServiceError {
+    /// `message`, caused by `source`.
+    pub fn caused_by(
+        message: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            message: message.into(),
+            source: Some(Arc::new(source)),
+        }
+    }
+}
+
+impl From<String> for ServiceError {
+    /// A failure with no underlying error (a rule the adapter checks).
+    fn from(message: String) -> Self {
+        Self {
+            message,
+            source: None,
+        }
+    }
+}
+
+impl From<&str> for ServiceError {
+    fn from(message: &str) -> Self {
+        message.to_owned().into()
+    }
+}
 
 /// Channel state, read and written atomically per channel.
 #[async_trait]
@@ -30,7 +72,7 @@ pub enum SaveOutcome {
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("state table: {0}")]
-    Service(String),
+    Service(#[source] ServiceError),
     #[error(
         "state item for {channel} is malformed ({problem}); delete the item to reset the channel"
     )]
@@ -43,16 +85,16 @@ pub trait CuePublisher: Send + Sync {
     async fn put_metadata(&self, channel_arn: &str, metadata: &str) -> Result<(), PublishError>;
 }
 
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum PublishError {
     #[error("IVS throttled PutMetadata: {0}")]
-    Throttled(String),
+    Throttled(#[source] ServiceError),
     #[error("channel is not broadcasting: {0}")]
-    NotBroadcasting(String),
+    NotBroadcasting(#[source] ServiceError),
     #[error("IVS refused the metadata: {0}")]
-    Invalid(String),
+    Invalid(#[source] ServiceError),
     #[error("IVS: {0}")]
-    Other(String),
+    Other(#[source] ServiceError),
 }
 
 /// Where the image to analyse is.
@@ -68,16 +110,16 @@ pub trait Detector: Send + Sync {
     async fn detect(&self, image: &ImageRef) -> Result<Vec<Detection>, DetectError>;
 }
 
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum DetectError {
     /// The Custom Labels model is not running (stopped, starting, failed).
     #[error("the detection model is not running: {0}; start it with `aws rekognition start-project-version`")]
-    ModelNotReady(String),
+    ModelNotReady(#[source] ServiceError),
     /// This image cannot be analysed (missing, too large, not an image).
     #[error("the image cannot be analysed: {0}")]
-    BadImage(String),
+    BadImage(#[source] ServiceError),
     #[error("detector: {0}")]
-    Other(String),
+    Other(#[source] ServiceError),
 }
 
 /// The input each workflow execution starts with (and that every step passes on).
@@ -95,7 +137,15 @@ pub struct WorkflowInput {
 /// Step Functions StartExecution.
 #[async_trait]
 pub trait WorkflowStarter: Send + Sync {
-    async fn start(&self, input: &WorkflowInput) -> Result<(), String>;
+    async fn start(&self, input: &WorkflowInput) -> Result<(), StartError>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("the workflow input does not serialize: {0}")]
+    Input(#[source] serde_json::Error),
+    #[error("StartExecution: {0}")]
+    Service(#[source] ServiceError),
 }
 
 /// The time, behind a trait so tests can move it.
@@ -149,6 +199,24 @@ impl RetryPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn port_errors_keep_the_underlying_error() {
+        let io = std::io::Error::other("connection reset");
+        let e = PublishError::Other(ServiceError::caused_by("PutMetadata failed", io));
+        let chain: Vec<String> =
+            std::iter::successors(Some(&e as &dyn std::error::Error), |e| e.source())
+                .map(|e| e.to_string())
+                .collect();
+        assert_eq!(
+            chain,
+            [
+                "IVS: PutMetadata failed",
+                "PutMetadata failed",
+                "connection reset"
+            ]
+        );
+    }
 
     #[test]
     fn retry_delays_are_jittered_and_capped() {

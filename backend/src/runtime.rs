@@ -2,7 +2,7 @@
 //! warmed, the [`Pipeline`] assembled from a validated [`Config`].
 
 use crate::aws::{DynamoStateStore, IvsPublisher, RekognitionDetector, SfnWorkflow};
-use crate::config::Config;
+use crate::config::{Config, DetectorChoice};
 use crate::handlers::Pipeline;
 use crate::ports::{Detector, RetryPolicy, SystemClock};
 use aws_config::retry::RetryConfig;
@@ -58,13 +58,20 @@ impl Clients {
     }
 }
 
+/// Why a function could not start: its detector could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    #[error("built-in detector: {0}")]
+    Builtin(#[source] detector::VisionError),
+}
+
 /// The built-in detector from the catalog's `reference_images`: paths are
 /// relative to the catalog file (bundled with the function), `s3://bucket/key`
 /// entries are read from S3 once, at start-up.
 pub async fn builtin_detector(
     config: &Config,
     s3: &aws_sdk_s3::Client,
-) -> Result<detector::BuiltinDetector, String> {
+) -> Result<detector::BuiltinDetector, InitError> {
     use std::collections::HashMap;
     let base = config
         .catalog_path
@@ -99,11 +106,11 @@ pub async fn builtin_detector(
                 .cloned()
                 .unwrap_or_else(|| Err("not fetched".into()))
         })
-        .map_err(|e| e.to_string())?;
+        .map_err(InitError::Builtin)?;
     if !without.is_empty() {
         warn!(products = ?without, "products without reference_images cannot be detected by the built-in detector");
     }
-    let detector = detector::BuiltinDetector::new(references).map_err(|e| e.to_string())?;
+    let detector = detector::BuiltinDetector::new(references).map_err(InitError::Builtin)?;
     attach_wordmarks(detector, config)
 }
 
@@ -113,9 +120,9 @@ pub async fn builtin_detector(
 fn attach_wordmarks(
     detector: detector::BuiltinDetector,
     config: &Config,
-) -> Result<detector::BuiltinDetector, String> {
+) -> Result<detector::BuiltinDetector, InitError> {
     crate::builtin::with_catalog_wordmarks(detector, &config.catalog, &config.text_models_dir)
-        .map_err(|e| e.to_string())
+        .map_err(InitError::Builtin)
 }
 
 /// Built without the `text` feature: the reference images alone find the
@@ -125,7 +132,7 @@ fn attach_wordmarks(
 fn attach_wordmarks(
     detector: detector::BuiltinDetector,
     config: &Config,
-) -> Result<detector::BuiltinDetector, String> {
+) -> Result<detector::BuiltinDetector, InitError> {
     let wordmarks = crate::builtin::wordmarks_from_catalog(&config.catalog);
     if !wordmarks.is_empty() {
         warn!(
@@ -163,7 +170,7 @@ pub async fn build_pipeline(
     config: &Config,
     clients: &Clients,
     warm: bool,
-) -> Result<Pipeline, String> {
+) -> Result<Pipeline, InitError> {
     let store = DynamoStateStore::new(clients.dynamodb.clone(), &config.table_name);
     let publisher = IvsPublisher::new(clients.ivs.clone());
     let workflow = SfnWorkflow::new(clients.sfn.clone(), &config.state_machine_arn);
@@ -173,20 +180,23 @@ pub async fn build_pipeline(
         .iter()
         .map(|p| p.min_confidence)
         .fold(100.0_f32, f32::min);
-    let detector = config
-        .project_version_arn
-        .as_ref()
-        .map(|arn| RekognitionDetector::new(clients.rekognition.clone(), arn, min_confidence));
-    let builtin = match config.builtin_detector {
-        true => match builtin_detector(config, &clients.s3).await {
-            Ok(d) => Some(Arc::new(crate::aws::S3BuiltinDetector {
+    let detector: Option<Arc<dyn Detector>> = match &config.detector {
+        None => None,
+        Some(DetectorChoice::Rekognition {
+            project_version_arn,
+        }) => Some(Arc::new(RekognitionDetector::new(
+            clients.rekognition.clone(),
+            project_version_arn,
+            min_confidence,
+        ))),
+        Some(DetectorChoice::Builtin) => {
+            let built = builtin_detector(config, &clients.s3).await?;
+            Some(Arc::new(crate::aws::S3BuiltinDetector {
                 s3: clients.s3.clone(),
-                detector: Arc::new(d),
+                detector: Arc::new(built),
                 min_confidence,
-            })),
-            Err(e) => return Err(format!("built-in detector: {e}")),
-        },
-        false => None,
+            }))
+        }
     };
     if warm {
         let started = Instant::now();
@@ -201,10 +211,7 @@ pub async fn build_pipeline(
         region: config.region.clone(),
         store: Arc::new(store),
         publisher: Arc::new(publisher),
-        detector: match builtin {
-            Some(b) => Some(b as Arc<dyn Detector>),
-            None => detector.map(|d| Arc::new(d) as Arc<dyn Detector>),
-        },
+        detector,
         workflow: Arc::new(workflow),
         clock: Arc::new(SystemClock),
         retry: RetryPolicy::default(),

@@ -216,18 +216,9 @@ pub fn hough_groups(
 }
 
 /// RANSAC: the homography with the most matches within their tolerance,
-/// refitted on those inliers. Deterministic for a given seed.
-pub fn ransac(matches: &[Match], iterations: usize, seed: u64) -> Option<(Homography, Vec<usize>)> {
-    ransac_within(
-        matches,
-        &(0..matches.len()).collect::<Vec<_>>(),
-        iterations,
-        seed,
-    )
-}
-
-/// RANSAC drawing samples from `candidates` only, counting inliers among all
-/// `matches`.
+/// refitted on those inliers, drawing samples from `candidates` only (a
+/// pose-vote group) and counting inliers among all `matches`. Deterministic
+/// for a given seed.
 pub fn ransac_within(
     matches: &[Match],
     candidates: &[usize],
@@ -391,7 +382,8 @@ mod tests {
                 ..Match::default()
             });
         }
-        let (h, inliers) = ransac(&matches, 2000, 9).unwrap();
+        let all: Vec<usize> = (0..matches.len()).collect();
+        let (h, inliers) = ransac_within(&matches, &all, 2000, 9).unwrap();
         assert!(
             inliers.len() >= 40 && inliers.len() <= 42,
             "{}",

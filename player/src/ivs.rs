@@ -18,8 +18,6 @@ extern "C" {
     #[wasm_bindgen(method, js_name = addEventListener)]
     pub fn add_event_listener(this: &MediaPlayer, name: &str, listener: &js_sys::Function);
     #[wasm_bindgen(method)]
-    pub fn play(this: &MediaPlayer);
-    #[wasm_bindgen(method)]
     pub fn delete(this: &MediaPlayer);
 }
 

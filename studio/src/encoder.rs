@@ -188,11 +188,6 @@ impl Supervisor {
         }
     }
 
-    /// The running ffmpeg's process id, if one runs.
-    pub fn pid(&self) -> Option<i32> {
-        Some(self.pid.load(Ordering::SeqCst)).filter(|p| *p > 0)
-    }
-
     /// Stops ffmpeg (SIGTERM to its process group, SIGKILL after 3 s) and
     /// waits until it is reaped.
     pub fn stop(mut self) {

@@ -10,6 +10,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use backend::ports::PublishError;
 use serde_json::{json, Value};
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -20,43 +21,82 @@ pub const MAX_METADATA_BYTES: usize = 1024;
 /// IVS's limit on PutMetadata calls per channel per second.
 pub const MAX_PUTS_PER_SECOND: usize = 5;
 
+/// The IVS error codes the studio and the test stand-in answer with: the
+/// `x-amzn-ErrorType` the SDK reads, each with its HTTP status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IvsErrorCode {
+    Validation,
+    ResourceNotFound,
+    ChannelNotBroadcasting,
+    Throttling,
+}
+
+impl IvsErrorCode {
+    /// The code on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Validation => "ValidationException",
+            Self::ResourceNotFound => "ResourceNotFoundException",
+            Self::ChannelNotBroadcasting => "ChannelNotBroadcasting",
+            Self::Throttling => "ThrottlingException",
+        }
+    }
+
+    /// The HTTP status IVS sends with it.
+    pub fn status(self) -> StatusCode {
+        match self {
+            Self::Validation => StatusCode::BAD_REQUEST,
+            Self::ResourceNotFound | Self::ChannelNotBroadcasting => StatusCode::NOT_FOUND,
+            Self::Throttling => StatusCode::TOO_MANY_REQUESTS,
+        }
+    }
+}
+
 /// An error as IVS returns it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IvsError {
-    pub status: u16,
-    pub code: &'static str,
+    pub code: IvsErrorCode,
     pub message: String,
+}
+
+impl From<IvsError> for PublishError {
+    /// What the backend makes of the answer: the same variants its SDK
+    /// adapter maps IVS's typed errors to.
+    fn from(e: IvsError) -> Self {
+        match e.code {
+            IvsErrorCode::Throttling => PublishError::Throttled(e.message.into()),
+            IvsErrorCode::ChannelNotBroadcasting => PublishError::NotBroadcasting(e.message.into()),
+            IvsErrorCode::Validation => PublishError::Invalid(e.message.into()),
+            IvsErrorCode::ResourceNotFound => PublishError::Other(e.message.into()),
+        }
+    }
 }
 
 impl IvsError {
     pub fn validation(message: impl Into<String>) -> Self {
         Self {
-            status: 400,
-            code: "ValidationException",
+            code: IvsErrorCode::Validation,
             message: message.into(),
         }
     }
 
     pub fn not_found(what: &str) -> Self {
         Self {
-            status: 404,
-            code: "ResourceNotFoundException",
+            code: IvsErrorCode::ResourceNotFound,
             message: format!("{what} not found"),
         }
     }
 
     pub fn not_broadcasting(arn: &str) -> Self {
         Self {
-            status: 404,
-            code: "ChannelNotBroadcasting",
+            code: IvsErrorCode::ChannelNotBroadcasting,
             message: format!("channel {arn} is not currently live"),
         }
     }
 
     pub fn throttled() -> Self {
         Self {
-            status: 429,
-            code: "ThrottlingException",
+            code: IvsErrorCode::Throttling,
             message: format!(
                 "more than {MAX_PUTS_PER_SECOND} PutMetadata calls in one second on this channel"
             ),
@@ -66,18 +106,18 @@ impl IvsError {
 
 impl IntoResponse for IvsError {
     fn into_response(self) -> Response {
-        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::BAD_REQUEST);
+        let status = self.code.status();
         // IVS's error shapes carry `exceptionMessage`; `message` is what
         // generic clients read.
         let body = json!({
-            "__type": self.code,
+            "__type": self.code.as_str(),
             "message": self.message,
             "exceptionMessage": self.message,
         });
         (
             status,
             [
-                ("x-amzn-ErrorType", self.code.to_string()),
+                ("x-amzn-ErrorType", self.code.as_str().to_string()),
                 ("content-type", "application/json".to_string()),
             ],
             body.to_string(),
@@ -185,7 +225,7 @@ pub async fn put_metadata(State(channels): State<Channels>, ApiBody(body): ApiBo
     match result {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => {
-            tracing::info!(code = e.code, message = %e.message, "PutMetadata refused");
+            tracing::info!(code = e.code.as_str(), message = %e.message, "PutMetadata refused");
             e.into_response()
         }
     }
@@ -281,7 +321,8 @@ mod tests {
         assert!(check_metadata("x").is_ok());
         assert!(check_metadata(&"x".repeat(1024)).is_ok());
         let e = check_metadata(&"x".repeat(1025)).unwrap_err();
-        assert_eq!((e.status, e.code), (400, "ValidationException"));
+        assert_eq!(e.code, IvsErrorCode::Validation);
+        assert_eq!(e.code.status(), 400);
         assert!(e.message.contains("1025"));
         assert!(check_metadata("").is_err());
         // Bytes, not characters: 342 three-byte characters are 1026 bytes.

@@ -38,12 +38,7 @@ impl CuePublisher for ChannelPublisher {
                 }
                 Ok(())
             }
-            Err(e) => Err(match e.code {
-                "ThrottlingException" => PublishError::Throttled(e.message),
-                "ChannelNotBroadcasting" => PublishError::NotBroadcasting(e.message),
-                "ValidationException" => PublishError::Invalid(e.message),
-                _ => PublishError::Other(e.message),
-            }),
+            Err(e) => Err(e.into()),
         }
     }
 }

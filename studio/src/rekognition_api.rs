@@ -168,7 +168,9 @@ pub async fn dispatch(State(r): State<Rekognition>, headers: HeaderMap, body: Bo
     };
     let found = match detect_bytes(detector, bytes, min_confidence as f32).await {
         Ok(found) => found,
-        Err(DetectError::BadImage(e)) => return error("InvalidImageFormatException", &e),
+        Err(DetectError::BadImage(e)) => {
+            return error("InvalidImageFormatException", &e.to_string())
+        }
         Err(e) => return error("InternalServerError", &e.to_string()),
     };
     let labels: Vec<Value> = found

@@ -9,7 +9,9 @@
 //! caller feeds packets and cues and collects finished segments.
 
 use crate::id3;
-use crate::ts::{self, Pmt, PmtStream, TsError, PACKET_SIZE, PAT_PID, PTS_HZ};
+use crate::ts::{
+    self, ContinuityCounter, Pid, Pmt, PmtStream, Program, TsError, PACKET_SIZE, PAT_PID, PTS_HZ,
+};
 use std::collections::VecDeque;
 
 /// A finished segment.
@@ -52,17 +54,27 @@ const MAX_PTS_STEP: u64 = 5 * PTS_HZ;
 pub const SEGMENT_MARKER_OWNER: &str = "studio.ivs-ad.local/segment";
 
 /// The timed-ID3 stream's PID when ffmpeg's program leaves it free.
-const PREFERRED_ID3_PID: u16 = 0x0102;
+const PREFERRED_ID3_PID: Pid = match Pid::new(0x0102) {
+    Some(pid) => pid,
+    None => Pid::PAT,
+};
+
+/// ffmpeg's program map with our timed-ID3 stream added, and which of its
+/// streams is the video (the segmenter cuts at its keyframes).
+struct ProgramMap {
+    pmt: Pmt,
+    video_pid: Pid,
+    video_type: u8,
+}
 
 pub struct Segmenter {
     target_ticks: u64,
-    program: Option<(u16, u16)>,
-    /// ffmpeg's PMT with our stream added, and ffmpeg's video stream.
-    pmt: Option<(Pmt, u16, u8)>,
-    id3_pid: u16,
-    pat_cc: u8,
-    pmt_cc: u8,
-    id3_cc: u8,
+    program: Option<Program>,
+    map: Option<ProgramMap>,
+    id3_pid: Pid,
+    pat_cc: ContinuityCounter,
+    pmt_cc: ContinuityCounter,
+    id3_cc: ContinuityCounter,
     last_video_pts: Option<u64>,
     open: Option<Open>,
     pending: VecDeque<String>,
@@ -74,11 +86,11 @@ impl Segmenter {
         Self {
             target_ticks: (target_secs * PTS_HZ as f64) as u64,
             program: None,
-            pmt: None,
+            map: None,
             id3_pid: PREFERRED_ID3_PID,
-            pat_cc: 0,
-            pmt_cc: 0,
-            id3_cc: 0,
+            pat_cc: ContinuityCounter::default(),
+            pmt_cc: ContinuityCounter::default(),
+            id3_cc: ContinuityCounter::default(),
             last_video_pts: None,
             open: None,
             pending: VecDeque::new(),
@@ -110,7 +122,7 @@ impl Segmenter {
     /// last frames may be cut mid-picture. The next stream is a new timeline.
     pub fn restart(&mut self) {
         self.program = None;
-        self.pmt = None;
+        self.map = None;
         self.last_video_pts = None;
         self.open = None;
         self.next_is_discontinuity = true;
@@ -129,24 +141,21 @@ impl Segmenter {
             }
             return Ok(None);
         }
-        let Some((program_number, pmt_pid)) = self.program else {
+        let Some(program) = self.program else {
             return Ok(None);
         };
-        if header.pid == pmt_pid {
+        if header.pid == program.pmt_pid {
             if header.unit_start {
                 let source = ts::parse_pmt(ts::payload(packet)?)?;
-                self.adopt_pmt(program_number, source);
+                self.adopt_pmt(program.number, source);
             }
             return Ok(None);
         }
-        let Some((_, video_pid, video_type)) = self.pmt.as_ref().map(|(p, v, t)| (p, *v, *t))
-        else {
+        let Some(map) = &self.map else {
             return Ok(None);
         };
-        let listed = self
-            .pmt
-            .as_ref()
-            .is_some_and(|(p, _, _)| p.streams.iter().any(|s| s.pid == header.pid));
+        let (video_pid, video_type) = (map.video_pid, map.video_type);
+        let listed = map.pmt.streams.iter().any(|s| s.pid == header.pid);
         if !listed || header.pid == self.id3_pid {
             // SDT and anything else ffmpeg writes that the program does not list.
             return Ok(None);
@@ -185,7 +194,11 @@ impl Segmenter {
         // A PID the program does not use; 0x0102 unless taken.
         let mut id3_pid = PREFERRED_ID3_PID;
         while pmt.streams.iter().any(|s| s.pid == id3_pid) || pmt.pcr_pid == id3_pid {
-            id3_pid += 1;
+            let Some(next) = id3_pid.next() else {
+                tracing::warn!("the program uses every PID above 0x0102; no timed ID3 stream");
+                return;
+            };
+            id3_pid = next;
         }
         self.id3_pid = id3_pid;
         pmt.program_number = program_number;
@@ -196,7 +209,11 @@ impl Segmenter {
             pid: id3_pid,
             es_info: ts::id3_metadata_descriptor(),
         });
-        self.pmt = Some((pmt, video_pid, video_type));
+        self.map = Some(ProgramMap {
+            pmt,
+            video_pid,
+            video_type,
+        });
     }
 
     /// A video timestamp far from the previous one: the source's clock
@@ -240,17 +257,19 @@ impl Segmenter {
             }
             None => None,
         };
-        let (pmt, _, _) = self.pmt.as_ref()?;
-        let (program_number, pmt_pid) = self.program?;
+        let map = self.map.as_ref()?;
+        let program = self.program?;
         let mut data = Vec::with_capacity(512 * PACKET_SIZE);
         data.extend_from_slice(&ts::psi_packet(
             PAT_PID,
-            self.pat_cc,
-            &ts::pat_section(program_number, pmt_pid),
+            self.pat_cc.take(),
+            &ts::pat_section(program),
         ));
-        data.extend_from_slice(&ts::psi_packet(pmt_pid, self.pmt_cc, &ts::pmt_section(pmt)));
-        self.pat_cc = (self.pat_cc + 1) & 0x0F;
-        self.pmt_cc = (self.pmt_cc + 1) & 0x0F;
+        data.extend_from_slice(&ts::psi_packet(
+            program.pmt_pid,
+            self.pmt_cc.take(),
+            &ts::pmt_section(&map.pmt),
+        ));
         // Every segment carries timed ID3, as IVS's do: the IVS web player
         // stalls on segments whose declared metadata stream is empty
         // (measured: it then never appends video). A PRIV frame is not a
@@ -293,16 +312,25 @@ pub(crate) mod tests {
     use super::*;
     use crate::ts::{parse_header, payload, STREAM_TYPE_H264};
 
-    const VIDEO: u16 = 0x100;
-    const AUDIO: u16 = 0x101;
-    const PMT_PID: u16 = 0x1000;
+    fn pid(value: u16) -> Pid {
+        Pid::new(value).unwrap()
+    }
+
+    const VIDEO: Pid = match Pid::new(0x100) {
+        Some(p) => p,
+        None => Pid::PAT,
+    };
+    const AUDIO: Pid = match Pid::new(0x101) {
+        Some(p) => p,
+        None => Pid::PAT,
+    };
 
     /// A synthetic ffmpeg-like stream: PAT, PMT, then video PES starts every
     /// 1/30 s (a keyframe every `gop` frames) and an audio packet each frame.
     pub(crate) struct FakeEncoder {
         frame: u64,
         gop: u64,
-        cc: [u8; 2],
+        cc: [ContinuityCounter; 2],
         /// Added to every timestamp from now on (a clock step).
         step: i64,
     }
@@ -312,7 +340,7 @@ pub(crate) mod tests {
             Self {
                 frame: 0,
                 gop,
-                cc: [0; 2],
+                cc: [ContinuityCounter::default(); 2],
                 step: 0,
             }
         }
@@ -336,10 +364,21 @@ pub(crate) mod tests {
                 ],
             };
             vec![
-                ts::psi_packet(PAT_PID, 0, &ts::pat_section(1, PMT_PID)),
-                ts::psi_packet(PMT_PID, 0, &ts::pmt_section(&pmt)),
+                ts::psi_packet(
+                    PAT_PID,
+                    ContinuityCounter::default(),
+                    &ts::pat_section(Program {
+                        number: 1,
+                        pmt_pid: pid(0x1000),
+                    }),
+                ),
+                ts::psi_packet(
+                    pid(0x1000),
+                    ContinuityCounter::default(),
+                    &ts::pmt_section(&pmt),
+                ),
                 // An SDT, which the segmenter drops.
-                ts::psi_packet(0x11, 0, &[0x42, 0xF0, 0x00]),
+                ts::psi_packet(pid(0x11), ContinuityCounter::default(), &[0x42, 0xF0, 0x00]),
             ]
         }
 
@@ -402,7 +441,7 @@ pub(crate) mod tests {
             assert!(!s
                 .data
                 .chunks(PACKET_SIZE)
-                .any(|p| parse_header(p).unwrap().pid == 0x11));
+                .any(|p| parse_header(p).unwrap().pid == pid(0x11)));
         }
     }
 
@@ -496,12 +535,12 @@ pub(crate) mod tests {
             seg.push_cue(format!("cue {i}"));
             all.extend(run(&mut seg, &mut enc, 30));
         }
-        let mut last: std::collections::HashMap<u16, u8> = Default::default();
+        let mut last: std::collections::HashMap<Pid, ContinuityCounter> = Default::default();
         for s in &all {
             for p in s.data.chunks(PACKET_SIZE) {
                 let h = parse_header(p).unwrap();
                 if let Some(prev) = last.insert(h.pid, h.continuity_counter) {
-                    assert_eq!(h.continuity_counter, (prev + 1) & 0x0F, "pid {:#x}", h.pid);
+                    assert_eq!(h.continuity_counter, prev.next(), "pid {:?}", h.pid);
                 }
             }
         }

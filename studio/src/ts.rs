@@ -9,7 +9,7 @@ use thiserror::Error;
 
 pub const PACKET_SIZE: usize = 188;
 pub const SYNC_BYTE: u8 = 0x47;
-pub const PAT_PID: u16 = 0x0000;
+pub const PAT_PID: Pid = Pid::PAT;
 /// The clock of PTS and PCR base values.
 pub const PTS_HZ: u64 = 90_000;
 /// PTS values wrap at 2^33.
@@ -22,6 +22,72 @@ pub const STREAM_TYPE_H264: u8 = 0x1B;
 pub const STREAM_TYPE_H265: u8 = 0x24;
 /// PES `stream_id` for timed ID3, as Apple's timed-metadata spec asks.
 pub const STREAM_ID_PRIVATE_1: u8 = 0xBD;
+
+/// A packet identifier: 13 bits, so every value this type holds fits the
+/// header field it is written to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Pid(u16);
+
+impl Pid {
+    pub const PAT: Pid = Pid(0x0000);
+    const MASK: u16 = 0x1FFF;
+
+    /// `value` if it fits 13 bits.
+    pub const fn new(value: u16) -> Option<Pid> {
+        if value <= Self::MASK {
+            Some(Pid(value))
+        } else {
+            None
+        }
+    }
+
+    /// The PID in a field's two bytes, whose top three bits are reserved.
+    fn from_field(high: u8, low: u8) -> Pid {
+        Pid(u16::from_be_bytes([high, low]) & Self::MASK)
+    }
+
+    pub const fn value(self) -> u16 {
+        self.0
+    }
+
+    /// The next PID up, if any.
+    pub fn next(self) -> Option<Pid> {
+        Pid::new(self.0 + 1)
+    }
+
+    /// The PID's two bytes with the given reserved/flag bits on top.
+    fn with_top_bits(self, top: u16) -> [u8; 2] {
+        (top | self.0).to_be_bytes()
+    }
+}
+
+/// A packet's 4-bit continuity counter, one per PID: it counts packets with a
+/// payload, modulo 16, so a reader can spot a lost packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ContinuityCounter(u8);
+
+impl ContinuityCounter {
+    /// The counter's low four bits of `value`.
+    pub const fn new(value: u8) -> Self {
+        Self(value & 0x0F)
+    }
+
+    pub const fn value(self) -> u8 {
+        self.0
+    }
+
+    /// The counter of the next packet with a payload on the same PID.
+    pub const fn next(self) -> Self {
+        Self::new(self.0 + 1)
+    }
+
+    /// This packet's counter; the counter moves on to the next packet's.
+    pub fn take(&mut self) -> Self {
+        let current = *self;
+        *self = current.next();
+        current
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum TsError {
@@ -42,8 +108,8 @@ pub enum TsError {
 pub struct PacketHeader {
     /// payload_unit_start_indicator: a PES or a PSI section starts here.
     pub unit_start: bool,
-    pub pid: u16,
-    pub continuity_counter: u8,
+    pub pid: Pid,
+    pub continuity_counter: ContinuityCounter,
     pub has_payload: bool,
     /// The adaptation field's random_access_indicator (a keyframe starts).
     pub random_access: bool,
@@ -61,8 +127,8 @@ pub fn parse_header(packet: &[u8]) -> Result<PacketHeader, TsError> {
     let random_access = has_adaptation && packet[4] > 0 && packet[5] & 0x40 != 0;
     Ok(PacketHeader {
         unit_start: packet[1] & 0x40 != 0,
-        pid: u16::from_be_bytes([packet[1] & 0x1F, packet[2]]),
-        continuity_counter: packet[3] & 0x0F,
+        pid: Pid::from_field(packet[1], packet[2]),
+        continuity_counter: ContinuityCounter::new(packet[3]),
         has_payload: control & 0b01 != 0,
         random_access,
     })
@@ -126,18 +192,27 @@ fn section_in(payload: &[u8]) -> Result<&[u8], TsError> {
     Ok(section)
 }
 
-/// The program map PID of the first program in a PAT packet's payload.
-pub fn parse_pat(payload: &[u8]) -> Result<(u16, u16), TsError> {
+/// A program the PAT lists: its number and the PID of its map (PMT).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Program {
+    pub number: u16,
+    pub pmt_pid: Pid,
+}
+
+/// The first program in a PAT packet's payload.
+pub fn parse_pat(payload: &[u8]) -> Result<Program, TsError> {
     let section = section_in(payload)?;
     if section[0] != 0x00 {
         return Err(TsError::BadSection("not a PAT"));
     }
     // Programs start after the 8-byte header and end before the CRC.
     for entry in section[8..section.len() - 4].chunks_exact(4) {
-        let program = u16::from_be_bytes([entry[0], entry[1]]);
-        let pid = u16::from_be_bytes([entry[2] & 0x1F, entry[3]]);
-        if program != 0 {
-            return Ok((program, pid));
+        let number = u16::from_be_bytes([entry[0], entry[1]]);
+        if number != 0 {
+            return Ok(Program {
+                number,
+                pmt_pid: Pid::from_field(entry[2], entry[3]),
+            });
         }
     }
     Err(TsError::BadSection("PAT lists no program"))
@@ -146,14 +221,14 @@ pub fn parse_pat(payload: &[u8]) -> Result<(u16, u16), TsError> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PmtStream {
     pub stream_type: u8,
-    pub pid: u16,
+    pub pid: Pid,
     pub es_info: Vec<u8>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pmt {
     pub program_number: u16,
-    pub pcr_pid: u16,
+    pub pcr_pid: Pid,
     pub program_info: Vec<u8>,
     pub streams: Vec<PmtStream>,
 }
@@ -165,7 +240,7 @@ pub fn parse_pmt(payload: &[u8]) -> Result<Pmt, TsError> {
     }
     let body_end = section.len() - 4;
     let program_number = u16::from_be_bytes([section[3], section[4]]);
-    let pcr_pid = u16::from_be_bytes([section[8] & 0x1F, section[9]]);
+    let pcr_pid = Pid::from_field(section[8], section[9]);
     let info_len = (u16::from_be_bytes([section[10] & 0x0F, section[11]])) as usize;
     let mut at = 12 + info_len;
     let program_info = section
@@ -176,7 +251,7 @@ pub fn parse_pmt(payload: &[u8]) -> Result<Pmt, TsError> {
     let mut streams = Vec::new();
     while at + 5 <= body_end {
         let stream_type = section[at];
-        let pid = u16::from_be_bytes([section[at + 1] & 0x1F, section[at + 2]]);
+        let pid = Pid::from_field(section[at + 1], section[at + 2]);
         let es_len = (u16::from_be_bytes([section[at + 3] & 0x0F, section[at + 4]])) as usize;
         let es_info = section
             .get(at + 5..at + 5 + es_len)
@@ -210,19 +285,19 @@ fn section(table_id: u8, id: u16, body: &[u8]) -> Vec<u8> {
     s
 }
 
-pub fn pat_section(program_number: u16, pmt_pid: u16) -> Vec<u8> {
-    let mut body = program_number.to_be_bytes().to_vec();
-    body.extend_from_slice(&(0xE000 | pmt_pid).to_be_bytes());
+pub fn pat_section(program: Program) -> Vec<u8> {
+    let mut body = program.number.to_be_bytes().to_vec();
+    body.extend_from_slice(&program.pmt_pid.with_top_bits(0xE000));
     section(0x00, 0x0001, &body)
 }
 
 pub fn pmt_section(pmt: &Pmt) -> Vec<u8> {
-    let mut body = (0xE000 | pmt.pcr_pid).to_be_bytes().to_vec();
+    let mut body = pmt.pcr_pid.with_top_bits(0xE000).to_vec();
     body.extend_from_slice(&(0xF000 | pmt.program_info.len() as u16).to_be_bytes());
     body.extend_from_slice(&pmt.program_info);
     for s in &pmt.streams {
         body.push(s.stream_type);
-        body.extend_from_slice(&(0xE000 | s.pid).to_be_bytes());
+        body.extend_from_slice(&s.pid.with_top_bits(0xE000));
         body.extend_from_slice(&(0xF000 | s.es_info.len() as u16).to_be_bytes());
         body.extend_from_slice(&s.es_info);
     }
@@ -254,12 +329,15 @@ pub fn id3_metadata_descriptor() -> Vec<u8> {
 }
 
 /// A packet carrying one PSI section (pointer field 0, stuffed with 0xFF).
-pub fn psi_packet(pid: u16, continuity_counter: u8, section: &[u8]) -> [u8; PACKET_SIZE] {
+pub fn psi_packet(
+    pid: Pid,
+    continuity_counter: ContinuityCounter,
+    section: &[u8],
+) -> [u8; PACKET_SIZE] {
     let mut p = [0xFF; PACKET_SIZE];
     p[0] = SYNC_BYTE;
-    p[1] = 0x40 | ((pid >> 8) as u8 & 0x1F);
-    p[2] = pid as u8;
-    p[3] = 0x10 | (continuity_counter & 0x0F);
+    [p[1], p[2]] = pid.with_top_bits(0x4000); // payload_unit_start
+    p[3] = 0x10 | continuity_counter.value();
     p[4] = 0x00;
     let n = section.len().min(PACKET_SIZE - 5);
     p[5..5 + n].copy_from_slice(&section[..n]);
@@ -334,24 +412,28 @@ pub fn pes_with_pts(stream_id: u8, pts: u64, data: &[u8]) -> Vec<u8> {
 
 /// Splits a PES packet into TS packets on `pid`, advancing the continuity
 /// counter; the last packet is padded with adaptation-field stuffing.
-pub fn packetize_pes(pid: u16, continuity_counter: &mut u8, pes: &[u8]) -> Vec<[u8; PACKET_SIZE]> {
+pub fn packetize_pes(
+    pid: Pid,
+    continuity_counter: &mut ContinuityCounter,
+    pes: &[u8],
+) -> Vec<[u8; PACKET_SIZE]> {
     let mut packets = Vec::with_capacity(pes.len() / 184 + 1);
     let mut rest = pes;
     let mut first = true;
     while first || !rest.is_empty() {
         let mut p = [0xFF; PACKET_SIZE];
         p[0] = SYNC_BYTE;
-        p[1] = (if first { 0x40 } else { 0 }) | ((pid >> 8) as u8 & 0x1F);
-        p[2] = pid as u8;
+        [p[1], p[2]] = pid.with_top_bits(if first { 0x4000 } else { 0 });
+        let counter = continuity_counter.take().value();
         let room = PACKET_SIZE - 4;
         let n = rest.len().min(room);
         if n == room {
-            p[3] = 0x10 | *continuity_counter;
+            p[3] = 0x10 | counter;
             p[4..].copy_from_slice(&rest[..n]);
         } else {
             // Adaptation field of (room - n) bytes, its length byte included.
             let stuffing = room - n;
-            p[3] = 0x30 | *continuity_counter;
+            p[3] = 0x30 | counter;
             p[4] = (stuffing - 1) as u8;
             if stuffing > 1 {
                 p[5] = 0x00; // no flags; the rest stays 0xFF
@@ -359,7 +441,6 @@ pub fn packetize_pes(pid: u16, continuity_counter: &mut u8, pes: &[u8]) -> Vec<[
             p[4 + stuffing..].copy_from_slice(&rest[..n]);
         }
         packets.push(p);
-        *continuity_counter = (*continuity_counter + 1) & 0x0F;
         rest = &rest[n..];
         first = false;
     }
@@ -399,45 +480,86 @@ pub fn pts_delta(earlier: u64, later: u64) -> u64 {
 mod tests {
     use super::*;
 
+    fn pid(value: u16) -> Pid {
+        Pid::new(value).unwrap()
+    }
+
+    fn program(number: u16, pmt_pid: u16) -> Program {
+        Program {
+            number,
+            pmt_pid: pid(pmt_pid),
+        }
+    }
+
+    #[test]
+    fn pids_hold_13_bits_and_counters_wrap_at_16() {
+        assert_eq!(Pid::new(0x1FFF).map(Pid::value), Some(0x1FFF));
+        assert_eq!(Pid::new(0x2000), None);
+        assert_eq!(pid(0x1FFF).next(), None);
+        assert_eq!(
+            Pid::from_field(0xFF, 0xFF),
+            pid(0x1FFF),
+            "reserved bits dropped"
+        );
+        let mut cc = ContinuityCounter::new(0xFF);
+        assert_eq!(cc.take().value(), 15);
+        assert_eq!(cc.value(), 0);
+    }
+
     #[test]
     fn crc_of_a_known_pat_section() {
         // The PAT every ffmpeg mpegts output starts with (program 1 at 0x1000).
-        let s = pat_section(1, 0x1000);
+        let s = pat_section(program(1, 0x1000));
         assert_eq!(&s[s.len() - 4..], &[0x2A, 0xB1, 0x04, 0xB2]);
         assert_eq!(crc32_mpeg2(&s), 0, "a section with its CRC checks to 0");
     }
 
     #[test]
     fn pat_and_pmt_round_trip_through_packets() {
-        let pat = psi_packet(PAT_PID, 3, &pat_section(1, 0x1000));
+        let pat = psi_packet(
+            PAT_PID,
+            ContinuityCounter::new(3),
+            &pat_section(program(1, 0x1000)),
+        );
         let h = parse_header(&pat).unwrap();
-        assert!(h.unit_start && h.pid == 0 && h.continuity_counter == 3);
-        assert_eq!(parse_pat(payload(&pat).unwrap()).unwrap(), (1, 0x1000));
+        assert!(h.unit_start && h.pid == PAT_PID && h.continuity_counter.value() == 3);
+        assert_eq!(
+            parse_pat(payload(&pat).unwrap()).unwrap(),
+            program(1, 0x1000)
+        );
 
         let pmt = Pmt {
             program_number: 1,
-            pcr_pid: 0x100,
+            pcr_pid: pid(0x100),
             program_info: id3_metadata_pointer_descriptor(1),
             streams: vec![
                 PmtStream {
                     stream_type: STREAM_TYPE_H264,
-                    pid: 0x100,
+                    pid: pid(0x100),
                     es_info: vec![],
                 },
                 PmtStream {
                     stream_type: STREAM_TYPE_METADATA_PES,
-                    pid: 0x102,
+                    pid: pid(0x102),
                     es_info: id3_metadata_descriptor(),
                 },
             ],
         };
-        let packet = psi_packet(0x1000, 0, &pmt_section(&pmt));
+        let packet = psi_packet(
+            pid(0x1000),
+            ContinuityCounter::default(),
+            &pmt_section(&pmt),
+        );
         assert_eq!(parse_pmt(payload(&packet).unwrap()).unwrap(), pmt);
     }
 
     #[test]
     fn a_corrupted_section_is_refused() {
-        let mut packet = psi_packet(PAT_PID, 0, &pat_section(1, 0x1000));
+        let mut packet = psi_packet(
+            PAT_PID,
+            ContinuityCounter::default(),
+            &pat_section(program(1, 0x1000)),
+        );
         packet[12] ^= 0x01;
         assert_eq!(parse_pat(payload(&packet).unwrap()), Err(TsError::BadCrc));
         assert!(parse_pat(&[]).is_err());
@@ -450,17 +572,17 @@ mod tests {
             let data: Vec<u8> = (0..len).map(|i| i as u8).collect();
             let pts = PTS_WRAP - 5;
             let pes = pes_with_pts(STREAM_ID_PRIVATE_1, pts, &data);
-            let mut cc = 14;
-            let packets = packetize_pes(0x102, &mut cc, &pes);
+            let mut cc = ContinuityCounter::new(14);
+            let packets = packetize_pes(pid(0x102), &mut cc, &pes);
             let mut joined = Vec::new();
             for (i, p) in packets.iter().enumerate() {
                 let h = parse_header(p).unwrap();
-                assert_eq!(h.pid, 0x102);
+                assert_eq!(h.pid, pid(0x102));
                 assert_eq!(h.unit_start, i == 0);
-                assert_eq!(h.continuity_counter, ((14 + i) % 16) as u8);
+                assert_eq!(h.continuity_counter.value(), ((14 + i) % 16) as u8);
                 joined.extend_from_slice(payload(p).unwrap());
             }
-            assert_eq!(cc, ((14 + packets.len()) % 16) as u8);
+            assert_eq!(cc.value(), ((14 + packets.len()) % 16) as u8);
             assert_eq!(joined, pes, "len {len}");
             let start = parse_pes_start(&joined).unwrap();
             assert_eq!(start.pts, Some(pts));

@@ -281,17 +281,17 @@ fn segment_pmt(segment: &[u8]) -> anyhow::Result<ts::Pmt> {
     anyhow::ensure!(segment.len() >= 2 * PACKET_SIZE, "segment too short");
     let pat = &segment[..PACKET_SIZE];
     anyhow::ensure!(
-        ts::parse_header(pat)?.pid == 0,
+        ts::parse_header(pat)?.pid == ts::PAT_PID,
         "a segment starts with the PAT"
     );
-    let (_, pmt_pid) = ts::parse_pat(ts::payload(pat)?)?;
+    let pmt_pid = ts::parse_pat(ts::payload(pat)?)?.pmt_pid;
     let pmt = &segment[PACKET_SIZE..2 * PACKET_SIZE];
     anyhow::ensure!(ts::parse_header(pmt)?.pid == pmt_pid, "then the PMT");
     Ok(ts::parse_pmt(ts::payload(pmt)?)?)
 }
 
 /// The PES packets of one PID, reassembled.
-fn pes_units(segment: &[u8], pid: u16) -> anyhow::Result<Vec<Vec<u8>>> {
+fn pes_units(segment: &[u8], pid: ts::Pid) -> anyhow::Result<Vec<Vec<u8>>> {
     let mut units: Vec<Vec<u8>> = Vec::new();
     for p in segment.chunks(PACKET_SIZE) {
         let h = ts::parse_header(p)?;
@@ -591,13 +591,13 @@ async fn accepted_cue_lands_in_a_valid_segment() -> anyhow::Result<()> {
 
     // Every packet 188 bytes with the sync byte; counters in order per PID.
     anyhow::ensure!(segment.len() % PACKET_SIZE == 0, "{} bytes", segment.len());
-    let mut counters: HashMap<u16, u8> = HashMap::new();
+    let mut counters: HashMap<ts::Pid, ts::ContinuityCounter> = HashMap::new();
     for p in segment.chunks(PACKET_SIZE) {
         let h = ts::parse_header(p)?;
         if let Some(prev) = counters.insert(h.pid, h.continuity_counter) {
             anyhow::ensure!(
-                h.continuity_counter == (prev + 1) & 0x0F,
-                "PID {:#x}: counter {} after {prev}",
+                h.continuity_counter == prev.next(),
+                "PID {:?}: counter {:?} after {prev:?}",
                 h.pid,
                 h.continuity_counter
             );
@@ -633,7 +633,7 @@ async fn accepted_cue_lands_in_a_valid_segment() -> anyhow::Result<()> {
         .iter()
         .find(|s| s.stream_type == 0x1B)
         .map(|s| s.pid)
-        .unwrap_or(0);
+        .ok_or_else(|| anyhow::anyhow!("PMT lists no H.264 stream: {pmt:?}"))?;
     let video_pts: Vec<u64> = pes_units(&segment, video_pid)?
         .iter()
         .filter_map(|u| ts::parse_pes_start(u)?.pts)

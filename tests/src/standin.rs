@@ -157,13 +157,17 @@ impl StandIn {
     }
 }
 
+/// A JSON-protocol error (Rekognition, Lambda) as the SDKs read it.
 fn aws_error(status: StatusCode, kind: &'static str, message: &str) -> Response {
-    IvsError {
-        status: status.as_u16(),
-        code: kind,
-        message: message.to_string(),
-    }
-    .into_response()
+    (
+        status,
+        [
+            ("content-type", "application/json"),
+            ("x-amzn-ErrorType", kind),
+        ],
+        json!({ "__type": kind, "message": message, "Message": message }).to_string(),
+    )
+        .into_response()
 }
 
 /// IVS PutMetadata with the studio's own rules (size, 5 per second), so the

@@ -141,9 +141,7 @@ async fn main() -> anyhow::Result<()> {
             .or_else(|| std::env::var(name).ok())
     })?;
     let clients = Clients::new(&sdk_config(&config.region).await);
-    let pipeline = build_pipeline(&config, &clients, false)
-        .await
-        .map_err(anyhow::Error::msg)?;
+    let pipeline = build_pipeline(&config, &clients, false).await?;
     let out = match cli.command {
         Command::Show { channel, product } => {
             let cue = backend::operator::show_now(&pipeline, &channel, &product).await?;
