@@ -14,11 +14,9 @@ cd "$(dirname "$0")"
 say() { printf '==> infra: %s\n' "$*" >&2; }
 # The CDK CLI must not reach for the network: no notices, no telemetry.
 export CDK_DISABLE_CLI_TELEMETRY=true
-
-if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  say "npm ci"
-  npm ci --no-audit --no-fund --loglevel=error
-fi
+# cfn-lint, checkov and cargo-lambda, from the project's installer.
+../scripts/setup.sh test
+source ../scripts/env.sh
 
 say "tsc --noEmit"
 npx --no-install tsc --noEmit

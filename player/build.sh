@@ -1,28 +1,15 @@
 #!/usr/bin/env bash
 # Builds the player into player/dist/, ready to host statically: index.html
 # (demo), player.js (the embed, with wasm-bindgen's glue bundled in) +
-# player.css, our wasm, and the bundled IVS web player with its two assets. Installs what is missing (the
-# wasm32 target, wasm-bindgen-cli at the crate's exact version, npm packages
-# with binaryen's wasm-opt) and skips what is present.
+# player.css, our wasm, and the bundled IVS web player with its two assets.
+# What it builds with (the wasm32 target, wasm-bindgen-cli at the crate's
+# exact version, the npm packages with binaryen's wasm-opt) comes from
+# scripts/setup.sh, which installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")"
 say() { printf '==> %s\n' "$*" >&2; }
-
-rustup target list --installed | grep -q '^wasm32-unknown-unknown$' || {
-  say "rustup target add wasm32-unknown-unknown"; rustup target add wasm32-unknown-unknown; }
-
-# The CLI must match the wasm-bindgen crate exactly (pinned with = in Cargo.toml).
-want=$(sed -n 's/^wasm-bindgen = "=\(.*\)"/\1/p' Cargo.toml)
-have=$(wasm-bindgen --version 2>/dev/null | awk '{print $2}' || true)
-if [ "$have" != "$want" ]; then
-  say "cargo install wasm-bindgen-cli --version $want (a few minutes, once)"
-  cargo install wasm-bindgen-cli --version "$want"
-fi
-
-if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  say "npm ci (amazon-ivs-player, esbuild, events, binaryen)"
-  npm ci --no-audit --no-fund --loglevel=error
-fi
+../scripts/setup.sh run
+source ../scripts/env.sh
 
 say "cargo build (wasm32, size-optimised profile)"
 cargo build -p ivs-ad-player --target wasm32-unknown-unknown --profile wasm-release

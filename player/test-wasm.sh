@@ -4,6 +4,7 @@
 # flags, including a fresh profile per run, are in webdriver.json.
 set -euo pipefail
 cd "$(dirname "$0")"
+source ../scripts/env.sh
 for tool in wasm-bindgen-test-runner /usr/bin/chromedriver /usr/bin/chromium; do
   command -v "$tool" >/dev/null || { echo "test-wasm.sh: $tool is missing; run scripts/setup.sh test" >&2; exit 1; }
 done

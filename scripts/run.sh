@@ -10,5 +10,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh run
+source scripts/env.sh
 ./player/build.sh
 exec cargo run --release -p studio -- "$@"

@@ -8,7 +8,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-./scripts/setup.sh
+./scripts/setup.sh test
+source scripts/env.sh
 
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check

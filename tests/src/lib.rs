@@ -60,20 +60,31 @@ pub struct Moto {
     _child: ChildGuard,
 }
 
+/// The Python that has moto: the project's virtual environment, where
+/// `scripts/setup.sh` installs the Python tools, else `python3` on PATH.
+pub fn project_python() -> std::path::PathBuf {
+    let venv = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.cache/venv/bin/python3");
+    if venv.exists() {
+        venv
+    } else {
+        "python3".into()
+    }
+}
+
 impl Moto {
     /// Starts moto on a free port. `lambda_port` is where moto's Step
     /// Functions engine sends Lambda Invoke calls (it uses `$MOTO_PORT`).
     pub fn start(lambda_port: u16) -> anyhow::Result<Self> {
         let port = free_port()?;
         let launcher = concat!(env!("CARGO_MANIFEST_DIR"), "/moto_server.py");
-        let mut cmd = Command::new("python3");
+        let mut cmd = Command::new(project_python());
         cmd.args([launcher, "127.0.0.1", &port.to_string()])
             .env("MOTO_PORT", lambda_port.to_string())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         let child = die_with_parent(&mut cmd)
             .spawn()
-            .context("starting moto (pip install 'moto[server]')")?;
+            .context("starting moto (scripts/setup.sh test installs it)")?;
         let moto = Moto {
             url: format!("http://127.0.0.1:{port}"),
             _child: ChildGuard(child),
