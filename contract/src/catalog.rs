@@ -158,11 +158,14 @@ const FIELDS: [Field; 12] = [
 /// One product, validated.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Product {
+    /// The product's stable id: cues, events and tracking links name it.
     pub id: ProductId,
     /// Detection labels (Rekognition Custom Labels names, or built-in detector
     /// labels) that mean this product. Each label belongs to one product only.
     pub labels: Vec<String>,
+    /// The card's title.
     pub title: String,
+    /// The card's text under the title.
     pub description: String,
     /// Price as display text ("$24.00", "24,00 €"): currency formatting is the
     /// merchant's business, not ours.
@@ -229,7 +232,9 @@ pub struct CatalogProblem {
     /// `"aurora-mug" (#1)` when the product has a readable id, else `#1`; empty
     /// for problems with the file as a whole.
     pub product: String,
+    /// The field, as the catalog spells it (`link_url`, `products`).
     pub field: String,
+    /// What is wrong and how to fix it.
     pub message: String,
 }
 
@@ -248,16 +253,23 @@ impl fmt::Display for CatalogProblem {
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
+/// Why a catalog was refused.
 pub enum CatalogError {
     #[error("catalog is {0} bytes; the limit is {MAX_CATALOG_BYTES} bytes")]
+    /// The file is over the size limit (its size in bytes).
     TooLarge(usize),
     #[error("catalog is not valid JSON (line {line}, column {column}): {message}")]
+    /// The file is not JSON.
     Json {
+        /// 1-based line of the problem.
         line: usize,
+        /// 1-based column (in characters) of the problem.
         column: usize,
+        /// What the JSON reader found.
         message: String,
     },
     #[error("catalog has {} problem(s):\n{}", .0.len(), list(.0))]
+    /// The JSON is read but its products break rules: every problem at once.
     Invalid(Vec<CatalogProblem>),
 }
 
@@ -385,10 +397,12 @@ impl Catalog {
         }
     }
 
+    /// The products, in catalog order.
     pub fn products(&self) -> &[Product] {
         &self.products
     }
 
+    /// The product with this id, if the catalog has it.
     pub fn get(&self, id: &ProductId) -> Option<&Product> {
         self.get_str(id.as_str())
     }

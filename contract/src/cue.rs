@@ -60,7 +60,9 @@ pub struct Cue {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
+/// One product on screen, as a cue lists it.
 pub struct CueItem {
+    /// The product to show.
     pub id: ProductId,
     /// Whole seconds the product has left, counted from when the cue plays.
     pub seconds_left: u32,
@@ -83,19 +85,31 @@ impl CueItem {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// Why a cue text was refused.
 pub enum CueError {
     #[error("cue is {0} bytes; IVS carries at most {MAX_CUE_BYTES}")]
+    /// Over IVS's 1 KB limit (its size in bytes).
     TooLarge(usize),
     #[error("cue is not JSON: {0}")]
+    /// Not JSON (what the reader found).
     NotJson(String),
     #[error("cue must be a JSON object like {{\"v\":1,\"show\":[...]}}")]
+    /// JSON, but not an object.
     NotAnObject,
     #[error("cue has no version field \"v\"")]
+    /// No `v` field: not a cue of ours.
     MissingVersion,
     #[error("cue version {0} is not supported (this build reads version {CUE_VERSION})")]
+    /// A `v` this build does not read (the version given).
     UnsupportedVersion(String),
     #[error("cue field \"{field}\": {problem}")]
-    InvalidField { field: String, problem: String },
+    /// A field breaks its rule.
+    InvalidField {
+        /// The field, as the JSON spells it.
+        field: String,
+        /// What is wrong and what it must be.
+        problem: String,
+    },
 }
 
 fn invalid(field: impl Into<String>, problem: impl Into<String>) -> CueError {
@@ -119,6 +133,7 @@ impl Cue {
         }
     }
 
+    /// True when the cue shows nothing: every card comes off.
     pub fn is_clear(&self) -> bool {
         self.show.is_empty()
     }

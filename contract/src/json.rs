@@ -18,11 +18,17 @@ const MAX_DEPTH: usize = 128;
 /// A parsed JSON value. Objects keep their keys in file order.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Json {
+    /// `null`.
     Null,
+    /// `true` or `false`.
     Bool(bool),
+    /// A number, kept as written until read as a type.
     Number(Number),
+    /// A string, unescaped.
     String(String),
+    /// An array.
     Array(Vec<Json>),
+    /// An object, its members in document order (duplicate keys are refused).
     Object(Vec<(String, Json)>),
 }
 
@@ -102,9 +108,11 @@ impl Number {
 /// Where and why a text is not JSON.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JsonError {
-    /// 1-based line and column (in characters) of the problem.
+    /// 1-based line of the problem.
     pub line: usize,
+    /// 1-based column (in characters) of the problem.
     pub column: usize,
+    /// What is wrong there.
     pub message: String,
 }
 
@@ -135,6 +143,7 @@ impl Json {
         Ok(value)
     }
 
+    /// The string, if this is one.
     pub fn as_str(&self) -> Option<&str> {
         match self {
             Json::String(s) => Some(s),
@@ -142,6 +151,7 @@ impl Json {
         }
     }
 
+    /// The elements, if this is an array.
     pub fn as_array(&self) -> Option<&[Json]> {
         match self {
             Json::Array(items) => Some(items),
@@ -149,6 +159,7 @@ impl Json {
         }
     }
 
+    /// The members, if this is an object.
     pub fn as_object(&self) -> Option<&[(String, Json)]> {
         match self {
             Json::Object(fields) => Some(fields),
@@ -156,6 +167,7 @@ impl Json {
         }
     }
 
+    /// The value as a whole number, if it is one that fits a `u64`.
     pub fn as_u64(&self) -> Option<u64> {
         match self {
             Json::Number(n) => n.as_u64(),
@@ -163,6 +175,7 @@ impl Json {
         }
     }
 
+    /// The value as a number, if it is one.
     pub fn as_f64(&self) -> Option<f64> {
         match self {
             Json::Number(n) => Some(n.as_f64()),
@@ -170,6 +183,7 @@ impl Json {
         }
     }
 
+    /// True for `null`.
     pub fn is_null(&self) -> bool {
         matches!(self, Json::Null)
     }

@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! The wire contract between the backend, the player and the tests.
 //!
 //! Two things cross the boundary between the parts of the system, and both are

@@ -45,17 +45,28 @@ pub const MAX_CHANNEL_ID_LEN: usize = 24;
 pub const SHOW_TAG_LEN: usize = 8;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// Why an event batch was refused (the collector answers 400 with it).
 pub enum MeasureError {
     #[error("batch is {0} bytes; send at most {MAX_BATCH_BYTES}")]
+    /// Over the body limit (its size in bytes).
     TooLarge(usize),
     #[error("batch is not JSON: {0}")]
+    /// Not JSON (what the reader found).
     NotJson(String),
     #[error("batch must be a JSON object like {{\"v\":1,\"viewer\":\"...\",\"events\":[...]}}")]
+    /// JSON, but not an object.
     NotAnObject,
     #[error("batch version {0} is not supported (this build reads version {MEASURE_VERSION})")]
+    /// A `v` this build does not read (the version given).
     UnsupportedVersion(String),
     #[error("field \"{field}\": {problem}")]
-    InvalidField { field: String, problem: String },
+    /// A field breaks its rule.
+    InvalidField {
+        /// The field, as the JSON spells it.
+        field: String,
+        /// What is wrong and what it must be.
+        problem: String,
+    },
 }
 
 fn invalid(field: impl Into<String>, problem: impl Into<String>) -> MeasureError {
@@ -90,6 +101,7 @@ fn check_token(text: &str, max: usize) -> Result<(), String> {
 pub struct ChannelId(String);
 
 impl ChannelId {
+    /// `text` if it is a well-formed channel id, else why not.
     pub fn parse(text: &str) -> Result<Self, String> {
         check_token(text, MAX_CHANNEL_ID_LEN)?;
         Ok(Self(text.to_owned()))
@@ -100,6 +112,7 @@ impl ChannelId {
         Self::parse(arn.rsplit('/').next().unwrap_or(arn))
     }
 
+    /// The id as text.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -138,6 +151,7 @@ impl ShowId {
         text
     }
 
+    /// The show id written in base 36 (as show keys spell it), if it is one.
     pub fn from_base36(text: &str) -> Option<Self> {
         if text.is_empty() || text.len() > 13 {
             return None;
@@ -165,6 +179,7 @@ impl fmt::Display for ShowId {
 pub struct ShowTag(String);
 
 impl ShowTag {
+    /// `text` if it is a well-formed tag, else why not.
     pub fn parse(text: &str) -> Result<Self, String> {
         if text.len() != SHOW_TAG_LEN || !text.chars().all(is_token_char) {
             // Static text: one format call fewer in the player's wasm.
@@ -173,6 +188,7 @@ impl ShowTag {
         Ok(Self(text.to_owned()))
     }
 
+    /// The tag as text.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -184,6 +200,7 @@ impl ShowTag {
 pub struct OpaqueId(String);
 
 impl OpaqueId {
+    /// `text` if it is a well-formed id, else why not.
     pub fn parse(text: &str) -> Result<Self, String> {
         check_token(text, MAX_OPAQUE_ID_LEN)?;
         Ok(Self(text.to_owned()))
@@ -200,6 +217,7 @@ impl OpaqueId {
         Self(if id.is_empty() { "x".into() } else { id })
     }
 
+    /// The id as text.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -208,9 +226,13 @@ impl OpaqueId {
 /// Which show of which product on which channel, with the backend's proof.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ShowRef {
+    /// The channel the show was on.
     pub channel: ChannelId,
+    /// The product shown.
     pub product: ProductId,
+    /// Which display window of the product.
     pub show: ShowId,
+    /// The backend's keyed proof that it announced this show.
     pub tag: ShowTag,
 }
 
@@ -256,6 +278,7 @@ impl ShowRef {
 pub struct ShowKey(String);
 
 impl ShowKey {
+    /// The key as text.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -282,6 +305,7 @@ pub enum EventKind {
 }
 
 impl EventKind {
+    /// Every kind, in report order.
     pub const ALL: [EventKind; 4] = [
         EventKind::Impression,
         EventKind::Viewable,
@@ -289,6 +313,7 @@ impl EventKind {
         EventKind::Dismiss,
     ];
 
+    /// The kind as events and reports spell it.
     pub fn as_str(self) -> &'static str {
         match self {
             EventKind::Impression => "impression",
@@ -298,6 +323,7 @@ impl EventKind {
         }
     }
 
+    /// The kind spelt `text`, if any.
     pub fn parse(text: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|k| k.as_str() == text)
     }
@@ -308,14 +334,18 @@ impl EventKind {
 pub struct ViewerEvent {
     /// Random per event: a batch sent twice is counted once.
     pub id: OpaqueId,
+    /// What happened.
     pub kind: EventKind,
+    /// The show it happened to.
     pub show: ShowRef,
 }
 
 /// What one player sends in one beacon.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventBatch {
+    /// The player's random id for this page load.
     pub viewer: OpaqueId,
+    /// The events, at most [`MAX_BATCH_EVENTS`] per batch.
     pub events: Vec<ViewerEvent>,
 }
 
@@ -436,6 +466,7 @@ pub enum LinkKind {
 }
 
 impl LinkKind {
+    /// The letter tracking links carry for this kind.
     pub fn letter(self) -> char {
         match self {
             LinkKind::Scan => 'q',
@@ -449,6 +480,7 @@ impl LinkKind {
         format!("{base}/r/{}.{}", self.letter(), show.as_str())
     }
 
+    /// The kind as reports spell it.
     pub fn as_str(self) -> &'static str {
         match self {
             LinkKind::Scan => "scan",
@@ -461,7 +493,9 @@ impl LinkKind {
 /// counts it and redirects to the product's `link_url`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct TrackingLink {
+    /// A scan or a click.
     pub kind: LinkKind,
+    /// The show whose card it was on.
     pub show: ShowRef,
 }
 

@@ -13,16 +13,21 @@ pub const MAX_PRODUCT_ID_LEN: usize = 32;
 pub struct ProductId(String);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// Why a text is not a product id.
 pub enum ProductIdError {
     #[error("is empty; give a short stable id such as \"aurora-mug\"")]
+    /// The id is empty.
     Empty,
     #[error("is {0} characters long; use at most {MAX_PRODUCT_ID_LEN}")]
+    /// The id is too long (its length in characters).
     TooLong(usize),
     #[error("contains '{0}'; use only a-z, 0-9, '-' and '_', starting with a letter or digit")]
+    /// The id holds a character ids may not.
     BadCharacter(char),
 }
 
 impl ProductId {
+    /// `text` if it is a valid product id, else why not.
     pub fn parse(text: &str) -> Result<Self, ProductIdError> {
         if text.is_empty() {
             return Err(ProductIdError::Empty);
@@ -41,6 +46,7 @@ impl ProductId {
         Ok(Self(text.to_owned()))
     }
 
+    /// The id as text.
     pub fn as_str(&self) -> &str {
         &self.0
     }

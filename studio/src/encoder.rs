@@ -206,6 +206,7 @@ impl Supervisor {
     }
 }
 
+#[allow(unsafe_code)]
 fn signal_group(pid: i32, signal: i32) {
     if pid > 0 {
         // SAFETY: kill(2) with a negative pid signals that process group;
@@ -229,6 +230,7 @@ impl Run {
         self.stopping.load(Ordering::SeqCst)
     }
 
+    #[allow(unsafe_code)]
     fn spawn(&self) -> Result<Child, String> {
         use std::os::unix::process::CommandExt;
         let mut cmd = Command::new(&self.program);

@@ -186,6 +186,7 @@ pub fn default_dir() -> Result<PathBuf, String> {
 /// Creates `dir` (and `ivs-studio` above it) private to this user, mode
 /// 0700, and checks that neither is a symlink nor someone else's nor open
 /// to others: the studio writes the operator's camera frames there.
+#[allow(unsafe_code)]
 pub fn prepare_private_dir(dir: &Path) -> Result<(), String> {
     use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
     let mut builder = std::fs::DirBuilder::new();

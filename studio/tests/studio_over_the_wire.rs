@@ -1205,6 +1205,13 @@ async fn bad_input_exits_with_a_clear_message() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Sends `signal` to process `pid`.
+#[allow(unsafe_code)]
+fn send_signal(pid: i32, signal: i32) {
+    // SAFETY: kill(2) takes any pid and signal; the worst case is an error.
+    unsafe { libc::kill(pid, signal) };
+}
+
 fn process_gone(pid: i32) -> bool {
     // A zombie still has /proc/<pid>; a reaped process does not.
     !std::path::Path::new(&format!("/proc/{pid}")).exists()
@@ -1233,8 +1240,7 @@ async fn a_failed_ffmpeg_restart_does_not_end_the_studio() -> anyhow::Result<()>
         .first()
         .ok_or_else(|| anyhow::anyhow!("no ffmpeg pid logged"))?;
     std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o644))?;
-    // SAFETY: signalling a child process of the studio we started.
-    unsafe { libc::kill(first, libc::SIGKILL) };
+    send_signal(first, libc::SIGKILL);
     let deadline = Instant::now() + Duration::from_secs(20);
     while !studio
         .stderr_text()
@@ -1297,8 +1303,7 @@ async fn ffmpeg_dying_is_restarted_and_ctrl_c_leaves_no_process() -> anyhow::Res
         .ffmpeg_pids()
         .first()
         .ok_or_else(|| anyhow::anyhow!("no ffmpeg pid logged"))?;
-    // SAFETY: signalling a child process of the studio we started.
-    unsafe { libc::kill(first, libc::SIGKILL) };
+    send_signal(first, libc::SIGKILL);
     // While ffmpeg is down the channel is not live.
     let ivs = studio.ivs().await;
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -1344,8 +1349,7 @@ async fn ffmpeg_dying_is_restarted_and_ctrl_c_leaves_no_process() -> anyhow::Res
 
     let second = studio.ffmpeg_pids()[1];
     let pid = studio.child.0.id() as i32;
-    // SAFETY: as above.
-    unsafe { libc::kill(pid, libc::SIGINT) };
+    send_signal(pid, libc::SIGINT);
     let mut guard = studio.child;
     let deadline = Instant::now() + Duration::from_secs(10);
     let status = loop {

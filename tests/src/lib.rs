@@ -43,6 +43,7 @@ impl Drop for ChildGuard {
 }
 
 /// Makes a spawned child die with the test process, even on a crash.
+#[allow(unsafe_code)]
 pub fn die_with_parent(cmd: &mut Command) -> &mut Command {
     use std::os::unix::process::CommandExt;
     // SAFETY: prctl is async-signal-safe; nothing else runs in pre_exec.
@@ -378,8 +379,20 @@ pub fn s3_event(bucket: &str, keys: &[&str]) -> Value {
     json!({ "Records": records })
 }
 
+/// The process's peak resident memory so far, in MiB.
+#[allow(unsafe_code)]
+pub fn peak_rss_mib() -> f64 {
+    // SAFETY: getrusage writes into the struct we own; all-zero bytes are a
+    // valid rusage.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    usage.ru_maxrss as f64 / 1024.0
+}
+
 /// This thread's CPU time: what a benchmark's own work cost on one core,
 /// whatever else the machine runs.
+#[allow(unsafe_code)]
 pub fn thread_cpu() -> std::time::Duration {
     let mut ts = libc::timespec {
         tv_sec: 0,

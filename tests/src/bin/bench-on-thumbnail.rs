@@ -18,13 +18,6 @@ use e2e_tests::*;
 use lambda_runtime::{Context, LambdaEvent};
 use std::time::Instant;
 
-fn peak_rss_mib() -> f64 {
-    // SAFETY: getrusage writes into the struct we own.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
-    usage.ru_maxrss as f64 / 1024.0
-}
-
 #[derive(Default)]
 struct Series {
     cpu: Vec<f64>,

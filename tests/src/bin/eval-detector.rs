@@ -22,13 +22,6 @@ use e2e_tests::scenes::{
 };
 use std::time::Instant;
 
-fn peak_rss_mib() -> f64 {
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: getrusage writes into the struct we own.
-    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
-    usage.ru_maxrss as f64 / 1024.0
-}
-
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     let mut per_condition = 40u64;
@@ -183,7 +176,7 @@ fn main() -> anyhow::Result<()> {
         pct(0.95),
         pct(1.0),
         times.len(),
-        peak_rss_mib()
+        e2e_tests::peak_rss_mib()
     );
     Ok(())
 }
