@@ -352,18 +352,13 @@ pub fn execution_name(channel_id: &str, version: u64) -> String {
     format!("{clean}-{version}")
 }
 
-/// Decides what one thumbnail's detections do to a channel.
-///
-/// `channel_id` only names a workflow execution if one must start.
-pub fn decide(
+/// Each detection's verdict as far as the catalog alone decides it, and the
+/// best confidence per product over every qualifying label that means it.
+/// Qualifying labels get a placeholder verdict that [`decide`] settles.
+fn read_labels(
     detections: &[Detection],
     catalog: &Catalog,
-    state: &ChannelState,
-    now: UnixSeconds,
-    rules: &Rules,
-    channel_id: &str,
-) -> Decision {
-    // Best confidence per product, over every label that means it.
+) -> (Vec<LabelDecision>, BTreeMap<ProductId, f32>) {
     let mut best: BTreeMap<ProductId, f32> = BTreeMap::new();
     let mut labels = Vec::with_capacity(detections.len());
     for d in detections {
@@ -383,7 +378,7 @@ pub fn decide(
             Some(p) => {
                 let e = best.entry(p.id.clone()).or_insert(confidence);
                 *e = e.max(confidence);
-                // Placeholder, settled below once all candidates are known.
+                // Placeholder, settled once all candidates are known.
                 (Some(p.id.clone()), Outcome::OverLimit)
             }
         };
@@ -394,33 +389,49 @@ pub fn decide(
             outcome,
         });
     }
+    (labels, best)
+}
 
-    let active_count = state.active(now).len();
-    let mut settled: BTreeMap<ProductId, Outcome> = BTreeMap::new();
-    let mut eligible: Vec<(ProductId, f32)> = Vec::new();
+/// Splits the sighted products into those the channel's state already
+/// settles (on screen, cooling down) and those eligible to show now.
+fn split_candidates(
+    state: &ChannelState,
+    best: BTreeMap<ProductId, f32>,
+    now: UnixSeconds,
+) -> (BTreeMap<ProductId, Outcome>, Vec<(ProductId, f32)>) {
+    let mut settled = BTreeMap::new();
+    let mut eligible = Vec::new();
     for (id, confidence) in best {
         match state.products.get(&id) {
             Some(p) if p.visible_until > now => {
-                settled.insert(
-                    id,
-                    Outcome::AlreadyShowing {
-                        seconds_left: p.visible_until - now,
-                    },
-                );
+                let seconds_left = p.visible_until - now;
+                settled.insert(id, Outcome::AlreadyShowing { seconds_left });
             }
             Some(p) if p.cooldown_until > now => {
-                settled.insert(
-                    id,
-                    Outcome::CoolingDown {
-                        seconds_left: p.cooldown_until - now,
-                    },
-                );
+                let seconds_left = p.cooldown_until - now;
+                settled.insert(id, Outcome::CoolingDown { seconds_left });
             }
             _ => eligible.push((id, confidence)),
         }
     }
+    (settled, eligible)
+}
+
+/// Decides what one thumbnail's detections do to a channel.
+///
+/// `channel_id` only names a workflow execution if one must start.
+pub fn decide(
+    detections: &[Detection],
+    catalog: &Catalog,
+    state: &ChannelState,
+    now: UnixSeconds,
+    rules: &Rules,
+    channel_id: &str,
+) -> Decision {
+    let (mut labels, best) = read_labels(detections, catalog);
+    let (mut settled, mut eligible) = split_candidates(state, best, now);
     eligible.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    let free = rules.max_active.saturating_sub(active_count);
+    let free = rules.max_active.saturating_sub(state.active(now).len());
 
     let mut new_state = state.clone();
     new_state.prune(now);
@@ -442,8 +453,7 @@ pub fn decide(
         }
     }
 
-    // Each product's verdict goes on its most confident label; a second label
-    // of the same product reports the same verdict.
+    // Each product's verdict goes on every label of it.
     for d in &mut labels {
         if let (Some(id), Outcome::OverLimit) = (&d.product, &d.outcome) {
             if let Some(o) = settled.get(id) {

@@ -176,13 +176,38 @@ async fn s3_target(endpoint: &str, bucket: &str, region: &str) -> Result<S3Targe
     })
 }
 
+/// Runs the studio: check every option, start, say where everything is,
+/// serve until Ctrl-C, SIGTERM or a fatal ffmpeg failure, then stop in order.
 pub async fn run(args: Args) -> ExitCode {
     init_logs(args.json_logs);
+    let prepared = async {
+        check_options(&args)?;
+        prepare(&args).await
+    };
+    let studio = match prepared.await {
+        Ok(p) => start(&args, p),
+        Err(e) => return config_error(e),
+    };
+    print_banner(&args, &studio);
+    let code = tokio::select! {
+        _ = shutdown_signal() => {
+            tracing::info!("stopping");
+            ExitCode::SUCCESS
+        }
+        Ok(message) = studio.fatal => {
+            eprintln!("studio: {message}");
+            ExitCode::from(1)
+        }
+    };
+    shut_down(studio.tasks).await;
+    code
+}
 
-    // Everything that can be checked before starting is checked here, each
-    // failure naming the option and the fix.
+/// The options that need no I/O to check, each failure naming the option
+/// and the fix.
+fn check_options(args: &Args) -> Result<(), String> {
     if !(MIN_INTERVAL_SECS..=MAX_INTERVAL_SECS).contains(&args.thumbnail_interval) {
-        return config_error(format!(
+        return Err(format!(
             "--thumbnail-interval {} is out of range: IVS takes 1 to 60 seconds",
             args.thumbnail_interval
         ));
@@ -191,40 +216,71 @@ pub async fn run(args: Args) -> ExitCode {
         && args.channel_id.len() <= 64
         && args.channel_id.bytes().all(|b| b.is_ascii_alphanumeric());
     if !id_ok {
-        return config_error(format!(
+        return Err(format!(
             "--channel-id {:?} must be letters and digits only (IVS ids look like aBcDeFgH1234)",
             args.channel_id
         ));
     }
     if args.account.len() != 12 || !args.account.bytes().all(|b| b.is_ascii_digit()) {
-        return config_error(format!(
+        return Err(format!(
             "--account {:?} must be a 12-digit AWS account id",
             args.account
         ));
     }
+    if args.keep_thumbnails == 0 {
+        return Err("--keep-thumbnails must be at least 1".into());
+    }
+    if !(1..=10).contains(&args.max_active_products) {
+        return Err(format!(
+            "--max-active-products {} is out of range: 1 to 10",
+            args.max_active_products
+        ));
+    }
+    if !(1..=60).contains(&args.republish_seconds) {
+        return Err(format!(
+            "--republish-seconds {} is out of range: 1 to 60",
+            args.republish_seconds
+        ));
+    }
+    Ok(())
+}
+
+/// What [`prepare`] found and opened: every part the studio starts with,
+/// checked.
+struct Prepared {
+    input: Input,
+    stream_key: String,
+    allow_origins: Vec<String>,
+    site: Option<PathBuf>,
+    ffmpeg_version: String,
+    listener: tokio::net::TcpListener,
+    port: u16,
+    s3: Option<S3Target>,
+    thumbnails_dir: PathBuf,
+    catalog: Catalog,
+    measurement: StudioMeasurement,
+    detector: Option<Arc<detector::BuiltinDetector>>,
+}
+
+/// Everything that can be checked before starting, checked: the input,
+/// origins, ports, ffmpeg, folders, S3, the catalog and its references (a
+/// bad reference image stops the studio with its name and the fix).
+async fn prepare(args: &Args) -> Result<Prepared, String> {
     let stream_key = args
         .stream_key
         .clone()
         .unwrap_or_else(|| format!("sk_local_{}", crate::channel::random_id(20)));
-    let input = match parse_input(&args, &stream_key) {
-        Ok(i) => i,
-        Err(e) => return config_error(e),
-    };
-    let open_playback = !matches!(input, Input::Rtmp { .. });
-    let allow_origins = match args
+    let input = parse_input(args, &stream_key)?;
+    let allow_origins = args
         .allow_origins
         .iter()
         .map(|o| crate::guard::parse_origin(o))
-        .collect::<Result<Vec<_>, _>>()
-    {
-        Ok(o) => o,
-        Err(e) => return config_error(e),
-    };
+        .collect::<Result<Vec<_>, _>>()?;
     if let Input::Rtmp { port, .. } = &input {
         // ffmpeg would fail on a busy port with a less helpful message, and
         // its listener is restarted rather than treated as fatal.
         if std::net::TcpListener::bind(("127.0.0.1", *port)).is_err() {
-            return config_error(format!(
+            return Err(format!(
                 "RTMP port {port} on 127.0.0.1 is in use: stop what is using it, or pass --rtmp-port"
             ));
         }
@@ -234,67 +290,36 @@ pub async fn run(args: Args) -> ExitCode {
         built.join("index.html").is_file().then_some(built)
     });
     if let Some(dir) = site.as_ref().filter(|d| !d.is_dir()) {
-        return config_error(format!("--site {} is not a folder", dir.display()));
+        return Err(format!("--site {} is not a folder", dir.display()));
     }
-    let version = match encoder::check_ffmpeg(&args.ffmpeg) {
-        Ok(v) => v,
-        Err(e) => return config_error(e),
-    };
+    let ffmpeg_version = encoder::check_ffmpeg(&args.ffmpeg)?;
     let listener = match tokio::net::TcpListener::bind(("127.0.0.1", args.port)).await {
         Ok(l) => l,
         Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
-            return config_error(format!(
+            return Err(format!(
                 "port {} on 127.0.0.1 is in use: stop what is using it, or pass --port (0 picks a free port)",
                 args.port
             ))
         }
-        Err(e) => return config_error(format!("cannot listen on 127.0.0.1:{}: {e}", args.port)),
+        Err(e) => return Err(format!("cannot listen on 127.0.0.1:{}: {e}", args.port)),
     };
-    let port = match listener.local_addr() {
-        Ok(a) => a.port(),
-        Err(e) => return config_error(format!("cannot read the bound port: {e}")),
-    };
+    let port = listener
+        .local_addr()
+        .map_err(|e| format!("cannot read the bound port: {e}"))?
+        .port();
     let s3 = match &args.s3_endpoint {
-        Some(endpoint) => match s3_target(endpoint, &args.s3_bucket, &args.region).await {
-            Ok(t) => Some(t),
-            Err(e) => return config_error(e),
-        },
+        Some(endpoint) => Some(s3_target(endpoint, &args.s3_bucket, &args.region).await?),
         None => None,
     };
     let thumbnails_dir = match args.thumbnails_dir.clone() {
         Some(dir) => dir,
-        None => match crate::thumbnails::default_dir()
+        None => crate::thumbnails::default_dir()
             .and_then(|d| crate::thumbnails::prepare_private_dir(&d).map(|()| d))
-        {
-            Ok(d) => d,
-            Err(e) => return config_error(format!("thumbnail folder: {e}")),
-        },
+            .map_err(|e| format!("thumbnail folder: {e}"))?,
     };
-    if args.keep_thumbnails == 0 {
-        return config_error("--keep-thumbnails must be at least 1");
-    }
-    if !(1..=10).contains(&args.max_active_products) {
-        return config_error(format!(
-            "--max-active-products {} is out of range: 1 to 10",
-            args.max_active_products
-        ));
-    }
-    if !(1..=60).contains(&args.republish_seconds) {
-        return config_error(format!(
-            "--republish-seconds {} is out of range: 1 to 60",
-            args.republish_seconds
-        ));
-    }
-    let catalog = match load_catalog(args.catalog.as_deref()) {
-        Ok(c) => c,
-        Err(e) => return config_error(e),
-    };
-    let measurement = match open_measurement(args.data_dir.as_deref(), &catalog) {
-        Ok(m) => m,
-        Err(e) => return config_error(format!("measurement data: {e}")),
-    };
-    // The references are analysed once, before the stream starts, so a bad
-    // reference image stops the studio with its name and the fix.
+    let catalog = load_catalog(args.catalog.as_deref())?;
+    let measurement = open_measurement(args.data_dir.as_deref(), &catalog)
+        .map_err(|e| format!("measurement data: {e}"))?;
     let detector = if args.no_local_chain {
         None
     } else {
@@ -302,14 +327,63 @@ pub async fn run(args: Args) -> ExitCode {
             .catalog
             .as_deref()
             .map(|p| p.parent().unwrap_or(std::path::Path::new(".")));
-        match local_chain::detector(&catalog, dir) {
-            Ok(d) => Some(Arc::new(d)),
-            Err(e) => return config_error(format!("--catalog: {e}")),
-        }
+        let built = local_chain::detector(&catalog, dir).map_err(|e| format!("--catalog: {e}"))?;
+        Some(Arc::new(built))
     };
+    Ok(Prepared {
+        input,
+        stream_key,
+        allow_origins,
+        site,
+        ffmpeg_version,
+        listener,
+        port,
+        s3,
+        thumbnails_dir,
+        catalog,
+        measurement,
+        detector,
+    })
+}
 
-    let base_url = format!("http://127.0.0.1:{port}");
-    let ingest = match &input {
+/// The running studio: what the banner names, the fatal-error signal, and
+/// the tasks [`shut_down`] stops.
+struct Running {
+    summary: Summary,
+    channel: Arc<Channel>,
+    fatal: tokio::sync::oneshot::Receiver<String>,
+    tasks: Tasks,
+}
+
+/// What the banner prints, kept from [`Prepared`] once its parts started.
+struct Summary {
+    base_url: String,
+    ingest: String,
+    input: Input,
+    stream_key: String,
+    ffmpeg_version: String,
+    site: Option<PathBuf>,
+    labels: Option<Vec<String>>,
+    s3_bucket: Option<String>,
+    thumbnails_dir: PathBuf,
+    measure_db: PathBuf,
+    report_token: String,
+}
+
+/// The studio's moving parts, stopped in order by [`shut_down`].
+struct Tasks {
+    supervisor: Supervisor,
+    thumbnails: tokio::task::JoinHandle<()>,
+    /// The local chain's workflow runner and thumbnail listener.
+    chain: Option<(tokio::task::JoinHandle<()>, tokio::task::JoinHandle<()>)>,
+    stop_server: tokio::sync::oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+/// Starts ffmpeg, the thumbnails, the local chain and the HTTP server.
+fn start(args: &Args, p: Prepared) -> Running {
+    let base_url = format!("http://127.0.0.1:{}", p.port);
+    let ingest = match &p.input {
         Input::Rtmp { port, .. } => format!("rtmp://127.0.0.1:{port}/live"),
         _ => "127.0.0.1".to_string(),
     };
@@ -321,12 +395,11 @@ pub async fn run(args: Args) -> ExitCode {
         base_url: base_url.clone(),
         ingest_endpoint: ingest.clone(),
     }));
-    let channels = Arc::new(vec![channel.clone()]);
 
-    let (fatal_tx, fatal_rx) = tokio::sync::oneshot::channel::<String>();
+    let (fatal_tx, fatal) = tokio::sync::oneshot::channel::<String>();
     let supervisor = Supervisor::start(
         args.ffmpeg.clone(),
-        input.clone(),
+        p.input.clone(),
         channel.clone(),
         move |m| {
             let _ = fatal_tx.send(m);
@@ -334,50 +407,55 @@ pub async fn run(args: Args) -> ExitCode {
     );
     let (written_tx, mut written_rx) =
         tokio::sync::mpsc::unbounded_channel::<thumbnails::Written>();
-    let chain_tasks = detector.clone().map(|detector| {
+    let chain = p.detector.clone().map(|detector| {
         let (chain, workflow) = LocalChain::start(
             channel.clone(),
-            catalog.clone(),
+            p.catalog.clone(),
             detector,
-            thumbnails_dir.clone(),
+            p.thumbnails_dir.clone(),
             Rules {
                 max_active: args.max_active_products,
                 republish_seconds: args.republish_seconds,
             },
-            Some(measurement.signer.clone()),
+            Some(p.measurement.signer.clone()),
         );
-        let thumbnails = tokio::spawn(async move {
+        let listener = tokio::spawn(async move {
             while let Some(w) = written_rx.recv().await {
                 chain.on_thumbnail_written(&w.key, w.at).await;
             }
         });
-        (workflow, thumbnails)
+        (workflow, listener)
     });
-    let thumbnail_task = tokio::spawn(thumbnails::run(
+    let thumbnails = tokio::spawn(thumbnails::run(
         channel.clone(),
         ThumbnailConfig {
             interval: Duration::from_secs(args.thumbnail_interval),
-            dir: thumbnails_dir.clone(),
-            s3: s3.clone(),
+            dir: p.thumbnails_dir.clone(),
+            s3: p.s3.clone(),
             ffmpeg: args.ffmpeg.clone(),
-            on_written: chain_tasks.is_some().then_some(written_tx),
+            on_written: chain.is_some().then_some(written_tx),
             keep: args.keep_thumbnails,
         },
     ));
     let (stop_server, server_stopped) = tokio::sync::oneshot::channel::<()>();
     let app = server::router(
-        channels,
-        site.clone(),
+        Arc::new(vec![channel.clone()]),
+        p.site.clone(),
         Rekognition {
-            detector: detector.clone(),
-            thumbnails_dir: thumbnails_dir.clone(),
-            s3: s3.clone(),
-            slots: std::sync::Arc::new(crate::rekognition_api::DetectionSlots::per_core()),
+            detector: p.detector.clone(),
+            thumbnails_dir: p.thumbnails_dir.clone(),
+            s3: p.s3.clone(),
+            slots: Arc::new(crate::rekognition_api::DetectionSlots::per_core()),
         },
         // The camera is private: other pages may not read it.
-        crate::guard::Guard::new(port, &allow_origins, open_playback),
-        Some(measurement.api.clone()),
+        crate::guard::Guard::new(
+            p.port,
+            &p.allow_origins,
+            !matches!(p.input, Input::Rtmp { .. }),
+        ),
+        Some(p.measurement.api.clone()),
     );
+    let listener = p.listener;
     let server = tokio::spawn(async move {
         axum::serve(
             listener,
@@ -388,74 +466,97 @@ pub async fn run(args: Args) -> ExitCode {
         })
         .await
     });
-
-    tracing::info!(%version, "ffmpeg found");
-    println!("IVS studio on {base_url} (IVS API endpoint URL; also serves the site)");
-    println!("channel ARN: {}", channel.info.arn());
-    if let Input::Rtmp { .. } = input {
-        println!("RTMP server: {ingest}");
-        println!("stream key: {stream_key}");
+    Running {
+        summary: Summary {
+            base_url,
+            ingest,
+            input: p.input,
+            stream_key: p.stream_key,
+            ffmpeg_version: p.ffmpeg_version,
+            site: p.site,
+            labels: p
+                .detector
+                .as_ref()
+                .map(|d| d.labels().into_iter().map(String::from).collect()),
+            s3_bucket: p.s3.map(|t| t.bucket),
+            thumbnails_dir: p.thumbnails_dir,
+            measure_db: p.measurement.api.store.path().to_path_buf(),
+            report_token: p.measurement.api.report_token.to_string(),
+        },
+        channel,
+        fatal,
+        tasks: Tasks {
+            supervisor,
+            thumbnails,
+            chain,
+            stop_server,
+            server,
+        },
     }
-    match &site {
+}
+
+/// Where everything is: URLs, the channel, the stream key, the folders and
+/// the measurement token.
+fn print_banner(args: &Args, running: &Running) {
+    let s = &running.summary;
+    let base_url = &s.base_url;
+    tracing::info!(version = %s.ffmpeg_version, "ffmpeg found");
+    println!("IVS studio on {base_url} (IVS API endpoint URL; also serves the site)");
+    println!("channel ARN: {}", running.channel.info.arn());
+    if let Input::Rtmp { .. } = s.input {
+        println!("RTMP server: {}", s.ingest);
+        println!("stream key: {}", s.stream_key);
+    }
+    match &s.site {
         Some(dir) => println!("site: {base_url}/ serves {}", dir.display()),
         None => println!("site: none (build the player with player/build.sh, or pass --site DIR)"),
     }
     println!("demo catalog: {base_url}/demo/catalog.json");
-    match &detector {
-        Some(d) => println!(
+    match &s.labels {
+        Some(labels) => println!(
             "local chain: built-in detector on every thumbnail, looking for {}; Rekognition DetectCustomLabels at {base_url}/",
-            d.labels().join(", ")
+            labels.join(", ")
         ),
         None => println!("local chain: off (--no-local-chain); cues come only through PutMetadata"),
     }
-    match &s3 {
-        Some(t) => println!(
-            "thumbnails: every {} s into {} and s3://{} at {}",
+    match &s.s3_bucket {
+        Some(bucket) => println!(
+            "thumbnails: every {} s into {} and s3://{bucket} at {}",
             args.thumbnail_interval,
-            thumbnails_dir.display(),
-            t.bucket,
+            s.thumbnails_dir.display(),
             args.s3_endpoint.as_deref().unwrap_or_default()
         ),
         None => println!(
             "thumbnails: every {} s into {}",
             args.thumbnail_interval,
-            thumbnails_dir.display()
+            s.thumbnails_dir.display()
         ),
     }
     println!(
         "measurement: players report to {base_url}/measure/events; counts in {}",
-        measurement.api.store.path().display()
+        s.measure_db.display()
     );
-    println!(
-        "dashboard: {base_url}/dashboard/#token={}",
-        measurement.api.report_token
-    );
+    println!("dashboard: {base_url}/dashboard/#token={}", s.report_token);
     println!(
         "report: adctl report --studio {base_url} --token {}",
-        measurement.api.report_token
+        s.report_token
     );
     println!("playback URL:");
-    println!("{}", channel.info.playback_url());
+    println!("{}", running.channel.info.playback_url());
+}
 
-    let code = tokio::select! {
-        _ = shutdown_signal() => {
-            tracing::info!("stopping");
-            ExitCode::SUCCESS
-        }
-        Ok(message) = fatal_rx => {
-            eprintln!("studio: {message}");
-            ExitCode::from(1)
-        }
-    };
-    thumbnail_task.abort();
-    if let Some((workflow, thumbnails)) = chain_tasks {
+/// Stops the studio in order: thumbnails and the local chain, then ffmpeg
+/// (stopped and reaped), then the server (2 s to finish its responses).
+async fn shut_down(tasks: Tasks) {
+    tasks.thumbnails.abort();
+    if let Some((workflow, listener)) = tasks.chain {
         workflow.abort();
-        thumbnails.abort();
+        listener.abort();
     }
+    let supervisor = tasks.supervisor;
     let _ = tokio::task::spawn_blocking(move || supervisor.stop()).await;
-    let _ = stop_server.send(());
-    let _ = tokio::time::timeout(Duration::from_secs(2), server).await;
-    code
+    let _ = tasks.stop_server.send(());
+    let _ = tokio::time::timeout(Duration::from_secs(2), tasks.server).await;
 }
 
 /// The studio's measurement: the signer its cues are tagged with, and the
