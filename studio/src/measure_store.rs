@@ -171,25 +171,26 @@ impl SqliteMeasureStore {
                 row.map_err(|e| store_error("report", e))?;
             let show = u64::try_from(show).unwrap_or(0);
             let first_at = u64::try_from(first_at).unwrap_or(0);
-            let i = match shows
-                .iter()
-                .position(|s| s.show == show && s.channel == channel && s.product == product)
-            {
-                Some(i) => i,
-                None => {
-                    shows.push(ShowCounts {
-                        channel,
-                        product,
-                        show,
-                        first_at,
-                        ..ShowCounts::default()
-                    });
-                    shows.len() - 1
-                }
+            // The query orders rows by show, channel and product, so a show's
+            // measures arrive together: only the last show can be this one.
+            let same = shows
+                .last()
+                .is_some_and(|s| s.show == show && s.channel == channel && s.product == product);
+            if !same {
+                shows.push(ShowCounts {
+                    channel,
+                    product,
+                    show,
+                    first_at,
+                    ..ShowCounts::default()
+                });
+            }
+            let Some(current) = shows.last_mut() else {
+                continue;
             };
-            shows[i].first_at = shows[i].first_at.min(first_at);
+            current.first_at = current.first_at.min(first_at);
             if let Some(m) = Measure::parse(&measure) {
-                shows[i].add(m, u64::try_from(count).unwrap_or(0));
+                current.add(m, u64::try_from(count).unwrap_or(0));
             }
         }
         Ok(shows)
@@ -316,6 +317,45 @@ mod tests {
         let hours = store.hours_now().unwrap();
         assert_eq!(hours.len(), 2);
         assert_eq!(hours[0].hour, "2026-12-03T12");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn each_show_is_one_row_whatever_order_events_came_in() {
+        let dir = std::env::temp_dir().join(format!("measure-shows-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("measure.sqlite3");
+        let _ = std::fs::remove_file(&path);
+        let store = SqliteMeasureStore::open(&path).unwrap();
+        let of = |id: &str, product: &str, show: u64, measure| Recorded {
+            product: product.into(),
+            show,
+            ..event(id, measure, false)
+        };
+        store
+            .record_now(&[
+                of("1", "cap", 42, Measure::Impression),
+                of("2", "cap", 43, Measure::Impression),
+                of("3", "mug", 42, Measure::Impression),
+                of("4", "cap", 42, Measure::Scan),
+                of("5", "cap", 43, Measure::Viewable),
+                of("6", "cap", 42, Measure::Impression),
+            ])
+            .unwrap();
+        let shows: Vec<_> = store
+            .shows_now()
+            .unwrap()
+            .into_iter()
+            .map(|s| (s.show, s.product, s.impressions, s.viewable, s.scans))
+            .collect();
+        assert_eq!(
+            shows,
+            [
+                (43, "cap".to_string(), 1, 1, 0),
+                (42, "cap".to_string(), 2, 0, 1),
+                (42, "mug".to_string(), 1, 0, 0),
+            ]
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
