@@ -1,8 +1,17 @@
 // The measurement dashboard: live counters, impressions and scans per hour
 // and product as SVG charts, the table of shows and a CSV download. It reads
-// the report API (`/measure/report`, `/measure/hours`) with the token from
-// the address's fragment (`#token=...`, never sent to a server), and
-// refreshes every two seconds. No library: the charts are a few SVG bars.
+// the report API (`/measure/report`, `/measure/hours`) and refreshes every
+// two seconds. No library: the charts are a few SVG bars.
+//
+// Two ways in:
+// * the studio (and `studio-dashboard`): a bearer token, from the address's
+//   fragment (`#token=...`, never sent to a server) or typed in;
+// * hosted with the player in AWS: `config.json` beside this page names the
+//   report function URL and its region, and every request is signed with
+//   AWS SigV4 (sigv4.js) from credentials the reader pastes. They stay in
+//   this page's memory: never stored, gone with the tab.
+
+import { signGet } from './sigv4.js';
 
 const REFRESH_MS = 2000;
 const COLOURS = ['#5b3cc4', '#d9480f', '#2b8a3e', '#1971c2', '#c2255c', '#e67700', '#0c8599', '#5c940d'];
@@ -14,9 +23,20 @@ let token = params.get('token') ?? '';
 const api = (params.get('api') ?? '').replace(/\/$/, '');
 const $ = (id) => document.getElementById(id);
 
+// Hosted: { api, region } from config.json; the reader's credentials.
+let iam = null;
+let credentials = null;
+
 async function fetchReport(path) {
-  const res = await fetch(`${api}${path}`, { headers: { Authorization: `Bearer ${token}` }, cache: 'no-store' });
+  const url = `${iam ? iam.api : api}${path}`;
+  const headers = iam
+    ? await signGet(url, credentials, iam.region, 'lambda')
+    : { Authorization: `Bearer ${token}` };
+  const res = await fetch(url, { headers, cache: 'no-store' });
   if (res.status === 401) throw Object.assign(new Error('The token was refused.'), { auth: true });
+  if (res.status === 403 && iam) {
+    throw Object.assign(new Error('AWS refused these credentials: they must be current and allowed lambda:InvokeFunctionUrl on the report function (the stack\'s DashboardReaders policy).'), { auth: true });
+  }
   if (!res.ok) throw new Error(`${path} answered HTTP ${res.status}`);
   return res;
 }
@@ -127,11 +147,12 @@ async function refresh() {
     renderShows(shows);
     $('main').hidden = false;
     $('login').hidden = true;
+    $('iam-login').hidden = true;
     $('status').textContent = `Updated ${new Date().toLocaleTimeString()}`;
   } catch (e) {
     $('status').textContent = e.message;
     if (e.auth) {
-      $('login').hidden = false;
+      $(iam ? 'iam-login' : 'login').hidden = false;
       return false;
     }
   }
@@ -156,7 +177,37 @@ $('login').addEventListener('submit', (ev) => {
   token = $('token').value.trim();
   loop();
 });
-if (token) loop();
+$('iam-login').addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  credentials = {
+    accessKeyId: $('access-key').value.trim(),
+    secretAccessKey: $('secret-key').value.trim(),
+    sessionToken: $('session-token').value.trim() || undefined,
+  };
+  // The form keeps nothing: the secret lives only in `credentials`.
+  $('iam-login').reset();
+  loop();
+});
+
+/** The hosted page's settings, or null when served by the studio. */
+async function hostedConfig() {
+  try {
+    const res = await fetch('config.json', { cache: 'no-store' });
+    if (!res.ok) return null;
+    const config = await res.json();
+    return typeof config.api === 'string' && typeof config.region === 'string'
+      ? { api: config.api.replace(/\/$/, ''), region: config.region }
+      : null;
+  } catch {
+    return null;
+  }
+}
+
+iam = await hostedConfig();
+if (iam) {
+  $('status').textContent = 'Sign in with AWS credentials allowed to read the report.';
+  $('iam-login').hidden = false;
+} else if (token) loop();
 else {
   $('status').textContent = 'A report token is needed.';
   $('login').hidden = false;

@@ -1306,6 +1306,51 @@ async fn collector_counts_each_event_once_and_streams_it_raw(env: Arc<Env>) -> R
         (2, 1, 1),
         "{counts:?}"
     );
+    // The hosted dashboard's read, as the report function makes it (its own
+    // role: Scan only), for an IAM-signed caller.
+    let report_sdk = sdk_config_as("report").await;
+    let as_report = backend::collector::DynamoCounters {
+        dynamodb: aws_sdk_dynamodb::Client::from_conf(
+            aws_sdk_dynamodb::config::Builder::from(&report_sdk)
+                .endpoint_url(&env.proxy.url)
+                .build(),
+        ),
+        table: aws_calls::MEASURE_TABLE.into(),
+    };
+    let signed = backend::collector::HttpRequest {
+        method: "GET".into(),
+        path: "/measure/report".into(),
+        query: "format=json".into(),
+        iam_caller: Some("arn:aws:iam::123456789012:user/advertiser".into()),
+        ..Default::default()
+    };
+    let answer = backend::report_api::handle_report(&as_report, &signed).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let rows: Value = serde_json::from_str(&answer.body)?;
+    let row = rows
+        .as_array()
+        .and_then(|rows| rows.iter().find(|r| r["channel"] == "collectOnce"))
+        .ok_or_else(|| format!("no collectOnce row in {}", answer.body))?;
+    assert_eq!(
+        (&row["impressions"], &row["viewable"], &row["scans"]),
+        (
+            &serde_json::json!(2),
+            &serde_json::json!(1),
+            &serde_json::json!(1)
+        ),
+        "{row}"
+    );
+    let unsigned = backend::collector::HttpRequest {
+        iam_caller: None,
+        ..signed
+    };
+    assert_eq!(
+        backend::report_api::handle_report(&as_report, &unsigned)
+            .await
+            .status,
+        403
+    );
+
     let hours = counters(&env).hours().await.map_err(|e| e.to_string())?;
     let hour_total: u64 = hours
         .iter()

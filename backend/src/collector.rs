@@ -43,6 +43,9 @@ pub struct HttpRequest {
     pub user_agent: String,
     pub source_ip: String,
     pub body: Option<String>,
+    /// The IAM principal that signed the request, when the function URL's
+    /// auth type is AWS_IAM (Lambda checked the signature and the grant).
+    pub iam_caller: Option<String>,
 }
 
 /// What the collector answers.
@@ -54,7 +57,7 @@ pub struct HttpResponse {
 }
 
 impl HttpResponse {
-    fn json(status: u16, body: serde_json::Value) -> Self {
+    pub(crate) fn json(status: u16, body: serde_json::Value) -> Self {
         Self {
             status,
             headers: vec![("content-type", "application/json".into())],
@@ -62,7 +65,7 @@ impl HttpResponse {
         }
     }
 
-    fn text(status: u16, body: &str) -> Self {
+    pub(crate) fn text(status: u16, body: &str) -> Self {
         Self {
             status,
             headers: vec![("content-type", "text/plain; charset=utf-8".into())],
@@ -179,6 +182,12 @@ pub fn from_function_url(
         user_agent: http.user_agent.clone().unwrap_or_default(),
         source_ip: http.source_ip.clone().unwrap_or_default(),
         body,
+        iam_caller: event
+            .request_context
+            .authorizer
+            .as_ref()
+            .and_then(|a| a.iam.as_ref())
+            .and_then(|iam| iam.user_arn.clone().or_else(|| iam.caller_id.clone())),
     }
 }
 

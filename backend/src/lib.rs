@@ -12,6 +12,7 @@ pub mod local;
 pub mod measure;
 pub mod operator;
 pub mod ports;
+pub mod report_api;
 pub mod runtime;
 pub mod thumbnail_key;
 

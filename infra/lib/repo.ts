@@ -13,6 +13,8 @@ export const WORKFLOW_DEFINITION = path.join(REPO_ROOT, 'backend', 'workflow', '
 export const LAMBDA_ENV_FILE = path.join(REPO_ROOT, 'backend', 'lambda-env.json');
 /** The built player (player/build.sh writes it). */
 export const PLAYER_DIST = path.join(REPO_ROOT, 'player', 'dist');
+/** The measurement dashboard's files (the studio serves the same ones). */
+export const DASHBOARD_DIR = path.join(REPO_ROOT, 'dashboard');
 
 /**
  * The built-in detector's text models (PP-OCRv4 detection and recognition,

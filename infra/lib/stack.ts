@@ -2,7 +2,9 @@
 // private bucket, the on-thumbnail and on-tick Rust Lambdas, the state table,
 // the one generic re-publishing workflow, the player on CloudFront, and the
 // measurement: the collector Lambda behind the same CloudFront name, its
-// counters table, and raw events through Firehose to S3 for Athena.
+// counters table, raw events through Firehose to S3 for Athena, and the
+// dashboard hosted with the player, reading an IAM-authorised report
+// function.
 //
 // Permissions are granted statement by statement on the exact resources
 // (test/stack.test.ts checks every statement); nothing gets `*` as an action.
@@ -41,7 +43,7 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { RustFunction } from 'cargo-lambda-cdk';
 import type { Construct, IConstruct } from 'constructs';
 import { catalogFiles, stageCatalog } from './catalog.ts';
-import { BACKEND_MANIFEST, lambdaEnvironment, PLAYER_DIST, playerCsp, TEXT_MODEL_FILES, TEXT_MODELS_DIR, WORKFLOW_DEFINITION } from './repo.ts';
+import { BACKEND_MANIFEST, DASHBOARD_DIR, lambdaEnvironment, PLAYER_DIST, playerCsp, TEXT_MODEL_FILES, TEXT_MODELS_DIR, WORKFLOW_DEFINITION } from './repo.ts';
 import type { Settings } from './settings.ts';
 
 /** Where IVS writes (SEQUENTIAL storage) and the S3 filter that picks thumbnails. */
@@ -119,6 +121,7 @@ export class AdStack extends Stack {
   readonly onThumbnail: lambda.Function;
   readonly onTick: lambda.Function;
   readonly collector: lambda.Function;
+  readonly report: lambda.Function;
 
   protected _toCloudFormation(): any {
     const template = super._toCloudFormation();
@@ -526,6 +529,21 @@ export class AdStack extends Stack {
       CKV_AWS_258: 'Public on purpose: beacons come from viewers\' browsers and scans from phones, neither can sign; every request is validated before it counts.',
     });
 
+    // The report function: the hosted dashboard's read of the counters
+    // (backend/src/report_api.rs). Its URL takes IAM-signed requests only
+    // (below, once the dashboard's origin is known); its role may only Scan
+    // the counters. Why IAM and not Cognito: see report_api.rs.
+    this.report = rustFunction('Report', 'report', {
+      description: 'Measurement: the counters per show and hour for the hosted dashboard (IAM-signed requests only).',
+      memorySize: 256,
+      timeout: Duration.seconds(10),
+      environment: lambdaEnvironment({ MEASURE_TABLE_NAME: measureTable.tableName }),
+    });
+    suppressCheckov(this.report, {
+      CKV_AWS_116: 'Invoked synchronously through its function URL: a failed read answers an error to the dashboard; a dead-letter queue applies to asynchronous calls only.',
+    });
+    allow(this.report, ['dynamodb:Scan'], [measureTable.tableArn]);
+
     recordings.addEventNotification(
       s3.EventType.OBJECT_CREATED,
       new s3n.LambdaDestination(this.onThumbnail),
@@ -594,11 +612,12 @@ export class AdStack extends Stack {
         contentSecurityPolicy: { contentSecurityPolicy: playerCsp(), override: true },
       },
     });
+    const siteOrigin = origins.S3BucketOrigin.withOriginAccessControl(site);
     const distribution = new cloudfront.Distribution(this, 'PlayerDistribution', {
       comment: `${this.stackName} player`,
       defaultRootObject: 'index.html',
       defaultBehavior: {
-        origin: origins.S3BucketOrigin.withOriginAccessControl(site),
+        origin: siteOrigin,
         viewerProtocolPolicy: cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
         cachePolicy: cloudfront.CachePolicy.CACHING_OPTIMIZED,
         responseHeadersPolicy: headers,
@@ -622,6 +641,56 @@ export class AdStack extends Stack {
         compress: false,
       });
     }
+    // The dashboard, hosted with the player: signed requests go from the
+    // reader's browser straight to the report function's URL (SigV4 signs
+    // its host), so CORS admits this origin there and the page's own CSP
+    // admits that host.
+    const playerOrigin = `https://${distribution.distributionDomainName}`;
+    const reportUrl = this.report.addFunctionUrl({
+      authType: lambda.FunctionUrlAuthType.AWS_IAM,
+      cors: {
+        allowedOrigins: [playerOrigin],
+        allowedMethods: [lambda.HttpMethod.GET],
+        allowedHeaders: ['authorization', 'x-amz-date', 'x-amz-security-token', 'x-amz-content-sha256'],
+        maxAge: Duration.hours(1),
+      },
+    });
+    // Any function URL host of this region: the exact host would make the
+    // URL (whose CORS names the distribution) and the distribution (whose
+    // headers would name the URL) depend on each other. Only this page's
+    // own scripts run (script-src 'self'), and only they hold the keys.
+    const reportHost = `*.lambda-url.${this.region}.on.aws`;
+    const dashboardHeaders = new cloudfront.ResponseHeadersPolicy(this, 'DashboardHeaders', {
+      securityHeadersBehavior: {
+        contentTypeOptions: { override: true },
+        strictTransportSecurity: { accessControlMaxAge: Duration.days(365), includeSubdomains: true, override: true },
+        referrerPolicy: { referrerPolicy: cloudfront.HeadersReferrerPolicy.NO_REFERRER, override: true },
+        frameOptions: { frameOption: cloudfront.HeadersFrameOption.DENY, override: true },
+        contentSecurityPolicy: {
+          contentSecurityPolicy: `default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self' https://${reportHost}; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'`,
+          override: true,
+        },
+      },
+    });
+    distribution.addBehavior('/dashboard/*', siteOrigin, {
+      viewerProtocolPolicy: cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
+      cachePolicy: cloudfront.CachePolicy.CACHING_OPTIMIZED,
+      responseHeadersPolicy: dashboardHeaders,
+      compress: true,
+    });
+    // Who may read the reports: attach this policy to an operator's or an
+    // advertiser's role or user. Nothing else can call the report URL.
+    const dashboardReaders = new iam.ManagedPolicy(this, 'DashboardReaders', {
+      description: `${this.stackName}: read the measurement reports through the hosted dashboard (the report function URL, IAM-signed)`,
+      statements: [
+        new iam.PolicyStatement({
+          actions: ['lambda:InvokeFunctionUrl'],
+          resources: [this.report.functionArn],
+          conditions: { StringEquals: { 'lambda:FunctionUrlAuthType': 'AWS_IAM' } },
+        }),
+      ],
+    });
+
     suppressCheckov(distribution, {
       CKV_AWS_68: 'A public player of public files; WAF is the operator\'s choice (and bill), attachable without touching this stack.',
       CKV_AWS_86: 'Access logs need a log bucket with ACLs; viewer numbers come from IVS\'s own metrics.',
@@ -631,12 +700,17 @@ export class AdStack extends Stack {
     // Staged as catalog/catalog.json plus its card images, at the same paths.
     const playerCatalog = fs.mkdtempSync(path.join(os.tmpdir(), 'ivs-ads-'));
     stageCatalog(catalog, catalog.cardImages, path.join(playerCatalog, 'catalog'));
+    // The dashboard's files at dashboard/, the same the studio serves; its
+    // config.json (written at deploy, when the URL is known) names the
+    // report function, which switches the page to IAM sign-in.
+    fs.cpSync(DASHBOARD_DIR, path.join(playerCatalog, 'dashboard'), { recursive: true });
     const deployment = new s3deploy.BucketDeployment(this, 'PlayerFiles', {
       destinationBucket: site,
       sources: [
         s3deploy.Source.asset(playerDist, { exclude: ['index.html'] }),
         s3deploy.Source.data('index.html', playerPage(this.channels, `https://${distribution.distributionDomainName}`)),
         s3deploy.Source.asset(playerCatalog),
+        s3deploy.Source.jsonData('dashboard/config.json', { api: reportUrl.url, region: this.region }),
       ],
       distribution,
       distributionPaths: ['/*'],
@@ -695,6 +769,12 @@ export class AdStack extends Stack {
     new CfnOutput(this, 'CollectorUrl', { value: `${playerUrl}measure/events`, description: 'measurement beacons; embed with collector="https://<this name>"' });
     new CfnOutput(this, 'TrackingLinks', { value: `${playerUrl}r/`, description: 'QR codes and Open links: /r/<q|o>.<show key>, 302 to the product' });
     new CfnOutput(this, 'MeasurementTable', { value: measureTable.tableName, description: 'counters per show and hour' });
+    new CfnOutput(this, 'DashboardUrl', {
+      value: `${playerUrl}dashboard/index.html`,
+      description: 'the measurement dashboard: sign in with credentials that have the DashboardReaders policy',
+    });
+    new CfnOutput(this, 'ReportUrl', { value: reportUrl.url, description: 'the report function URL (IAM-signed GET /measure/report, /measure/hours)' });
+    new CfnOutput(this, 'DashboardReadersPolicy', { value: dashboardReaders.managedPolicyArn, description: 'attach to whoever may read the reports' });
     new CfnOutput(this, 'ReportCommand', {
       value: `adctl report --region ${this.region} --measure-table ${measureTable.tableName}`,
       description: 'impressions, views, opens and scans per show (table, --format csv or json)',

@@ -176,6 +176,7 @@ function checkStack(title: string, context: Record<string, unknown>, roles: Reco
       OnTick: resources[onTick].Properties!.Role['Fn::GetAtt'][0],
       Republish: resources[idOf('AWS::StepFunctions::StateMachine', 'Republish')].Properties!.RoleArn['Fn::GetAtt'][0],
       Collector: resources[idOf('AWS::Lambda::Function', 'Collector')].Properties!.Role['Fn::GetAtt'][0],
+      Report: resources[idOf('AWS::Lambda::Function', 'Report')].Properties!.Role['Fn::GetAtt'][0],
     };
 
     for (const [construct, callsOf] of Object.entries(roles)) {
@@ -208,6 +209,7 @@ checkStack('Rekognition detector', { projectVersionArn: PROJECT_VERSION_ARN, cha
   OnTick: 'on-tick',
   Republish: 'workflow',
   Collector: 'collector',
+  Report: 'report',
 });
 
 const catalogDir = fs.mkdtempSync(path.join(os.tmpdir(), 'catalog-permissions-'));
@@ -221,6 +223,7 @@ checkStack('built-in detector', { detector: 'builtin', catalog: path.join(catalo
   OnTick: 'on-tick',
   Republish: 'workflow',
   Collector: 'collector',
+  Report: 'report',
 });
 
 describe('the evaluator itself', () => {

@@ -176,7 +176,7 @@ describe('Rekognition detector, two channels', () => {
   test('environment names are exactly backend/lambda-env.json (AWS_REGION is set by Lambda)', () => {
     const names = new Set(lambdaEnvNames());
     const seen = new Set<string>(['AWS_REGION']);
-    for (const id of [onThumbnail, onTick, collector]) {
+    for (const id of [onThumbnail, onTick, collector, logicalId(t, 'AWS::Lambda::Function', 'Report')]) {
       for (const name of Object.keys(resources(t)[id].Properties!.Environment.Variables)) {
         assert.ok(names.has(name), `${id} sets ${name}, which the backend does not read`);
         seen.add(name);
@@ -341,7 +341,8 @@ describe('Rekognition detector, two channels', () => {
 
   test('collector on the player\'s CloudFront name: /measure/* and /r/*, never cached, User-Agent passed on', () => {
     const dist = Object.values(resources(t)).find((r) => r.Type === 'AWS::CloudFront::Distribution')!;
-    const behaviors: any[] = dist.Properties!.DistributionConfig.CacheBehaviors;
+    const behaviors: any[] = dist.Properties!.DistributionConfig.CacheBehaviors
+      .filter((b: any) => b.PathPattern !== '/dashboard/*');
     assert.deepEqual(behaviors.map((b) => b.PathPattern).sort(), [...COLLECTOR_PATHS].sort());
     const origins: any[] = dist.Properties!.DistributionConfig.Origins;
     for (const b of behaviors) {
@@ -362,6 +363,45 @@ describe('Rekognition detector, two channels', () => {
     const outputs = t.toJSON().Outputs as Record<string, { Value: unknown }>;
     for (const name of ['CollectorUrl', 'TrackingLinks', 'MeasurementTable', 'ReportCommand', 'EventsBucket', 'AthenaTable']) assert.ok(outputs[name], name);
     assert.match(JSON.stringify(outputs.ReportCommand.Value), /adctl report --region eu-west-1 --measure-table /);
+  });
+
+  test('hosted dashboard: an IAM-only report function that may only Scan, CORS and CSP for the player\'s name, a readers policy', () => {
+    const report = logicalId(t, 'AWS::Lambda::Function', 'Report');
+    const p = resources(t)[report].Properties!;
+    assert.deepEqual(p.Architectures, ['arm64']);
+    assert.deepEqual(Object.keys(p.Environment.Variables), ['MEASURE_TABLE_NAME']);
+    const got = statementsOf(t, p.Role['Fn::GetAtt'][0]).map((st) => [actionsOf(st).join(','), JSON.stringify(st.Resource)]).sort();
+    assert.deepEqual(got, [
+      ['dynamodb:Scan', JSON.stringify(getAtt(measureTable))],
+      ['logs:CreateLogStream,logs:PutLogEvents', JSON.stringify(getAtt(logicalId(t, 'AWS::Logs::LogGroup', 'ReportLogs')))],
+    ]);
+    const url = Object.values(resources(t)).find((r) => r.Type === 'AWS::Lambda::Url' && JSON.stringify(r.Properties!.TargetFunctionArn) === JSON.stringify(getAtt(report)))!;
+    assert.equal(url.Properties!.AuthType, 'AWS_IAM', 'the counters are never public');
+    const cors = url.Properties!.Cors;
+    assert.deepEqual(cors.AllowMethods, ['GET']);
+    assert.match(JSON.stringify(cors.AllowOrigins), /https:\/\/.*DomainName/);
+    for (const h of ['authorization', 'x-amz-date', 'x-amz-security-token']) assert.ok(cors.AllowHeaders.includes(h), h);
+    // The page is served under /dashboard/* with a CSP that reaches the report's host and nothing else.
+    const dist = Object.values(resources(t)).find((r) => r.Type === 'AWS::CloudFront::Distribution')!;
+    const behavior = dist.Properties!.DistributionConfig.CacheBehaviors.find((b: any) => b.PathPattern === '/dashboard/*');
+    assert.ok(behavior, 'a /dashboard/* behavior');
+    const policy = resources(t)[behavior.ResponseHeadersPolicyId.Ref].Properties!.ResponseHeadersPolicyConfig;
+    const csp = JSON.stringify(policy.SecurityHeadersConfig.ContentSecurityPolicy.ContentSecurityPolicy);
+    assert.match(csp, /connect-src 'self' https:\/\/\*\.lambda-url\.eu-west-1\.on\.aws;/);
+    assert.match(csp, /script-src 'self';/);
+    // Readers get exactly the signed call, and only on this function's IAM URL.
+    const readers = Object.values(resources(t)).find((r) => r.Type === 'AWS::IAM::ManagedPolicy')!;
+    assert.deepEqual(readers.Properties!.PolicyDocument.Statement, [{
+      Action: 'lambda:InvokeFunctionUrl',
+      Condition: { StringEquals: { 'lambda:FunctionUrlAuthType': 'AWS_IAM' } },
+      Effect: 'Allow',
+      Resource: getAtt(report),
+    }]);
+    // config.json with the report URL goes out with the page.
+    const deployment = Object.values(resources(t)).find((r) => r.Type === 'Custom::CDKBucketDeployment')!;
+    assert.match(JSON.stringify(deployment.Properties!.SourceMarkers), /FunctionUrl/);
+    const outputs = t.toJSON().Outputs as Record<string, { Value: unknown }>;
+    for (const name of ['DashboardUrl', 'ReportUrl', 'DashboardReadersPolicy']) assert.ok(outputs[name], name);
   });
 
   test('raw events: Firehose to a private bucket, one gzip folder per day, and an Athena table projecting the same folders', () => {

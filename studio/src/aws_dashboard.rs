@@ -3,14 +3,12 @@
 //! Host checked), reading the stack's DynamoDB table with the operator's
 //! AWS credentials.
 //!
-//! Why here and not hosted on CloudFront beside the player: a hosted page
-//! needs credentials in the browser, so either Cognito (a user pool, an
-//! identity pool, a sign-in page and their users to manage) or SigV4 keys
-//! pasted into a web page. The operator already holds IAM credentials that
-//! may read the table (`dynamodb:Scan` on it); reading with them adds no
-//! public endpoint, no user store and no long-lived secret, and the table's
-//! access stays in IAM where the rest of the stack's is. The page is the
-//! same file the studio serves, tested in Chromium; only the store differs.
+//! The stack also hosts the page beside the player, signing its requests to
+//! an IAM-authorised report function in the browser (see
+//! `backend::report_api`). This one is for an operator who would rather not
+//! paste keys into a web page: it reads the table with the credentials the
+//! AWS CLI already uses (`dynamodb:Scan` on it), from this machine only. The
+//! page is the same file; only the store differs.
 //!
 //! `cargo run -p studio --bin studio-dashboard -- --measure-table <MeasurementTable> --region <region>`
 

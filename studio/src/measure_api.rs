@@ -34,6 +34,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 const DASHBOARD_HTML: &str = include_str!("../../dashboard/index.html");
 const DASHBOARD_JS: &str = include_str!("../../dashboard/dashboard.js");
 const DASHBOARD_CSS: &str = include_str!("../../dashboard/dashboard.css");
+const DASHBOARD_SIGV4_JS: &str = include_str!("../../dashboard/sigv4.js");
 
 #[derive(Clone)]
 pub struct Measurement {
@@ -145,6 +146,16 @@ pub fn report_routes(reports: Reports) -> Router {
         .route(
             "/dashboard/dashboard.css",
             get(|| async { page("text/css; charset=utf-8", DASHBOARD_CSS) }),
+        )
+        .route(
+            "/dashboard/sigv4.js",
+            get(|| async { page("text/javascript; charset=utf-8", DASHBOARD_SIGV4_JS) }),
+        )
+        // Here the page uses the report token: no hosted settings (in AWS
+        // the stack deploys the report function's URL in this file).
+        .route(
+            "/dashboard/config.json",
+            get(|| async { page("application/json", "{}") }),
         )
         .with_state(reports)
 }

@@ -37,12 +37,13 @@ use tokio::sync::oneshot;
 /// The roles whose calls the stack must grant. Other callers (the test
 /// harness setting up tables and buckets, the operator's `adctl`, which runs
 /// with the operator's own credentials) are recorded but not checked.
-pub const CHECKED_ROLES: [&str; 5] = [
+pub const CHECKED_ROLES: [&str; 6] = [
     "on-thumbnail",
     "on-thumbnail-builtin",
     "on-tick",
     "workflow",
     "collector",
+    "report",
 ];
 
 /// The measurement table's name in the tests (`{measure_table}` in the
