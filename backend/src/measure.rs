@@ -610,23 +610,24 @@ pub trait MeasureStore: MeasureReader {
     async fn record(&self, events: &[Recorded]) -> Result<RecordSummary, MeasureStoreError>;
 }
 
-#[derive(Debug, thiserror::Error)]
-#[error("measurement store: {message}")]
-pub struct MeasureStoreError {
-    pub message: String,
-    #[source]
-    pub source: Option<Box<dyn std::error::Error + Send + Sync>>,
-}
+/// The store failed: what it was doing, and the error under it (a port
+/// error like the pipeline's, see [`crate::ports::ServiceError`]).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("measurement store: {0}")]
+pub struct MeasureStoreError(#[source] pub crate::ports::ServiceError);
 
 impl MeasureStoreError {
+    /// `message`, caused by `source`.
     pub fn new(
         message: impl Into<String>,
         source: impl std::error::Error + Send + Sync + 'static,
     ) -> Self {
-        Self {
-            message: message.into(),
-            source: Some(Box::new(source)),
-        }
+        Self(crate::ports::ServiceError::caused_by(message, source))
+    }
+
+    /// A failure with no underlying error.
+    pub fn because(message: impl Into<String>) -> Self {
+        Self(crate::ports::ServiceError::from(message.into()))
     }
 }
 

@@ -77,9 +77,10 @@ impl SqliteMeasureStore {
     }
 
     fn lock(&self) -> Result<std::sync::MutexGuard<'_, Connection>, MeasureStoreError> {
-        self.db.lock().map_err(|_| MeasureStoreError {
-            message: "the database lock was poisoned by a panic; restart the studio".into(),
-            source: None,
+        self.db.lock().map_err(|_| {
+            MeasureStoreError::because(
+                "the database lock was poisoned by a panic; restart the studio",
+            )
         })
     }
 

@@ -54,10 +54,7 @@ impl MeasureStore for MemoryStore {
     async fn record(&self, events: &[Recorded]) -> Result<RecordSummary, MeasureStoreError> {
         let mut summary = RecordSummary::default();
         let (Ok(mut seen), Ok(mut counts)) = (self.seen.lock(), self.counts.lock()) else {
-            return Err(MeasureStoreError {
-                message: "poisoned".into(),
-                source: None,
-            });
+            return Err(MeasureStoreError::because("poisoned"));
         };
         for e in events {
             if !seen.insert(e.dedupe_key()) {
