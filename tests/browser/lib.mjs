@@ -210,6 +210,18 @@ export async function waitForCueEvent(page, text, timeoutMs = 10000) {
 }
 
 /** Decodes the QR code in a screenshot of `locator` with zbarimg (Debian zbar-tools). */
+/**
+ * The QR code's size in CSS px once its card has settled: the card's entrance
+ * animation finished, and sizes rounded to Chromium's layout unit (1/64 px),
+ * so a 120 px code under a transform is not reported as 119.99994.
+ */
+export async function settledQrSize(qr) {
+  await qr.evaluate((el) => Promise.all(el.closest('.iap-card').getAnimations({ subtree: true }).map((a) => a.finished)));
+  const box = await qr.boundingBox();
+  const unit = (x) => Math.round(x * 64) / 64;
+  return { width: unit(box.width), height: unit(box.height) };
+}
+
 export async function decodeQr(locator, dir, name) {
   const file = join(dir, `${name}.png`);
   writeFileSync(file, await locator.screenshot());

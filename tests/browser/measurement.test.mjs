@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  startStudio, launchChromium, putMetadata, waitLive, measuredCue, report, repo, decodeQr,
+  startStudio, launchChromium, putMetadata, waitLive, measuredCue, report, repo, decodeQr, settledQrSize,
 } from './lib.mjs';
 
 const dist = join(repo, 'player', 'dist');
@@ -179,7 +179,7 @@ test('the QR code scans to a tracking link: a 302 to the product, one scan howev
   // This show's card: a card still up from an earlier cue is not it.
   const qr = page.locator('.iap-card', { hasText: lumen.title }).locator('.iap-qr');
   await qr.waitFor({ timeout: 15000 });
-  const box = await qr.boundingBox();
+  const box = await settledQrSize(qr);
   assert.ok(box.width >= 120, `QR is ${box.width} CSS px`);
   const link = await decodeQr(qr, scratch, 'tracking');
   assert.ok(link.startsWith(`${studio.base}/r/q.${CHANNEL}.lumen.`), link);

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startStudio, launchChromium, putMetadata, waitLive, waitForCueListed, waitForTextGone, repo, decodeQr as decodeQrScreenshot } from './lib.mjs';
+import { startStudio, launchChromium, putMetadata, waitLive, waitForCueListed, waitForTextGone, repo, decodeQr as decodeQrScreenshot, settledQrSize } from './lib.mjs';
 
 const dist = join(repo, 'player', 'dist');
 const catalog = JSON.parse(readFileSync(join(repo, 'studio', 'demo', 'catalog.json'), 'utf8'));
@@ -107,7 +107,7 @@ test('a cue shows its card with title, price, image and a QR code that scans to 
   assert.equal(await card.locator('.iap-image').getAttribute('alt'), kestrel.title);
   await assertAaContrast(card, ['.iap-title', '.iap-price', '.iap-description', '.iap-left', '.iap-dismiss']);
   const qr = card.locator('.iap-qr');
-  const box = await qr.boundingBox();
+  const box = await settledQrSize(qr);
   assert.ok(box.width >= 120 && box.height >= 120, `QR is ${box.width}x${box.height} CSS px`);
   assert.equal(await decodeQr(qr, 'kestrel'), kestrel.link_url);
   const open = card.locator('.iap-open');
