@@ -517,11 +517,7 @@ impl CollectorConfig {
         use crate::config::{
             CATALOG_PATH, MEASUREMENT_KEY, MEASURE_STREAM_NAME, MEASURE_TABLE_NAME,
         };
-        let get = |name: &str| {
-            lookup(name)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-        };
+        let get = |name: &str| crate::config::value_of(&lookup, name);
         let mut problems = Vec::new();
         let mut required = |name: &str, what: &str| {
             get(name).unwrap_or_else(|| {

@@ -86,6 +86,14 @@ pub struct Config {
 #[error("configuration has {} problem(s):\n{}", .0.len(), .0.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
 pub struct ConfigError(pub Vec<String>);
 
+/// A variable's value through `lookup`, trimmed; empty counts as unset.
+/// Every function's configuration reads its variables this way.
+pub fn value_of(lookup: &impl Fn(&str) -> Option<String>, name: &str) -> Option<String> {
+    lookup(name)
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+}
+
 impl Config {
     /// Reads the process environment.
     pub fn from_env(role: Role) -> Result<Self, ConfigError> {
@@ -98,11 +106,7 @@ impl Config {
         lookup: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigError> {
         let mut problems = Vec::new();
-        let get = |name: &str| {
-            lookup(name)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-        };
+        let get = |name: &str| value_of(&lookup, name);
         let required = |name: &str, what: &str, problems: &mut Vec<String>| {
             let v = get(name);
             if v.is_none() {

@@ -639,6 +639,28 @@ pub enum ReportFormat {
     Json,
 }
 
+impl ReportFormat {
+    /// The format a report API's `format=` names (JSON when absent), or the
+    /// refusal to answer with.
+    pub fn from_query(value: Option<&str>) -> Result<Self, String> {
+        match value.unwrap_or("json") {
+            "json" => Ok(Self::Json),
+            "csv" => Ok(Self::Csv),
+            "table" => Ok(Self::Table),
+            other => Err(format!("format {other:?} is not one of json, csv, table")),
+        }
+    }
+
+    /// The Content-Type of a report in this format.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Self::Json => "application/json",
+            Self::Csv => "text/csv; charset=utf-8",
+            Self::Table => "text/plain; charset=utf-8",
+        }
+    }
+}
+
 /// One row of the report, with the rates worked out.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ReportRow {

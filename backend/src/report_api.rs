@@ -34,26 +34,18 @@ pub async fn handle_report(reader: &dyn MeasureReader, request: &HttpRequest) ->
     }
     match request.path.as_str() {
         "/measure/report" => {
-            let format = request
+            let asked = request
                 .query
                 .split('&')
-                .find_map(|kv| kv.strip_prefix("format="))
-                .unwrap_or("json");
-            let (format, content_type) = match format {
-                "json" => (ReportFormat::Json, "application/json"),
-                "csv" => (ReportFormat::Csv, "text/csv; charset=utf-8"),
-                "table" => (ReportFormat::Table, "text/plain; charset=utf-8"),
-                other => {
-                    return HttpResponse::json(
-                        400,
-                        serde_json::json!({ "error": format!("format {other:?} is not one of json, csv, table") }),
-                    )
-                }
+                .find_map(|kv| kv.strip_prefix("format="));
+            let format = match ReportFormat::from_query(asked) {
+                Ok(f) => f,
+                Err(why) => return HttpResponse::json(400, serde_json::json!({ "error": why })),
             };
             match reader.shows().await {
                 Ok(shows) => no_store(HttpResponse {
                     status: 200,
-                    headers: vec![("content-type", content_type.into())],
+                    headers: vec![("content-type", format.content_type().into())],
                     body: render_report(&shows, format),
                 }),
                 Err(e) => unavailable(&e),
@@ -99,11 +91,7 @@ impl ReportConfig {
         lookup: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, crate::config::ConfigError> {
         use crate::config::{AWS_REGION, MEASURE_TABLE_NAME};
-        let get = |name: &str| {
-            lookup(name)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-        };
+        let get = |name: &str| crate::config::value_of(&lookup, name);
         let mut problems = Vec::new();
         let table = get(MEASURE_TABLE_NAME);
         if table.is_none() {

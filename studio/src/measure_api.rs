@@ -339,21 +339,14 @@ async fn report(
     if !authorised(&m, &headers) {
         return unauthorised();
     }
-    let (format, content_type) = match query.format.as_deref().unwrap_or("json") {
-        "json" => (ReportFormat::Json, "application/json"),
-        "csv" => (ReportFormat::Csv, "text/csv; charset=utf-8"),
-        "table" => (ReportFormat::Table, "text/plain; charset=utf-8"),
-        other => {
-            return json_error(
-                StatusCode::BAD_REQUEST,
-                &format!("format {other:?} is not one of json, csv, table"),
-            )
-        }
+    let format = match ReportFormat::from_query(query.format.as_deref()) {
+        Ok(f) => f,
+        Err(why) => return json_error(StatusCode::BAD_REQUEST, &why),
     };
     match m.reader.shows().await {
         Ok(shows) => (
             [
-                (header::CONTENT_TYPE, content_type),
+                (header::CONTENT_TYPE, format.content_type()),
                 (header::CACHE_CONTROL, "no-store"),
             ],
             render_report(&shows, format),
