@@ -10,10 +10,19 @@
 //! wheel from the registry at install time (`scripts/setup.sh`) and never
 //! commits the models.
 //!
-//! Cost is bounded per frame: the detector sees the frame at 640x352; only
-//! boxes whose shape could hold one of the catalog's wordmarks are read, each
-//! at the narrowest of a few widths that fits it, most text-like first, until
-//! [`READ_BUDGET`] is spent.
+//! Two ways to read, chosen by the detector per wordmark (see
+//! `BuiltinDetector::candidates` and `Reading`):
+//! - where the keypoint path places a reference: the line the wordmark
+//!   occupies in that reference ([`TextReader::find_in_reference`], found
+//!   once) is read straight out of the frame through the placement
+//!   ([`TextReader::read_line`]): one recogniser run, 12-22 ms;
+//! - over the whole frame, for a wordmark no reference shows legibly: the
+//!   text detector sees the frame at 480x288 (62 ms) and only boxes whose
+//!   shape could hold one of the wordmarks are read ([`find_wordmarks`]).
+//!
+//! Either way the recogniser's work per frame is bounded by [`READ_BUDGET`]:
+//! lines are read at the narrowest of a few widths that fits them, most
+//! promising first, until it is spent.
 
 use crate::gray::Gray;
 use crate::VisionError;
@@ -39,7 +48,7 @@ const BOX_THRESHOLD: f32 = 0.5;
 /// How far a box grows around its core (DB's "unclip" ratio).
 const UNCLIP: f32 = 1.6;
 /// The recogniser's input height and the widths it is prepared for.
-const REC_H: usize = 48;
+pub const REC_H: usize = 48;
 const REC_WIDTHS: [usize; 3] = [96, 192, 320];
 /// The recogniser's work per frame at most, as the sum of the widths it
 /// reads at (its cost grows with width): a cluttered frame cannot cost more
@@ -49,6 +58,12 @@ const REC_WIDTHS: [usize; 3] = [96, 192, 320];
 pub const READ_BUDGET: usize = 2 * 320;
 
 type Plan = Arc<TypedSimplePlan>;
+
+/// How long (pixels) a line `w` x `h` is once scaled to the recogniser's
+/// height.
+pub fn line_length(w: f32, h: f32) -> usize {
+    ((REC_H as f32 * w / h.max(1.0)).ceil() as usize).max(8)
+}
 
 /// A line of text read in the frame.
 #[derive(Clone, Debug, PartialEq)]
@@ -190,9 +205,23 @@ impl TextReader {
         boxes
     }
 
-    /// The recogniser width a box is read at (its cost).
-    fn read_width(&self, b: [f32; 4]) -> usize {
-        let want = ((REC_H as f32 * b[2] / b[3]).ceil() as usize).max(8);
+    /// Reads the text in a box of `frame` (pixels: x, y, w, h).
+    pub fn read_box(&self, frame: &Gray, b: [f32; 4]) -> Option<TextLine> {
+        let want = line_length(b[2], b[3]);
+        let (kx, ky) = (b[2] / want as f32, b[3] / REC_H as f32);
+        let chars = self.read_line(frame, want, kx.max(ky), |x, y| {
+            (b[0] + x * kx - 0.5, b[1] + y * ky - 0.5)
+        })?;
+        let (fw, fh) = (frame.w as f32, frame.h as f32);
+        Some(TextLine {
+            chars,
+            bbox: [b[0] / fw, b[1] / fh, b[2] / fw, b[3] / fh],
+        })
+    }
+
+    /// The recogniser width a line `want` pixels long (at its 48 px height)
+    /// is read at: the narrowest prepared width that holds it.
+    pub fn width_for(&self, want: usize) -> usize {
         REC_WIDTHS
             .iter()
             .copied()
@@ -200,12 +229,21 @@ impl TextReader {
             .unwrap_or(REC_WIDTHS[REC_WIDTHS.len() - 1])
     }
 
-    /// Reads the text in a box of `frame` (pixels: x, y, w, h).
-    pub fn read_box(&self, frame: &Gray, b: [f32; 4]) -> Option<TextLine> {
-        let want = ((REC_H as f32 * b[2] / b[3]).ceil() as usize).max(8);
-        let width = self.read_width(b);
+    /// Reads one line `want` pixels long and `REC_H` high whose pixel
+    /// (x, y) (pixel centres, e.g. 0.5) lies at `map(x, y)` in `frame`; `step`
+    /// is how many frame pixels one line pixel spans (for supersampling when
+    /// shrinking). The mapping lets a caller read a line straight out of a
+    /// rotated or tilted logo.
+    pub fn read_line(
+        &self,
+        frame: &Gray,
+        want: usize,
+        step: f32,
+        map: impl Fn(f32, f32) -> (f32, f32),
+    ) -> Option<Vec<(char, f32)>> {
+        let width = self.width_for(want);
         let (width, plan) = self.recognise.iter().find(|(w, _)| *w == width)?;
-        let input = normalised(frame, b, (want.min(*width), REC_H), (*width, REC_H));
+        let input = sampled(frame, (want.min(*width), REC_H), (*width, REC_H), step, map);
         let out = plan.run(tvec!(input.into())).ok()?;
         let view = out.first()?.to_plain_array_view::<f32>().ok()?;
         let shape = view.shape().to_vec();
@@ -227,17 +265,35 @@ impl TextReader {
             }
             last = k;
         }
-        let (fw, fh) = (frame.w as f32, frame.h as f32);
-        Some(TextLine {
-            chars,
-            bbox: [b[0] / fw, b[1] / fh, b[2] / fw, b[3] / fh],
-        })
+        Some(chars)
+    }
+
+    /// Where `wordmark` is written in a reference image: the box (pixels:
+    /// x, y, w, h) of the line that reads closest to it, if one is within a
+    /// letter in three of it. Found once per reference, so that a frame needs
+    /// only that line read where the keypoint path places the logo (see
+    /// `BuiltinDetector::candidates`). Near misses count here, unlike in a
+    /// frame: the reference is the logo by the catalog's word, and the
+    /// question is only where its letters are ("twiteh" in a stylised
+    /// "twitch" is the word's line); the frame's reading must still spell the
+    /// wordmark exactly.
+    pub fn find_in_reference(&self, image: &Gray, wordmark: &Wordmark) -> Option<[f32; 4]> {
+        self.find_boxes(image)
+            .into_iter()
+            .filter(|(b, _)| wordmark.fits(b[2], b[3]))
+            .filter_map(|(b, _)| {
+                let line = self.read_box(image, b)?;
+                let distance = wordmark.distance(&line.text());
+                tracing::debug!(label = %wordmark.label, text = %line.text(), distance, "read in the reference");
+                (3 * distance <= wordmark.key.len()).then_some((b, distance))
+            })
+            .min_by_key(|(_, distance)| *distance)
+            .map(|(b, _)| b)
     }
 }
 
 /// `region` of `frame` (x, y, w, h) resampled to `size` and placed at the
-/// top left of a `canvas`-sized tensor, grey as three channels, in [-1, 1]
-/// as PaddleOCR normalises; the rest of the canvas is 0 (mid grey).
+/// top left of a `canvas`-sized tensor (see [`sampled`]).
 fn normalised(
     frame: &Gray,
     region: [f32; 4],
@@ -245,19 +301,37 @@ fn normalised(
     canvas: (usize, usize),
 ) -> Tensor {
     let [x0, y0, w, h] = region;
+    let (kx, ky) = (w / size.0 as f32, h / size.1 as f32);
+    sampled(frame, size, canvas, kx.max(ky), |x, y| {
+        (x0 + x * kx - 0.5, y0 + y * ky - 0.5)
+    })
+}
+
+/// A `size` image whose pixel centre (x, y) is `frame` at `map(x, y)`,
+/// placed at the top left of a `canvas`-sized tensor, grey as three
+/// channels, in [-1, 1] as PaddleOCR normalises; the rest of the canvas is 0
+/// (mid grey). Supersampled when one pixel spans more than one of the
+/// frame's (`step`), so thin strokes are not skipped.
+fn sampled(
+    frame: &Gray,
+    size: (usize, usize),
+    canvas: (usize, usize),
+    step: f32,
+    map: impl Fn(f32, f32) -> (f32, f32),
+) -> Tensor {
     let (ow, oh) = size;
     let (cw, ch) = canvas;
-    let (kx, ky) = (w / ow as f32, h / oh as f32);
-    // Supersampled when shrinking, so thin strokes are not skipped.
-    let n = (kx.max(ky).ceil() as usize).clamp(1, 4);
+    let n = (step.ceil() as usize).clamp(1, 4);
     let mut plane = vec![0f32; cw * ch];
     for y in 0..oh.min(ch) {
         for x in 0..ow.min(cw) {
             let mut acc = 0.0;
             for sy in 0..n {
                 for sx in 0..n {
-                    let fx = x0 + (x as f32 + (sx as f32 + 0.5) / n as f32) * kx - 0.5;
-                    let fy = y0 + (y as f32 + (sy as f32 + 0.5) / n as f32) * ky - 0.5;
+                    let (fx, fy) = map(
+                        x as f32 + (sx as f32 + 0.5) / n as f32,
+                        y as f32 + (sy as f32 + 0.5) / n as f32,
+                    );
                     acc += clamped_sample(frame, fx, fy);
                 }
             }
@@ -370,10 +444,34 @@ impl Wordmark {
     /// Whether a box `w` x `h` pixels could hold this word on one line:
     /// letters are from about a quarter to twice as wide as the line is high
     /// (with the box's margins). Boxes of other shapes are not read.
-    fn fits(&self, w: f32, h: f32) -> bool {
+    pub fn fits(&self, w: f32, h: f32) -> bool {
         let n = self.key.len() as f32;
         let ratio = w / h.max(1.0);
         ratio >= 0.25 * n && ratio <= 1.5 * n + 2.0
+    }
+
+    /// Edit distance (Levenshtein) from this wordmark to the closest run of
+    /// `text`'s letters and digits (case ignored), as an approximate
+    /// substring match: letters around the word cost nothing.
+    pub fn distance(&self, text: &str) -> usize {
+        let text: Vec<char> = text
+            .chars()
+            .filter(|c| c.is_alphanumeric())
+            .flat_map(char::to_lowercase)
+            .collect();
+        // Sellers' algorithm: row j is the best match of key[..j] ending at
+        // each text position; the first row is all zeros (start anywhere).
+        let mut row = vec![0usize; text.len() + 1];
+        for (j, k) in self.key.iter().enumerate() {
+            let mut next = vec![j + 1; text.len() + 1];
+            for (i, c) in text.iter().enumerate() {
+                next[i + 1] = (row[i] + usize::from(c != k))
+                    .min(row[i + 1] + 1)
+                    .min(next[i] + 1);
+            }
+            row = next;
+        }
+        row.into_iter().min().unwrap_or(self.key.len())
     }
 
     /// The confidence (0-100) that `line` spells this wordmark: the mean
@@ -421,22 +519,25 @@ pub fn find_wordmarks(
     if wordmarks.is_empty() {
         return Vec::new();
     }
+    let started = std::time::Instant::now();
     let boxes = reader.find_boxes(frame);
+    tracing::trace!(boxes = boxes.len(), took = ?started.elapsed(), "text boxes found");
     let mut found: Vec<(usize, f32, [f32; 4])> = Vec::new();
     let mut budget = READ_BUDGET;
     let candidates = boxes
         .iter()
         .filter(|(b, _)| wordmarks.iter().any(|w| w.fits(b[2], b[3])));
     for (b, _) in candidates {
-        let cost = reader.read_width(*b);
+        let cost = reader.width_for(line_length(b[2], b[3]));
         if cost > budget {
             continue;
         }
         budget -= cost;
+        let started = std::time::Instant::now();
         let Some(line) = reader.read_box(frame, *b) else {
             continue;
         };
-        tracing::trace!(text = %line.text(), "read");
+        tracing::trace!(text = %line.text(), width = cost, took = ?started.elapsed(), "read");
         for (i, w) in wordmarks.iter().enumerate() {
             let Some(confidence) = w.matched_in(&line) else {
                 continue;
@@ -488,6 +589,18 @@ mod tests {
         assert!(bull.matched_in(&line("red bulls")).is_none());
         let c = aws.matched_in(&line("aws")).unwrap();
         assert!((c - 90.0).abs() < 0.01, "{c}");
+    }
+
+    #[test]
+    fn distance_finds_the_closest_run_of_letters() {
+        let twitch = Wordmark::new("twitch", "twitch").unwrap();
+        assert_eq!(twitch.distance("twitch"), 0);
+        assert_eq!(twitch.distance("watch twitch now"), 0);
+        assert_eq!(twitch.distance("TWITEH"), 1);
+        assert_eq!(twitch.distance("twich"), 1);
+        assert_eq!(twitch.distance("tuftch"), 2);
+        assert_eq!(twitch.distance(""), 6);
+        assert_eq!(twitch.distance("xyz"), 6);
     }
 
     #[test]

@@ -815,15 +815,20 @@ pub struct EvalSet {
 }
 
 /// `references` as a detector, with the seed wordmarks as its second signal
-/// when `text` (the models from `scripts/setup.sh`).
+/// read as `reading` says, or without it when `reading` is `None` (the
+/// models come from `scripts/setup.sh`).
 pub fn seed_detector(
     references: Vec<detector::NamedReference>,
-    text: bool,
+    reading: Option<detector::Reading>,
 ) -> anyhow::Result<detector::BuiltinDetector> {
-    let detector = detector::BuiltinDetector::new(references)?;
-    if !text {
-        return Ok(detector);
-    }
+    let Some(reading) = reading else {
+        return Ok(detector::BuiltinDetector::new(references)?);
+    };
+    let params = detector::Params {
+        reading,
+        ..detector::Params::default()
+    };
+    let detector = detector::BuiltinDetector::with_params(references, params)?;
     let reader = detector::text::TextReader::load(&detector::text::default_models_dir())?;
     let wordmarks = SEED_WORDMARKS
         .iter()

@@ -5,8 +5,13 @@
 //! `cargo run --release -p e2e-tests --bin eval-detector -- [SCENES_PER_CONDITION] [--products N] [--only a,b] [--save DIR]`
 //!
 //! `--no-text` leaves the wordmark signal out (and its models unread).
-//! Each condition is scored three ways: the keypoint path alone, the
-//! wordmark signal alone, and the two fused (what the detector reports).
+//! `--reading where-placed|every-placement|whole-frame` says where the
+//! wordmark signal reads (`detector::Reading`; where-placed is the
+//! detector's default). Each condition is scored three ways: the keypoint
+//! path alone, the wordmark signal alone, and the two fused (what the
+//! detector reports). The wordmark signal is scored alone with
+//! `every-placement` or `whole-frame`: by default it reads only what the
+//! keypoint path has not found.
 //!
 //! `--only` keeps the conditions named (their names in lower case, as
 //! `--save` writes them: `tiny,recoloured,lookalike`).
@@ -23,12 +28,17 @@ use e2e_tests::scenes::{
 use std::time::Instant;
 
 fn main() -> anyhow::Result<()> {
+    // `RUST_LOG=detector=trace` prints where each frame's time goes.
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
     let mut args = std::env::args().skip(1);
     let mut per_condition = 40u64;
     let mut save = None;
     let mut products = 2usize;
     let mut only: Option<Vec<String>> = None;
-    let mut text = true;
+    let mut reading = Some(detector::Reading::default());
     while let Some(a) = args.next() {
         match a.as_str() {
             "--save" => {
@@ -36,7 +46,17 @@ fn main() -> anyhow::Result<()> {
                     args.next().context("--save needs a folder")?,
                 ))
             }
-            "--no-text" => text = false,
+            "--no-text" => reading = None,
+            "--reading" => {
+                reading = Some(match args.next().as_deref() {
+                    Some("where-placed") => detector::Reading::WherePlaced,
+                    Some("every-placement") => detector::Reading::EveryPlacement,
+                    Some("whole-frame") => detector::Reading::WholeFrame,
+                    other => anyhow::bail!(
+                    "--reading takes where-placed, every-placement or whole-frame, not {other:?}"
+                ),
+                })
+            }
             "--only" => {
                 only = Some(
                     args.next()
@@ -63,7 +83,7 @@ fn main() -> anyhow::Result<()> {
     let set = eval_set()?;
     let mut references = set.references.clone();
     references.extend(made_up_references(products.saturating_sub(2)));
-    let detector = seed_detector(references, text)?;
+    let detector = seed_detector(references, reading)?;
     println!(
         "built-in detector on {} generated 1280x720 scenes per condition; references: {}",
         per_condition,
@@ -79,7 +99,10 @@ fn main() -> anyhow::Result<()> {
     );
     println!(
         "wordmark signal: {}\n",
-        if text { "on" } else { "off (--no-text)" }
+        match reading {
+            Some(r) => format!("on, read {r:?}"),
+            None => "off (--no-text)".into(),
+        }
     );
     println!("| condition | precision | recall | TP | FP | FN | keypoints alone P / R | wordmark alone P / R |");
     println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
