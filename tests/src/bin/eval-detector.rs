@@ -111,6 +111,17 @@ fn main() -> anyhow::Result<()> {
     let mut total = Tally::default();
     let (mut total_k, mut total_t) = (Tally::default(), Tally::default());
     let mut times = Vec::new();
+    // Recall by the logo's width in a 1280-wide frame (scenes with one
+    // logo): where the small-logo floor is.
+    const WIDTHS: [(f32, f32); 6] = [
+        (0.0, 60.0),
+        (60.0, 80.0),
+        (80.0, 100.0),
+        (100.0, 150.0),
+        (150.0, 300.0),
+        (300.0, f32::MAX),
+    ];
+    let mut by_width = [(0usize, 0usize); WIDTHS.len()];
     for condition in Condition::ALL {
         let key = format!("{condition:?}").to_lowercase();
         if only.as_ref().is_some_and(|o| !o.contains(&key)) {
@@ -143,6 +154,13 @@ fn main() -> anyhow::Result<()> {
                 .map(|c| (c.label.clone(), c.bbox))
                 .collect();
             tally.add(score(&found, &s.truth));
+            if let [(_, truth)] = s.truth.as_slice() {
+                let width = truth[2] * 1280.0;
+                if let Some(k) = WIDTHS.iter().position(|(lo, hi)| (*lo..*hi).contains(&width)) {
+                    by_width[k].0 += 1;
+                    by_width[k].1 += score(&found, &s.truth).true_positives.min(1);
+                }
+            }
             let alone = |signal: fn(&Found) -> Option<Signal>| -> Vec<_> {
                 candidates
                     .iter()
@@ -190,6 +208,17 @@ fn main() -> anyhow::Result<()> {
             tally.precision(),
             tally.recall()
         );
+    }
+    println!("\nrecall by logo width (1280-wide frame, scenes with one logo):");
+    for ((lo, hi), (n, hits)) in WIDTHS.iter().zip(by_width) {
+        if n > 0 {
+            let range = if *hi == f32::MAX {
+                format!("{lo:.0} px and wider")
+            } else {
+                format!("{lo:.0}-{hi:.0} px")
+            };
+            println!("  {range}: {:.3} ({hits} of {n})", hits as f64 / n as f64);
+        }
     }
     times.sort_by(f64::total_cmp);
     let pct = |p: f64| times[((times.len() - 1) as f64 * p).round() as usize];
