@@ -156,7 +156,10 @@ fn main() -> anyhow::Result<()> {
             tally.add(score(&found, &s.truth));
             if let [(_, truth)] = s.truth.as_slice() {
                 let width = truth[2] * 1280.0;
-                if let Some(k) = WIDTHS.iter().position(|(lo, hi)| (*lo..*hi).contains(&width)) {
+                if let Some(k) = WIDTHS
+                    .iter()
+                    .position(|(lo, hi)| (*lo..*hi).contains(&width))
+                {
                     by_width[k].0 += 1;
                     by_width[k].1 += score(&found, &s.truth).true_positives.min(1);
                 }
