@@ -534,26 +534,10 @@ impl BuiltinDetector {
         let verdict = verify::verify(pyramid, &reference.image, &h, top);
         tracing::trace!(label = %reference.label, reference = index, inliers = inliers.len(), ?verdict, "verified");
         let (fw, fh) = (pyramid.levels[0].w as f64, pyramid.levels[0].h as f64);
-        let xs = quad.iter().map(|q| q.0);
-        let ys = quad.iter().map(|q| q.1);
-        let (x0, x1) = (
-            xs.clone().fold(f64::MAX, f64::min).max(0.0),
-            xs.fold(f64::MIN, f64::max).min(fw),
-        );
-        let (y0, y1) = (
-            ys.clone().fold(f64::MAX, f64::min).max(0.0),
-            ys.fold(f64::MIN, f64::max).min(fh),
-        );
-        if x1 <= x0 || y1 <= y0 {
+        let Some(bbox) = bbox_of(&quad, fw, fh) else {
             return Some((None, h, inliers.len()));
-        }
+        };
         let confidence = (verdict.score * 100.0).clamp(0.0, 100.0);
-        let bbox = [
-            (x0 / fw) as f32,
-            (y0 / fh) as f32,
-            ((x1 - x0) / fw) as f32,
-            ((y1 - y0) / fh) as f32,
-        ];
         let found = fuse(
             &reference.label,
             Some((confidence, bbox)),
@@ -632,10 +616,8 @@ impl WordmarkSignal {
             }
         }
         if !whole_frame.is_empty() {
-            let wanted: Vec<text::Wordmark> = whole_frame
-                .iter()
-                .map(|&i| self.wordmarks[i].clone())
-                .collect();
+            let wanted: Vec<&text::Wordmark> =
+                whole_frame.iter().map(|&i| &self.wordmarks[i]).collect();
             for (k, confidence, bbox) in text::find_wordmarks(&self.reader, &wanted, frame) {
                 read.push((whole_frame[k], confidence, bbox));
             }
@@ -681,26 +663,35 @@ impl WordmarkSignal {
         };
         tracing::trace!(label = %wordmark.label, text = %line.text(), inliers = placement.inliers, "read where the keypoints place the logo");
         let confidence = wordmark.matched_in(&line)?;
-        let (fw, fh) = (frame.w as f64, frame.h as f64);
-        let xs = [tl.0, tr.0, br.0, bl.0];
-        let ys = [tl.1, tr.1, br.1, bl.1];
-        let x0 = xs.iter().copied().fold(f64::MAX, f64::min).clamp(0.0, fw);
-        let x1 = xs.iter().copied().fold(f64::MIN, f64::max).clamp(0.0, fw);
-        let y0 = ys.iter().copied().fold(f64::MAX, f64::min).clamp(0.0, fh);
-        let y1 = ys.iter().copied().fold(f64::MIN, f64::max).clamp(0.0, fh);
-        if x1 <= x0 || y1 <= y0 {
-            return None;
-        }
         Some((
             confidence,
-            [
-                (x0 / fw) as f32,
-                (y0 / fh) as f32,
-                ((x1 - x0) / fw) as f32,
-                ((y1 - y0) / fh) as f32,
-            ],
+            bbox_of(&[tl, tr, br, bl], frame.w as f64, frame.h as f64)?,
         ))
     }
+}
+
+/// The box (ratios: left, top, width, height) around a quad of points in an
+/// image `fw` x `fh`, cut to the image; `None` when nothing of it is inside.
+fn bbox_of(quad: &[(f64, f64); 4], fw: f64, fh: f64) -> Option<[f32; 4]> {
+    let xs = quad.iter().map(|q| q.0);
+    let ys = quad.iter().map(|q| q.1);
+    let (x0, x1) = (
+        xs.clone().fold(f64::MAX, f64::min).max(0.0),
+        xs.fold(f64::MIN, f64::max).min(fw),
+    );
+    let (y0, y1) = (
+        ys.clone().fold(f64::MAX, f64::min).max(0.0),
+        ys.fold(f64::MIN, f64::max).min(fh),
+    );
+    if x1 <= x0 || y1 <= y0 {
+        return None;
+    }
+    Some([
+        (x0 / fw) as f32,
+        (y0 / fh) as f32,
+        ((x1 - x0) / fw) as f32,
+        ((y1 - y0) / fh) as f32,
+    ])
 }
 
 /// Reads a reference image file for `label`, with errors that name both.

@@ -513,7 +513,7 @@ impl Wordmark {
 /// ratios), at most one per wordmark, the most confident.
 pub fn find_wordmarks(
     reader: &TextReader,
-    wordmarks: &[Wordmark],
+    wordmarks: &[&Wordmark],
     frame: &Gray,
 ) -> Vec<(usize, f32, [f32; 4])> {
     if wordmarks.is_empty() {
