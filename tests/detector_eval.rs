@@ -12,7 +12,7 @@ fn recall_and_precision_hold_on_generated_scenes() {
     let set = eval_set().expect("seed logos in ../shared/seed-logos");
     // Both signals, as the studio runs them: the reference images and the
     // wordmarks read as text (models from scripts/setup.sh).
-    let detector = seed_detector(set.references.clone(), Some(detector::Reading::default()))
+    let detector = seed_detector(set.references.clone(), detector::Params::default(), true)
         .expect("references analyse and the text models load (run scripts/setup.sh)");
     let mut total = Tally::default();
     let mut report = Vec::new();
@@ -62,7 +62,11 @@ fn a_wordmark_is_read_where_the_keypoints_place_its_logo() {
     let set = eval_set().expect("seed logos in ../shared/seed-logos");
     let detector = seed_detector(
         set.references.clone(),
-        Some(detector::Reading::EveryPlacement),
+        detector::Params {
+            reading: detector::Reading::EveryPlacement,
+            ..detector::Params::default()
+        },
+        true,
     )
     .expect("references analyse and the text models load (run scripts/setup.sh)");
     let mut by_text = Tally::default();

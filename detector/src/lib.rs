@@ -31,6 +31,7 @@ pub mod geometry;
 pub mod gray;
 pub mod index;
 pub mod orb;
+pub mod small;
 #[cfg(feature = "text")]
 pub mod text;
 pub mod verify;
@@ -78,6 +79,9 @@ pub struct Params {
     pub ransac_iterations: usize,
     /// Where the wordmark signal reads (with the `text` feature).
     pub reading: Reading,
+    /// Whether logos too small for keypoints are searched for whole
+    /// ([`small`]).
+    pub small_logos: bool,
 }
 
 /// Where the wordmark signal reads text.
@@ -125,6 +129,7 @@ impl Default for Params {
             min_inliers: 10,
             ransac_iterations: 2000,
             reading: Reading::default(),
+            small_logos: true,
         }
     }
 }
@@ -137,6 +142,9 @@ struct Reference {
     label: String,
     image: Gray,
     features: Features,
+    /// For logos too small for keypoints; `None` when the reference does
+    /// not make a usable small template (too elongated).
+    small: Option<small::SmallTemplate>,
 }
 
 /// One signal's finding: confidence (0-100) and box (ratios of the frame:
@@ -277,10 +285,12 @@ impl BuiltinDetector {
                     ),
                 });
             }
+            let small = small::SmallTemplate::new(&image);
             analysed.push(Reference {
                 label,
                 image,
                 features,
+                small,
             });
         }
         let index =
@@ -408,7 +418,7 @@ impl BuiltinDetector {
                 (base.h as f32 * up).round() as usize,
             )
         } else {
-            base
+            base.clone()
         };
         let t0 = std::time::Instant::now();
         let pyramid = Pyramid::build(&work, &self.params.frame);
@@ -446,8 +456,72 @@ impl BuiltinDetector {
                 None => best.push(found),
             }
         }
-        tracing::trace!(pyramid = ?(t1 - t0), features = ?(t2 - t1), locate = ?t2.elapsed(), "frame analysed");
+        let t3 = std::time::Instant::now();
+        if self.params.small_logos {
+            for found in self.small_candidates(&base, &pyramid, &best) {
+                match best.iter_mut().find(|b| b.label == found.label) {
+                    Some(b) if b.confidence >= found.confidence => {}
+                    Some(b) => *b = found,
+                    None => best.push(found),
+                }
+            }
+        }
+        tracing::trace!(pyramid = ?(t1 - t0), features = ?(t2 - t1), locate = ?(t3 - t2), small = ?t3.elapsed(), "frame analysed");
         (best, placements)
+    }
+
+    /// Labels the keypoint path has not found, looked for as small logos
+    /// ([`small`]) in `base` (the frame at its analysis width), each place
+    /// verified like a keypoint pose.
+    fn small_candidates(&self, base: &Gray, pyramid: &Pyramid, found: &[Found]) -> Vec<Found> {
+        let templates: Vec<(usize, &small::SmallTemplate)> = self
+            .references
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| {
+                !found
+                    .iter()
+                    .any(|f| f.label == r.label && f.confidence >= DEFAULT_MIN_CONFIDENCE)
+            })
+            .filter_map(|(i, r)| Some((i, r.small.as_ref()?)))
+            .collect();
+        let mut out: Vec<Found> = Vec::new();
+        let work = &pyramid.levels[0];
+        let up = work.w as f64 / base.w as f64;
+        let t0 = std::time::Instant::now();
+        let places = small::search(pyramid, up as f32, &templates);
+        tracing::trace!(search = ?t0.elapsed(), places = places.len(), "small logos searched");
+        let (fw, fh) = (work.w as f64, work.h as f64);
+        for place in &places {
+            let reference = &self.references[place.template];
+            let Some(template) = &reference.small else {
+                continue;
+            };
+            let Some((h, z)) = small::refine(work, template, place) else {
+                continue;
+            };
+            let (rw, rh) = (reference.image.w as f64, reference.image.h as f64);
+            let quad = [(0.0, 0.0), (rw, 0.0), (rw, rh), (0.0, rh)].map(|(x, y)| h.apply(x, y));
+            let [Some(a), Some(b), Some(c), Some(d)] = quad else {
+                continue;
+            };
+            let width = (b.0 - a.0).abs();
+            let verdict = verify::verify(pyramid, &reference.image, &h, width);
+            tracing::trace!(label = %reference.label, reference = place.template, coarse = place.score, fine = z, width = width / up, ?verdict, "small logo");
+            let Some(bbox) = bbox_of(&[a, b, c, d], fw, fh) else {
+                continue;
+            };
+            let confidence = (verdict.score_alone() * 100.0).clamp(0.0, 100.0);
+            if out
+                .iter()
+                .any(|o| o.label == reference.label && o.confidence >= confidence)
+            {
+                continue;
+            }
+            out.retain(|o| o.label != reference.label);
+            out.extend(fuse(&reference.label, Some((confidence, bbox)), None, 0));
+        }
+        out
     }
 
     /// Where `reference` lies in the frame, if anywhere: the homography

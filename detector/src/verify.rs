@@ -76,6 +76,20 @@ impl Moments {
     }
 }
 
+impl Verdict {
+    /// The score when nothing else places the logo (the whole-logo search
+    /// for small logos, [`crate::small`]): a missing cell weighs in full,
+    /// not half, since no keypoint pose vouches for the logo being there
+    /// under an occluder. A frame half flat and half edges is not a logo.
+    pub fn score_alone(&self) -> f32 {
+        let weight = (self.good + self.bad + self.missing) as f32;
+        if weight == 0.0 || self.global <= 0.3 {
+            return 0.0;
+        }
+        ((self.good as f32 - 4.0 * self.bad as f32) / weight).clamp(0.0, 1.0)
+    }
+}
+
 /// Compares `reference` (level-0 pixels of the reference image) with what
 /// `h` maps it onto in `frame`.
 pub fn verify(frame: &Pyramid, reference: &Gray, h: &Homography, logo_width: f64) -> Verdict {

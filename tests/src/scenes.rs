@@ -814,21 +814,18 @@ pub struct EvalSet {
     pub others: Vec<Sprite>,
 }
 
-/// `references` as a detector, with the seed wordmarks as its second signal
-/// read as `reading` says, or without it when `reading` is `None` (the
-/// models come from `scripts/setup.sh`).
+/// `references` as a detector with `params`, with the seed wordmarks as its
+/// second signal (read as `params.reading` says) when `wordmarks` is set
+/// (the models come from `scripts/setup.sh`).
 pub fn seed_detector(
     references: Vec<detector::NamedReference>,
-    reading: Option<detector::Reading>,
+    params: detector::Params,
+    wordmarks: bool,
 ) -> anyhow::Result<detector::BuiltinDetector> {
-    let Some(reading) = reading else {
-        return Ok(detector::BuiltinDetector::new(references)?);
-    };
-    let params = detector::Params {
-        reading,
-        ..detector::Params::default()
-    };
     let detector = detector::BuiltinDetector::with_params(references, params)?;
+    if !wordmarks {
+        return Ok(detector);
+    }
     let reader = detector::text::TextReader::load(&detector::text::default_models_dir())?;
     let wordmarks = SEED_WORDMARKS
         .iter()

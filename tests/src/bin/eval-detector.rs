@@ -4,7 +4,9 @@
 //!
 //! `cargo run --release -p e2e-tests --bin eval-detector -- [SCENES_PER_CONDITION] [--products N] [--only a,b] [--save DIR]`
 //!
-//! `--no-text` leaves the wordmark signal out (and its models unread).
+//! `--no-text` leaves the wordmark signal out (and its models unread);
+//! `--no-small` leaves out the whole-logo search for small logos
+//! (`detector::small`).
 //! `--reading where-placed|every-placement|whole-frame` says where the
 //! wordmark signal reads (`detector::Reading`; where-placed is the
 //! detector's default). Each condition is scored three ways: the keypoint
@@ -39,6 +41,7 @@ fn main() -> anyhow::Result<()> {
     let mut products = 2usize;
     let mut only: Option<Vec<String>> = None;
     let mut reading = Some(detector::Reading::default());
+    let mut small_logos = true;
     while let Some(a) = args.next() {
         match a.as_str() {
             "--save" => {
@@ -47,6 +50,7 @@ fn main() -> anyhow::Result<()> {
                 ))
             }
             "--no-text" => reading = None,
+            "--no-small" => small_logos = false,
             "--reading" => {
                 reading = Some(match args.next().as_deref() {
                     Some("where-placed") => detector::Reading::WherePlaced,
@@ -83,7 +87,12 @@ fn main() -> anyhow::Result<()> {
     let set = eval_set()?;
     let mut references = set.references.clone();
     references.extend(made_up_references(products.saturating_sub(2)));
-    let detector = seed_detector(references, reading)?;
+    let params = detector::Params {
+        reading: reading.unwrap_or_default(),
+        small_logos,
+        ..detector::Params::default()
+    };
+    let detector = seed_detector(references, params, reading.is_some())?;
     println!(
         "built-in detector on {} generated 1280x720 scenes per condition; references: {}",
         per_condition,
