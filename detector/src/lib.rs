@@ -458,7 +458,7 @@ impl BuiltinDetector {
         }
         let t3 = std::time::Instant::now();
         if self.params.small_logos {
-            for found in self.small_candidates(&base, &pyramid, &best) {
+            for found in self.small_candidates(&base, &pyramid, &features, &nearest, &best) {
                 match best.iter_mut().find(|b| b.label == found.label) {
                     Some(b) if b.confidence >= found.confidence => {}
                     Some(b) => *b = found,
@@ -473,8 +473,25 @@ impl BuiltinDetector {
     /// Labels the keypoint path has not found, looked for as small logos
     /// ([`small`]) in `base` (the frame at its analysis width), each place
     /// verified like a keypoint pose.
-    fn small_candidates(&self, base: &Gray, pyramid: &Pyramid, found: &[Found]) -> Vec<Found> {
-        let templates: Vec<(usize, &small::SmallTemplate)> = self
+    ///
+    /// The search costs the same per reference, so a frame searches at most
+    /// [`small::MAX_TEMPLATES`] references: with more left unfound, those
+    /// with the most descriptor matches that would make the logo small
+    /// (some of a small logo's corners still match, too few to place it).
+    /// The cost stays flat however large the catalog; the price is that in
+    /// a large catalog a small logo is found only when its reference is
+    /// among the best matched.
+    fn small_candidates(
+        &self,
+        base: &Gray,
+        pyramid: &Pyramid,
+        frame: &Features,
+        nearest: &[Vec<(usize, Nearest)>],
+        found: &[Found],
+    ) -> Vec<Found> {
+        let work = &pyramid.levels[0];
+        let up = work.w as f64 / base.w as f64;
+        let mut templates: Vec<(usize, &small::SmallTemplate, usize)> = self
             .references
             .iter()
             .enumerate()
@@ -483,11 +500,35 @@ impl BuiltinDetector {
                     .iter()
                     .any(|f| f.label == r.label && f.confidence >= DEFAULT_MIN_CONFIDENCE)
             })
-            .filter_map(|(i, r)| Some((i, r.small.as_ref()?)))
+            .filter_map(|(i, r)| Some((i, r.small.as_ref()?, 0)))
             .collect();
+        if templates.len() > small::MAX_TEMPLATES {
+            for (i, _, evidence) in &mut templates {
+                let reference = &self.references[*i];
+                *evidence = nearest.get(*i).map_or(0, |n| {
+                    n.iter()
+                        .filter(|(fi, top)| {
+                            let (d, r) = top[0];
+                            let (Some(fk), Some(rk)) = (
+                                frame.keypoints.get(*fi),
+                                reference.features.keypoints.get(r as usize),
+                            ) else {
+                                return false;
+                            };
+                            let scale = pyramid.scales[fk.level as usize]
+                                / self.params.reference.scale_factor.powi(rk.level as i32);
+                            let width = reference.image.w as f32 * scale / up as f32;
+                            d <= self.params.max_distance && small::searched_width(width)
+                        })
+                        .count()
+                });
+            }
+            templates.sort_by_key(|t| std::cmp::Reverse(t.2));
+            templates.truncate(small::MAX_TEMPLATES);
+        }
+        let templates: Vec<(usize, &small::SmallTemplate)> =
+            templates.into_iter().map(|(i, t, _)| (i, t)).collect();
         let mut out: Vec<Found> = Vec::new();
-        let work = &pyramid.levels[0];
-        let up = work.w as f64 / base.w as f64;
         let t0 = std::time::Instant::now();
         let places = small::search(pyramid, up as f32, &templates);
         tracing::trace!(search = ?t0.elapsed(), places = places.len(), "small logos searched");

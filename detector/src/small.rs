@@ -42,6 +42,16 @@ const COARSE_MIN: f32 = 0.45;
 /// scale (the window's spread stands in for the samples'), so a reference
 /// whose template fires on any texture must not crowd the others out.
 pub const PLACES_PER_TEMPLATE: usize = 2;
+/// References searched per frame at most (see `BuiltinDetector`'s
+/// `small_candidates`): the search costs the same for each.
+pub const MAX_TEMPLATES: usize = 4;
+
+/// Whether a logo `width` pixels wide in the 1280-wide frame is in the
+/// range searched here (with half a pyramid step of slack).
+pub fn searched_width(width: f32) -> bool {
+    (MIN_WIDTH / 1.12..=MAX_WIDTH * 1.12).contains(&width)
+}
+
 /// Width (pixels) of the refinement template.
 const FINE_WIDTH: usize = 48;
 /// Refined correlation a place needs before it is verified.
@@ -267,11 +277,21 @@ pub fn search(pyramid: &Pyramid, up: f32, templates: &[(usize, &SmallTemplate)])
                     *o = if sd >= FLAT { z } else { 0.0 };
                 }
             }
-            // Local maxima over 3x3 that clear the bar.
+            // Local maxima over 3x3 that clear the bar: the least score
+            // that could still be kept (the template's worst kept place,
+            // once it has its share), so most positions stop at one test.
+            let bar = |places: &[Place]| {
+                let mine = places.iter().filter(|p| p.template == index);
+                match (mine.clone().count() >= PLACES_PER_TEMPLATE, mine.last()) {
+                    (true, Some(worst)) => worst.score.max(COARSE_MIN),
+                    _ => COARSE_MIN,
+                }
+            };
+            let mut least = bar(&places);
             for y in 0..ny {
                 for x in 0..nx {
                     let v = map[y * nx + x];
-                    if v < COARSE_MIN {
+                    if v <= least {
                         continue;
                     }
                     let peak = (y.saturating_sub(1)..(y + 2).min(ny)).all(|v2| {
@@ -288,6 +308,7 @@ pub fn search(pyramid: &Pyramid, up: f32, templates: &[(usize, &SmallTemplate)])
                                 score: v,
                             },
                         );
+                        least = bar(&places);
                     }
                 }
             }
