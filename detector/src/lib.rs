@@ -15,7 +15,11 @@
 //! 4. the frame warped back onto the reference and compared cell by cell
 //!    ([`verify`]), with one polarity for the whole logo, which sets the
 //!    confidence and rejects look-alikes;
-//! 5. with the `text` feature and catalog wordmarks, text read in the frame
+//! 5. for labels still unfound, logos 36-120 px wide searched whole
+//!    ([`small`]): a small template of each reference correlated over the
+//!    frame's pyramid, the best places refined and verified as in 4, where
+//!    the keypoint path runs out of descriptor patch;
+//! 6. with the `text` feature and catalog wordmarks, text read in the frame
 //!    ([`text`]) as a second signal, and the two fused ([`fuse`]). A
 //!    wordmark the keypoint path has not found is read where that path
 //!    places one of its references, verified or not (a pose with as few as

@@ -282,7 +282,10 @@ pub fn search(pyramid: &Pyramid, up: f32, templates: &[(usize, &SmallTemplate)])
             // once it has its share), so most positions stop at one test.
             let bar = |places: &[Place]| {
                 let mine = places.iter().filter(|p| p.template == index);
-                match (mine.clone().count() >= PLACES_PER_TEMPLATE, mine.last()) {
+                match (
+                    mine.clone().count() >= PLACES_PER_TEMPLATE,
+                    mine.clone().next_back(),
+                ) {
                     (true, Some(worst)) => worst.score.max(COARSE_MIN),
                     _ => COARSE_MIN,
                 }
