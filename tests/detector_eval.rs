@@ -7,6 +7,16 @@
 use detector::{gray, DEFAULT_MIN_CONFIDENCE};
 use e2e_tests::scenes::{eval_set, scene, score, seed_detector, Condition, Tally};
 
+/// The labels `detector` reports in `frame` at the default threshold, as
+/// `score` takes them.
+fn labelled(detector: &detector::BuiltinDetector, frame: &gray::Gray) -> Vec<(String, [f32; 4])> {
+    detector
+        .detect(frame, DEFAULT_MIN_CONFIDENCE)
+        .into_iter()
+        .map(|f| (f.label, f.bbox))
+        .collect()
+}
+
 #[test]
 fn recall_and_precision_hold_on_generated_scenes() {
     let set = eval_set().expect("seed logos in ../shared/seed-logos");
@@ -21,12 +31,7 @@ fn recall_and_precision_hold_on_generated_scenes() {
         for i in 0..6 {
             let s = scene(condition, i, &set.positives, &set.others);
             let frame = gray::decode(&s.jpeg).expect("scene decodes");
-            let found: Vec<_> = detector
-                .detect(&frame, DEFAULT_MIN_CONFIDENCE)
-                .into_iter()
-                .map(|f| (f.label, f.bbox))
-                .collect();
-            tally.add(score(&found, &s.truth));
+            tally.add(score(&labelled(&detector, &frame), &s.truth));
         }
         report.push(format!("{}: {tally:?}", condition.name()));
         if condition.is_negative() {
@@ -118,14 +123,8 @@ fn small_logos_are_found_whole_where_keypoints_run_out() {
             continue;
         }
         let frame = gray::decode(&s.jpeg).expect("scene decodes");
-        let found = |d: &detector::BuiltinDetector| -> Vec<_> {
-            d.detect(&frame, DEFAULT_MIN_CONFIDENCE)
-                .into_iter()
-                .map(|f| (f.label, f.bbox))
-                .collect()
-        };
-        by_whole.add(score(&found(&whole), &s.truth));
-        by_keypoints.add(score(&found(&keypoints), &s.truth));
+        by_whole.add(score(&labelled(&whole, &frame), &s.truth));
+        by_keypoints.add(score(&labelled(&keypoints, &frame), &s.truth));
     }
     eprintln!("small logos: whole {by_whole:?}, keypoints alone {by_keypoints:?}");
     assert!(
@@ -143,12 +142,7 @@ fn small_logos_are_found_whole_where_keypoints_run_out() {
         for i in 0..8 {
             let s = scene(condition, i, &set.positives, &set.others);
             let frame = gray::decode(&s.jpeg).expect("scene decodes");
-            let found: Vec<_> = whole
-                .detect(&frame, DEFAULT_MIN_CONFIDENCE)
-                .into_iter()
-                .map(|f| (f.label, f.bbox))
-                .collect();
-            negatives.add(score(&found, &s.truth));
+            negatives.add(score(&labelled(&whole, &frame), &s.truth));
         }
     }
     assert_eq!(negatives.false_positives, 0, "{negatives:?}");

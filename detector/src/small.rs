@@ -1,4 +1,4 @@
-//! Small logos, about 32 to 120 pixels wide in a 1280-wide frame, where the
+//! Small logos, about 36 to 120 pixels wide in a 1280-wide frame, where the
 //! keypoint path runs out: its 31-pixel descriptor patch spans a third of
 //! such a logo and the background around it, so the frame's descriptors no
 //! longer resemble the reference's.
@@ -12,8 +12,9 @@
 //! as every keypoint pose ([`crate::verify`]), so a look-alike is rejected
 //! here for the same reason it is rejected there.
 //!
-//! The search is upright: it holds to about ±8° of turn and mild
-//! perspective, which is how a small logo on a shirt, mug or slide appears.
+//! The search is upright: it holds to a few degrees of turn and mild
+//! perspective (measured on the evaluation's ±5°), which is how a small
+//! logo on a shirt, mug or slide appears.
 //! A turned logo large enough to carry keypoints is the keypoint path's.
 //!
 //! Cost: the coarse search is a few sparse correlations per position,
