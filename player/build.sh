@@ -5,10 +5,13 @@
 # What it builds with (the wasm32 target, wasm-bindgen-cli at the crate's
 # exact version, the npm packages with binaryen's wasm-opt) comes from
 # scripts/setup.sh, which installs only what is missing.
-set -euo pipefail
+set -Eeuo pipefail
 cd "$(dirname "$0")"
-say() { printf '==> %s\n' "$*" >&2; }
+# shellcheck source=scripts/steps.sh
+source ../scripts/steps.sh
+say() { step "player: $*"; }
 ../scripts/setup.sh run
+# shellcheck source=scripts/env.sh
 source ../scripts/env.sh
 
 say "cargo build (wasm32, size-optimised profile)"
