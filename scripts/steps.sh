@@ -3,15 +3,16 @@
 # script, its step, the command and the line), so that no script ever exits
 # non-zero in silence.
 #
-#   step "cargo test"     # prints "==> cargo test" and names the step
+#   step "cargo test"     # prints "==> cargo test [14:02:17]" and names the step
 # shellcheck shell=bash
 
 _steps_script="${0##*/}"
 _steps_current="starting"
 
-step() { # step DESCRIPTION: announce the step and name it for error reports
+step() { # step DESCRIPTION: announce the step (with the time of day, so a
+  # log shows where the time goes) and name it for error reports
   _steps_current="$*"
-  printf '==> %s\n' "$*" >&2
+  printf '==> %s [%(%H:%M:%S)T]\n' "$*" -1 >&2
 }
 
 _steps_report() { # called by the ERR trap: STATUS LINE COMMAND

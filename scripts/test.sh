@@ -1,48 +1,62 @@
 #!/usr/bin/env bash
-# Runs every test of the project: formatting and lint, unit and property tests,
-# the over-the-wire tests (moto server, the project's stand-ins, the studio
-# binary with ffmpeg), the CDK app's offline tests and arm64 Lambda build
-# (infra/test.sh), the player's wasm tests and the browser tests (the IVS
-# web player in headless Chromium playing the studio's stream). One cargo build (debug) serves all of
-# them. Installs what is missing first.
-set -euo pipefail
+# Runs every test of the project: shellcheck, formatting and lint, unit and
+# property tests, the installer's plan on machines that lack tools, the
+# README's run command as written, the over-the-wire tests (moto server, the
+# project's stand-ins, the studio binary with ffmpeg), fuzzing, the CDK app's
+# offline tests and arm64 Lambda build (infra/test.sh), the player's wasm
+# tests and the browser tests (the IVS web player in headless Chromium
+# playing the studio's stream). Installs what is missing first.
+#
+# Every cargo command selects the whole workspace (or runs a binary it
+# built): `-p PACKAGE` resolves dependency features for that package alone
+# and rebuilds much of the tree with other features.
+set -Eeuo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/steps.sh
+source scripts/steps.sh
 
 ./scripts/setup.sh test
+# shellcheck source=scripts/env.sh
 source scripts/env.sh
 
-echo "==> cargo fmt --check"
+step "shellcheck: every shell script in the repository"
+mapfile -t scripts < <(git ls-files '*.sh' .ci/run)
+shellcheck --external-sources "${scripts[@]}"
+
+step "cargo fmt --check"
 cargo fmt --all -- --check
 
-echo "==> cargo clippy (warnings are errors)"
-cargo clippy --workspace --all-targets --quiet -- -D warnings
+# One debug build serves clippy and the tests: clippy-driver compiles the
+# workspace's own crates as `cargo clippy` has it do (the same wrapper and
+# arguments), but for real, so the dependencies are built once, not checked
+# and then built. What it lints is what `cargo clippy --workspace
+# --all-targets -- -D warnings` lints (the workspace has no benches or
+# examples); a lint fails the build.
+step "cargo test, linted by clippy as it builds (warnings are errors); fuzzing every external-input decoder 30 s (tests/fuzz.rs)"
+RUSTC_WORKSPACE_WRAPPER="$(rustc --print sysroot)/bin/clippy-driver" \
+  CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__" \
+  FUZZ_SECONDS=30 cargo test --workspace
 
-echo "==> cargo test"
-cargo test --workspace
+step "collector benchmark, a short run (debug build: it checks that every event is counted; the figures come from the release build, docs/measurement.md)"
+target/debug/bench-collector 20
 
-echo "==> fuzzing: every external-input decoder, 30 s each (tests/fuzz.rs)"
-FUZZ_SECONDS=30 cargo test -p e2e-tests --test fuzz
-
-echo "==> collector benchmark, a short run (debug build: it checks that every event is counted; the figures come from the release build, docs/measurement.md)"
-cargo run --quiet -p e2e-tests --bin bench-collector -- 20
-
-echo "==> player build (wasm32, wasm-bindgen, wasm-opt; prints its gzipped size)"
+step "player build (wasm32, wasm-bindgen, wasm-opt; prints its gzipped size)"
 ./player/build.sh
 
-echo "==> player size budget: our wasm + JS + CSS at most 81 KB gzipped (80 KB, moved by 1 KB for measurement)"
+step "player size budget: our wasm + JS + CSS at most 81 KB gzipped (80 KB, moved by 1 KB for measurement)"
 node player/size.mjs --max-bytes 82944 > /dev/null
 
-echo "==> cargo clippy (player, wasm32)"
+step "cargo clippy (player, wasm32)"
 cargo clippy -p ivs-ad-player --target wasm32-unknown-unknown --all-targets --quiet -- -D warnings
 
-echo "==> infra (CDK): type check, assertions, cfn-lint, checkov, asl-validator, arm64 bundling"
+step "infra (CDK): type check, assertions, cfn-lint, checkov, asl-validator, arm64 bundling"
 ./infra/test.sh
 
-echo "==> player wasm tests (wasm-bindgen-test in headless Chromium via chromedriver)"
+step "player wasm tests (wasm-bindgen-test in headless Chromium via chromedriver)"
 ./player/test-wasm.sh
 
-echo "==> browser tests (headless Chromium: IVS web player, our player, measurement)"
-# The measurement tests read the store through adctl, as an operator would.
-cargo build -p backend --bin adctl --quiet
-# A hung browser must not hang CI: the whole browser suite gets 15 minutes.
+step "browser tests (headless Chromium: IVS web player, our player, measurement)"
+# The measurement tests read the store through adctl (built by cargo test),
+# as an operator would. A hung browser must not hang CI: the whole browser
+# suite gets 15 minutes.
 STUDIO_BIN="$PWD/target/debug/studio" timeout 900 node --test tests/browser/*.test.mjs

@@ -254,7 +254,8 @@ fn check_script(
         return;
     }
     if path.ends_with("scripts/setup.sh") {
-        if let Some(profile) = args.first() {
+        // `--plan` only prints what the profile would install.
+        if let Some(profile) = args.iter().find(|a| *a != "--plan") {
             let text = read(&repo.root.join("scripts/setup.sh"));
             let accepted = text
                 .lines()

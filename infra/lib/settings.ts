@@ -30,7 +30,16 @@ export interface Settings {
   readonly eventRetentionDays: number;
   /** The collector's reserved concurrency, if given (its throttle). */
   readonly collectorConcurrency?: number;
+  /** The cargo profile the Lambdas are built with (a deploy: release). */
+  readonly buildProfile: BuildProfile;
 }
+
+/**
+ * `release`: what a deploy ships (thin LTO). `bundle-check`: the same target,
+ * features and binaries, linked fast, for infra/test.sh's packaging check.
+ */
+export const BUILD_PROFILES = ['release', 'bundle-check'] as const;
+export type BuildProfile = (typeof BUILD_PROFILES)[number];
 
 /** Every context key the app reads, with what it means (docs/deploy.md lists the same). */
 export const CONTEXT_KEYS = {
@@ -46,6 +55,7 @@ export const CONTEXT_KEYS = {
   alarmEmail: 'an e-mail address subscribed to the alarms topic (optional)',
   eventRetentionDays: 'days before raw measurement events expire from S3, 1 to 3650 (default 400: a year of reports and a month to spare)',
   collectorConcurrency: 'reserved concurrency of the collector, 1 to 1000: a hard cap on beacons and tracking links handled at once (optional; not set, the account\'s quota is the cap: a reservation fails in accounts whose quota is 10)',
+  buildProfile: 'the cargo profile the Lambdas are built with: release (default; what a deploy ships) or bundle-check (the packaging test\'s fast link)',
 } as const;
 
 export type ContextKey = keyof typeof CONTEXT_KEYS;
@@ -148,6 +158,14 @@ export function readSettings(lookup: (key: ContextKey) => unknown, givenKeys: st
     problems.push(`alarmEmail is ${JSON.stringify(alarmEmail)}; it must be an e-mail address`);
   }
 
+  let buildProfile: BuildProfile = 'release';
+  const bp = text('buildProfile');
+  if (bp !== undefined) {
+    const found = BUILD_PROFILES.find((p) => p === bp);
+    if (found) buildProfile = found;
+    else problems.push(`buildProfile is ${JSON.stringify(bp)}; it must be one of ${BUILD_PROFILES.join(', ')} (default release)`);
+  }
+
   if (problems.length > 0) throw new SettingsError(problems);
   return {
     channels,
@@ -162,5 +180,6 @@ export function readSettings(lookup: (key: ContextKey) => unknown, givenKeys: st
     alarmEmail,
     eventRetentionDays,
     collectorConcurrency,
+    buildProfile,
   };
 }

@@ -295,6 +295,7 @@ export class AdStack extends Stack {
         binaryName: binary,
         bundling: {
           architecture: lambda.Architecture.ARM_64,
+          profile: s.buildProfile,
           // The catalog (and the built-in detector's reference images) ship
           // inside the package, at $LAMBDA_TASK_ROOT/catalog.json.
           commandHooks: {

@@ -147,3 +147,12 @@ test('catalog problems name the product, the field and the fix', () => {
   assert.throws(() => catalogFiles('/nonexistent/catalog.json'), /cannot read it as JSON .*pass -c catalog=/);
   assert.throws(() => catalogFiles(tempCatalog([])), /"products" must be a non-empty array/);
 });
+
+test('build profile: a deploy builds with release; the packaging check may ask for bundle-check, nothing else', () => {
+  assert.equal(readSettings(from({ detector: 'builtin' })).buildProfile, 'release');
+  assert.equal(readSettings(from({ detector: 'builtin', buildProfile: 'bundle-check' })).buildProfile, 'bundle-check');
+  assert.throws(
+    () => readSettings(from({ detector: 'builtin', buildProfile: 'dev' })),
+    (e: unknown) => e instanceof SettingsError && /buildProfile is "dev"; it must be one of release, bundle-check/.test(e.problems.join('\n')),
+  );
+});

@@ -7,11 +7,14 @@ use aws_sdk_ivs::error::ProvideErrorMetadata;
 use e2e_tests::{die_with_parent, free_port, sdk_config, ChildGuard, Moto};
 use libtest_mimic::{Arguments, Failed, Trial};
 use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Read};
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 use studio::ts::{self, PACKET_SIZE};
+
+mod support;
+use support::{get, id3_values, pes_units, request, segment_dir, segment_pmt, Response};
 
 const STUDIO: &str = env!("CARGO_BIN_EXE_studio");
 const ARN: &str = "arn:aws:ivs:us-east-1:123456789012:channel/LocalStudio1";
@@ -191,121 +194,6 @@ impl Studio {
         }
         anyhow::bail!("no segment carried the cue within {timeout:?}")
     }
-}
-
-fn segment_dir(playlist_path: &str) -> String {
-    // Segment URIs are relative to the playlist: `<channel-id>/<n>.ts`.
-    let dir = playlist_path.rsplit_once('/').map_or("", |(d, _)| d);
-    format!("{dir}/LocalStudio1")
-}
-
-struct Response {
-    status: u16,
-    headers: HashMap<String, String>,
-    body: Vec<u8>,
-}
-
-/// A blocking HTTP/1.1 GET (the studio sends Content-Length bodies).
-fn get(port: u16, path: &str, headers: &[(&str, &str)]) -> anyhow::Result<Response> {
-    request(port, "GET", path, headers, b"")
-}
-
-/// A blocking HTTP/1.1 request as a browser or a hostile client could send
-/// it; Host is 127.0.0.1:port unless `headers` names one.
-fn request(
-    port: u16,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &[u8],
-) -> anyhow::Result<Response> {
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port))?;
-    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    let mut head = format!("{method} {path} HTTP/1.1\r\n");
-    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
-        head.push_str(&format!("Host: 127.0.0.1:{port}\r\n"));
-    }
-    for (k, v) in headers {
-        head.push_str(&format!("{k}: {v}\r\n"));
-    }
-    if !body.is_empty() || method == "POST" {
-        head.push_str(&format!("Content-Length: {}\r\n", body.len()));
-    }
-    head.push_str("Connection: close\r\n\r\n");
-    stream.write_all(head.as_bytes())?;
-    // The server may answer (and close) before it has read a large body.
-    let _ = stream.write_all(body);
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw)?;
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or_else(|| anyhow::anyhow!("no header end"))?;
-    let head = String::from_utf8_lossy(&raw[..split]).to_string();
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        .ok_or_else(|| anyhow::anyhow!("no status"))?;
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
-    Ok(Response {
-        status,
-        headers,
-        body: raw[split + 4..].to_vec(),
-    })
-}
-
-/// Every TXXX value in a segment's timed-ID3 stream (the PID the PMT lists
-/// with stream_type 0x15).
-fn id3_values(segment: &[u8]) -> anyhow::Result<Vec<String>> {
-    let pmt = segment_pmt(segment)?;
-    let Some(id3) = pmt.streams.iter().find(|s| s.stream_type == 0x15) else {
-        return Ok(vec![]);
-    };
-    let mut values = Vec::new();
-    for pes in pes_units(segment, id3.pid)? {
-        let start = ts::parse_pes_start(&pes).ok_or_else(|| anyhow::anyhow!("bad PES header"))?;
-        let tag_len = start.packet_length as usize - 3 - pes[8] as usize;
-        let tag = &start.data[..tag_len];
-        for f in studio::id3::parse_txxx(tag)? {
-            values.push(f.value);
-        }
-    }
-    Ok(values)
-}
-
-fn segment_pmt(segment: &[u8]) -> anyhow::Result<ts::Pmt> {
-    anyhow::ensure!(segment.len() >= 2 * PACKET_SIZE, "segment too short");
-    let pat = &segment[..PACKET_SIZE];
-    anyhow::ensure!(
-        ts::parse_header(pat)?.pid == ts::PAT_PID,
-        "a segment starts with the PAT"
-    );
-    let pmt_pid = ts::parse_pat(ts::payload(pat)?)?.pmt_pid;
-    let pmt = &segment[PACKET_SIZE..2 * PACKET_SIZE];
-    anyhow::ensure!(ts::parse_header(pmt)?.pid == pmt_pid, "then the PMT");
-    Ok(ts::parse_pmt(ts::payload(pmt)?)?)
-}
-
-/// The PES packets of one PID, reassembled.
-fn pes_units(segment: &[u8], pid: ts::Pid) -> anyhow::Result<Vec<Vec<u8>>> {
-    let mut units: Vec<Vec<u8>> = Vec::new();
-    for p in segment.chunks(PACKET_SIZE) {
-        let h = ts::parse_header(p)?;
-        if h.pid != pid {
-            continue;
-        }
-        if h.unit_start {
-            units.push(Vec::new());
-        }
-        if let Some(u) = units.last_mut() {
-            u.extend_from_slice(ts::payload(p)?);
-        }
-    }
-    Ok(units)
 }
 
 // ---------------------------------------------------------------- shared env
