@@ -175,6 +175,12 @@ items_of() { # items_of KIND: the names of that kind's items, one a line
     if [ "${plan_kinds[$i]}" = "$1" ]; then printf '%s\n' "${plan_names[$i]}"; fi
   done
 }
+why_of() { # why_of KIND NAME: why that item is needed
+  local i
+  for i in "${!plan_names[@]}"; do
+    if [ "${plan_kinds[$i]}" = "$1" ] && [ "${plan_names[$i]}" = "$2" ]; then printf '%s' "${plan_whys[$i]}"; fi
+  done
+}
 whys_of() { # whys_of KIND: "name: why; ..." for that kind's items
   local i out=""
   for i in "${!plan_names[@]}"; do
@@ -202,7 +208,7 @@ if planned apt; then
 fi
 while read -r target; do
   [ -n "$target" ] || continue
-  say "rustup target add $target ($(whys_of rustup-target))"
+  say "rustup target add $target ($(why_of rustup-target "$target"))"
   rustup target add "$target"
 done < <(items_of rustup-target)
 while read -r component; do
@@ -211,12 +217,12 @@ while read -r component; do
   rustup component add "$component"
 done < <(items_of rustup-component)
 if planned cargo-install; then
-  say "cargo install wasm-bindgen-cli --version $bindgen_want ($(whys_of cargo-install))"
+  say "cargo install wasm-bindgen-cli --version $bindgen_want ($(why_of cargo-install "wasm-bindgen-cli@$bindgen_want"))"
   cargo install wasm-bindgen-cli --version "$bindgen_want"
 fi
 while read -r dir; do
   [ -n "$dir" ] || continue
-  say "npm ci in $dir"
+  say "npm ci in $dir ($(why_of npm-ci "$dir"))"
   (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
 done < <(items_of npm-ci)
 if planned venv; then

@@ -32,10 +32,23 @@ cargo fmt --all -- --check
 # and then built. What it lints is what `cargo clippy --workspace
 # --all-targets -- -D warnings` lints (the workspace has no benches or
 # examples); a lint fails the build.
+clippy_driver="$(rustc --print sysroot)/bin/clippy-driver"
+clippy_args="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__"
+step "clippy as the compiler: a canary lint must fail, and no bench or example may exist (cargo test builds neither)"
+canary=$(mktemp -d)
+printf 'fn main() { let v: Vec<u8> = Vec::new(); if v.len() == 0 { println!("empty"); } }\n' > "$canary/canary.rs"
+if CARGO_PRIMARY_PACKAGE=1 CLIPPY_ARGS="$clippy_args" "$clippy_driver" rustc --edition 2021 \
+  --emit=metadata --crate-type bin -o "$canary/canary.rmeta" "$canary/canary.rs" 2>/dev/null; then
+  echo "test.sh: clippy-driver passed a lint with CLIPPY_ARGS=$clippy_args: this toolchain's clippy takes its arguments otherwise; use cargo clippy --workspace --all-targets -- -D warnings" >&2
+  exit 1
+fi
+rm -rf "$canary"
+if cargo metadata --no-deps --format-version 1 | grep -Eq '"kind":\["(bench|example)"\]'; then
+  echo "test.sh: the workspace has a bench or an example, which cargo test does not build, so clippy as its compiler would not lint it; add cargo clippy --benches --examples" >&2
+  exit 1
+fi
 step "cargo test, linted by clippy as it builds (warnings are errors); fuzzing every external-input decoder 30 s (tests/fuzz.rs)"
-RUSTC_WORKSPACE_WRAPPER="$(rustc --print sysroot)/bin/clippy-driver" \
-  CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__" \
-  FUZZ_SECONDS=30 cargo test --workspace
+RUSTC_WORKSPACE_WRAPPER="$clippy_driver" CLIPPY_ARGS="$clippy_args" FUZZ_SECONDS=30 cargo test --workspace
 
 step "collector benchmark, a short run (debug build: it checks that every event is counted; the figures come from the release build, docs/measurement.md)"
 target/debug/bench-collector 20
