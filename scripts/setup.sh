@@ -53,23 +53,26 @@ _steps_current="setup: deciding what to install ($profile)"
 plan_kinds=()
 plan_names=()
 plan_whys=()
-need() { # need KIND NAME WHY (once per kind and name)
+why_of() { # why_of KIND NAME: why that item is planned; nothing if it is not
   local i
   for i in "${!plan_names[@]}"; do
-    if [ "${plan_kinds[$i]}" = "$1" ] && [ "${plan_names[$i]}" = "$2" ]; then
-      return 0
-    fi
+    if [ "${plan_kinds[$i]}" = "$1" ] && [ "${plan_names[$i]}" = "$2" ]; then printf '%s' "${plan_whys[$i]}"; fi
   done
+}
+items_of() { # items_of KIND: the names of that kind's items, one a line
+  local i
+  for i in "${!plan_names[@]}"; do
+    if [ "${plan_kinds[$i]}" = "$1" ]; then printf '%s\n' "${plan_names[$i]}"; fi
+  done
+}
+planned() { [ -n "$(items_of "$1")" ]; } # planned KIND: the plan has one of that kind
+need() { # need KIND NAME WHY (once per kind and name)
+  [ -z "$(why_of "$1" "$2")" ] || return 0
   plan_kinds+=("$1"); plan_names+=("$2"); plan_whys+=("$3")
 }
 has_cmd() { command -v "$1" >/dev/null 2>&1; }
 need_cmd() { # need_cmd COMMAND PACKAGE WHY: the Debian package that provides it
   has_cmd "$1" || need apt "$2" "$3"
-}
-planned() { # planned KIND: true when the plan has an item of that kind
-  local kind
-  for kind in ${plan_kinds[@]+"${plan_kinds[@]}"}; do [ "$kind" = "$1" ] && return 0; done
-  return 1
 }
 
 need_cmd ffmpeg ffmpeg "the studio's encoder"
@@ -169,18 +172,6 @@ if (planned pip || planned wheel-data) && [ ! -x "$venv/bin/python3" ]; then
   need venv "${venv#"$root"/}" "the Python tools, apart from the system Python"
 fi
 
-items_of() { # items_of KIND: the names of that kind's items, one a line
-  local i
-  for i in "${!plan_names[@]}"; do
-    if [ "${plan_kinds[$i]}" = "$1" ]; then printf '%s\n' "${plan_names[$i]}"; fi
-  done
-}
-why_of() { # why_of KIND NAME: why that item is needed
-  local i
-  for i in "${!plan_names[@]}"; do
-    if [ "${plan_kinds[$i]}" = "$1" ] && [ "${plan_names[$i]}" = "$2" ]; then printf '%s' "${plan_whys[$i]}"; fi
-  done
-}
 whys_of() { # whys_of KIND: "name: why; ..." for that kind's items
   local i out=""
   for i in "${!plan_names[@]}"; do

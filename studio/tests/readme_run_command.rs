@@ -20,7 +20,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 mod support;
-use support::{get, id3_values, segment_dir};
+use support::{get, id3_values, segment_dir, segment_numbers, send_signal};
 
 /// A first run builds the player and a release studio from scratch.
 const BUILD_AND_START: Duration = Duration::from_secs(40 * 60);
@@ -57,14 +57,6 @@ impl Drop for RunScript {
     }
 }
 
-#[allow(unsafe_code)]
-fn send_signal(pid: i32, signal: i32) {
-    // SAFETY: kill(2) has no memory effects; a stale pid only fails.
-    unsafe {
-        libc::kill(pid, signal);
-    }
-}
-
 /// Processes whose environment carries `marker` (it is inherited by every
 /// descendant, whatever process group it moves to).
 fn processes_with(marker: &str) -> Vec<String> {
@@ -94,11 +86,7 @@ fn processes_with(marker: &str) -> Vec<String> {
 /// The playlist's segment numbers, or none before the stream is live.
 fn listed(port: u16, playlist: &str) -> Vec<u64> {
     match get(port, playlist, &[]) {
-        Ok(r) if r.status == 200 => String::from_utf8_lossy(&r.body)
-            .lines()
-            .filter_map(|l| l.strip_suffix(".ts"))
-            .filter_map(|l| l.rsplit('/').next()?.parse().ok())
-            .collect(),
+        Ok(r) if r.status == 200 => segment_numbers(&r.body),
         _ => vec![],
     }
 }

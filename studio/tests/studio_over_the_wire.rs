@@ -14,7 +14,10 @@ use std::time::{Duration, Instant};
 use studio::ts::{self, PACKET_SIZE};
 
 mod support;
-use support::{get, id3_values, pes_units, request, segment_dir, segment_pmt, Response};
+use support::{
+    get, id3_values, pes_units, request, segment_dir, segment_numbers, segment_pmt, send_signal,
+    Response,
+};
 
 const STUDIO: &str = env!("CARGO_BIN_EXE_studio");
 const ARN: &str = "arn:aws:ivs:us-east-1:123456789012:channel/LocalStudio1";
@@ -115,11 +118,7 @@ impl Studio {
         if r.status != 200 {
             return Ok(vec![]);
         }
-        Ok(String::from_utf8_lossy(&r.body)
-            .lines()
-            .filter_map(|l| l.strip_suffix(".ts"))
-            .filter_map(|l| l.rsplit('/').next()?.parse().ok())
-            .collect())
+        Ok(segment_numbers(&r.body))
     }
 
     fn wait_live(&self, timeout: Duration) -> anyhow::Result<()> {
@@ -1091,13 +1090,6 @@ async fn bad_input_exits_with_a_clear_message() -> anyhow::Result<()> {
     }
     drop(busy);
     Ok(())
-}
-
-/// Sends `signal` to process `pid`.
-#[allow(unsafe_code)]
-fn send_signal(pid: i32, signal: i32) {
-    // SAFETY: kill(2) takes any pid and signal; the worst case is an error.
-    unsafe { libc::kill(pid, signal) };
 }
 
 fn process_gone(pid: i32) -> bool {

@@ -122,3 +122,19 @@ pub fn pes_units(segment: &[u8], pid: ts::Pid) -> anyhow::Result<Vec<Vec<u8>>> {
     }
     Ok(units)
 }
+
+/// The segment numbers a live playlist lists.
+pub fn segment_numbers(playlist: &[u8]) -> Vec<u64> {
+    String::from_utf8_lossy(playlist)
+        .lines()
+        .filter_map(|l| l.strip_suffix(".ts"))
+        .filter_map(|l| l.rsplit('/').next()?.parse().ok())
+        .collect()
+}
+
+/// Sends `signal` to process `pid` (a negative pid: its process group).
+#[allow(unsafe_code)]
+pub fn send_signal(pid: i32, signal: i32) {
+    // SAFETY: kill(2) takes any pid and signal; the worst case is an error.
+    unsafe { libc::kill(pid, signal) };
+}
