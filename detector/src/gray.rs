@@ -9,9 +9,10 @@ use std::io::Cursor;
 /// Images larger than this (either side) are refused before decoding, so a
 /// hostile or mistaken upload can never make the detector allocate without
 /// bound. The worst case we must take: IVS thumbnails (at most 1920x1080),
-/// and catalog references, which may be phone photos (4032x3024). The same
-/// bound as Rekognition Custom Labels' largest image side.
-pub const MAX_SIDE: u32 = 4096;
+/// and catalog references or test photos, which may come from a phone
+/// (4032x3024) or a camera (4288x2848). Memory is bounded by
+/// [`MAX_PIXELS`]; the side only keeps a strip of pixels out.
+pub const MAX_SIDE: u32 = 8192;
 /// Decoded pixels allowed at most (16 Mpx, about 64 MB as RGBA while
 /// decoding). An 8192x8192 PNG of one colour is 200 KB on the wire and
 /// would have taken 270 MB.
@@ -47,13 +48,35 @@ impl Gray {
         Self { w, h, px }
     }
 
+    /// Grey of any decoded image. One with transparency (logo files usually
+    /// come as transparent PNGs) is laid on the ground that contrasts with
+    /// its own outer edge, so the logo's outline stays visible: a black mark
+    /// on transparency goes on white, a white one on black. Read as plain
+    /// luma, transparent pixels would be black and a black mark would vanish.
     pub fn from_dynamic(img: &image::DynamicImage) -> Self {
-        let luma = img.to_luma8();
-        Self {
-            w: luma.width() as usize,
-            h: luma.height() as usize,
-            px: luma.into_raw(),
+        if !img.color().has_alpha() {
+            let luma = img.to_luma8();
+            return Self {
+                w: luma.width() as usize,
+                h: luma.height() as usize,
+                px: luma.into_raw(),
+            };
         }
+        let rgba = img.to_rgba8();
+        let (w, h) = (rgba.width() as usize, rgba.height() as usize);
+        let px: Vec<[u8; 4]> = rgba.pixels().map(|p| p.0).collect();
+        let luma = |p: [u8; 4]| {
+            ((p[0] as u32 * 77 + p[1] as u32 * 150 + p[2] as u32 * 29 + 128) >> 8) as u8
+        };
+        let ground = ground_for_outline(w, h, &px, luma);
+        let px = px
+            .iter()
+            .map(|&p| {
+                let a = p[3] as u32;
+                ((luma(p) as u32 * a + ground as u32 * (255 - a) + 127) / 255) as u8
+            })
+            .collect();
+        Self { w, h, px }
     }
 
     /// Bilinear sample at (x, y) in pixel-centre coordinates; `None` outside.
@@ -285,6 +308,35 @@ const FORMATS: [image::ImageFormat; 3] = [
     image::ImageFormat::WebP,
 ];
 
+/// The ground (0 or 255) a transparent image is laid on: the one farther
+/// from the mean luma of its outer edge (opaque pixels beside transparent
+/// ones). An image with no such edge (fully opaque) keeps white, which
+/// nothing then shows.
+fn ground_for_outline(w: usize, h: usize, px: &[[u8; 4]], luma: impl Fn([u8; 4]) -> u8) -> u8 {
+    let opaque = |x: usize, y: usize| px[y * w + x][3] >= 128;
+    let (mut sum, mut n) = (0u64, 0u64);
+    for y in 0..h {
+        for x in 0..w {
+            if !opaque(x, y) {
+                continue;
+            }
+            let edge = (x > 0 && !opaque(x - 1, y))
+                || (x + 1 < w && !opaque(x + 1, y))
+                || (y > 0 && !opaque(x, y - 1))
+                || (y + 1 < h && !opaque(x, y + 1));
+            if edge {
+                sum += luma(px[y * w + x]) as u64;
+                n += 1;
+            }
+        }
+    }
+    if n == 0 || sum / n < 128 {
+        255
+    } else {
+        0
+    }
+}
+
 /// Decodes PNG, JPEG or WebP bytes to grey, refusing empty, unknown, corrupt
 /// and oversized images with a message that says which and what to do. The
 /// size is read from the header and checked before any pixel is allocated.
@@ -332,6 +384,59 @@ pub fn decode(bytes: &[u8]) -> Result<Gray, VisionError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A 40x20 transparent image with an opaque 20x10 square of `rgb` in
+    /// the middle, encoded as PNG.
+    fn mark_on_transparency(rgb: [u8; 3]) -> Vec<u8> {
+        let img = image::RgbaImage::from_fn(40, 20, |x, y| {
+            if (10..30).contains(&x) && (5..15).contains(&y) {
+                image::Rgba([rgb[0], rgb[1], rgb[2], 255])
+            } else {
+                image::Rgba([0, 0, 0, 0])
+            }
+        });
+        let mut png = Vec::new();
+        img.write_to(&mut Cursor::new(&mut png), image::ImageFormat::Png)
+            .unwrap();
+        png
+    }
+
+    #[test]
+    fn a_black_mark_on_transparency_is_laid_on_white() {
+        let g = decode(&mark_on_transparency([0, 0, 0])).unwrap();
+        assert_eq!((g.at(0, 0), g.at(20, 10)), (255, 0));
+        // Its margins trim away, leaving the mark.
+        let t = g.trim();
+        assert!(t.w <= 24 && t.h <= 14, "{}x{}", t.w, t.h);
+    }
+
+    #[test]
+    fn a_white_mark_on_transparency_is_laid_on_black() {
+        let g = decode(&mark_on_transparency([255, 255, 255])).unwrap();
+        assert_eq!((g.at(0, 0), g.at(20, 10)), (0, 255));
+    }
+
+    #[test]
+    fn half_transparent_pixels_blend_with_the_ground() {
+        let img = image::RgbaImage::from_fn(4, 4, |x, _| {
+            image::Rgba([
+                0,
+                0,
+                0,
+                if x == 0 {
+                    0
+                } else if x == 1 {
+                    128
+                } else {
+                    255
+                },
+            ])
+        });
+        let g = Gray::from_dynamic(&image::DynamicImage::ImageRgba8(img));
+        assert_eq!(g.at(0, 0), 255);
+        assert!((120..=135).contains(&g.at(1, 0)), "{}", g.at(1, 0));
+        assert_eq!(g.at(3, 0), 0);
+    }
 
     #[test]
     fn blur_keeps_flat_areas_flat_and_smooths_edges() {
@@ -442,7 +547,7 @@ mod tests {
         // One colour compresses to almost nothing: 4200x4200 is a few KB of
         // PNG and would be 70 MB of RGBA. Over the bound on either side, or
         // in pixels, it is refused from the header.
-        for (w, h) in [(4200u32, 4200u32), (4097, 8)] {
+        for (w, h) in [(4200u32, 4200u32), (8193, 8)] {
             let img = image::GrayImage::new(w, h);
             let mut png = Vec::new();
             image::DynamicImage::ImageLuma8(img)
@@ -454,12 +559,12 @@ mod tests {
                 "{err}"
             );
         }
-        // The largest phone photo side still passes.
-        let img = image::GrayImage::new(4032, 8);
+        // A camera's photo side still passes.
+        let img = image::GrayImage::new(4288, 8);
         let mut png = Vec::new();
         image::DynamicImage::ImageLuma8(img)
             .write_to(&mut Cursor::new(&mut png), image::ImageFormat::Png)
             .expect("encode png");
-        assert_eq!(decode(&png).map(|g| (g.w, g.h)), Ok((4032, 8)));
+        assert_eq!(decode(&png).map(|g| (g.w, g.h)), Ok((4288, 8)));
     }
 }

@@ -8,6 +8,7 @@
 
 pub mod aws_calls;
 pub mod looks;
+pub mod real_photos;
 pub mod scenes;
 pub mod standin;
 

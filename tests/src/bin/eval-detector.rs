@@ -18,6 +18,12 @@
 //! `--only` keeps the conditions named (their names in lower case, as
 //! `--save` writes them: `tiny,recoloured,lookalike`).
 //!
+//! `--real-photos [DIR]` scores the real-photo development set instead
+//! (`../shared/real-photos`, or `$REAL_PHOTOS`): precision and recall per
+//! half, per form, brand, logo width and condition, the threshold sweep and
+//! the time per frame. `--list` prints each photo's result, for the tuning
+//! half only: the held-out half is read as figures, never photo by photo.
+//!
 //! `--products N` adds made-up brands to the references so the catalog has
 //! N products (the two seed labels plus N - 2 that never appear), for the
 //! speed and memory figures with a bigger catalog.
@@ -35,15 +41,27 @@ fn main() -> anyhow::Result<()> {
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_writer(std::io::stderr)
         .init();
-    let mut args = std::env::args().skip(1);
+    let args = std::env::args().skip(1);
     let mut per_condition = 40u64;
     let mut save = None;
     let mut products = 2usize;
     let mut only: Option<Vec<String>> = None;
     let mut reading = Some(detector::Reading::default());
     let mut small_logos = true;
+    let mut real: Option<std::path::PathBuf> = None;
+    let mut list = false;
+    let mut args = args.peekable();
     while let Some(a) = args.next() {
         match a.as_str() {
+            "--real-photos" => {
+                real = Some(match args.peek() {
+                    Some(d) if !d.starts_with("--") => {
+                        args.next().map(Into::into).unwrap_or_default()
+                    }
+                    _ => e2e_tests::real_photos::default_dir(),
+                })
+            }
+            "--list" => list = true,
             "--save" => {
                 save = Some(std::path::PathBuf::from(
                     args.next().context("--save needs a folder")?,
@@ -84,14 +102,17 @@ fn main() -> anyhow::Result<()> {
             }
         }
     }
-    let set = eval_set()?;
-    let mut references = set.references.clone();
-    references.extend(made_up_references(products.saturating_sub(2)));
     let params = detector::Params {
         reading: reading.unwrap_or_default(),
         small_logos,
         ..detector::Params::default()
     };
+    if let Some(dir) = real {
+        return real_photos(&dir, params, reading, products, list);
+    }
+    let set = eval_set()?;
+    let mut references = set.references.clone();
+    references.extend(made_up_references(products.saturating_sub(2)));
     let detector = seed_detector(references, params, reading.is_some())?;
     println!(
         "built-in detector on {} generated 1280x720 scenes per condition; references: {}",
@@ -236,6 +257,292 @@ fn main() -> anyhow::Result<()> {
     let pct = |p: f64| times[((times.len() - 1) as f64 * p).round() as usize];
     println!(
         "\ndetection time per frame (one thread, decode excluded): p50 {:.1} ms, p95 {:.1} ms, max {:.1} ms over {} frames; peak RSS {:.0} MiB",
+        pct(0.5),
+        pct(0.95),
+        pct(1.0),
+        times.len(),
+        e2e_tests::peak_rss_mib()
+    );
+    Ok(())
+}
+
+/// The real-photo mode (`--real-photos`): see the module's doc.
+fn real_photos(
+    dir: &std::path::Path,
+    params: detector::Params,
+    reading: Option<detector::Reading>,
+    products: usize,
+    list: bool,
+) -> anyhow::Result<()> {
+    use e2e_tests::real_photos::{self as real, Counts, Form, Half, Kind};
+    use std::collections::BTreeMap;
+    let set = real::load(dir)?;
+    let brands: Vec<String> = {
+        let mut b: Vec<String> = set.references.iter().map(|r| r.0.clone()).collect();
+        b.dedup();
+        b
+    };
+    let mut references = set.references.clone();
+    references.extend(made_up_references(products.saturating_sub(brands.len())));
+    let mut detector = detector::BuiltinDetector::with_params(references, params)?;
+    if reading.is_some() {
+        let reader = detector::text::TextReader::load(&detector::text::default_models_dir())?;
+        let wordmarks = real::WORDMARKS
+            .iter()
+            .map(|(label, word)| detector::text::Wordmark::new(label, word))
+            .collect::<Result<Vec<_>, _>>()?;
+        detector = detector.with_wordmarks(std::sync::Arc::new(reader), wordmarks);
+    }
+    println!(
+        "built-in detector on the real-photo set {} ({} photos); references: {}",
+        set.dir.display(),
+        set.photos.len(),
+        set.references
+            .iter()
+            .map(|r| format!("{}={}", r.0, r.1.rsplit('/').next().unwrap_or(&r.1)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    println!(
+        "{} products in the catalog; min confidence {DEFAULT_MIN_CONFIDENCE}; wordmark signal: {}\n",
+        products.max(brands.len()),
+        match reading {
+            Some(r) => format!("on, read {r:?}"),
+            None => "off (--no-text)".into(),
+        }
+    );
+    let thresholds: Vec<f32> = (0..=18).map(|k| 10.0 + 5.0 * k as f32).collect();
+    // Every figure is kept per half: (half, group) -> counts.
+    let mut forms: BTreeMap<(Half, String), Counts> = BTreeMap::new();
+    let mut by_brand: BTreeMap<(Half, String), Counts> = BTreeMap::new();
+    let mut by_width: BTreeMap<(Half, usize), Counts> = BTreeMap::new();
+    let mut by_condition: BTreeMap<(Half, &str), Counts> = BTreeMap::new();
+    let mut sweep: BTreeMap<(Half, usize), Counts> = BTreeMap::new();
+    let mut times = Vec::new();
+    for photo in &set.photos {
+        let bytes = std::fs::read(&photo.file)
+            .with_context(|| format!("reading {}", photo.file.display()))?;
+        let frame = gray::decode(&bytes).with_context(|| photo.file.display().to_string())?;
+        let started = Instant::now();
+        let candidates = detector.candidates(&frame);
+        times.push(started.elapsed().as_secs_f64() * 1000.0);
+        let at = |t: f32| -> Vec<String> {
+            candidates
+                .iter()
+                .filter(|c| c.confidence >= t)
+                .map(|c| c.label.clone())
+                .collect()
+        };
+        let reported = at(DEFAULT_MIN_CONFIDENCE);
+        let counts = real::score(&reported, &photo.labels);
+        let h = photo.half;
+        // The target is scored on logos and negatives together; variants
+        // and objects apart.
+        let form = match (photo.kind, photo.form) {
+            (Kind::Positive, Some(Form::Logo)) => "logo",
+            (Kind::Positive, Some(Form::Variant)) => "variant",
+            (Kind::Positive, Some(Form::Object)) => "object",
+            (Kind::Positive, None) => "logo",
+            (Kind::Negative, _) => "negative",
+            (Kind::HardNegative, _) => "hard negative",
+        };
+        forms.entry((h, form.into())).or_default().add(counts);
+        let on_target = matches!(form, "logo" | "negative" | "hard negative");
+        if on_target {
+            for (k, t) in thresholds.iter().enumerate() {
+                sweep
+                    .entry((h, k))
+                    .or_default()
+                    .add(real::score(&at(*t), &photo.labels));
+            }
+        }
+        if form == "logo" {
+            for label in &photo.labels {
+                let one = real::score(
+                    &reported
+                        .iter()
+                        .filter(|r| *r == label)
+                        .cloned()
+                        .collect::<Vec<_>>(),
+                    std::slice::from_ref(label),
+                );
+                by_brand.entry((h, label.clone())).or_default().add(one);
+            }
+            if let Some(k) = real::WIDTHS
+                .iter()
+                .position(|(lo, hi)| (*lo..*hi).contains(&photo.logo_width))
+            {
+                by_width.entry((h, k)).or_default().add(counts);
+            }
+            for g in photo.condition_groups() {
+                by_condition.entry((h, g)).or_default().add(counts);
+            }
+        }
+        if on_target {
+            // False labels, per brand reported.
+            for r in reported.iter().filter(|r| !photo.labels.contains(r)) {
+                by_brand.entry((h, r.clone())).or_default().false_positives += 1;
+            }
+        }
+        if list && h == Half::Tuning {
+            let shown: Vec<String> = candidates
+                .iter()
+                .map(|c| {
+                    format!(
+                        "{} {:.0}{}{}",
+                        c.label,
+                        c.confidence,
+                        c.keypoints
+                            .map_or(String::new(), |k| format!(" k{:.0}", k.0)),
+                        c.text.map_or(String::new(), |t| format!(" t{:.0}", t.0))
+                    )
+                })
+                .collect();
+            println!(
+                "{:<18} {:<14} {:<8} {:>5} px  {}  found: [{}]  {}",
+                photo.name,
+                photo.labels.join(","),
+                form,
+                photo.logo_width,
+                if counts.false_positives > 0 {
+                    "FALSE"
+                } else if counts.false_negatives > 0 {
+                    "miss "
+                } else {
+                    "ok   "
+                },
+                shown.join("; "),
+                photo.condition
+            );
+        }
+    }
+    if list {
+        println!();
+    }
+    let halves = [Half::Tuning, Half::HeldOut];
+    let pr = |c: &Counts| {
+        format!(
+            "{:.3} | {:.3} | {} | {} | {}",
+            c.precision(),
+            c.recall(),
+            c.true_positives,
+            c.false_positives,
+            c.false_negatives
+        )
+    };
+    println!("target: logos (form = logo) and negatives together");
+    println!("| half | precision | recall | TP | FP | FN | photos with a false label |");
+    println!("| --- | --- | --- | --- | --- | --- | --- |");
+    let mut both = Counts::default();
+    for h in halves {
+        let mut c = Counts::default();
+        for form in ["logo", "negative", "hard negative"] {
+            c.add(forms.get(&(h, form.into())).copied().unwrap_or_default());
+        }
+        both.add(c);
+        println!(
+            "| {} | {} | {} |",
+            h.name(),
+            pr(&c),
+            c.photos_with_false_labels
+        );
+    }
+    println!(
+        "| **both** | {} | {} |\n",
+        pr(&both),
+        both.photos_with_false_labels
+    );
+    let table = |title: &str, rows: Vec<(String, [Counts; 2])>| {
+        println!("{title}");
+        println!("| | tuning P / R (TP, FP, FN) | held-out P / R (TP, FP, FN) |");
+        println!("| --- | --- | --- |");
+        for (name, c) in rows {
+            let cell = |c: &Counts| {
+                format!(
+                    "{:.2} / {:.2} ({}, {}, {})",
+                    c.precision(),
+                    c.recall(),
+                    c.true_positives,
+                    c.false_positives,
+                    c.false_negatives
+                )
+            };
+            println!("| {name} | {} | {} |", cell(&c[0]), cell(&c[1]));
+        }
+        println!();
+    };
+    let get2 = |f: &dyn Fn(Half) -> Counts| [f(Half::Tuning), f(Half::HeldOut)];
+    table(
+        "by form (variants and objects are a stretch, scored apart):",
+        ["logo", "variant", "object", "negative", "hard negative"]
+            .iter()
+            .map(|f| {
+                (
+                    f.to_string(),
+                    get2(&|h| forms.get(&(h, f.to_string())).copied().unwrap_or_default()),
+                )
+            })
+            .collect(),
+    );
+    table(
+        "logos by brand (false labels: on logos and negatives):",
+        brands
+            .iter()
+            .map(|b| {
+                (
+                    b.clone(),
+                    get2(&|h| by_brand.get(&(h, b.clone())).copied().unwrap_or_default()),
+                )
+            })
+            .collect(),
+    );
+    table(
+        "logos by width (largest instance, pixels of the file):",
+        real::WIDTHS
+            .iter()
+            .enumerate()
+            .map(|(k, (lo, hi))| {
+                let name = if *hi == u32::MAX {
+                    format!("{lo} px and wider")
+                } else {
+                    format!("{lo}-{hi} px")
+                };
+                (
+                    name,
+                    get2(&|h| by_width.get(&(h, k)).copied().unwrap_or_default()),
+                )
+            })
+            .collect(),
+    );
+    table(
+        "logos by condition (a photo may fall in several):",
+        real::CONDITION_GROUPS
+            .iter()
+            .map(|(g, _)| *g)
+            .chain(["other"])
+            .map(|g| {
+                (
+                    g.to_string(),
+                    get2(&|h| by_condition.get(&(h, g)).copied().unwrap_or_default()),
+                )
+            })
+            .collect(),
+    );
+    println!("threshold sweep (logos and negatives), tuning | held-out:");
+    for (k, t) in thresholds.iter().enumerate() {
+        let [a, b] = get2(&|h| sweep.get(&(h, k)).copied().unwrap_or_default());
+        println!(
+            "  min confidence {t:>3}: precision {:.3} recall {:.3} | precision {:.3} recall {:.3}",
+            a.precision(),
+            a.recall(),
+            b.precision(),
+            b.recall()
+        );
+    }
+    times.sort_by(f64::total_cmp);
+    let pct = |p: f64| times[((times.len() - 1) as f64 * p).round() as usize];
+    println!(
+        "\ndetection time per photo (one thread, decode excluded): p50 {:.1} ms, p95 {:.1} ms, max {:.1} ms over {} photos; peak RSS {:.0} MiB",
         pct(0.5),
         pct(0.95),
         pct(1.0),
