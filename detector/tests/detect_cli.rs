@@ -341,3 +341,65 @@ fn bad_wordmarks_and_missing_models_stop_with_the_fix() {
         assert!(stderr.contains(why), "{extra:?}: {stderr}");
     }
 }
+
+/// Twitch's dark strokes as a logo file usually comes: `ink` where the seed
+/// logo is dark, transparent elsewhere (PNG with alpha).
+fn mark_on_transparency(ink: u8) -> Vec<u8> {
+    let img = image::open(seed("twitch-1.png"))
+        .expect("seed logo")
+        .to_luma8();
+    let rgba = image::RgbaImage::from_fn(img.width(), img.height(), |x, y| {
+        if img.get_pixel(x, y).0[0] < 100 {
+            image::Rgba([ink, ink, ink, 255])
+        } else {
+            image::Rgba([0, 0, 0, 0])
+        }
+    });
+    let mut out = std::io::Cursor::new(Vec::new());
+    image::DynamicImage::ImageRgba8(rgba)
+        .write_to(&mut out, image::ImageFormat::Png)
+        .expect("encode");
+    out.into_inner()
+}
+
+/// The same strokes, `ink` on a `ground` frame 1.3 times the logo's size.
+fn mark_on_ground(ink: u8, ground: u8) -> Vec<u8> {
+    let img = image::open(seed("twitch-1.png"))
+        .expect("seed logo")
+        .to_luma8();
+    let (w, h) = (img.width() * 13 / 10, img.height() * 13 / 10);
+    let (ox, oy) = ((w - img.width()) / 2, (h - img.height()) / 2);
+    let frame = image::GrayImage::from_fn(w, h, |x, y| {
+        let inside = x >= ox && y >= oy && x - ox < img.width() && y - oy < img.height();
+        if inside && img.get_pixel(x - ox, y - oy).0[0] < 100 {
+            image::Luma([ink])
+        } else {
+            image::Luma([ground])
+        }
+    });
+    let mut out = std::io::Cursor::new(Vec::new());
+    image::DynamicImage::ImageLuma8(frame)
+        .write_to(&mut out, image::ImageFormat::Png)
+        .expect("encode");
+    out.into_inner()
+}
+
+/// A transparent PNG works as given: a black mark on transparency (once
+/// refused, its transparent pixels read as black: "0 keypoints") and a
+/// white one are each found on the ground that shows them.
+#[test]
+fn transparent_references_work_as_given() {
+    let scratch = Scratch::new("alpha");
+    for (ink, ground) in [(0u8, 235u8), (255, 30)] {
+        let reference = scratch.file(&format!("mark-{ink}.png"), &mark_on_transparency(ink));
+        let frame = scratch.file(&format!("frame-{ink}.png"), &mark_on_ground(ink, ground));
+        let out = run(&["--reference", &format!("twitch={reference}"), &frame]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "ink {ink}: {stderr}");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            stdout.contains("\"twitch\""),
+            "ink {ink}: {stdout} {stderr}"
+        );
+    }
+}

@@ -15,7 +15,8 @@
 //! `every-placement` or `whole-frame`: by default it reads only what the
 //! keypoint path has not found.
 //!
-//! `--only` keeps the conditions named (their names in lower case, as
+//! `--only` keeps the conditions named (with `--real-photos`: the
+//! tuning half's photos named, `p003,n005`) (their names in lower case, as
 //! `--save` writes them: `tiny,recoloured,lookalike`).
 //!
 //! `--real-photos [DIR]` scores the real-photo development set instead
@@ -50,6 +51,8 @@ fn main() -> anyhow::Result<()> {
     let mut small_logos = true;
     let mut real: Option<std::path::PathBuf> = None;
     let mut list = false;
+    let mut xfeat = false;
+    let mut orb = true;
     let mut args = args.peekable();
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -62,6 +65,8 @@ fn main() -> anyhow::Result<()> {
                 })
             }
             "--list" => list = true,
+            "--xfeat" => xfeat = true,
+            "--no-orb" => orb = false,
             "--save" => {
                 save = Some(std::path::PathBuf::from(
                     args.next().context("--save needs a folder")?,
@@ -105,15 +110,26 @@ fn main() -> anyhow::Result<()> {
     let params = detector::Params {
         reading: reading.unwrap_or_default(),
         small_logos,
+        orb,
         ..detector::Params::default()
     };
+    let xfeat = if xfeat {
+        Some(std::sync::Arc::new(detector::xfeat::XFeat::load(
+            &detector::xfeat::default_weights(),
+        )?))
+    } else {
+        None
+    };
     if let Some(dir) = real {
-        return real_photos(&dir, params, reading, products, list);
+        return real_photos(&dir, params, reading, products, list, xfeat, only);
     }
     let set = eval_set()?;
     let mut references = set.references.clone();
     references.extend(made_up_references(products.saturating_sub(2)));
-    let detector = seed_detector(references, params, reading.is_some())?;
+    let mut detector = seed_detector(references, params, reading.is_some())?;
+    if let Some(net) = xfeat {
+        detector = detector.with_learned_features(net);
+    }
     println!(
         "built-in detector on {} generated 1280x720 scenes per condition; references: {}",
         per_condition,
@@ -273,6 +289,8 @@ fn real_photos(
     reading: Option<detector::Reading>,
     products: usize,
     list: bool,
+    xfeat: Option<std::sync::Arc<detector::xfeat::XFeat>>,
+    only: Option<Vec<String>>,
 ) -> anyhow::Result<()> {
     use e2e_tests::real_photos::{self as real, Counts, Form, Half, Kind};
     use std::collections::BTreeMap;
@@ -285,6 +303,9 @@ fn real_photos(
     let mut references = set.references.clone();
     references.extend(made_up_references(products.saturating_sub(brands.len())));
     let mut detector = detector::BuiltinDetector::with_params(references, params)?;
+    if let Some(net) = xfeat {
+        detector = detector.with_learned_features(net);
+    }
     if reading.is_some() {
         let reader = detector::text::TextReader::load(&detector::text::default_models_dir())?;
         let wordmarks = real::WORDMARKS
@@ -320,6 +341,20 @@ fn real_photos(
     let mut sweep: BTreeMap<(Half, usize), Counts> = BTreeMap::new();
     let mut times = Vec::new();
     for photo in &set.photos {
+        // `--only p003,n005`: those photos, from the tuning half only.
+        if let Some(only) = &only {
+            let stem = photo
+                .name
+                .rsplit('/')
+                .next()
+                .unwrap_or("")
+                .split('.')
+                .next()
+                .unwrap_or("");
+            if photo.half != Half::Tuning || !only.iter().any(|o| o == stem) {
+                continue;
+            }
+        }
         let bytes = std::fs::read(&photo.file)
             .with_context(|| format!("reading {}", photo.file.display()))?;
         let frame = gray::decode(&bytes).with_context(|| photo.file.display().to_string())?;
