@@ -486,23 +486,15 @@ impl BuiltinDetector {
             else {
                 continue;
             };
-            let mut in_frame = h;
-            for v in &mut in_frame.0[..6] {
-                *v *= to_frame;
-            }
-            placements.push(Placement {
-                reference: index,
-                h: in_frame,
+            keep(
+                &mut best,
+                &mut placements,
+                index,
+                found,
+                h,
                 inliers,
-            });
-            let Some(found) = found else {
-                continue;
-            };
-            match best.iter_mut().find(|b| b.label == found.label) {
-                Some(b) if b.confidence >= found.confidence => {}
-                Some(b) => *b = found,
-                None => best.push(found),
-            }
+                to_frame,
+            );
         }
         #[cfg(feature = "learned")]
         if let Some(learned) = &self.learned {
@@ -520,23 +512,15 @@ impl BuiltinDetector {
                 else {
                     continue;
                 };
-                let mut in_frame = h;
-                for v in &mut in_frame.0[..6] {
-                    *v *= to_frame;
-                }
-                placements.push(Placement {
-                    reference: index,
-                    h: in_frame,
+                keep(
+                    &mut best,
+                    &mut placements,
+                    index,
+                    found,
+                    h,
                     inliers,
-                });
-                let Some(found) = found else {
-                    continue;
-                };
-                match best.iter_mut().find(|b| b.label == found.label) {
-                    Some(b) if b.confidence >= found.confidence => {}
-                    Some(b) => *b = found,
-                    None => best.push(found),
-                }
+                    to_frame,
+                );
             }
         }
         let t3 = std::time::Instant::now();
@@ -880,6 +864,37 @@ impl WordmarkSignal {
             confidence,
             bbox_of(&[tl, tr, br, bl], frame.w as f64, frame.h as f64)?,
         ))
+    }
+}
+
+/// Records where a reference was placed (`h`, work pixels, scaled by
+/// `to_frame` into the input frame's) and keeps its candidate if it is its
+/// label's most confident so far.
+fn keep(
+    best: &mut Vec<Found>,
+    placements: &mut Vec<Placement>,
+    reference: usize,
+    found: Option<Found>,
+    h: Homography,
+    inliers: usize,
+    to_frame: f64,
+) {
+    let mut in_frame = h;
+    for v in &mut in_frame.0[..6] {
+        *v *= to_frame;
+    }
+    placements.push(Placement {
+        reference,
+        h: in_frame,
+        inliers,
+    });
+    let Some(found) = found else {
+        return;
+    };
+    match best.iter_mut().find(|b| b.label == found.label) {
+        Some(b) if b.confidence >= found.confidence => {}
+        Some(b) => *b = found,
+        None => best.push(found),
     }
 }
 

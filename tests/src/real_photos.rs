@@ -6,6 +6,7 @@
 //! is scored by the labels the detector reports in it. A brand reported in
 //! a photo that does not carry it is a false label, wherever it was placed.
 
+use crate::scenes::Tally;
 use anyhow::{bail, Context as _};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -289,22 +290,22 @@ impl Counts {
         self.photos_with_false_labels += other.photos_with_false_labels;
     }
 
-    pub fn precision(&self) -> f64 {
-        let reported = self.true_positives + self.false_positives;
-        if reported == 0 {
-            1.0
-        } else {
-            self.true_positives as f64 / reported as f64
+    /// The label counts alone, for the evaluation's shared precision and
+    /// recall.
+    pub fn tally(&self) -> Tally {
+        Tally {
+            true_positives: self.true_positives,
+            false_positives: self.false_positives,
+            false_negatives: self.false_negatives,
         }
     }
 
+    pub fn precision(&self) -> f64 {
+        self.tally().precision()
+    }
+
     pub fn recall(&self) -> f64 {
-        let present = self.true_positives + self.false_negatives;
-        if present == 0 {
-            1.0
-        } else {
-            self.true_positives as f64 / present as f64
-        }
+        self.tally().recall()
     }
 }
 

@@ -133,11 +133,7 @@ fn main() -> anyhow::Result<()> {
     println!(
         "built-in detector on {} generated 1280x720 scenes per condition; references: {}",
         per_condition,
-        set.references
-            .iter()
-            .map(|r| format!("{}={}", r.0, r.1.rsplit('/').next().unwrap_or(&r.1)))
-            .collect::<Vec<_>>()
-            .join(", ")
+        reference_names(&set.references)
     );
     println!(
         "{} products in the catalog; min confidence {DEFAULT_MIN_CONFIDENCE}\n",
@@ -269,16 +265,7 @@ fn main() -> anyhow::Result<()> {
             println!("  {range}: {:.3} ({hits} of {n})", hits as f64 / n as f64);
         }
     }
-    times.sort_by(f64::total_cmp);
-    let pct = |p: f64| times[((times.len() - 1) as f64 * p).round() as usize];
-    println!(
-        "\ndetection time per frame (one thread, decode excluded): p50 {:.1} ms, p95 {:.1} ms, max {:.1} ms over {} frames; peak RSS {:.0} MiB",
-        pct(0.5),
-        pct(0.95),
-        pct(1.0),
-        times.len(),
-        e2e_tests::peak_rss_mib()
-    );
+    print_times(times, "frame");
     Ok(())
 }
 
@@ -318,11 +305,7 @@ fn real_photos(
         "built-in detector on the real-photo set {} ({} photos); references: {}",
         set.dir.display(),
         set.photos.len(),
-        set.references
-            .iter()
-            .map(|r| format!("{}={}", r.0, r.1.rsplit('/').next().unwrap_or(&r.1)))
-            .collect::<Vec<_>>()
-            .join(", ")
+        reference_names(&set.references)
     );
     println!(
         "{} products in the catalog; min confidence {DEFAULT_MIN_CONFIDENCE}; wordmark signal: {}\n",
@@ -574,15 +557,33 @@ fn real_photos(
             b.recall()
         );
     }
+    print_times(times, "photo");
+    Ok(())
+}
+
+/// The detection times' percentiles (ms, one per `unit`) and the peak RSS.
+fn print_times(mut times: Vec<f64>, unit: &str) {
+    if times.is_empty() {
+        println!("\nno {unit} analysed");
+        return;
+    }
     times.sort_by(f64::total_cmp);
     let pct = |p: f64| times[((times.len() - 1) as f64 * p).round() as usize];
     println!(
-        "\ndetection time per photo (one thread, decode excluded): p50 {:.1} ms, p95 {:.1} ms, max {:.1} ms over {} photos; peak RSS {:.0} MiB",
+        "\ndetection time per {unit} (one thread, decode excluded): p50 {:.1} ms, p95 {:.1} ms, max {:.1} ms over {} {unit}s; peak RSS {:.0} MiB",
         pct(0.5),
         pct(0.95),
         pct(1.0),
         times.len(),
         e2e_tests::peak_rss_mib()
     );
-    Ok(())
+}
+
+/// "label=file, ..." for the references' header line.
+fn reference_names(references: &[detector::NamedReference]) -> String {
+    references
+        .iter()
+        .map(|r| format!("{}={}", r.0, r.1.rsplit('/').next().unwrap_or(&r.1)))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
