@@ -37,6 +37,7 @@ pub mod index;
 #[cfg(feature = "learned")]
 pub mod learned;
 pub mod orb;
+pub mod parts;
 pub mod small;
 #[cfg(feature = "text")]
 pub mod text;
@@ -98,6 +99,9 @@ pub struct Params {
     /// Whether ORB's keypoints are matched (off only to measure the learned
     /// features alone).
     pub orb: bool,
+    /// Whether a lockup's parts (mark, word) are references too
+    /// ([`parts`]).
+    pub lockup_parts: bool,
 }
 
 /// Where the wordmark signal reads text.
@@ -147,6 +151,7 @@ impl Default for Params {
             reading: Reading::default(),
             small_logos: true,
             orb: true,
+            lockup_parts: true,
         }
     }
 }
@@ -295,32 +300,45 @@ impl BuiltinDetector {
                     ),
                 });
             }
-            let scale = (REFERENCE_SIDE as f32 / image.w.max(image.h) as f32).min(1.0);
-            let image = image.resize(
-                ((image.w as f32 * scale).round() as usize).max(1),
-                ((image.h as f32 * scale).round() as usize).max(1),
-            );
-            let features = orb::extract(
-                &Pyramid::build(&image, &params.reference),
-                &params.reference,
-            );
-            if features.keypoints.len() < MIN_REFERENCE_KEYPOINTS {
-                return Err(VisionError::Reference {
-                    label,
-                    source_name,
+            let parts = if params.lockup_parts {
+                parts::lockup_parts(&image)
+            } else {
+                Vec::new()
+            };
+            let whole = analyse_reference(&image, &params).map_err(|keypoints| {
+                VisionError::Reference {
+                    label: label.clone(),
+                    source_name: source_name.clone(),
                     problem: format!(
-                        "has too little texture to be recognised ({} keypoints, at least {MIN_REFERENCE_KEYPOINTS} needed); use a sharper, larger picture of the logo itself",
-                        features.keypoints.len()
+                        "has too little texture to be recognised ({keypoints} keypoints, at least {MIN_REFERENCE_KEYPOINTS} needed); use a sharper, larger picture of the logo itself"
                     ),
-                });
-            }
-            let small = small::SmallTemplate::new(&image);
+                }
+            })?;
             analysed.push(Reference {
-                label,
-                image,
-                features,
-                small,
+                label: label.clone(),
+                ..whole
             });
+            // A lockup's parts serve where they can; one too small or too
+            // plain to recognise is left out, not an error.
+            for (k, part) in parts.iter().enumerate() {
+                if part.w.max(part.h) < MIN_REFERENCE_SIDE || part.w.min(part.h) < 12 {
+                    continue;
+                }
+                match analyse_reference(part, &params) {
+                    // A part is found by keypoints only, never searched
+                    // whole as a small logo: a part is less of a logo than
+                    // the lockup, and at 35 px "us" in a printed page
+                    // passed for the letters of "aws".
+                    Ok(r) => analysed.push(Reference {
+                        label: label.clone(),
+                        small: None,
+                        ..r
+                    }),
+                    Err(keypoints) => {
+                        tracing::debug!(%label, %source_name, part = k, keypoints, "a lockup part too plain to recognise alone")
+                    }
+                }
+            }
         }
         let index =
             DescriptorIndex::build(analysed.iter().map(|r| r.features.descriptors.as_slice()));
@@ -865,6 +883,30 @@ impl WordmarkSignal {
             bbox_of(&[tl, tr, br, bl], frame.w as f64, frame.h as f64)?,
         ))
     }
+}
+
+/// A trimmed reference (or lockup part) scaled to the analysis size, with
+/// its keypoints and small template; the keypoint count when too few.
+fn analyse_reference(image: &Gray, params: &Params) -> Result<Reference, usize> {
+    let scale = (REFERENCE_SIDE as f32 / image.w.max(image.h) as f32).min(1.0);
+    let image = image.resize(
+        ((image.w as f32 * scale).round() as usize).max(1),
+        ((image.h as f32 * scale).round() as usize).max(1),
+    );
+    let features = orb::extract(
+        &Pyramid::build(&image, &params.reference),
+        &params.reference,
+    );
+    if features.keypoints.len() < MIN_REFERENCE_KEYPOINTS {
+        return Err(features.keypoints.len());
+    }
+    let small = small::SmallTemplate::new(&image);
+    Ok(Reference {
+        label: String::new(),
+        image,
+        features,
+        small,
+    })
 }
 
 /// Records where a reference was placed (`h`, work pixels, scaled by

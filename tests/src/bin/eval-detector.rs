@@ -53,6 +53,7 @@ fn main() -> anyhow::Result<()> {
     let mut list = false;
     let mut xfeat = false;
     let mut orb = true;
+    let mut lockup_parts = true;
     let mut args = args.peekable();
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -67,6 +68,7 @@ fn main() -> anyhow::Result<()> {
             "--list" => list = true,
             "--xfeat" => xfeat = true,
             "--no-orb" => orb = false,
+            "--no-parts" => lockup_parts = false,
             "--save" => {
                 save = Some(std::path::PathBuf::from(
                     args.next().context("--save needs a folder")?,
@@ -111,6 +113,7 @@ fn main() -> anyhow::Result<()> {
         reading: reading.unwrap_or_default(),
         small_logos,
         orb,
+        lockup_parts,
         ..detector::Params::default()
     };
     let xfeat = if xfeat {
@@ -195,7 +198,15 @@ fn main() -> anyhow::Result<()> {
                 .filter(|c| c.confidence >= DEFAULT_MIN_CONFIDENCE)
                 .map(|c| (c.label.clone(), c.bbox))
                 .collect();
-            tally.add(score(&found, &s.truth));
+            let scored = score(&found, &s.truth);
+            if scored.false_positives > 0 {
+                // Each false label, so it can be looked at (`--save`).
+                eprintln!(
+                    "false label in {key}-{i:03}: found {found:?}, truth {:?}",
+                    s.truth
+                );
+            }
+            tally.add(scored);
             if let [(_, truth)] = s.truth.as_slice() {
                 let width = truth[2] * 1280.0;
                 if let Some(k) = WIDTHS
