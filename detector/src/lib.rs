@@ -305,7 +305,7 @@ impl BuiltinDetector {
             } else {
                 Vec::new()
             };
-            let whole = analyse_reference(&image, &params).map_err(|keypoints| {
+            let whole = analyse_reference(&label, &image, &params).map_err(|keypoints| {
                 VisionError::Reference {
                     label: label.clone(),
                     source_name: source_name.clone(),
@@ -314,26 +314,19 @@ impl BuiltinDetector {
                     ),
                 }
             })?;
-            analysed.push(Reference {
-                label: label.clone(),
-                ..whole
-            });
+            analysed.push(whole);
             // A lockup's parts serve where they can; one too small or too
             // plain to recognise is left out, not an error.
             for (k, part) in parts.iter().enumerate() {
                 if part.w.max(part.h) < MIN_REFERENCE_SIDE || part.w.min(part.h) < 12 {
                     continue;
                 }
-                match analyse_reference(part, &params) {
+                match analyse_reference(&label, part, &params) {
                     // A part is found by keypoints only, never searched
                     // whole as a small logo: a part is less of a logo than
                     // the lockup, and at 35 px "us" in a printed page
                     // passed for the letters of "aws".
-                    Ok(r) => analysed.push(Reference {
-                        label: label.clone(),
-                        small: None,
-                        ..r
-                    }),
+                    Ok(r) => analysed.push(Reference { small: None, ..r }),
                     Err(keypoints) => {
                         tracing::debug!(%label, %source_name, part = k, keypoints, "a lockup part too plain to recognise alone")
                     }
@@ -887,7 +880,7 @@ impl WordmarkSignal {
 
 /// A trimmed reference (or lockup part) scaled to the analysis size, with
 /// its keypoints and small template; the keypoint count when too few.
-fn analyse_reference(image: &Gray, params: &Params) -> Result<Reference, usize> {
+fn analyse_reference(label: &str, image: &Gray, params: &Params) -> Result<Reference, usize> {
     let scale = (REFERENCE_SIDE as f32 / image.w.max(image.h) as f32).min(1.0);
     let image = image.resize(
         ((image.w as f32 * scale).round() as usize).max(1),
@@ -902,7 +895,7 @@ fn analyse_reference(image: &Gray, params: &Params) -> Result<Reference, usize> 
     }
     let small = small::SmallTemplate::new(&image);
     Ok(Reference {
-        label: String::new(),
+        label: label.to_owned(),
         image,
         features,
         small,
