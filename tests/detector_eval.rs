@@ -13,7 +13,7 @@ fn labelled(detector: &detector::BuiltinDetector, frame: &gray::Gray) -> Vec<(St
     detector
         .detect(frame, DEFAULT_MIN_CONFIDENCE)
         .into_iter()
-        .map(|f| (f.label, f.bbox))
+        .map(|f| (f.label, f.bbox.to_array()))
         .collect()
 }
 
@@ -84,8 +84,8 @@ fn a_wordmark_is_read_where_the_keypoints_place_its_logo() {
                 .candidates(&frame)
                 .into_iter()
                 .filter_map(|c| Some((c.label, c.text?)))
-                .filter(|(_, (confidence, _))| *confidence >= DEFAULT_MIN_CONFIDENCE)
-                .map(|(label, (_, bbox))| (label, bbox))
+                .filter(|(_, text)| text.confidence >= DEFAULT_MIN_CONFIDENCE)
+                .map(|(label, text)| (label, text.bbox.to_array()))
                 .collect();
             let tally = score(&read, &s.truth);
             if condition == Condition::LookAlike {

@@ -5,7 +5,7 @@
 
 use crate::decision::{BoundingBox, Detection};
 use crate::ports::{DetectError, ServiceError};
-use detector::{BuiltinDetector, Found, NamedReference, VisionError};
+use detector::{BuiltinDetector, Found, RatioBox, Reference, VisionError};
 use std::sync::Arc;
 
 /// Rekognition-shaped detections for the decision core.
@@ -15,14 +15,20 @@ pub fn to_detections(found: Vec<Found>) -> Vec<Detection> {
         .map(|f| Detection {
             label: f.label,
             confidence: f.confidence,
-            bounding_box: Some(BoundingBox {
-                left: f.bbox[0],
-                top: f.bbox[1],
-                width: f.bbox[2],
-                height: f.bbox[3],
-            }),
+            bounding_box: Some(f.bbox.into()),
         })
         .collect()
+}
+
+impl From<RatioBox> for BoundingBox {
+    fn from(b: RatioBox) -> Self {
+        Self {
+            left: b.left,
+            top: b.top,
+            width: b.width,
+            height: b.height,
+        }
+    }
 }
 
 /// Runs the built-in detector on encoded image bytes off the async threads.
@@ -54,7 +60,7 @@ pub async fn detect_bytes(
 pub fn references_from_catalog(
     catalog: &ad_contract::Catalog,
     mut read: impl FnMut(&str) -> Result<Vec<u8>, String>,
-) -> Result<(Vec<NamedReference>, Vec<String>), VisionError> {
+) -> Result<(Vec<Reference>, Vec<String>), VisionError> {
     let mut references = Vec::new();
     let mut without = Vec::new();
     for product in catalog.products() {
@@ -65,14 +71,12 @@ pub fn references_from_catalog(
             without.push(product.id.as_str().to_owned());
         }
         for source in &product.reference_images {
-            let err = |problem: String| VisionError::Reference {
+            let bytes = read(source).map_err(|e| VisionError::Reference {
                 label: label.clone(),
                 source_name: source.clone(),
-                problem,
-            };
-            let bytes = read(source).map_err(|e| err(format!("cannot read it: {e}")))?;
-            let image = detector::decode(&bytes).map_err(|e| err(e.to_string()))?;
-            references.push((label.clone(), source.clone(), image));
+                problem: format!("cannot read it: {e}"),
+            })?;
+            references.push(Reference::decode(label, source, &bytes)?);
         }
     }
     if references.is_empty() && wordmarks_from_catalog(catalog).is_empty() {

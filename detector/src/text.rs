@@ -24,7 +24,9 @@
 //! lines are read at the narrowest of a few widths that fits them, most
 //! promising first, until it is spent.
 
+use crate::fusion::Signal;
 use crate::gray::Gray;
+use crate::ratio_box::RatioBox;
 use crate::VisionError;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -70,8 +72,8 @@ pub fn line_length(w: f32, h: f32) -> usize {
 pub struct TextLine {
     /// Each character read, with the recogniser's probability for it.
     pub chars: Vec<(char, f32)>,
-    /// Ratios of the frame: left, top, width, height.
-    pub bbox: [f32; 4],
+    /// Where, in the frame.
+    pub bbox: RatioBox,
 }
 
 impl TextLine {
@@ -215,7 +217,7 @@ impl TextReader {
         let (fw, fh) = (frame.w as f32, frame.h as f32);
         Some(TextLine {
             chars,
-            bbox: [b[0] / fw, b[1] / fh, b[2] / fw, b[3] / fh],
+            bbox: RatioBox::of_pixels(b, fw, fh),
         })
     }
 
@@ -508,21 +510,28 @@ impl Wordmark {
     }
 }
 
+/// A wordmark read in the frame.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct WordmarkRead {
+    /// Index into the wordmarks looked for.
+    pub wordmark: usize,
+    pub signal: Signal,
+}
+
 /// Reads the lines of `frame` that could hold one of `wordmarks` and returns
-/// each wordmark found: (index into `wordmarks`, confidence 0-100, box as
-/// ratios), at most one per wordmark, the most confident.
+/// each wordmark found, at most one per wordmark, the most confident.
 pub fn find_wordmarks(
     reader: &TextReader,
     wordmarks: &[&Wordmark],
     frame: &Gray,
-) -> Vec<(usize, f32, [f32; 4])> {
+) -> Vec<WordmarkRead> {
     if wordmarks.is_empty() {
         return Vec::new();
     }
     let started = std::time::Instant::now();
     let boxes = reader.find_boxes(frame);
     tracing::trace!(boxes = boxes.len(), took = ?started.elapsed(), "text boxes found");
-    let mut found: Vec<(usize, f32, [f32; 4])> = Vec::new();
+    let mut found: Vec<WordmarkRead> = Vec::new();
     let mut budget = READ_BUDGET;
     let candidates = boxes
         .iter()
@@ -542,10 +551,17 @@ pub fn find_wordmarks(
             let Some(confidence) = w.matched_in(&line) else {
                 continue;
             };
-            match found.iter_mut().find(|f| f.0 == i) {
-                Some(f) if f.1 >= confidence => {}
-                Some(f) => *f = (i, confidence, line.bbox),
-                None => found.push((i, confidence, line.bbox)),
+            let read = WordmarkRead {
+                wordmark: i,
+                signal: Signal {
+                    confidence,
+                    bbox: line.bbox,
+                },
+            };
+            match found.iter_mut().find(|f| f.wordmark == i) {
+                Some(f) if f.signal.confidence >= confidence => {}
+                Some(f) => *f = read,
+                None => found.push(read),
             }
         }
     }
@@ -559,7 +575,7 @@ mod tests {
     fn line(text: &str) -> TextLine {
         TextLine {
             chars: text.chars().map(|c| (c, 0.9)).collect(),
-            bbox: [0.0; 4],
+            bbox: RatioBox::default(),
         }
     }
 

@@ -12,7 +12,7 @@ use backend::decision::Rules;
 use backend::handlers::{handle_thumbnails, tick, Pipeline, ThumbnailRecord};
 use backend::local::{ChannelWorkflow, FolderDetector, MemoryStateStore};
 use backend::ports::{CuePublisher, PublishError, RetryPolicy, SystemClock, WorkflowInput};
-use detector::{BuiltinDetector, NamedReference, VisionError};
+use detector::{BuiltinDetector, Reference, VisionError};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -48,7 +48,7 @@ impl CuePublisher for ChannelPublisher {
 pub fn references(
     catalog: &Catalog,
     catalog_dir: Option<&Path>,
-) -> Result<Vec<NamedReference>, VisionError> {
+) -> Result<Vec<Reference>, VisionError> {
     let (references, without) =
         backend::builtin::references_from_catalog(catalog, |source| match catalog_dir {
             Some(dir) => std::fs::read(dir.join(source))

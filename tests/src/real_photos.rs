@@ -142,7 +142,7 @@ pub const CONDITION_GROUPS: [(&str, &[&str]); 7] = [
 
 pub struct RealSet {
     pub dir: PathBuf,
-    pub references: Vec<detector::NamedReference>,
+    pub references: Vec<detector::Reference>,
     pub photos: Vec<Photo>,
 }
 
@@ -238,7 +238,7 @@ pub fn load(dir: &Path) -> anyhow::Result<RealSet> {
             .collect();
         files.sort();
         for file in files {
-            references.push(detector::load_reference(&label, &file)?);
+            references.push(detector::Reference::load(&label, &file)?);
         }
     }
     Ok(RealSet {

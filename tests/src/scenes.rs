@@ -809,7 +809,7 @@ pub const SEED_WORDMARKS: [(&str, &str); 2] = [("aws", "aws"), ("twitch", "twitc
 
 /// The seed references and sprites, and the demo's logos as other brands.
 pub struct EvalSet {
-    pub references: Vec<detector::NamedReference>,
+    pub references: Vec<detector::Reference>,
     pub positives: Vec<Sprite>,
     pub others: Vec<Sprite>,
 }
@@ -818,7 +818,7 @@ pub struct EvalSet {
 /// second signal (read as `params.reading` says) when `wordmarks` is set
 /// (the models come from `scripts/setup.sh`).
 pub fn seed_detector(
-    references: Vec<detector::NamedReference>,
+    references: Vec<detector::Reference>,
     params: detector::Params,
     wordmarks: bool,
 ) -> anyhow::Result<detector::BuiltinDetector> {
@@ -840,7 +840,7 @@ pub fn eval_set() -> anyhow::Result<EvalSet> {
     let mut positives = Vec::new();
     for (label, file) in SEED_REFERENCES {
         let path = dir.join(file);
-        references.push(detector::load_reference(label, &path).map_err(|e| {
+        references.push(detector::Reference::load(label, &path).map_err(|e| {
             anyhow::anyhow!("{e} (the seed logos live in ../shared/seed-logos beside the checkout, or set SEED_LOGOS)")
         })?);
         positives.push(load_sprite(label, &path)?);
@@ -863,7 +863,7 @@ pub fn eval_set() -> anyhow::Result<EvalSet> {
 /// `n` made-up brands as extra references (a word in block letters and a
 /// few shapes on a coloured card), to measure the detector with a bigger
 /// catalog. They never appear in the scenes.
-pub fn made_up_references(n: usize) -> Vec<detector::NamedReference> {
+pub fn made_up_references(n: usize) -> Vec<detector::Reference> {
     let mut rng = XorShift::new(0xB4A2D5);
     (0..n)
         .map(|i| {
@@ -896,7 +896,7 @@ pub fn made_up_references(n: usize) -> Vec<detector::NamedReference> {
                 card.height() as usize,
                 card.as_raw(),
             );
-            (format!("brand{i}"), format!("made-up brand {word}"), gray)
+            detector::Reference::new(format!("brand{i}"), format!("made-up brand {word}"), gray)
         })
         .collect()
 }

@@ -5,7 +5,7 @@
 use anyhow::{bail, Context};
 use clap::Parser;
 use detector::text::{self, Wordmark};
-use detector::{gray, load_reference, BuiltinDetector, DEFAULT_MIN_CONFIDENCE};
+use detector::{gray, BuiltinDetector, Reference, DEFAULT_MIN_CONFIDENCE};
 use serde_json::json;
 use std::io::Write;
 use std::path::PathBuf;
@@ -51,7 +51,7 @@ fn references(args: &Args) -> anyhow::Result<BuiltinDetector> {
         if label.trim().is_empty() || path.is_empty() {
             bail!("--reference {spec:?} needs both a label and an image path (LABEL=IMAGE)");
         }
-        refs.push(load_reference(label.trim(), path.as_ref())?);
+        refs.push(Reference::load(label.trim(), path.as_ref())?);
     }
     let detector = BuiltinDetector::new(refs)?;
     let mut wordmarks = Vec::new();
@@ -122,7 +122,7 @@ fn main() -> ExitCode {
                 json!({
                     "name": c.label,
                     "confidence": (c.confidence * 10.0).round() / 10.0,
-                    "box": {"left": c.bbox[0], "top": c.bbox[1], "width": c.bbox[2], "height": c.bbox[3]},
+                    "box": {"left": c.bbox.left, "top": c.bbox.top, "width": c.bbox.width, "height": c.bbox.height},
                 })
             })
             .collect();

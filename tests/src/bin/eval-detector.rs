@@ -189,14 +189,14 @@ fn main() -> anyhow::Result<()> {
                 let found: Vec<_> = candidates
                     .iter()
                     .filter(|c| c.confidence >= *t)
-                    .map(|c| (c.label.clone(), c.bbox))
+                    .map(|c| (c.label.clone(), c.bbox.to_array()))
                     .collect();
                 sweep[k].add(score(&found, &s.truth));
             }
             let found: Vec<_> = candidates
                 .iter()
                 .filter(|c| c.confidence >= DEFAULT_MIN_CONFIDENCE)
-                .map(|c| (c.label.clone(), c.bbox))
+                .map(|c| (c.label.clone(), c.bbox.to_array()))
                 .collect();
             let scored = score(&found, &s.truth);
             if scored.false_positives > 0 {
@@ -220,9 +220,9 @@ fn main() -> anyhow::Result<()> {
             let alone = |signal: fn(&Found) -> Option<Signal>| -> Vec<_> {
                 candidates
                     .iter()
-                    .filter_map(|c| signal(c).map(|(conf, bbox)| (c.label.clone(), conf, bbox)))
-                    .filter(|(_, conf, _)| *conf >= DEFAULT_MIN_CONFIDENCE)
-                    .map(|(label, _, bbox)| (label, bbox))
+                    .filter_map(|c| Some((c.label.clone(), signal(c)?)))
+                    .filter(|(_, s)| s.confidence >= DEFAULT_MIN_CONFIDENCE)
+                    .map(|(label, s)| (label, s.bbox.to_array()))
                     .collect()
             };
             by_keypoints.add(score(&alone(|c| c.keypoints), &s.truth));
@@ -294,7 +294,7 @@ fn real_photos(
     use std::collections::BTreeMap;
     let set = real::load(dir)?;
     let brands: Vec<String> = {
-        let mut b: Vec<String> = set.references.iter().map(|r| r.0.clone()).collect();
+        let mut b: Vec<String> = set.references.iter().map(|r| r.label.clone()).collect();
         b.dedup();
         b
     };
@@ -422,8 +422,9 @@ fn real_photos(
                         c.label,
                         c.confidence,
                         c.keypoints
-                            .map_or(String::new(), |k| format!(" k{:.0}", k.0)),
-                        c.text.map_or(String::new(), |t| format!(" t{:.0}", t.0))
+                            .map_or(String::new(), |k| format!(" k{:.0}", k.confidence)),
+                        c.text
+                            .map_or(String::new(), |t| format!(" t{:.0}", t.confidence))
                     )
                 })
                 .collect();
@@ -591,10 +592,13 @@ fn print_times(mut times: Vec<f64>, unit: &str) {
 }
 
 /// "label=file, ..." for the references' header line.
-fn reference_names(references: &[detector::NamedReference]) -> String {
+fn reference_names(references: &[detector::Reference]) -> String {
     references
         .iter()
-        .map(|r| format!("{}={}", r.0, r.1.rsplit('/').next().unwrap_or(&r.1)))
+        .map(|r| {
+            let file = r.source.rsplit('/').next().unwrap_or(&r.source);
+            format!("{}={file}", r.label)
+        })
         .collect::<Vec<_>>()
         .join(", ")
 }
