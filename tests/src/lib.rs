@@ -413,6 +413,29 @@ pub fn peak_rss_mib() -> f64 {
     usage.ru_maxrss as f64 / 1024.0
 }
 
+/// Starts a new peak-memory measurement: the kernel's high-water mark of
+/// this process's resident set is set back to what it holds now (Linux's
+/// `clear_refs`); [`peak_rss_since_reset_mib`] reads it. Returns whether the
+/// kernel took it.
+pub fn reset_peak_rss() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
+}
+
+/// The resident set's high-water mark since [`reset_peak_rss`] (or the
+/// process's start), from `/proc/self/status`; `None` where there is none.
+pub fn peak_rss_since_reset_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line
+        .trim_start_matches("VmHWM:")
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib / 1024.0)
+}
+
 /// This thread's CPU time: what a benchmark's own work cost on one core,
 /// whatever else the machine runs.
 #[allow(unsafe_code)]

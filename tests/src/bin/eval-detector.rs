@@ -28,6 +28,14 @@
 //! `--products N` adds made-up brands to the references so the catalog has
 //! N products (the two seed labels plus N - 2 that never appear), for the
 //! speed and memory figures with a bigger catalog.
+//!
+//! `--budget` prints issue 28's budget table instead, from generated
+//! 1280x720 frames (SCENES_PER_CONDITION each, 3 unless given) with 2, 20
+//! and 100 products: the detector's start-up (references analysed, text
+//! models loaded: its share of a Lambda cold start), the time per frame
+//! (decode included, one thread), the peak memory of each catalog size, and
+//! the Lambda cost per channel-hour at 5 s thumbnails (the pricing model is
+//! [`LambdaPricing`], docs/figures.md states it).
 
 use anyhow::Context;
 use detector::{gray, Found, Signal, DEFAULT_MIN_CONFIDENCE};
@@ -54,6 +62,8 @@ fn main() -> anyhow::Result<()> {
     let mut xfeat = false;
     let mut orb = true;
     let mut lockup_parts = true;
+    let mut budget_mode = false;
+    let mut per_condition_given = false;
     let mut args = args.peekable();
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -66,6 +76,7 @@ fn main() -> anyhow::Result<()> {
                 })
             }
             "--list" => list = true,
+            "--budget" => budget_mode = true,
             "--xfeat" => xfeat = true,
             "--no-orb" => orb = false,
             "--no-parts" => lockup_parts = false,
@@ -105,7 +116,8 @@ fn main() -> anyhow::Result<()> {
             n => {
                 per_condition = n
                     .parse()
-                    .with_context(|| format!("{n:?} is not a number of scenes"))?
+                    .with_context(|| format!("{n:?} is not a number of scenes"))?;
+                per_condition_given = true;
             }
         }
     }
@@ -123,6 +135,9 @@ fn main() -> anyhow::Result<()> {
     } else {
         None
     };
+    if budget_mode {
+        return budget(if per_condition_given { per_condition } else { 3 });
+    }
     if let Some(dir) = real {
         return real_photos(&dir, params, reading, products, list, xfeat, only);
     }
@@ -591,6 +606,96 @@ fn print_times(mut times: Vec<f64>, unit: &str) {
     );
 }
 
+/// Lambda's list prices for arm64 (us-east-1, the same since 2021; check
+/// <https://aws.amazon.com/lambda/pricing/> before quoting) and how the
+/// stack runs on-thumbnail with the built-in detector.
+struct LambdaPricing {
+    per_gb_second: f64,
+    per_request: f64,
+    /// The stack's memory for on-thumbnail with the built-in detector
+    /// (infra/lib/stack.ts): 1769 MB, one full vCPU.
+    memory_gb: f64,
+    /// Billed time per invocation besides decoding and detecting: the
+    /// thumbnail's S3 read, the state table's transaction and PutMetadata.
+    /// An allowance, not a measurement.
+    calls_seconds: f64,
+}
+
+const LAMBDA_ARM64: LambdaPricing = LambdaPricing {
+    per_gb_second: 0.000_013_333_4,
+    per_request: 0.000_000_2,
+    memory_gb: 1769.0 / 1024.0,
+    calls_seconds: 0.1,
+};
+
+impl LambdaPricing {
+    /// Dollars per channel-hour with a thumbnail every `interval` seconds
+    /// and `seconds` of decoding and detecting each.
+    fn per_channel_hour(&self, interval: f64, seconds: f64) -> f64 {
+        let invocations = 3600.0 / interval;
+        invocations
+            * ((seconds + self.calls_seconds) * self.memory_gb * self.per_gb_second
+                + self.per_request)
+    }
+}
+
+/// `--budget`: issue 28's budget table (see the module's doc).
+fn budget(per_condition: u64) -> anyhow::Result<()> {
+    let set = eval_set()?;
+    println!(
+        "detector budget: generated 1280x720 frames, {per_condition} per condition ({} frames a catalog size), wordmarks read, one thread, decode included\n",
+        per_condition as usize * Condition::ALL.len()
+    );
+    println!("| products | start-up (references analysed, text models loaded) | p50 a frame | p95 a frame | budget p95 | peak memory | budget memory | mean a frame | Lambda $ per channel-hour (5 s) |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    for (products, budget_p95) in [(2usize, "400 ms"), (20, "1 s"), (100, "-")] {
+        let mut references = set.references.clone();
+        references.extend(made_up_references(products.saturating_sub(2)));
+        let resettable = e2e_tests::reset_peak_rss();
+        let started = Instant::now();
+        let detector = seed_detector(references, detector::Params::default(), true)?;
+        let start_up = started.elapsed().as_secs_f64() * 1000.0;
+        let mut times = Vec::new();
+        for condition in Condition::ALL {
+            for i in 0..per_condition {
+                let s = scene(condition, i, &set.positives, &set.others);
+                let started = Instant::now();
+                let frame = gray::decode(&s.jpeg)?;
+                std::hint::black_box(detector.detect(&frame, DEFAULT_MIN_CONFIDENCE));
+                times.push(started.elapsed().as_secs_f64());
+            }
+        }
+        let peak = if resettable {
+            e2e_tests::peak_rss_since_reset_mib()
+        } else {
+            None
+        }
+        .map_or("(not measurable here)".to_owned(), |m| format!("{m:.0} MiB"));
+        drop(detector);
+        let mean = times.iter().sum::<f64>() / times.len().max(1) as f64;
+        times.sort_by(f64::total_cmp);
+        let pct = |p: f64| times[((times.len() - 1) as f64 * p).round() as usize] * 1000.0;
+        println!(
+            "| {products} | {start_up:.0} ms | {:.0} ms | {:.0} ms | {budget_p95} | {peak} | {} | {:.0} ms | ${:.4} (${:.4} at twice the time) |",
+            pct(0.5),
+            pct(0.95),
+            if products == 100 { "1 GB" } else { "-" },
+            mean * 1000.0,
+            LAMBDA_ARM64.per_channel_hour(5.0, mean),
+            LAMBDA_ARM64.per_channel_hour(5.0, 2.0 * mean),
+        );
+    }
+    println!(
+        "\nLambda pricing model: arm64 ${} per GB-second and ${} per request, {:.0} MB (the stack's on-thumbnail), {} s billed per call besides decode and detection (S3 read, state transaction, PutMetadata: an allowance), 720 thumbnails an hour; \"twice the time\" allows for a Lambda core slower than this machine's.",
+        LAMBDA_ARM64.per_gb_second,
+        LAMBDA_ARM64.per_request,
+        LAMBDA_ARM64.memory_gb * 1024.0,
+        LAMBDA_ARM64.calls_seconds
+    );
+    println!("Budgets (issue 28): start-up with the models within a 3 s cold start; p95 400 ms (2 products), 1 s (20); 1 GB with 100 products; $0.02 per channel-hour.");
+    Ok(())
+}
+
 /// "label=file, ..." for the references' header line.
 fn reference_names(references: &[detector::Reference]) -> String {
     references
@@ -601,4 +706,26 @@ fn reference_names(references: &[detector::Reference]) -> String {
         })
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pricing_model_gives_the_issues_figure_for_a_second_a_frame() {
+        // Issue 28: one second of detection a frame at 5 s thumbnails, on
+        // 1.77 GB arm64, is about $0.017 per channel-hour.
+        let bare = LambdaPricing {
+            calls_seconds: 0.0,
+            ..LAMBDA_ARM64
+        };
+        let dollars = bare.per_channel_hour(5.0, 1.0);
+        assert!((dollars - 0.0167).abs() < 0.0005, "{dollars}");
+        // The allowance for the calls is billed on top, and a thumbnail
+        // twice as often costs twice as much.
+        assert!(LAMBDA_ARM64.per_channel_hour(5.0, 1.0) > dollars);
+        let twice = bare.per_channel_hour(2.5, 1.0);
+        assert!((twice - 2.0 * dollars).abs() < 1e-9);
+    }
 }
