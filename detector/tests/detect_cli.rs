@@ -403,3 +403,65 @@ fn transparent_references_work_as_given() {
         );
     }
 }
+
+/// A mark of corners and curves, black on transparency, as a logo's SVG.
+const SVG_MARK: &str = r##"<polygon points="10,190 70,10 130,190 100,190 70,90 40,190"/>
+<rect x="150" y="20" width="40" height="170"/>
+<polygon points="210,20 300,20 300,60 250,60 250,90 290,90 290,130 250,130 250,190 210,190"/>
+<circle cx="360" cy="105" r="85"/>
+<circle cx="360" cy="105" r="45" fill="white"/>
+<polygon points="330,95 395,60 380,150"/>
+<rect x="470" y="20" width="30" height="30"/><rect x="520" y="70" width="30" height="30"/>
+<rect x="470" y="120" width="30" height="70"/><polygon points="520,190 560,130 600,190"/>"##;
+
+fn svg_logo() -> String {
+    format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 610 200" width="305" height="100">{SVG_MARK}</svg>"#
+    )
+}
+
+/// A 1280x720 frame with the mark drawn on a light ground, smaller and
+/// turned a little: rendered from its own SVG, then encoded as a PNG.
+fn frame_with_svg_mark() -> Vec<u8> {
+    use resvg::{tiny_skia, usvg};
+    let svg = format!(
+        r##"<svg xmlns="http://www.w3.org/2000/svg" width="1280" height="720"><rect width="1280" height="720" fill="#d9d4c8"/><g transform="translate(420 260) rotate(6) scale(0.55)">{SVG_MARK}</g></svg>"##
+    );
+    let tree = usvg::Tree::from_str(&svg, &usvg::Options::default()).expect("frame svg");
+    let mut pixmap = tiny_skia::Pixmap::new(1280, 720).expect("pixmap");
+    resvg::render(&tree, tiny_skia::Transform::default(), &mut pixmap.as_mut());
+    pixmap.encode_png().expect("png")
+}
+
+/// An SVG logo works as given (rendered in memory, its transparency laid on
+/// a contrasting ground), and an unreadable one is refused with the label
+/// and the fix.
+#[test]
+fn svg_references_work_as_given() {
+    let scratch = Scratch::new("svg");
+    let reference = scratch.file("mark.svg", svg_logo().as_bytes());
+    let frame = scratch.file("frame.png", &frame_with_svg_mark());
+    let out = run(&["--reference", &format!("mark={reference}"), &frame]);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("\"mark\""), "{stdout} {stderr}");
+
+    let broken = scratch.file(
+        "broken.svg",
+        b"<svg xmlns=\"http://www.w3.org/2000/svg\"><rect",
+    );
+    let out = run(&["--reference", &format!("mark={broken}"), &frame]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("\"mark\"")
+            && stderr.contains("broken.svg")
+            && stderr.contains("is not an SVG the detector can read")
+            && stderr.contains("give a PNG instead"),
+        "{stderr}"
+    );
+}

@@ -136,7 +136,11 @@ fn main() -> anyhow::Result<()> {
         None
     };
     if budget_mode {
-        return budget(if per_condition_given { per_condition } else { 3 });
+        return budget(if per_condition_given {
+            per_condition
+        } else {
+            3
+        });
     }
     if let Some(dir) = real {
         return real_photos(&dir, params, reading, products, list, xfeat, only);
@@ -670,7 +674,9 @@ fn budget(per_condition: u64) -> anyhow::Result<()> {
         } else {
             None
         }
-        .map_or("(not measurable here)".to_owned(), |m| format!("{m:.0} MiB"));
+        .map_or("(not measurable here)".to_owned(), |m| {
+            format!("{m:.0} MiB")
+        });
         drop(detector);
         let mean = times.iter().sum::<f64>() / times.len().max(1) as f64;
         times.sort_by(f64::total_cmp);
