@@ -147,3 +147,66 @@ fn small_logos_are_found_whole_where_keypoints_run_out() {
     }
     assert_eq!(negatives.false_positives, 0, "{negatives:?}");
 }
+
+/// A frame with the word `word` in block letters `scale` pixels a dot (a
+/// 3-letter word is 17 dots wide) on a lit wall with a few signs, and no
+/// logo.
+fn frame_with_word(word: &str, scale: u32) -> gray::Gray {
+    use image::{Rgb, RgbImage};
+    let mut frame = RgbImage::from_fn(1280, 720, |x, y| {
+        let v = 150 + ((x / 7 + y / 5) % 40) as u8;
+        Rgb([v, v - 10, v - 25])
+    });
+    for (x, y, w, h, c) in [
+        (80, 90, 300, 160, [40, 60, 90]),
+        (900, 400, 260, 200, [200, 200, 190]),
+        (500, 600, 180, 60, [90, 30, 30]),
+    ] {
+        for yy in y..y + h {
+            for xx in x..x + w {
+                frame.put_pixel(xx, yy, Rgb(c));
+            }
+        }
+    }
+    studio::font::draw_text(&mut frame, 610, 330, scale, Rgb([20, 20, 25]), word);
+    gray::Gray::from_rgb(1280, 720, frame.as_raw())
+}
+
+/// The word alone on screen (docs/detector.md, "the word alone"): with the
+/// default reading, a wordmark the keypoints have not placed is read over
+/// the whole frame at a resolution that takes a word about 40 px wide; a
+/// longer word containing it is not the wordmark; and the cheaper
+/// `WherePlaced` reading, which reads only where a logo is placed, does
+/// not see it.
+#[test]
+fn the_plain_word_about_40_px_wide_is_read_over_the_whole_frame() {
+    let set = eval_set().expect("seed logos in ../shared/seed-logos");
+    let everywhere = seed_detector(set.references.clone(), detector::Params::default(), true)
+        .expect("references analyse and the text models load (run scripts/setup.sh)");
+    let labels = |d: &detector::BuiltinDetector, frame: &gray::Gray| -> Vec<String> {
+        labelled(d, frame).into_iter().map(|(l, _)| l).collect()
+    };
+    // 34 px and 51 px wide.
+    for scale in [2, 3] {
+        let frame = frame_with_word("AWS", scale);
+        assert_eq!(
+            labels(&everywhere, &frame),
+            ["aws"],
+            "AWS at {scale} px a dot"
+        );
+        assert!(
+            labels(&everywhere, &frame_with_word("LAWS", scale)).is_empty(),
+            "LAWS at {scale} px a dot is not aws"
+        );
+    }
+    let where_placed = seed_detector(
+        set.references.clone(),
+        detector::Params {
+            reading: detector::Reading::WherePlaced,
+            ..detector::Params::default()
+        },
+        true,
+    )
+    .expect("references analyse");
+    assert!(labels(&where_placed, &frame_with_word("AWS", 3)).is_empty());
+}

@@ -16,9 +16,11 @@
 //!   occupies in that reference ([`TextReader::find_in_reference`], found
 //!   once) is read straight out of the frame through the placement
 //!   ([`TextReader::read_line`]): one recogniser run, 12-22 ms;
-//! - over the whole frame, for a wordmark no reference shows legibly: the
-//!   text detector sees the frame at 480x288 (62 ms) and only boxes whose
-//!   shape could hold one of the wordmarks are read ([`find_wordmarks`]).
+//! - over the whole frame, for a wordmark still unread (by default) or one no
+//!   reference shows legibly: the text detector sees the frame at 768x448
+//!   (a word 40 px wide in a 1280 px frame is 24 px there) and only boxes
+//!   whose shape could hold one of the wordmarks are read
+//!   ([`find_wordmarks`]).
 //!
 //! Either way the recogniser's work per frame is bounded by [`READ_BUDGET`]:
 //! lines are read at the narrowest of a few widths that fits them, most
@@ -36,13 +38,14 @@ use tract_onnx::prelude::*;
 pub const DETECTION_MODEL: &str = "ch_PP-OCRv4_det_infer.onnx";
 pub const RECOGNITION_MODEL: &str = "ch_PP-OCRv4_rec_infer.onnx";
 
-/// The text detector's input: a 16:9 frame at 3/8 of 1280x720 (both sides
-/// multiples of 32, as the DB network needs). Measured against 640x352 on
-/// the evaluation set: the same fused recall, the wordmark signal alone a
-/// few points lower on logos under 10% of the width, at 98 ms a frame
-/// instead of 160 (docs/figures.md).
-const DET_W: usize = 480;
-const DET_H: usize = 288;
+/// The text detector's input: a 16:9 frame at 3/5 of 1280x720 (both sides
+/// multiples of 32, as the DB network needs), the smallest that reads a
+/// plain word about 40 px wide (34 px in the test
+/// `the_plain_word_about_40_px_wide_is_read_over_the_whole_frame`; at
+/// 480x288 it was not read). 960x544 read no more on the real photos and
+/// took the 2-product p95 over its 400 ms budget (docs/detector.md).
+const DET_W: usize = 768;
+const DET_H: usize = 448;
 /// A pixel is text from this probability (PaddleOCR's default).
 const DET_THRESHOLD: f32 = 0.3;
 /// A box is kept when its pixels' mean probability reaches this.
