@@ -1299,6 +1299,32 @@ async fn collector_counts_each_event_once_and_streams_it_raw(env: Arc<Env>) -> R
     assert!(scan
         .headers
         .contains(&("location", "https://shop.example.com/mug".into())));
+    // Neither a HEAD nor a prefetch (from other addresses, which a real
+    // scan would count for), nor the same client looping over `?v=$i`,
+    // adds a scan: each is answered like the scan, and the count below
+    // stays 1.
+    for (method, purpose, query, address) in [
+        ("HEAD", None, String::new(), "198.51.100.9"),
+        ("GET", Some("prefetch"), String::new(), "198.51.100.10"),
+        ("GET", None, "v=loop1".into(), "198.51.100.7"),
+        ("GET", None, "v=loop2".into(), "198.51.100.7"),
+        ("GET", None, "v=loop3".into(), "198.51.100.7"),
+    ] {
+        let again = handle(
+            &service,
+            &backend::collector::HttpRequest {
+                method: method.into(),
+                path: format!("/r/{}", link.token()),
+                query,
+                user_agent: CHROME.into(),
+                source_ip: address.into(),
+                purpose: purpose.map(Into::into),
+                ..Default::default()
+            },
+        )
+        .await;
+        assert_eq!(again.status, 302, "{method} {purpose:?}");
+    }
 
     let counts = show_counts(&env, "collectOnce", 1_790_000_000_123).await?;
     assert_eq!(
@@ -1475,6 +1501,37 @@ async fn collector_refuses_bad_input_and_changes_no_count(env: Arc<Env>) -> Resu
         assert_eq!(answer.status, status, "{name}: {}", answer.body);
         assert!(answer.body.contains(reason), "{name}: {}", answer.body);
     }
+    // A mixed batch: 49 good events and one for a product the catalog no
+    // longer has. The 49 count, and the answer names the bad one.
+    let mixed_show = show_ref("collectMixed", "cap", 78);
+    let ids: Vec<String> = (0..49).map(|i| format!("m{i}")).collect();
+    let mut events: Vec<_> = ids
+        .iter()
+        .map(|id| (id.as_str(), Impression, &mixed_show))
+        .collect();
+    events.insert(30, ("gone", Impression, &unknown));
+    let answer = handle(&service, &post(batch("mixed", &events), CHROME)).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let body: Value = serde_json::from_str(&answer.body)?;
+    assert_eq!(
+        (body["counted"].as_u64(), body["refused"].as_u64()),
+        (Some(49), Some(1)),
+        "{body}"
+    );
+    let bad = &body["events"][30];
+    assert_eq!(
+        (bad["id"].as_str(), bad["status"].as_str()),
+        (Some("gone"), Some("refused")),
+        "{body}"
+    );
+    assert!(
+        bad["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("events[30].product"),
+        "{body}"
+    );
+    assert_eq!(show_counts(&env, "collectMixed", 78).await?.impressions, 49);
     let forged_link = ad_contract::measure::TrackingLink {
         kind: ad_contract::measure::LinkKind::Click,
         show: forged,

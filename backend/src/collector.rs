@@ -5,9 +5,13 @@
 //! The business function, [`handle`], takes a plain [`HttpRequest`] and
 //! returns an [`HttpResponse`]; [`on_function_url`] only translates the
 //! function URL's event. Routes, as the studio's:
-//! * `POST /measure/events`: a batch; 200 with what was counted, 400 or 429
-//!   with the reason (nothing counted);
-//! * `GET /r/{token}`: 302 to the product's catalog link, or 404.
+//! * `POST /measure/events`: a batch; 200 with each event's outcome
+//!   (counted, duplicate, robot, or refused with the reason: the others of
+//!   the batch still count), 400 when every event or the batch's frame is
+//!   bad, 429 over the viewer's rate ([`crate::measure::batch_answer`]);
+//! * `GET /r/{token}`: 302 to the product's catalog link, or 404; a HEAD,
+//!   prefetch or preview is answered alike and counts nothing
+//!   ([`crate::measure::link_fetch_counts`]).
 //!
 //! Storage ([`DynamoFirehoseStore`]): one DynamoDB table keyed by `pk`:
 //! * `e#<viewer>.<event id>`: the dedupe record of one event, kept two days
@@ -24,10 +28,14 @@
 //!
 //! The collector never reads the counters (its role may not); reports read
 //! them with the operator's credentials through [`DynamoCounters`].
+//!
+//! Each request also prints one CloudWatch embedded-metric-format line
+//! ([`RequestMetrics::emf`]): refused and failed batches and lost links are
+//! answered, not Lambda errors, so the stack's alarms watch these metrics.
 
 use crate::measure::{
-    Collector, HourCount, Measure, MeasureReader, MeasureStore, MeasureStoreError, RecordSummary,
-    Recorded, ShowCounts,
+    batch_answer, Collector, HourCount, Measure, MeasureReader, MeasureStore, MeasureStoreError,
+    Outcome, RecordSummary, Recorded, ShowCounts,
 };
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
@@ -42,6 +50,9 @@ pub struct HttpRequest {
     pub query: String,
     pub user_agent: String,
     pub source_ip: String,
+    /// The first of [`crate::measure::PURPOSE_HEADERS`] present: whether a
+    /// browser is only prefetching.
+    pub purpose: Option<String>,
     pub body: Option<String>,
     /// The IAM principal that signed the request, when the function URL's
     /// auth type is AWS_IAM (Lambda checked the signature and the grant).
@@ -83,36 +94,125 @@ pub struct CollectorService {
 
 /// One request, start to end. Never panics; every refusal says why.
 pub async fn handle(service: &CollectorService, request: &HttpRequest) -> HttpResponse {
+    handle_measured(service, request).await.0
+}
+
+/// What one request did, for the collector's own CloudWatch metrics: the
+/// alarms watch refused and failed batches and lost links, which are
+/// answered (400, 429, 503, a 302 without its count) and so never show as
+/// Lambda errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RequestMetrics {
+    pub counted: u64,
+    pub duplicates: u64,
+    pub robots: u64,
+    /// Events refused one by one in a batch that otherwise counted.
+    pub refused_events: u64,
+    /// Batches refused whole (400, 429).
+    pub refused_batches: u64,
+    /// Batches that could not be stored (503: the player sends them again).
+    pub failed_batches: u64,
+    /// Links followed whose count could not be stored.
+    pub lost_links: u64,
+}
+
+/// The metrics' namespace in CloudWatch; each function's metrics carry its
+/// name as the `Function` dimension.
+pub const METRICS_NAMESPACE: &str = "IvsAds/Collector";
+
+impl RequestMetrics {
+    /// The names as CloudWatch shows them, and each value.
+    pub fn named(&self) -> [(&'static str, u64); 7] {
+        [
+            ("Counted", self.counted),
+            ("Duplicates", self.duplicates),
+            ("Robots", self.robots),
+            ("RefusedEvents", self.refused_events),
+            ("RefusedBatches", self.refused_batches),
+            ("FailedBatches", self.failed_batches),
+            ("LostLinks", self.lost_links),
+        ]
+    }
+
+    /// One CloudWatch embedded-metric-format line: printed to stdout, Lambda
+    /// ships it to the log group and CloudWatch turns it into metrics, with
+    /// no API call on the request path.
+    pub fn emf(&self, function: &str, now_ms: u64) -> String {
+        let named = self.named();
+        let mut line = serde_json::json!({
+            "_aws": {
+                "Timestamp": now_ms,
+                "CloudWatchMetrics": [{
+                    "Namespace": METRICS_NAMESPACE,
+                    "Dimensions": [["Function"]],
+                    "Metrics": named.iter().map(|(name, _)| serde_json::json!({ "Name": name, "Unit": "Count" })).collect::<Vec<_>>(),
+                }],
+            },
+            "Function": function,
+        });
+        for (name, value) in named {
+            line[name] = serde_json::Value::from(value);
+        }
+        line.to_string()
+    }
+}
+
+/// [`handle`], with what the request did for the metrics.
+pub async fn handle_measured(
+    service: &CollectorService,
+    request: &HttpRequest,
+) -> (HttpResponse, RequestMetrics) {
     let now = (service.clock)();
-    match (request.method.as_str(), request.path.as_str()) {
+    let mut metrics = RequestMetrics::default();
+    let response = match (request.method.as_str(), request.path.as_str()) {
         ("POST", "/measure/events") => {
             let body = request.body.as_deref().unwrap_or("");
             if body.len() > ad_contract::measure::MAX_BATCH_BYTES {
-                return HttpResponse::json(
-                    400,
-                    serde_json::json!({ "error": format!("body is {} bytes; send at most {}", body.len(), ad_contract::measure::MAX_BATCH_BYTES) }),
+                metrics.refused_batches = 1;
+                return (
+                    HttpResponse::json(
+                        400,
+                        serde_json::json!({ "error": format!("body is {} bytes; send at most {}", body.len(), ad_contract::measure::MAX_BATCH_BYTES) }),
+                    ),
+                    metrics,
                 );
             }
-            let events = match service
+            let accepted = match service
                 .collector
                 .accept_batch(body, &request.user_agent, now)
             {
-                Ok(events) => events,
+                Ok(accepted) => accepted,
                 Err(rejection) => {
                     tracing::info!(reason = %rejection, "events refused");
-                    return HttpResponse::json(
-                        rejection.status(),
-                        serde_json::json!({ "error": rejection.to_string() }),
+                    metrics.refused_batches = 1;
+                    return (
+                        HttpResponse::json(
+                            rejection.status(),
+                            serde_json::json!({ "error": rejection.to_string() }),
+                        ),
+                        metrics,
                     );
                 }
             };
-            match service.store.record(&events).await {
-                Ok(s) => HttpResponse::json(
-                    200,
-                    serde_json::json!({ "counted": s.counted, "duplicates": s.duplicates, "robots": s.robots }),
-                ),
+            if !accepted.refused.is_empty() {
+                tracing::info!(refused = ?accepted.refused, "events refused");
+            }
+            match service.store.record(&accepted.events).await {
+                Ok(summary) => {
+                    let (status, body) = batch_answer(&accepted, &summary);
+                    metrics.counted = summary.counted as u64;
+                    metrics.duplicates = summary.duplicates as u64;
+                    metrics.robots = summary.robots as u64;
+                    if status == 200 {
+                        metrics.refused_events = accepted.refused.len() as u64;
+                    } else {
+                        metrics.refused_batches = 1;
+                    }
+                    HttpResponse::json(status, body)
+                }
                 Err(e) => {
                     tracing::error!(error = %e, "cannot record events");
+                    metrics.failed_batches = 1;
                     HttpResponse::json(
                         503,
                         serde_json::json!({ "error": "the events could not be stored; send them again" }),
@@ -126,6 +226,10 @@ pub async fn handle(service: &CollectorService, request: &HttpRequest) -> HttpRe
                 .query
                 .split('&')
                 .find_map(|kv| kv.strip_prefix("v="));
+            let counts = crate::measure::link_fetch_counts(
+                &request.method,
+                request.purpose.as_deref(),
+            );
             let Some((location, recorded)) = service.collector.follow_link(
                 token,
                 viewer,
@@ -133,11 +237,24 @@ pub async fn handle(service: &CollectorService, request: &HttpRequest) -> HttpRe
                 &request.user_agent,
                 now,
             ) else {
-                return HttpResponse::text(404, "no such link");
+                return (HttpResponse::text(404, "no such link"), metrics);
             };
-            if let Err(e) = service.store.record(std::slice::from_ref(&recorded)).await {
-                // The viewer still gets to the product; the count is lost, and logged.
-                tracing::error!(error = %e, "cannot record a link");
+            if !counts {
+                tracing::debug!(method = %request.method, purpose = ?request.purpose, "a link fetched, not followed: not counted");
+            } else {
+                match service.store.record(std::slice::from_ref(&recorded)).await {
+                    Ok(summary) => {
+                        metrics.counted = summary.counted as u64;
+                        metrics.duplicates = summary.duplicates as u64;
+                        metrics.robots = summary.robots as u64;
+                    }
+                    Err(e) => {
+                        // The viewer still gets to the product; the count is
+                        // lost, logged and counted for the alarm.
+                        tracing::error!(error = %e, "cannot record a link");
+                        metrics.lost_links = 1;
+                    }
+                }
             }
             HttpResponse {
                 status: 302,
@@ -152,7 +269,8 @@ pub async fn handle(service: &CollectorService, request: &HttpRequest) -> HttpRe
         (method, path) => {
             HttpResponse::text(404, &format!("no route for {method} {path}; the collector answers POST /measure/events and GET /r/<token>"))
         }
-    }
+    };
+    (response, metrics)
 }
 
 /// The function URL's event, translated for [`handle`].
@@ -181,6 +299,13 @@ pub fn from_function_url(
         query: event.raw_query_string.clone().unwrap_or_default(),
         user_agent: http.user_agent.clone().unwrap_or_default(),
         source_ip: http.source_ip.clone().unwrap_or_default(),
+        purpose: crate::measure::PURPOSE_HEADERS.iter().find_map(|name| {
+            event
+                .headers
+                .get(*name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        }),
         body,
         iam_caller: event
             .request_context
@@ -428,13 +553,13 @@ impl MeasureStore for DynamoFirehoseStore {
         let mut new_events = Vec::new();
         for (e, result) in events.iter().zip(results) {
             match result? {
-                false => summary.duplicates += 1,
+                false => summary.add(Outcome::Duplicate),
                 true if e.robot => {
-                    summary.robots += 1;
+                    summary.add(Outcome::Robot);
                     new_events.push(e);
                 }
                 true => {
-                    summary.counted += 1;
+                    summary.add(Outcome::Counted);
                     new_events.push(e);
                 }
             }
@@ -580,4 +705,151 @@ pub fn unix_now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ad_contract::measure::{
+        EventBatch, EventKind, LinkKind, OpaqueId, TrackingLink, ViewerEvent,
+    };
+    use ad_contract::{Catalog, ChannelId, ProductId, ShowId, ShowRef};
+
+    /// A store whose every write fails, as DynamoDB does when throttled.
+    struct Failing;
+
+    #[async_trait]
+    impl MeasureStore for Failing {
+        async fn record(&self, _: &[Recorded]) -> Result<RecordSummary, MeasureStoreError> {
+            Err(MeasureStoreError::because("throttled"))
+        }
+    }
+
+    #[async_trait]
+    impl MeasureReader for Failing {
+        async fn shows(&self) -> Result<Vec<ShowCounts>, MeasureStoreError> {
+            Err(MeasureStoreError::because("throttled"))
+        }
+        async fn hours(&self) -> Result<Vec<HourCount>, MeasureStoreError> {
+            Err(MeasureStoreError::because("throttled"))
+        }
+    }
+
+    fn service(store: Box<dyn MeasureStore>) -> (CollectorService, ShowRef) {
+        let catalog = Catalog::from_json(
+            r#"{"products":[{"id":"cap","labels":["cap"],"title":"Cap","price":"$1","description":"d","image_url":"https://x.test/c.png","link_url":"https://shop.test/cap","min_confidence":50,"display_seconds":20,"cooldown_seconds":60}]}"#,
+        )
+        .unwrap();
+        let signer = crate::measure::ShowSigner::new(&[7; 32]).unwrap();
+        let channel = ChannelId::parse("chan1").unwrap();
+        let product = ProductId::parse("cap").unwrap();
+        let tag = signer.tag(&channel, &product, ShowId(42));
+        let show = ShowRef {
+            channel,
+            product,
+            show: ShowId(42),
+            tag,
+        };
+        let service = CollectorService {
+            collector: Collector::new(catalog, signer),
+            store,
+            clock: Box::new(|| 1_000),
+        };
+        (service, show)
+    }
+
+    const BROWSER: &str = "Mozilla/5.0 (X11; Linux x86_64) Chrome/130.0 Safari/537.36";
+
+    #[tokio::test]
+    async fn failed_batches_and_lost_links_are_counted_for_the_alarms() {
+        let (service, show) = service(Box::new(Failing));
+        let body = EventBatch {
+            viewer: OpaqueId::parse("v1").unwrap(),
+            events: vec![ViewerEvent {
+                id: OpaqueId::parse("e1").unwrap(),
+                kind: EventKind::Impression,
+                show: show.clone(),
+            }],
+        }
+        .to_json();
+        let (response, metrics) = handle_measured(
+            &service,
+            &HttpRequest {
+                method: "POST".into(),
+                path: "/measure/events".into(),
+                user_agent: BROWSER.into(),
+                body: Some(body),
+                ..Default::default()
+            },
+        )
+        .await;
+        assert_eq!(response.status, 503);
+        assert_eq!(
+            metrics,
+            RequestMetrics {
+                failed_batches: 1,
+                ..Default::default()
+            }
+        );
+        let link = TrackingLink {
+            kind: LinkKind::Scan,
+            show,
+        };
+        let (response, metrics) = handle_measured(
+            &service,
+            &HttpRequest {
+                method: "GET".into(),
+                path: format!("/r/{}", link.token()),
+                user_agent: BROWSER.into(),
+                source_ip: "198.51.100.7".into(),
+                ..Default::default()
+            },
+        )
+        .await;
+        assert_eq!(response.status, 302, "the viewer still gets there");
+        assert_eq!(metrics.lost_links, 1);
+        let (response, metrics) = handle_measured(
+            &service,
+            &HttpRequest {
+                method: "POST".into(),
+                path: "/measure/events".into(),
+                body: Some("{".into()),
+                ..Default::default()
+            },
+        )
+        .await;
+        assert_eq!((response.status, metrics.refused_batches), (400, 1));
+    }
+
+    #[test]
+    fn the_metrics_line_is_cloudwatch_embedded_metric_format() {
+        let metrics = RequestMetrics {
+            counted: 49,
+            refused_events: 1,
+            ..Default::default()
+        };
+        let line: serde_json::Value =
+            serde_json::from_str(&metrics.emf("stack-Collector-1", 1_790_000_000_123)).unwrap();
+        let directive = &line["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(line["_aws"]["Timestamp"], 1_790_000_000_123u64);
+        assert_eq!(directive["Namespace"], METRICS_NAMESPACE);
+        assert_eq!(directive["Dimensions"], serde_json::json!([["Function"]]));
+        assert_eq!(line["Function"], "stack-Collector-1");
+        // Every metric named in the directive is a number at the top level.
+        let names: Vec<&str> = directive["Metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["Name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names.len(), 7);
+        for name in names {
+            assert!(line[name].is_u64(), "{name}");
+        }
+        assert_eq!(
+            (line["Counted"].as_u64(), line["RefusedEvents"].as_u64()),
+            (Some(49), Some(1))
+        );
+        assert!(!line.to_string().contains('\n'), "one line");
+    }
 }

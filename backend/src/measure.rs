@@ -218,7 +218,8 @@ impl From<LinkKind> for Measure {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Recorded {
     /// Unique per counted thing: the player's event id, or for a link the
-    /// hash of link, client and second (a double fetch counts once).
+    /// hash of link, client and [`LINK_WINDOW_SECONDS`] window (one count
+    /// per client per link per window, however often it is fetched).
     pub event_id: String,
     /// The player's viewer id; empty for a scan (a phone has none).
     pub viewer: String,
@@ -238,10 +239,16 @@ impl Recorded {
         hour_of(self.at)
     }
 
-    /// What makes it the same event: its id within its viewer (players pick
-    /// ids per page, so two pages may pick the same one).
+    /// What makes it the same event: a player's event, its id within its
+    /// viewer (players pick ids per page, so two pages may pick the same
+    /// one); a link's, its id alone, which the collector derives from the
+    /// client, never from the client-chosen `?v=` (a loop over `?v=$i`
+    /// would otherwise count every call).
     pub fn dedupe_key(&self) -> String {
-        format!("{}.{}", self.viewer, self.event_id)
+        match self.measure {
+            Measure::Scan | Measure::Click => self.event_id.clone(),
+            _ => format!("{}.{}", self.viewer, self.event_id),
+        }
     }
 }
 
@@ -268,7 +275,8 @@ pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (y, m, d)
 }
 
-/// Why the collector refused a request; nothing of it was counted.
+/// Why the collector refused a batch (nothing of it was counted), or one
+/// event of it ([`Refused`]).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Rejection {
     /// The body is not a batch (HTTP 400).
@@ -418,28 +426,48 @@ impl Collector {
         &self.catalog
     }
 
-    /// Checks a beacon's body; the events to record, or why none is.
+    /// Checks a beacon's body, each event on its own: the events to
+    /// record and those refused with the reason (a product removed since
+    /// the show, a forged tag, a malformed event), so that one bad event
+    /// does not cost the others. The whole batch is refused only for a bad
+    /// frame (not JSON, no viewer, too large) or over the viewer's rate.
     pub fn accept_batch(
         &self,
         body: &str,
         user_agent: &str,
         now: UnixSeconds,
-    ) -> Result<Vec<Recorded>, Rejection> {
-        let batch = EventBatch::decode(body)?;
-        for (index, event) in batch.events.iter().enumerate() {
-            self.check_show(&event.show, index)?;
+    ) -> Result<Accepted, Rejection> {
+        let batch = EventBatch::decode_each(body)?;
+        let mut good = Vec::with_capacity(batch.events.len());
+        let mut refused = Vec::new();
+        for (index, event) in batch.events.into_iter().enumerate() {
+            let checked = event
+                .map_err(|bad| (bad.id, Rejection::from(bad.problem)))
+                .and_then(|e| match self.check_show(&e.show, index) {
+                    Ok(()) => Ok(e),
+                    Err(why) => Err((Some(e.id), why)),
+                });
+            match checked {
+                Ok(e) => good.push(e),
+                Err((id, why)) => refused.push(Refused {
+                    index,
+                    id: id.map(|id| id.as_str().to_owned()),
+                    error: why.to_string(),
+                }),
+            }
         }
-        let admitted = self
-            .rate
-            .lock()
-            .map(|mut rate| {
-                rate.admit(
-                    batch.viewer.as_str(),
-                    u32::try_from(batch.events.len()).unwrap_or(u32::MAX),
-                    now,
-                )
-            })
-            .unwrap_or(false);
+        let admitted = good.is_empty()
+            || self
+                .rate
+                .lock()
+                .map(|mut rate| {
+                    rate.admit(
+                        batch.viewer.as_str(),
+                        u32::try_from(good.len()).unwrap_or(u32::MAX),
+                        now,
+                    )
+                })
+                .unwrap_or(false);
         if !admitted {
             return Err(Rejection::RateLimited {
                 viewer: batch.viewer.as_str().to_owned(),
@@ -447,8 +475,7 @@ impl Collector {
             });
         }
         let robot = is_robot(user_agent);
-        Ok(batch
-            .events
+        let events = good
             .into_iter()
             .map(|e| Recorded {
                 event_id: e.id.as_str().to_owned(),
@@ -460,7 +487,8 @@ impl Collector {
                 at: now,
                 robot,
             })
-            .collect())
+            .collect();
+        Ok(Accepted { events, refused })
     }
 
     fn check_show(&self, show: &ShowRef, index: usize) -> Result<(), Rejection> {
@@ -483,8 +511,9 @@ impl Collector {
 
     /// A tracking link followed: where to redirect and what to record, or
     /// `None` for anything that is not a real show's link (answer 404).
-    /// `client` identifies the fetcher (address and user agent), so the same
-    /// client fetching twice in one second counts once.
+    /// `client` identifies the fetcher (its address; with the user agent),
+    /// so the same client counts once per link per [`LINK_WINDOW_SECONDS`].
+    /// Whether the fetch counts at all is [`link_fetch_counts`]'s call.
     pub fn follow_link(
         &self,
         token: &str,
@@ -501,7 +530,8 @@ impl Collector {
             .map(|v| v.as_str().to_owned())
             .unwrap_or_default();
         let mut hash = Sha256::new();
-        for part in [token, client, user_agent, &now.to_string()] {
+        let window = (now / LINK_WINDOW_SECONDS).to_string();
+        for part in [token, client, user_agent, &window] {
             hash.update(part.as_bytes());
             hash.update(b"\n");
         }
@@ -523,8 +553,42 @@ impl Collector {
     }
 }
 
+/// A link counts once per client (address and user agent) per link in a
+/// window this long: a phone that scans twice, a page that reloads, a
+/// script looping from one address. People behind one address with the same
+/// browser count once per window (an undercount, the safe side for a count
+/// advertisers pay by).
+pub const LINK_WINDOW_SECONDS: UnixSeconds = 600;
+
+/// Whether a fetch of a tracking link is a person following it: a GET that
+/// is not a prefetch, prerender or preview (one of [`PURPOSE_HEADERS`]
+/// saying so, as browsers and link previews send). A HEAD, a prefetch or a
+/// prerender is answered like the GET (302) and counts nothing.
+pub fn link_fetch_counts(method: &str, purpose: Option<&str>) -> bool {
+    method.eq_ignore_ascii_case("GET")
+        && !purpose.is_some_and(|p| {
+            let p = p.to_ascii_lowercase();
+            p.contains("prefetch") || p.contains("prerender") || p.contains("preview")
+        })
+}
+
+/// The headers that say a fetch is speculative, most specific first.
+pub const PURPOSE_HEADERS: [&str; 4] = ["sec-purpose", "purpose", "x-purpose", "x-moz"];
+
+/// What a store did with one event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// New, and counted.
+    Counted,
+    /// Seen before (same event id): not counted again.
+    Duplicate,
+    /// From a robot: recorded, not counted.
+    Robot,
+}
+
 /// What a store did with a set of events.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct RecordSummary {
     /// New, and counted.
     pub counted: usize,
@@ -532,6 +596,72 @@ pub struct RecordSummary {
     pub duplicates: usize,
     /// From a robot: recorded, not counted.
     pub robots: usize,
+    /// Each event's outcome, in the order given.
+    pub outcomes: Vec<Outcome>,
+}
+
+impl RecordSummary {
+    /// The next event's outcome: what every store calls, in order.
+    pub fn add(&mut self, outcome: Outcome) {
+        match outcome {
+            Outcome::Counted => self.counted += 1,
+            Outcome::Duplicate => self.duplicates += 1,
+            Outcome::Robot => self.robots += 1,
+        }
+        self.outcomes.push(outcome);
+    }
+}
+
+/// A batch as the collector takes it: the events to record, and those it
+/// refused with the reason (the others of the batch still count).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Accepted {
+    /// The events to record, in batch order.
+    pub events: Vec<Recorded>,
+    pub refused: Vec<Refused>,
+}
+
+/// An event of a batch the collector refused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Refused {
+    /// Its place in the batch.
+    pub index: usize,
+    /// Its id, when it gave a readable one.
+    pub id: Option<String>,
+    /// Why, naming the field and the fix.
+    pub error: String,
+}
+
+/// The collector's answer to a batch, the same from both homes: 200 with
+/// each event's outcome when any event was taken (`counted`, `duplicate`,
+/// `robot`, or `refused` with its reason), 400 when every event was refused
+/// (nothing to send again; the first reason is the `error`).
+pub fn batch_answer(accepted: &Accepted, summary: &RecordSummary) -> (u16, serde_json::Value) {
+    let mut recorded = accepted.events.iter().zip(&summary.outcomes);
+    let mut refused = accepted.refused.iter().peekable();
+    let total = accepted.events.len() + accepted.refused.len();
+    let mut events = Vec::with_capacity(total);
+    for index in 0..total {
+        if let Some(r) = refused.next_if(|r| r.index == index) {
+            events.push(serde_json::json!({ "id": r.id, "status": "refused", "error": r.error }));
+        } else if let Some((e, outcome)) = recorded.next() {
+            events.push(serde_json::json!({ "id": e.event_id, "status": outcome }));
+        }
+    }
+    let mut body = serde_json::json!({
+        "counted": summary.counted,
+        "duplicates": summary.duplicates,
+        "robots": summary.robots,
+        "refused": accepted.refused.len(),
+        "events": events,
+    });
+    if accepted.events.is_empty() {
+        if let Some(first) = accepted.refused.first() {
+            body["error"] = serde_json::Value::String(first.error.clone());
+        }
+        return (400, body);
+    }
+    (200, body)
 }
 
 /// Counters per show: what the report and the dashboard read.
@@ -861,58 +991,96 @@ mod tests {
     }
 
     #[test]
-    fn a_batch_is_accepted_whole_or_refused_whole() {
+    fn good_events_of_a_mixed_batch_count_and_the_bad_one_is_named() {
         let c = Collector::new(catalog(), signer());
         let good = show(&signer());
-        let ok = c
-            .accept_batch(
-                &batch(
-                    "v1",
-                    vec![("e1".into(), EventKind::Impression, good.clone())],
-                ),
-                BROWSER,
-                1000,
-            )
-            .unwrap();
-        assert_eq!(ok.len(), 1);
-        assert_eq!(ok[0].measure, Measure::Impression);
-        assert!(!ok[0].robot);
-
         let forged = ShowRef {
             tag: ShowTag::parse("AAAAAAAA").unwrap(),
             ..good.clone()
         };
-        let err = c
-            .accept_batch(
-                &batch(
-                    "v1",
-                    vec![
-                        ("e2".into(), EventKind::Viewable, good.clone()),
-                        ("e3".into(), EventKind::Viewable, forged),
-                    ],
-                ),
-                BROWSER,
-                1000,
-            )
-            .unwrap_err();
-        assert!(
-            matches!(err, Rejection::ForgedShow { index: 1, .. }),
-            "{err}"
-        );
-        assert_eq!(err.status(), 400);
-
-        let unknown = ShowRef {
+        let removed = ShowRef {
             product: ProductId::parse("mug").unwrap(),
             ..good.clone()
         };
-        let err = c
-            .accept_batch(
-                &batch("v1", vec![("e4".into(), EventKind::Impression, unknown)]),
-                BROWSER,
-                1000,
-            )
-            .unwrap_err();
-        assert!(err.to_string().contains("not in the catalog"), "{err}");
+        // 49 good events and one for a product no longer in the catalog.
+        let mut events: Vec<(String, EventKind, ShowRef)> = (0..49)
+            .map(|i| (format!("e{i}"), EventKind::Impression, good.clone()))
+            .collect();
+        events.insert(17, ("gone".into(), EventKind::Impression, removed.clone()));
+        let accepted = c.accept_batch(&batch("v1", events), BROWSER, 1000).unwrap();
+        assert_eq!(accepted.events.len(), 49);
+        assert!(accepted
+            .events
+            .iter()
+            .all(|e| !e.robot && e.measure == Measure::Impression));
+        assert_eq!(accepted.refused.len(), 1);
+        let refused = &accepted.refused[0];
+        assert_eq!((refused.index, refused.id.as_deref()), (17, Some("gone")));
+        assert!(
+            refused.error.contains("events[17].product")
+                && refused.error.contains("not in the catalog"),
+            "{}",
+            refused.error
+        );
+
+        // The answer: each event's outcome in batch order, 200.
+        let mut summary = RecordSummary::default();
+        for i in 0..49 {
+            summary.add(if i == 0 {
+                Outcome::Duplicate
+            } else {
+                Outcome::Counted
+            });
+        }
+        let (status, body) = batch_answer(&accepted, &summary);
+        assert_eq!(status, 200);
+        assert_eq!(
+            (
+                body["counted"].as_u64(),
+                body["duplicates"].as_u64(),
+                body["refused"].as_u64()
+            ),
+            (Some(48), Some(1), Some(1))
+        );
+        let answered = body["events"].as_array().unwrap();
+        assert_eq!(answered.len(), 50);
+        assert_eq!(
+            (answered[0]["id"].as_str(), answered[0]["status"].as_str()),
+            (Some("e0"), Some("duplicate"))
+        );
+        assert_eq!(
+            (answered[17]["id"].as_str(), answered[17]["status"].as_str()),
+            (Some("gone"), Some("refused"))
+        );
+        assert_eq!(
+            (answered[18]["id"].as_str(), answered[18]["status"].as_str()),
+            (Some("e17"), Some("counted"))
+        );
+
+        // A forged tag and a malformed event are refused alike; when nothing
+        // of a batch can be taken, the answer is 400 with the first reason.
+        let text = batch("v1", vec![("e9".into(), EventKind::Viewable, forged)]);
+        let text = text.replace("]}", r#",{"id":"e10","type":"click","show":"x"}]}"#);
+        let none = c.accept_batch(&text, BROWSER, 1000).unwrap();
+        assert!(none.events.is_empty());
+        assert!(
+            none.refused[0].error.contains("events[0].tag"),
+            "{:?}",
+            none.refused
+        );
+        assert!(
+            none.refused[1].error.contains("events[1].type"),
+            "{:?}",
+            none.refused
+        );
+        let (status, body) = batch_answer(&none, &RecordSummary::default());
+        assert_eq!(status, 400);
+        assert!(
+            body["error"].as_str().unwrap().contains("events[0].tag"),
+            "{body}"
+        );
+
+        // A bad frame still refuses the whole batch.
         assert!(matches!(
             c.accept_batch("{", BROWSER, 1000),
             Err(Rejection::Malformed(_))
@@ -969,7 +1137,54 @@ mod tests {
     }
 
     #[test]
-    fn links_redirect_only_to_the_catalog_and_dedupe_per_client_second() {
+    fn only_a_get_that_is_no_prefetch_follows_a_link() {
+        assert!(link_fetch_counts("GET", None));
+        assert!(link_fetch_counts("get", Some("")));
+        assert!(!link_fetch_counts("HEAD", None));
+        assert!(!link_fetch_counts("POST", None));
+        for purpose in ["prefetch", "prefetch;prerender", "Prefetch", "preview"] {
+            assert!(!link_fetch_counts("GET", Some(purpose)), "{purpose}");
+        }
+    }
+
+    #[test]
+    fn a_link_counts_once_per_client_and_window_whatever_the_viewer_id() {
+        let c = Collector::new(catalog(), signer());
+        let token = TrackingLink {
+            kind: LinkKind::Scan,
+            show: show(&signer()),
+        }
+        .token();
+        let key = |v: &str, client: &str, at: UnixSeconds| {
+            c.follow_link(&token, Some(v), client, BROWSER, at)
+                .unwrap()
+                .1
+                .dedupe_key()
+        };
+        let first = key("v1", "198.51.100.7", 1200);
+        // `?v=$i` in a loop, within the window: one key, so one count.
+        for (i, at) in [(2, 1200), (3, 1500), (4, 1799)] {
+            assert_eq!(key(&format!("v{i}"), "198.51.100.7", at), first);
+        }
+        // The next window, or another client, counts again.
+        assert_ne!(key("v1", "198.51.100.7", 1800), first);
+        assert_ne!(key("v1", "198.51.100.8", 1200), first);
+        // A player's events still dedupe within their viewer.
+        let event = |viewer: &str| Recorded {
+            event_id: "e1".into(),
+            viewer: viewer.into(),
+            measure: Measure::Impression,
+            channel: "c".into(),
+            product: "p".into(),
+            show: 1,
+            at: 0,
+            robot: false,
+        };
+        assert_ne!(event("a").dedupe_key(), event("b").dedupe_key());
+    }
+
+    #[test]
+    fn links_redirect_only_to_the_catalog_and_dedupe_per_client_window() {
         let c = Collector::new(catalog(), signer());
         let link = TrackingLink {
             kind: LinkKind::Scan,
@@ -984,9 +1199,15 @@ mod tests {
         let (_, again) = c
             .follow_link(&token, None, "127.0.0.1", BROWSER, 500)
             .unwrap();
-        assert_eq!(rec.event_id, again.event_id, "same client, same second");
+        assert_eq!(rec.event_id, again.event_id, "same client, same window");
         let (_, later) = c
-            .follow_link(&token, None, "127.0.0.1", BROWSER, 501)
+            .follow_link(
+                &token,
+                None,
+                "127.0.0.1",
+                BROWSER,
+                500 + LINK_WINDOW_SECONDS,
+            )
             .unwrap();
         assert_ne!(rec.event_id, later.event_id);
         let (_, other) = c

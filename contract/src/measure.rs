@@ -362,8 +362,26 @@ impl EventBatch {
 
     /// Reads a batch; every problem names its field. Bounded: over
     /// [`MAX_BATCH_BYTES`] is refused before parsing, and so is a batch of
-    /// more than [`MAX_BATCH_EVENTS`].
+    /// more than [`MAX_BATCH_EVENTS`]. The first bad event refuses the
+    /// batch; [`EventBatch::decode_each`] keeps the good ones.
     pub fn decode(text: &str) -> Result<Self, MeasureError> {
+        let each = Self::decode_each(text)?;
+        let events = each
+            .events
+            .into_iter()
+            .map(|e| e.map_err(|bad| bad.problem))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self {
+            viewer: each.viewer,
+            events,
+        })
+    }
+
+    /// Reads a batch whose frame (`v`, `viewer`, `events`) is sound, each
+    /// event on its own: a bad event is its problem (naming
+    /// `events[i].field`), and the others stand. A bad frame refuses the
+    /// whole batch, with the same bounds as [`EventBatch::decode`].
+    pub fn decode_each(text: &str) -> Result<EachEvent, MeasureError> {
         if text.len() > MAX_BATCH_BYTES {
             return Err(MeasureError::TooLarge(text.len()));
         }
@@ -376,12 +394,6 @@ impl EventBatch {
             Some(v) if v.as_u64() == Some(MEASURE_VERSION) => {}
             Some(other) => return Err(MeasureError::UnsupportedVersion(other.to_string())),
         }
-        let text_field =
-            |fields: &[(String, Json)], name: &str, path: String| match json::field(fields, name) {
-                Some(Json::String(s)) => Ok(s.clone()),
-                Some(_) => Err(invalid(path, "must be text")),
-                None => Err(invalid(path, "is missing")),
-            };
         let viewer = OpaqueId::parse(&text_field(&root, "viewer", "viewer".into())?)
             .map_err(|p| invalid("viewer", p))?;
         let items = match json::field(&root, "events") {
@@ -401,35 +413,75 @@ impl EventBatch {
                 ),
             ));
         }
-        let mut events = Vec::with_capacity(items.len());
-        for (i, item) in items.iter().enumerate() {
-            let at = |name: &str| format!("events[{i}].{name}");
-            let Json::Object(item) = item else {
-                return Err(invalid(format!("events[{i}]"), "must be an object"));
-            };
-            let id = OpaqueId::parse(&text_field(item, "id", at("id"))?)
-                .map_err(|p| invalid(at("id"), p))?;
-            let kind_text = text_field(item, "type", at("type"))?;
-            let kind = EventKind::parse(&kind_text).ok_or_else(|| {
-                invalid(
-                    at("type"),
-                    format!(
-                        "{} is not an event; use impression, viewable, open or dismiss",
-                        json::quoted(&kind_text)
-                    ),
-                )
-            })?;
-            let show = ShowRef::parse_key(&text_field(item, "show", at("show"))?)
-                .ok_or_else(|| {
-                    invalid(
-                        at("show"),
-                        "must be the show as the player spells it: <channel>.<product>.<show>.<tag>",
-                    )
-                })?;
-            events.push(ViewerEvent { id, kind, show });
-        }
-        Ok(Self { viewer, events })
+        let events = items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| event_at(i, item))
+            .collect();
+        Ok(EachEvent { viewer, events })
     }
+}
+
+/// A batch read event by event ([`EventBatch::decode_each`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EachEvent {
+    /// The player's random id for this page load.
+    pub viewer: OpaqueId,
+    /// Each event in batch order, or what is wrong with it.
+    pub events: Vec<Result<ViewerEvent, BadEvent>>,
+}
+
+/// An event of a batch that cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadEvent {
+    /// Its id, when that much of it is sound (to answer about it).
+    pub id: Option<OpaqueId>,
+    /// What is wrong with it, naming `events[i].field`.
+    pub problem: MeasureError,
+}
+
+fn text_field(fields: &[(String, Json)], name: &str, path: String) -> Result<String, MeasureError> {
+    match json::field(fields, name) {
+        Some(Json::String(s)) => Ok(s.clone()),
+        Some(_) => Err(invalid(path, "must be text")),
+        None => Err(invalid(path, "is missing")),
+    }
+}
+
+/// The batch's event `i`, or the first problem with it.
+fn event_at(i: usize, item: &Json) -> Result<ViewerEvent, BadEvent> {
+    let at = |name: &str| format!("events[{i}].{name}");
+    let Json::Object(item) = item else {
+        return Err(BadEvent {
+            id: None,
+            problem: invalid(format!("events[{i}]"), "must be an object"),
+        });
+    };
+    let id = text_field(item, "id", at("id"))
+        .and_then(|text| OpaqueId::parse(&text).map_err(|p| invalid(at("id"), p)))
+        .map_err(|problem| BadEvent { id: None, problem })?;
+    let rest = |problem: MeasureError| BadEvent {
+        id: Some(id.clone()),
+        problem,
+    };
+    let kind_text = text_field(item, "type", at("type")).map_err(rest)?;
+    let kind = EventKind::parse(&kind_text).ok_or_else(|| {
+        rest(invalid(
+            at("type"),
+            format!(
+                "{} is not an event; use impression, viewable, open or dismiss",
+                json::quoted(&kind_text)
+            ),
+        ))
+    })?;
+    let show_text = text_field(item, "show", at("show")).map_err(rest)?;
+    let show = ShowRef::parse_key(&show_text).ok_or_else(|| {
+        rest(invalid(
+            at("show"),
+            "must be the show as the player spells it: <channel>.<product>.<show>.<tag>",
+        ))
+    })?;
+    Ok(ViewerEvent { id, kind, show })
 }
 
 /// The JSON text of a batch of `(event id, kind, show)`: the one encoder,
@@ -609,6 +661,44 @@ mod tests {
             EventBatch::decode(r#"{"v":2}"#),
             Err(MeasureError::UnsupportedVersion(_))
         ));
+    }
+
+    #[test]
+    fn each_event_is_read_on_its_own_when_the_frame_is_sound() {
+        let ok =
+            |id: &str| format!(r#"{{"id":"{id}","type":"impression","show":"c1.cap.5.AAAAAAAA"}}"#);
+        let text = format!(
+            r#"{{"v":1,"viewer":"v1","events":[{},{},7,{}]}}"#,
+            ok("e1"),
+            ok("e2").replace("impression", "click"),
+            ok("e4")
+        );
+        let each = EventBatch::decode_each(&text).unwrap();
+        assert_eq!(each.viewer.as_str(), "v1");
+        let read: Vec<_> = each
+            .events
+            .iter()
+            .map(|e| match e {
+                Ok(e) => (Some(e.id.as_str().to_owned()), String::new()),
+                Err(bad) => (
+                    bad.id.as_ref().map(|id| id.as_str().to_owned()),
+                    bad.problem.to_string(),
+                ),
+            })
+            .collect();
+        assert_eq!(read[0], (Some("e1".into()), String::new()));
+        assert_eq!(read[1].0.as_deref(), Some("e2"));
+        assert!(read[1].1.contains("events[1].type"), "{}", read[1].1);
+        assert_eq!(read[2].0, None);
+        assert!(read[2].1.contains("events[2]"), "{}", read[2].1);
+        assert_eq!(read[3], (Some("e4".into()), String::new()));
+        // The strict reading refuses the batch at its first bad event, and a
+        // bad frame refuses it either way.
+        assert!(matches!(
+            EventBatch::decode(&text),
+            Err(MeasureError::InvalidField { field, .. }) if field == "events[1].type"
+        ));
+        assert!(EventBatch::decode_each(r#"{"v":1,"viewer":"v1","events":[]}"#).is_err());
     }
 
     #[test]

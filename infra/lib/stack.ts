@@ -53,6 +53,9 @@ export const THUMBNAIL_SUFFIX = '.jpg';
 export const THUMBNAIL_OBJECTS = `${RECORDING_PREFIX}*/media/thumbnails/*`;
 /** Where the catalog sits inside the function's package ($LAMBDA_TASK_ROOT). */
 export const LAMBDA_CATALOG_PATH = '/var/task/catalog.json';
+/** The collector's own metrics (backend/src/collector.rs: METRICS_NAMESPACE). */
+export const COLLECTOR_METRICS_NAMESPACE = 'IvsAds/Collector';
+
 /** Where on-thumbnail's package holds the text models when the catalog has wordmarks. */
 export const LAMBDA_TEXT_MODELS_PATH = '/var/task/text-models';
 /** The table's item actions the backend performs (aws.rs: GetItem, conditional UpdateItem). */
@@ -557,10 +560,10 @@ export class AdStack extends Stack {
       CKV_AWS_26: 'CloudWatch alarms cannot publish to a topic encrypted with the AWS-managed SNS key; messages carry alarm names only.',
     });
     if (s.alarmEmail) alarms.addSubscription(new snsSubs.EmailSubscription(s.alarmEmail));
-    const alarm = (id: string, metric: cloudwatch.IMetric, description: string) => {
+    const alarm = (id: string, metric: cloudwatch.IMetric, description: string, threshold = 1) => {
       const a = new cloudwatch.Alarm(this, id, {
         metric,
-        threshold: 1,
+        threshold,
         evaluationPeriods: 1,
         comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
         treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
@@ -580,6 +583,26 @@ export class AdStack extends Stack {
     alarm('RepublishFailed', workflow.metricFailed(fiveMinutes), 'a re-publishing workflow execution failed.');
     alarm('CollectorErrors', this.collector.metricErrors(fiveMinutes), 'the collector failed; events of that batch were not counted (its logs say why).');
     alarm('CollectorThrottles', this.collector.metricThrottles(fiveMinutes), 'the collector was throttled: beacons and tracking links were refused; raise collectorConcurrency or the account quota.');
+    // The collector answers a failed or refused batch (503, 400, 429) and a
+    // link whose count was lost (302): none is a Lambda error, so it says
+    // so in its own metrics (one embedded-metric-format log line a request,
+    // backend/src/collector.rs: RequestMetrics).
+    const collectorMetric = (name: string) =>
+      new cloudwatch.Metric({
+        namespace: COLLECTOR_METRICS_NAMESPACE,
+        metricName: name,
+        dimensionsMap: { Function: this.collector.functionName },
+        period: Duration.minutes(5),
+        statistic: 'Sum',
+      });
+    alarm('CollectorFailedBatches', collectorMetric('FailedBatches'), 'the collector could not store batches (503): players send them again, but the store is failing or throttled; its logs say why.');
+    alarm('CollectorLostLinks', collectorMetric('LostLinks'), 'tracking links were followed but their scans or clicks could not be stored: those counts are lost.');
+    alarm(
+      'CollectorRefusedBatches',
+      collectorMetric('RefusedBatches'),
+      'more than 50 beacons in 5 minutes were refused whole (malformed, forged, or over a viewer\'s rate): a broken player build or abuse; the logs give each reason.',
+      50,
+    );
 
     // ---- The player ----------------------------------------------------
     const site = new s3.Bucket(this, 'Player', {

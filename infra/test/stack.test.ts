@@ -11,7 +11,7 @@ import { App } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { lambdaEnvNames, playerCsp, REPO_ROOT, WORKFLOW_DEFINITION } from '../lib/repo.ts';
 import { readSettings, type ContextKey } from '../lib/settings.ts';
-import { AdStack, COLLECTOR_PATHS, EVENTS_PREFIX, THUMBNAIL_OBJECTS } from '../lib/stack.ts';
+import { AdStack, COLLECTOR_METRICS_NAMESPACE, COLLECTOR_PATHS, EVENTS_PREFIX, THUMBNAIL_OBJECTS } from '../lib/stack.ts';
 import { catalogFiles } from '../lib/catalog.ts';
 
 const ARN = 'arn:aws:rekognition:eu-west-1:123456789012:project/ads/version/ads.1/1730000000000';
@@ -262,6 +262,18 @@ describe('Rekognition detector, two channels', () => {
     alarmOn('Throttles', onThumbnail);
     alarmOn('Errors', onTick);
     t.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'ApproximateNumberOfMessagesVisible', Namespace: 'AWS/SQS' });
+    // The collector's answered failures, from its own metrics.
+    for (const [metric, threshold] of [['FailedBatches', 1], ['LostLinks', 1], ['RefusedBatches', 50]] as const) {
+      t.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        MetricName: metric,
+        Namespace: COLLECTOR_METRICS_NAMESPACE,
+        Dimensions: [{ Name: 'Function', Value: { Ref: collector } }],
+        Statistic: 'Sum',
+        Period: 300,
+        Threshold: threshold,
+        AlarmActions: [{ Ref: logicalId(t, 'AWS::SNS::Topic', 'Alarms') }],
+      });
+    }
   });
 
   test('the player: private bucket behind CloudFront with origin access control, playback URLs filled in', () => {

@@ -6,8 +6,11 @@
 //!   any ad collector, and a `text/plain` body is what `sendBeacon` sends:
 //!   the guard lets this one call through without the Origin and JSON checks
 //!   (see `guard::is_collector`). It can only add checked events.
+//!   Answered per event (`backend::measure::batch_answer`): a bad event is
+//!   refused with its reason and the others count.
 //! * `GET /r/{token}`: a tracking link; counts the scan or click and answers
-//!   302 to the product's catalog link, or 404.
+//!   302 to the product's catalog link, or 404; a HEAD or prefetch is
+//!   answered alike and counts nothing.
 //! * `GET /measure/report?format=table|csv|json` and `GET /measure/hours`:
 //!   the counts, for `adctl report` and the dashboard, with
 //!   `Authorization: Bearer <token>` (the token the studio prints).
@@ -227,25 +230,26 @@ async fn collect(State(m): State<Measurement>, request: Request) -> Response {
             "body is not UTF-8 text; send the batch as JSON",
         );
     };
-    let events = match m
+    let accepted = match m
         .collector
         .accept_batch(text, user_agent(&parts.headers), unix_now())
     {
-        Ok(events) => events,
+        Ok(accepted) => accepted,
         Err(rejection) => return rejected(&rejection),
     };
-    match m.store.record_now(&events) {
-        Ok(summary) => (
-            StatusCode::OK,
-            [(header::CONTENT_TYPE, "application/json")],
-            serde_json::json!({
-                "counted": summary.counted,
-                "duplicates": summary.duplicates,
-                "robots": summary.robots,
-            })
-            .to_string(),
-        )
-            .into_response(),
+    if !accepted.refused.is_empty() {
+        tracing::info!(refused = ?accepted.refused, "events refused");
+    }
+    match m.store.record_now(&accepted.events) {
+        Ok(summary) => {
+            let (status, body) = backend::measure::batch_answer(&accepted, &summary);
+            (
+                StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+                [(header::CONTENT_TYPE, "application/json")],
+                body.to_string(),
+            )
+                .into_response()
+        }
         Err(e) => {
             tracing::error!(error = %e, "cannot record events");
             json_error(
@@ -269,6 +273,7 @@ struct LinkQuery {
 
 async fn follow_link(
     State(m): State<Measurement>,
+    method: axum::http::Method,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(token): Path<String>,
     Query(query): Query<LinkQuery>,
@@ -284,7 +289,12 @@ async fn follow_link(
     let Some((location, recorded)) = followed else {
         return (StatusCode::NOT_FOUND, "no such link").into_response();
     };
-    if let Err(e) = m.store.record_now(std::slice::from_ref(&recorded)) {
+    let purpose = backend::measure::PURPOSE_HEADERS
+        .iter()
+        .find_map(|name| headers.get(*name).and_then(|v| v.to_str().ok()));
+    if !backend::measure::link_fetch_counts(method.as_str(), purpose) {
+        tracing::debug!(%method, ?purpose, "a link fetched, not followed: not counted");
+    } else if let Err(e) = m.store.record_now(std::slice::from_ref(&recorded)) {
         // The viewer still gets to the product; the count is lost, and said.
         tracing::error!(error = %e, "cannot record a link");
     }

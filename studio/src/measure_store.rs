@@ -11,8 +11,8 @@
 //! nothing.
 
 use backend::measure::{
-    HourCount, Measure, MeasureReader, MeasureStore, MeasureStoreError, RecordSummary, Recorded,
-    ShowCounts,
+    HourCount, Measure, MeasureReader, MeasureStore, MeasureStoreError, Outcome, RecordSummary,
+    Recorded, ShowCounts,
 };
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::{Path, PathBuf};
@@ -128,9 +128,9 @@ impl SqliteMeasureStore {
                     ])
                     .map_err(|err| store_error("insert", err))?;
                 if inserted == 0 {
-                    summary.duplicates += 1;
+                    summary.add(Outcome::Duplicate);
                 } else if e.robot {
-                    summary.robots += 1;
+                    summary.add(Outcome::Robot);
                 } else {
                     per_show
                         .execute(params![e.channel, e.product, show, e.measure.as_str(), at])
@@ -138,7 +138,7 @@ impl SqliteMeasureStore {
                     per_hour
                         .execute(params![e.hour(), e.channel, e.product, e.measure.as_str()])
                         .map_err(|err| store_error("count", err))?;
-                    summary.counted += 1;
+                    summary.add(Outcome::Counted);
                 }
             }
         }
@@ -299,7 +299,13 @@ mod tests {
                 RecordSummary {
                     counted: 2,
                     duplicates: 1,
-                    robots: 1
+                    robots: 1,
+                    outcomes: vec![
+                        Outcome::Counted,
+                        Outcome::Duplicate,
+                        Outcome::Counted,
+                        Outcome::Robot
+                    ],
                 }
             );
             let again = store

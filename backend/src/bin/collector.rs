@@ -2,7 +2,7 @@
 //! tracking links of QR codes and Open buttons (see `backend::collector`).
 use aws_lambda_events::event::lambda_function_urls::LambdaFunctionUrlRequest;
 use backend::collector::{
-    from_function_url, handle, to_function_url, CollectorConfig, CollectorService,
+    from_function_url, handle_measured, to_function_url, CollectorConfig, CollectorService,
     DynamoFirehoseStore,
 };
 use backend::measure::Collector;
@@ -25,9 +25,19 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         clock: Box::new(backend::collector::unix_now),
     };
     let service = &service;
+    // Lambda sets it; the metrics' `Function` dimension.
+    let function = std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_default();
+    let function = function.as_str();
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<LambdaFunctionUrlRequest>| async move {
-            let response = handle(service, &from_function_url(&event.payload)).await;
+            let (response, metrics) =
+                handle_measured(service, &from_function_url(&event.payload)).await;
+            // One embedded-metric-format line a request (stdout goes to the
+            // log group; CloudWatch makes the metrics the alarms watch).
+            let now_ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64);
+            println!("{}", metrics.emf(function, now_ms));
             Ok::<_, lambda_runtime::Error>(to_function_url(response))
         },
     ))

@@ -26,8 +26,8 @@ use async_trait::async_trait;
 use aws_lambda_events::event::lambda_function_urls::LambdaFunctionUrlRequest;
 use backend::collector::{from_function_url, handle, to_function_url, CollectorService};
 use backend::measure::{
-    Collector, HourCount, MeasureReader, MeasureStore, MeasureStoreError, RecordSummary, Recorded,
-    ShowCounts, ShowSigner,
+    Collector, HourCount, MeasureReader, MeasureStore, MeasureStoreError, Outcome, RecordSummary,
+    Recorded, ShowCounts, ShowSigner,
 };
 use e2e_tests::thread_cpu;
 use std::collections::{HashMap, HashSet};
@@ -58,9 +58,9 @@ impl MeasureStore for MemoryStore {
         };
         for e in events {
             if !seen.insert(e.dedupe_key()) {
-                summary.duplicates += 1;
+                summary.add(Outcome::Duplicate);
             } else if e.robot {
-                summary.robots += 1;
+                summary.add(Outcome::Robot);
             } else {
                 *counts
                     .entry((
@@ -72,7 +72,7 @@ impl MeasureStore for MemoryStore {
                     .or_default() += 1;
                 // The per-hour counter's key, as the Lambda builds it.
                 let _ = e.hour();
-                summary.counted += 1;
+                summary.add(Outcome::Counted);
             }
         }
         Ok(summary)
@@ -168,7 +168,12 @@ fn main() -> anyhow::Result<()> {
         let accepted = collector
             .accept_batch(body, CHROME, NOW)
             .map_err(|e| anyhow::anyhow!("refused: {e}"))?;
-        counted += store.record_now(&accepted)?.counted;
+        anyhow::ensure!(
+            accepted.refused.is_empty(),
+            "refused: {:?}",
+            accepted.refused
+        );
+        counted += store.record_now(&accepted.events)?.counted;
     }
     report(
         "studio (SQLite)",
