@@ -16,11 +16,9 @@
 //!   occupies in that reference ([`TextReader::find_in_reference`], found
 //!   once) is read straight out of the frame through the placement
 //!   ([`TextReader::read_line`]): one recogniser run, 12-22 ms;
-//! - over the whole frame, for a wordmark still unread (by default) or one no
-//!   reference shows legibly: the text detector sees the frame at 768x448
-//!   (a word 40 px wide in a 1280 px frame is 24 px there) and only boxes
-//!   whose shape could hold one of the wordmarks are read
-//!   ([`find_wordmarks`]).
+//! - over the whole frame, for a wordmark no reference shows legibly: the
+//!   text detector sees the frame at 480x288 (62 ms) and only boxes whose
+//!   shape could hold one of the wordmarks are read ([`find_wordmarks`]).
 //!
 //! Either way the recogniser's work per frame is bounded by [`READ_BUDGET`]:
 //! lines are read at the narrowest of a few widths that fits them, most
@@ -38,21 +36,13 @@ use tract_onnx::prelude::*;
 pub const DETECTION_MODEL: &str = "ch_PP-OCRv4_det_infer.onnx";
 pub const RECOGNITION_MODEL: &str = "ch_PP-OCRv4_rec_infer.onnx";
 
-/// The text detector's input: a 16:9 frame at 3/5 of 1280x720 (both sides
-/// multiples of 32, as the DB network needs), the smallest that reads a
-/// plain word about 40 px wide (34 px in the test
-/// `the_plain_word_about_40_px_wide_is_read_over_the_whole_frame`; at
-/// 480x288 it was not read). 960x544 read no more on the real photos and
-/// took the 2-product p95 over its 400 ms budget (docs/detector.md).
-const DET_W: usize = 768;
-const DET_H: usize = 448;
-/// A line found over the whole frame that reads as no wordmark is read
-/// again with this much of its height added on every side: at 768x448 the
-/// detector's boxes can hug a stylised word closely enough to cut its
-/// ascenders (the generated twitch logo read "Ewitch" tight, "twitch" with
-/// the margin), while a plain word reads best tight (a real python logo's
-/// word was lost when every box had the margin).
-const READ_MARGIN: f32 = 0.25;
+/// The text detector's input: a 16:9 frame at 3/8 of 1280x720 (both sides
+/// multiples of 32, as the DB network needs). Measured against 640x352 on
+/// the evaluation set: the same fused recall, the wordmark signal alone a
+/// few points lower on logos under 10% of the width, at 98 ms a frame
+/// instead of 160 (docs/figures.md).
+const DET_W: usize = 480;
+const DET_H: usize = 288;
 /// A pixel is text from this probability (PaddleOCR's default).
 const DET_THRESHOLD: f32 = 0.3;
 /// A box is kept when its pixels' mean probability reaches this.
@@ -528,16 +518,6 @@ pub struct WordmarkRead {
     pub signal: Signal,
 }
 
-/// A detected line's box grown by [`READ_MARGIN`] of its height on every
-/// side, within the frame: what the recogniser reads.
-fn with_margin([x, y, w, h]: [f32; 4], frame: &Gray) -> [f32; 4] {
-    let m = h * READ_MARGIN;
-    let (x0, y0) = ((x - m).max(0.0), (y - m).max(0.0));
-    let x1 = (x + w + m).min(frame.w as f32);
-    let y1 = (y + h + m).min(frame.h as f32);
-    [x0, y0, (x1 - x0).max(1.0), (y1 - y0).max(1.0)]
-}
-
 /// Reads the lines of `frame` that could hold one of `wordmarks` and returns
 /// each wordmark found, at most one per wordmark, the most confident.
 pub fn find_wordmarks(
@@ -557,40 +537,31 @@ pub fn find_wordmarks(
         .iter()
         .filter(|(b, _)| wordmarks.iter().any(|w| w.fits(b[2], b[3])));
     for (b, _) in candidates {
-        // The box as found, then (when that reads as no wordmark) with a
-        // margin: each crop is one recogniser run, paid from the budget.
-        for crop in [*b, with_margin(*b, frame)] {
-            let cost = reader.width_for(line_length(crop[2], crop[3]));
-            if cost > budget {
-                break;
-            }
-            budget -= cost;
-            let started = std::time::Instant::now();
-            let Some(line) = reader.read_box(frame, crop) else {
-                break;
+        let cost = reader.width_for(line_length(b[2], b[3]));
+        if cost > budget {
+            continue;
+        }
+        budget -= cost;
+        let started = std::time::Instant::now();
+        let Some(line) = reader.read_box(frame, *b) else {
+            continue;
+        };
+        tracing::trace!(text = %line.text(), width = cost, took = ?started.elapsed(), "read");
+        for (i, w) in wordmarks.iter().enumerate() {
+            let Some(confidence) = w.matched_in(&line) else {
+                continue;
             };
-            tracing::trace!(text = %line.text(), width = cost, took = ?started.elapsed(), "read");
-            let mut matched = false;
-            for (i, w) in wordmarks.iter().enumerate() {
-                let Some(confidence) = w.matched_in(&line) else {
-                    continue;
-                };
-                matched = true;
-                let read = WordmarkRead {
-                    wordmark: i,
-                    signal: Signal {
-                        confidence,
-                        bbox: line.bbox,
-                    },
-                };
-                match found.iter_mut().find(|f| f.wordmark == i) {
-                    Some(f) if f.signal.confidence >= confidence => {}
-                    Some(f) => *f = read,
-                    None => found.push(read),
-                }
-            }
-            if matched {
-                break;
+            let read = WordmarkRead {
+                wordmark: i,
+                signal: Signal {
+                    confidence,
+                    bbox: line.bbox,
+                },
+            };
+            match found.iter_mut().find(|f| f.wordmark == i) {
+                Some(f) if f.signal.confidence >= confidence => {}
+                Some(f) => *f = read,
+                None => found.push(read),
             }
         }
     }

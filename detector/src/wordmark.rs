@@ -109,7 +109,7 @@ impl WordmarkSignal {
             let sure = found
                 .iter()
                 .any(|f| f.label == wordmark.label && f.confidence >= DEFAULT_MIN_CONFIDENCE);
-            if sure && matches!(reading, Reading::WherePlaced | Reading::Everywhere) {
+            if sure && reading == Reading::WherePlaced {
                 continue;
             }
             let legible = |r: usize| {
@@ -124,10 +124,8 @@ impl WordmarkSignal {
                 .iter()
                 .filter(|p| legible(p.reference))
                 .max_by_key(|p| p.inliers);
-            match best.map(|p| (p, self.written[p.reference])) {
-                Some((placement, Some(word))) => to_read.push((i, placement, word)),
-                _ if reading == Reading::Everywhere => whole_frame.push(i),
-                _ => {}
+            if let Some((placement, Some(word))) = best.map(|p| (p, self.written[p.reference])) {
+                to_read.push((i, placement, word));
             }
         }
         // Bounded like the whole-frame path: the best-placed first, until
@@ -140,13 +138,11 @@ impl WordmarkSignal {
                 continue;
             }
             budget -= cost;
-            match self.read_placed(frame, &self.wordmarks[i], placement, word) {
-                Some(signal) => read.push(WordmarkRead {
+            if let Some(signal) = self.read_placed(frame, &self.wordmarks[i], placement, word) {
+                read.push(WordmarkRead {
                     wordmark: i,
                     signal,
-                }),
-                None if reading == Reading::Everywhere => whole_frame.push(i),
-                None => {}
+                });
             }
         }
         if !whole_frame.is_empty() {

@@ -89,12 +89,11 @@ fn main() -> anyhow::Result<()> {
             "--no-small" => small_logos = false,
             "--reading" => {
                 reading = Some(match args.next().as_deref() {
-                    Some("everywhere") => detector::Reading::Everywhere,
                     Some("where-placed") => detector::Reading::WherePlaced,
                     Some("every-placement") => detector::Reading::EveryPlacement,
                     Some("whole-frame") => detector::Reading::WholeFrame,
                     other => anyhow::bail!(
-                    "--reading takes everywhere, where-placed, every-placement or whole-frame, not {other:?}"
+                    "--reading takes where-placed, every-placement or whole-frame, not {other:?}"
                 ),
                 })
             }
