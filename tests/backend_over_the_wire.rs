@@ -19,6 +19,7 @@ use e2e_tests::*;
 use lambda_runtime::{Context, LambdaEvent};
 use libtest_mimic::{Arguments, Failed, Trial};
 use serde_json::Value;
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -1093,19 +1094,36 @@ async fn builtin_detector_reads_thumbnails_from_s3(env: Arc<Env>) -> Result<(), 
 
 // ---- The collector Lambda: DynamoDB counters and Firehose to S3 on moto ----
 
+/// The raw events' Firehose delivery stream (`{measure_stream}`).
 const MEASURE_STREAM: &str = "ad-measure-events";
 const RAW_BUCKET: &str = "ad-measure-raw";
 const CHROME: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0 Safari/537.36";
+/// Shards of the measurement stream: more than one, so the aggregator's
+/// per-shard bookkeeping is exercised.
+const MEASURE_SHARDS: i32 = 2;
 
-/// The measurement table, stream and bucket (once), and the collector as
-/// deployed: its clients signed as the `collector` role, through the proxy.
-async fn collector(env: &Env) -> Result<backend::collector::CollectorService, Failed> {
+/// The measurement table (with its `report` index), the stream, the
+/// delivery stream and the raw bucket, once.
+async fn measurement_setup(env: &Env) -> Result<(), Failed> {
     use aws_sdk_dynamodb::types::{
-        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+        AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
+        Projection, ProjectionType, ScalarAttributeType,
     };
     static SETUP: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
     let moto = env._moto.url.clone();
     let setup_sdk = sdk_config().await;
+    let key = |name: &str, kind: KeyType| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(kind)
+            .build()
+    };
+    let text = |name: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+    };
     SETUP
         .get_or_try_init(|| async {
             env.clients
@@ -1113,16 +1131,20 @@ async fn collector(env: &Env) -> Result<backend::collector::CollectorService, Fa
                 .create_table()
                 .table_name(aws_calls::MEASURE_TABLE)
                 .billing_mode(BillingMode::PayPerRequest)
-                .attribute_definitions(
-                    AttributeDefinition::builder()
-                        .attribute_name("pk")
-                        .attribute_type(ScalarAttributeType::S)
-                        .build()?,
-                )
-                .key_schema(
-                    KeySchemaElement::builder()
-                        .attribute_name("pk")
-                        .key_type(KeyType::Hash)
+                .attribute_definitions(text("pk")?)
+                .attribute_definitions(text("gpk")?)
+                .attribute_definitions(text("gsk")?)
+                .key_schema(key("pk", KeyType::Hash)?)
+                .global_secondary_indexes(
+                    GlobalSecondaryIndex::builder()
+                        .index_name(backend::measure_aws::REPORT_INDEX)
+                        .key_schema(key("gpk", KeyType::Hash)?)
+                        .key_schema(key("gsk", KeyType::Range)?)
+                        .projection(
+                            Projection::builder()
+                                .projection_type(ProjectionType::All)
+                                .build(),
+                        )
                         .build()?,
                 )
                 .send()
@@ -1131,6 +1153,17 @@ async fn collector(env: &Env) -> Result<backend::collector::CollectorService, Fa
                 .s3
                 .create_bucket()
                 .bucket(RAW_BUCKET)
+                .send()
+                .await?;
+            let kinesis = aws_sdk_kinesis::Client::from_conf(
+                aws_sdk_kinesis::config::Builder::from(&setup_sdk)
+                    .endpoint_url(&moto)
+                    .build(),
+            );
+            kinesis
+                .create_stream()
+                .stream_name(aws_calls::MEASURE_EVENTS)
+                .shard_count(MEASURE_SHARDS)
                 .send()
                 .await?;
             let firehose = aws_sdk_firehose::Client::from_conf(
@@ -1154,25 +1187,124 @@ async fn collector(env: &Env) -> Result<backend::collector::CollectorService, Fa
         })
         .await
         .map_err(|e| format!("measurement setup: {e:#}"))?;
+    Ok(())
+}
+
+/// The collector as deployed: its stream client signed as the `collector`
+/// role, through the proxy.
+async fn collector(env: &Env) -> Result<backend::collector::CollectorService, Failed> {
+    measurement_setup(env).await?;
     let sdk = sdk_config_as("collector").await;
     Ok(backend::collector::CollectorService {
         collector: backend::measure::Collector::new(env.catalog.clone(), signer()),
-        store: Box::new(backend::collector::DynamoFirehoseStore {
-            dynamodb: aws_sdk_dynamodb::Client::from_conf(
-                aws_sdk_dynamodb::config::Builder::from(&sdk)
+        store: Box::new(backend::measure_aws::KinesisQueue {
+            kinesis: aws_sdk_kinesis::Client::from_conf(
+                aws_sdk_kinesis::config::Builder::from(&sdk)
                     .endpoint_url(&env.proxy.url)
                     .build(),
             ),
-            table: aws_calls::MEASURE_TABLE.into(),
-            firehose: aws_sdk_firehose::Client::from_conf(
-                aws_sdk_firehose::config::Builder::from(&sdk)
-                    .endpoint_url(&env.proxy.url)
-                    .build(),
-            ),
-            stream: MEASURE_STREAM.into(),
+            stream: aws_calls::MEASURE_EVENTS.into(),
         }),
         clock: Box::new(|| T0),
     })
+}
+
+/// The aggregator as deployed: signed as the `aggregator` role.
+async fn counter_store(env: &Env) -> backend::measure_aws::CounterStore {
+    let sdk = sdk_config_as("aggregator").await;
+    backend::measure_aws::CounterStore {
+        dynamodb: aws_sdk_dynamodb::Client::from_conf(
+            aws_sdk_dynamodb::config::Builder::from(&sdk)
+                .endpoint_url(&env.proxy.url)
+                .build(),
+        ),
+        table: aws_calls::MEASURE_TABLE.into(),
+        firehose: aws_sdk_firehose::Client::from_conf(
+            aws_sdk_firehose::config::Builder::from(&sdk)
+                .endpoint_url(&env.proxy.url)
+                .build(),
+        ),
+        delivery_stream: MEASURE_STREAM.into(),
+        clock: Box::new(|| T0),
+    }
+}
+
+/// Records a batch the event source mapping delivers at most.
+const AGGREGATOR_BATCH: usize = 100;
+
+/// What the Lambda service does with the aggregator: reads each shard from
+/// where it last left off (GetShardIterator, GetRecords, with the harness's
+/// own credentials: the service's reads, not the function's), and delivers
+/// the new records in order, in batches of at most [`AGGREGATOR_BATCH`], as
+/// the Kinesis event the function gets. One drain at a time (a shard has
+/// one invocation at a time). Returns the batches it delivered.
+async fn drain_stream(
+    env: &Env,
+) -> Result<Vec<aws_lambda_events::event::kinesis::KinesisEvent>, Failed> {
+    use aws_lambda_events::event::kinesis::{KinesisEvent, KinesisEventRecord};
+    static READ_UP_TO: tokio::sync::Mutex<BTreeMap<String, String>> =
+        tokio::sync::Mutex::const_new(BTreeMap::new());
+    let mut read_up_to = READ_UP_TO.lock().await;
+    let kinesis = aws_sdk_kinesis::Client::from_conf(
+        aws_sdk_kinesis::config::Builder::from(&sdk_config().await)
+            .endpoint_url(&env._moto.url)
+            .build(),
+    );
+    let store = counter_store(env).await;
+    let shards = kinesis
+        .list_shards()
+        .stream_name(aws_calls::MEASURE_EVENTS)
+        .send()
+        .await?;
+    let mut delivered = Vec::new();
+    for shard in shards.shards() {
+        let shard_id = shard.shard_id().to_string();
+        let mut iterator = kinesis
+            .get_shard_iterator()
+            .stream_name(aws_calls::MEASURE_EVENTS)
+            .shard_id(&shard_id);
+        iterator = match read_up_to.get(&shard_id) {
+            Some(seq) => iterator
+                .shard_iterator_type(aws_sdk_kinesis::types::ShardIteratorType::AfterSequenceNumber)
+                .starting_sequence_number(seq),
+            None => {
+                iterator.shard_iterator_type(aws_sdk_kinesis::types::ShardIteratorType::TrimHorizon)
+            }
+        };
+        let mut next = iterator.send().await?.shard_iterator;
+        let mut records = Vec::new();
+        while let Some(it) = next.take() {
+            let out = kinesis.get_records().shard_iterator(it).send().await?;
+            if out.records().is_empty() {
+                break;
+            }
+            records.extend(out.records().iter().cloned());
+            next = out.next_shard_iterator;
+        }
+        for chunk in records.chunks(AGGREGATOR_BATCH) {
+            let mut event = KinesisEvent::default();
+            event.records = chunk
+                .iter()
+                .map(|r| {
+                    let mut record = KinesisEventRecord::default();
+                    record.event_id = Some(format!("{shard_id}:{}", r.sequence_number()));
+                    record.event_source = Some("aws:kinesis".into());
+                    record.kinesis.sequence_number = r.sequence_number().to_string();
+                    record.kinesis.partition_key = r.partition_key().unwrap_or("").to_string();
+                    record.kinesis.data.extend_from_slice(r.data().as_ref());
+                    record
+                })
+                .collect();
+            backend::aggregator::handle_batch(&store, &event)
+                .await
+                .map_err(|e| format!("the aggregator failed a batch: {e}"))?;
+            if let Some(last) = chunk.last() {
+                read_up_to.insert(shard_id.clone(), last.sequence_number().to_string());
+            }
+            delivered.push(event);
+        }
+    }
+    Ok(delivered)
 }
 
 fn signer() -> backend::measure::ShowSigner {
@@ -1222,12 +1354,14 @@ fn post(body: String, user_agent: &str) -> backend::collector::HttpRequest {
 }
 
 /// The counters as `adctl report` reads them: with the operator's
-/// credentials (the collector's role may not read them).
-fn counters(env: &Env) -> backend::collector::DynamoCounters {
-    backend::collector::DynamoCounters {
-        dynamodb: env.operator.dynamodb.clone(),
-        table: aws_calls::MEASURE_TABLE.into(),
-    }
+/// credentials (the collector's role may not read them), over the days
+/// around the tests' clock.
+fn counters(env: &Env) -> backend::measure_aws::DynamoCounters {
+    backend::measure_aws::DynamoCounters::new(
+        env.operator.dynamodb.clone(),
+        aws_calls::MEASURE_TABLE,
+    )
+    .days(T0 - 86_400, T0 + 86_400)
 }
 
 async fn show_counts(
@@ -1255,10 +1389,11 @@ async fn collector_counts_each_event_once_and_streams_it_raw(env: Arc<Env>) -> R
     );
     let answer = handle(&service, &post(first.clone(), CHROME)).await;
     assert_eq!(answer.status, 200, "{}", answer.body);
+    assert!(answer.body.contains(r#""queued":2"#), "{}", answer.body);
     // The beacon again (a retry), and the same id from the same viewer in a
-    // new batch: counted once.
+    // new batch: taken again, counted once.
     let again = handle(&service, &post(first, CHROME)).await;
-    assert!(again.body.contains(r#""duplicates":2"#), "{}", again.body);
+    assert!(again.body.contains(r#""queued":2"#), "{}", again.body);
     handle(
         &service,
         &post(batch("viewer1", &[("e1", Impression, &show)]), CHROME),
@@ -1326,23 +1461,45 @@ async fn collector_counts_each_event_once_and_streams_it_raw(env: Arc<Env>) -> R
         assert_eq!(again.status, 302, "{method} {purpose:?}");
     }
 
+    // Nothing is counted on the request path: the aggregator counts.
+    assert_eq!(
+        show_counts(&env, "collectOnce", 1_790_000_000_123).await?,
+        backend::measure::ShowCounts::default()
+    );
+    let delivered = drain_stream(&env).await?;
     let counts = show_counts(&env, "collectOnce", 1_790_000_000_123).await?;
     assert_eq!(
         (counts.impressions, counts.viewable, counts.scans),
         (2, 1, 1),
         "{counts:?}"
     );
+    // The Lambda service delivers every batch again (a timed-out or failed
+    // invocation): nothing counts twice, and no counter item is written.
+    let store = counter_store(&env).await;
+    for batch in &delivered {
+        let again = backend::aggregator::handle_batch(&store, batch)
+            .await
+            .map_err(|e| e.to_string())?;
+        assert_eq!(again.batch.counter_writes, 0, "{again:?}");
+    }
+    let counts = show_counts(&env, "collectOnce", 1_790_000_000_123).await?;
+    assert_eq!(
+        (counts.impressions, counts.viewable, counts.scans),
+        (2, 1, 1),
+        "delivered again: {counts:?}"
+    );
     // The hosted dashboard's read, as the report function makes it (its own
     // role: Scan only), for an IAM-signed caller.
     let report_sdk = sdk_config_as("report").await;
-    let as_report = backend::collector::DynamoCounters {
-        dynamodb: aws_sdk_dynamodb::Client::from_conf(
+    let as_report = backend::measure_aws::DynamoCounters::new(
+        aws_sdk_dynamodb::Client::from_conf(
             aws_sdk_dynamodb::config::Builder::from(&report_sdk)
                 .endpoint_url(&env.proxy.url)
                 .build(),
         ),
-        table: aws_calls::MEASURE_TABLE.into(),
-    };
+        aws_calls::MEASURE_TABLE,
+    )
+    .days(T0 - 86_400, T0 + 86_400);
     let signed = backend::collector::HttpRequest {
         method: "GET".into(),
         path: "/measure/report".into(),
@@ -1389,6 +1546,8 @@ async fn collector_counts_each_event_once_and_streams_it_raw(env: Arc<Env>) -> R
 
     // Raw events went to S3 through Firehose, one JSON line each, the
     // robot's flagged: e1, e2 (viewer1), e1 (viewer2), the robot's, the scan.
+    // Raw is at least once (a batch delivered again sends its claimed events
+    // again), so they are told apart by event, as Athena's queries do.
     let listed = env
         .clients
         .s3
@@ -1419,8 +1578,17 @@ async fn collector_counts_each_event_once_and_streams_it_raw(env: Arc<Env>) -> R
             }
         }
     }
-    assert_eq!(lines.len(), 5, "{lines:?}");
-    assert_eq!(lines.iter().filter(|l| l["robot"] == true).count(), 1);
+    let distinct: std::collections::BTreeSet<(String, String)> = lines
+        .iter()
+        .map(|l| (l["viewer"].to_string(), l["event_id"].to_string()))
+        .collect();
+    assert_eq!(distinct.len(), 5, "{lines:?}");
+    let robots: std::collections::BTreeSet<String> = lines
+        .iter()
+        .filter(|l| l["robot"] == true)
+        .map(|l| l["event_id"].to_string())
+        .collect();
+    assert_eq!(robots.len(), 1);
 
     // The dashboard for a deployed stack (`studio-dashboard`) reads the same
     // counters with the operator's credentials, behind its token and the
@@ -1475,10 +1643,10 @@ async fn collector_refuses_bad_input_and_changes_no_count(env: Arc<Env>) -> Resu
     use ad_contract::measure::EventKind::*;
     let service = collector(&env).await?;
     let handle = backend::collector::handle;
-    let show = show_ref("collectBad", "cap", 77);
+    let show = show_ref("collectBad", "cap", T0 * 1000 + 77);
     let mut forged = show.clone();
     forged.tag = ad_contract::ShowTag::parse("AAAAAAAA").map_err(|e| e.to_string())?;
-    let mut unknown = show_ref("collectBad", "mug", 77);
+    let mut unknown = show_ref("collectBad", "mug", T0 * 1000 + 77);
     unknown.product = ad_contract::ProductId::parse("nosuch").map_err(|e| e.to_string())?;
     let cases = [
         ("a 1 MB body", "x".repeat(1 << 20), 400, "body is"),
@@ -1503,7 +1671,7 @@ async fn collector_refuses_bad_input_and_changes_no_count(env: Arc<Env>) -> Resu
     }
     // A mixed batch: 49 good events and one for a product the catalog no
     // longer has. The 49 count, and the answer names the bad one.
-    let mixed_show = show_ref("collectMixed", "cap", 78);
+    let mixed_show = show_ref("collectMixed", "cap", T0 * 1000 + 78);
     let ids: Vec<String> = (0..49).map(|i| format!("m{i}")).collect();
     let mut events: Vec<_> = ids
         .iter()
@@ -1514,7 +1682,7 @@ async fn collector_refuses_bad_input_and_changes_no_count(env: Arc<Env>) -> Resu
     assert_eq!(answer.status, 200, "{}", answer.body);
     let body: Value = serde_json::from_str(&answer.body)?;
     assert_eq!(
-        (body["counted"].as_u64(), body["refused"].as_u64()),
+        (body["queued"].as_u64(), body["refused"].as_u64()),
         (Some(49), Some(1)),
         "{body}"
     );
@@ -1531,7 +1699,13 @@ async fn collector_refuses_bad_input_and_changes_no_count(env: Arc<Env>) -> Resu
             .contains("events[30].product"),
         "{body}"
     );
-    assert_eq!(show_counts(&env, "collectMixed", 78).await?.impressions, 49);
+    drain_stream(&env).await?;
+    assert_eq!(
+        show_counts(&env, "collectMixed", T0 * 1000 + 78)
+            .await?
+            .impressions,
+        49
+    );
     let forged_link = ad_contract::measure::TrackingLink {
         kind: ad_contract::measure::LinkKind::Click,
         show: forged,
@@ -1553,7 +1727,8 @@ async fn collector_refuses_bad_input_and_changes_no_count(env: Arc<Env>) -> Resu
         .await;
         assert_eq!(answer.status, 404);
     }
-    let counts = show_counts(&env, "collectBad", 77).await?;
+    drain_stream(&env).await?;
+    let counts = show_counts(&env, "collectBad", T0 * 1000 + 77).await?;
     assert_eq!(
         counts,
         backend::measure::ShowCounts::default(),
@@ -1568,7 +1743,7 @@ async fn collector_loses_no_event_in_100_concurrent_batches(env: Arc<Env>) -> Re
     let _alone = WALL_CLOCK.write().await;
     use ad_contract::measure::EventKind::*;
     let service = Arc::new(collector(&env).await?);
-    let show = show_ref("collectMany", "blink", 5);
+    let show = show_ref("collectMany", "blink", T0 * 1000 + 5);
     let mut tasks = Vec::new();
     for b in 0..100 {
         let service = service.clone();
@@ -1597,7 +1772,8 @@ async fn collector_loses_no_event_in_100_concurrent_batches(env: Arc<Env>) -> Re
         let answer = task.await.map_err(|e| e.to_string())?;
         assert_eq!(answer.status, 200, "{}", answer.body);
     }
-    let counts = show_counts(&env, "collectMany", 5).await?;
+    drain_stream(&env).await?;
+    let counts = show_counts(&env, "collectMany", T0 * 1000 + 5).await?;
     assert_eq!(
         (counts.impressions, counts.viewable),
         (250, 250),

@@ -1,45 +1,28 @@
 //! The collector Lambda: players' beacons and tracking links over a Lambda
-//! function URL, the rules of [`crate::measure`], counts in DynamoDB and raw
-//! events through Kinesis Data Firehose to S3.
+//! function URL, the rules of [`crate::measure`], accepted events onto the
+//! measurement stream ([`crate::measure_aws::KinesisQueue`]), where the
+//! aggregator counts them ([`crate::aggregator`]).
 //!
 //! The business function, [`handle`], takes a plain [`HttpRequest`] and
-//! returns an [`HttpResponse`]; [`on_function_url`] only translates the
+//! returns an [`HttpResponse`]; [`from_function_url`] only translates the
 //! function URL's event. Routes, as the studio's:
 //! * `POST /measure/events`: a batch; 200 with each event's outcome
-//!   (counted, duplicate, robot, or refused with the reason: the others of
-//!   the batch still count), 400 when every event or the batch's frame is
-//!   bad, 429 over the viewer's rate ([`crate::measure::batch_answer`]);
+//!   (queued, robot, or refused with the reason: the others of the batch
+//!   still count; the studio answers counted or duplicate at once), 400 when
+//!   every event or the batch's frame is bad, 429 over the viewer's rate,
+//!   503 when the stream would not take them ([`crate::measure::batch_answer`]);
 //! * `GET /r/{token}`: 302 to the product's catalog link, or 404; a HEAD,
 //!   prefetch or preview is answered alike and counts nothing
 //!   ([`crate::measure::link_fetch_counts`]).
 //!
-//! Storage ([`DynamoFirehoseStore`]): one DynamoDB table keyed by `pk`:
-//! * `e#<viewer>.<event id>`: the dedupe record of one event, kept two days
-//!   (TTL `expires_at`): far past any beacon retry;
-//! * `s#<channel>#<product>#<show>`: a show's counters, one number per
-//!   measure, and `first_at`;
-//! * `h#<hour>#<channel>#<product>`: the same per hour, for the charts.
-//!
-//! Each event is one `TransactWriteItems`: the dedupe record on the
-//! condition that it is new, and both counters' `ADD`. So an event counts
-//! once, or not at all, however many copies arrive at once. Robots' events
-//! write the dedupe record only. Every new event (robots flagged) then goes
-//! to Firehose as one JSON line, for Athena.
-//!
-//! The collector never reads the counters (its role may not); reports read
-//! them with the operator's credentials through [`DynamoCounters`].
+//! The request path writes nothing shared: no counter, no item two viewers
+//! touch. The collector never reads the counters (its role may not).
 //!
 //! Each request also prints one CloudWatch embedded-metric-format line
 //! ([`RequestMetrics::emf`]): refused and failed batches and lost links are
 //! answered, not Lambda errors, so the stack's alarms watch these metrics.
 
-use crate::measure::{
-    batch_answer, Collector, HourCount, Measure, MeasureReader, MeasureStore, MeasureStoreError,
-    Outcome, RecordSummary, Recorded, ShowCounts,
-};
-use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
-use std::collections::HashMap;
+use crate::measure::{batch_answer, Collector, MeasureStore, RecordSummary};
 
 /// The parts of an HTTP request the collector reads.
 #[derive(Debug, Clone, Default)]
@@ -106,6 +89,8 @@ pub struct RequestMetrics {
     pub counted: u64,
     pub duplicates: u64,
     pub robots: u64,
+    /// Taken for the aggregator to count (AWS).
+    pub queued: u64,
     /// Events refused one by one in a batch that otherwise counted.
     pub refused_events: u64,
     /// Batches refused whole (400, 429).
@@ -122,11 +107,12 @@ pub const METRICS_NAMESPACE: &str = "IvsAds/Collector";
 
 impl RequestMetrics {
     /// The names as CloudWatch shows them, and each value.
-    pub fn named(&self) -> [(&'static str, u64); 7] {
+    pub fn named(&self) -> [(&'static str, u64); 8] {
         [
             ("Counted", self.counted),
             ("Duplicates", self.duplicates),
             ("Robots", self.robots),
+            ("Queued", self.queued),
             ("RefusedEvents", self.refused_events),
             ("RefusedBatches", self.refused_batches),
             ("FailedBatches", self.failed_batches),
@@ -134,27 +120,40 @@ impl RequestMetrics {
         ]
     }
 
-    /// One CloudWatch embedded-metric-format line: printed to stdout, Lambda
-    /// ships it to the log group and CloudWatch turns it into metrics, with
-    /// no API call on the request path.
-    pub fn emf(&self, function: &str, now_ms: u64) -> String {
-        let named = self.named();
-        let mut line = serde_json::json!({
-            "_aws": {
-                "Timestamp": now_ms,
-                "CloudWatchMetrics": [{
-                    "Namespace": METRICS_NAMESPACE,
-                    "Dimensions": [["Function"]],
-                    "Metrics": named.iter().map(|(name, _)| serde_json::json!({ "Name": name, "Unit": "Count" })).collect::<Vec<_>>(),
-                }],
-            },
-            "Function": function,
-        });
-        for (name, value) in named {
-            line[name] = serde_json::Value::from(value);
-        }
-        line.to_string()
+    /// What a store did with the events.
+    fn add_summary(&mut self, summary: &RecordSummary) {
+        self.counted = summary.counted as u64;
+        self.duplicates = summary.duplicates as u64;
+        self.robots = summary.robots as u64;
+        self.queued = summary.queued as u64;
     }
+
+    /// One CloudWatch embedded-metric-format line ([`emf_line`]).
+    pub fn emf(&self, function: &str, now_ms: u64) -> String {
+        emf_line(function, now_ms, &self.named())
+    }
+}
+
+/// One CloudWatch embedded-metric-format line of counts in
+/// [`METRICS_NAMESPACE`]: printed to stdout, Lambda ships it to the log
+/// group and CloudWatch turns it into metrics, with no API call on the
+/// request path.
+pub fn emf_line(function: &str, now_ms: u64, named: &[(&'static str, u64)]) -> String {
+    let mut line = serde_json::json!({
+        "_aws": {
+            "Timestamp": now_ms,
+            "CloudWatchMetrics": [{
+                "Namespace": METRICS_NAMESPACE,
+                "Dimensions": [["Function"]],
+                "Metrics": named.iter().map(|(name, _)| serde_json::json!({ "Name": name, "Unit": "Count" })).collect::<Vec<_>>(),
+            }],
+        },
+        "Function": function,
+    });
+    for (name, value) in named {
+        line[*name] = serde_json::Value::from(*value);
+    }
+    line.to_string()
 }
 
 /// [`handle`], with what the request did for the metrics.
@@ -200,9 +199,7 @@ pub async fn handle_measured(
             match service.store.record(&accepted.events).await {
                 Ok(summary) => {
                     let (status, body) = batch_answer(&accepted, &summary);
-                    metrics.counted = summary.counted as u64;
-                    metrics.duplicates = summary.duplicates as u64;
-                    metrics.robots = summary.robots as u64;
+                    metrics.add_summary(&summary);
                     if status == 200 {
                         metrics.refused_events = accepted.refused.len() as u64;
                     } else {
@@ -243,11 +240,7 @@ pub async fn handle_measured(
                 tracing::debug!(method = %request.method, purpose = ?request.purpose, "a link fetched, not followed: not counted");
             } else {
                 match service.store.record(std::slice::from_ref(&recorded)).await {
-                    Ok(summary) => {
-                        metrics.counted = summary.counted as u64;
-                        metrics.duplicates = summary.duplicates as u64;
-                        metrics.robots = summary.robots as u64;
-                    }
+                    Ok(summary) => metrics.add_summary(&summary),
                     Err(e) => {
                         // The viewer still gets to the product; the count is
                         // lost, logged and counted for the alarm.
@@ -334,303 +327,13 @@ pub fn to_function_url(
     out
 }
 
-/// How long an event's dedupe record lives.
-pub const DEDUPE_SECONDS: u64 = 2 * 86_400;
-
-/// Counts in DynamoDB, raw events to Firehose: the collector's store.
-pub struct DynamoFirehoseStore {
-    pub dynamodb: aws_sdk_dynamodb::Client,
-    pub table: String,
-    pub firehose: aws_sdk_firehose::Client,
-    pub stream: String,
-}
-
-/// The counters table, read: what `adctl report` reads with the operator's
-/// credentials (the collector itself never reads counters, so its role may
-/// not scan).
-pub struct DynamoCounters {
-    pub dynamodb: aws_sdk_dynamodb::Client,
-    pub table: String,
-}
-
-fn s(v: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(v.into())
-}
-fn n(v: impl ToString) -> AttributeValue {
-    AttributeValue::N(v.to_string())
-}
-
-fn store_error(what: &str, e: impl std::error::Error + Send + Sync + 'static) -> MeasureStoreError {
-    MeasureStoreError::new(what, e)
-}
-
-impl DynamoFirehoseStore {
-    fn counters(&self) -> DynamoCounters {
-        DynamoCounters {
-            dynamodb: self.dynamodb.clone(),
-            table: self.table.clone(),
-        }
-    }
-
-    /// One event, atomically: dedupe record, then (not a robot) both
-    /// counters. `false`: seen before.
-    async fn record_one(&self, e: &Recorded) -> Result<bool, MeasureStoreError> {
-        let dedupe = Put::builder()
-            .table_name(&self.table)
-            .item("pk", s(format!("e#{}", e.dedupe_key())))
-            .item("expires_at", n(e.at + DEDUPE_SECONDS))
-            .condition_expression("attribute_not_exists(pk)")
-            .build()
-            .map_err(|err| store_error("building the dedupe record", err))?;
-        let mut items = vec![TransactWriteItem::builder().put(dedupe).build()];
-        if !e.robot {
-            let counter = |pk: String| {
-                Update::builder()
-                    .table_name(&self.table)
-                    .key("pk", s(pk))
-                    .update_expression(
-                        "ADD #m :one SET first_at = if_not_exists(first_at, :at), channel = :ch, product = :p",
-                    )
-                    .expression_attribute_names("#m", e.measure.as_str())
-                    .expression_attribute_values(":one", n(1))
-                    .expression_attribute_values(":at", n(e.at))
-                    .expression_attribute_values(":ch", s(&e.channel))
-                    .expression_attribute_values(":p", s(&e.product))
-                    .build()
-            };
-            let per_show = counter(format!("s#{}#{}#{}", e.channel, e.product, e.show))
-                .map_err(|err| store_error("building a counter", err))?;
-            let per_hour = counter(format!("h#{}#{}#{}", e.hour(), e.channel, e.product))
-                .map_err(|err| store_error("building a counter", err))?;
-            items.push(TransactWriteItem::builder().update(per_show).build());
-            items.push(TransactWriteItem::builder().update(per_hour).build());
-        }
-        match self
-            .dynamodb
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await
-        {
-            Ok(_) => Ok(true),
-            Err(err) => {
-                let duplicate = err
-                    .as_service_error()
-                    .and_then(|se| match se {
-                        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(c) => Some(c),
-                        _ => None,
-                    })
-                    .is_some_and(|c| {
-                        c.cancellation_reasons()
-                            .first()
-                            .and_then(|r| r.code())
-                            == Some("ConditionalCheckFailed")
-                    });
-                if duplicate {
-                    Ok(false)
-                } else {
-                    Err(store_error(
-                        "counting an event",
-                        aws_sdk_dynamodb::Error::from(err),
-                    ))
-                }
-            }
-        }
-    }
-}
-
-impl DynamoCounters {
-    async fn scan_prefix(
-        &self,
-        prefix: &str,
-    ) -> Result<Vec<HashMap<String, AttributeValue>>, MeasureStoreError> {
-        let mut items = Vec::new();
-        let mut start: Option<HashMap<String, AttributeValue>> = None;
-        // A report reads at most this many pages (1 MB each).
-        for _ in 0..1000 {
-            let out = self
-                .dynamodb
-                .scan()
-                .table_name(&self.table)
-                .filter_expression("begins_with(pk, :p)")
-                .expression_attribute_values(":p", s(prefix))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| {
-                    store_error("reading the counters", aws_sdk_dynamodb::Error::from(e))
-                })?;
-            items.extend(out.items.unwrap_or_default());
-            match out.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => return Ok(items),
-            }
-        }
-        Ok(items)
-    }
-
-    /// Every show's counts, newest show first.
-    pub async fn shows(&self) -> Result<Vec<ShowCounts>, MeasureStoreError> {
-        let mut shows: Vec<ShowCounts> = self
-            .scan_prefix("s#")
-            .await?
-            .iter()
-            .map(|item| {
-                let pk = text(item, "pk");
-                let mut c = ShowCounts {
-                    channel: text(item, "channel"),
-                    product: text(item, "product"),
-                    show: pk
-                        .rsplit('#')
-                        .next()
-                        .and_then(|v| v.parse().ok())
-                        .unwrap_or(0),
-                    first_at: num(item, "first_at"),
-                    ..ShowCounts::default()
-                };
-                for m in Measure::ALL {
-                    c.add(m, num(item, m.as_str()));
-                }
-                c
-            })
-            .collect();
-        shows.sort_by(|a, b| {
-            b.show
-                .cmp(&a.show)
-                .then_with(|| a.channel.cmp(&b.channel))
-                .then_with(|| a.product.cmp(&b.product))
-        });
-        Ok(shows)
-    }
-
-    /// Counts per hour, channel, product and measure, oldest hour first.
-    pub async fn hours(&self) -> Result<Vec<HourCount>, MeasureStoreError> {
-        let mut hours = Vec::new();
-        for item in self.scan_prefix("h#").await? {
-            let pk = text(&item, "pk");
-            let hour = pk.split('#').nth(1).unwrap_or("").to_owned();
-            for m in Measure::ALL {
-                let count = num(&item, m.as_str());
-                if count > 0 {
-                    hours.push(HourCount {
-                        hour: hour.clone(),
-                        channel: text(&item, "channel"),
-                        product: text(&item, "product"),
-                        measure: m,
-                        count,
-                    });
-                }
-            }
-        }
-        hours.sort_by(|a, b| {
-            (&a.hour, &a.channel, &a.product, a.measure)
-                .cmp(&(&b.hour, &b.channel, &b.product, b.measure))
-        });
-        Ok(hours)
-    }
-}
-
-fn num(item: &HashMap<String, AttributeValue>, key: &str) -> u64 {
-    item.get(key)
-        .and_then(|v| v.as_n().ok())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
-
-fn text(item: &HashMap<String, AttributeValue>, key: &str) -> String {
-    item.get(key)
-        .and_then(|v| v.as_s().ok())
-        .cloned()
-        .unwrap_or_default()
-}
-
-#[async_trait]
-impl MeasureStore for DynamoFirehoseStore {
-    async fn record(&self, events: &[Recorded]) -> Result<RecordSummary, MeasureStoreError> {
-        let results =
-            futures_util::future::join_all(events.iter().map(|e| self.record_one(e))).await;
-        let mut summary = RecordSummary::default();
-        let mut new_events = Vec::new();
-        for (e, result) in events.iter().zip(results) {
-            match result? {
-                false => summary.add(Outcome::Duplicate),
-                true if e.robot => {
-                    summary.add(Outcome::Robot);
-                    new_events.push(e);
-                }
-                true => {
-                    summary.add(Outcome::Counted);
-                    new_events.push(e);
-                }
-            }
-        }
-        if !new_events.is_empty() {
-            let records = new_events
-                .iter()
-                .map(|e| {
-                    let mut line = serde_json::to_vec(e).unwrap_or_default();
-                    line.push(b'\n');
-                    aws_sdk_firehose::types::Record::builder()
-                        .data(aws_sdk_firehose::primitives::Blob::new(line))
-                        .build()
-                })
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| store_error("building a Firehose record", e))?;
-            // The counts are in; a lost raw copy is logged, not failed (the
-            // beacon's retry would be a duplicate and never reach here).
-            match self
-                .firehose
-                .put_record_batch()
-                .delivery_stream_name(&self.stream)
-                .set_records(Some(records))
-                .send()
-                .await
-            {
-                Ok(out) if out.failed_put_count() > 0 => {
-                    tracing::warn!(
-                        failed = out.failed_put_count(),
-                        "Firehose refused some raw events"
-                    )
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    tracing::warn!(error = %aws_sdk_firehose::Error::from(e), "raw events not delivered to Firehose")
-                }
-            }
-        }
-        Ok(summary)
-    }
-}
-
-#[async_trait]
-impl MeasureReader for DynamoFirehoseStore {
-    async fn shows(&self) -> Result<Vec<ShowCounts>, MeasureStoreError> {
-        self.counters().shows().await
-    }
-
-    async fn hours(&self) -> Result<Vec<HourCount>, MeasureStoreError> {
-        self.counters().hours().await
-    }
-}
-
-#[async_trait]
-impl MeasureReader for DynamoCounters {
-    async fn shows(&self) -> Result<Vec<ShowCounts>, MeasureStoreError> {
-        DynamoCounters::shows(self).await
-    }
-
-    async fn hours(&self) -> Result<Vec<HourCount>, MeasureStoreError> {
-        DynamoCounters::hours(self).await
-    }
-}
-
 /// The collector's settings, from the environment (names in
 /// `backend/lambda-env.json`); every problem in one error.
 #[derive(Debug, Clone)]
 pub struct CollectorConfig {
     pub catalog: ad_contract::Catalog,
     pub signer: crate::measure::ShowSigner,
-    pub table: String,
+    /// The measurement stream (Kinesis Data Streams) it appends to.
     pub stream: String,
     pub region: String,
 }
@@ -639,9 +342,7 @@ impl CollectorConfig {
     pub fn from_lookup(
         lookup: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, crate::config::ConfigError> {
-        use crate::config::{
-            CATALOG_PATH, MEASUREMENT_KEY, MEASURE_STREAM_NAME, MEASURE_TABLE_NAME,
-        };
+        use crate::config::{CATALOG_PATH, MEASUREMENT_KEY, MEASURE_STREAM_NAME};
         let get = |name: &str| crate::config::value_of(&lookup, name);
         let mut problems = Vec::new();
         let mut required = |name: &str, what: &str| {
@@ -650,10 +351,9 @@ impl CollectorConfig {
                 String::new()
             })
         };
-        let table = required(MEASURE_TABLE_NAME, "the measurement table's name");
         let stream = required(
             MEASURE_STREAM_NAME,
-            "the raw events' Firehose delivery stream",
+            "the measurement stream's name (Kinesis Data Streams)",
         );
         let region = required(crate::config::AWS_REGION, "the AWS region, e.g. us-east-1");
         let key = required(
@@ -691,7 +391,6 @@ impl CollectorConfig {
             (Some(catalog), Some(signer)) if problems.is_empty() => Ok(Self {
                 catalog,
                 signer,
-                table,
                 stream,
                 region,
             }),
@@ -715,23 +414,16 @@ mod tests {
     };
     use ad_contract::{Catalog, ChannelId, ProductId, ShowId, ShowRef};
 
-    /// A store whose every write fails, as DynamoDB does when throttled.
+    /// A store whose every write fails, as a throttled stream does.
     struct Failing;
 
-    #[async_trait]
+    #[async_trait::async_trait]
     impl MeasureStore for Failing {
-        async fn record(&self, _: &[Recorded]) -> Result<RecordSummary, MeasureStoreError> {
-            Err(MeasureStoreError::because("throttled"))
-        }
-    }
-
-    #[async_trait]
-    impl MeasureReader for Failing {
-        async fn shows(&self) -> Result<Vec<ShowCounts>, MeasureStoreError> {
-            Err(MeasureStoreError::because("throttled"))
-        }
-        async fn hours(&self) -> Result<Vec<HourCount>, MeasureStoreError> {
-            Err(MeasureStoreError::because("throttled"))
+        async fn record(
+            &self,
+            _: &[crate::measure::Recorded],
+        ) -> Result<RecordSummary, crate::measure::MeasureStoreError> {
+            Err(crate::measure::MeasureStoreError::because("throttled"))
         }
     }
 
@@ -842,7 +534,7 @@ mod tests {
             .iter()
             .map(|m| m["Name"].as_str().unwrap())
             .collect();
-        assert_eq!(names.len(), 7);
+        assert_eq!(names.len(), 8);
         for name in names {
             assert!(line[name].is_u64(), "{name}");
         }

@@ -21,6 +21,7 @@ pub const DETECTOR_TEXT_MODELS: &str = "DETECTOR_TEXT_MODELS";
 pub const MEASUREMENT_KEY: &str = "MEASUREMENT_KEY";
 pub const MEASURE_TABLE_NAME: &str = "MEASURE_TABLE_NAME";
 pub const MEASURE_STREAM_NAME: &str = "MEASURE_STREAM_NAME";
+pub const MEASURE_DELIVERY_STREAM_NAME: &str = "MEASURE_DELIVERY_STREAM_NAME";
 
 /// Every name this module reads (checked against `lambda-env.json` in tests).
 pub const ALL: &[&str] = &[
@@ -37,6 +38,7 @@ pub const ALL: &[&str] = &[
     MEASUREMENT_KEY,
     MEASURE_TABLE_NAME,
     MEASURE_STREAM_NAME,
+    MEASURE_DELIVERY_STREAM_NAME,
 ];
 
 /// Which function is starting: they need different variables.

@@ -2,6 +2,8 @@
 //! traits and their AWS adapters, and the Lambda handlers as plain async
 //! functions. The binaries in `src/bin` are thin `main`s over this.
 
+pub mod aggregate;
+pub mod aggregator;
 pub mod aws;
 pub mod builtin;
 pub mod collector;
@@ -10,6 +12,7 @@ pub mod decision;
 pub mod handlers;
 pub mod local;
 pub mod measure;
+pub mod measure_aws;
 pub mod operator;
 pub mod ports;
 pub mod report_api;

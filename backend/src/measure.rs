@@ -28,7 +28,7 @@ use ad_contract::measure::{
 use ad_contract::{Catalog, Cue, ProductId};
 use async_trait::async_trait;
 use hmac::{Hmac, KeyInit, Mac};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
@@ -156,7 +156,7 @@ fn base64url(bytes: &[u8]) -> String {
 
 /// What the collector counts: the player's four events and the two ways
 /// through a tracking link.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Measure {
     Impression,
@@ -214,8 +214,9 @@ impl From<LinkKind> for Measure {
     }
 }
 
-/// One accepted event, as the store records it (and Firehose delivers it).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// One accepted event, as the store records it, the measurement stream
+/// carries it and Firehose delivers it (one JSON line).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Recorded {
     /// Unique per counted thing: the player's event id, or for a link the
     /// hash of link, client and [`LINK_WINDOW_SECONDS`] window (one count
@@ -585,6 +586,9 @@ pub enum Outcome {
     Duplicate,
     /// From a robot: recorded, not counted.
     Robot,
+    /// Taken for counting later, once whatever the copies (the AWS home:
+    /// on the measurement stream, where the aggregator drops a duplicate).
+    Queued,
 }
 
 /// What a store did with a set of events.
@@ -596,6 +600,8 @@ pub struct RecordSummary {
     pub duplicates: usize,
     /// From a robot: recorded, not counted.
     pub robots: usize,
+    /// Taken, to be counted once by the aggregator.
+    pub queued: usize,
     /// Each event's outcome, in the order given.
     pub outcomes: Vec<Outcome>,
 }
@@ -607,6 +613,7 @@ impl RecordSummary {
             Outcome::Counted => self.counted += 1,
             Outcome::Duplicate => self.duplicates += 1,
             Outcome::Robot => self.robots += 1,
+            Outcome::Queued => self.queued += 1,
         }
         self.outcomes.push(outcome);
     }
@@ -634,7 +641,7 @@ pub struct Refused {
 
 /// The collector's answer to a batch, the same from both homes: 200 with
 /// each event's outcome when any event was taken (`counted`, `duplicate`,
-/// `robot`, or `refused` with its reason), 400 when every event was refused
+/// `robot`, `queued`, or `refused` with its reason), 400 when every event was refused
 /// (nothing to send again; the first reason is the `error`).
 pub fn batch_answer(accepted: &Accepted, summary: &RecordSummary) -> (u16, serde_json::Value) {
     let mut recorded = accepted.events.iter().zip(&summary.outcomes);
@@ -652,6 +659,7 @@ pub fn batch_answer(accepted: &Accepted, summary: &RecordSummary) -> (u16, serde
         "counted": summary.counted,
         "duplicates": summary.duplicates,
         "robots": summary.robots,
+        "queued": summary.queued,
         "refused": accepted.refused.len(),
         "events": events,
     });
@@ -732,11 +740,12 @@ pub trait MeasureReader: Send + Sync {
     async fn hours(&self) -> Result<Vec<HourCount>, MeasureStoreError>;
 }
 
-/// Where counted events go. Recording is atomic per event: an event id is
-/// counted at most once however many times and however concurrently it
-/// arrives.
+/// Where accepted events go. An event id is counted at most once however
+/// many times and however concurrently it arrives: at once and atomically
+/// (the studio's SQLite), or later by the aggregator from the measurement
+/// stream (AWS: [`crate::aggregate`]).
 #[async_trait]
-pub trait MeasureStore: MeasureReader {
+pub trait MeasureStore: Send + Sync {
     async fn record(&self, events: &[Recorded]) -> Result<RecordSummary, MeasureStoreError>;
 }
 

@@ -29,7 +29,9 @@ import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as glue from 'aws-cdk-lib/aws-glue';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as ivs from 'aws-cdk-lib/aws-ivs';
+import * as kinesis from 'aws-cdk-lib/aws-kinesis';
 import * as firehose from 'aws-cdk-lib/aws-kinesisfirehose';
+import * as lambdaSources from 'aws-cdk-lib/aws-lambda-event-sources';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
@@ -61,11 +63,24 @@ export const LAMBDA_TEXT_MODELS_PATH = '/var/task/text-models';
 /** The table's item actions the backend performs (aws.rs: GetItem, conditional UpdateItem). */
 export const TABLE_ACTIONS = ['dynamodb:GetItem', 'dynamodb:UpdateItem'];
 /**
- * The collector's writes (backend/src/collector.rs): one TransactWriteItems
- * per event, a conditional Put (dedupe record) and two counter Updates;
- * IAM authorises each write of a transaction by its own action.
+ * The aggregator's writes (backend/src/measure_aws.rs: CounterStore): a
+ * conditional Put per event (its dedupe record) and one conditional Update
+ * per counter item per batch.
  */
 export const MEASURE_TABLE_ACTIONS = ['dynamodb:PutItem', 'dynamodb:UpdateItem'];
+/** The counters table's index the report queries (measure_aws.rs: REPORT_INDEX). */
+export const REPORT_INDEX = 'report';
+/**
+ * The aggregator's event source mapping. One batch per shard at a time
+ * (parallelization 1): the counters' per-shard sequence check needs the
+ * shard's order. A batch waits up to a second for more records, so a
+ * counter item takes about one write a second per shard, whatever the
+ * audience (a shard takes at most 1,000 records a second, under the batch
+ * size, so batches are never cut by size).
+ */
+export const AGGREGATOR_BATCH_SIZE = 10000;
+export const AGGREGATOR_BATCHING_WINDOW_SECONDS = 1;
+export const AGGREGATOR_RETRIES = 10;
 /** Where Firehose writes raw events: one folder per UTC day, as Athena's partition projection reads them. */
 export const EVENTS_PREFIX = 'events/';
 /** The collector's routes, served on the player's CloudFront name. */
@@ -399,6 +414,15 @@ export class AdStack extends Stack {
       timeToLiveAttribute: 'expires_at',
       removalPolicy: RemovalPolicy.RETAIN,
     });
+    // The report reads counters by day with Query, never a Scan: only
+    // counter items carry gpk (`s#<day>` or `h#<day>`) and gsk, so the
+    // index holds no dedupe record.
+    measureTable.addGlobalSecondaryIndex({
+      indexName: REPORT_INDEX,
+      partitionKey: { name: 'gpk', type: dynamodb.AttributeType.STRING },
+      sortKey: { name: 'gsk', type: dynamodb.AttributeType.STRING },
+      projectionType: dynamodb.ProjectionType.ALL,
+    });
     suppressCheckov(measureTable, {
       CKV_AWS_119: 'Counts per show and hour and event ids with random per-page viewer ids: no personal or secret data; encrypted at rest with the AWS-owned key.',
     });
@@ -507,14 +531,23 @@ export class AdStack extends Stack {
     });
     eventsTable.addResourceDependency(database);
 
+    // The measurement stream: the collector appends accepted events, the
+    // aggregator counts them. On demand: it scales with the audience, and
+    // a write it throttles is answered 503 and sent again by the player.
+    const measureEvents = new kinesis.Stream(this, 'MeasurementQueue', {
+      streamMode: kinesis.StreamMode.ON_DEMAND,
+      encryption: kinesis.StreamEncryption.MANAGED,
+      retentionPeriod: Duration.hours(24),
+    });
+    (measureEvents.node.defaultChild as CfnResource).applyRemovalPolicy(RemovalPolicy.DESTROY);
+
     this.collector = rustFunction('Collector', 'collector', {
-      description: 'Measurement: counts players\' beacons and tracking-link visits (QR scans, Open clicks), then redirects to the product.',
+      description: 'Measurement: checks players\' beacons and tracking-link visits (QR scans, Open clicks) onto the measurement stream, then redirects to the product.',
       memorySize: 256,
       timeout: Duration.seconds(10),
       environment: lambdaEnvironment({
         CATALOG_PATH: LAMBDA_CATALOG_PATH,
-        MEASURE_TABLE_NAME: measureTable.tableName,
-        MEASURE_STREAM_NAME: stream.ref,
+        MEASURE_STREAM_NAME: measureEvents.streamName,
         MEASUREMENT_KEY: measurementKeyValue,
       }),
       ...(s.collectorConcurrency !== undefined ? { reservedConcurrentExecutions: s.collectorConcurrency } : {}),
@@ -522,8 +555,41 @@ export class AdStack extends Stack {
     suppressCheckov(this.collector, {
       CKV_AWS_116: 'Invoked synchronously through its function URL: a failed beacon or link answers an error to the caller; a dead-letter queue applies to asynchronous calls only.',
     });
-    allow(this.collector, MEASURE_TABLE_ACTIONS, [measureTable.tableArn]);
-    allow(this.collector, ['firehose:PutRecordBatch'], [stream.attrArn]);
+    allow(this.collector, ['kinesis:PutRecords'], [measureEvents.streamArn]);
+
+    // The aggregator: counts the stream into the table, raw events to
+    // Firehose. A failed batch is delivered again (safe: measure_aws.rs),
+    // then its records' place goes to a dead-letter queue and the alarm.
+    const aggregatorDeadLetters = new sqs.Queue(this, 'AggregatorFailed', {
+      retentionPeriod: Duration.days(14),
+      enforceSSL: true,
+    });
+    suppressCheckov(aggregatorDeadLetters, {
+      CKV_AWS_27: 'Holds the shard and sequence numbers of batches that failed, no event data; SQS encrypts at rest with its own key by default.',
+    });
+    const aggregator = rustFunction('Aggregator', 'aggregator', {
+      description: 'Measurement: counts the measurement stream into the counters (one write per counter item per batch) and sends raw events to Firehose.',
+      memorySize: 256,
+      timeout: Duration.seconds(60),
+      environment: lambdaEnvironment({
+        MEASURE_TABLE_NAME: measureTable.tableName,
+        MEASURE_DELIVERY_STREAM_NAME: stream.ref,
+      }),
+    });
+    suppressCheckov(aggregator, {
+      CKV_AWS_116: 'Invoked by a Kinesis event source mapping, whose on-failure destination (AggregatorFailed) is the dead-letter queue; a function DLQ applies to asynchronous calls only.',
+    });
+    aggregator.addEventSource(new lambdaSources.KinesisEventSource(measureEvents, {
+      startingPosition: lambda.StartingPosition.TRIM_HORIZON,
+      batchSize: AGGREGATOR_BATCH_SIZE,
+      maxBatchingWindow: Duration.seconds(AGGREGATOR_BATCHING_WINDOW_SECONDS),
+      parallelizationFactor: 1,
+      retryAttempts: AGGREGATOR_RETRIES,
+      bisectBatchOnError: false,
+      onFailure: new lambdaSources.SqsDlq(aggregatorDeadLetters),
+    }));
+    allow(aggregator, MEASURE_TABLE_ACTIONS, [measureTable.tableArn]);
+    allow(aggregator, ['firehose:PutRecordBatch'], [stream.attrArn]);
     // Players post beacons from any page (navigator.sendBeacon sends no
     // credentials and cannot sign), and phones follow the QR code: the URL
     // is public by design, and every request is validated (size, fields,
@@ -546,7 +612,7 @@ export class AdStack extends Stack {
     suppressCheckov(this.report, {
       CKV_AWS_116: 'Invoked synchronously through its function URL: a failed read answers an error to the dashboard; a dead-letter queue applies to asynchronous calls only.',
     });
-    allow(this.report, ['dynamodb:Scan'], [measureTable.tableArn]);
+    allow(this.report, ['dynamodb:Query'], [`${measureTable.tableArn}/index/${REPORT_INDEX}`]);
 
     recordings.addEventNotification(
       s3.EventType.OBJECT_CREATED,
@@ -597,6 +663,39 @@ export class AdStack extends Stack {
       });
     alarm('CollectorFailedBatches', collectorMetric('FailedBatches'), 'the collector could not store batches (503): players send them again, but the store is failing or throttled; its logs say why.');
     alarm('CollectorLostLinks', collectorMetric('LostLinks'), 'tracking links were followed but their scans or clicks could not be stored: those counts are lost.');
+    alarm('AggregatorErrors', aggregator.metricErrors(fiveMinutes), 'the aggregator failed a batch; the stream delivers it again (its logs say why). Counts wait until it succeeds.');
+    alarm(
+      'AggregatorIteratorAge',
+      aggregator.metric('IteratorAge', { period: Duration.minutes(5), statistic: 'Maximum' }),
+      'the aggregator is more than 5 minutes behind the measurement stream: the report lags, and records older than 24 h are lost.',
+      300_000,
+    );
+    alarm(
+      'AggregatorDeadLetters',
+      aggregatorDeadLetters.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5), statistic: 'Maximum' }),
+      'the aggregator gave up on a batch: its events are not counted. The message names the shard and sequence numbers; adctl reconcile recounts from the raw events.',
+    );
+    const aggregatorMetric = (name: string) =>
+      new cloudwatch.Metric({
+        namespace: COLLECTOR_METRICS_NAMESPACE,
+        metricName: name,
+        dimensionsMap: { Function: aggregator.functionName },
+        period: Duration.minutes(5),
+        statistic: 'Sum',
+      });
+    alarm('AggregatorBadRecords', aggregatorMetric('BadRecords'), 'the measurement stream held records that are not events (skipped): a foreign writer or a bug.');
+    alarm(
+      'RawEventsDeliveryFailed',
+      new cloudwatch.Metric({
+        namespace: 'AWS/Firehose',
+        metricName: 'DeliveryToS3.DataFreshness',
+        dimensionsMap: { DeliveryStreamName: stream.ref },
+        period: Duration.minutes(5),
+        statistic: 'Maximum',
+      }),
+      'Firehose has held raw events for more than 15 minutes without delivering them to S3 (its log stream says why).',
+      900,
+    );
     alarm(
       'CollectorRefusedBatches',
       collectorMetric('RefusedBatches'),

@@ -4,8 +4,8 @@
 // catalog names beside it; `adctl products` (host build, path in $ADCTL)
 // accepts the packaged catalog. A catalog with wordmarks: on-thumbnail also
 // carries the text models, byte for byte, and both detecting bootstraps
-// hold the text code (one shared arm64 build); on-tick, the collector and
-// the report function carry no models.
+// hold the text code (one shared arm64 build); on-tick, the collector, the
+// aggregator and the report function carry no models.
 //
 //   npx tsx scripts/check-bundle.ts <cdk.out dir> <catalog.json>
 
@@ -69,9 +69,9 @@ for (const [id, r] of Object.entries<any>(template.Resources)) {
   // exactly when the backend was built with the `text` feature, which both
   // functions share when the catalog has wordmarks (one arm64 build of the
   // dependencies, not two).
-  // The collector and the report function never detect: they link no
+  // The collector, the aggregator and the report function never detect: they link no
   // detector code, so no model names, whatever the features.
-  const detects = !id.startsWith('Collector') && !id.startsWith('Report');
+  const detects = !['Collector', 'Aggregator', 'Report'].some((name) => id.startsWith(name));
   const withText = fs.readFileSync(bootstrap).includes(TEXT_MODEL_FILES[0]);
   if (detects && withText !== catalog.wordmarks.length > 0) {
     problems.push(`${id}: bootstrap was built ${withText ? 'with' : 'without'} the text feature, but the catalog ${catalog.wordmarks.length > 0 ? 'has' : 'has no'} wordmarks`);
@@ -80,7 +80,7 @@ for (const [id, r] of Object.entries<any>(template.Resources)) {
   console.log(`  ${id}: arm64 bootstrap ${mb} MiB, catalog.json, ${catalog.referenceImages.length} reference image(s)${readsText ? ', text models' : ''}`);
   checked++;
 }
-if (checked < 4) problems.push(`expected the on-thumbnail, on-tick, collector and report functions, found ${checked}`);
+if (checked < 5) problems.push(`expected the on-thumbnail, on-tick, collector, aggregator and report functions, found ${checked}`);
 if (problems.length > 0) {
   console.error(problems.map((p) => `  - ${p}`).join('\n'));
   process.exit(1);

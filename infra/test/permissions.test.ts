@@ -37,7 +37,23 @@ const S3_REFERENCE = 's3://brand-refs/aws/aws-1.png';
  * behalf, never called by our code: writing its logs, and sending a failed
  * asynchronous event to the dead-letter queue.
  */
-const PLATFORM_ACTIONS = new Set(['logs:createlogstream', 'logs:putlogevents', 'sqs:sendmessage']);
+const PLATFORM_ACTIONS = new Set([
+  'logs:createlogstream',
+  'logs:putlogevents',
+  'sqs:sendmessage',
+  // The aggregator's Kinesis event source mapping reads the stream with the
+  // function's role, and sends a failed batch's place to its queue.
+  'kinesis:describestream',
+  'kinesis:describestreamsummary',
+  'kinesis:getrecords',
+  'kinesis:getsharditerator',
+  'kinesis:listshards',
+  'kinesis:subscribetoshard',
+  'kinesis:liststreams',
+  'kinesis:describestreamconsumer',
+  'sqs:getqueueattributes',
+  'sqs:getqueueurl',
+]);
 
 type Call = { role: string; action: string; resource: string };
 type Statement = { Effect: string; Action?: string | string[]; NotAction?: unknown; Resource?: unknown; NotResource?: unknown; Condition?: unknown };
@@ -88,6 +104,7 @@ class Resolver {
       'AWS::SQS::Queue': `arn:aws:sqs:${REGION}:${ACCOUNT}:${name}`,
       'AWS::StepFunctions::StateMachine': `arn:aws:states:${REGION}:${ACCOUNT}:stateMachine:${name}`,
       'AWS::KinesisFirehose::DeliveryStream': `arn:aws:firehose:${REGION}:${ACCOUNT}:deliverystream/${name}`,
+      'AWS::Kinesis::Stream': `arn:aws:kinesis:${REGION}:${ACCOUNT}:stream/${name}`,
     };
     const type = this.resources[id].Type;
     assert.ok(arn[type], `the evaluator does not know the ARN of a ${type} (${id}); teach it`);
@@ -167,6 +184,7 @@ function checkStack(title: string, context: Record<string, unknown>, roles: Reco
       '{tick_function}': resolver.name(onTick),
       '{measure_table}': resolver.name(idOf('AWS::DynamoDB::Table', 'Measurement')),
       '{measure_stream}': resolver.name(idOf('AWS::KinesisFirehose::DeliveryStream', 'MeasurementStream')),
+      '{measure_events}': resolver.name(idOf('AWS::Kinesis::Stream', 'MeasurementQueue')),
       '{recording}': 'AbCdEf123456',
       '{thumbnail}': 'thumb0',
     };
@@ -176,6 +194,7 @@ function checkStack(title: string, context: Record<string, unknown>, roles: Reco
       OnTick: resources[onTick].Properties!.Role['Fn::GetAtt'][0],
       Republish: resources[idOf('AWS::StepFunctions::StateMachine', 'Republish')].Properties!.RoleArn['Fn::GetAtt'][0],
       Collector: resources[idOf('AWS::Lambda::Function', 'Collector')].Properties!.Role['Fn::GetAtt'][0],
+      Aggregator: resources[idOf('AWS::Lambda::Function', 'Aggregator')].Properties!.Role['Fn::GetAtt'][0],
       Report: resources[idOf('AWS::Lambda::Function', 'Report')].Properties!.Role['Fn::GetAtt'][0],
     };
 
@@ -209,6 +228,7 @@ checkStack('Rekognition detector', { projectVersionArn: PROJECT_VERSION_ARN, cha
   OnTick: 'on-tick',
   Republish: 'workflow',
   Collector: 'collector',
+  Aggregator: 'aggregator',
   Report: 'report',
 });
 
@@ -223,6 +243,7 @@ checkStack('built-in detector', { detector: 'builtin', catalog: path.join(catalo
   OnTick: 'on-tick',
   Republish: 'workflow',
   Collector: 'collector',
+  Aggregator: 'aggregator',
   Report: 'report',
 });
 

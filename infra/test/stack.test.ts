@@ -176,7 +176,7 @@ describe('Rekognition detector, two channels', () => {
   test('environment names are exactly backend/lambda-env.json (AWS_REGION is set by Lambda)', () => {
     const names = new Set(lambdaEnvNames());
     const seen = new Set<string>(['AWS_REGION']);
-    for (const id of [onThumbnail, onTick, collector, logicalId(t, 'AWS::Lambda::Function', 'Report')]) {
+    for (const id of [onThumbnail, onTick, collector, logicalId(t, 'AWS::Lambda::Function', 'Aggregator'), logicalId(t, 'AWS::Lambda::Function', 'Report')]) {
       for (const name of Object.keys(resources(t)[id].Properties!.Environment.Variables)) {
         assert.ok(names.has(name), `${id} sets ${name}, which the backend does not read`);
         seen.add(name);
@@ -325,25 +325,55 @@ describe('Rekognition detector, two channels', () => {
     }
   });
 
-  test('collector: exactly the counters\' writes, Firehose and its logs; its own table, stream and catalog', () => {
+  test('collector: appends to the measurement stream and nothing else; its own stream and catalog', () => {
     const p = resources(t)[collector].Properties!;
     assert.deepEqual(p.Architectures, ['arm64']);
     assert.equal(p.ReservedConcurrentExecutions, undefined, 'no reservation unless collectorConcurrency is set');
     const env = p.Environment.Variables;
-    assert.equal(env.MEASURE_TABLE_NAME.Ref, measureTable);
-    assert.equal(env.MEASURE_STREAM_NAME.Ref, stream);
+    const queue = logicalId(t, 'AWS::Kinesis::Stream', 'MeasurementQueue');
+    assert.equal(env.MEASURE_STREAM_NAME.Ref, queue);
+    assert.equal(env.MEASURE_TABLE_NAME, undefined, 'the request path writes no table');
     assert.equal(env.CATALOG_PATH, '/var/task/catalog.json');
     const role = p.Role['Fn::GetAtt'][0];
     const got = statementsOf(t, role).map((st) => [actionsOf(st).join(','), JSON.stringify(st.Resource)]).sort();
     assert.deepEqual(got, [
-      ['dynamodb:PutItem,dynamodb:UpdateItem', JSON.stringify(getAtt(measureTable))],
-      ['firehose:PutRecordBatch', JSON.stringify(getAtt(stream))],
+      ['kinesis:PutRecords', JSON.stringify(getAtt(queue))],
       ['logs:CreateLogStream,logs:PutLogEvents', JSON.stringify(getAtt(logicalId(t, 'AWS::Logs::LogGroup', 'CollectorLogs')))],
     ]);
+    t.hasResourceProperties('AWS::Kinesis::Stream', { StreamModeDetails: { StreamMode: 'ON_DEMAND' }, RetentionPeriodHours: 24 });
+    // The aggregator: one batch per shard at a time, failed batches again
+    // and then to its queue; the counters' writes and Firehose.
+    const aggregator = logicalId(t, 'AWS::Lambda::Function', 'Aggregator');
+    t.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      FunctionName: { Ref: aggregator },
+      EventSourceArn: getAtt(queue),
+      StartingPosition: 'TRIM_HORIZON',
+      ParallelizationFactor: 1,
+      MaximumBatchingWindowInSeconds: 1,
+      MaximumRetryAttempts: 10,
+      BisectBatchOnFunctionError: false,
+      DestinationConfig: { OnFailure: { Destination: getAtt(logicalId(t, 'AWS::SQS::Queue', 'AggregatorFailed')) } },
+    });
+    const ap = resources(t)[aggregator].Properties!;
+    assert.equal(ap.Environment.Variables.MEASURE_TABLE_NAME.Ref, measureTable);
+    assert.equal(ap.Environment.Variables.MEASURE_DELIVERY_STREAM_NAME.Ref, stream);
+    const aggregatorGrants = statementsOf(t, ap.Role['Fn::GetAtt'][0]).map((st) => [actionsOf(st).join(','), JSON.stringify(st.Resource)]);
+    for (const grant of [
+      ['dynamodb:PutItem,dynamodb:UpdateItem', JSON.stringify(getAtt(measureTable))],
+      ['firehose:PutRecordBatch', JSON.stringify(getAtt(stream))],
+    ]) assert.ok(aggregatorGrants.some((g) => g[0] === grant[0] && g[1] === grant[1]), grant.join(' on '));
+    for (const name of ['AggregatorErrors', 'AggregatorIteratorAge', 'AggregatorDeadLetters', 'AggregatorBadRecords', 'RawEventsDeliveryFailed']) {
+      assert.ok(logicalId(t, 'AWS::CloudWatch::Alarm', name), name);
+    }
     t.hasResourceProperties('AWS::DynamoDB::Table', {
       KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
       TimeToLiveSpecification: { AttributeName: 'expires_at', Enabled: true },
       BillingMode: 'PAY_PER_REQUEST',
+      GlobalSecondaryIndexes: [{
+        IndexName: 'report',
+        KeySchema: [{ AttributeName: 'gpk', KeyType: 'HASH' }, { AttributeName: 'gsk', KeyType: 'RANGE' }],
+        Projection: { ProjectionType: 'ALL' },
+      }],
     });
     assert.equal((t.toJSON().Resources[measureTable] as { DeletionPolicy?: string }).DeletionPolicy, 'Retain', 'the counts are what advertisers pay on');
     t.hasResourceProperties('AWS::Lambda::Url', { AuthType: 'NONE', TargetFunctionArn: getAtt(collector) });
@@ -377,14 +407,14 @@ describe('Rekognition detector, two channels', () => {
     assert.match(JSON.stringify(outputs.ReportCommand.Value), /adctl report --region eu-west-1 --measure-table /);
   });
 
-  test('hosted dashboard: an IAM-only report function that may only Scan, CORS and CSP for the player\'s name, a readers policy', () => {
+  test('hosted dashboard: an IAM-only report function that may only Query the report index, CORS and CSP for the player\'s name, a readers policy', () => {
     const report = logicalId(t, 'AWS::Lambda::Function', 'Report');
     const p = resources(t)[report].Properties!;
     assert.deepEqual(p.Architectures, ['arm64']);
     assert.deepEqual(Object.keys(p.Environment.Variables), ['MEASURE_TABLE_NAME']);
     const got = statementsOf(t, p.Role['Fn::GetAtt'][0]).map((st) => [actionsOf(st).join(','), JSON.stringify(st.Resource)]).sort();
     assert.deepEqual(got, [
-      ['dynamodb:Scan', JSON.stringify(getAtt(measureTable))],
+      ['dynamodb:Query', JSON.stringify({ 'Fn::Join': ['', [getAtt(measureTable), '/index/report']] })],
       ['logs:CreateLogStream,logs:PutLogEvents', JSON.stringify(getAtt(logicalId(t, 'AWS::Logs::LogGroup', 'ReportLogs')))],
     ]);
     const url = Object.values(resources(t)).find((r) => r.Type === 'AWS::Lambda::Url' && JSON.stringify(r.Properties!.TargetFunctionArn) === JSON.stringify(getAtt(report)))!;

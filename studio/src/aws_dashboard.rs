@@ -13,7 +13,7 @@
 //! `cargo run -p studio --bin studio-dashboard -- --measure-table <MeasurementTable> --region <region>`
 
 use crate::measure_api::{report_routes, Reports};
-use backend::collector::DynamoCounters;
+use backend::measure_aws::DynamoCounters;
 use std::sync::Arc;
 
 /// The dashboard's routes over `counters`, behind the studio's guard (a

@@ -300,6 +300,7 @@ mod tests {
                     counted: 2,
                     duplicates: 1,
                     robots: 1,
+                    queued: 0,
                     outcomes: vec![
                         Outcome::Counted,
                         Outcome::Duplicate,

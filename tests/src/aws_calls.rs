@@ -37,18 +37,21 @@ use tokio::sync::oneshot;
 /// The roles whose calls the stack must grant. Other callers (the test
 /// harness setting up tables and buckets, the operator's `adctl`, which runs
 /// with the operator's own credentials) are recorded but not checked.
-pub const CHECKED_ROLES: [&str; 6] = [
+pub const CHECKED_ROLES: [&str; 7] = [
     "on-thumbnail",
     "on-thumbnail-builtin",
     "on-tick",
     "workflow",
     "collector",
+    "aggregator",
     "report",
 ];
 
 /// The measurement table's name in the tests (`{measure_table}` in the
 /// reviewed list).
 pub const MEASURE_TABLE: &str = "ad-measure";
+/// The measurement stream's name in the tests (Kinesis; `{measure_events}`).
+pub const MEASURE_EVENTS: &str = "ad-measure-queue";
 
 /// Where the reviewed list lives.
 pub fn reviewed_list_path() -> PathBuf {
@@ -245,12 +248,29 @@ fn action_and_resource(
                 field("DeliveryStreamName")
             ),
         )),
+        // A read of an index needs the grant on the index.
         "dynamodb" => Some((
             format!("dynamodb:{}", target?),
-            format!(
-                "arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{}",
-                field("TableName")
-            ),
+            match json["IndexName"].as_str() {
+                Some(index) => format!(
+                    "arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{}/index/{index}",
+                    field("TableName")
+                ),
+                None => format!(
+                    "arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{}",
+                    field("TableName")
+                ),
+            },
+        )),
+        "kinesis" => Some((
+            format!("kinesis:{}", target?),
+            match json["StreamARN"].as_str() {
+                Some(arn) => arn.to_string(),
+                None => format!(
+                    "arn:aws:kinesis:{REGION}:{ACCOUNT}:stream/{}",
+                    field("StreamName")
+                ),
+            },
         )),
         "states" => {
             let op = target?;
@@ -382,12 +402,22 @@ pub fn normalize_resource(arn: &str) -> String {
     let machine = format!("arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:");
     let function = format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:");
     if let Some(name) = arn.strip_prefix(&table) {
+        let (name, index) = name
+            .split_once("/index/")
+            .map_or((name, None), |(t, i)| (t, Some(i)));
         let placeholder = match name {
             "*" => "*",
             MEASURE_TABLE => "{measure_table}",
             _ => "{table}",
         };
-        return format!("{table}{placeholder}");
+        return match index {
+            Some(index) => format!("{table}{placeholder}/index/{index}"),
+            None => format!("{table}{placeholder}"),
+        };
+    }
+    let events = format!("arn:aws:kinesis:{REGION}:{ACCOUNT}:stream/");
+    if arn.starts_with(&events) {
+        return format!("{events}{{measure_events}}");
     }
     let stream = format!("arn:aws:firehose:{REGION}:{ACCOUNT}:deliverystream/");
     if arn.starts_with(&stream) {

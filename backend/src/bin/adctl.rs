@@ -104,10 +104,10 @@ async fn main() -> anyhow::Result<()> {
                     .region
                     .as_deref()
                     .context("--region is missing: give the stack's region (or AWS_REGION)")?;
-                let counters = backend::collector::DynamoCounters {
-                    dynamodb: aws_sdk_dynamodb::Client::new(&sdk_config(region).await),
-                    table: table.clone(),
-                };
+                let counters = backend::measure_aws::DynamoCounters::new(
+                    aws_sdk_dynamodb::Client::new(&sdk_config(region).await),
+                    table.clone(),
+                );
                 counters
                     .shows()
                     .await

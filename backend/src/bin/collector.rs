@@ -3,9 +3,9 @@
 use aws_lambda_events::event::lambda_function_urls::LambdaFunctionUrlRequest;
 use backend::collector::{
     from_function_url, handle_measured, to_function_url, CollectorConfig, CollectorService,
-    DynamoFirehoseStore,
 };
 use backend::measure::Collector;
+use backend::measure_aws::KinesisQueue;
 use backend::runtime::{init_json_logs, sdk_config};
 use lambda_runtime::{service_fn, LambdaEvent};
 
@@ -16,10 +16,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let sdk = sdk_config(&config.region).await;
     let service = CollectorService {
         collector: Collector::new(config.catalog, config.signer),
-        store: Box::new(DynamoFirehoseStore {
-            dynamodb: aws_sdk_dynamodb::Client::new(&sdk),
-            table: config.table,
-            firehose: aws_sdk_firehose::Client::new(&sdk),
+        store: Box::new(KinesisQueue {
+            kinesis: aws_sdk_kinesis::Client::new(&sdk),
             stream: config.stream,
         }),
         clock: Box::new(backend::collector::unix_now),

@@ -22,10 +22,10 @@ struct Args {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let sdk = backend::runtime::sdk_config(&args.region).await;
-    let counters = backend::collector::DynamoCounters {
-        dynamodb: aws_sdk_dynamodb::Client::new(&sdk),
-        table: args.measure_table.clone(),
-    };
+    let counters = backend::measure_aws::DynamoCounters::new(
+        aws_sdk_dynamodb::Client::new(&sdk),
+        args.measure_table.clone(),
+    );
     // Fail now, with the reason, if the credentials cannot read the table.
     counters
         .shows()

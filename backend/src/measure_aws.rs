@@ -1,0 +1,514 @@
+//! Measurement's AWS adapters, beside the pipeline's (`aws.rs`):
+//! * [`KinesisQueue`]: the collector's store, which appends accepted events
+//!   to the measurement stream and writes nothing shared;
+//! * [`CounterStore`]: the aggregator's, which claims each event by its
+//!   dedupe record, sends the claimed ones to Firehose (raw, for Athena)
+//!   and adds each batch's sums to the counters;
+//! * [`DynamoCounters`]: the report's read of the counters, by Query on the
+//!   `report` index, one partition a day.
+//!
+//! The table, keyed by `pk` (docs/measurement.md has the design):
+//! * `e#<dedupe key>`: an event's dedupe record, its `claim` (the shard and
+//!   sequence number of the stream record that first carried it), kept two
+//!   days (TTL `expires_at`), far past any retry;
+//! * `s#<channel>#<product>#<show>`: a show's counters, one number per
+//!   measure, `first_at`, and per shard the last sequence number applied
+//!   (`seq_<shard id>`); in the `report` index under `s#<day>`;
+//! * `h#<hour>#<channel>#<product>`: the same per hour, under `h#<day>`.
+
+use crate::aggregate::{
+    counter_updates, hour_partition, show_day_partition, ShardId, StreamEvent, DAY_SECONDS,
+};
+use crate::measure::{
+    HourCount, Measure, MeasureReader, MeasureStore, MeasureStoreError, Outcome, RecordSummary,
+    Recorded, ShowCounts, UnixSeconds,
+};
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::AttributeValue;
+use futures_util::StreamExt;
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+/// How long an event's dedupe record lives.
+pub const DEDUPE_SECONDS: u64 = 2 * 86_400;
+/// The counters table's index the report reads.
+pub const REPORT_INDEX: &str = "report";
+/// Days a report reads when none are given.
+pub const REPORT_DAYS: u64 = 31;
+/// Pages of one day's partition a report reads before it says the range is
+/// too large (1 MB each: about a million shows' counters a day).
+pub const MAX_PAGES_A_DAY: usize = 1000;
+/// Tries of a stream or Firehose put whose records were refused (throttled
+/// shards), with [`RETRY_BASE`] doubling between them.
+pub const PUT_ATTEMPTS: u32 = 4;
+pub const RETRY_BASE: Duration = Duration::from_millis(50);
+/// Dedupe records claimed at once by one aggregator.
+const CLAIMS_IN_FLIGHT: usize = 16;
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn store_error(what: &str, e: impl std::error::Error + Send + Sync + 'static) -> MeasureStoreError {
+    MeasureStoreError::new(what, e)
+}
+
+/// An event as one line of the stream and of the raw files.
+fn json_line(e: &Recorded) -> Vec<u8> {
+    let mut line = serde_json::to_vec(e).unwrap_or_default();
+    line.push(b'\n');
+    line
+}
+
+/// Records spread over the shards by event, so every copy of one event goes
+/// to the same shard. A dedupe key is two opaque ids (at most 65
+/// characters), inside Kinesis's 256.
+fn partition_key(e: &Recorded) -> String {
+    e.dedupe_key()
+}
+
+/// The collector's store in AWS: accepted events onto the measurement
+/// stream. The request path writes nothing shared: a thousand viewers'
+/// impressions of one card are a thousand stream records, spread over the
+/// shards by event, not a thousand writes to the show's counter.
+pub struct KinesisQueue {
+    pub kinesis: aws_sdk_kinesis::Client,
+    pub stream: String,
+}
+
+#[async_trait]
+impl MeasureStore for KinesisQueue {
+    async fn record(&self, events: &[Recorded]) -> Result<RecordSummary, MeasureStoreError> {
+        let mut pending: Vec<&Recorded> = events.iter().collect();
+        for attempt in 0..PUT_ATTEMPTS {
+            if pending.is_empty() {
+                break;
+            }
+            if attempt > 0 {
+                tokio::time::sleep(RETRY_BASE * 2u32.pow(attempt - 1)).await;
+            }
+            let mut refused = Vec::new();
+            // PutRecords takes 500 records; a beacon has at most 50 events.
+            for chunk in pending.chunks(500) {
+                let entries = chunk
+                    .iter()
+                    .map(|e| {
+                        aws_sdk_kinesis::types::PutRecordsRequestEntry::builder()
+                            .data(aws_sdk_kinesis::primitives::Blob::new(json_line(e)))
+                            .partition_key(partition_key(e))
+                            .build()
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| store_error("building a stream record", e))?;
+                let out = self
+                    .kinesis
+                    .put_records()
+                    .stream_name(&self.stream)
+                    .set_records(Some(entries))
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        store_error(
+                            "appending events to the measurement stream",
+                            aws_sdk_kinesis::Error::from(e),
+                        )
+                    })?;
+                // Each refused record (a throttled shard) is sent again.
+                for (e, result) in chunk.iter().zip(out.records()) {
+                    if result.error_code().is_some() {
+                        refused.push(*e);
+                    }
+                }
+            }
+            pending = refused;
+        }
+        if !pending.is_empty() {
+            // The player sends the batch again; the copies that did get on
+            // the stream are dropped there as duplicates.
+            return Err(MeasureStoreError::because(format!(
+                "the measurement stream refused {} of {} events {PUT_ATTEMPTS} times (throttled)",
+                pending.len(),
+                events.len()
+            )));
+        }
+        let mut summary = RecordSummary::default();
+        for e in events {
+            summary.add(if e.robot {
+                Outcome::Robot
+            } else {
+                Outcome::Queued
+            });
+        }
+        Ok(summary)
+    }
+}
+
+/// What the aggregator did with one batch.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BatchSummary {
+    /// Claimed here (this record, or this record delivered again).
+    pub claimed: u64,
+    /// Claimed before by another record: not counted again.
+    pub duplicates: u64,
+    /// Counter items updated.
+    pub counter_writes: u64,
+    /// Counter items this batch had already updated (a batch delivered again).
+    pub already_applied: u64,
+}
+
+/// The aggregator's store: the counters table and the raw events' Firehose
+/// delivery stream.
+pub struct CounterStore {
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub table: String,
+    pub firehose: aws_sdk_firehose::Client,
+    pub delivery_stream: String,
+    pub clock: Box<dyn Fn() -> UnixSeconds + Send + Sync>,
+}
+
+impl CounterStore {
+    /// One batch of one shard, in stream order: claim, raw copy, counters.
+    /// Safe to run again on the same records (the Lambda service delivers a
+    /// failed batch again): a record finds its own claims, the raw copy is
+    /// sent again (raw is at least once, keyed by event id), and a counter
+    /// item that already holds this batch's last sequence number is left.
+    pub async fn apply(
+        &self,
+        shard: &ShardId,
+        events: &[StreamEvent],
+    ) -> Result<BatchSummary, MeasureStoreError> {
+        let Some(last) = events.iter().map(|e| &e.sequence).max() else {
+            return Ok(BatchSummary::default());
+        };
+        let mut summary = BatchSummary::default();
+        // The first copy of an event in the batch claims it; later copies
+        // are duplicates without a call.
+        let mut seen = HashSet::new();
+        let firsts: Vec<&StreamEvent> = events
+            .iter()
+            .filter(|e| seen.insert(e.event.dedupe_key()))
+            .collect();
+        summary.duplicates += (events.len() - firsts.len()) as u64;
+        let expires_at = (self.clock)() + DEDUPE_SECONDS;
+        let claims: Vec<Result<bool, MeasureStoreError>> =
+            futures_util::stream::iter(firsts.iter().map(|e| self.claim(shard, e, expires_at)))
+                .buffered(CLAIMS_IN_FLIGHT)
+                .collect()
+                .await;
+        let mut claimed = Vec::new();
+        for (e, claim) in firsts.iter().zip(claims) {
+            if claim? {
+                claimed.push(&e.event);
+            } else {
+                summary.duplicates += 1;
+            }
+        }
+        summary.claimed = claimed.len() as u64;
+        self.send_raw(&claimed).await?;
+        for update in counter_updates(claimed.iter().copied()) {
+            let seq_name = shard.applied_attribute();
+            let mut expression = String::from("ADD ");
+            let mut request = self
+                .dynamodb
+                .update_item()
+                .table_name(&self.table)
+                .key("pk", s(update.key.pk()))
+                .expression_attribute_names("#seq", &seq_name)
+                .expression_attribute_values(":last", s(last.as_str()))
+                .expression_attribute_values(":at", n(update.first_at))
+                .expression_attribute_values(":ch", s(&update.channel))
+                .expression_attribute_values(":p", s(&update.product))
+                .expression_attribute_values(":gpk", s(update.key.report_partition()))
+                .expression_attribute_values(":gsk", s(update.key.report_sort()));
+            for (i, (measure, count)) in update.counts.iter().enumerate() {
+                if i > 0 {
+                    expression.push_str(", ");
+                }
+                expression.push_str(&format!("#m{i} :m{i}"));
+                request = request
+                    .expression_attribute_names(format!("#m{i}"), measure.as_str())
+                    .expression_attribute_values(format!(":m{i}"), n(count));
+            }
+            expression.push_str(
+                " SET first_at = if_not_exists(first_at, :at), channel = :ch, product = :p, gpk = :gpk, gsk = :gsk, #seq = :last",
+            );
+            let result = request
+                .update_expression(expression)
+                .condition_expression("attribute_not_exists(#seq) OR #seq < :last")
+                .send()
+                .await;
+            match result {
+                Ok(_) => summary.counter_writes += 1,
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+                {
+                    summary.already_applied += 1
+                }
+                Err(e) => {
+                    return Err(store_error(
+                        "adding a batch to a counter",
+                        aws_sdk_dynamodb::Error::from(e),
+                    ))
+                }
+            }
+        }
+        Ok(summary)
+    }
+
+    /// `true`: this record holds the event's claim (new, or its own claim
+    /// from an earlier delivery); `false`: another record's.
+    async fn claim(
+        &self,
+        shard: &ShardId,
+        e: &StreamEvent,
+        expires_at: UnixSeconds,
+    ) -> Result<bool, MeasureStoreError> {
+        let result = self
+            .dynamodb
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(format!("e#{}", e.event.dedupe_key())))
+            .item("claim", s(e.claim(shard)))
+            .item("expires_at", n(expires_at))
+            .condition_expression("attribute_not_exists(pk) OR claim = :claim")
+            .expression_attribute_values(":claim", s(e.claim(shard)))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(err) => Err(store_error(
+                "claiming an event",
+                aws_sdk_dynamodb::Error::from(err),
+            )),
+        }
+    }
+
+    /// The claimed events to Firehose, refused records again a bounded
+    /// number of times; failing, the batch fails and comes again.
+    async fn send_raw(&self, events: &[&Recorded]) -> Result<(), MeasureStoreError> {
+        let mut pending: Vec<&Recorded> = events.to_vec();
+        for attempt in 0..PUT_ATTEMPTS {
+            if pending.is_empty() {
+                return Ok(());
+            }
+            if attempt > 0 {
+                tokio::time::sleep(RETRY_BASE * 2u32.pow(attempt - 1)).await;
+            }
+            let mut refused = Vec::new();
+            for chunk in pending.chunks(500) {
+                let records = chunk
+                    .iter()
+                    .map(|e| {
+                        aws_sdk_firehose::types::Record::builder()
+                            .data(aws_sdk_firehose::primitives::Blob::new(json_line(e)))
+                            .build()
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| store_error("building a Firehose record", e))?;
+                let out = self
+                    .firehose
+                    .put_record_batch()
+                    .delivery_stream_name(&self.delivery_stream)
+                    .set_records(Some(records))
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        store_error(
+                            "sending raw events to Firehose",
+                            aws_sdk_firehose::Error::from(e),
+                        )
+                    })?;
+                for (e, result) in chunk.iter().zip(out.request_responses()) {
+                    if result.error_code().is_some() {
+                        refused.push(*e);
+                    }
+                }
+            }
+            pending = refused;
+        }
+        if pending.is_empty() {
+            Ok(())
+        } else {
+            Err(MeasureStoreError::because(format!(
+                "Firehose refused {} raw events {PUT_ATTEMPTS} times",
+                pending.len()
+            )))
+        }
+    }
+}
+
+/// The counters, read for a report: the shows that started in a range of
+/// UTC days, by Query on the `report` index. The calls follow the days and
+/// the shows, never the events. With the operator's credentials (`adctl
+/// report`, `studio-dashboard`) or the report function's (Query on the
+/// index only).
+pub struct DynamoCounters {
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub table: String,
+    /// The first and last UTC day read, as Unix seconds within them.
+    pub days: (UnixSeconds, UnixSeconds),
+}
+
+impl DynamoCounters {
+    /// The last [`REPORT_DAYS`] days, and tomorrow (a clock ahead).
+    pub fn new(dynamodb: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+        let now = crate::collector::unix_now();
+        Self {
+            dynamodb,
+            table: table.into(),
+            days: (
+                now.saturating_sub((REPORT_DAYS - 1) * DAY_SECONDS),
+                now + DAY_SECONDS,
+            ),
+        }
+    }
+
+    /// The days from `from` to `to` (Unix seconds), both included.
+    pub fn days(mut self, from: UnixSeconds, to: UnixSeconds) -> Self {
+        self.days = (from.min(to), from.max(to));
+        self
+    }
+
+    /// Each day of the range, `YYYY-MM-DD`; at most 3660.
+    fn day_names(&self) -> Result<Vec<String>, MeasureStoreError> {
+        let (from, to) = (self.days.0 / DAY_SECONDS, self.days.1 / DAY_SECONDS);
+        if to - from >= 3660 {
+            return Err(MeasureStoreError::because(format!(
+                "a report reads at most 3660 days; {} asked: give a shorter range",
+                to - from + 1
+            )));
+        }
+        Ok((from..=to)
+            .map(|d| crate::aggregate::day_of(d * DAY_SECONDS))
+            .collect())
+    }
+
+    /// One partition of the index, every page; more than
+    /// [`MAX_PAGES_A_DAY`] is an error, never a partial answer.
+    async fn query(
+        &self,
+        partition: &str,
+    ) -> Result<Vec<HashMap<String, AttributeValue>>, MeasureStoreError> {
+        let mut items = Vec::new();
+        let mut start: Option<HashMap<String, AttributeValue>> = None;
+        for _ in 0..MAX_PAGES_A_DAY {
+            let out = self
+                .dynamodb
+                .query()
+                .table_name(&self.table)
+                .index_name(REPORT_INDEX)
+                .key_condition_expression("gpk = :d")
+                .expression_attribute_values(":d", s(partition))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| {
+                    store_error("reading the counters", aws_sdk_dynamodb::Error::from(e))
+                })?;
+            items.extend(out.items.unwrap_or_default());
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(items),
+            }
+        }
+        Err(MeasureStoreError::because(format!(
+            "the counters of {partition} are more than {MAX_PAGES_A_DAY} pages: report on fewer days"
+        )))
+    }
+
+    /// Every show of the range, newest first.
+    pub async fn shows(&self) -> Result<Vec<ShowCounts>, MeasureStoreError> {
+        let mut shows = Vec::new();
+        for day in self.day_names()? {
+            for item in self.query(&show_day_partition(&day)).await? {
+                let pk = text(&item, "pk");
+                let mut c = ShowCounts {
+                    channel: text(&item, "channel"),
+                    product: text(&item, "product"),
+                    show: pk
+                        .rsplit('#')
+                        .next()
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or(0),
+                    first_at: num(&item, "first_at"),
+                    ..ShowCounts::default()
+                };
+                for m in Measure::ALL {
+                    c.add(m, num(&item, m.as_str()));
+                }
+                shows.push(c);
+            }
+        }
+        shows.sort_by(|a, b| {
+            b.show
+                .cmp(&a.show)
+                .then_with(|| a.channel.cmp(&b.channel))
+                .then_with(|| a.product.cmp(&b.product))
+        });
+        Ok(shows)
+    }
+
+    /// Counts per hour, channel, product and measure, oldest hour first.
+    pub async fn hours(&self) -> Result<Vec<HourCount>, MeasureStoreError> {
+        let mut hours = Vec::new();
+        for day in self.day_names()? {
+            for item in self.query(&hour_partition(&day)).await? {
+                let pk = text(&item, "pk");
+                let hour = pk.split('#').nth(1).unwrap_or("").to_owned();
+                for m in Measure::ALL {
+                    let count = num(&item, m.as_str());
+                    if count > 0 {
+                        hours.push(HourCount {
+                            hour: hour.clone(),
+                            channel: text(&item, "channel"),
+                            product: text(&item, "product"),
+                            measure: m,
+                            count,
+                        });
+                    }
+                }
+            }
+        }
+        hours.sort_by(|a, b| {
+            (&a.hour, &a.channel, &a.product, a.measure)
+                .cmp(&(&b.hour, &b.channel, &b.product, b.measure))
+        });
+        Ok(hours)
+    }
+}
+
+fn num(item: &HashMap<String, AttributeValue>, key: &str) -> u64 {
+    item.get(key)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+fn text(item: &HashMap<String, AttributeValue>, key: &str) -> String {
+    item.get(key)
+        .and_then(|v| v.as_s().ok())
+        .cloned()
+        .unwrap_or_default()
+}
+
+#[async_trait]
+impl MeasureReader for DynamoCounters {
+    async fn shows(&self) -> Result<Vec<ShowCounts>, MeasureStoreError> {
+        DynamoCounters::shows(self).await
+    }
+
+    async fn hours(&self) -> Result<Vec<HourCount>, MeasureStoreError> {
+        DynamoCounters::hours(self).await
+    }
+}
