@@ -17,7 +17,8 @@
 //! * `h#<hour>#<channel>#<product>`: the same per hour, under `h#<day>`.
 
 use crate::aggregate::{
-    counter_updates, hour_partition, show_day_partition, ShardId, StreamEvent, DAY_SECONDS,
+    counter_updates, hour_partition, show_day_partition, CounterUpdate, SequenceNumber, ShardId,
+    StreamEvent, DAY_SECONDS,
 };
 use crate::measure::{
     HourCount, Measure, MeasureReader, MeasureStore, MeasureStoreError, Outcome, RecordSummary,
@@ -44,6 +45,15 @@ pub const PUT_ATTEMPTS: u32 = 4;
 pub const RETRY_BASE: Duration = Duration::from_millis(50);
 /// Dedupe records claimed at once by one aggregator.
 const CLAIMS_IN_FLIGHT: usize = 16;
+/// Rounds of an aggregator's writes (claims, counter updates) that failed
+/// (throttled): each round retries only the failed ones, after the SDK's
+/// own retries, so one throttled claim does not fail a batch of 10,000.
+pub const WRITE_ROUNDS: u32 = 6;
+/// Raw lines packed into one Firehose record, under its 1,000 KiB limit:
+/// Firehose bills each record rounded up to 5 KB, and an event is ~250 B.
+pub const RAW_RECORD_BYTES: usize = 512 * 1024;
+/// Records of [`RAW_RECORD_BYTES`] in one PutRecordBatch (4 MiB a call).
+const RAW_RECORDS_A_CALL: usize = 7;
 
 fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
@@ -83,6 +93,7 @@ pub struct KinesisQueue {
 impl MeasureStore for KinesisQueue {
     async fn record(&self, events: &[Recorded]) -> Result<RecordSummary, MeasureStoreError> {
         let mut pending: Vec<&Recorded> = events.iter().collect();
+        let mut last_error = None;
         for attempt in 0..PUT_ATTEMPTS {
             if pending.is_empty() {
                 break;
@@ -103,23 +114,30 @@ impl MeasureStore for KinesisQueue {
                     })
                     .collect::<Result<Vec<_>, _>>()
                     .map_err(|e| store_error("building a stream record", e))?;
-                let out = self
+                match self
                     .kinesis
                     .put_records()
                     .stream_name(&self.stream)
                     .set_records(Some(entries))
                     .send()
                     .await
-                    .map_err(|e| {
-                        store_error(
+                {
+                    // Each refused record (a throttled shard) is sent again.
+                    Ok(out) => {
+                        for (e, result) in chunk.iter().zip(out.records()) {
+                            if result.error_code().is_some() {
+                                refused.push(*e);
+                            }
+                        }
+                    }
+                    // The whole call failed past the SDK's own retries:
+                    // all of it again, a bounded number of times.
+                    Err(e) => {
+                        last_error = Some(store_error(
                             "appending events to the measurement stream",
                             aws_sdk_kinesis::Error::from(e),
-                        )
-                    })?;
-                // Each refused record (a throttled shard) is sent again.
-                for (e, result) in chunk.iter().zip(out.records()) {
-                    if result.error_code().is_some() {
-                        refused.push(*e);
+                        ));
+                        refused.extend(chunk.iter().copied());
                     }
                 }
             }
@@ -128,11 +146,13 @@ impl MeasureStore for KinesisQueue {
         if !pending.is_empty() {
             // The player sends the batch again; the copies that did get on
             // the stream are dropped there as duplicates.
-            return Err(MeasureStoreError::because(format!(
-                "the measurement stream refused {} of {} events {PUT_ATTEMPTS} times (throttled)",
-                pending.len(),
-                events.len()
-            )));
+            return Err(last_error.unwrap_or_else(|| {
+                MeasureStoreError::because(format!(
+                    "the measurement stream refused {} of {} events {PUT_ATTEMPTS} times (throttled)",
+                    pending.len(),
+                    events.len()
+                ))
+            }));
         }
         let mut summary = RecordSummary::default();
         for e in events {
@@ -193,70 +213,119 @@ impl CounterStore {
             .collect();
         summary.duplicates += (events.len() - firsts.len()) as u64;
         let expires_at = (self.clock)() + DEDUPE_SECONDS;
-        let claims: Vec<Result<bool, MeasureStoreError>> =
-            futures_util::stream::iter(firsts.iter().map(|e| self.claim(shard, e, expires_at)))
-                .buffered(CLAIMS_IN_FLIGHT)
-                .collect()
-                .await;
+        // Claims in stream order; a failed one is tried again in the next
+        // round, alone.
+        let mut verdicts: Vec<Option<bool>> = vec![None; firsts.len()];
+        let mut last_error = None;
+        for round in 0..WRITE_ROUNDS {
+            let open: Vec<usize> = (0..firsts.len())
+                .filter(|&i| verdicts[i].is_none())
+                .collect();
+            if open.is_empty() {
+                break;
+            }
+            if round > 0 {
+                tokio::time::sleep(RETRY_BASE * 2u32.pow(round - 1)).await;
+            }
+            let results: Vec<Result<bool, MeasureStoreError>> = futures_util::stream::iter(
+                open.iter()
+                    .map(|&i| self.claim(shard, firsts[i], expires_at)),
+            )
+            .buffered(CLAIMS_IN_FLIGHT)
+            .collect()
+            .await;
+            for (&i, result) in open.iter().zip(results) {
+                match result {
+                    Ok(verdict) => verdicts[i] = Some(verdict),
+                    Err(e) => last_error = Some(e),
+                }
+            }
+        }
         let mut claimed = Vec::new();
-        for (e, claim) in firsts.iter().zip(claims) {
-            if claim? {
-                claimed.push(&e.event);
-            } else {
-                summary.duplicates += 1;
+        for (e, verdict) in firsts.iter().zip(&verdicts) {
+            match verdict {
+                Some(true) => claimed.push(&e.event),
+                Some(false) => summary.duplicates += 1,
+                None => {
+                    return Err(last_error.unwrap_or_else(|| {
+                        MeasureStoreError::because("an event could not be claimed")
+                    }))
+                }
             }
         }
         summary.claimed = claimed.len() as u64;
         self.send_raw(&claimed).await?;
         for update in counter_updates(claimed.iter().copied()) {
-            let seq_name = shard.applied_attribute();
-            let mut expression = String::from("ADD ");
-            let mut request = self
-                .dynamodb
-                .update_item()
-                .table_name(&self.table)
-                .key("pk", s(update.key.pk()))
-                .expression_attribute_names("#seq", &seq_name)
-                .expression_attribute_values(":last", s(last.as_str()))
-                .expression_attribute_values(":at", n(update.first_at))
-                .expression_attribute_values(":ch", s(&update.channel))
-                .expression_attribute_values(":p", s(&update.product))
-                .expression_attribute_values(":gpk", s(update.key.report_partition()))
-                .expression_attribute_values(":gsk", s(update.key.report_sort()));
-            for (i, (measure, count)) in update.counts.iter().enumerate() {
-                if i > 0 {
-                    expression.push_str(", ");
+            let mut round = 0;
+            loop {
+                match self.add_to_counter(shard, last, &update).await {
+                    Ok(true) => summary.counter_writes += 1,
+                    Ok(false) => summary.already_applied += 1,
+                    Err(e) if round + 1 < WRITE_ROUNDS => {
+                        tracing::warn!(error = %e, "a counter update failed; trying again");
+                        tokio::time::sleep(RETRY_BASE * 2u32.pow(round)).await;
+                        round += 1;
+                        continue;
+                    }
+                    Err(e) => return Err(e),
                 }
-                expression.push_str(&format!("#m{i} :m{i}"));
-                request = request
-                    .expression_attribute_names(format!("#m{i}"), measure.as_str())
-                    .expression_attribute_values(format!(":m{i}"), n(count));
-            }
-            expression.push_str(
-                " SET first_at = if_not_exists(first_at, :at), channel = :ch, product = :p, gpk = :gpk, gsk = :gsk, #seq = :last",
-            );
-            let result = request
-                .update_expression(expression)
-                .condition_expression("attribute_not_exists(#seq) OR #seq < :last")
-                .send()
-                .await;
-            match result {
-                Ok(_) => summary.counter_writes += 1,
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-                {
-                    summary.already_applied += 1
-                }
-                Err(e) => {
-                    return Err(store_error(
-                        "adding a batch to a counter",
-                        aws_sdk_dynamodb::Error::from(e),
-                    ))
-                }
+                break;
             }
         }
         Ok(summary)
+    }
+
+    /// One batch's sums onto one counter item, on the condition that the
+    /// item does not hold this shard's batch yet (`false`: it does).
+    async fn add_to_counter(
+        &self,
+        shard: &ShardId,
+        last: &SequenceNumber,
+        update: &CounterUpdate,
+    ) -> Result<bool, MeasureStoreError> {
+        let mut expression = String::from("ADD ");
+        let mut request = self
+            .dynamodb
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(update.key.pk()))
+            .expression_attribute_names("#seq", shard.applied_attribute())
+            .expression_attribute_values(":last", s(last.as_str()))
+            .expression_attribute_values(":at", n(update.first_at))
+            .expression_attribute_values(":ch", s(&update.channel))
+            .expression_attribute_values(":p", s(&update.product))
+            .expression_attribute_values(":gpk", s(update.key.report_partition()))
+            .expression_attribute_values(":gsk", s(update.key.report_sort()));
+        for (i, (measure, count)) in update.counts.iter().enumerate() {
+            if i > 0 {
+                expression.push_str(", ");
+            }
+            expression.push_str(&format!("#m{i} :m{i}"));
+            request = request
+                .expression_attribute_names(format!("#m{i}"), measure.as_str())
+                .expression_attribute_values(format!(":m{i}"), n(count));
+        }
+        expression.push_str(
+            " SET first_at = if_not_exists(first_at, :at), channel = :ch, product = :p, gpk = :gpk, gsk = :gsk, #seq = :last",
+        );
+        match request
+            .update_expression(expression)
+            .condition_expression("attribute_not_exists(#seq) OR #seq < :last")
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(store_error(
+                "adding a batch to a counter",
+                aws_sdk_dynamodb::Error::from(e),
+            )),
+        }
     }
 
     /// `true`: this record holds the event's claim (new, or its own claim
@@ -294,10 +363,21 @@ impl CounterStore {
         }
     }
 
-    /// The claimed events to Firehose, refused records again a bounded
-    /// number of times; failing, the batch fails and comes again.
+    /// The claimed events to Firehose, lines packed into records of up to
+    /// [`RAW_RECORD_BYTES`], refused records again a bounded number of
+    /// times; failing, the batch fails and comes again.
     async fn send_raw(&self, events: &[&Recorded]) -> Result<(), MeasureStoreError> {
-        let mut pending: Vec<&Recorded> = events.to_vec();
+        let mut packed: Vec<Vec<u8>> = Vec::new();
+        for e in events {
+            let line = json_line(e);
+            match packed.last_mut() {
+                Some(record) if record.len() + line.len() <= RAW_RECORD_BYTES => {
+                    record.extend_from_slice(&line)
+                }
+                _ => packed.push(line),
+            }
+        }
+        let mut pending: Vec<&Vec<u8>> = packed.iter().collect();
         for attempt in 0..PUT_ATTEMPTS {
             if pending.is_empty() {
                 return Ok(());
@@ -306,12 +386,13 @@ impl CounterStore {
                 tokio::time::sleep(RETRY_BASE * 2u32.pow(attempt - 1)).await;
             }
             let mut refused = Vec::new();
-            for chunk in pending.chunks(500) {
+            // PutRecordBatch takes 4 MiB a call.
+            for chunk in pending.chunks(RAW_RECORDS_A_CALL) {
                 let records = chunk
                     .iter()
-                    .map(|e| {
+                    .map(|data| {
                         aws_sdk_firehose::types::Record::builder()
-                            .data(aws_sdk_firehose::primitives::Blob::new(json_line(e)))
+                            .data(aws_sdk_firehose::primitives::Blob::new(data.as_slice()))
                             .build()
                     })
                     .collect::<Result<Vec<_>, _>>()
@@ -329,9 +410,9 @@ impl CounterStore {
                             aws_sdk_firehose::Error::from(e),
                         )
                     })?;
-                for (e, result) in chunk.iter().zip(out.request_responses()) {
+                for (data, result) in chunk.iter().zip(out.request_responses()) {
                     if result.error_code().is_some() {
-                        refused.push(*e);
+                        refused.push(*data);
                     }
                 }
             }
@@ -341,7 +422,7 @@ impl CounterStore {
             Ok(())
         } else {
             Err(MeasureStoreError::because(format!(
-                "Firehose refused {} raw events {PUT_ATTEMPTS} times",
+                "Firehose refused {} records of raw events {PUT_ATTEMPTS} times",
                 pending.len()
             )))
         }

@@ -29,7 +29,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 use tokio::sync::oneshot;
@@ -66,12 +66,51 @@ pub struct AwsCall {
     pub resource: String,
 }
 
+/// Faults a proxy injects in front of moto, which models neither
+/// throttling nor DynamoDB's per-item limit.
+#[derive(Debug, Clone, Copy)]
+pub struct Faults {
+    /// This share of DynamoDB and Kinesis calls is answered as throttled
+    /// (`ThrottlingException`, `ProvisionedThroughputExceededException`),
+    /// spread evenly and the same on every run.
+    pub throttled_share: f64,
+    /// Writes an item takes in one wall-clock second; more are answered
+    /// `ProvisionedThroughputExceededException`, as DynamoDB does past
+    /// 1,000 write units a second on one item.
+    pub item_writes_a_second: u64,
+}
+
+/// What the calls through a faulty proxy cost and touched: the load test's
+/// figures come from here.
+#[derive(Debug, Clone, Default)]
+pub struct Ledger {
+    /// Calls forwarded, per action.
+    pub calls: BTreeMap<String, u64>,
+    /// Calls answered as throttled.
+    pub throttled: u64,
+    /// Kinesis records put, and their 1 KB units (on-demand ingest billing).
+    pub kinesis_records: u64,
+    pub kinesis_kb_units: u64,
+    /// Firehose records put, their 5 KB units (Firehose's billing) and bytes.
+    pub firehose_records: u64,
+    pub firehose_5kb_units: u64,
+    pub firehose_bytes: u64,
+    /// Writes forwarded per DynamoDB item (`pk`).
+    pub writes_per_item: HashMap<String, u64>,
+    /// The most writes any one item took in one wall-clock second.
+    pub max_item_writes_a_second: u64,
+    per_second: HashMap<(String, u64), u64>,
+}
+
 #[derive(Clone)]
 struct Upstreams {
     moto: Arc<OnceLock<String>>,
     standin: String,
     calls: Arc<Mutex<BTreeSet<AwsCall>>>,
     client: Client<HttpConnector, Full<Bytes>>,
+    faults: Option<Faults>,
+    ledger: Arc<Mutex<Ledger>>,
+    seen: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// A forwarding proxy on 127.0.0.1 that records each call. Stops when dropped.
@@ -95,11 +134,24 @@ impl RecordingProxy {
     /// the rest to moto once [`RecordingProxy::set_moto`] names it (moto
     /// must know the proxy's port first, to invoke Lambda through it).
     pub async fn start(standin_url: &str) -> anyhow::Result<Self> {
+        Self::start_with(standin_url, None).await
+    }
+
+    /// [`RecordingProxy::start`], injecting `faults` and keeping a
+    /// [`Ledger`].
+    pub async fn start_with_faults(standin_url: &str, faults: Faults) -> anyhow::Result<Self> {
+        Self::start_with(standin_url, Some(faults)).await
+    }
+
+    async fn start_with(standin_url: &str, faults: Option<Faults>) -> anyhow::Result<Self> {
         let upstreams = Upstreams {
             moto: Arc::new(OnceLock::new()),
             standin: standin_url.to_string(),
             calls: Arc::default(),
             client: Client::builder(TokioExecutor::new()).build_http(),
+            faults,
+            ledger: Arc::default(),
+            seen: Arc::default(),
         };
         let app = Router::new()
             .fallback(forward)
@@ -124,6 +176,15 @@ impl RecordingProxy {
 
     pub fn set_moto(&self, moto_url: &str) {
         let _ = self.upstreams.moto.set(moto_url.to_string());
+    }
+
+    /// The ledger so far (empty without faults).
+    pub fn ledger(&self) -> Ledger {
+        self.upstreams
+            .ledger
+            .lock()
+            .map(|l| l.clone())
+            .unwrap_or_default()
     }
 
     /// Every call recorded so far, normalized, sorted, each once.
@@ -165,6 +226,11 @@ async fn forward(State(up): State<Upstreams>, request: Request) -> Response {
             }
         }
     }
+    if let Some(faults) = up.faults {
+        if let Some(throttled) = inject(&up, faults, &service, &parts.headers, &body) {
+            return throttled;
+        }
+    }
     let base = match service.as_str() {
         "ivs" | "rekognition" | "lambda" => up.standin.clone(),
         _ => match up.moto.get() {
@@ -196,6 +262,99 @@ async fn forward(State(up): State<Upstreams>, request: Request) -> Response {
         }
         Err(e) => (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
     }
+}
+
+/// A throttled answer for this call, or `None` (then it is metered).
+fn inject(
+    up: &Upstreams,
+    faults: Faults,
+    service: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Option<Response> {
+    let target = headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|t| t.split('.').nth(1))
+        .unwrap_or("")
+        .to_string();
+    let json: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let mut ledger = up.ledger.lock().ok()?;
+    let throttle = |ledger: &mut Ledger, kind: &str| {
+        ledger.throttled += 1;
+        let (content_type, code) = match service {
+            "dynamodb" => (
+                "application/x-amz-json-1.0",
+                format!("com.amazonaws.dynamodb.v20120810#{kind}"),
+            ),
+            _ => ("application/x-amz-json-1.1", kind.to_string()),
+        };
+        Some(
+            (
+                StatusCode::BAD_REQUEST,
+                [("content-type", content_type)],
+                serde_json::json!({ "__type": code, "message": "injected by the test proxy" })
+                    .to_string(),
+            )
+                .into_response(),
+        )
+    };
+    if matches!(service, "dynamodb" | "kinesis") {
+        // The golden ratio's multiples spread the throttled calls evenly.
+        let n = up.seen.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if (n as f64 * 0.618_033_988_75).fract() < faults.throttled_share {
+            return throttle(
+                &mut ledger,
+                if service == "dynamodb" {
+                    "ThrottlingException"
+                } else {
+                    "ProvisionedThroughputExceededException"
+                },
+            );
+        }
+    }
+    if service == "dynamodb" && matches!(target.as_str(), "PutItem" | "UpdateItem") {
+        let item = json["Item"]["pk"]["S"]
+            .as_str()
+            .or_else(|| json["Key"]["pk"]["S"].as_str())
+            .unwrap_or("")
+            .to_string();
+        let second = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let in_second = ledger.per_second.entry((item.clone(), second)).or_default();
+        if *in_second >= faults.item_writes_a_second {
+            return throttle(&mut ledger, "ProvisionedThroughputExceededException");
+        }
+        *in_second += 1;
+        let in_second = *in_second;
+        ledger.max_item_writes_a_second = ledger.max_item_writes_a_second.max(in_second);
+        *ledger.writes_per_item.entry(item).or_default() += 1;
+    }
+    let records = json["Records"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+    // A record's size: its data (base64 on the wire) and partition key.
+    let size = |r: &Value| {
+        r["Data"].as_str().map_or(0, |d| d.len() as u64 * 3 / 4)
+            + r["PartitionKey"].as_str().map_or(0, |k| k.len() as u64)
+    };
+    match (service, target.as_str()) {
+        ("kinesis", "PutRecords") => {
+            ledger.kinesis_records += records.len() as u64;
+            ledger.kinesis_kb_units += records.iter().map(|r| size(r).div_ceil(1024)).sum::<u64>();
+        }
+        ("firehose", "PutRecordBatch") => {
+            ledger.firehose_records += records.len() as u64;
+            ledger.firehose_bytes += records.iter().map(size).sum::<u64>();
+            ledger.firehose_5kb_units +=
+                records.iter().map(|r| size(r).div_ceil(5120)).sum::<u64>();
+        }
+        _ => {}
+    }
+    *ledger
+        .calls
+        .entry(format!("{service}:{target}"))
+        .or_default() += 1;
+    None
 }
 
 /// The role (the access key id) and the service from the SigV4
