@@ -1662,6 +1662,57 @@ async fn collector_counts_each_event_once_and_streams_it_raw(env: Arc<Env>) -> R
     let rebound = get("/measure/report", "attacker.example".into(), Some("t0ken")).await?;
     assert!(rebound.starts_with("HTTP/1.1 403"), "{rebound}");
     server.abort();
+
+    // Reconciliation (`adctl reconcile`): the raw events in S3, recounted,
+    // equal the counters; a counter changed behind the collector's back is
+    // named with both numbers.
+    let reconcile = || async {
+        let raw = backend::measure_aws::read_raw_events(
+            &env.clients.s3,
+            RAW_BUCKET,
+            &["events/".to_string()],
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        let ours: Vec<_> = raw
+            .events
+            .iter()
+            .filter(|e| e.channel == "collectOnce")
+            .collect();
+        let shows: Vec<_> = counters(&env)
+            .shows()
+            .await
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .filter(|s| s.channel == "collectOnce")
+            .collect();
+        Ok::<_, Failed>(backend::reconcile::differences(
+            &backend::reconcile::raw_counts(ours),
+            &shows,
+        ))
+    };
+    assert_eq!(reconcile().await?, vec![]);
+    env.clients
+        .dynamodb
+        .update_item()
+        .table_name(aws_calls::MEASURE_TABLE)
+        .key(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S("s#collectOnce#mug#1790000000123".into()),
+        )
+        .update_expression("ADD impression :one")
+        .expression_attribute_values(
+            ":one",
+            aws_sdk_dynamodb::types::AttributeValue::N("1".into()),
+        )
+        .send()
+        .await?;
+    let found = reconcile().await?;
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(
+        (found[0].measure, found[0].raw, found[0].counted),
+        (backend::measure::Measure::Impression, 2, 3)
+    );
     Ok(())
 }
 

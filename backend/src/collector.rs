@@ -227,18 +227,20 @@ pub async fn handle_measured(
                 &request.method,
                 request.purpose.as_deref(),
             );
-            let Some((location, recorded)) = service.collector.follow_link(
-                token,
-                viewer,
-                &request.source_ip,
-                &request.user_agent,
-                now,
-            ) else {
+            let Some(crate::measure::Followed { location, recorded }) =
+                service.collector.follow_link(
+                    token,
+                    viewer,
+                    &request.source_ip,
+                    &request.user_agent,
+                    now,
+                )
+            else {
                 return (HttpResponse::text(404, "no such link"), metrics);
             };
             if !counts {
                 tracing::debug!(method = %request.method, purpose = ?request.purpose, "a link fetched, not followed: not counted");
-            } else {
+            } else if let Some(recorded) = recorded {
                 match service.store.record(std::slice::from_ref(&recorded)).await {
                     Ok(summary) => metrics.add_summary(&summary),
                     Err(e) => {

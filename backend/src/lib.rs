@@ -15,6 +15,7 @@ pub mod measure;
 pub mod measure_aws;
 pub mod operator;
 pub mod ports;
+pub mod reconcile;
 pub mod report_api;
 pub mod runtime;
 pub mod thumbnail_key;

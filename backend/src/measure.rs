@@ -297,6 +297,15 @@ pub enum Rejection {
     /// The viewer sent more than the rate allows (HTTP 429).
     #[error("viewer {viewer} sent more than {limit} events a minute; try again later")]
     RateLimited { viewer: String, limit: u32 },
+    /// The show started longer ago than its events count for (HTTP 400).
+    #[error("events[{index}].show: show {show} started more than {days} days ago; its events no longer count")]
+    ShowExpired { index: usize, show: u64, days: u64 },
+    /// The show starts more than a day from now: not a show the backend
+    /// started (HTTP 400).
+    #[error(
+        "events[{index}].show: show {show} starts more than a day from now; copy it from the cue"
+    )]
+    ShowInFuture { index: usize, show: u64 },
 }
 
 impl Rejection {
@@ -309,37 +318,26 @@ impl Rejection {
     }
 }
 
-/// Known robots, by a word their user agents carry (lower case). Partial by
-/// nature (the IAB/ABC list is licensed); it covers the crawlers, link
-/// previewers and HTTP libraries a tracking link meets. An empty user agent
-/// counts as a robot: every browser and phone camera app sends one.
-const ROBOT_WORDS: &[&str] = &[
-    "bot",
-    "crawl",
-    "spider",
-    "slurp",
-    "facebookexternalhit",
-    "embedly",
-    "preview",
-    "curl/",
-    "wget/",
-    "python-requests",
-    "python-urllib",
-    "go-http-client",
-    "okhttp",
-    "java/",
-    "libwww",
-    "httpclient",
-    "headless",
-    "phantomjs",
-    "lighthouse",
-];
+/// Robots beyond the `isbot` crate's list (its patterns are maintained from
+/// the crawler and browser lists it is tested against): link previewers and
+/// tools that say what they are without a "bot" word.
+const MORE_ROBOTS: &[&str] = &["preview", "headless", "lighthouse", "httpclient", "libwww"];
 
 /// Whether a user agent is a known robot's (its events are recorded and
-/// flagged, never counted).
+/// flagged, never counted): the `isbot` list, which matches "bot" as a word
+/// (Googlebot, Discordbot/2.0) and not inside one (a Cubot phone is a
+/// phone), and [`MORE_ROBOTS`]. An empty user agent counts as a robot:
+/// every browser and phone camera app sends one.
 pub fn is_robot(user_agent: &str) -> bool {
-    let ua = user_agent.to_ascii_lowercase();
-    ua.trim().is_empty() || ROBOT_WORDS.iter().any(|w| ua.contains(w))
+    static ROBOTS: std::sync::OnceLock<isbot::Bots> = std::sync::OnceLock::new();
+    user_agent.trim().is_empty()
+        || ROBOTS
+            .get_or_init(|| {
+                let mut bots = isbot::Bots::default();
+                bots.append(MORE_ROBOTS);
+                bots
+            })
+            .is_bot(user_agent)
 }
 
 /// At most `limit` events per viewer in any minute, over at most
@@ -444,7 +442,7 @@ impl Collector {
         for (index, event) in batch.events.into_iter().enumerate() {
             let checked = event
                 .map_err(|bad| (bad.id, Rejection::from(bad.problem)))
-                .and_then(|e| match self.check_show(&e.show, index) {
+                .and_then(|e| match self.check_show(&e.show, index, now) {
                     Ok(()) => Ok(e),
                     Err(why) => Err((Some(e.id), why)),
                 });
@@ -492,7 +490,24 @@ impl Collector {
         Ok(Accepted { events, refused })
     }
 
-    fn check_show(&self, show: &ShowRef, index: usize) -> Result<(), Rejection> {
+    fn check_show(&self, show: &ShowRef, index: usize, now: UnixSeconds) -> Result<(), Rejection> {
+        // The show id is the write that opened the window, in ms of the
+        // clock (decision::next_version): so the tag, which covers the show,
+        // also covers when its events stop counting.
+        let started = show.show.0 / 1000;
+        if started.saturating_add(SHOW_COUNTS_FOR_SECONDS) < now {
+            return Err(Rejection::ShowExpired {
+                index,
+                show: show.show.0,
+                days: SHOW_COUNTS_FOR_SECONDS / 86_400,
+            });
+        }
+        if started > now.saturating_add(86_400) {
+            return Err(Rejection::ShowInFuture {
+                index,
+                show: show.show.0,
+            });
+        }
         if self.catalog.get(&show.product).is_none() {
             return Err(Rejection::UnknownProduct {
                 index,
@@ -522,10 +537,21 @@ impl Collector {
         client: &str,
         user_agent: &str,
         now: UnixSeconds,
-    ) -> Option<(String, Recorded)> {
+    ) -> Option<Followed> {
         let link = TrackingLink::parse(token)?;
-        self.check_show(&link.show, 0).ok()?;
         let product = self.catalog.get(&link.show.product)?;
+        match self.check_show(&link.show, 0, now) {
+            Ok(()) => {}
+            // A link of an old show still takes the viewer to the product;
+            // it no longer counts.
+            Err(Rejection::ShowExpired { .. }) => {
+                return Some(Followed {
+                    location: product.link_url.clone(),
+                    recorded: None,
+                })
+            }
+            Err(_) => return None,
+        }
         let viewer = viewer
             .and_then(|v| OpaqueId::parse(v).ok())
             .map(|v| v.as_str().to_owned())
@@ -538,9 +564,9 @@ impl Collector {
         }
         let digest = hash.finalize();
         let event_id = format!("l-{}", base64url(&digest[..15]));
-        Some((
-            product.link_url.clone(),
-            Recorded {
+        Some(Followed {
+            location: product.link_url.clone(),
+            recorded: Some(Recorded {
                 event_id,
                 viewer,
                 measure: link.kind.into(),
@@ -549,10 +575,23 @@ impl Collector {
                 show: link.show.show.0,
                 at: now,
                 robot: is_robot(user_agent),
-            },
-        ))
+            }),
+        })
     }
 }
+
+/// A tracking link followed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Followed {
+    /// Where to redirect: the product's catalog link.
+    pub location: String,
+    /// What to count; `None` for a show past [`SHOW_COUNTS_FOR_SECONDS`].
+    pub recorded: Option<Recorded>,
+}
+
+/// A show's events and links count for this long after it started (the
+/// issue's "the show's end plus 30 days"; a display window is minutes).
+pub const SHOW_COUNTS_FOR_SECONDS: UnixSeconds = 30 * 86_400;
 
 /// A link counts once per client (address and user agent) per link in a
 /// window this long: a phone that scans twice, a page that reloads, a
@@ -700,6 +739,18 @@ impl ShowCounts {
             Measure::Scan => &mut self.scans,
         };
         *field += n;
+    }
+
+    /// The counter of one measure.
+    pub fn get(&self, measure: Measure) -> u64 {
+        match measure {
+            Measure::Impression => self.impressions,
+            Measure::Viewable => self.viewable,
+            Measure::Open => self.open_beacons,
+            Measure::Dismiss => self.dismisses,
+            Measure::Click => self.opens,
+            Measure::Scan => self.scans,
+        }
     }
 
     /// Viewable impressions per impression.
@@ -959,6 +1010,48 @@ mod tests {
     const BROWSER: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0 Safari/537.36";
 
     #[test]
+    fn a_shows_events_count_for_30_days_and_never_before_it_starts() {
+        let c = Collector::new(catalog(), signer());
+        let s = signer();
+        let event =
+            |show: ShowRef| batch("v1", vec![("e1".to_string(), EventKind::Impression, show)]);
+        // Show 42 (ms) started at 0: counts until 30 days later.
+        let on_time = c
+            .accept_batch(&event(show(&s)), BROWSER, SHOW_COUNTS_FOR_SECONDS)
+            .unwrap();
+        assert_eq!(on_time.events.len(), 1);
+        let late = c
+            .accept_batch(&event(show(&s)), BROWSER, SHOW_COUNTS_FOR_SECONDS + 1)
+            .unwrap();
+        assert!(late.events.is_empty());
+        assert!(
+            late.refused[0]
+                .error
+                .contains("events[0].show: show 42 started more than 30 days ago"),
+            "{:?}",
+            late.refused
+        );
+        // A tagged show that starts two days after now was not started by
+        // the backend's clock.
+        let channel = ChannelId::parse("chan1").unwrap();
+        let product = ProductId::parse("cap").unwrap();
+        let future = ShowId(3 * 86_400 * 1000);
+        let ahead = ShowRef {
+            tag: s.tag(&channel, &product, future),
+            channel,
+            product,
+            show: future,
+        };
+        let refused = c.accept_batch(&event(ahead), BROWSER, 86_400).unwrap();
+        assert!(
+            refused.refused[0]
+                .error
+                .contains("starts more than a day from now"),
+            "{refused:?}"
+        );
+    }
+
+    #[test]
     fn tags_bind_channel_product_and_show_to_the_key() {
         let s = signer();
         let good = show(&s);
@@ -1136,10 +1229,18 @@ mod tests {
             "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
             "facebookexternalhit/1.1",
             "python-requests/2.32",
+            "Mozilla/5.0 (compatible; Discordbot/2.0; +https://discordapp.com)",
+            "WhatsApp/2.23.20.0 A",
+            "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/130.0 Safari/537.36",
+            "Mozilla/5.0 (compatible; AhrefsBot/7.0; +http://ahrefs.com/robot/)",
         ] {
             assert!(is_robot(ua), "{ua}");
         }
         assert!(!is_robot(BROWSER));
+        // A Cubot phone is a phone: "bot" inside a word is not a robot.
+        assert!(!is_robot(
+            "Mozilla/5.0 (Linux; Android 10; CUBOT_X30) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Mobile Safari/537.36"
+        ));
         assert!(!is_robot(
             "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1"
         ));
@@ -1166,8 +1267,8 @@ mod tests {
         .token();
         let key = |v: &str, client: &str, at: UnixSeconds| {
             c.follow_link(&token, Some(v), client, BROWSER, at)
+                .and_then(|f| f.recorded)
                 .unwrap()
-                .1
                 .dedupe_key()
         };
         let first = key("v1", "198.51.100.7", 1200);
@@ -1200,27 +1301,26 @@ mod tests {
             show: show(&signer()),
         };
         let token = link.token();
-        let (to, rec) = c
-            .follow_link(&token, None, "127.0.0.1", BROWSER, 500)
-            .unwrap();
-        assert_eq!(to, "https://shop.test/cap");
+        let follow = |at: UnixSeconds| c.follow_link(&token, None, "127.0.0.1", BROWSER, at);
+        let first = follow(500).unwrap();
+        assert_eq!(first.location, "https://shop.test/cap");
+        let rec = first.recorded.unwrap();
         assert_eq!(rec.measure, Measure::Scan);
-        let (_, again) = c
-            .follow_link(&token, None, "127.0.0.1", BROWSER, 500)
-            .unwrap();
+        let again = follow(500).and_then(|f| f.recorded).unwrap();
         assert_eq!(rec.event_id, again.event_id, "same client, same window");
-        let (_, later) = c
-            .follow_link(
-                &token,
-                None,
-                "127.0.0.1",
-                BROWSER,
-                500 + LINK_WINDOW_SECONDS,
-            )
+        let later = follow(500 + LINK_WINDOW_SECONDS)
+            .and_then(|f| f.recorded)
             .unwrap();
+        // A month after the show, the link still redirects and counts nothing.
+        let expired = follow(SHOW_COUNTS_FOR_SECONDS + 1000).unwrap();
+        assert_eq!(
+            (expired.location.as_str(), expired.recorded),
+            ("https://shop.test/cap", None)
+        );
         assert_ne!(rec.event_id, later.event_id);
-        let (_, other) = c
+        let other = c
             .follow_link(&token, None, "127.0.0.2", BROWSER, 500)
+            .and_then(|f| f.recorded)
             .unwrap();
         assert_ne!(rec.event_id, other.event_id);
 
@@ -1231,8 +1331,9 @@ mod tests {
             kind: LinkKind::Click,
             ..link
         };
-        let (_, rec) = c
+        let rec = c
             .follow_link(&click.token(), Some("viewer9"), "x", BROWSER, 500)
+            .and_then(|f| f.recorded)
             .unwrap();
         assert_eq!(
             (rec.measure, rec.viewer.as_str()),

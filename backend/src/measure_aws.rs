@@ -593,3 +593,67 @@ impl MeasureReader for DynamoCounters {
         DynamoCounters::hours(self).await
     }
 }
+
+/// Raw files read at most, a reconciliation (a day of a busy stack is a few
+/// thousand Firehose objects).
+pub const MAX_RAW_FILES: usize = 100_000;
+
+/// What [`read_raw_events`] found.
+#[derive(Debug, Default)]
+pub struct RawEvents {
+    pub events: Vec<Recorded>,
+    pub files: usize,
+    /// Lines that were not events (skipped).
+    pub bad_lines: usize,
+}
+
+/// Every raw event under the given prefixes of the events bucket (gzip or
+/// plain JSON lines, as Firehose delivers them). More than
+/// [`MAX_RAW_FILES`] files is an error, never a partial recount.
+pub async fn read_raw_events(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    prefixes: &[String],
+) -> Result<RawEvents, MeasureStoreError> {
+    let mut raw = RawEvents::default();
+    for prefix in prefixes {
+        let mut pages = s3
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(prefix)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page
+                .map_err(|e| store_error("listing the raw events", aws_sdk_s3::Error::from(e)))?;
+            for object in page.contents() {
+                raw.files += 1;
+                if raw.files > MAX_RAW_FILES {
+                    return Err(MeasureStoreError::because(format!(
+                        "more than {MAX_RAW_FILES} raw files: reconcile fewer days"
+                    )));
+                }
+                let key = object.key().unwrap_or_default();
+                let body = s3
+                    .get_object()
+                    .bucket(bucket)
+                    .key(key)
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        store_error("reading a raw events file", aws_sdk_s3::Error::from(e))
+                    })?
+                    .body
+                    .collect()
+                    .await
+                    .map_err(|e| store_error("reading a raw events file", e))?
+                    .into_bytes();
+                let (events, bad) = crate::reconcile::read_raw_file(&body)
+                    .map_err(|e| store_error(&format!("s3://{bucket}/{key}"), e))?;
+                raw.events.extend(events);
+                raw.bad_lines += bad;
+            }
+        }
+    }
+    Ok(raw)
+}

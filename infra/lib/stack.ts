@@ -730,6 +730,8 @@ export class AdStack extends Stack {
         contentTypeOptions: { override: true },
         strictTransportSecurity: { accessControlMaxAge: Duration.days(365), includeSubdomains: true, override: true },
         referrerPolicy: { referrerPolicy: cloudfront.HeadersReferrerPolicy.STRICT_ORIGIN_WHEN_CROSS_ORIGIN, override: true },
+        // Never framed (the CSP's frame-ancestors, for older browsers too).
+        frameOptions: { frameOption: cloudfront.HeadersFrameOption.DENY, override: true },
         // The one policy (player/web/content-security-policy.txt) that the
         // studio serves too, where the browser tests prove it.
         contentSecurityPolicy: { contentSecurityPolicy: playerCsp(), override: true },

@@ -286,7 +286,7 @@ async fn follow_link(
         user_agent(&headers),
         unix_now(),
     );
-    let Some((location, recorded)) = followed else {
+    let Some(backend::measure::Followed { location, recorded }) = followed else {
         return (StatusCode::NOT_FOUND, "no such link").into_response();
     };
     let purpose = backend::measure::PURPOSE_HEADERS
@@ -294,7 +294,7 @@ async fn follow_link(
         .find_map(|name| headers.get(*name).and_then(|v| v.to_str().ok()));
     if !backend::measure::link_fetch_counts(method.as_str(), purpose) {
         tracing::debug!(%method, ?purpose, "a link fetched, not followed: not counted");
-    } else if let Err(e) = m.store.record_now(std::slice::from_ref(&recorded)) {
+    } else if let Some(Err(e)) = recorded.map(|r| m.store.record_now(std::slice::from_ref(&r))) {
         // The viewer still gets to the product; the count is lost, and said.
         tracing::error!(error = %e, "cannot record a link");
     }

@@ -7,6 +7,7 @@
 //! adctl products
 //! adctl report --studio http://127.0.0.1:8080 --token <token> [--format table|csv|json]
 //! adctl report --measure-table <table> --region us-east-1 [--format ...]
+//! adctl reconcile --measure-table <table> --events-bucket <bucket> --region us-east-1 --from 2026-12-01 [--to 2026-12-06]
 //! ```
 //! Settings come from flags or the same environment variables the Lambdas
 //! read (`TABLE_NAME`, `STATE_MACHINE_ARN`, `CATALOG_PATH`, `AWS_REGION`, ...);
@@ -29,8 +30,8 @@ struct Cli {
     /// Catalog JSON file.
     #[arg(long, env = config::CATALOG_PATH, default_value = "catalog.json")]
     catalog: String,
-    /// AWS region of the channels.
-    #[arg(long, env = config::AWS_REGION)]
+    /// AWS region of the channels (before or after the command).
+    #[arg(long, env = config::AWS_REGION, global = true)]
     region: Option<String>,
     /// At most this many products at once on a channel.
     #[arg(long, env = config::MAX_ACTIVE_PRODUCTS)]
@@ -80,6 +81,27 @@ enum Command {
         #[arg(long, value_enum, default_value = "table")]
         format: backend::measure::ReportFormat,
     },
+    /// Recount the raw events in S3 (outputs EventsBucket) for the shows that
+    /// started from --from to --to, and compare them with the counters
+    /// (MeasurementTable), per show and measure. Prints every difference;
+    /// exit code 1 when there is one.
+    Reconcile {
+        #[arg(long, env = config::MEASURE_TABLE_NAME)]
+        measure_table: String,
+        /// The raw events' bucket (output EventsBucket).
+        #[arg(long)]
+        events_bucket: String,
+        /// First day of the shows, YYYY-MM-DD (UTC).
+        #[arg(long)]
+        from: String,
+        /// Last day of the shows, YYYY-MM-DD (UTC); default: --from.
+        #[arg(long)]
+        to: Option<String>,
+        /// Days of raw events read past --to: scans of a show arrive after
+        /// it, up to the links' lifetime.
+        #[arg(long, default_value_t = 1)]
+        days_after: u64,
+    },
 }
 
 #[tokio::main]
@@ -118,6 +140,79 @@ async fn main() -> anyhow::Result<()> {
         print!("{}", backend::measure::render_report(&shows, *format));
         return Ok(());
     }
+    if let Command::Reconcile {
+        measure_table,
+        events_bucket,
+        from,
+        to,
+        days_after,
+    } = &cli.command
+    {
+        use backend::reconcile::{day_prefixes, differences, parse_day, raw_counts};
+        let region = cli
+            .region
+            .as_deref()
+            .context("--region is missing: give the stack's region (or AWS_REGION)")?;
+        let from = parse_day(from).map_err(|e| anyhow::anyhow!("--from: {e}"))?;
+        let to = match to {
+            Some(to) => parse_day(to).map_err(|e| anyhow::anyhow!("--to: {e}"))?,
+            None => from,
+        };
+        anyhow::ensure!(to >= from, "--to is before --from");
+        let sdk = sdk_config(region).await;
+        let counters = backend::measure_aws::DynamoCounters::new(
+            aws_sdk_dynamodb::Client::new(&sdk),
+            measure_table.clone(),
+        )
+        .days(from, to)
+        .shows()
+        .await
+        .with_context(|| format!("reading the counters table {measure_table}"))?;
+        let prefixes = day_prefixes(
+            "events/",
+            from,
+            to + days_after.min(&400) * backend::aggregate::DAY_SECONDS,
+        );
+        let raw = backend::measure_aws::read_raw_events(
+            &aws_sdk_s3::Client::new(&sdk),
+            events_bucket,
+            &prefixes,
+        )
+        .await
+        .with_context(|| format!("reading the raw events in s3://{events_bucket}"))?;
+        // Raw events of shows outside the range are not compared.
+        let shows_in_range =
+            |show: u64| (from..to + backend::aggregate::DAY_SECONDS).contains(&(show / 1000));
+        let events: Vec<_> = raw
+            .events
+            .iter()
+            .filter(|e| shows_in_range(e.show))
+            .collect();
+        let found = differences(&raw_counts(events.iter().copied()), &counters);
+        println!(
+            "{} raw files, {} events ({} lines not events), {} shows counted",
+            raw.files,
+            raw.events.len(),
+            raw.bad_lines,
+            counters.len()
+        );
+        for d in &found {
+            println!(
+                "{}\t{}\t{}\t{}\traw {}\tcounted {}",
+                d.channel,
+                d.product,
+                d.show,
+                d.measure.as_str(),
+                d.raw,
+                d.counted
+            );
+        }
+        if found.is_empty() {
+            println!("no difference");
+            return Ok(());
+        }
+        std::process::exit(1);
+    }
     if let Command::Products = cli.command {
         let text = std::fs::read_to_string(&cli.catalog)
             .with_context(|| format!("cannot read the catalog {}", cli.catalog))?;
@@ -152,7 +247,9 @@ async fn main() -> anyhow::Result<()> {
             serde_json::json!({ "published": cue.encode().unwrap_or_default() })
         }
         Command::State { channel } => backend::operator::state(&pipeline, &channel).await?,
-        Command::Products | Command::Report { .. } => serde_json::Value::Null,
+        Command::Products | Command::Report { .. } | Command::Reconcile { .. } => {
+            serde_json::Value::Null
+        }
     };
     println!(
         "{}",

@@ -1,0 +1,243 @@
+//! Reconciliation: the raw events (what Firehose delivered to S3) recounted
+//! and compared with the counters, per show and measure. `adctl reconcile`
+//! runs it over a range of days; the S3 side is
+//! [`crate::measure_aws::read_raw_events`].
+//!
+//! Raw events are at least once (a stream batch delivered again sends its
+//! events again), so they are recounted by dedupe key; robots' events are
+//! left out, as the counters leave them out.
+
+use crate::measure::{Measure, Recorded, ShowCounts, UnixSeconds};
+use std::collections::{BTreeMap, HashSet};
+use std::io::Read;
+
+/// A show: channel, product and show id.
+pub type ShowKey = (String, String, u64);
+
+/// One measure of one show whose raw count and counter disagree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Difference {
+    pub channel: String,
+    pub product: String,
+    pub show: u64,
+    pub measure: Measure,
+    /// Distinct events of this measure in the raw files.
+    pub raw: u64,
+    /// What the counter says.
+    pub counted: u64,
+}
+
+/// A raw file that is not what Firehose writes.
+#[derive(Debug, thiserror::Error)]
+pub enum RawFileError {
+    #[error("not gzip as Firehose writes it (GZIP on the delivery stream): {0}")]
+    Gzip(#[source] std::io::Error),
+    #[error("over {limit} bytes once unpacked; a Firehose object is at most a few MB")]
+    TooLarge { limit: u64 },
+}
+
+/// A raw file unpacked is at most this (Firehose buffers 5 MB).
+pub const MAX_RAW_FILE_BYTES: u64 = 512 * 1024 * 1024;
+
+/// One raw file's events: gzip or plain JSON lines. A line that is not an
+/// event is counted in the second value and skipped, never guessed at.
+pub fn read_raw_file(bytes: &[u8]) -> Result<(Vec<Recorded>, usize), RawFileError> {
+    let mut text = Vec::new();
+    if bytes.starts_with(&[0x1f, 0x8b]) {
+        flate2::read::MultiGzDecoder::new(bytes)
+            .take(MAX_RAW_FILE_BYTES + 1)
+            .read_to_end(&mut text)
+            .map_err(RawFileError::Gzip)?;
+        if text.len() as u64 > MAX_RAW_FILE_BYTES {
+            return Err(RawFileError::TooLarge {
+                limit: MAX_RAW_FILE_BYTES,
+            });
+        }
+    } else {
+        text.extend_from_slice(bytes);
+    }
+    let mut events = Vec::new();
+    let mut bad = 0;
+    for line in text.split(|b| *b == b'\n') {
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        match serde_json::from_slice::<Recorded>(line) {
+            Ok(e) => events.push(e),
+            Err(_) => bad += 1,
+        }
+    }
+    Ok((events, bad))
+}
+
+/// Distinct counted events per show and measure.
+pub fn raw_counts<'a>(
+    events: impl IntoIterator<Item = &'a Recorded>,
+) -> BTreeMap<ShowKey, BTreeMap<Measure, u64>> {
+    let mut seen = HashSet::new();
+    let mut counts: BTreeMap<ShowKey, BTreeMap<Measure, u64>> = BTreeMap::new();
+    for e in events {
+        if e.robot || !seen.insert(e.dedupe_key()) {
+            continue;
+        }
+        *counts
+            .entry((e.channel.clone(), e.product.clone(), e.show))
+            .or_default()
+            .entry(e.measure)
+            .or_default() += 1;
+    }
+    counts
+}
+
+/// Every measure of every show where the raw events and the counters
+/// disagree, shows in order. A show in only one of them is compared with
+/// zeros.
+pub fn differences(
+    raw: &BTreeMap<ShowKey, BTreeMap<Measure, u64>>,
+    counters: &[ShowCounts],
+) -> Vec<Difference> {
+    let counted: BTreeMap<ShowKey, &ShowCounts> = counters
+        .iter()
+        .map(|c| ((c.channel.clone(), c.product.clone(), c.show), c))
+        .collect();
+    let shows: std::collections::BTreeSet<&ShowKey> = raw.keys().chain(counted.keys()).collect();
+    let mut out = Vec::new();
+    for key in shows {
+        for measure in Measure::ALL {
+            let r = raw
+                .get(key)
+                .and_then(|m| m.get(&measure))
+                .copied()
+                .unwrap_or(0);
+            let c = counted.get(key).map_or(0, |c| c.get(measure));
+            if r != c {
+                out.push(Difference {
+                    channel: key.0.clone(),
+                    product: key.1.clone(),
+                    show: key.2,
+                    measure,
+                    raw: r,
+                    counted: c,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// The raw events' folders of the days from `from` to `to` (Unix seconds,
+/// both included): Firehose writes `<prefix>dt=YYYY-MM-DD/`.
+pub fn day_prefixes(prefix: &str, from: UnixSeconds, to: UnixSeconds) -> Vec<String> {
+    use crate::aggregate::{day_of, DAY_SECONDS};
+    (from / DAY_SECONDS..=to / DAY_SECONDS)
+        .map(|d| format!("{prefix}dt={}/", day_of(d * DAY_SECONDS)))
+        .collect()
+}
+
+/// `YYYY-MM-DD` as the Unix time of its midnight (UTC).
+pub fn parse_day(text: &str) -> Result<UnixSeconds, String> {
+    let fix = || format!("{text:?} is not a day; give it as YYYY-MM-DD, e.g. 2026-12-06");
+    let mut parts = text.splitn(3, '-');
+    let mut next = || parts.next().and_then(|p| p.parse::<i64>().ok());
+    let (Some(y), Some(m), Some(d)) = (next(), next(), next()) else {
+        return Err(fix());
+    };
+    if !(1970..=9999).contains(&y) || !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+        return Err(fix());
+    }
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let at = (days * 86_400) as UnixSeconds;
+    // 2026-02-31 is not a day: it must come back as written.
+    if crate::aggregate::day_of(at) != text {
+        return Err(fix());
+    }
+    Ok(at)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn event(viewer: &str, id: &str, measure: Measure, robot: bool) -> Recorded {
+        Recorded {
+            event_id: id.into(),
+            viewer: viewer.into(),
+            measure,
+            channel: "c".into(),
+            product: "p".into(),
+            show: 7,
+            at: 1_790_000_000,
+            robot,
+        }
+    }
+
+    #[test]
+    fn raw_files_are_read_gzip_or_plain_and_bad_lines_are_counted() {
+        let good = serde_json::to_string(&event("v", "e1", Measure::Impression, false)).unwrap();
+        let plain = format!("{good}\nnot json\n\n{good}\n");
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(plain.as_bytes()).unwrap();
+        let gz = gz.finish().unwrap();
+        for bytes in [plain.as_bytes(), gz.as_slice()] {
+            let (events, bad) = read_raw_file(bytes).unwrap();
+            assert_eq!((events.len(), bad), (2, 1));
+        }
+        assert!(read_raw_file(&[0x1f, 0x8b, 1, 2, 3]).is_err());
+    }
+
+    #[test]
+    fn copies_and_robots_are_not_recounted_and_every_disagreement_is_named() {
+        let raw = [
+            event("v", "e1", Measure::Impression, false),
+            event("v", "e1", Measure::Impression, false),
+            event("w", "e1", Measure::Impression, false),
+            event("v", "e2", Measure::Viewable, false),
+            event("bot", "e3", Measure::Impression, true),
+        ];
+        let counts = raw_counts(&raw);
+        let mut counter = ShowCounts {
+            channel: "c".into(),
+            product: "p".into(),
+            show: 7,
+            ..ShowCounts::default()
+        };
+        counter.add(Measure::Impression, 2);
+        counter.add(Measure::Viewable, 1);
+        assert_eq!(differences(&counts, std::slice::from_ref(&counter)), vec![]);
+        counter.add(Measure::Impression, 1);
+        let mut other = counter.clone();
+        other.show = 8;
+        let found = differences(&counts, &[counter, other]);
+        assert_eq!(found.len(), 3, "{found:?}");
+        assert_eq!((found[0].raw, found[0].counted), (2, 3));
+        assert_eq!((found[1].show, found[1].raw), (8, 0));
+    }
+
+    #[test]
+    fn days_are_read_strictly() {
+        assert_eq!(parse_day("1970-01-02"), Ok(86_400));
+        assert_eq!(
+            crate::aggregate::day_of(parse_day("2026-12-06").unwrap()),
+            "2026-12-06"
+        );
+        assert_eq!(
+            crate::aggregate::day_of(parse_day("2024-02-29").unwrap()),
+            "2024-02-29"
+        );
+        for bad in ["2026-02-31", "2026-13-01", "yesterday", "2026-1-5", ""] {
+            assert!(parse_day(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            day_prefixes("events/", 0, 86_400),
+            vec!["events/dt=1970-01-01/", "events/dt=1970-01-02/"]
+        );
+    }
+}
