@@ -80,6 +80,24 @@ fn targets() -> Vec<Target> {
             run: run::image,
             text: false,
         },
+        Target {
+            name: "collector_request",
+            seeds: seeds::function_url_events,
+            run: run::collector_request,
+            text: true,
+        },
+        Target {
+            name: "stream_record_and_raw_file",
+            seeds: seeds::stream_records,
+            run: run::stream_record,
+            text: false,
+        },
+        Target {
+            name: "studio_host_guard",
+            seeds: seeds::studio_requests,
+            run: run::studio_request,
+            text: true,
+        },
     ]
 }
 
@@ -414,11 +432,247 @@ mod run {
             assert!(gray.w > 0 && gray.h > 0);
         }
     }
+
+    /// The demo catalog's collector, with the tests' key.
+    pub fn collector() -> &'static backend::measure::Collector {
+        static COLLECTOR: std::sync::OnceLock<backend::measure::Collector> =
+            std::sync::OnceLock::new();
+        COLLECTOR.get_or_init(|| {
+            backend::measure::Collector::new(super::seeds::demo_catalog(), super::seeds::signer())
+        })
+    }
+
+    /// A function URL event as the collector reads it, through every check
+    /// before the store: the request's translation, the beacon body, the
+    /// link token. What it accepts must fit the stream (a partition key of
+    /// at most 256 characters) and read back from it as it was.
+    pub fn collector_request(input: &[u8]) {
+        use aws_lambda_events::event::lambda_function_urls::LambdaFunctionUrlRequest;
+        let Ok(event) = serde_json::from_slice::<LambdaFunctionUrlRequest>(input) else {
+            return;
+        };
+        let request = backend::collector::from_function_url(&event);
+        let now = 1_790_000_000;
+        let collector = collector();
+        let mut recorded = Vec::new();
+        if request.path == "/measure/events" {
+            if let Ok(accepted) = collector.accept_batch(
+                request.body.as_deref().unwrap_or(""),
+                &request.user_agent,
+                now,
+            ) {
+                recorded.extend(accepted.events);
+            }
+        } else if let Some(token) = request.path.strip_prefix("/r/") {
+            let viewer = request
+                .query
+                .split('&')
+                .find_map(|kv| kv.strip_prefix("v="));
+            if let Some(followed) =
+                collector.follow_link(token, viewer, &request.source_ip, &request.user_agent, now)
+            {
+                assert!(
+                    followed.location.starts_with("https://"),
+                    "{}",
+                    followed.location
+                );
+                recorded.extend(followed.recorded);
+            }
+        }
+        for e in recorded {
+            assert!(e.dedupe_key().len() <= 256, "{}", e.dedupe_key());
+            let line = serde_json::to_vec(&e).expect("an event serialises");
+            assert_eq!(
+                backend::aggregate::decode_event(&line).ok().as_ref(),
+                Some(&e)
+            );
+        }
+    }
+
+    /// A measurement stream record's data and a raw events file, as the
+    /// aggregator and `adctl reconcile` read them.
+    pub fn stream_record(input: &[u8]) {
+        if let Ok(e) = backend::aggregate::decode_event(input) {
+            let updates = backend::aggregate::counter_updates([&e]);
+            let added: u64 = updates.iter().flat_map(|u| u.counts.values()).sum();
+            assert_eq!(
+                added,
+                if e.robot { 0 } else { 2 },
+                "a show's and an hour's counter"
+            );
+        }
+        if let Ok((events, _bad)) = backend::reconcile::read_raw_file(input) {
+            let counts = backend::reconcile::raw_counts(&events);
+            let total: u64 = counts.values().flat_map(|m| m.values()).sum();
+            assert!(total as usize <= events.len());
+        }
+        let text = String::from_utf8_lossy(input);
+        let _ = backend::aggregate::SequenceNumber::parse(&text);
+        let _ = backend::aggregate::ShardId::parse(&text);
+        let _ = backend::reconcile::parse_day(&text);
+    }
+
+    /// A request to the studio as its Host/Origin guard sees it: lines of
+    /// method, path, then `name: value` headers. A Host that is not this
+    /// machine is always refused.
+    pub fn studio_request(input: &[u8]) {
+        use axum::http::{HeaderMap, HeaderName, HeaderValue, Method};
+        let text = String::from_utf8_lossy(input);
+        let mut lines = text.lines();
+        let method =
+            Method::from_bytes(lines.next().unwrap_or("GET").as_bytes()).unwrap_or(Method::GET);
+        let path = lines.next().unwrap_or("/");
+        let mut headers = HeaderMap::new();
+        for line in lines {
+            if let Some((name, value)) = line.split_once(':') {
+                if let (Ok(name), Ok(value)) = (
+                    HeaderName::from_bytes(name.trim().as_bytes()),
+                    HeaderValue::from_str(value.trim()),
+                ) {
+                    headers.append(name, value);
+                }
+            }
+        }
+        let guard = studio::guard::Guard::new(8080, &["https://shop.example".to_string()], false);
+        let verdict = studio::guard::check(&guard, &method, path, &headers);
+        let host = headers
+            .get(axum::http::header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if !studio::guard::is_loopback_host(host) {
+            assert!(verdict.is_some(), "Host {host:?} let through");
+        }
+    }
 }
 
 /// Valid inputs the mutations start from.
 mod seeds {
     use studio::{id3, ts};
+
+    pub fn demo_catalog() -> ad_contract::Catalog {
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../studio/demo/catalog.json"
+        ))
+        .unwrap_or_default();
+        ad_contract::Catalog::from_json(&text).expect("the demo catalog reads")
+    }
+
+    pub fn signer() -> backend::measure::ShowSigner {
+        backend::measure::ShowSigner::new(&[42; 32]).expect("a 32-byte key")
+    }
+
+    fn demo_show() -> ad_contract::ShowRef {
+        let catalog = demo_catalog();
+        let product = catalog.products()[0].id.clone();
+        let channel = ad_contract::ChannelId::parse("fuzzchannel").expect("a channel id");
+        let show = ad_contract::ShowId(1_789_999_000_000);
+        ad_contract::ShowRef {
+            tag: signer().tag(&channel, &product, show),
+            channel,
+            product,
+            show,
+        }
+    }
+
+    fn function_url_event(method: &str, path: &str, query: &str, body: Option<&str>) -> Vec<u8> {
+        let ua = "Mozilla/5.0 (X11; Linux x86_64) Chrome/130.0 Safari/537.36";
+        serde_json::json!({
+            "version": "2.0",
+            "rawPath": path,
+            "rawQueryString": query,
+            "headers": {"content-type": "text/plain;charset=UTF-8", "user-agent": ua, "sec-purpose": "prefetch"},
+            "requestContext": {
+                "accountId": "anonymous", "apiId": "fuzz",
+                "domainName": "fuzz.lambda-url.us-east-1.on.aws", "domainPrefix": "fuzz",
+                "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "203.0.113.9", "userAgent": ua},
+                "requestId": "r", "routeKey": "$default", "stage": "$default",
+                "time": "03/Dec/2026:00:00:00 +0000", "timeEpoch": 1_790_000_000_000u64
+            },
+            "body": body,
+            "isBase64Encoded": false
+        })
+        .to_string()
+        .into_bytes()
+    }
+
+    pub fn function_url_events() -> Vec<Vec<u8>> {
+        use ad_contract::measure::{
+            EventBatch, EventKind, LinkKind, OpaqueId, TrackingLink, ViewerEvent,
+        };
+        let show = demo_show();
+        let batch = EventBatch {
+            viewer: OpaqueId::from_lossy("viewer1"),
+            events: [EventKind::Impression, EventKind::Viewable, EventKind::Open]
+                .into_iter()
+                .enumerate()
+                .map(|(i, kind)| ViewerEvent {
+                    id: OpaqueId::from_lossy(&format!("e{i}")),
+                    kind,
+                    show: show.clone(),
+                })
+                .collect(),
+        }
+        .to_json();
+        let link = TrackingLink {
+            kind: LinkKind::Scan,
+            show,
+        }
+        .token();
+        // The seeds reach the checks that matter: both are taken.
+        let collector = super::run::collector();
+        let taken = collector
+            .accept_batch(&batch, "Mozilla/5.0 Chrome/130.0", 1_790_000_000)
+            .map(|a| a.events.len());
+        assert_eq!(taken, Ok(3), "the beacon seed is accepted");
+        assert!(
+            collector
+                .follow_link(
+                    &link,
+                    None,
+                    "203.0.113.9",
+                    "Mozilla/5.0 Chrome/130.0",
+                    1_790_000_000
+                )
+                .and_then(|f| f.recorded)
+                .is_some(),
+            "the link seed counts"
+        );
+        vec![
+            function_url_event("POST", "/measure/events", "", Some(&batch)),
+            function_url_event("GET", &format!("/r/{link}"), "v=viewer1", None),
+        ]
+    }
+
+    pub fn stream_records() -> Vec<Vec<u8>> {
+        use std::io::Write;
+        let line = serde_json::json!({
+            "event_id": "e1", "viewer": "viewer1", "measure": "impression", "channel": "fuzzchannel",
+            "product": "kestrel", "show": 1_789_999_000_000u64, "at": 1_790_000_000u64, "robot": false
+        })
+        .to_string();
+        let file = format!("{line}\n{line}\nnot json\n");
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        let _ = gz.write_all(file.as_bytes());
+        vec![
+            line.into_bytes(),
+            gz.finish().unwrap_or_default(),
+            b"shardId-000000000001".to_vec(),
+            b"2026-12-06".to_vec(),
+        ]
+    }
+
+    pub fn studio_requests() -> Vec<Vec<u8>> {
+        [
+            "POST\n/measure/events\nhost: 127.0.0.1:8080\norigin: https://elsewhere.example\ncontent-type: text/plain",
+            "POST\n/api/ivs/PutMetadata\nhost: localhost:8080\norigin: http://127.0.0.1:8080\ncontent-type: application/json",
+            "GET\n/api/video/live.m3u8\nhost: [::1]:8080\norigin: https://shop.example",
+            "DELETE\n/api/catalog\nhost: attacker.example\n",
+        ]
+        .iter()
+        .map(|s| s.as_bytes().to_vec())
+        .collect()
+    }
 
     pub fn cues() -> Vec<Vec<u8>> {
         [

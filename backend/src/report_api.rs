@@ -13,7 +13,8 @@
 //!
 //! Routes (GET): `/measure/report?format=json|csv|table` (the shows, as
 //! `adctl report` prints them) and `/measure/hours` (the charts' series).
-//! The function's role may only Scan the measurement table: it never writes.
+//! The function's role may only Query the measurement table's `report` index:
+//! it never writes.
 
 use crate::collector::{HttpRequest, HttpResponse};
 use crate::measure::{render_report, MeasureReader, ReportFormat};

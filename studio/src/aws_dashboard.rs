@@ -7,7 +7,7 @@
 //! an IAM-authorised report function in the browser (see
 //! `backend::report_api`). This one is for an operator who would rather not
 //! paste keys into a web page: it reads the table with the credentials the
-//! AWS CLI already uses (`dynamodb:Scan` on it), from this machine only. The
+//! AWS CLI already uses (`dynamodb:Query` on its `report` index), from this machine only. The
 //! page is the same file; only the store differs.
 //!
 //! `cargo run -p studio --bin studio-dashboard -- --measure-table <MeasurementTable> --region <region>`
