@@ -509,7 +509,7 @@ mod run {
         let text = String::from_utf8_lossy(input);
         let _ = backend::aggregate::SequenceNumber::parse(&text);
         let _ = backend::aggregate::ShardId::parse(&text);
-        let _ = backend::reconcile::parse_day(&text);
+        let _ = backend::calendar::parse_day(&text);
     }
 
     /// A request to the studio as its Host/Origin guard sees it: lines of

@@ -12,7 +12,8 @@
 //! takes at most one write per shard per batch, whatever the audience, and
 //! a batch the Lambda service delivers again adds nothing twice.
 
-use crate::measure::{civil_from_days, Measure, Recorded, UnixSeconds};
+use crate::calendar::{day_of, UnixSeconds};
+use crate::measure::{Measure, Recorded};
 use std::collections::BTreeMap;
 
 /// Kinesis sequence numbers are decimal, up to 128 digits; padded to this
@@ -130,9 +131,6 @@ pub enum CounterKey {
     },
 }
 
-/// Seconds in a UTC day.
-pub const DAY_SECONDS: u64 = 86_400;
-
 /// The report index's partition of a show's counters: the UTC day the show
 /// started (its id is the window's opening, Unix ms).
 pub fn show_partition(show: u64) -> String {
@@ -148,12 +146,6 @@ pub fn show_day_partition(day: &str) -> String {
 /// The report index's partition of an hour's counters: its UTC day.
 pub fn hour_partition(day: &str) -> String {
     format!("h#{day}")
-}
-
-/// `YYYY-MM-DD` (UTC).
-pub fn day_of(at: UnixSeconds) -> String {
-    let (y, m, d) = civil_from_days((at / DAY_SECONDS) as i64);
-    format!("{y:04}-{m:02}-{d:02}")
 }
 
 impl CounterKey {

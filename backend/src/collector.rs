@@ -401,12 +401,7 @@ impl CollectorConfig {
     }
 }
 
-/// The wall clock in Unix seconds.
-pub fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
+pub use crate::calendar::unix_now;
 
 #[cfg(test)]
 mod tests {

@@ -17,8 +17,7 @@
 use ad_contract::{Catalog, Cue, CueItem, ProductId, ShowId};
 use std::collections::BTreeMap;
 
-/// Unix time in whole seconds.
-pub type UnixSeconds = u64;
+pub use crate::calendar::UnixSeconds;
 
 /// A detection in one thumbnail, shaped like Rekognition's CustomLabel.
 #[derive(Debug, Clone, PartialEq)]

@@ -6,6 +6,7 @@ pub mod aggregate;
 pub mod aggregator;
 pub mod aws;
 pub mod builtin;
+pub mod calendar;
 pub mod collector;
 pub mod config;
 pub mod decision;

@@ -34,8 +34,7 @@ use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::sync::Mutex;
 
-/// Unix time in whole seconds.
-pub type UnixSeconds = u64;
+pub use crate::calendar::UnixSeconds;
 
 /// Shortest signing key accepted.
 pub const MIN_KEY_BYTES: usize = 16;
@@ -237,7 +236,7 @@ pub struct Recorded {
 impl Recorded {
     /// The hour the counters file it under (`YYYY-MM-DDTHH`, UTC).
     pub fn hour(&self) -> String {
-        hour_of(self.at)
+        crate::calendar::hour_of(self.at)
     }
 
     /// What makes it the same event: a player's event, its id within its
@@ -251,29 +250,6 @@ impl Recorded {
             _ => format!("{}.{}", self.viewer, self.event_id),
         }
     }
-}
-
-/// `YYYY-MM-DDTHH` (UTC) of a Unix time.
-pub fn hour_of(at: UnixSeconds) -> String {
-    let days = (at / 86_400) as i64;
-    let (y, m, d) = civil_from_days(days);
-    format!("{y:04}-{m:02}-{d:02}T{:02}", (at % 86_400) / 3600)
-}
-
-/// Howard Hinnant's days-to-civil algorithm (proleptic Gregorian, UTC):
-/// days since 1970-01-01 to (year, month, day). The studio's clock uses it
-/// too.
-pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
 }
 
 /// Why the collector refused a batch (nothing of it was counted), or one
@@ -1372,9 +1348,12 @@ mod tests {
 
     #[test]
     fn hours_are_utc_calendar_hours() {
-        assert_eq!(hour_of(0), "1970-01-01T00");
-        assert_eq!(hour_of(1_796_300_000), "2026-12-03T12");
-        assert_eq!(hour_of(951_782_400 + 3 * 3600), "2000-02-29T03");
+        assert_eq!(crate::calendar::hour_of(0), "1970-01-01T00");
+        assert_eq!(crate::calendar::hour_of(1_796_300_000), "2026-12-03T12");
+        assert_eq!(
+            crate::calendar::hour_of(951_782_400 + 3 * 3600),
+            "2000-02-29T03"
+        );
     }
 
     #[test]

@@ -18,8 +18,9 @@
 
 use crate::aggregate::{
     counter_updates, hour_partition, show_day_partition, CounterUpdate, SequenceNumber, ShardId,
-    StreamEvent, DAY_SECONDS,
+    StreamEvent,
 };
+use crate::calendar::DAY_SECONDS;
 use crate::measure::{
     HourCount, Measure, MeasureReader, MeasureStore, MeasureStoreError, Outcome, RecordSummary,
     Recorded, ShowCounts, UnixSeconds,
@@ -444,7 +445,7 @@ pub struct DynamoCounters {
 impl DynamoCounters {
     /// The last [`REPORT_DAYS`] days, and tomorrow (a clock ahead).
     pub fn new(dynamodb: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
-        let now = crate::collector::unix_now();
+        let now = crate::calendar::unix_now();
         Self {
             dynamodb,
             table: table.into(),
@@ -471,7 +472,7 @@ impl DynamoCounters {
             )));
         }
         Ok((from..=to)
-            .map(|d| crate::aggregate::day_of(d * DAY_SECONDS))
+            .map(|d| crate::calendar::day_of(d * DAY_SECONDS))
             .collect())
     }
 

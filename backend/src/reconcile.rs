@@ -128,37 +128,10 @@ pub fn differences(
 /// The raw events' folders of the days from `from` to `to` (Unix seconds,
 /// both included): Firehose writes `<prefix>dt=YYYY-MM-DD/`.
 pub fn day_prefixes(prefix: &str, from: UnixSeconds, to: UnixSeconds) -> Vec<String> {
-    use crate::aggregate::{day_of, DAY_SECONDS};
+    use crate::calendar::{day_of, DAY_SECONDS};
     (from / DAY_SECONDS..=to / DAY_SECONDS)
         .map(|d| format!("{prefix}dt={}/", day_of(d * DAY_SECONDS)))
         .collect()
-}
-
-/// `YYYY-MM-DD` as the Unix time of its midnight (UTC).
-pub fn parse_day(text: &str) -> Result<UnixSeconds, String> {
-    let fix = || format!("{text:?} is not a day; give it as YYYY-MM-DD, e.g. 2026-12-06");
-    let mut parts = text.splitn(3, '-');
-    let mut next = || parts.next().and_then(|p| p.parse::<i64>().ok());
-    let (Some(y), Some(m), Some(d)) = (next(), next(), next()) else {
-        return Err(fix());
-    };
-    if !(1970..=9999).contains(&y) || !(1..=12).contains(&m) || !(1..=31).contains(&d) {
-        return Err(fix());
-    }
-    // Days from the civil date (Howard Hinnant's algorithm).
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let at = (days * 86_400) as UnixSeconds;
-    // 2026-02-31 is not a day: it must come back as written.
-    if crate::aggregate::day_of(at) != text {
-        return Err(fix());
-    }
-    Ok(at)
 }
 
 #[cfg(test)]
@@ -222,19 +195,7 @@ mod tests {
     }
 
     #[test]
-    fn days_are_read_strictly() {
-        assert_eq!(parse_day("1970-01-02"), Ok(86_400));
-        assert_eq!(
-            crate::aggregate::day_of(parse_day("2026-12-06").unwrap()),
-            "2026-12-06"
-        );
-        assert_eq!(
-            crate::aggregate::day_of(parse_day("2024-02-29").unwrap()),
-            "2024-02-29"
-        );
-        for bad in ["2026-02-31", "2026-13-01", "yesterday", "2026-1-5", ""] {
-            assert!(parse_day(bad).is_err(), "{bad}");
-        }
+    fn a_days_raw_events_are_its_own_folder() {
         assert_eq!(
             day_prefixes("events/", 0, 86_400),
             vec!["events/dt=1970-01-01/", "events/dt=1970-01-02/"]

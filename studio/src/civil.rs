@@ -25,7 +25,7 @@ impl Utc {
         let secs = ms.div_euclid(1000);
         let days = secs.div_euclid(86_400);
         let of_day = secs.rem_euclid(86_400);
-        let (year, month, day) = backend::measure::civil_from_days(days);
+        let (year, month, day) = backend::calendar::civil_from_days(days);
         Self {
             year,
             month,

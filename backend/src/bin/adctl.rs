@@ -148,7 +148,8 @@ async fn main() -> anyhow::Result<()> {
         days_after,
     } = &cli.command
     {
-        use backend::reconcile::{day_prefixes, differences, parse_day, raw_counts};
+        use backend::calendar::{parse_day, DAY_SECONDS};
+        use backend::reconcile::{day_prefixes, differences, raw_counts};
         let region = cli
             .region
             .as_deref()
@@ -168,11 +169,7 @@ async fn main() -> anyhow::Result<()> {
         .shows()
         .await
         .with_context(|| format!("reading the counters table {measure_table}"))?;
-        let prefixes = day_prefixes(
-            "events/",
-            from,
-            to + days_after.min(&400) * backend::aggregate::DAY_SECONDS,
-        );
+        let prefixes = day_prefixes("events/", from, to + days_after.min(&400) * DAY_SECONDS);
         let raw = backend::measure_aws::read_raw_events(
             &aws_sdk_s3::Client::new(&sdk),
             events_bucket,
@@ -181,8 +178,7 @@ async fn main() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("reading the raw events in s3://{events_bucket}"))?;
         // Raw events of shows outside the range are not compared.
-        let shows_in_range =
-            |show: u64| (from..to + backend::aggregate::DAY_SECONDS).contains(&(show / 1000));
+        let shows_in_range = |show: u64| (from..to + DAY_SECONDS).contains(&(show / 1000));
         let events: Vec<_> = raw
             .events
             .iter()

@@ -17,7 +17,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         table: config.table,
         firehose: aws_sdk_firehose::Client::new(&sdk),
         delivery_stream: config.delivery_stream,
-        clock: Box::new(backend::collector::unix_now),
+        clock: Box::new(backend::calendar::unix_now),
     };
     let store = &store;
     let function = std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_default();

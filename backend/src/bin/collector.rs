@@ -20,7 +20,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             kinesis: aws_sdk_kinesis::Client::new(&sdk),
             stream: config.stream,
         }),
-        clock: Box::new(backend::collector::unix_now),
+        clock: Box::new(backend::calendar::unix_now),
     };
     let service = &service;
     // Lambda sets it; the metrics' `Function` dimension.
