@@ -74,11 +74,7 @@ pub async fn handle_batch(
     }
     for (shard, mut events) in shards {
         events.sort_by(|a, b| a.sequence.cmp(&b.sequence));
-        let done = store.apply(&shard, &events).await?;
-        metrics.batch.claimed += done.claimed;
-        metrics.batch.duplicates += done.duplicates;
-        metrics.batch.counter_writes += done.counter_writes;
-        metrics.batch.already_applied += done.already_applied;
+        metrics.batch += store.apply(&shard, &events).await?;
     }
     Ok(metrics)
 }
@@ -97,26 +93,16 @@ impl AggregatorConfig {
         lookup: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, crate::config::ConfigError> {
         use crate::config::{AWS_REGION, MEASURE_DELIVERY_STREAM_NAME, MEASURE_TABLE_NAME};
-        let mut problems = Vec::new();
-        let mut required = |name: &str, what: &str| {
-            crate::config::value_of(&lookup, name).unwrap_or_else(|| {
-                problems.push(format!("{name} is not set; set it to {what}"));
-                String::new()
-            })
-        };
+        let mut required = crate::config::Required::new(lookup);
         let config = Self {
-            table: required(MEASURE_TABLE_NAME, "the measurement table's name"),
-            delivery_stream: required(
+            table: required.get(MEASURE_TABLE_NAME, "the measurement table's name"),
+            delivery_stream: required.get(
                 MEASURE_DELIVERY_STREAM_NAME,
                 "the raw events' Firehose delivery stream",
             ),
-            region: required(AWS_REGION, "the AWS region, e.g. us-east-1"),
+            region: required.get(AWS_REGION, "the AWS region, e.g. us-east-1"),
         };
-        if problems.is_empty() {
-            Ok(config)
-        } else {
-            Err(crate::config::ConfigError(problems))
-        }
+        required.finish(config)
     }
 }
 

@@ -17,6 +17,13 @@ pub fn unix_now() -> UnixSeconds {
         .map_or(0, |d| d.as_secs())
 }
 
+/// The wall clock in Unix milliseconds (CloudWatch's metric timestamps).
+pub fn unix_now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
 /// Howard Hinnant's days-to-civil algorithm (proleptic Gregorian, UTC):
 /// days since 1970-01-01 to (year, month, day).
 pub fn civil_from_days(z: i64) -> (i64, u32, u32) {

@@ -345,58 +345,57 @@ impl CollectorConfig {
         lookup: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, crate::config::ConfigError> {
         use crate::config::{CATALOG_PATH, MEASUREMENT_KEY, MEASURE_STREAM_NAME};
-        let get = |name: &str| crate::config::value_of(&lookup, name);
-        let mut problems = Vec::new();
-        let mut required = |name: &str, what: &str| {
-            get(name).unwrap_or_else(|| {
-                problems.push(format!("{name} is not set; set it to {what}"));
-                String::new()
-            })
-        };
-        let stream = required(
+        let mut required = crate::config::Required::new(lookup);
+        let stream = required.get(
             MEASURE_STREAM_NAME,
             "the measurement stream's name (Kinesis Data Streams)",
         );
-        let region = required(crate::config::AWS_REGION, "the AWS region, e.g. us-east-1");
-        let key = required(
+        let region = required.get(crate::config::AWS_REGION, "the AWS region, e.g. us-east-1");
+        let key = required.get(
             MEASUREMENT_KEY,
             "the show tags' hex key (the stack sets it)",
         );
         let signer = match crate::measure::ShowSigner::from_hex(&key) {
             Ok(s) => Some(s),
             Err(e) if !key.is_empty() => {
-                problems.push(format!("{MEASUREMENT_KEY}: {e}"));
+                required.problems.push(format!("{MEASUREMENT_KEY}: {e}"));
                 None
             }
             Err(_) => None,
         };
-        let catalog_path = get(CATALOG_PATH).unwrap_or_else(|| {
+        let catalog_path = required.optional(CATALOG_PATH).unwrap_or_else(|| {
             format!(
                 "{}/catalog.json",
-                get("LAMBDA_TASK_ROOT").unwrap_or_else(|| ".".into())
+                required
+                    .optional("LAMBDA_TASK_ROOT")
+                    .unwrap_or_else(|| ".".into())
             )
         });
         let catalog = match std::fs::read_to_string(&catalog_path) {
             Err(e) => {
-                problems.push(format!("{CATALOG_PATH}: cannot read {catalog_path}: {e}"));
+                required
+                    .problems
+                    .push(format!("{CATALOG_PATH}: cannot read {catalog_path}: {e}"));
                 None
             }
             Ok(text) => match ad_contract::Catalog::from_json(&text) {
                 Ok(c) => Some(c),
                 Err(e) => {
-                    problems.push(format!("{CATALOG_PATH}: {catalog_path}: {e}"));
+                    required
+                        .problems
+                        .push(format!("{CATALOG_PATH}: {catalog_path}: {e}"));
                     None
                 }
             },
         };
         match (catalog, signer) {
-            (Some(catalog), Some(signer)) if problems.is_empty() => Ok(Self {
+            (Some(catalog), Some(signer)) => required.finish(Self {
                 catalog,
                 signer,
                 stream,
                 region,
             }),
-            _ => Err(crate::config::ConfigError(problems)),
+            _ => Err(crate::config::ConfigError(required.problems)),
         }
     }
 }

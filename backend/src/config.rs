@@ -88,6 +88,45 @@ pub struct Config {
 #[error("configuration has {} problem(s):\n{}", .0.len(), .0.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
 pub struct ConfigError(pub Vec<String>);
 
+/// Reads a function's required variables, collecting every missing one, so
+/// a misconfigured function names all its problems at once.
+pub struct Required<F: Fn(&str) -> Option<String>> {
+    lookup: F,
+    pub problems: Vec<String>,
+}
+
+impl<F: Fn(&str) -> Option<String>> Required<F> {
+    pub fn new(lookup: F) -> Self {
+        Self {
+            lookup,
+            problems: Vec::new(),
+        }
+    }
+
+    /// `name`'s value ([`value_of`]), or empty with "set it to `what`" noted.
+    pub fn get(&mut self, name: &str, what: &str) -> String {
+        value_of(&self.lookup, name).unwrap_or_else(|| {
+            self.problems
+                .push(format!("{name} is not set; set it to {what}"));
+            String::new()
+        })
+    }
+
+    /// An optional variable, through the same lookup.
+    pub fn optional(&self, name: &str) -> Option<String> {
+        value_of(&self.lookup, name)
+    }
+
+    /// `value` when nothing was missing, else every problem.
+    pub fn finish<T>(self, value: T) -> Result<T, ConfigError> {
+        if self.problems.is_empty() {
+            Ok(value)
+        } else {
+            Err(ConfigError(self.problems))
+        }
+    }
+}
+
 /// A variable's value through `lookup`, trimmed; empty counts as unset.
 /// Every function's configuration reads its variables this way.
 pub fn value_of(lookup: &impl Fn(&str) -> Option<String>, name: &str) -> Option<String> {

@@ -180,6 +180,15 @@ pub struct BatchSummary {
     pub already_applied: u64,
 }
 
+impl std::ops::AddAssign for BatchSummary {
+    fn add_assign(&mut self, other: Self) {
+        self.claimed += other.claimed;
+        self.duplicates += other.duplicates;
+        self.counter_writes += other.counter_writes;
+        self.already_applied += other.already_applied;
+    }
+}
+
 /// The aggregator's store: the counters table and the raw events' Firehose
 /// delivery stream.
 pub struct CounterStore {

@@ -92,24 +92,12 @@ impl ReportConfig {
         lookup: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, crate::config::ConfigError> {
         use crate::config::{AWS_REGION, MEASURE_TABLE_NAME};
-        let get = |name: &str| crate::config::value_of(&lookup, name);
-        let mut problems = Vec::new();
-        let table = get(MEASURE_TABLE_NAME);
-        if table.is_none() {
-            problems.push(format!(
-                "{MEASURE_TABLE_NAME} is not set; set it to the measurement table's name"
-            ));
-        }
-        let region = get(AWS_REGION);
-        if region.is_none() {
-            problems.push(format!(
-                "{AWS_REGION} is not set; set it to the AWS region, e.g. us-east-1"
-            ));
-        }
-        match (table, region) {
-            (Some(table), Some(region)) => Ok(Self { table, region }),
-            _ => Err(crate::config::ConfigError(problems)),
-        }
+        let mut required = crate::config::Required::new(lookup);
+        let config = Self {
+            table: required.get(MEASURE_TABLE_NAME, "the measurement table's name"),
+            region: required.get(AWS_REGION, "the AWS region, e.g. us-east-1"),
+        };
+        required.finish(config)
     }
 }
 

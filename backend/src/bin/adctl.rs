@@ -169,7 +169,7 @@ async fn main() -> anyhow::Result<()> {
         .shows()
         .await
         .with_context(|| format!("reading the counters table {measure_table}"))?;
-        let prefixes = day_prefixes("events/", from, to + days_after.min(&400) * DAY_SECONDS);
+        let prefixes = day_prefixes("events/", from, to + (*days_after).min(400) * DAY_SECONDS);
         let raw = backend::measure_aws::read_raw_events(
             &aws_sdk_s3::Client::new(&sdk),
             events_bucket,

@@ -26,9 +26,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         move |event: LambdaEvent<KinesisEvent>| async move {
             // A failed batch is an error: the service delivers it again.
             let metrics = handle_batch(store, &event.payload).await?;
-            let now_ms = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as u64);
+            let now_ms = backend::calendar::unix_now_ms();
             println!("{}", emf_line(function, now_ms, &metrics.named()));
             Ok::<_, lambda_runtime::Error>(())
         },

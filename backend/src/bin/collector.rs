@@ -32,9 +32,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                 handle_measured(service, &from_function_url(&event.payload)).await;
             // One embedded-metric-format line a request (stdout goes to the
             // log group; CloudWatch makes the metrics the alarms watch).
-            let now_ms = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as u64);
+            let now_ms = backend::calendar::unix_now_ms();
             println!("{}", metrics.emf(function, now_ms));
             Ok::<_, lambda_runtime::Error>(to_function_url(response))
         },
