@@ -838,7 +838,9 @@ fn main() -> std::process::ExitCode {
     trial!(builtin_detector_reads_thumbnails_from_s3);
     trial!(lambda_start_up_warms_with_granted_calls_only);
     trial!(on_tick_hands_over_to_a_successor_execution);
+    trial!(functions_read_their_secrets_at_start_up);
     trial!(collector_counts_each_event_once_and_streams_it_raw);
+    trial!(forged_and_replayed_traffic_counts_as_the_rules_say);
     trial!(collector_refuses_bad_input_and_changes_no_count);
     trial!(collector_loses_no_event_in_100_concurrent_batches);
     trial!(measurement_counts_10000_viewers_exactly_through_throttling);
@@ -1191,6 +1193,235 @@ async fn measurement_setup(env: &Env) -> Result<(), Failed> {
     Ok(())
 }
 
+/// The secrets as the stack makes them (names the reviewed list knows),
+/// made once by the harness; their ARNs.
+async fn stack_secrets(env: &Env) -> Result<(String, String), Failed> {
+    static ARNS: tokio::sync::OnceCell<(String, String)> = tokio::sync::OnceCell::const_new();
+    let arns = ARNS
+        .get_or_try_init(|| async {
+            let client = secrets_client(env, "harness").await;
+            let mut arns = Vec::new();
+            for (name, value) in [
+                (aws_calls::MEASUREMENT_KEY_SECRET, "2a".repeat(32)),
+                (aws_calls::ORIGIN_VERIFY_SECRET, ORIGIN_SECRET.to_string()),
+            ] {
+                let made = client
+                    .create_secret()
+                    .name(name)
+                    .secret_string(value)
+                    .send()
+                    .await
+                    .map_err(|e| format!("create secret {name}: {e:?}"))?;
+                arns.push(made.arn().unwrap_or_default().to_owned());
+            }
+            Ok::<_, String>((arns[0].clone(), arns[1].clone()))
+        })
+        .await?;
+    Ok(arns.clone())
+}
+
+/// What the tests' CloudFront sends the collector (`x-origin-verify`).
+const ORIGIN_SECRET: &str = "origin-secret-of-the-tests-0123456789";
+
+async fn secrets_client(env: &Env, role: &str) -> aws_sdk_secretsmanager::Client {
+    aws_sdk_secretsmanager::Client::from_conf(
+        aws_sdk_secretsmanager::config::Builder::from(&sdk_config_as(role).await)
+            .endpoint_url(&env.proxy.url)
+            .build(),
+    )
+}
+
+/// Each function reads the settings the stack keeps in Secrets Manager at
+/// start-up, as its own role (the permissions test holds the grants to
+/// these calls), and a missing or doubled secret stops it with the reason.
+async fn functions_read_their_secrets_at_start_up(env: Arc<Env>) -> Result<(), Failed> {
+    let (key_arn, origin_arn) = stack_secrets(&env).await?;
+    let vars = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .chain([("TABLE_NAME".to_string(), "t".to_string())])
+            .collect()
+    };
+    for role in ["on-thumbnail", "on-thumbnail-builtin", "on-tick"] {
+        let settings = backend::secrets::resolve(
+            &secrets_client(&env, role).await,
+            vars(&[("MEASUREMENT_KEY_SECRET_ARN", &key_arn)]),
+        )
+        .await
+        .map_err(|e| format!("{role}: {e}"))?;
+        assert_eq!(settings.get("MEASUREMENT_KEY"), Some(&"2a".repeat(32)));
+        assert!(!settings.contains_key("MEASUREMENT_KEY_SECRET_ARN"));
+        assert_eq!(settings.get("TABLE_NAME").map(String::as_str), Some("t"));
+    }
+    let settings = backend::secrets::resolve(
+        &secrets_client(&env, "collector").await,
+        vars(&[
+            ("MEASUREMENT_KEY_SECRET_ARN", &key_arn),
+            ("ORIGIN_VERIFY_SECRET_ARN", &origin_arn),
+        ]),
+    )
+    .await
+    .map_err(|e| format!("collector: {e}"))?;
+    assert_eq!(
+        settings.get("ORIGIN_VERIFY").map(String::as_str),
+        Some(ORIGIN_SECRET)
+    );
+    // A secret that is not there, and a setting given both ways.
+    let missing = format!("{key_arn}-gone");
+    let err = backend::secrets::resolve(
+        &secrets_client(&env, "harness").await,
+        vars(&[("MEASUREMENT_KEY_SECRET_ARN", &missing)]),
+    )
+    .await
+    .expect_err("no such secret");
+    let text = err.to_string();
+    assert!(
+        text.starts_with("MEASUREMENT_KEY_SECRET_ARN: cannot read secret")
+            && text.contains("secretsmanager:GetSecretValue"),
+        "{text}"
+    );
+    let err = backend::secrets::resolve(
+        &secrets_client(&env, "harness").await,
+        vars(&[
+            ("MEASUREMENT_KEY_SECRET_ARN", &key_arn),
+            ("MEASUREMENT_KEY", "00"),
+        ]),
+    )
+    .await
+    .expect_err("both");
+    assert!(err.to_string().contains("give one of them"), "{err}");
+    Ok(())
+}
+
+/// Every cheap way to inflate the counts, through the collector as deployed
+/// behind CloudFront (the origin secret read from Secrets Manager), the
+/// stream and the aggregator; each changes the counts exactly as the rules
+/// say, and the numbers are stated here.
+async fn forged_and_replayed_traffic_counts_as_the_rules_say(env: Arc<Env>) -> Result<(), Failed> {
+    use ad_contract::measure::{EventKind::Impression, LinkKind};
+    use backend::collector::handle;
+    let (key_arn, origin_arn) = stack_secrets(&env).await?;
+    let settings = backend::secrets::resolve(
+        &secrets_client(&env, "collector").await,
+        [
+            ("MEASUREMENT_KEY_SECRET_ARN".to_string(), key_arn),
+            ("ORIGIN_VERIFY_SECRET_ARN".to_string(), origin_arn),
+        ],
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    let mut service = collector(&env).await?;
+    service.origin_secret = settings.get("ORIGIN_VERIFY").cloned();
+    let show_ms = T0 * 1000 + 321;
+    let show = show_ref("forgery", "mug", show_ms);
+    let link = |kind| signer().link(kind, &show.channel, &show.product, show.show);
+    // Through CloudFront: its edge's address, the viewer's in a header.
+    let via_cloudfront =
+        |method: &str, path: String, viewer: &str| backend::collector::HttpRequest {
+            method: method.into(),
+            path,
+            user_agent: CHROME.into(),
+            source_ip: "130.176.0.1".into(),
+            viewer_address: Some(viewer.into()),
+            origin_verify: Some(ORIGIN_SECRET.into()),
+            ..Default::default()
+        };
+    let status = |r: backend::collector::HttpResponse| r.status;
+
+    // 1. A link in a loop with a changing `?v=` (and source port): 1 scan.
+    let scan = format!("/r/{}", link(LinkKind::Scan).token());
+    for i in 0..100 {
+        let mut request = via_cloudfront(
+            "GET",
+            scan.clone(),
+            &format!("198.51.100.20:{}", 40_000 + i),
+        );
+        request.query = format!("v=loop{i}");
+        assert_eq!(status(handle(&service, &request).await), 302);
+    }
+    // 2. Two phones behind the same edge, in the same second: 2 scans.
+    for phone in ["203.0.113.5:51000", "2001:db8::7:51000"] {
+        assert_eq!(
+            status(handle(&service, &via_cloudfront("GET", scan.clone(), phone)).await),
+            302
+        );
+    }
+    // 3. A HEAD, and a prefetch: answered, 0 counted.
+    assert_eq!(
+        status(
+            handle(
+                &service,
+                &via_cloudfront("HEAD", scan.clone(), "198.51.100.30:1")
+            )
+            .await
+        ),
+        302
+    );
+    let mut prefetch = via_cloudfront("GET", scan.clone(), "198.51.100.31:1");
+    prefetch.purpose = Some("prefetch".into());
+    assert_eq!(status(handle(&service, &prefetch).await), 302);
+    // 4. The Open link's token with its kind letter swapped: 404, 0 counted.
+    let swapped = link(LinkKind::Click).token().replacen('o', "q", 1);
+    assert_eq!(
+        status(
+            handle(
+                &service,
+                &via_cloudfront("GET", format!("/r/{swapped}"), "198.51.100.32:1")
+            )
+            .await
+        ),
+        404
+    );
+    // 5. An expired show's link (31 days old): still a 302, 0 counted.
+    let old_show = (T0 - 31 * 86_400) * 1000;
+    let expired = signer().link(
+        LinkKind::Scan,
+        &show.channel,
+        &show.product,
+        ad_contract::ShowId(old_show),
+    );
+    assert_eq!(
+        status(
+            handle(
+                &service,
+                &via_cloudfront("GET", format!("/r/{}", expired.token()), "198.51.100.33:1")
+            )
+            .await
+        ),
+        302
+    );
+    // 6. The function URL called directly (no origin secret): 403, 0 counted.
+    let mut direct = via_cloudfront("GET", scan.clone(), "198.51.100.34:1");
+    direct.origin_verify = None;
+    assert_eq!(status(handle(&service, &direct).await), 403);
+    let mut direct_beacon = via_cloudfront("POST", "/measure/events".into(), "198.51.100.34:1");
+    direct_beacon.origin_verify = Some("a-guess-of-the-secret".into());
+    direct_beacon.body = Some(batch("direct", &[("d1", Impression, &show)]));
+    assert_eq!(status(handle(&service, &direct_beacon).await), 403);
+    // 7. 1,000 beacons from one address, each a new viewer id: the first
+    // EVENTS_PER_CLIENT_MINUTE (600) count, the rest are answered 429.
+    let (mut taken, mut limited) = (0, 0);
+    for i in 0..1000 {
+        let mut beacon = via_cloudfront("POST", "/measure/events".into(), "192.0.2.77:443");
+        beacon.body = Some(batch(&format!("made-up{i}"), &[("i", Impression, &show)]));
+        match status(handle(&service, &beacon).await) {
+            200 => taken += 1,
+            429 => limited += 1,
+            other => return Err(format!("beacon {i}: {other}").into()),
+        }
+    }
+    assert_eq!((taken, limited), (600, 400));
+    drain_stream(&env).await?;
+    let counts = show_counts(&env, "forgery", show_ms).await?;
+    assert_eq!(
+        (counts.impressions, counts.scans, counts.opens),
+        (600, 3, 0),
+        "{counts:?}"
+    );
+    Ok(())
+}
+
 /// The collector as deployed: its stream client signed as the `collector`
 /// role, through the proxy.
 async fn collector(env: &Env) -> Result<backend::collector::CollectorService, Failed> {
@@ -1207,6 +1438,7 @@ async fn collector(env: &Env) -> Result<backend::collector::CollectorService, Fa
             stream: aws_calls::MEASURE_EVENTS.into(),
         }),
         clock: Box::new(|| T0),
+        origin_secret: None,
     })
 }
 
@@ -1368,6 +1600,14 @@ fn batch(
     .to_json()
 }
 
+/// A beacon from viewer `n`'s own address (a crowd is many addresses).
+fn post_from(body: String, n: usize) -> backend::collector::HttpRequest {
+    backend::collector::HttpRequest {
+        source_ip: format!("10.{}.{}.{}", n / 65_536 % 256, n / 256 % 256, n % 256),
+        ..post(body, CHROME)
+    }
+}
+
 fn post(body: String, user_agent: &str) -> backend::collector::HttpRequest {
     backend::collector::HttpRequest {
         method: "POST".into(),
@@ -1441,10 +1681,12 @@ async fn collector_counts_each_event_once_and_streams_it_raw(env: Arc<Env>) -> R
     .await;
     assert!(robot.body.contains(r#""robots":1"#), "{}", robot.body);
     // A scan through the tracking link: 302 to the catalog's link.
-    let link = ad_contract::measure::TrackingLink {
-        kind: ad_contract::measure::LinkKind::Scan,
-        show: show.clone(),
-    };
+    let link = signer().link(
+        ad_contract::measure::LinkKind::Scan,
+        &show.channel,
+        &show.product,
+        show.show,
+    );
     let scan = handle(
         &service,
         &backend::collector::HttpRequest {
@@ -1837,10 +2079,11 @@ async fn collector_loses_no_event_in_100_concurrent_batches(env: Arc<Env>) -> Re
                     )
                 })
                 .collect();
-            // Each viewer its own: the rate bound is per viewer.
+            // Each viewer its own, on its own address: the rate bounds are
+            // per viewer and per address.
             backend::collector::handle(
                 &service,
-                &post(batch(&format!("viewer{b}"), &events), CHROME),
+                &post_from(batch(&format!("viewer{b}"), &events), b),
             )
             .await
         }));
@@ -1926,6 +2169,7 @@ async fn measurement_counts_10000_viewers_exactly_through_throttling(
             stream: aws_calls::MEASURE_EVENTS.into(),
         }),
         clock: Box::new(|| T0),
+        origin_secret: None,
     });
     let show = show_ref("crowd", "mug", T0 * 1000 + 900);
     let started = Instant::now();
@@ -1946,7 +2190,7 @@ async fn measurement_counts_10000_viewers_exactly_through_throttling(
                         &[("i", Impression, &show), ("v", Viewable, &show)],
                     );
                     let (answer, metrics) =
-                        backend::collector::handle_measured(&service, &post(body, CHROME)).await;
+                        backend::collector::handle_measured(&service, &post_from(body, v)).await;
                     (v, answer, metrics.failed_batches)
                 }
             }))
@@ -1967,10 +2211,12 @@ async fn measurement_counts_10000_viewers_exactly_through_throttling(
         }
     }
     assert!(pending.is_empty(), "{} beacons never taken", pending.len());
-    let link = ad_contract::measure::TrackingLink {
-        kind: ad_contract::measure::LinkKind::Scan,
-        show: show.clone(),
-    };
+    let link = signer().link(
+        ad_contract::measure::LinkKind::Scan,
+        &show.channel,
+        &show.product,
+        show.show,
+    );
     let lost_links: u64 = futures_util::stream::iter((0..SCANS).map(|i| {
         let service = service.clone();
         let path = format!("/r/{}", link.token());

@@ -455,9 +455,13 @@ mod run {
         let now = 1_790_000_000;
         let collector = collector();
         let mut recorded = Vec::new();
+        // The CloudFront headers: the secret's check and the viewer
+        // address's parse take anything.
+        let _ = backend::collector::client_address(Some("0123456789abcdef"), &request);
         if request.path == "/measure/events" {
             if let Ok(accepted) = collector.accept_batch(
                 request.body.as_deref().unwrap_or(""),
+                &request.source_ip,
                 &request.user_agent,
                 now,
             ) {
@@ -597,9 +601,7 @@ mod seeds {
     }
 
     pub fn function_url_events() -> Vec<Vec<u8>> {
-        use ad_contract::measure::{
-            EventBatch, EventKind, LinkKind, OpaqueId, TrackingLink, ViewerEvent,
-        };
+        use ad_contract::measure::{EventBatch, EventKind, LinkKind, OpaqueId, ViewerEvent};
         let show = demo_show();
         let batch = EventBatch {
             viewer: OpaqueId::from_lossy("viewer1"),
@@ -614,15 +616,18 @@ mod seeds {
                 .collect(),
         }
         .to_json();
-        let link = TrackingLink {
-            kind: LinkKind::Scan,
-            show,
-        }
-        .token();
+        let link = super::seeds::signer()
+            .link(LinkKind::Scan, &show.channel, &show.product, show.show)
+            .token();
         // The seeds reach the checks that matter: both are taken.
         let collector = super::run::collector();
         let taken = collector
-            .accept_batch(&batch, "Mozilla/5.0 Chrome/130.0", 1_790_000_000)
+            .accept_batch(
+                &batch,
+                "198.51.100.7",
+                "Mozilla/5.0 Chrome/130.0",
+                1_790_000_000,
+            )
             .map(|a| a.events.len());
         assert_eq!(taken, Ok(3), "the beacon seed is accepted");
         assert!(

@@ -32,7 +32,14 @@ pub struct HttpRequest {
     /// The query string, without `?`.
     pub query: String,
     pub user_agent: String,
+    /// The address the request came from: CloudFront's, behind it.
     pub source_ip: String,
+    /// CloudFront's [`VIEWER_ADDRESS_HEADER`]: the viewer's address and
+    /// port, believed only with the [`ORIGIN_VERIFY_HEADER`].
+    pub viewer_address: Option<String>,
+    /// The [`ORIGIN_VERIFY_HEADER`] CloudFront adds on its way to the
+    /// function URL.
+    pub origin_verify: Option<String>,
     /// The first of [`crate::measure::PURPOSE_HEADERS`] present: whether a
     /// browser is only prefetching.
     pub purpose: Option<String>,
@@ -73,6 +80,59 @@ pub struct CollectorService {
     pub collector: Collector,
     pub store: Box<dyn MeasureStore>,
     pub clock: Box<dyn Fn() -> u64 + Send + Sync>,
+    /// The secret CloudFront sends in [`ORIGIN_VERIFY_HEADER`]. Set (as the
+    /// stack sets it), a request without it is refused (403): the function
+    /// URL is reachable through the distribution only, and the viewer's
+    /// address can be believed. `None` where the collector is its own edge
+    /// (tests).
+    pub origin_secret: Option<String>,
+}
+
+/// The header CloudFront adds with the viewer's address and port
+/// (`198.51.100.7:46532`, `2001:db8::1:46532`), when the origin request
+/// policy asks for it.
+pub const VIEWER_ADDRESS_HEADER: &str = "cloudfront-viewer-address";
+/// The custom origin header the distribution adds with the origin secret.
+pub const ORIGIN_VERIFY_HEADER: &str = "x-origin-verify";
+
+/// The address of the client behind `request`, as the rate limits and the
+/// link dedupe may trust it: with an origin secret, the request must carry
+/// it (or it did not come through CloudFront: `Err` with the 403), and the
+/// address is CloudFront's viewer address; without one, the connection's.
+pub fn client_address(
+    origin_secret: Option<&str>,
+    request: &HttpRequest,
+) -> Result<String, HttpResponse> {
+    let Some(secret) = origin_secret else {
+        return Ok(request.source_ip.clone());
+    };
+    let given = request.origin_verify.as_deref().unwrap_or("").as_bytes();
+    let same = given.len() == secret.len()
+        && given
+            .iter()
+            .zip(secret.as_bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0;
+    if !same {
+        return Err(HttpResponse::text(
+            403,
+            "call the collector through the player's CloudFront address, not its function URL",
+        ));
+    }
+    Ok(request
+        .viewer_address
+        .as_deref()
+        .and_then(address_without_port)
+        .unwrap_or(&request.source_ip)
+        .to_owned())
+}
+
+/// `198.51.100.7` of `198.51.100.7:46532`, `2001:db8::1` of
+/// `2001:db8::1:46532` (CloudFront writes IPv6 without brackets: the port
+/// is after the last colon).
+fn address_without_port(value: &str) -> Option<&str> {
+    let (address, port) = value.trim().rsplit_once(':')?;
+    (!address.is_empty() && port.bytes().all(|b| b.is_ascii_digit())).then_some(address)
 }
 
 /// One request, start to end. Never panics; every refusal says why.
@@ -99,6 +159,8 @@ pub struct RequestMetrics {
     pub failed_batches: u64,
     /// Links followed whose count could not be stored.
     pub lost_links: u64,
+    /// Requests refused for not coming through CloudFront (403).
+    pub direct_calls: u64,
 }
 
 /// The metrics' namespace in CloudWatch; each function's metrics carry its
@@ -107,7 +169,7 @@ pub const METRICS_NAMESPACE: &str = "IvsAds/Collector";
 
 impl RequestMetrics {
     /// The names as CloudWatch shows them, and each value.
-    pub fn named(&self) -> [(&'static str, u64); 8] {
+    pub fn named(&self) -> [(&'static str, u64); 9] {
         [
             ("Counted", self.counted),
             ("Duplicates", self.duplicates),
@@ -117,6 +179,7 @@ impl RequestMetrics {
             ("RefusedBatches", self.refused_batches),
             ("FailedBatches", self.failed_batches),
             ("LostLinks", self.lost_links),
+            ("DirectCalls", self.direct_calls),
         ]
     }
 
@@ -161,8 +224,24 @@ pub async fn handle_measured(
     service: &CollectorService,
     request: &HttpRequest,
 ) -> (HttpResponse, RequestMetrics) {
+    let (response, metrics) = route(service, request).await;
+    (for_any_page(request, response), metrics)
+}
+
+async fn route(
+    service: &CollectorService,
+    request: &HttpRequest,
+) -> (HttpResponse, RequestMetrics) {
     let now = (service.clock)();
     let mut metrics = RequestMetrics::default();
+    let client = match client_address(service.origin_secret.as_deref(), request) {
+        Ok(client) => client,
+        Err(refused) => {
+            tracing::info!(path = %request.path, "a request not through CloudFront refused");
+            metrics.direct_calls = 1;
+            return (refused, metrics);
+        }
+    };
     let response = match (request.method.as_str(), request.path.as_str()) {
         ("POST", "/measure/events") => {
             let body = request.body.as_deref().unwrap_or("");
@@ -178,7 +257,7 @@ pub async fn handle_measured(
             }
             let accepted = match service
                 .collector
-                .accept_batch(body, &request.user_agent, now)
+                .accept_batch(body, &client, &request.user_agent, now)
             {
                 Ok(accepted) => accepted,
                 Err(rejection) => {
@@ -231,7 +310,7 @@ pub async fn handle_measured(
                 service.collector.follow_link(
                     token,
                     viewer,
-                    &request.source_ip,
+                    &client,
                     &request.user_agent,
                     now,
                 )
@@ -268,12 +347,31 @@ pub async fn handle_measured(
     (response, metrics)
 }
 
+/// Beacons come from any embedding page, which reads the answer to know
+/// whether to send a batch again: their answers (and only theirs) may be
+/// read from any origin. They carry no secret.
+fn for_any_page(request: &HttpRequest, mut response: HttpResponse) -> HttpResponse {
+    if request.path == "/measure/events" {
+        response
+            .headers
+            .push(("access-control-allow-origin", "*".into()));
+    }
+    response
+}
+
 /// The function URL's event, translated for [`handle`].
 pub fn from_function_url(
     event: &aws_lambda_events::event::lambda_function_urls::LambdaFunctionUrlRequest,
 ) -> HttpRequest {
     use base64::Engine as _;
     let http = &event.request_context.http;
+    let header = |name: &str| {
+        event
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
     let body = event.body.as_ref().map(|b| {
         if event.is_base64_encoded {
             base64::engine::general_purpose::STANDARD
@@ -294,13 +392,11 @@ pub fn from_function_url(
         query: event.raw_query_string.clone().unwrap_or_default(),
         user_agent: http.user_agent.clone().unwrap_or_default(),
         source_ip: http.source_ip.clone().unwrap_or_default(),
-        purpose: crate::measure::PURPOSE_HEADERS.iter().find_map(|name| {
-            event
-                .headers
-                .get(*name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned)
-        }),
+        viewer_address: header(VIEWER_ADDRESS_HEADER),
+        origin_verify: header(ORIGIN_VERIFY_HEADER),
+        purpose: crate::measure::PURPOSE_HEADERS
+            .iter()
+            .find_map(|name| header(name)),
         body,
         iam_caller: event
             .request_context
@@ -338,13 +434,20 @@ pub struct CollectorConfig {
     /// The measurement stream (Kinesis Data Streams) it appends to.
     pub stream: String,
     pub region: String,
+    /// What CloudFront sends in [`ORIGIN_VERIFY_HEADER`] (`ORIGIN_VERIFY`;
+    /// the stack keeps it in Secrets Manager); `None`: every caller is
+    /// believed (a collector without CloudFront in front).
+    pub origin_secret: Option<String>,
 }
+
+/// Shortest origin secret accepted.
+pub const MIN_ORIGIN_SECRET_LEN: usize = 16;
 
 impl CollectorConfig {
     pub fn from_lookup(
         lookup: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, crate::config::ConfigError> {
-        use crate::config::{CATALOG_PATH, MEASUREMENT_KEY, MEASURE_STREAM_NAME};
+        use crate::config::{CATALOG_PATH, MEASUREMENT_KEY, MEASURE_STREAM_NAME, ORIGIN_VERIFY};
         let mut required = crate::config::Required::new(lookup);
         let stream = required.get(
             MEASURE_STREAM_NAME,
@@ -388,12 +491,19 @@ impl CollectorConfig {
                 }
             },
         };
+        let origin_secret = required.optional(ORIGIN_VERIFY);
+        if let Some(secret) = &origin_secret {
+            if secret.len() < MIN_ORIGIN_SECRET_LEN {
+                required.problems.push(format!("{ORIGIN_VERIFY} is {} characters; give at least {MIN_ORIGIN_SECRET_LEN} random ones (the stack generates it)", secret.len()));
+            }
+        }
         match (catalog, signer) {
             (Some(catalog), Some(signer)) => required.finish(Self {
                 catalog,
                 signer,
                 stream,
                 region,
+                origin_secret,
             }),
             _ => Err(crate::config::ConfigError(required.problems)),
         }
@@ -405,9 +515,7 @@ pub use crate::calendar::unix_now;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ad_contract::measure::{
-        EventBatch, EventKind, LinkKind, OpaqueId, TrackingLink, ViewerEvent,
-    };
+    use ad_contract::measure::{EventBatch, EventKind, LinkKind, OpaqueId, ViewerEvent};
     use ad_contract::{Catalog, ChannelId, ProductId, ShowId, ShowRef};
 
     /// A store whose every write fails, as a throttled stream does.
@@ -442,6 +550,7 @@ mod tests {
             collector: Collector::new(catalog, signer),
             store,
             clock: Box::new(|| 1_000),
+            origin_secret: None,
         };
         (service, show)
     }
@@ -479,10 +588,12 @@ mod tests {
                 ..Default::default()
             }
         );
-        let link = TrackingLink {
-            kind: LinkKind::Scan,
-            show,
-        };
+        let link = crate::measure::ShowSigner::new(&[7; 32]).unwrap().link(
+            LinkKind::Scan,
+            &show.channel,
+            &show.product,
+            show.show,
+        );
         let (response, metrics) = handle_measured(
             &service,
             &HttpRequest {
@@ -530,7 +641,7 @@ mod tests {
             .iter()
             .map(|m| m["Name"].as_str().unwrap())
             .collect();
-        assert_eq!(names.len(), 8);
+        assert_eq!(names.len(), 9);
         for name in names {
             assert!(line[name].is_u64(), "{name}");
         }

@@ -22,6 +22,11 @@ pub const MEASUREMENT_KEY: &str = "MEASUREMENT_KEY";
 pub const MEASURE_TABLE_NAME: &str = "MEASURE_TABLE_NAME";
 pub const MEASURE_STREAM_NAME: &str = "MEASURE_STREAM_NAME";
 pub const MEASURE_DELIVERY_STREAM_NAME: &str = "MEASURE_DELIVERY_STREAM_NAME";
+pub const ORIGIN_VERIFY: &str = "ORIGIN_VERIFY";
+/// [`MEASUREMENT_KEY`] read from Secrets Manager at start-up (`crate::secrets`).
+pub const MEASUREMENT_KEY_SECRET_ARN: &str = "MEASUREMENT_KEY_SECRET_ARN";
+/// [`ORIGIN_VERIFY`] read from Secrets Manager at start-up.
+pub const ORIGIN_VERIFY_SECRET_ARN: &str = "ORIGIN_VERIFY_SECRET_ARN";
 
 /// Every name this module reads (checked against `lambda-env.json` in tests).
 pub const ALL: &[&str] = &[
@@ -39,6 +44,9 @@ pub const ALL: &[&str] = &[
     MEASURE_TABLE_NAME,
     MEASURE_STREAM_NAME,
     MEASURE_DELIVERY_STREAM_NAME,
+    ORIGIN_VERIFY,
+    MEASUREMENT_KEY_SECRET_ARN,
+    ORIGIN_VERIFY_SECRET_ARN,
 ];
 
 /// Which function is starting: they need different variables.
@@ -211,7 +219,13 @@ impl Config {
                 },
             }
         };
-        let max_active = number(MAX_ACTIVE_PRODUCTS, 1, 1, 10, &mut problems);
+        let max_active = number(
+            MAX_ACTIVE_PRODUCTS,
+            1,
+            1,
+            ad_contract::MAX_CARDS_AT_ONCE as u64,
+            &mut problems,
+        );
         let republish_seconds = number(REPUBLISH_SECONDS, 5, 1, 60, &mut problems);
         // IVS's default thumbnail interval is 60 s: two of them and 30 s.
         let max_event_age_seconds = number(MAX_EVENT_AGE_SECONDS, 150, 10, 3600, &mut problems);

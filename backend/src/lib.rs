@@ -19,6 +19,7 @@ pub mod ports;
 pub mod reconcile;
 pub mod report_api;
 pub mod runtime;
+pub mod secrets;
 pub mod thumbnail_key;
 
 /// The generic workflow's Amazon States Language definition, with

@@ -89,7 +89,13 @@ impl ShowSigner {
         Self::new(&bytes)
     }
 
-    fn mac(&self, channel: &ChannelId, product: &ProductId, show: ShowId) -> [u8; 32] {
+    fn mac(
+        &self,
+        channel: &ChannelId,
+        product: &ProductId,
+        show: ShowId,
+        use_: TagUse,
+    ) -> [u8; 32] {
         // The key length was checked; HMAC takes any length anyway.
         let mut mac = match <Hmac<Sha256> as KeyInit>::new_from_slice(&self.key) {
             Ok(mac) => mac,
@@ -102,31 +108,98 @@ impl ShowSigner {
         mac.update(product.as_str().as_bytes());
         mac.update(b"\n");
         mac.update(&show.0.to_be_bytes());
+        // The player's tag keeps the text it had before tags had uses (a
+        // show's show id is 8 bytes, so a suffix cannot collide with it).
+        match use_ {
+            TagUse::Player => {}
+            TagUse::Scan => mac.update(b"\nscan"),
+        }
         mac.finalize().into_bytes().into()
     }
 
-    /// The tag for a show.
-    pub fn tag(&self, channel: &ChannelId, product: &ProductId, show: ShowId) -> ShowTag {
-        let mac = self.mac(channel, product, show);
+    /// The tag of a show for `use_`.
+    pub fn tag_for(
+        &self,
+        channel: &ChannelId,
+        product: &ProductId,
+        show: ShowId,
+        use_: TagUse,
+    ) -> ShowTag {
+        let mac = self.mac(channel, product, show, use_);
         let text = base64url(&mac[..SHOW_TAG_LEN * 6 / 8]);
         // Eight characters of the base64url alphabet: always a valid tag.
         ShowTag::parse(&text).unwrap_or_else(|_| unreachable_tag())
     }
 
-    /// Whether `show` carries the tag this key makes for it. Compared in
-    /// constant time, so the answer's timing tells nothing about the tag.
-    pub fn verify(&self, show: &ShowRef) -> bool {
-        let expected = self.tag(&show.channel, &show.product, show.show);
+    /// The tag of a show's events and Open link.
+    pub fn tag(&self, channel: &ChannelId, product: &ProductId, show: ShowId) -> ShowTag {
+        self.tag_for(channel, product, show, TagUse::Player)
+    }
+
+    /// Whether `show` carries the tag this key makes for it and `use_`.
+    /// Compared in constant time, so the answer's timing tells nothing about
+    /// the tag.
+    pub fn verify(&self, show: &ShowRef, use_: TagUse) -> bool {
+        let expected = self.tag_for(&show.channel, &show.product, show.show, use_);
         let (a, b) = (expected.as_str().as_bytes(), show.tag.as_str().as_bytes());
         a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
     }
 
-    /// Names the channel in `cue` and tags every entry that has a show, so
-    /// players can report on it.
+    /// Names the channel in `cue` and tags every entry that has a show, for
+    /// each use, so players can report on it.
     pub fn stamp(&self, cue: &mut Cue, channel: &ChannelId) {
         cue.channel = Some(channel.clone());
         for item in &mut cue.show {
             item.tag = item.show.map(|show| self.tag(channel, &item.id, show));
+            item.scan_tag = item
+                .show
+                .map(|show| self.tag_for(channel, &item.id, show, TagUse::Scan));
+        }
+    }
+}
+
+impl ShowSigner {
+    /// The tracking link of `kind` for a show, with the tag of its use.
+    pub fn link(
+        &self,
+        kind: LinkKind,
+        channel: &ChannelId,
+        product: &ProductId,
+        show: ShowId,
+    ) -> TrackingLink {
+        TrackingLink {
+            kind,
+            show: ShowRef {
+                channel: channel.clone(),
+                product: product.clone(),
+                show,
+                tag: self.tag_for(channel, product, show, kind.into()),
+            },
+        }
+    }
+}
+
+/// What a show tag may be used for; the key's MAC covers it, so a tag made
+/// for one use does not verify for another.
+///
+/// Two uses, not three: the events and the Open link are both made by the
+/// page that received the cue (the link carries the viewer id its events
+/// do), while the QR code's link leaves the page, for a phone. So a click
+/// link cannot be rewritten into a scan (`o.` to `q.`), nor the reverse, nor
+/// an event key into a scan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TagUse {
+    /// Events of the player and its Open link (the cue's `t`).
+    Player,
+    /// The QR code's link (the cue's `q`).
+    Scan,
+}
+
+impl From<LinkKind> for TagUse {
+    fn from(kind: LinkKind) -> Self {
+        match kind {
+            LinkKind::Scan => TagUse::Scan,
+            LinkKind::Click => TagUse::Player,
         }
     }
 }
@@ -273,6 +346,10 @@ pub enum Rejection {
     /// The viewer sent more than the rate allows (HTTP 429).
     #[error("viewer {viewer} sent more than {limit} events a minute; try again later")]
     RateLimited { viewer: String, limit: u32 },
+    /// The client (address and user agent) sent more than the rate allows,
+    /// whatever viewer ids it named (HTTP 429).
+    #[error("this address sent more than {limit} events a minute; try again later")]
+    ClientRateLimited { limit: u32 },
     /// The show started longer ago than its events count for (HTTP 400).
     #[error("events[{index}].show: show {show} started more than {days} days ago; its events no longer count")]
     ShowExpired { index: usize, show: u64, days: u64 },
@@ -288,7 +365,7 @@ impl Rejection {
     /// The HTTP status both collectors answer with.
     pub fn status(&self) -> u16 {
         match self {
-            Rejection::RateLimited { .. } => 429,
+            Rejection::RateLimited { .. } | Rejection::ClientRateLimited { .. } => 429,
             _ => 400,
         }
     }
@@ -373,6 +450,12 @@ impl RateLimiter {
 /// show; ten players on a page with a new card every few seconds stay far
 /// below.
 pub const EVENTS_PER_VIEWER_MINUTE: u32 = 240;
+/// Events one client (a real address with one user agent) may send a
+/// minute, whatever viewer ids it names: what stops a script that makes up
+/// a viewer id per beacon. 150 viewers of one browser build behind one
+/// address (a venue's NAT) each seeing a card a minute stay below; the edge's
+/// per-address rule (docs/measurement.md) is the hard cap.
+pub const EVENTS_PER_CLIENT_MINUTE: u32 = 600;
 /// Viewers the rate limiter remembers (about 100 bytes each).
 pub const RATE_LIMITED_VIEWERS: usize = 100_000;
 
@@ -383,6 +466,19 @@ pub struct Collector {
     catalog: Catalog,
     signer: ShowSigner,
     rate: Mutex<RateLimiter>,
+    /// Keyed by [`client_key`]: an address is never held raw.
+    client_rate: Mutex<RateLimiter>,
+}
+
+/// A client as the rate limiter and link dedupe key it: a hash of its
+/// address and user agent, so no address is kept in memory or written.
+pub fn client_key(address: &str, user_agent: &str) -> String {
+    let mut hash = Sha256::new();
+    for part in [address, user_agent] {
+        hash.update(part.as_bytes());
+        hash.update(b"\n");
+    }
+    base64url(&hash.finalize()[..15])
 }
 
 impl Collector {
@@ -392,6 +488,10 @@ impl Collector {
             signer,
             rate: Mutex::new(RateLimiter::new(
                 EVENTS_PER_VIEWER_MINUTE,
+                RATE_LIMITED_VIEWERS,
+            )),
+            client_rate: Mutex::new(RateLimiter::new(
+                EVENTS_PER_CLIENT_MINUTE,
                 RATE_LIMITED_VIEWERS,
             )),
         }
@@ -405,10 +505,13 @@ impl Collector {
     /// record and those refused with the reason (a product removed since
     /// the show, a forged tag, a malformed event), so that one bad event
     /// does not cost the others. The whole batch is refused only for a bad
-    /// frame (not JSON, no viewer, too large) or over the viewer's rate.
+    /// frame (not JSON, no viewer, too large) or over the viewer's or the
+    /// client's rate. `client` is the sender's real address (never one it
+    /// chose: see `collector::client_address`).
     pub fn accept_batch(
         &self,
         body: &str,
+        client: &str,
         user_agent: &str,
         now: UnixSeconds,
     ) -> Result<Accepted, Rejection> {
@@ -418,10 +521,12 @@ impl Collector {
         for (index, event) in batch.events.into_iter().enumerate() {
             let checked = event
                 .map_err(|bad| (bad.id, Rejection::from(bad.problem)))
-                .and_then(|e| match self.check_show(&e.show, index, now) {
-                    Ok(()) => Ok(e),
-                    Err(why) => Err((Some(e.id), why)),
-                });
+                .and_then(
+                    |e| match self.check_show(&e.show, TagUse::Player, index, now) {
+                        Ok(()) => Ok(e),
+                        Err(why) => Err((Some(e.id), why)),
+                    },
+                );
             match checked {
                 Ok(e) => good.push(e),
                 Err((id, why)) => refused.push(Refused {
@@ -431,19 +536,21 @@ impl Collector {
                 }),
             }
         }
-        let admitted = good.is_empty()
-            || self
-                .rate
+        let n = u32::try_from(good.len()).unwrap_or(u32::MAX);
+        let admit = |limiter: &Mutex<RateLimiter>, key: &str| {
+            limiter
                 .lock()
-                .map(|mut rate| {
-                    rate.admit(
-                        batch.viewer.as_str(),
-                        u32::try_from(good.len()).unwrap_or(u32::MAX),
-                        now,
-                    )
-                })
-                .unwrap_or(false);
-        if !admitted {
+                .map(|mut rate| rate.admit(key, n, now))
+                .unwrap_or(false)
+        };
+        // The client first: a script rotating viewer ids then fills no
+        // viewer's budget.
+        if !good.is_empty() && !admit(&self.client_rate, &client_key(client, user_agent)) {
+            return Err(Rejection::ClientRateLimited {
+                limit: EVENTS_PER_CLIENT_MINUTE,
+            });
+        }
+        if !good.is_empty() && !admit(&self.rate, batch.viewer.as_str()) {
             return Err(Rejection::RateLimited {
                 viewer: batch.viewer.as_str().to_owned(),
                 limit: EVENTS_PER_VIEWER_MINUTE,
@@ -466,7 +573,13 @@ impl Collector {
         Ok(Accepted { events, refused })
     }
 
-    fn check_show(&self, show: &ShowRef, index: usize, now: UnixSeconds) -> Result<(), Rejection> {
+    fn check_show(
+        &self,
+        show: &ShowRef,
+        use_: TagUse,
+        index: usize,
+        now: UnixSeconds,
+    ) -> Result<(), Rejection> {
         // The show id is the write that opened the window, in ms of the
         // clock (decision::next_version): so the tag, which covers the show,
         // also covers when its events stop counting.
@@ -490,7 +603,7 @@ impl Collector {
                 product: show.product.as_str().to_owned(),
             });
         }
-        if !self.signer.verify(show) {
+        if !self.signer.verify(show, use_) {
             return Err(Rejection::ForgedShow {
                 index,
                 channel: show.channel.as_str().to_owned(),
@@ -516,7 +629,7 @@ impl Collector {
     ) -> Option<Followed> {
         let link = TrackingLink::parse(token)?;
         let product = self.catalog.get(&link.show.product)?;
-        match self.check_show(&link.show, 0, now) {
+        match self.check_show(&link.show, link.kind.into(), 0, now) {
             Ok(()) => {}
             // A link of an old show still takes the viewer to the product;
             // it no longer counts.
@@ -534,7 +647,7 @@ impl Collector {
             .unwrap_or_default();
         let mut hash = Sha256::new();
         let window = (now / LINK_WINDOW_SECONDS).to_string();
-        for part in [token, client, user_agent, &window] {
+        for part in [token, &client_key(client, user_agent), &window] {
             hash.update(part.as_bytes());
             hash.update(b"\n");
         }
@@ -968,6 +1081,11 @@ mod tests {
         }
     }
 
+    fn scan_link(tag_from: &ShowSigner) -> TrackingLink {
+        let s = show(tag_from);
+        tag_from.link(LinkKind::Scan, &s.channel, &s.product, s.show)
+    }
+
     fn batch(viewer: &str, events: Vec<(String, EventKind, ShowRef)>) -> String {
         EventBatch {
             viewer: OpaqueId::parse(viewer).unwrap(),
@@ -993,11 +1111,21 @@ mod tests {
             |show: ShowRef| batch("v1", vec![("e1".to_string(), EventKind::Impression, show)]);
         // Show 42 (ms) started at 0: counts until 30 days later.
         let on_time = c
-            .accept_batch(&event(show(&s)), BROWSER, SHOW_COUNTS_FOR_SECONDS)
+            .accept_batch(
+                &event(show(&s)),
+                "198.51.100.7",
+                BROWSER,
+                SHOW_COUNTS_FOR_SECONDS,
+            )
             .unwrap();
         assert_eq!(on_time.events.len(), 1);
         let late = c
-            .accept_batch(&event(show(&s)), BROWSER, SHOW_COUNTS_FOR_SECONDS + 1)
+            .accept_batch(
+                &event(show(&s)),
+                "198.51.100.7",
+                BROWSER,
+                SHOW_COUNTS_FOR_SECONDS + 1,
+            )
             .unwrap();
         assert!(late.events.is_empty());
         assert!(
@@ -1018,7 +1146,9 @@ mod tests {
             product,
             show: future,
         };
-        let refused = c.accept_batch(&event(ahead), BROWSER, 86_400).unwrap();
+        let refused = c
+            .accept_batch(&event(ahead), "198.51.100.7", BROWSER, 86_400)
+            .unwrap();
         assert!(
             refused.refused[0]
                 .error
@@ -1031,9 +1161,10 @@ mod tests {
     fn tags_bind_channel_product_and_show_to_the_key() {
         let s = signer();
         let good = show(&s);
-        assert!(s.verify(&good));
+        assert!(s.verify(&good, TagUse::Player));
+        assert!(!s.verify(&good, TagUse::Scan), "a tag is bound to its use");
         let other_key = ShowSigner::new(&[8; 32]).unwrap();
-        assert!(!other_key.verify(&good));
+        assert!(!other_key.verify(&good, TagUse::Player));
         for changed in [
             ShowRef {
                 show: ShowId(43),
@@ -1048,13 +1179,13 @@ mod tests {
                 ..good.clone()
             },
         ] {
-            assert!(!s.verify(&changed), "{changed:?}");
+            assert!(!s.verify(&changed, TagUse::Player), "{changed:?}");
         }
         assert_eq!(ShowSigner::new(&[1; 8]).unwrap_err(), KeyError::TooShort(8));
         assert!(ShowSigner::from_hex("zz".repeat(16).as_str()).is_err());
         assert!(ShowSigner::from_hex(&"07".repeat(32))
             .unwrap()
-            .verify(&good));
+            .verify(&good, TagUse::Player));
     }
 
     #[test]
@@ -1065,6 +1196,10 @@ mod tests {
         signer().stamp(&mut cue, &channel);
         assert_eq!(cue.channel, Some(channel));
         assert_eq!(cue.show[0].tag, Some(show(&signer()).tag));
+        assert_eq!(
+            cue.show[0].scan_tag.as_ref(),
+            Some(&scan_link(&signer()).show.tag)
+        );
         assert!(cue.encode().is_ok());
     }
 
@@ -1085,7 +1220,9 @@ mod tests {
             .map(|i| (format!("e{i}"), EventKind::Impression, good.clone()))
             .collect();
         events.insert(17, ("gone".into(), EventKind::Impression, removed.clone()));
-        let accepted = c.accept_batch(&batch("v1", events), BROWSER, 1000).unwrap();
+        let accepted = c
+            .accept_batch(&batch("v1", events), "198.51.100.7", BROWSER, 1000)
+            .unwrap();
         assert_eq!(accepted.events.len(), 49);
         assert!(accepted
             .events
@@ -1139,7 +1276,9 @@ mod tests {
         // of a batch can be taken, the answer is 400 with the first reason.
         let text = batch("v1", vec![("e9".into(), EventKind::Viewable, forged)]);
         let text = text.replace("]}", r#",{"id":"e10","type":"click","show":"x"}]}"#);
-        let none = c.accept_batch(&text, BROWSER, 1000).unwrap();
+        let none = c
+            .accept_batch(&text, "198.51.100.7", BROWSER, 1000)
+            .unwrap();
         assert!(none.events.is_empty());
         assert!(
             none.refused[0].error.contains("events[0].tag"),
@@ -1160,7 +1299,7 @@ mod tests {
 
         // A bad frame still refuses the whole batch.
         assert!(matches!(
-            c.accept_batch("{", BROWSER, 1000),
+            c.accept_batch("{", "198.51.100.7", BROWSER, 1000),
             Err(Rejection::Malformed(_))
         ));
     }
@@ -1176,18 +1315,57 @@ mod tests {
         };
         let mut sent = 0;
         while sent + 50 <= EVENTS_PER_VIEWER_MINUTE as usize {
-            c.accept_batch(&batch("busy", events(50, sent)), BROWSER, 60)
-                .unwrap();
+            c.accept_batch(
+                &batch("busy", events(50, sent)),
+                "198.51.100.7",
+                BROWSER,
+                60,
+            )
+            .unwrap();
             sent += 50;
         }
         let err = c
-            .accept_batch(&batch("busy", events(50, sent)), BROWSER, 119)
+            .accept_batch(
+                &batch("busy", events(50, sent)),
+                "198.51.100.7",
+                BROWSER,
+                119,
+            )
             .unwrap_err();
         assert_eq!(err.status(), 429);
         // Another viewer, and the next minute, are not held back.
-        c.accept_batch(&batch("calm", events(1, 0)), BROWSER, 119)
+        c.accept_batch(&batch("calm", events(1, 0)), "198.51.100.7", BROWSER, 119)
             .unwrap();
-        c.accept_batch(&batch("busy", events(50, sent)), BROWSER, 120)
+        c.accept_batch(
+            &batch("busy", events(50, sent)),
+            "198.51.100.7",
+            BROWSER,
+            120,
+        )
+        .unwrap();
+
+        // One address making up a viewer id per beacon: its own budget
+        // runs out, another address's does not.
+        let c = Collector::new(catalog(), signer());
+        let taken = (0..1000)
+            .filter(|i| {
+                c.accept_batch(
+                    &batch(&format!("made-up{i}"), events(1, 0)),
+                    "203.0.113.66",
+                    BROWSER,
+                    600,
+                )
+                .is_ok()
+            })
+            .count();
+        assert_eq!(taken, EVENTS_PER_CLIENT_MINUTE as usize);
+        assert_eq!(
+            c.accept_batch(&batch("x", events(1, 0)), "203.0.113.66", BROWSER, 601)
+                .unwrap_err()
+                .status(),
+            429
+        );
+        c.accept_batch(&batch("x", events(1, 0)), "203.0.113.67", BROWSER, 601)
             .unwrap();
 
         let mut limiter = RateLimiter::new(1, 3);
@@ -1236,11 +1414,7 @@ mod tests {
     #[test]
     fn a_link_counts_once_per_client_and_window_whatever_the_viewer_id() {
         let c = Collector::new(catalog(), signer());
-        let token = TrackingLink {
-            kind: LinkKind::Scan,
-            show: show(&signer()),
-        }
-        .token();
+        let token = scan_link(&signer()).token();
         let key = |v: &str, client: &str, at: UnixSeconds| {
             c.follow_link(&token, Some(v), client, BROWSER, at)
                 .and_then(|f| f.recorded)
@@ -1272,10 +1446,7 @@ mod tests {
     #[test]
     fn links_redirect_only_to_the_catalog_and_dedupe_per_client_window() {
         let c = Collector::new(catalog(), signer());
-        let link = TrackingLink {
-            kind: LinkKind::Scan,
-            show: show(&signer()),
-        };
+        let link = scan_link(&signer());
         let token = link.token();
         let follow = |at: UnixSeconds| c.follow_link(&token, None, "127.0.0.1", BROWSER, at);
         let first = follow(500).unwrap();
@@ -1303,10 +1474,29 @@ mod tests {
         let forged = token.replace(link.show.tag.as_str(), "AAAAAAAA");
         assert!(c.follow_link(&forged, None, "x", BROWSER, 500).is_none());
         assert!(c.follow_link("q.x", None, "x", BROWSER, 500).is_none());
-        let click = TrackingLink {
+        // The kind letter swapped: the tag is the scan's, so no link.
+        let swapped = TrackingLink {
             kind: LinkKind::Click,
-            ..link
+            ..link.clone()
         };
+        assert!(c
+            .follow_link(&swapped.token(), Some("viewer9"), "x", BROWSER, 500)
+            .is_none());
+        let click = signer().link(
+            LinkKind::Click,
+            &link.show.channel,
+            &link.show.product,
+            link.show.show,
+        );
+        assert!(c
+            .follow_link(
+                &click.token().replacen('o', "q", 1),
+                None,
+                "x",
+                BROWSER,
+                500
+            )
+            .is_none());
         let rec = c
             .follow_link(&click.token(), Some("viewer9"), "x", BROWSER, 500)
             .and_then(|f| f.recorded)

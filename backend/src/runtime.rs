@@ -32,6 +32,23 @@ pub async fn sdk_config(region: &str) -> aws_config::SdkConfig {
         .await
 }
 
+/// The process's settings (its environment), with each one kept in Secrets
+/// Manager read: see [`crate::secrets`]. Without a `*_SECRET_ARN` variable
+/// no call is made.
+pub async fn settings(
+) -> Result<std::collections::HashMap<String, String>, crate::secrets::SecretError> {
+    let vars: Vec<(String, String)> = std::env::vars().collect();
+    if !vars
+        .iter()
+        .any(|(name, _)| name.ends_with(crate::secrets::SECRET_ARN_SUFFIX))
+    {
+        return Ok(vars.into_iter().collect());
+    }
+    let region = std::env::var(crate::config::AWS_REGION).unwrap_or_default();
+    let client = aws_sdk_secretsmanager::Client::new(&sdk_config(&region).await);
+    crate::secrets::resolve(&client, vars).await
+}
+
 /// Clients, built once per process.
 pub struct Clients {
     pub dynamodb: aws_sdk_dynamodb::Client,

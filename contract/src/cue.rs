@@ -26,13 +26,14 @@
 //!   state item or a restarted studio.
 //! * **Measured**: with measurement on, the cue names its channel (`ch`) and
 //!   each entry its show (`s`, the version that started the display window)
-//!   and the backend's tag for it (`t`), which the player copies into its
-//!   events and tracking links (see [`crate::measure`]). All three are
-//!   optional: a cue without them shows cards as before, and an older player
-//!   ignores them.
-//! * **Small**: at most `MAX_ACTIVE_PRODUCTS` (10) entries of at most 88 bytes
-//!   (55 without measurement) plus a 13-digit `seq` and the channel: about
-//!   940 bytes at worst, inside IVS's 1 KB.
+//!   and the backend's two tags for it: `t`, which the player copies into
+//!   its events and its Open link, and `q`, for the QR code's link only (see
+//!   [`crate::measure`]: a tag is bound to its use, so a click link cannot be
+//!   turned into a scan). All are optional: a cue without them shows cards
+//!   as before, and an older player ignores them.
+//! * **Small**: at most [`MAX_CARDS_AT_ONCE`] (8) entries of at most 103
+//!   bytes (55 without measurement) plus a 13-digit `seq` and the channel:
+//!   about 900 bytes at worst, inside IVS's 1 KB.
 
 use crate::json::{self, Json};
 use crate::measure::{ChannelId, ShowId, ShowTag};
@@ -43,6 +44,10 @@ use serde::Serialize;
 pub const CUE_VERSION: u64 = 1;
 /// IVS PutMetadata's limit on the metadata text, in bytes.
 pub const MAX_CUE_BYTES: usize = 1024;
+/// Most cards a channel shows at once (the backend's `MAX_ACTIVE_PRODUCTS`,
+/// the studio's `--max-active-products`, the stack's `maxActiveProducts`):
+/// the most entries a measured cue holds inside [`MAX_CUE_BYTES`].
+pub const MAX_CARDS_AT_ONCE: usize = 8;
 /// Longest time a cue may announce for one product (one day).
 pub const MAX_SECONDS_LEFT: u32 = 86_400;
 
@@ -68,8 +73,11 @@ pub struct CueItem {
     pub seconds_left: u32,
     /// The show (display window) this card belongs to, when measured.
     pub show: Option<ShowId>,
-    /// The backend's tag for that show, when measured.
+    /// The backend's tag for that show's events and Open link, when
+    /// measured.
     pub tag: Option<ShowTag>,
+    /// The backend's tag for that show's QR-code link, when measured.
+    pub scan_tag: Option<ShowTag>,
 }
 
 impl CueItem {
@@ -80,6 +88,7 @@ impl CueItem {
             seconds_left,
             show: None,
             tag: None,
+            scan_tag: None,
         }
     }
 }
@@ -150,6 +159,8 @@ impl Cue {
             s: Option<u64>,
             #[serde(skip_serializing_if = "Option::is_none")]
             t: Option<&'a str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            q: Option<&'a str>,
         }
         #[derive(Serialize)]
         struct Wire<'a> {
@@ -186,6 +197,7 @@ impl Cue {
                     left: i.seconds_left,
                     s: i.show.map(|s| s.0),
                     t: i.tag.as_ref().map(ShowTag::as_str),
+                    q: i.scan_tag.as_ref().map(ShowTag::as_str),
                 })
                 .collect(),
         })
@@ -262,18 +274,19 @@ impl Cue {
                     invalid(format!("show[{i}].s"), "must be a whole number")
                 })?)),
             };
-            let tag = match json::field(item, "t") {
-                None => None,
-                Some(Json::String(t)) => {
-                    Some(ShowTag::parse(t).map_err(|p| invalid(format!("show[{i}].t"), p))?)
-                }
-                Some(_) => return Err(invalid(format!("show[{i}].t"), "must be text")),
+            let tag_field = |name: &str| match json::field(item, name) {
+                None => Ok(None),
+                Some(Json::String(t)) => ShowTag::parse(t)
+                    .map(Some)
+                    .map_err(|p| invalid(format!("show[{i}].{name}"), p)),
+                Some(_) => Err(invalid(format!("show[{i}].{name}"), "must be text")),
             };
             show.push(CueItem {
                 id,
                 seconds_left,
                 show: show_id,
-                tag,
+                tag: tag_field("t")?,
+                scan_tag: tag_field("q")?,
             });
         }
         Ok(Cue { seq, channel, show })
@@ -377,9 +390,9 @@ mod tests {
             .len()
                 <= MAX_CUE_BYTES
         );
-        // The backend's largest cue: MAX_ACTIVE_PRODUCTS (10) entries of the
+        // The backend's largest cue: MAX_CARDS_AT_ONCE entries of the
         // longest ids and times, with the largest possible seq.
-        let show = (0..10)
+        let show = (0..MAX_CARDS_AT_ONCE)
             .map(|i| item(&format!("{i:0>32}"), 86_400))
             .collect::<Vec<_>>();
         let largest = Cue {
@@ -388,12 +401,13 @@ mod tests {
             show,
         };
         assert!(largest.encode().unwrap().len() < 650);
-        // With measurement: the channel, and per entry a show and its tag,
-        // with versions of the year 2200 (13 digits).
-        let show = (0..10)
+        // With measurement: the channel, and per entry a show and its two
+        // tags, with versions of the year 2200 (13 digits).
+        let show = (0..MAX_CARDS_AT_ONCE as u64)
             .map(|i| CueItem {
                 show: Some(ShowId(7_258_118_400_000 + i)),
                 tag: Some(ShowTag::parse("Qx3_9aZk").unwrap()),
+                scan_tag: Some(ShowTag::parse("Zq9-aB3x").unwrap()),
                 ..item(&format!("{i:0>32}"), 86_400)
             })
             .collect::<Vec<_>>();
@@ -403,14 +417,13 @@ mod tests {
             show,
         };
         let text = measured.encode().unwrap();
-        assert!(text.len() < 960, "{}", text.len());
+        assert!(text.len() < 920, "{}", text.len());
         assert_eq!(Cue::decode(&text).unwrap(), measured);
     }
 
     #[test]
     fn measured_cues_carry_channel_show_and_tag() {
-        let text =
-            r#"{"v":1,"seq":9,"ch":"AbCd12","show":[{"id":"cap","left":4,"s":7,"t":"Qx3_9aZk"}]}"#;
+        let text = r#"{"v":1,"seq":9,"ch":"AbCd12","show":[{"id":"cap","left":4,"s":7,"t":"Qx3_9aZk","q":"Zq9-aB3x"}]}"#;
         let cue = Cue::decode(text).unwrap();
         assert_eq!(cue.channel.as_ref().map(ChannelId::as_str), Some("AbCd12"));
         assert_eq!(cue.show[0].show, Some(ShowId(7)));
@@ -418,11 +431,16 @@ mod tests {
             cue.show[0].tag.as_ref().map(ShowTag::as_str),
             Some("Qx3_9aZk")
         );
+        assert_eq!(
+            cue.show[0].scan_tag.as_ref().map(ShowTag::as_str),
+            Some("Zq9-aB3x")
+        );
         assert_eq!(cue.encode().unwrap(), text);
         for (bad, field) in [
             (text.replace(r#""AbCd12""#, r#""a/b""#), "ch"),
             (text.replace(r#""s":7"#, r#""s":"7""#), "show[0].s"),
             (text.replace("Qx3_9aZk", "short"), "show[0].t"),
+            (text.replace("Zq9-aB3x", "x.y"), "show[0].q"),
         ] {
             assert!(
                 matches!(Cue::decode(&bad), Err(CueError::InvalidField { field: f, .. }) if f == field),

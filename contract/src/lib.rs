@@ -22,6 +22,6 @@ pub mod measure;
 mod product_id;
 
 pub use catalog::{Catalog, CatalogError, CatalogProblem, Product};
-pub use cue::{Cue, CueError, CueItem, CUE_VERSION, MAX_CUE_BYTES};
+pub use cue::{Cue, CueError, CueItem, CUE_VERSION, MAX_CARDS_AT_ONCE, MAX_CUE_BYTES};
 pub use measure::{ChannelId, ShowId, ShowKey, ShowRef, ShowTag};
 pub use product_id::{ProductId, ProductIdError, MAX_PRODUCT_ID_LEN};

@@ -20,8 +20,11 @@
 //!
 //! `show` is the show's [`ShowKey`]: channel, product, show id in base 36 and
 //! tag, dot-separated. A tracking link, the path of the QR code (`q`) or the
-//! Open button (`o`), is the same key after the kind:
-//! `/r/q.AbCdEfGh1234.aurora-mug.mx7in2pn.Qx3_9aZk`. Short on purpose: the QR
+//! Open button (`o`), is a key after the kind:
+//! `/r/q.AbCdEfGh1234.aurora-mug.mx7in2pn.Zq9-aB3x`. The Open link carries
+//! the events' tag; the QR code's carries the cue's scan tag (`q`), which the
+//! backend's key makes over the use as well, so swapping the kind letter of
+//! a link gives a link that does not verify. Short on purpose: the QR
 //! code must stay readable at 120 CSS px. One spelling of a show for events
 //! and links also keeps the player small: it makes the key once per card and
 //! then handles one string (the four typed parts cost it 1.5 KB of wasm).

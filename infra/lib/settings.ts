@@ -30,6 +30,10 @@ export interface Settings {
   readonly eventRetentionDays: number;
   /** The collector's reserved concurrency, if given (its throttle). */
   readonly collectorConcurrency?: number;
+  /** Requests per 5 minutes one address may make to the collector's paths (the edge's rate rule). */
+  readonly edgeRateLimit: number;
+  /** A CLOUDFRONT-scope AWS WAF web ACL (in us-east-1) to attach instead of the stack's own. */
+  readonly webAclArn?: string;
   /** The cargo profile the Lambdas are built with (a deploy: release). */
   readonly buildProfile: BuildProfile;
 }
@@ -50,11 +54,13 @@ export const CONTEXT_KEYS = {
   detector: '`rekognition` (default, needs projectVersionArn) or `builtin`',
   projectVersionArn: 'the Custom Labels model ARN (arn:aws:rekognition:<region>:<account>:project/<name>/version/<name>/<id>)',
   catalog: 'path of the catalog JSON, relative to the repository root (default studio/demo/catalog.json)',
-  maxActiveProducts: 'at most this many cards at once on a channel, 1 to 10 (default 1)',
+  maxActiveProducts: 'at most this many cards at once on a channel, 1 to 8 (default 1)',
   republishSeconds: 'the workflow re-sends the cue this often, 1 to 60 (default 5)',
   alarmEmail: 'an e-mail address subscribed to the alarms topic (optional)',
   eventRetentionDays: 'days before raw measurement events expire from S3, 1 to 3650 (default 400: a year of reports and a month to spare)',
   collectorConcurrency: 'reserved concurrency of the collector, 1 to 1000: a hard cap on beacons and tracking links handled at once (optional; not set, the account\'s quota is the cap: a reservation fails in accounts whose quota is 10)',
+  edgeRateLimit: 'requests per 5 minutes one address may make to the collector (beacons and tracking links) before AWS WAF blocks it, 100 to 2000000 (default 3000); the stack makes the web ACL when deployed in us-east-1',
+  webAclArn: 'ARN of a CLOUDFRONT-scope AWS WAF web ACL (created in us-east-1) for the player\'s distribution: how a stack in another region gets the edge rate rule (docs/measurement.md gives the command)',
   buildProfile: 'the cargo profile the Lambdas are built with: release (default; what a deploy ships) or bundle-check (the packaging test\'s fast link)',
 } as const;
 
@@ -72,6 +78,7 @@ export class SettingsError extends Error {
 
 const PROJECT_VERSION_ARN = /^arn:aws[a-z-]*:rekognition:[a-z0-9-]+:\d{12}:project\/[A-Za-z0-9_.-]+\/version\/[A-Za-z0-9_.-]+\/\d+$/;
 const EMAIL = /^[^@\s]+@[^@\s]+\.[^@\s]+$/;
+const WEB_ACL_ARN = /^arn:aws[a-z-]*:wafv2:us-east-1:\d{12}:global\/webacl\/[A-Za-z0-9_-]+\/[a-f0-9-]+$/;
 
 /**
  * Reads the settings through `lookup` (the app passes `node.tryGetContext`;
@@ -108,9 +115,15 @@ export function readSettings(lookup: (key: ContextKey) => unknown, givenKeys: st
   const channels = whole('channels', 1, 1, 20);
   const thumbnailIntervalSeconds = whole('thumbnailIntervalSeconds', 5, 1, 60);
   const retentionDays = whole('retentionDays', 7, 1, 3650);
-  const maxActiveProducts = whole('maxActiveProducts', 1, 1, 10);
+  // The contract's MAX_CARDS_AT_ONCE: the most entries a measured cue holds in 1 KB.
+  const maxActiveProducts = whole('maxActiveProducts', 1, 1, 8);
   const republishSeconds = whole('republishSeconds', 5, 1, 60);
   const eventRetentionDays = whole('eventRetentionDays', 400, 1, 3650);
+  const edgeRateLimit = whole('edgeRateLimit', 3000, 100, 2_000_000);
+  const webAclArn = text('webAclArn');
+  if (webAclArn !== undefined && !WEB_ACL_ARN.test(webAclArn)) {
+    problems.push(`webAclArn is ${JSON.stringify(webAclArn)}; it must be a CLOUDFRONT-scope web ACL's ARN, arn:aws:wafv2:us-east-1:<account>:global/webacl/<name>/<id>`);
+  }
   let collectorConcurrency: number | undefined;
   const cc = text('collectorConcurrency');
   if (cc !== undefined) {
@@ -180,6 +193,8 @@ export function readSettings(lookup: (key: ContextKey) => unknown, givenKeys: st
     alarmEmail,
     eventRetentionDays,
     collectorConcurrency,
+    edgeRateLimit,
+    webAclArn,
     buildProfile,
   };
 }

@@ -105,6 +105,8 @@ class Resolver {
       'AWS::StepFunctions::StateMachine': `arn:aws:states:${REGION}:${ACCOUNT}:stateMachine:${name}`,
       'AWS::KinesisFirehose::DeliveryStream': `arn:aws:firehose:${REGION}:${ACCOUNT}:deliverystream/${name}`,
       'AWS::Kinesis::Stream': `arn:aws:kinesis:${REGION}:${ACCOUNT}:stream/${name}`,
+      // Secrets Manager adds six random characters to a secret's name.
+      'AWS::SecretsManager::Secret': `arn:aws:secretsmanager:${REGION}:${ACCOUNT}:secret:${name}-AbC123`,
     };
     const type = this.resources[id].Type;
     assert.ok(arn[type], `the evaluator does not know the ARN of a ${type} (${id}); teach it`);
@@ -118,7 +120,7 @@ class Resolver {
       const pseudo: Record<string, string> = { 'AWS::Partition': 'aws', 'AWS::Region': REGION, 'AWS::AccountId': ACCOUNT, 'AWS::URLSuffix': 'amazonaws.com' };
       if (pseudo[v.Ref]) return pseudo[v.Ref];
       const type = this.resources[v.Ref]?.Type;
-      return type === 'AWS::StepFunctions::StateMachine' ? this.arn(v.Ref) : this.name(v.Ref);
+      return type === 'AWS::StepFunctions::StateMachine' || type === 'AWS::SecretsManager::Secret' ? this.arn(v.Ref) : this.name(v.Ref);
     }
     if ('Fn::GetAtt' in v) {
       const [id, attr] = v['Fn::GetAtt'];
@@ -185,6 +187,8 @@ function checkStack(title: string, context: Record<string, unknown>, roles: Reco
       '{measure_table}': resolver.name(idOf('AWS::DynamoDB::Table', 'Measurement')),
       '{measure_stream}': resolver.name(idOf('AWS::KinesisFirehose::DeliveryStream', 'MeasurementStream')),
       '{measure_events}': resolver.name(idOf('AWS::Kinesis::Stream', 'MeasurementQueue')),
+      '{measurement_key}': resolver.arn(idOf('AWS::SecretsManager::Secret', 'MeasurementKey')),
+      '{origin_verify}': resolver.arn(idOf('AWS::SecretsManager::Secret', 'CollectorOriginVerify')),
       '{recording}': 'AbCdEf123456',
       '{thumbnail}': 'thumb0',
     };

@@ -175,7 +175,9 @@ describe('Rekognition detector, two channels', () => {
 
   test('environment names are exactly backend/lambda-env.json (AWS_REGION is set by Lambda)', () => {
     const names = new Set(lambdaEnvNames());
-    const seen = new Set<string>(['AWS_REGION']);
+    // The stack gives these through Secrets Manager (their *_SECRET_ARN);
+    // they are for local use.
+    const seen = new Set<string>(['AWS_REGION', 'MEASUREMENT_KEY', 'ORIGIN_VERIFY']);
     for (const id of [onThumbnail, onTick, collector, logicalId(t, 'AWS::Lambda::Function', 'Aggregator'), logicalId(t, 'AWS::Lambda::Function', 'Report')]) {
       for (const name of Object.keys(resources(t)[id].Properties!.Environment.Variables)) {
         assert.ok(names.has(name), `${id} sets ${name}, which the backend does not read`);
@@ -206,6 +208,7 @@ describe('Rekognition detector, two channels', () => {
       ['rekognition:DetectCustomLabels', JSON.stringify(ARN)],
       ['logs:CreateLogStream,logs:PutLogEvents', JSON.stringify(getAtt(logicalId(t, 'AWS::Logs::LogGroup', 'OnThumbnailLogs')))],
       ['sqs:SendMessage', JSON.stringify(getAtt(queue))],
+      ['secretsmanager:GetSecretValue', JSON.stringify({ Ref: secret })],
     ].sort();
     assert.deepEqual(got, want);
     assert.equal(THUMBNAIL_OBJECTS, 'ivs/v1/*/media/thumbnails/*');
@@ -219,6 +222,7 @@ describe('Rekognition detector, two channels', () => {
       ['dynamodb:GetItem,dynamodb:UpdateItem', JSON.stringify(getAtt(table))],
       ['ivs:PutMetadata', JSON.stringify(channels.map((c) => getAtt(c)))],
       ['logs:CreateLogStream,logs:PutLogEvents', JSON.stringify(getAtt(logicalId(t, 'AWS::Logs::LogGroup', 'OnTickLogs')))],
+      ['secretsmanager:GetSecretValue', JSON.stringify({ Ref: secret })],
       ['states:StartExecution', JSON.stringify({ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':states:eu-west-1:123456789012:stateMachine:Ads-republish']] })],
     ]);
   });
@@ -335,17 +339,19 @@ describe('Rekognition detector, two channels', () => {
     assert.doesNotMatch(JSON.stringify(t.toJSON().Outputs), /"Value"\]/, 'no output reads a stream key\'s Value');
   });
 
-  test('measurement: one key, generated as hex, resolved at deploy into the three functions and never in the template', () => {
+  test('measurement: one key, generated as hex, read by the three functions at start-up, in no environment or template', () => {
     const gen = resources(t)[secret].Properties!.GenerateSecretString;
     assert.equal(gen.PasswordLength, 64);
     assert.equal(gen.ExcludeUppercase, true);
     assert.equal(gen.ExcludePunctuation, true);
     const allowed = [...'abcdefghijklmnopqrstuvwxyz0123456789'].filter((c) => !gen.ExcludeCharacters.includes(c)).join('');
     assert.equal(allowed, 'abcdef0123456789', 'hex digits only, as ShowSigner::from_hex reads');
-    const reference = JSON.stringify({ 'Fn::Join': ['', ['{{resolve:secretsmanager:', { Ref: secret }, ':SecretString:::}}']] });
     for (const id of [onThumbnail, onTick, collector]) {
-      assert.equal(JSON.stringify(resources(t)[id].Properties!.Environment.Variables.MEASUREMENT_KEY), reference, id);
+      const env = resources(t)[id].Properties!.Environment.Variables;
+      assert.deepEqual(env.MEASUREMENT_KEY_SECRET_ARN, { Ref: secret }, id);
+      assert.equal(env.MEASUREMENT_KEY, undefined, id);
     }
+    assert.doesNotMatch(JSON.stringify(Object.values(resources(t)).filter((r) => r.Type === 'AWS::Lambda::Function')), /resolve:secretsmanager/);
   });
 
   test('collector: appends to the measurement stream and nothing else; its own stream and catalog', () => {
@@ -359,9 +365,12 @@ describe('Rekognition detector, two channels', () => {
     assert.equal(env.CATALOG_PATH, '/var/task/catalog.json');
     const role = p.Role['Fn::GetAtt'][0];
     const got = statementsOf(t, role).map((st) => [actionsOf(st).join(','), JSON.stringify(st.Resource)]).sort();
+    const originVerify = logicalId(t, 'AWS::SecretsManager::Secret', 'CollectorOriginVerify');
+    assert.deepEqual(env.ORIGIN_VERIFY_SECRET_ARN, { Ref: originVerify });
     assert.deepEqual(got, [
       ['kinesis:PutRecords', JSON.stringify(getAtt(queue))],
       ['logs:CreateLogStream,logs:PutLogEvents', JSON.stringify(getAtt(logicalId(t, 'AWS::Logs::LogGroup', 'CollectorLogs')))],
+      ['secretsmanager:GetSecretValue', JSON.stringify([{ Ref: secret }, { Ref: originVerify }])],
     ]);
     t.hasResourceProperties('AWS::Kinesis::Stream', { StreamModeDetails: { StreamMode: 'ON_DEMAND' }, RetentionPeriodHours: 24 });
     // The aggregator: one batch per shard at a time, failed batches again
@@ -404,7 +413,7 @@ describe('Rekognition detector, two channels', () => {
     alarmIs('Throttles', collector);
   });
 
-  test('collector on the player\'s CloudFront name: /measure/* and /r/*, never cached, User-Agent passed on', () => {
+  test('collector on the player\'s CloudFront name: /measure/* and /r/*, never cached, the viewer\'s address and User-Agent passed on, the origin secret added', () => {
     const dist = Object.values(resources(t)).find((r) => r.Type === 'AWS::CloudFront::Distribution')!;
     const behaviors: any[] = dist.Properties!.DistributionConfig.CacheBehaviors
       .filter((b: any) => b.PathPattern !== '/dashboard/*');
@@ -415,8 +424,24 @@ describe('Rekognition detector, two channels', () => {
       assert.ok(origin.CustomOriginConfig, `${b.PathPattern}: a custom (function URL) origin`);
       assert.equal(origin.CustomOriginConfig.OriginProtocolPolicy, 'https-only');
       assert.equal(b.CachePolicyId, '4135ea2d-6df8-44a3-9df3-4b5a84be39ad', 'Managed-CachingDisabled');
-      assert.equal(b.OriginRequestPolicyId, 'b689b0a8-53d0-40ab-baf2-68738e2966ac', 'Managed-AllViewerExceptHostHeader');
+      assert.deepEqual(b.OriginRequestPolicyId, { Ref: logicalId(t, 'AWS::CloudFront::OriginRequestPolicy', 'CollectorRequests') });
+      // The secret, resolved by CloudFormation: never in the template.
+      assert.deepEqual(origin.OriginCustomHeaders, [{
+        HeaderName: 'x-origin-verify',
+        HeaderValue: { 'Fn::Join': ['', ['{{resolve:secretsmanager:', { Ref: logicalId(t, 'AWS::SecretsManager::Secret', 'CollectorOriginVerify') }, ':SecretString:::}}']] },
+      }]);
     }
+    t.hasResourceProperties('AWS::CloudFront::OriginRequestPolicy', {
+      OriginRequestPolicyConfig: Match.objectLike({
+        HeadersConfig: {
+          HeaderBehavior: 'whitelist',
+          Headers: ['user-agent', 'sec-purpose', 'purpose', 'x-purpose', 'x-moz', 'cloudfront-viewer-address'],
+        },
+        CookiesConfig: { CookieBehavior: 'none' },
+      }),
+    });
+    // Outside us-east-1 no web ACL can be made: none, and CKV_AWS_68 stays suppressed.
+    assert.equal(Object.values(resources(t)).filter((r) => r.Type === 'AWS::WAFv2::WebACL').length, 0);
     const measure = behaviors.find((b) => b.PathPattern === '/measure/*');
     assert.ok(measure.AllowedMethods.includes('POST'));
     assert.equal(measure.ViewerProtocolPolicy, 'https-only', 'a POST is never redirected');
@@ -558,6 +583,35 @@ test('collectorConcurrency reserves the collector\'s concurrency (its hard throt
   const skipped = (r.Metadata?.checkov?.skip ?? []).map((s: { id: string }) => s.id);
   assert.ok(!skipped.includes('CKV_AWS_115'), skipped.join());
   assert.equal(resources(t)[logicalId(t, 'AWS::Lambda::Function', 'OnTick')].Properties!.ReservedConcurrentExecutions, undefined);
+});
+
+test('in us-east-1 the stack attaches its own web ACL: one rate rule per address on the collector\'s paths', () => {
+  const app = new App({ postCliContext: { 'aws:cdk:bundling-stacks': [] } });
+  const settings = readSettings((key: ContextKey) => ({ detector: 'builtin', edgeRateLimit: '1200' } as Record<string, unknown>)[key]);
+  const stack = new AdStack(app, 'Ads', { settings, playerDist: fakePlayerDist(), env: { account: '123456789012', region: 'us-east-1' } });
+  const t = Template.fromStack(stack);
+  const acl = logicalId(t, 'AWS::WAFv2::WebACL', 'EdgeRateRule');
+  const p = resources(t)[acl].Properties!;
+  assert.equal(p.Scope, 'CLOUDFRONT');
+  assert.deepEqual(p.DefaultAction, { Allow: {} });
+  assert.equal(p.Rules.length, 1);
+  const rule = p.Rules[0];
+  assert.deepEqual(rule.Action, { Block: {} });
+  const rate = rule.Statement.RateBasedStatement;
+  assert.equal(rate.Limit, 1200);
+  assert.equal(rate.AggregateKeyType, 'IP');
+  assert.equal(rate.EvaluationWindowSec, 300);
+  const prefixes = rate.ScopeDownStatement.OrStatement.Statements.map((st: any) => st.ByteMatchStatement.SearchString);
+  assert.deepEqual(prefixes, ['/measure/', '/r/']);
+  const dist = Object.values(resources(t)).find((r) => r.Type === 'AWS::CloudFront::Distribution')!;
+  assert.deepEqual(dist.Properties!.DistributionConfig.WebACLId, getAtt(acl));
+  assert.equal(JSON.stringify(dist.Metadata).includes('CKV_AWS_68'), false, 'attached: no suppression');
+  // A given web ACL is attached instead, and the stack makes none.
+  const given = 'arn:aws:wafv2:us-east-1:123456789012:global/webacl/ivs-ads-edge/0123abcd-0000-4000-8000-000000000000';
+  const t2 = synth({ detector: 'builtin', webAclArn: given });
+  const dist2 = Object.values(resources(t2)).find((r) => r.Type === 'AWS::CloudFront::Distribution')!;
+  assert.equal(dist2.Properties!.DistributionConfig.WebACLId, given);
+  assert.throws(() => synth({ detector: 'builtin', webAclArn: 'arn:aws:wafv2:eu-west-1:123456789012:regional/webacl/x/1' }), /webAclArn .* CLOUDFRONT-scope/);
 });
 
 test('a missing player build is a clear error', () => {

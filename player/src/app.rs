@@ -5,7 +5,7 @@ use crate::measure::Links;
 use crate::overlay::{seconds_left, Overlay};
 use crate::qr::qr_svg;
 use ad_contract::measure::LinkKind;
-use ad_contract::{Catalog, Product};
+use ad_contract::{Catalog, Product, ShowKey};
 use leptos::prelude::*;
 use wasm_bindgen::prelude::*;
 
@@ -102,10 +102,18 @@ pub fn player_view(state: PlayerState) -> impl IntoView {
                 .iter()
                 .filter_map(|s| {
                     let product = view.catalog.get_str(&s.id)?.clone();
-                    let tracked = |kind| Some(c.links.as_ref()?.link(s.show.as_ref()?, kind));
+                    // Each link with the tag of its use (the cue's `q` for
+                    // the QR code, `t` for Open).
+                    let tracked = |key: &Option<ShowKey>, kind| {
+                        c.links
+                            .as_ref()
+                            .zip(key.as_ref())
+                            .map(|(links, key)| links.link(key, kind))
+                            .unwrap_or_else(|| product.link_url.clone())
+                    };
                     let links = CardLinks {
-                        qr: tracked(LinkKind::Scan).unwrap_or_else(|| product.link_url.clone()),
-                        open: tracked(LinkKind::Click).unwrap_or_else(|| product.link_url.clone()),
+                        qr: tracked(&s.scan, LinkKind::Scan),
+                        open: tracked(&s.show, LinkKind::Click),
                     };
                     Some((product, view.image_url_for(&s.id), s.ends_at_ms, links))
                 })

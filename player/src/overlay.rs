@@ -5,7 +5,7 @@
 //! from concurrent writers out of order, and a cue older than one already
 //! applied is dropped (see `ad_contract::Cue::supersedes`).
 
-use ad_contract::{Cue, CueError, ShowKey, ShowRef};
+use ad_contract::{Cue, CueError, ShowKey, ShowRef, ShowTag};
 
 /// A card on screen: a catalog product id and when its time is up
 /// (milliseconds on the page's monotonic clock, `performance.now()`).
@@ -16,6 +16,8 @@ pub struct Shown {
     /// The show this card belongs to, when the cue was measured (it named
     /// the channel, and the entry its show and tag).
     pub show: Option<ShowKey>,
+    /// The same show with the tag of its QR-code link (the cue's `q`).
+    pub scan: Option<ShowKey>,
 }
 
 /// What a cue did to the overlay, for logging.
@@ -74,22 +76,22 @@ impl Overlay {
             if !self.shown.iter().any(|s| s.id == id) {
                 outcome.new.push(id.to_string());
             }
-            let show = match (&cue.channel, item.show, &item.tag) {
-                (Some(channel), Some(show), Some(tag)) => Some(
+            let key = |tag: &Option<ShowTag>| {
+                Some(
                     ShowRef {
-                        channel: channel.clone(),
+                        channel: cue.channel.clone()?,
                         product: item.id.clone(),
-                        show,
-                        tag: tag.clone(),
+                        show: item.show?,
+                        tag: tag.clone()?,
                     }
                     .key(),
-                ),
-                _ => None,
+                )
             };
             next.push(Shown {
                 id: id.to_string(),
                 ends_at_ms: now_ms + f64::from(item.seconds_left) * 1000.0,
-                show,
+                show: key(&item.tag),
+                scan: key(&item.scan_tag),
             });
         }
         self.shown = next;
@@ -187,6 +189,7 @@ mod tests {
                 id: "kestrel".into(),
                 ends_at_ms: 21_000.0,
                 show: None,
+                scan: None,
             }]
         );
         o.apply_cue(r#"{"v":1,"show":[]}"#, 7000.0, known).unwrap();
@@ -197,13 +200,15 @@ mod tests {
     fn a_measured_cue_gives_each_card_its_show() {
         let mut o = Overlay::default();
         o.apply_cue(
-            r#"{"v":1,"seq":9,"ch":"Chan1","show":[{"id":"kestrel","left":5,"s":7,"t":"Qx3_9aZk"},{"id":"lumen","left":5}]}"#,
+            r#"{"v":1,"seq":9,"ch":"Chan1","show":[{"id":"kestrel","left":5,"s":7,"t":"Qx3_9aZk","q":"Zq9-aB3x"},{"id":"lumen","left":5}]}"#,
             0.0,
             known,
         )
         .unwrap();
         let show = o.shown()[0].show.as_ref().unwrap();
         assert_eq!(show.as_str(), "Chan1.kestrel.7.Qx3_9aZk");
+        let scan = o.shown()[0].scan.as_ref().unwrap();
+        assert_eq!(scan.as_str(), "Chan1.kestrel.7.Zq9-aB3x");
         assert!(o.shown()[1].show.is_none(), "no show id, no measurement");
     }
 

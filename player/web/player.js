@@ -51,7 +51,7 @@ async function fetchCatalog(url) {
 // Measurement's browser side: which cards are on the page and at least half
 // in view (one IntersectionObserver), whether the video plays and the tab is
 // visible and focused, every 250 ms; the wasm (measure.rs) turns that into
-// events and batches, posted here with sendBeacon. Opens and dismissals are
+// events and batches, posted here (fetch, then sendBeacon as the page hides). Opens and dismissals are
 // seen in the capture phase, before the player's own handler removes the
 // card. Kept in JS because the same through web-sys cost 6 KB of wasm.
 const rand = (n) => Array.from(crypto.getRandomValues(new Uint8Array(n)), (b) => (b % 36).toString(36)).join('');
@@ -70,7 +70,34 @@ function measureCards(element, handle, origin) {
       if (!e.target.isConnected) observer.unobserve(e.target);
     }
   }, { threshold: 0.5 });
+  // At least once: a batch goes by fetch (keepalive, so a page being left
+  // still sends it) and is sent again until the collector answers it: taken,
+  // or refused for good (a 4xx other than 429). A 429, a 5xx or no answer
+  // waits 1, 2, 4 ... s (jittered) and tries again, 8 tries at most; at most
+  // 8 batches wait, the oldest dropped first. A resent batch keeps its event
+  // ids, so the collector counts it once. When the page hides, what waits
+  // goes by sendBeacon, which outlives the page.
   const pending = [];
+  let busy = 0;
+  let tries = 0;
+  let retryAt = 0;
+  const send = () => {
+    if (busy || !pending.length || performance.now() < retryAt) return;
+    busy = 1;
+    const body = pending[0];
+    fetch(url, { method: 'POST', body, keepalive: true, credentials: 'omit' })
+      .then((r) => r.status < 500 && r.status !== 429, () => false)
+      .then((done) => {
+        busy = 0;
+        if (done || ++tries >= 8) {
+          // (A beacon may have taken it meanwhile.)
+          if (pending[0] === body) pending.shift();
+          tries = 0;
+        }
+        retryAt = done ? 0 : performance.now() + 500 * 2 ** tries * (1 + Math.random());
+        send();
+      });
+  };
   // flags for handle.measure: 1 playing, 2 tab visible and focused, 4 flush, 8 acted = open.
   const look = (flags, acted = '') => {
     const cards = [...element.querySelectorAll('.iap-card')];
@@ -81,11 +108,12 @@ function measureCards(element, handle, origin) {
     const ids = cards.filter((c) => inView.get(c)).map((c) => c.querySelector('[data-id]')?.dataset.id);
     const body = handle.measure(flags, ids.join(' '), acted);
     if (body) pending.push(body);
-    // A refused beacon (the browser's queue is full) is tried again next time.
-    while (pending.length && navigator.sendBeacon(url, pending[0])) pending.shift();
-    if (pending.length > 4) pending.shift();
+    if (pending.length > 8) pending.shift();
+    // Hiding: beacons (one the browser refuses waits for the next look).
+    if (flags & 4) while (pending.length && navigator.sendBeacon(url, pending[0])) pending.shift();
+    send();
   };
-  const onHide = (e) => look(e.type === 'blur' ? 0 : 4);
+  const onHide = (e) => look(e.type === 'pagehide' || document.visibilityState === 'hidden' ? 4 : 0);
   // Capture phase: seen before the player's own handler removes the card.
   const onAction = (e) => {
     const t = e.target;

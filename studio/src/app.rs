@@ -230,10 +230,11 @@ fn check_options(args: &Args) -> Result<(), String> {
     if args.keep_thumbnails == 0 {
         return Err("--keep-thumbnails must be at least 1".into());
     }
-    if !(1..=10).contains(&args.max_active_products) {
+    if !(1..=ad_contract::MAX_CARDS_AT_ONCE).contains(&args.max_active_products) {
         return Err(format!(
-            "--max-active-products {} is out of range: 1 to 10",
-            args.max_active_products
+            "--max-active-products {} is out of range: 1 to {}",
+            args.max_active_products,
+            ad_contract::MAX_CARDS_AT_ONCE
         ));
     }
     if !(1..=60).contains(&args.republish_seconds) {

@@ -212,6 +212,16 @@ fn user_agent(headers: &HeaderMap) -> &str {
 
 /// A beacon: checked whole, then recorded. The body is read up to the
 /// batch limit and no further.
+/// The connection's address: the studio is its own edge (no proxy in
+/// front whose headers could be believed).
+fn peer_address(parts: &axum::http::request::Parts) -> String {
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(peer)| peer.ip().to_string())
+        .unwrap_or_default()
+}
+
 async fn collect(State(m): State<Measurement>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let limit = ad_contract::measure::MAX_BATCH_BYTES;
@@ -230,10 +240,12 @@ async fn collect(State(m): State<Measurement>, request: Request) -> Response {
             "body is not UTF-8 text; send the batch as JSON",
         );
     };
-    let accepted = match m
-        .collector
-        .accept_batch(text, user_agent(&parts.headers), unix_now())
-    {
+    let accepted = match m.collector.accept_batch(
+        text,
+        &peer_address(&parts),
+        user_agent(&parts.headers),
+        unix_now(),
+    ) {
         Ok(accepted) => accepted,
         Err(rejection) => return rejected(&rejection),
     };

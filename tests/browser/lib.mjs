@@ -237,17 +237,19 @@ export async function decodeQr(locator, dir, name) {
  */
 export function measuredCue(dataDir, channel, items, seq = Date.now()) {
   const key = Buffer.from(readFileSync(join(dataDir, 'measure.key'), 'utf8').trim(), 'hex');
-  const tag = (product, show) => {
+  // The player's tag (events, Open) and the QR code's: the key's MAC over
+  // channel, product, show and, for a scan, its use (backend TagUse).
+  const tag = (product, show, use = '') => {
     const showBytes = Buffer.alloc(8);
     showBytes.writeBigUInt64BE(BigInt(show));
     const mac = createHmac('sha256', key)
-      .update(Buffer.concat([Buffer.from(`${channel}\n${product}\n`), showBytes]))
+      .update(Buffer.concat([Buffer.from(`${channel}\n${product}\n`), showBytes, Buffer.from(use)]))
       .digest();
     return mac.subarray(0, 6).toString('base64url');
   };
   return JSON.stringify({
     v: 1, seq, ch: channel,
-    show: items.map(([id, left, show]) => ({ id, left, s: show, t: tag(id, show) })),
+    show: items.map(([id, left, show]) => ({ id, left, s: show, t: tag(id, show), q: tag(id, show, '\nscan') })),
   });
 }
 

@@ -110,6 +110,40 @@ test('a card in view for 3 s is one impression and one viewable impression, re-p
   await page.close();
 });
 
+test('a batch the collector did not take is sent again, and counted once', async () => {
+  const { page, errors } = await openDemo();
+  // The first batch: the collector takes it but its answer is lost (counted
+  // once when it comes again); the second is answered 503, the third 429.
+  const seen = [];
+  await page.route('**/measure/events', async (route) => {
+    const body = route.request().postData();
+    seen.push(body);
+    if (seen.length === 1) {
+      await route.fetch();
+      return route.abort('failed');
+    }
+    if (seen.length === 2) return route.fulfill({ status: 503, body: '{"error":"busy"}' });
+    if (seen.length === 3) return route.fulfill({ status: 429, body: '{"error":"slow down"}' });
+    return route.continue();
+  });
+  const show = newShow();
+  assert.equal(await putMetadata(studio.base, measuredCue(studio.dataDir, CHANNEL, [['tidewater', 20, show]])), 204);
+  await page.locator('.iap-card').waitFor({ timeout: 15000 });
+  const row = await waitForRow(show, (r) => r.impressions >= 1 && r.viewable >= 1, 40000);
+  await page.waitForTimeout(2500);
+  const settled = await rowFor(show);
+  assert.equal(settled.impressions, 1, JSON.stringify(settled));
+  assert.equal(settled.viewable, 1, JSON.stringify(settled));
+  assert.ok(seen.length >= 4, `${seen.length} posts`);
+  // The same batch each time: its event ids, which make it count once.
+  assert.equal(seen[1], seen[0]);
+  assert.equal(seen[2], seen[0]);
+  assert.equal(row.product, 'tidewater');
+  assert.deepEqual(errors, []);
+  await page.unroute('**/measure/events');
+  await page.close();
+});
+
 test('a card scrolled out of view is an impression but not viewable', async () => {
   const { page } = await openDemo();
   // Push the player below the fold, as a long article would.

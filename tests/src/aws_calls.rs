@@ -53,6 +53,10 @@ pub const MEASURE_TABLE: &str = "ad-measure";
 /// The measurement stream's name in the tests (Kinesis; `{measure_events}`).
 pub const MEASURE_EVENTS: &str = "ad-measure-queue";
 
+/// The secrets' names in the tests (`{measurement_key}`, `{origin_verify}`).
+pub const MEASUREMENT_KEY_SECRET: &str = "ad-measurement-key";
+pub const ORIGIN_VERIFY_SECRET: &str = "ad-origin-verify";
+
 /// Where the reviewed list lives.
 pub fn reviewed_list_path() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("aws-calls.json")
@@ -400,6 +404,7 @@ fn action_and_resource(
         "dynamodb" if target == Some("TransactWriteItems") => {
             transaction_actions(&json).into_iter().next()
         }
+        "secretsmanager" => Some((format!("secretsmanager:{}", target?), field("SecretId"))),
         "firehose" => Some((
             format!("firehose:{}", target?),
             format!(
@@ -573,6 +578,16 @@ pub fn normalize_resource(arn: &str) -> String {
             Some(index) => format!("{table}{placeholder}/index/{index}"),
             None => format!("{table}{placeholder}"),
         };
+    }
+    // moto's secret ARNs end in a random suffix: the name says which.
+    let secret = format!("arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:");
+    if let Some(name) = arn.strip_prefix(&secret) {
+        if name.starts_with(MEASUREMENT_KEY_SECRET) {
+            return "{measurement_key}".into();
+        }
+        if name.starts_with(ORIGIN_VERIFY_SECRET) {
+            return "{origin_verify}".into();
+        }
     }
     let events = format!("arn:aws:kinesis:{REGION}:{ACCOUNT}:stream/");
     if arn.starts_with(&events) {

@@ -6,13 +6,14 @@ use backend::collector::{
 };
 use backend::measure::Collector;
 use backend::measure_aws::KinesisQueue;
-use backend::runtime::{init_json_logs, sdk_config};
+use backend::runtime::{init_json_logs, sdk_config, settings};
 use lambda_runtime::{service_fn, LambdaEvent};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     init_json_logs();
-    let config = CollectorConfig::from_lookup(|name| std::env::var(name).ok())?;
+    let settings = settings().await?;
+    let config = CollectorConfig::from_lookup(|name| settings.get(name).cloned())?;
     let sdk = sdk_config(&config.region).await;
     let service = CollectorService {
         collector: Collector::new(config.catalog, config.signer),
@@ -21,6 +22,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             stream: config.stream,
         }),
         clock: Box::new(backend::calendar::unix_now),
+        origin_secret: config.origin_secret,
     };
     let service = &service;
     // Lambda sets it; the metrics' `Function` dimension.

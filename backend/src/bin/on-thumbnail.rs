@@ -1,14 +1,15 @@
 //! Lambda: S3 ObjectCreated for IVS thumbnails → products → timed-metadata cue.
 use backend::config::{Config, Role};
 use backend::handlers::on_thumbnail;
-use backend::runtime::{build_pipeline, init_json_logs, sdk_config, Clients};
+use backend::runtime::{build_pipeline, init_json_logs, sdk_config, settings, Clients};
 use lambda_runtime::{service_fn, LambdaEvent};
 use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     init_json_logs();
-    let config = Config::from_env(Role::OnThumbnail)?;
+    let settings = settings().await?;
+    let config = Config::from_lookup(Role::OnThumbnail, |name| settings.get(name).cloned())?;
     let clients = Clients::new(&sdk_config(&config.region).await);
     let pipeline = build_pipeline(&config, &clients, true).await?;
     // Borrowed by every invocation: the runtime serves this one function

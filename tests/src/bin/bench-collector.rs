@@ -166,7 +166,7 @@ fn main() -> anyhow::Result<()> {
     let mut counted = 0;
     for body in &bodies {
         let accepted = collector
-            .accept_batch(body, CHROME, NOW)
+            .accept_batch(body, "198.51.100.7", CHROME, NOW)
             .map_err(|e| anyhow::anyhow!("refused: {e}"))?;
         anyhow::ensure!(
             accepted.refused.is_empty(),
@@ -213,6 +213,7 @@ fn main() -> anyhow::Result<()> {
         collector: Collector::new(catalog, signer),
         store: Box::new(MemoryStore::default()),
         clock: Box::new(|| NOW),
+        origin_secret: None,
     };
     let rt = tokio::runtime::Builder::new_current_thread().build()?;
     let (cpu0, wall0) = (thread_cpu(), Instant::now());
