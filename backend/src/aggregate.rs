@@ -14,7 +14,7 @@
 
 use crate::calendar::{day_of, UnixSeconds};
 use crate::measure::{Measure, Recorded};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Kinesis sequence numbers are decimal, up to 128 digits; padded to this
 /// width they compare as strings the way they compare as numbers, which is
@@ -199,40 +199,100 @@ pub struct CounterUpdate {
     pub product: String,
     /// Events per measure; only measures with events are present.
     pub counts: BTreeMap<Measure, u64>,
+    /// Invalid traffic ([`Recorded::invalid`]): on a show's item only.
+    pub invalid: u64,
     /// The earliest event's time.
     pub first_at: UnixSeconds,
 }
 
 /// The counter updates a set of claimed events makes: one per show and
-/// product, one per hour and product, robots left out. The number of
-/// updates follows the shows and hours in the batch, never its events.
+/// product, one per hour and product; invalid traffic only in the show's
+/// `invalid`. The number of updates follows the shows and hours in the
+/// batch, never its events.
 pub fn counter_updates<'a>(events: impl IntoIterator<Item = &'a Recorded>) -> Vec<CounterUpdate> {
     let mut updates: BTreeMap<CounterKey, CounterUpdate> = BTreeMap::new();
-    for e in events.into_iter().filter(|e| !e.robot) {
-        for key in [
-            CounterKey::Show {
-                channel: e.channel.clone(),
-                product: e.product.clone(),
-                show: e.show,
-            },
-            CounterKey::Hour {
-                hour: e.hour(),
-                channel: e.channel.clone(),
-                product: e.product.clone(),
-            },
-        ] {
+    for e in events {
+        let show = CounterKey::Show {
+            channel: e.channel.clone(),
+            product: e.product.clone(),
+            show: e.show,
+        };
+        let hour = CounterKey::Hour {
+            hour: e.hour(),
+            channel: e.channel.clone(),
+            product: e.product.clone(),
+        };
+        let keys = if e.invalid() {
+            vec![show]
+        } else {
+            vec![show, hour]
+        };
+        for key in keys {
             let update = updates.entry(key.clone()).or_insert_with(|| CounterUpdate {
                 key,
                 channel: e.channel.clone(),
                 product: e.product.clone(),
                 counts: BTreeMap::new(),
+                invalid: 0,
                 first_at: e.at,
             });
-            *update.counts.entry(e.measure).or_default() += 1;
+            if e.invalid() {
+                update.invalid += 1;
+            } else {
+                *update.counts.entry(e.measure).or_default() += 1;
+            }
             update.first_at = update.first_at.min(e.at);
         }
     }
     updates.into_values().collect()
+}
+
+/// The viewer-shows of a batch's viewables that have no impression before
+/// them in the batch (stream order): whether an earlier batch counted one
+/// must be looked up. Robots' events are invalid anyway.
+pub fn viewables_to_look_up<'a>(
+    events: impl IntoIterator<Item = &'a Recorded>,
+) -> BTreeSet<String> {
+    let mut impressed = BTreeSet::new();
+    let mut unknown = BTreeSet::new();
+    for e in events.into_iter().filter(|e| !e.robot) {
+        match e.measure {
+            Measure::Impression => {
+                impressed.insert(e.viewer_show());
+            }
+            Measure::Viewable if !impressed.contains(&e.viewer_show()) => {
+                unknown.insert(e.viewer_show());
+            }
+            _ => {}
+        }
+    }
+    unknown
+}
+
+/// Marks each viewable with no valid impression of the same viewer and show
+/// before it in `events` (stream order), nor in `impressed_before` (the
+/// looked-up viewer-shows an earlier batch counted an impression of), as
+/// [`Recorded::no_impression`]. The verdict depends on the batch and the
+/// batches before it only, so a batch delivered again gets the same one:
+/// the measurement stream keeps one viewer's events of a show in order on
+/// one shard (its partition key is [`Recorded::viewer_show`]).
+pub fn mark_viewables_without_impression(
+    events: &mut [Recorded],
+    impressed_before: &BTreeSet<String>,
+) {
+    let mut impressed = BTreeSet::new();
+    for e in events.iter_mut().filter(|e| !e.robot) {
+        match e.measure {
+            Measure::Impression => {
+                impressed.insert(e.viewer_show());
+            }
+            Measure::Viewable => {
+                let key = e.viewer_show();
+                e.no_impression = !impressed.contains(&key) && !impressed_before.contains(&key);
+            }
+            _ => {}
+        }
+    }
 }
 
 #[cfg(test)]
@@ -250,6 +310,7 @@ mod tests {
             show,
             at: 1_790_000_000 + i * 600,
             robot,
+            no_impression: false,
         }
     }
 
@@ -294,6 +355,43 @@ mod tests {
     }
 
     proptest! {
+        /// Whatever the order of a viewer's events, a counted viewable has
+        /// a counted impression of the same viewer and show before it (in
+        /// the batch or looked up), so the view rate cannot pass 1; and a
+        /// viewable with one is never marked.
+        #[test]
+        fn a_viewable_counts_only_after_its_impression(
+            spec in proptest::collection::vec((0usize..3, 0u64..3, 0u64..2, any::<bool>()), 0..60),
+            before in proptest::collection::btree_set((0usize..3, 0u64..2), 0..4),
+        ) {
+            let mut events: Vec<Recorded> = spec
+                .iter()
+                .enumerate()
+                .map(|(i, (viewer, show, kind, robot))| Recorded {
+                    viewer: format!("v{viewer}"),
+                    ..event(i as u64, if *kind == 0 { Measure::Impression } else { Measure::Viewable }, *show, *robot)
+                })
+                .collect();
+            let impressed_before: BTreeSet<String> = before
+                .iter()
+                .map(|(v, show)| Recorded { viewer: format!("v{v}"), ..event(0, Measure::Impression, *show, false) }.viewer_show())
+                .collect();
+            let asked = viewables_to_look_up(&events);
+            mark_viewables_without_impression(&mut events, &impressed_before);
+            for (i, e) in events.iter().enumerate() {
+                if e.measure != Measure::Viewable || e.robot {
+                    prop_assert!(!e.no_impression);
+                    continue;
+                }
+                let key = e.viewer_show();
+                let in_batch = events[..i].iter().any(|o| !o.robot && o.measure == Measure::Impression && o.viewer_show() == key);
+                prop_assert_eq!(e.no_impression, !in_batch && !impressed_before.contains(&key));
+                if !in_batch {
+                    prop_assert!(asked.contains(&key), "a viewable without an impression in the batch is looked up");
+                }
+            }
+        }
+
         /// The updates carry every counted event exactly once, robots none,
         /// and there is one update per distinct counter item.
         #[test]
@@ -307,6 +405,8 @@ mod tests {
                 .collect();
             let updates = counter_updates(&events);
             let counted = events.iter().filter(|e| !e.robot).count() as u64;
+            let invalid: u64 = updates.iter().map(|u| u.invalid).sum();
+            prop_assert_eq!(invalid, events.len() as u64 - counted);
             let in_shows: u64 = updates
                 .iter()
                 .filter(|u| matches!(u.key, CounterKey::Show { .. }))
@@ -326,7 +426,6 @@ mod tests {
             prop_assert_eq!(keys.len(), n);
             let shows: std::collections::BTreeSet<_> = events
                 .iter()
-                .filter(|e| !e.robot)
                 .map(|e| (e.channel.clone(), e.show))
                 .collect();
             prop_assert_eq!(

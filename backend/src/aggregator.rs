@@ -25,7 +25,7 @@ pub struct AggregatorMetrics {
 }
 
 impl AggregatorMetrics {
-    pub fn named(&self) -> [(&'static str, u64); 6] {
+    pub fn named(&self) -> [(&'static str, u64); 7] {
         [
             ("StreamRecords", self.records),
             ("BadRecords", self.bad_records),
@@ -33,6 +33,7 @@ impl AggregatorMetrics {
             ("StreamDuplicates", self.batch.duplicates),
             ("CounterWrites", self.batch.counter_writes),
             ("AlreadyApplied", self.batch.already_applied),
+            ("ViewablesWithoutImpression", self.batch.no_impression),
         ]
     }
 }

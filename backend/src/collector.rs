@@ -79,7 +79,7 @@ impl HttpResponse {
 pub struct CollectorService {
     pub collector: Collector,
     pub store: Box<dyn MeasureStore>,
-    pub clock: Box<dyn Fn() -> u64 + Send + Sync>,
+    pub clock: Box<dyn crate::ports::Clock>,
     /// The secret CloudFront sends in [`ORIGIN_VERIFY_HEADER`]. Set (as the
     /// stack sets it), a request without it is refused (403): the function
     /// URL is reachable through the distribution only, and the viewer's
@@ -232,7 +232,7 @@ async fn route(
     service: &CollectorService,
     request: &HttpRequest,
 ) -> (HttpResponse, RequestMetrics) {
-    let now = (service.clock)();
+    let now = service.clock.now();
     let mut metrics = RequestMetrics::default();
     let client = match client_address(service.origin_secret.as_deref(), request) {
         Ok(client) => client,

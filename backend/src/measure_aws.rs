@@ -17,8 +17,8 @@
 //! * `h#<hour>#<channel>#<product>`: the same per hour, under `h#<day>`.
 
 use crate::aggregate::{
-    counter_updates, hour_partition, show_day_partition, CounterUpdate, SequenceNumber, ShardId,
-    StreamEvent,
+    counter_updates, hour_partition, mark_viewables_without_impression, show_day_partition,
+    viewables_to_look_up, CounterUpdate, SequenceNumber, ShardId, StreamEvent,
 };
 use crate::calendar::DAY_SECONDS;
 use crate::measure::{
@@ -28,11 +28,19 @@ use crate::measure::{
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 use futures_util::StreamExt;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::Duration;
 
 /// How long an event's dedupe record lives.
 pub const DEDUPE_SECONDS: u64 = 2 * 86_400;
+/// The items that say a viewer's impression of a show was counted
+/// (`m#<viewer>.<channel>.<product>.<show>`), kept as long as dedupe
+/// records.
+const MARKER_PREFIX: &str = "m#";
+
+fn marker_key(viewer_show: &str) -> String {
+    format!("{MARKER_PREFIX}{viewer_show}")
+}
 /// The counters table's index the report reads.
 pub const REPORT_INDEX: &str = "report";
 /// Days a report reads when none are given.
@@ -74,11 +82,16 @@ fn json_line(e: &Recorded) -> Vec<u8> {
     line
 }
 
-/// Records spread over the shards by event, so every copy of one event goes
-/// to the same shard. A dedupe key is two opaque ids (at most 65
-/// characters), inside Kinesis's 256.
+/// Records spread over the shards by viewer and show for the player's
+/// events, so every copy of one event, and one viewer's events of one show,
+/// go in order to one shard (the aggregator's viewable rule needs the
+/// impression first); by event for a link's. At most 24 + 32 + 32 + 20 + 3
+/// characters, inside Kinesis's 256.
 fn partition_key(e: &Recorded) -> String {
-    e.dedupe_key()
+    match e.measure {
+        Measure::Click | Measure::Scan => e.dedupe_key(),
+        _ => e.viewer_show(),
+    }
 }
 
 /// The collector's store in AWS: accepted events onto the measurement
@@ -178,6 +191,8 @@ pub struct BatchSummary {
     pub counter_writes: u64,
     /// Counter items this batch had already updated (a batch delivered again).
     pub already_applied: u64,
+    /// Viewables without an impression: recorded, counted as invalid.
+    pub no_impression: u64,
 }
 
 impl std::ops::AddAssign for BatchSummary {
@@ -186,6 +201,7 @@ impl std::ops::AddAssign for BatchSummary {
         self.duplicates += other.duplicates;
         self.counter_writes += other.counter_writes;
         self.already_applied += other.already_applied;
+        self.no_impression += other.no_impression;
     }
 }
 
@@ -196,7 +212,7 @@ pub struct CounterStore {
     pub table: String,
     pub firehose: aws_sdk_firehose::Client,
     pub delivery_stream: String,
-    pub clock: Box<dyn Fn() -> UnixSeconds + Send + Sync>,
+    pub clock: Box<dyn crate::ports::Clock>,
 }
 
 impl CounterStore {
@@ -222,7 +238,7 @@ impl CounterStore {
             .filter(|e| seen.insert(e.event.dedupe_key()))
             .collect();
         summary.duplicates += (events.len() - firsts.len()) as u64;
-        let expires_at = (self.clock)() + DEDUPE_SECONDS;
+        let expires_at = self.clock.now() + DEDUPE_SECONDS;
         // Claims in stream order; a failed one is tried again in the next
         // round, alone.
         let mut verdicts: Vec<Option<bool>> = vec![None; firsts.len()];
@@ -264,6 +280,22 @@ impl CounterStore {
             }
         }
         summary.claimed = claimed.len() as u64;
+        // The viewable rule: a viewable counts after an impression of the
+        // same viewer and show, in this batch or in an earlier one (whose
+        // impressions left a marker).
+        let mut claimed: Vec<Recorded> = claimed.into_iter().cloned().collect();
+        let impressed_before = self
+            .impressions_counted(&viewables_to_look_up(&claimed))
+            .await?;
+        mark_viewables_without_impression(&mut claimed, &impressed_before);
+        summary.no_impression = claimed.iter().filter(|e| e.no_impression).count() as u64;
+        let impressed: BTreeSet<String> = claimed
+            .iter()
+            .filter(|e| e.measure == Measure::Impression && !e.robot)
+            .map(Recorded::viewer_show)
+            .collect();
+        self.mark_impressions(&impressed, expires_at).await?;
+        let claimed: Vec<&Recorded> = claimed.iter().collect();
         self.send_raw(&claimed).await?;
         for update in counter_updates(claimed.iter().copied()) {
             let mut round = 0;
@@ -294,6 +326,7 @@ impl CounterStore {
         update: &CounterUpdate,
     ) -> Result<bool, MeasureStoreError> {
         let mut expression = String::from("ADD ");
+        let mut added = Vec::new();
         let mut request = self
             .dynamodb
             .update_item()
@@ -306,15 +339,20 @@ impl CounterStore {
             .expression_attribute_values(":p", s(&update.product))
             .expression_attribute_values(":gpk", s(update.key.report_partition()))
             .expression_attribute_values(":gsk", s(update.key.report_sort()));
-        for (i, (measure, count)) in update.counts.iter().enumerate() {
-            if i > 0 {
-                expression.push_str(", ");
-            }
-            expression.push_str(&format!("#m{i} :m{i}"));
+        let invalid = (update.invalid > 0).then_some(("invalid", update.invalid));
+        for (i, (name, count)) in update
+            .counts
+            .iter()
+            .map(|(m, c)| (m.as_str(), *c))
+            .chain(invalid)
+            .enumerate()
+        {
+            added.push(format!("#m{i} :m{i}"));
             request = request
-                .expression_attribute_names(format!("#m{i}"), measure.as_str())
+                .expression_attribute_names(format!("#m{i}"), name)
                 .expression_attribute_values(format!(":m{i}"), n(count));
         }
+        expression.push_str(&added.join(", "));
         expression.push_str(
             " SET first_at = if_not_exists(first_at, :at), channel = :ch, product = :p, gpk = :gpk, gsk = :gsk, #seq = :last",
         );
@@ -336,6 +374,130 @@ impl CounterStore {
                 aws_sdk_dynamodb::Error::from(e),
             )),
         }
+    }
+
+    /// Of `viewer_shows`, those with an impression marker (strongly
+    /// consistent reads, 100 keys a call, unprocessed keys again).
+    async fn impressions_counted(
+        &self,
+        viewer_shows: &BTreeSet<String>,
+    ) -> Result<BTreeSet<String>, MeasureStoreError> {
+        use aws_sdk_dynamodb::types::KeysAndAttributes;
+        let mut found = BTreeSet::new();
+        let keys: Vec<String> = viewer_shows.iter().map(|k| marker_key(k)).collect();
+        for chunk in keys.chunks(100) {
+            let mut pending: Vec<HashMap<String, AttributeValue>> = chunk
+                .iter()
+                .map(|k| HashMap::from([("pk".to_string(), s(k))]))
+                .collect();
+            for round in 0..WRITE_ROUNDS {
+                if pending.is_empty() {
+                    break;
+                }
+                if round > 0 {
+                    tokio::time::sleep(RETRY_BASE * 2u32.pow(round - 1)).await;
+                }
+                let request = KeysAndAttributes::builder()
+                    .set_keys(Some(pending.clone()))
+                    .consistent_read(true)
+                    .projection_expression("pk")
+                    .build()
+                    .map_err(|e| store_error("reading impression markers", e))?;
+                let out = match self
+                    .dynamodb
+                    .batch_get_item()
+                    .request_items(&self.table, request)
+                    .send()
+                    .await
+                {
+                    Ok(out) => out,
+                    Err(e) => {
+                        tracing::warn!(error = %aws_sdk_dynamodb::Error::from(e), "reading impression markers failed; trying again");
+                        continue;
+                    }
+                };
+                for item in out
+                    .responses()
+                    .and_then(|r| r.get(&self.table))
+                    .into_iter()
+                    .flatten()
+                {
+                    if let Some(AttributeValue::S(pk)) = item.get("pk") {
+                        if let Some(viewer_show) = pk.strip_prefix(MARKER_PREFIX) {
+                            found.insert(viewer_show.to_owned());
+                        }
+                    }
+                }
+                pending = out
+                    .unprocessed_keys()
+                    .and_then(|u| u.get(&self.table))
+                    .map(|k| k.keys().to_vec())
+                    .unwrap_or_default();
+            }
+            if !pending.is_empty() {
+                return Err(MeasureStoreError::because(
+                    "impression markers could not be read (throttled); the batch comes again",
+                ));
+            }
+        }
+        Ok(found)
+    }
+
+    /// A marker per viewer and show with a counted impression (idempotent
+    /// puts, 25 a call, unprocessed items again).
+    async fn mark_impressions(
+        &self,
+        viewer_shows: &BTreeSet<String>,
+        expires_at: UnixSeconds,
+    ) -> Result<(), MeasureStoreError> {
+        use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+        let requests: Vec<WriteRequest> = viewer_shows
+            .iter()
+            .map(|k| {
+                PutRequest::builder()
+                    .item("pk", s(marker_key(k)))
+                    .item("expires_at", n(expires_at))
+                    .build()
+                    .map(|put| WriteRequest::builder().put_request(put).build())
+            })
+            .collect::<Result<_, _>>()
+            .map_err(|e| store_error("building impression markers", e))?;
+        for chunk in requests.chunks(25) {
+            let mut pending = chunk.to_vec();
+            for round in 0..WRITE_ROUNDS {
+                if pending.is_empty() {
+                    break;
+                }
+                if round > 0 {
+                    tokio::time::sleep(RETRY_BASE * 2u32.pow(round - 1)).await;
+                }
+                let out = self
+                    .dynamodb
+                    .batch_write_item()
+                    .request_items(&self.table, std::mem::take(&mut pending))
+                    .send()
+                    .await;
+                match out {
+                    Ok(out) => {
+                        pending = out
+                            .unprocessed_items()
+                            .and_then(|u| u.get(&self.table))
+                            .cloned()
+                            .unwrap_or_default();
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %aws_sdk_dynamodb::Error::from(e), "writing impression markers failed; trying again");
+                        pending = chunk.to_vec();
+                    }
+                }
+            }
+            if !pending.is_empty() {
+                return Err(MeasureStoreError::because(
+                    "impression markers could not be written (throttled); the batch comes again",
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// `true`: this record holds the event's claim (new, or its own claim
@@ -538,6 +700,7 @@ impl DynamoCounters {
                 for m in Measure::ALL {
                     c.add(m, num(&item, m.as_str()));
                 }
+                c.invalid = num(&item, "invalid");
                 shows.push(c);
             }
         }

@@ -4,8 +4,9 @@
 //! [`crate::measure_aws::read_raw_events`].
 //!
 //! Raw events are at least once (a stream batch delivered again sends its
-//! events again), so they are recounted by dedupe key; robots' events are
-//! left out, as the counters leave them out.
+//! events again), so they are recounted by dedupe key; invalid traffic
+//! (robots' events, viewables without an impression: each raw event says)
+//! is left out, as the measures' counters leave it out.
 
 use crate::measure::{Measure, Recorded, ShowCounts, UnixSeconds};
 use std::collections::{BTreeMap, HashSet};
@@ -77,7 +78,7 @@ pub fn raw_counts<'a>(
     let mut seen = HashSet::new();
     let mut counts: BTreeMap<ShowKey, BTreeMap<Measure, u64>> = BTreeMap::new();
     for e in events {
-        if e.robot || !seen.insert(e.dedupe_key()) {
+        if e.invalid() || !seen.insert(e.dedupe_key()) {
             continue;
         }
         *counts
@@ -149,6 +150,7 @@ mod tests {
             show: 7,
             at: 1_790_000_000,
             robot,
+            no_impression: false,
         }
     }
 

@@ -391,7 +391,7 @@ describe('Rekognition detector, two channels', () => {
     assert.equal(ap.Environment.Variables.MEASURE_DELIVERY_STREAM_NAME.Ref, stream);
     const aggregatorGrants = statementsOf(t, ap.Role['Fn::GetAtt'][0]).map((st) => [actionsOf(st).join(','), JSON.stringify(st.Resource)]);
     for (const grant of [
-      ['dynamodb:PutItem,dynamodb:UpdateItem', JSON.stringify(getAtt(measureTable))],
+      ['dynamodb:BatchGetItem,dynamodb:BatchWriteItem,dynamodb:PutItem,dynamodb:UpdateItem', JSON.stringify(getAtt(measureTable))],
       ['firehose:PutRecordBatch', JSON.stringify(getAtt(stream))],
     ]) assert.ok(aggregatorGrants.some((g) => g[0] === grant[0] && g[1] === grant[1]), grant.join(' on '));
     for (const name of ['AggregatorErrors', 'AggregatorIteratorAge', 'AggregatorDeadLetters', 'AggregatorBadRecords', 'RawEventsDeliveryFailed']) {

@@ -40,6 +40,11 @@ CREATE TABLE IF NOT EXISTS show_counts (
     first_at INTEGER NOT NULL,
     PRIMARY KEY (channel, product, show, measure)
 ) WITHOUT ROWID;
+-- The viewers' shows with a counted impression: a viewable counts only
+-- after one (the AWS aggregator keeps the same markers).
+CREATE TABLE IF NOT EXISTS impressions (
+    viewer_show TEXT PRIMARY KEY
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS hour_counts (
     hour     TEXT NOT NULL,
     channel  TEXT NOT NULL,
@@ -49,6 +54,10 @@ CREATE TABLE IF NOT EXISTS hour_counts (
     PRIMARY KEY (hour, channel, product, measure)
 ) WITHOUT ROWID;
 ";
+
+/// The show counter of invalid traffic (robots, viewables without an
+/// impression), beside the measures.
+const INVALID: &str = "invalid";
 
 pub struct SqliteMeasureStore {
     path: PathBuf,
@@ -112,6 +121,12 @@ impl SqliteMeasureStore {
                      ON CONFLICT (hour, channel, product, measure) DO UPDATE SET count = count + 1",
                 )
                 .map_err(|e| store_error("count", e))?;
+            let mut impressed = tx
+                .prepare_cached("INSERT OR IGNORE INTO impressions (viewer_show) VALUES (?1)")
+                .map_err(|e| store_error("mark", e))?;
+            let mut was_impressed = tx
+                .prepare_cached("SELECT 1 FROM impressions WHERE viewer_show = ?1")
+                .map_err(|e| store_error("mark", e))?;
             for e in events {
                 let show = i64::try_from(e.show).unwrap_or(i64::MAX);
                 let at = i64::try_from(e.at).unwrap_or(i64::MAX);
@@ -127,11 +142,30 @@ impl SqliteMeasureStore {
                         e.robot
                     ])
                     .map_err(|err| store_error("insert", err))?;
+                let no_impression = inserted != 0
+                    && !e.robot
+                    && e.measure == Measure::Viewable
+                    && !was_impressed
+                        .exists(params![e.viewer_show()])
+                        .map_err(|err| store_error("mark", err))?;
                 if inserted == 0 {
                     summary.add(Outcome::Duplicate);
-                } else if e.robot {
-                    summary.add(Outcome::Robot);
+                } else if e.robot || no_impression {
+                    // Invalid traffic: kept, counted only as such.
+                    per_show
+                        .execute(params![e.channel, e.product, show, INVALID, at])
+                        .map_err(|err| store_error("count", err))?;
+                    summary.add(if e.robot {
+                        Outcome::Robot
+                    } else {
+                        Outcome::Invalid
+                    });
                 } else {
+                    if e.measure == Measure::Impression {
+                        impressed
+                            .execute(params![e.viewer_show()])
+                            .map_err(|err| store_error("mark", err))?;
+                    }
                     per_show
                         .execute(params![e.channel, e.product, show, e.measure.as_str(), at])
                         .map_err(|err| store_error("count", err))?;
@@ -190,8 +224,11 @@ impl SqliteMeasureStore {
                 continue;
             };
             current.first_at = current.first_at.min(first_at);
+            let count = u64::try_from(count).unwrap_or(0);
             if let Some(m) = Measure::parse(&measure) {
-                current.add(m, u64::try_from(count).unwrap_or(0));
+                current.add(m, count);
+            } else if measure == INVALID {
+                current.invalid += count;
             }
         }
         Ok(shows)
@@ -275,6 +312,7 @@ mod tests {
             show: 42,
             at: 1_796_300_000,
             robot,
+            no_impression: false,
         }
     }
 
@@ -300,6 +338,7 @@ mod tests {
                     counted: 2,
                     duplicates: 1,
                     robots: 1,
+                    invalid: 0,
                     queued: 0,
                     outcomes: vec![
                         Outcome::Counted,
@@ -325,6 +364,43 @@ mod tests {
         let hours = store.hours_now().unwrap();
         assert_eq!(hours.len(), 2);
         assert_eq!(hours[0].hour, "2026-12-03T12");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_viewable_counts_only_after_the_same_viewers_impression() {
+        let dir = std::env::temp_dir().join(format!("measure-viewable-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("measure.sqlite3");
+        let _ = std::fs::remove_file(&path);
+        let store = SqliteMeasureStore::open(&path).unwrap();
+        let of = |id: &str, viewer: &str, measure, robot| Recorded {
+            viewer: viewer.into(),
+            ..event(id, measure, robot)
+        };
+        let s = store
+            .record_now(&[
+                // Alone: invalid. After a robot's impression: invalid.
+                of("1", "v1", Measure::Viewable, false),
+                of("2", "v2", Measure::Impression, true),
+                of("3", "v2", Measure::Viewable, false),
+                // After its impression, in the batch or an earlier one.
+                of("4", "v3", Measure::Impression, false),
+                of("5", "v3", Measure::Viewable, false),
+                of("6", "v4", Measure::Impression, false),
+            ])
+            .unwrap();
+        assert_eq!((s.counted, s.robots, s.invalid), (3, 1, 2));
+        let later = store
+            .record_now(&[of("7", "v4", Measure::Viewable, false)])
+            .unwrap();
+        assert_eq!(later.outcomes, vec![Outcome::Counted]);
+        let shows = store.shows_now().unwrap();
+        assert_eq!(
+            (shows[0].impressions, shows[0].viewable, shows[0].invalid),
+            (2, 2, 3)
+        );
+        assert!((shows[0].invalid_share() - 3.0 / 7.0).abs() < 1e-9);
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -99,6 +99,10 @@ pub struct Ledger {
     pub firehose_records: u64,
     pub firehose_5kb_units: u64,
     pub firehose_bytes: u64,
+    /// Items written by BatchWriteItem and keys read by BatchGetItem
+    /// (strongly consistent: a read unit each).
+    pub batch_items_written: u64,
+    pub batch_keys_read: u64,
     /// Writes forwarded per DynamoDB item (`pk`).
     pub writes_per_item: HashMap<String, u64>,
     /// The most writes any one item took in one wall-clock second.
@@ -346,6 +350,20 @@ fn inject(
             ledger.kinesis_records += records.len() as u64;
             ledger.kinesis_kb_units += records.iter().map(|r| size(r).div_ceil(1024)).sum::<u64>();
         }
+        ("dynamodb", "BatchWriteItem" | "BatchGetItem") => {
+            for requests in json["RequestItems"]
+                .as_object()
+                .into_iter()
+                .flat_map(|t| t.values())
+            {
+                if target == "BatchWriteItem" {
+                    ledger.batch_items_written += requests.as_array().map_or(0, |r| r.len() as u64);
+                } else {
+                    ledger.batch_keys_read +=
+                        requests["Keys"].as_array().map_or(0, |k| k.len() as u64);
+                }
+            }
+        }
         ("firehose", "PutRecordBatch") => {
             ledger.firehose_records += records.len() as u64;
             ledger.firehose_bytes += records.iter().map(size).sum::<u64>();
@@ -410,6 +428,17 @@ fn action_and_resource(
             format!(
                 "arn:aws:firehose:{REGION}:{ACCOUNT}:deliverystream/{}",
                 field("DeliveryStreamName")
+            ),
+        )),
+        // A batch names its table in RequestItems (ours use one table).
+        "dynamodb" if matches!(target, Some("BatchGetItem" | "BatchWriteItem")) => Some((
+            format!("dynamodb:{}", target?),
+            format!(
+                "arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{}",
+                json["RequestItems"]
+                    .as_object()
+                    .and_then(|tables| tables.keys().next())
+                    .map_or("*", String::as_str)
             ),
         )),
         // A read of an index needs the grant on the index.

@@ -121,7 +121,9 @@ fn bodies(catalog: &Catalog, signer: &ShowSigner, batches: usize) -> anyhow::Res
                     .map(|i| ViewerEvent {
                         id: OpaqueId::from_lossy(&format!("e{i:03}")),
                         kind: kinds[i % kinds.len()],
-                        show: shows[(b + i) % shows.len()].clone(),
+                        // Each impression's viewable on its show, as a
+                        // player sends them (the viewable rule).
+                        show: shows[(b + i / kinds.len()) % shows.len()].clone(),
                     })
                     .collect(),
             }
@@ -164,9 +166,11 @@ fn main() -> anyhow::Result<()> {
     let collector = Collector::new(catalog.clone(), signer.clone());
     let (cpu0, wall0) = (thread_cpu(), Instant::now());
     let mut counted = 0;
-    for body in &bodies {
+    for (b, body) in bodies.iter().enumerate() {
+        // Each viewer on its own address, as a crowd is.
+        let address = format!("10.{}.{}.{}", b >> 16 & 255, b >> 8 & 255, b & 255);
         let accepted = collector
-            .accept_batch(body, "198.51.100.7", CHROME, NOW)
+            .accept_batch(body, &address, CHROME, NOW)
             .map_err(|e| anyhow::anyhow!("refused: {e}"))?;
         anyhow::ensure!(
             accepted.refused.is_empty(),
@@ -185,14 +189,23 @@ fn main() -> anyhow::Result<()> {
     std::fs::remove_dir_all(&dir)?;
 
     // The Lambda handler, from event text to response text.
+    // As deployed: through CloudFront, with the origin secret and each
+    // viewer's own address.
+    const ORIGIN_SECRET: &str = "bench-origin-secret-0123456789";
     let requests: Vec<String> = bodies
         .iter()
-        .map(|body| {
+        .enumerate()
+        .map(|(b, body)| {
             serde_json::json!({
                 "version": "2.0",
                 "rawPath": "/measure/events",
                 "rawQueryString": "",
-                "headers": {"content-type": "text/plain;charset=UTF-8", "user-agent": CHROME},
+                "headers": {
+                    "content-type": "text/plain;charset=UTF-8",
+                    "user-agent": CHROME,
+                    "x-origin-verify": ORIGIN_SECRET,
+                    "cloudfront-viewer-address": format!("10.{}.{}.{}:443", b >> 16 & 255, b >> 8 & 255, b & 255),
+                },
                 "requestContext": {
                     "accountId": "anonymous",
                     "apiId": "bench",
@@ -213,7 +226,7 @@ fn main() -> anyhow::Result<()> {
         collector: Collector::new(catalog, signer),
         store: Box::new(MemoryStore::default()),
         clock: Box::new(|| NOW),
-        origin_secret: None,
+        origin_secret: Some(ORIGIN_SECRET.into()),
     };
     let rt = tokio::runtime::Builder::new_current_thread().build()?;
     let (cpu0, wall0) = (thread_cpu(), Instant::now());
