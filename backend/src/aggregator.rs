@@ -44,12 +44,25 @@ fn shard_of(event_id: Option<&str>) -> Result<ShardId, StreamRecordError> {
     ShardId::parse(id.split_once(':').map_or(id, |(shard, _)| shard))
 }
 
-/// One invocation: every record read, grouped by shard in stream order,
-/// each shard's events applied.
+/// One invocation: every record read, grouped by shard in stream order
+/// ([`read_batch`]), each shard's events applied.
 pub async fn handle_batch(
     store: &CounterStore,
     event: &KinesisEvent,
 ) -> Result<AggregatorMetrics, MeasureStoreError> {
+    let (shards, mut metrics) = read_batch(event);
+    for (shard, events) in shards {
+        metrics.batch += store.apply(&shard, &events).await?;
+    }
+    Ok(metrics)
+}
+
+/// A batch's records as events per shard, each shard's in stream order;
+/// a record that is not an event is logged and counted in the metrics'
+/// `bad_records`, and skipped.
+pub fn read_batch(
+    event: &KinesisEvent,
+) -> (BTreeMap<ShardId, Vec<StreamEvent>>, AggregatorMetrics) {
     let mut metrics = AggregatorMetrics {
         records: event.records.len() as u64,
         ..AggregatorMetrics::default()
@@ -73,11 +86,10 @@ pub async fn handle_batch(
             }
         }
     }
-    for (shard, mut events) in shards {
+    for events in shards.values_mut() {
         events.sort_by(|a, b| a.sequence.cmp(&b.sequence));
-        metrics.batch += store.apply(&shard, &events).await?;
     }
-    Ok(metrics)
+    (shards, metrics)
 }
 
 /// The aggregator's settings, from the environment (names in

@@ -10,11 +10,16 @@
 //!   SQLite store (one transaction per batch, WAL), on a file in a temporary
 //!   folder;
 //! * **Lambda handler**: the function URL event as Lambda delivers it (JSON
-//!   text) through `from_function_url`, `handle` and `to_function_url`, back
-//!   to JSON text, with the writes answered by an in-memory store. This is
-//!   the handler's own CPU per event: in AWS each event adds one DynamoDB
-//!   transaction and the batch one Firehose call, which are waits, not CPU,
-//!   and Lambda scales them out with concurrency.
+//!   text, through CloudFront: the origin secret and each viewer's address)
+//!   through `from_function_url`, `handle` and `to_function_url`, back to
+//!   JSON text, with the writes answered by an in-memory store. This is the
+//!   handler's own CPU per event: in AWS each beacon adds one Kinesis
+//!   `PutRecords`, a wait, not CPU, which Lambda scales out with concurrency;
+//! * **aggregator**: the same events as Kinesis records in batches of
+//!   10,000 (`aggregator::read_batch`: decode, shards, stream order), the
+//!   viewable rule's verdicts, the counter sums and the raw lines: its CPU
+//!   per event. In AWS each event adds its conditional claim `PutItem` and
+//!   each impression a marker, which are waits (up to 16 claims in flight).
 //!
 //! Everything runs on this thread (a current-thread runtime), so the
 //! thread's CPU clock is one core's work. The target: 20,000
@@ -166,6 +171,7 @@ fn main() -> anyhow::Result<()> {
     let collector = Collector::new(catalog.clone(), signer.clone());
     let (cpu0, wall0) = (thread_cpu(), Instant::now());
     let mut counted = 0;
+    let mut accepted_events = Vec::new();
     for (b, body) in bodies.iter().enumerate() {
         // Each viewer on its own address, as a crowd is.
         let address = format!("10.{}.{}.{}", b >> 16 & 255, b >> 8 & 255, b & 255);
@@ -178,6 +184,7 @@ fn main() -> anyhow::Result<()> {
             accepted.refused
         );
         counted += store.record_now(&accepted.events)?.counted;
+        accepted_events.extend(accepted.events);
     }
     report(
         "studio (SQLite)",
@@ -249,5 +256,59 @@ fn main() -> anyhow::Result<()> {
         wall0.elapsed(),
     );
     anyhow::ensure!(ok == batches, "{ok} of {batches} batches answered 200");
+
+    // The aggregator's CPU: the events as stream records, in batches.
+    let records: Vec<_> = accepted_events
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let mut record = aws_lambda_events::event::kinesis::KinesisEventRecord::default();
+            // Two shards, by viewer and show, as the stream's partition key.
+            let shard = format!(
+                "shardId-00000000000{}",
+                e.viewer_show().bytes().map(u64::from).sum::<u64>() % 2
+            );
+            record.event_id = Some(format!("{shard}:{}", 49_000_000 + i));
+            record.kinesis.sequence_number = (49_000_000 + i).to_string();
+            record
+                .kinesis
+                .data
+                .extend_from_slice(&serde_json::to_vec(e).unwrap_or_default());
+            record
+        })
+        .collect();
+    let (cpu0, wall0) = (thread_cpu(), Instant::now());
+    let mut summed = 0u64;
+    for chunk in records.chunks(10_000) {
+        let mut event = aws_lambda_events::event::kinesis::KinesisEvent::default();
+        event.records = chunk.to_vec();
+        let (shards, metrics) = backend::aggregator::read_batch(&event);
+        anyhow::ensure!(metrics.bad_records == 0, "bad records");
+        for events in shards.into_values() {
+            let mut claimed: Vec<Recorded> = events.into_iter().map(|e| e.event).collect();
+            let _asked = backend::aggregate::viewables_to_look_up(&claimed);
+            backend::aggregate::mark_viewables_without_impression(
+                &mut claimed,
+                &Default::default(),
+            );
+            let raw: usize = claimed
+                .iter()
+                .map(|e| serde_json::to_vec(e).map_or(0, |l| l.len()))
+                .sum();
+            anyhow::ensure!(raw > 0, "raw lines");
+            summed += backend::aggregate::counter_updates(&claimed)
+                .iter()
+                .filter(|u| matches!(u.key, backend::aggregate::CounterKey::Show { .. }))
+                .flat_map(|u| u.counts.values())
+                .sum::<u64>();
+        }
+    }
+    report(
+        "aggregator (CPU)",
+        events,
+        thread_cpu() - cpu0,
+        wall0.elapsed(),
+    );
+    anyhow::ensure!(summed == events as u64, "summed {summed} of {events}");
     Ok(())
 }
