@@ -1517,10 +1517,20 @@ async fn the_report_reads_sums_with_calls_that_do_not_grow_with_events(
                     .map_err(|e| format!("counter item: {e:?}"))?;
             }
         }
-        let before = proxy.ledger().calls.get("dynamodb:Query").copied().unwrap_or(0);
+        let before = proxy
+            .ledger()
+            .calls
+            .get("dynamodb:Query")
+            .copied()
+            .unwrap_or(0);
         let shows = report.shows().await.map_err(|e| e.to_string())?;
         let hours = report.hours().await.map_err(|e| e.to_string())?;
-        let after = proxy.ledger().calls.get("dynamodb:Query").copied().unwrap_or(0);
+        let after = proxy
+            .ledger()
+            .calls
+            .get("dynamodb:Query")
+            .copied()
+            .unwrap_or(0);
         calls_per_read.push(after - before);
         let impressions: u64 = shows
             .iter()

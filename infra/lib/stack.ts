@@ -707,6 +707,24 @@ export class AdStack extends Stack {
         statistic: 'Sum',
       });
     alarm('AggregatorBadRecords', aggregatorMetric('BadRecords'), 'the measurement stream held records that are not events (skipped): a foreign writer or a bug.');
+    // Throttling, as AWS counts it (the SDK's and our own retries absorb it,
+    // so the failure alarms above stay quiet until it is too late): a show
+    // has outgrown the stream's shards or the table's partitions.
+    alarm(
+      'MeasurementQueueThrottled',
+      measureEvents.metricPutRecordsThrottledRecords({ period: Duration.minutes(5), statistic: 'Sum' }),
+      'the measurement stream throttled more than 1,000 of the collector\'s records in 5 minutes (each is put again, then the beacon is re-sent): give the stream more shards before the next large show (docs/measurement.md, capacity).',
+      1000,
+    );
+    alarm(
+      'MeasurementTableThrottled',
+      measureTable.metricThrottledRequestsForOperations({
+        operations: [dynamodb.Operation.PUT_ITEM, dynamodb.Operation.UPDATE_ITEM, dynamodb.Operation.BATCH_WRITE_ITEM, dynamodb.Operation.BATCH_GET_ITEM, dynamodb.Operation.QUERY],
+        period: Duration.minutes(5),
+      }),
+      'DynamoDB throttled more than 100 of the measurement table\'s requests in 5 minutes (retried: counts lag, none lost unless the aggregator\'s dead letters fill).',
+      100,
+    );
     alarm(
       'RawEventsDeliveryFailed',
       new cloudwatch.Metric({

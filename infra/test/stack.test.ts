@@ -394,7 +394,7 @@ describe('Rekognition detector, two channels', () => {
       ['dynamodb:BatchGetItem,dynamodb:BatchWriteItem,dynamodb:PutItem,dynamodb:UpdateItem', JSON.stringify(getAtt(measureTable))],
       ['firehose:PutRecordBatch', JSON.stringify(getAtt(stream))],
     ]) assert.ok(aggregatorGrants.some((g) => g[0] === grant[0] && g[1] === grant[1]), grant.join(' on '));
-    for (const name of ['AggregatorErrors', 'AggregatorIteratorAge', 'AggregatorDeadLetters', 'AggregatorBadRecords', 'RawEventsDeliveryFailed']) {
+    for (const name of ['AggregatorErrors', 'AggregatorIteratorAge', 'AggregatorDeadLetters', 'AggregatorBadRecords', 'RawEventsDeliveryFailed', 'MeasurementQueueThrottled', 'MeasurementTableThrottled']) {
       assert.ok(logicalId(t, 'AWS::CloudWatch::Alarm', name), name);
     }
     t.hasResourceProperties('AWS::DynamoDB::Table', {
@@ -514,8 +514,8 @@ describe('Rekognition detector, two channels', () => {
     assert.equal(table.Parameters['projection.enabled'], 'true');
     assert.equal(table.Parameters['projection.dt.format'], 'yyyy-MM-dd');
     assert.match(JSON.stringify(table.Parameters['storage.location.template']), /events\/dt=\$\{dt\}\//);
-    // The columns are the fields the collector sends (backend::measure::Recorded).
-    const recorded = fs.readFileSync(path.join(REPO_ROOT, 'backend/src/measure.rs'), 'utf8').match(/pub struct Recorded \{([\s\S]*?)\n\}/)![1];
+    // The columns are the fields the collector sends (backend::measure::Recorded, in measure/events.rs).
+    const recorded = fs.readFileSync(path.join(REPO_ROOT, 'backend/src/measure/events.rs'), 'utf8').match(/pub struct Recorded \{([\s\S]*?)\n\}/)![1];
     const fields = [...recorded.matchAll(/pub (\w+):/g)].map((m) => m[1]);
     assert.deepEqual(table.StorageDescriptor.Columns.map((c: { Name: string }) => c.Name), fields);
   });
