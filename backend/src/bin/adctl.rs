@@ -310,6 +310,7 @@ async fn studio_report(
                 viewable: n("viewable"),
                 opens: n("opens"),
                 scans: n("scans"),
+                invalid: n("invalid"),
                 ..Default::default()
             })
         })

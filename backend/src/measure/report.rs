@@ -57,10 +57,12 @@ impl ShowCounts {
         ratio(self.opens + self.scans, self.impressions)
     }
 
-    /// The share of the show's recorded events that were invalid traffic
-    /// (filtered out of every count), as MRC asks a report to state.
+    /// The share of invalid traffic (filtered out of every count) among
+    /// the events the report shows, as MRC asks a report to state:
+    /// invalid / (impressions + viewable + opens + scans + invalid), so a
+    /// report row alone gives it.
     pub fn invalid_share(&self) -> f64 {
-        let counted: u64 = Measure::ALL.iter().map(|&m| self.get(m)).sum();
+        let counted = self.impressions + self.viewable + self.opens + self.scans;
         ratio(self.invalid, counted + self.invalid)
     }
 }
