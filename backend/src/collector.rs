@@ -106,14 +106,7 @@ pub fn client_address(
     let Some(secret) = origin_secret else {
         return Ok(request.source_ip.clone());
     };
-    let given = request.origin_verify.as_deref().unwrap_or("").as_bytes();
-    let same = given.len() == secret.len()
-        && given
-            .iter()
-            .zip(secret.as_bytes())
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0;
-    if !same {
+    if !crate::measure::same_secret(request.origin_verify.as_deref().unwrap_or(""), secret) {
         return Err(HttpResponse::text(
             403,
             "call the collector through the player's CloudFront address, not its function URL",
