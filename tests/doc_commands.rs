@@ -266,6 +266,22 @@ fn check_script(
             }
         }
     }
+    if path.ends_with("scripts/test.sh") {
+        // Its stages are the words of the `stages=(...)` line.
+        let text = read(&repo.root.join("scripts/test.sh"));
+        let stages: Vec<&str> = text
+            .lines()
+            .find_map(|l| l.strip_prefix("stages=("))
+            .map(|l| l.trim_end_matches(')').split_whitespace().collect())
+            .unwrap_or_default();
+        for arg in args {
+            let known = ["--no-setup", "--list", "--help"].contains(&arg.as_str())
+                || stages.contains(&arg.as_str());
+            if !known {
+                problems.push(format!("scripts/test.sh takes no stage or option {arg:?}"));
+            }
+        }
+    }
 }
 
 fn check_npx(repo: &Repo, cwd: &Path, args: &[String], problems: &mut Vec<String>) {
@@ -437,6 +453,7 @@ fn the_checks_catch_a_wrong_command() {
                cargo run -p no-such-package\n\
                TABLE_NAMES=x cargo run -p backend --bin adctl -- products\n\
                ./scripts/setup.sh everything\n\
+               ./scripts/test.sh wire everything\n\
                make deploy\n\
                cd infra && npx cdk deploy -c detecter=builtin\n";
     let mut cwd = PathBuf::new();
@@ -454,6 +471,7 @@ fn the_checks_catch_a_wrong_command() {
         "-c detecter",
         "TABLE_NAMES is not a variable",
         "no profile \"everything\"",
+        "test.sh takes no stage or option \"everything\"",
         "make: neither",
     ] {
         assert!(all.contains(expected), "{expected:?} not caught in:\n{all}");
