@@ -252,13 +252,20 @@ async fn process_thumbnail(
         .detector
         .as_ref()
         .ok_or_else(|| ThumbnailFailure::Failed("no detector configured".into()))?;
-    let detections = detector.detect(image).await.map_err(|e| match e {
+    // The channel's state is read while the detector works: every event
+    // decides on it, and the two calls do not depend on each other, so the
+    // read costs no wall time of its own. A state that changes in between
+    // makes the conditional write fail and the decision is taken again on a
+    // fresh read, as for any concurrent writer.
+    let (state, detections) = tokio::join!(p.store.load(&channel), detector.detect(image));
+    let detections = detections.map_err(|e| match e {
         DetectError::ModelNotReady(m) => ThumbnailFailure::ModelNotReady(m.to_string()),
         DetectError::BadImage(m) => ThumbnailFailure::BadImage(m.to_string()),
         DetectError::Other(m) => ThumbnailFailure::Failed(format!("detector: {m}")),
     })?;
+    let state = state.map_err(|e| ThumbnailFailure::Failed(HandlerError::from(e).to_string()))?;
 
-    let (decision, _state) = save_with_retry(p, &channel, |state, now| {
+    let (decision, _state) = save_with_retry_from(p, &channel, state, |state, now| {
         decision::decide(
             &detections,
             &p.catalog,
@@ -320,9 +327,29 @@ where
     T: StateChange,
     F: Fn(&ChannelState, u64) -> T,
 {
+    let state = p.store.load(channel).await?;
+    save_with_retry_from(p, channel, state, decide).await
+}
+
+/// [`save_with_retry`] from a state already read: the first decision is
+/// taken on it, and each conflict reads the state again.
+pub(crate) async fn save_with_retry_from<T, F>(
+    p: &Pipeline,
+    channel: &str,
+    first_read: ChannelState,
+    decide: F,
+) -> Result<(T, ChannelState), HandlerError>
+where
+    T: StateChange,
+    F: Fn(&ChannelState, u64) -> T,
+{
     let attempts = p.retry.attempts * 3;
+    let mut read = Some(first_read);
     for attempt in 0..attempts {
-        let state = p.store.load(channel).await?;
+        let state = match read.take() {
+            Some(state) => state,
+            None => p.store.load(channel).await?,
+        };
         let transition = decide(&state, p.clock.now());
         let Some(new_state) = transition.new_state() else {
             return Ok((transition, state));

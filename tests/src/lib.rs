@@ -199,10 +199,56 @@ pub async fn sdk_config_as(role: &str) -> aws_config::SdkConfig {
         .await
 }
 
+/// Counts the requests SDK clients send, per operation, retries included:
+/// the round trips a handler makes (`bench-on-thumbnail` prints them). The
+/// operation is read off the wire: the `X-Amz-Target` of the JSON protocols
+/// (DynamoDB, Step Functions, Rekognition), else the path's last segment
+/// (IVS's `/PutMetadata`).
+#[derive(Clone, Debug, Default)]
+pub struct CallCounter(Arc<std::sync::Mutex<std::collections::BTreeMap<String, u64>>>);
+
+impl CallCounter {
+    /// The counts since the last take, and zero from here.
+    pub fn take(&self) -> std::collections::BTreeMap<String, u64> {
+        self.0
+            .lock()
+            .map(|mut calls| std::mem::take(&mut *calls))
+            .unwrap_or_default()
+    }
+}
+
+impl aws_sdk_dynamodb::config::Intercept for CallCounter {
+    fn name(&self) -> &'static str {
+        "CallCounter"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
+        _runtime_components: &aws_sdk_dynamodb::config::RuntimeComponents,
+        _cfg: &mut aws_sdk_dynamodb::config::ConfigBag,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        let request = context.request();
+        let operation = match request.headers().get("x-amz-target") {
+            Some(target) => target.rsplit('.').next().unwrap_or(target).to_string(),
+            None => {
+                let path = request.uri().split('?').next().unwrap_or_default();
+                path.rsplit('/').next().unwrap_or_default().to_string()
+            }
+        };
+        if let Ok(mut calls) = self.0.lock() {
+            *calls.entry(operation).or_default() += 1;
+        }
+        Ok(())
+    }
+}
+
 /// SDK clients pointed at moto (DynamoDB, Step Functions, S3) and the stand-in
 /// (IVS, Rekognition).
 #[derive(Clone)]
 pub struct TestClients {
+    /// Every request these clients sent, per operation.
+    pub calls: CallCounter,
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub sfn: aws_sdk_sfn::Client,
     pub ivs: aws_sdk_ivs::Client,
@@ -224,34 +270,41 @@ impl TestClients {
 
     async fn with_endpoints(moto_url: &str, standin_url: &str, role: &str) -> Self {
         let sdk = sdk_config_as(role).await;
+        let calls = CallCounter::default();
         Self {
             dynamodb: aws_sdk_dynamodb::Client::from_conf(
                 aws_sdk_dynamodb::config::Builder::from(&sdk)
                     .endpoint_url(moto_url)
+                    .interceptor(calls.clone())
                     .build(),
             ),
             sfn: aws_sdk_sfn::Client::from_conf(
                 aws_sdk_sfn::config::Builder::from(&sdk)
                     .endpoint_url(moto_url)
+                    .interceptor(calls.clone())
                     .build(),
             ),
             ivs: aws_sdk_ivs::Client::from_conf(
                 aws_sdk_ivs::config::Builder::from(&sdk)
                     .endpoint_url(standin_url)
                     .retry_config(aws_config::retry::RetryConfig::disabled())
+                    .interceptor(calls.clone())
                     .build(),
             ),
             rekognition: aws_sdk_rekognition::Client::from_conf(
                 aws_sdk_rekognition::config::Builder::from(&sdk)
                     .endpoint_url(standin_url)
+                    .interceptor(calls.clone())
                     .build(),
             ),
             s3: aws_sdk_s3::Client::from_conf(
                 aws_sdk_s3::config::Builder::from(&sdk)
                     .endpoint_url(moto_url)
                     .force_path_style(true)
+                    .interceptor(calls.clone())
                     .build(),
             ),
+            calls,
         }
     }
 

@@ -23,7 +23,7 @@ use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use studio::ivs_api::{check_metadata, IvsError, RateWindow};
 use tokio::sync::oneshot;
 
@@ -52,6 +52,9 @@ struct Inner {
     /// Labels per S3 object key: (name, confidence).
     labels: HashMap<String, Vec<(String, f32)>>,
     model_ready: bool,
+    /// How long DetectCustomLabels takes to answer (Rekognition's own
+    /// latency, for the benchmark; none by default).
+    detect_latency: Duration,
     detect_calls: Vec<Value>,
     tick: Option<Arc<Pipeline>>,
     invocations: usize,
@@ -92,6 +95,12 @@ impl StandIn {
             s3_key.into(),
             labels.iter().map(|(n, c)| ((*n).into(), *c)).collect(),
         );
+    }
+
+    /// DetectCustomLabels answers after `latency`, as Rekognition takes
+    /// its time to analyse a frame.
+    pub fn set_detect_latency(&self, latency: Duration) {
+        self.lock().detect_latency = latency;
     }
 
     pub fn set_model_ready(&self, ready: bool) {
@@ -217,6 +226,10 @@ async fn json_rpc(State(s): State<StandIn>, headers: HeaderMap, body: Bytes) -> 
         );
     }
     let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let latency = s.lock().detect_latency;
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
     let mut inner = s.lock();
     inner.detect_calls.push(request.clone());
     if !inner.model_ready {
