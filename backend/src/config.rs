@@ -205,30 +205,22 @@ impl Config {
             }
             Role::OnTick | Role::Operator => None,
         };
-        let number = |name: &str, default: u64, min: u64, max: u64, problems: &mut Vec<String>| {
+        // Bounds, defaults and the refusal's words from backend/limits.json.
+        let number = |limit: &crate::limits::Limit, problems: &mut Vec<String>| {
+            let name = limit.env.as_deref().unwrap_or_default();
             match get(name) {
-                None => default,
-                Some(v) => match v.parse::<u64>() {
-                    Ok(n) if (min..=max).contains(&n) => n,
-                    _ => {
-                        problems.push(format!(
-                        "{name} is {v:?}; it must be a whole number from {min} to {max} (default {default})"
-                    ));
-                        default
-                    }
-                },
+                None => limit.default,
+                Some(v) => limit
+                    .check(name, &v, limit.default)
+                    .unwrap_or_else(|refusal| {
+                        problems.push(refusal);
+                        limit.default
+                    }),
             }
         };
-        let max_active = number(
-            MAX_ACTIVE_PRODUCTS,
-            1,
-            1,
-            ad_contract::MAX_CARDS_AT_ONCE as u64,
-            &mut problems,
-        );
-        let republish_seconds = number(REPUBLISH_SECONDS, 5, 1, 60, &mut problems);
-        // IVS's default thumbnail interval is 60 s: two of them and 30 s.
-        let max_event_age_seconds = number(MAX_EVENT_AGE_SECONDS, 150, 10, 3600, &mut problems);
+        let max_active = number(crate::limits::max_active_products(), &mut problems);
+        let republish_seconds = number(crate::limits::republish_seconds(), &mut problems);
+        let max_event_age_seconds = number(crate::limits::max_event_age_seconds(), &mut problems);
 
         let catalog_path = get(CATALOG_PATH).map(PathBuf::from).unwrap_or_else(|| {
             PathBuf::from(get("LAMBDA_TASK_ROOT").unwrap_or_else(|| ".".into()))

@@ -79,9 +79,10 @@ pub struct Rules {
 
 impl Default for Rules {
     fn default() -> Self {
+        // The defaults of the one limits table (backend/limits.json).
         Self {
-            max_active: 1,
-            republish_seconds: 5,
+            max_active: crate::limits::max_active_products().default as usize,
+            republish_seconds: crate::limits::republish_seconds().default,
         }
     }
 }

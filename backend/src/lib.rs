@@ -11,6 +11,7 @@ pub mod collector;
 pub mod config;
 pub mod decision;
 pub mod handlers;
+pub mod limits;
 pub mod local;
 pub mod measure;
 pub mod measure_aws;

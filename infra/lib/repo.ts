@@ -11,6 +11,8 @@ export const BACKEND_MANIFEST = path.join(REPO_ROOT, 'backend', 'Cargo.toml');
 export const WORKFLOW_DEFINITION = path.join(REPO_ROOT, 'backend', 'workflow', 'republish.asl.json');
 /** The one list of environment variable names the Lambdas read. */
 export const LAMBDA_ENV_FILE = path.join(REPO_ROOT, 'backend', 'lambda-env.json');
+/** Every bounded setting's limits and default (backend/src/limits.rs reads the same). */
+export const LIMITS_FILE = path.join(REPO_ROOT, 'backend', 'limits.json');
 /** The built player (player/build.sh writes it). */
 export const PLAYER_DIST = path.join(REPO_ROOT, 'player', 'dist');
 /** The measurement dashboard's files (the studio serves the same ones). */
@@ -35,6 +37,38 @@ export function playerCsp(): string {
     .map((l) => l.trim())
     .filter((l) => l && !l.startsWith('#'))
     .join('; ');
+}
+
+/** One bounded setting, as backend/limits.json gives it. */
+export interface Limit {
+  readonly env?: string;
+  readonly option?: string;
+  readonly context?: string;
+  readonly min: number;
+  readonly max: number;
+  readonly default: number;
+  readonly studio_default?: number;
+  readonly why: string;
+}
+
+/** The limits table, by the context key each is given as (the entries without one are the Lambdas' or the studio's alone). */
+export function contextLimits(): Record<string, Limit> {
+  const parsed = JSON.parse(fs.readFileSync(LIMITS_FILE, 'utf8')) as Record<string, unknown>;
+  const byContext: Record<string, Limit> = {};
+  for (const [key, value] of Object.entries(parsed)) {
+    if (key.startsWith('$')) continue;
+    const limit = value as Limit;
+    if (![limit.min, limit.max, limit.default].every(Number.isInteger) || typeof limit.why !== 'string') {
+      throw new Error(`${LIMITS_FILE}: ${key} needs whole min, max and default and a why`);
+    }
+    if (limit.context !== undefined) byContext[limit.context] = limit;
+  }
+  return byContext;
+}
+
+/** The refusal of a value out of bounds: the words backend/src/limits.rs uses (Limit::refusal). */
+export function refusal(name: string, given: string, limit: Limit): string {
+  return `${name} is ${JSON.stringify(given)}; it must be a whole number from ${limit.min} to ${limit.max} (default ${limit.default}): ${limit.why}`;
 }
 
 /** The names in backend/lambda-env.json (its `$comment` excluded). */

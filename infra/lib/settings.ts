@@ -4,7 +4,7 @@
 // config.rs).
 
 import * as path from 'node:path';
-import { REPO_ROOT } from './repo.ts';
+import { REPO_ROOT, contextLimits, refusal } from './repo.ts';
 
 export type Detector = 'rekognition' | 'builtin';
 
@@ -101,25 +101,29 @@ export function readSettings(lookup: (key: ContextKey) => unknown, givenKeys: st
     const s = String(v).trim();
     return s === '' ? undefined : s;
   };
-  const whole = (key: ContextKey, dflt: number, min: number, max: number): number => {
+  // Bounds, defaults and the refusal's words from backend/limits.json, as
+  // the Lambdas and the studio give them.
+  const limits = contextLimits();
+  const whole = (key: ContextKey): number => {
+    const limit = limits[key];
+    if (limit === undefined) throw new Error(`backend/limits.json has no entry with context ${key}`);
     const v = text(key);
-    if (v === undefined) return dflt;
+    if (v === undefined) return limit.default;
     const n = Number(v);
-    if (!Number.isInteger(n) || n < min || n > max) {
-      problems.push(`${key} is ${JSON.stringify(v)}; it must be a whole number from ${min} to ${max} (default ${dflt})`);
-      return dflt;
+    if (!/^\d+$/.test(v) || !Number.isInteger(n) || n < limit.min || n > limit.max) {
+      problems.push(refusal(key, v, limit));
+      return limit.default;
     }
     return n;
   };
 
-  const channels = whole('channels', 1, 1, 20);
-  const thumbnailIntervalSeconds = whole('thumbnailIntervalSeconds', 5, 1, 60);
-  const retentionDays = whole('retentionDays', 7, 1, 3650);
-  // The contract's MAX_CARDS_AT_ONCE: the most entries a measured cue holds in 1 KB.
-  const maxActiveProducts = whole('maxActiveProducts', 1, 1, 8);
-  const republishSeconds = whole('republishSeconds', 5, 1, 60);
-  const eventRetentionDays = whole('eventRetentionDays', 400, 1, 3650);
-  const edgeRateLimit = whole('edgeRateLimit', 3000, 100, 2_000_000);
+  const channels = whole('channels');
+  const thumbnailIntervalSeconds = whole('thumbnailIntervalSeconds');
+  const retentionDays = whole('retentionDays');
+  const maxActiveProducts = whole('maxActiveProducts');
+  const republishSeconds = whole('republishSeconds');
+  const eventRetentionDays = whole('eventRetentionDays');
+  const edgeRateLimit = whole('edgeRateLimit');
   const webAclArn = text('webAclArn');
   if (webAclArn !== undefined && !WEB_ACL_ARN.test(webAclArn)) {
     problems.push(`webAclArn is ${JSON.stringify(webAclArn)}; it must be a CLOUDFRONT-scope web ACL's ARN, arn:aws:wafv2:us-east-1:<account>:global/webacl/<name>/<id>`);

@@ -4,8 +4,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { CatalogError, catalogFiles, stageCatalog } from '../lib/catalog.ts';
-import { lambdaEnvironment, lambdaEnvNames, REPO_ROOT } from '../lib/repo.ts';
-import { readSettings, SettingsError, type ContextKey } from '../lib/settings.ts';
+import { contextLimits, lambdaEnvironment, lambdaEnvNames, refusal, REPO_ROOT } from '../lib/repo.ts';
+import { CONTEXT_KEYS, readSettings, SettingsError, type ContextKey } from '../lib/settings.ts';
 
 const ARN = 'arn:aws:rekognition:us-east-1:123456789012:project/ads/version/ads.2026-11-01T10.00.00/1730000000000';
 const from = (ctx: Record<string, unknown>) => (key: ContextKey) => ctx[key];
@@ -155,4 +155,30 @@ test('build profile: a deploy builds with release; the packaging check may ask f
     () => readSettings(from({ detector: 'builtin', buildProfile: 'dev' })),
     (e: unknown) => e instanceof SettingsError && /buildProfile is "dev"; it must be one of release, bundle-check/.test(e.problems.join('\n')),
   );
+});
+
+test('limits: one table (backend/limits.json) with the Lambdas and the studio, the same refusal, the described bounds', () => {
+  const limits = contextLimits();
+  for (const key of ['channels', 'thumbnailIntervalSeconds', 'retentionDays', 'maxActiveProducts', 'republishSeconds', 'eventRetentionDays', 'edgeRateLimit'] as const) {
+    const limit = limits[key];
+    assert.ok(limit, `${key} is not in backend/limits.json`);
+    assert.ok(
+      CONTEXT_KEYS[key].includes(`${limit.min} to ${limit.max} (default ${limit.default}`),
+      `CONTEXT_KEYS.${key} (${CONTEXT_KEYS[key]}) does not say ${limit.min} to ${limit.max} (default ${limit.default})`,
+    );
+  }
+  let error: unknown;
+  try {
+    readSettings(from({ detector: 'builtin', maxActiveProducts: '9', republishSeconds: '5.0' }));
+  } catch (e) {
+    error = e;
+  }
+  assert.ok(error instanceof SettingsError, String(error));
+  // backend/src/limits.rs's a_refusal_names_the_setting_the_bounds_the_default_and_why gives the same words for MAX_ACTIVE_PRODUCTS.
+  assert.ok(
+    error.problems.includes(refusal('maxActiveProducts', '9', limits.maxActiveProducts)) &&
+      error.problems.some((p) => p.startsWith('maxActiveProducts is "9"; it must be a whole number from 1 to 8 (default 1): ') && p.includes('(K)')),
+    error.problems.join('\n'),
+  );
+  assert.ok(error.problems.some((p) => p.startsWith('republishSeconds is "5.0"')), error.problems.join('\n'));
 });

@@ -6,9 +6,10 @@ use crate::encoder::{self, Input, Supervisor};
 use crate::local_chain::{self, LocalChain};
 use crate::rekognition_api::Rekognition;
 use crate::server;
-use crate::thumbnails::{self, S3Target, ThumbnailConfig, MAX_INTERVAL_SECS, MIN_INTERVAL_SECS};
+use crate::thumbnails::{self, S3Target, ThumbnailConfig};
 use ad_contract::Catalog;
 use backend::decision::Rules;
+use backend::limits;
 use clap::Parser;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -45,7 +46,7 @@ pub struct Args {
     pub region: String,
     /// Seconds between recording thumbnails (1 to 60), as IVS's
     /// `targetIntervalSeconds`.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = limits::thumbnail_interval_seconds().for_studio())]
     pub thumbnail_interval: u64,
     /// Folder the thumbnails are written to, under IVS's key layout.
     /// Default: `ivs-studio/thumbnails` in the user's cache folder
@@ -76,11 +77,13 @@ pub struct Args {
     /// the Lambdas pointed at this studio.
     #[arg(long)]
     pub no_local_chain: bool,
-    /// At most this many products show at once (the Lambdas' MAX_ACTIVE_PRODUCTS).
-    #[arg(long, default_value_t = 2)]
+    /// At most this many products show at once (the Lambdas' MAX_ACTIVE_PRODUCTS,
+    /// 1 to 8; the demo shows two).
+    #[arg(long, default_value_t = limits::max_active_products().for_studio() as usize)]
     pub max_active_products: usize,
-    /// The workflow re-publishes the cue this often, in seconds (REPUBLISH_SECONDS).
-    #[arg(long, default_value_t = 5)]
+    /// The workflow re-publishes the cue this often, in seconds (REPUBLISH_SECONDS,
+    /// 1 to 60).
+    #[arg(long, default_value_t = limits::republish_seconds().for_studio())]
     pub republish_seconds: u64,
     /// The ffmpeg program.
     #[arg(long, default_value = "ffmpeg")]
@@ -206,12 +209,18 @@ pub async fn run(args: Args) -> ExitCode {
 /// The options that need no I/O to check, each failure naming the option
 /// and the fix.
 fn check_options(args: &Args) -> Result<(), String> {
-    if !(MIN_INTERVAL_SECS..=MAX_INTERVAL_SECS).contains(&args.thumbnail_interval) {
-        return Err(format!(
-            "--thumbnail-interval {} is out of range: IVS takes 1 to 60 seconds",
-            args.thumbnail_interval
-        ));
-    }
+    // Bounds, defaults and the refusal's words from backend/limits.json,
+    // as the Lambdas and the CDK app give them.
+    let bounded = |limit: &limits::Limit, given: u64| {
+        let name = limit.option.as_deref().unwrap_or_default();
+        limit
+            .check(name, &given.to_string(), limit.for_studio())
+            .map(|_| ())
+    };
+    bounded(
+        limits::thumbnail_interval_seconds(),
+        args.thumbnail_interval,
+    )?;
     let id_ok = !args.channel_id.is_empty()
         && args.channel_id.len() <= 64
         && args.channel_id.bytes().all(|b| b.is_ascii_alphanumeric());
@@ -230,19 +239,11 @@ fn check_options(args: &Args) -> Result<(), String> {
     if args.keep_thumbnails == 0 {
         return Err("--keep-thumbnails must be at least 1".into());
     }
-    if !(1..=ad_contract::MAX_CARDS_AT_ONCE).contains(&args.max_active_products) {
-        return Err(format!(
-            "--max-active-products {} is out of range: 1 to {}",
-            args.max_active_products,
-            ad_contract::MAX_CARDS_AT_ONCE
-        ));
-    }
-    if !(1..=60).contains(&args.republish_seconds) {
-        return Err(format!(
-            "--republish-seconds {} is out of range: 1 to 60",
-            args.republish_seconds
-        ));
-    }
+    bounded(
+        limits::max_active_products(),
+        args.max_active_products as u64,
+    )?;
+    bounded(limits::republish_seconds(), args.republish_seconds)?;
     Ok(())
 }
 

@@ -24,9 +24,6 @@ use tokio::io::AsyncWriteExt;
 /// configured, is the bucket's lifecycle's business, as in AWS).
 pub const DEFAULT_KEEP: usize = 500;
 
-pub const MIN_INTERVAL_SECS: u64 = 1;
-pub const MAX_INTERVAL_SECS: u64 = 60;
-
 #[derive(Clone)]
 pub struct S3Target {
     pub client: aws_sdk_s3::Client,
