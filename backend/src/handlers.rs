@@ -9,8 +9,8 @@
 use crate::decision::{self, ChannelState, Rules, StateChange};
 use crate::measure::ShowSigner;
 use crate::ports::{
-    Clock, CuePublisher, DetectError, Detector, ImageRef, PublishError, RetryPolicy, SaveOutcome,
-    ServiceError, StateStore, StoreError, WorkflowInput, WorkflowStarter,
+    Chain, Clock, CuePublisher, DetectError, Detector, ImageRef, PublishError, RetryPolicy,
+    SaveOutcome, ServiceError, StateStore, StoreError, WorkflowInput, WorkflowStarter,
 };
 use crate::thumbnail_key::{channel_id_of, ThumbnailKey};
 use ad_contract::{Catalog, ChannelId, Cue};
@@ -61,7 +61,7 @@ pub enum HandlerError {
         total: usize,
         first: String,
     },
-    #[error("channel state: {0}")]
+    #[error("channel state")]
     Store(#[from] StoreError),
     #[error("channel {0}: too many concurrent writes, gave up after bounded retries")]
     Contended(String),
@@ -77,7 +77,7 @@ impl From<HandlerError> for Diagnostic {
         };
         Diagnostic {
             error_type: error_type.into(),
-            error_message: e.to_string(),
+            error_message: Chain(&e).to_string(),
         }
     }
 }
@@ -263,7 +263,8 @@ async fn process_thumbnail(
         DetectError::BadImage(m) => ThumbnailFailure::BadImage(m.to_string()),
         DetectError::Other(m) => ThumbnailFailure::Failed(format!("detector: {m}")),
     })?;
-    let state = state.map_err(|e| ThumbnailFailure::Failed(HandlerError::from(e).to_string()))?;
+    let state =
+        state.map_err(|e| ThumbnailFailure::Failed(Chain(&HandlerError::from(e)).to_string()))?;
 
     let (decision, _state) = save_with_retry_from(p, &channel, state, |state, now| {
         decision::decide(
@@ -276,7 +277,7 @@ async fn process_thumbnail(
         )
     })
     .await
-    .map_err(|e| ThumbnailFailure::Failed(e.to_string()))?;
+    .map_err(|e| ThumbnailFailure::Failed(Chain(&e).to_string()))?;
 
     for d in &decision.labels {
         info!(
@@ -299,7 +300,7 @@ async fn process_thumbnail(
                 return Ok(Vec::new());
             }
             Err(e) => {
-                warn!(channel = %channel, error = %e, "cue not published; the workflow re-publishes it")
+                warn!(channel = %channel, error = %Chain(&e), "cue not published; the workflow re-publishes it")
             }
             Ok(_) => {}
         }
@@ -387,7 +388,7 @@ pub async fn publish_cue(p: &Pipeline, channel: &str, cue: &Cue) -> Result<Cue, 
                 retry += 1;
             }
             Err(e @ PublishError::Invalid(_)) => {
-                error!(channel = %channel, cue = %text, error = %e, "IVS refused the cue; not retried");
+                error!(channel = %channel, cue = %text, error = %Chain(&e), "IVS refused the cue; not retried");
                 return Err(e);
             }
             Err(e @ PublishError::NotBroadcasting(_)) => {
@@ -419,7 +420,7 @@ pub(crate) fn cue_as_sent(p: &Pipeline, channel: &str, cue: &Cue) -> Result<Cue,
 pub(crate) async fn reset_channel(p: &Pipeline, channel: &str) {
     let result = save_with_retry(p, channel, decision::reset).await;
     if let Err(e) = result {
-        error!(channel = %channel, error = %e, "could not reset channel state");
+        error!(channel = %channel, error = %Chain(&e), "could not reset channel state");
     }
 }
 
@@ -434,13 +435,13 @@ pub(crate) async fn start_workflow(p: &Pipeline, channel: &str, execution: &str)
     match p.workflow.start(&input).await {
         Ok(()) => info!(channel = %channel, execution, "workflow started"),
         Err(e) => {
-            error!(channel = %channel, execution, error = %e, "workflow did not start; releasing its lease");
+            error!(channel = %channel, execution, error = %Chain(&e), "workflow did not start; releasing its lease");
             let released = save_with_retry(p, channel, |state, now| {
                 decision::release_lease(state, execution, now)
             })
             .await;
             if let Err(e) = released {
-                error!(channel = %channel, error = %e, "could not release the workflow lease; it lapses by itself");
+                error!(channel = %channel, error = %Chain(&e), "could not release the workflow lease; it lapses by itself");
             }
         }
     }
@@ -494,7 +495,7 @@ pub async fn tick(p: &Pipeline, input: WorkflowInput) -> Result<TickOutput, Hand
                     wait_seconds: 0,
                 });
             }
-            warn!(channel = %channel, error = %e, "re-publish failed; next step tries again");
+            warn!(channel = %channel, error = %Chain(&e), "re-publish failed; next step tries again");
         }
     }
     if let Some(name) = &plan.successor {

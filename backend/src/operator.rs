@@ -17,7 +17,7 @@ pub enum OperatorError {
     BadChannel(String),
     #[error(transparent)]
     Handler(#[from] HandlerError),
-    #[error("PutMetadata: {0}")]
+    #[error("PutMetadata")]
     Publish(#[from] crate::ports::PublishError),
 }
 

@@ -10,6 +10,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// What a service (AWS, a stand-in, a local adapter) said went wrong, with
 /// the error it came from kept as its `source()`, so a log or an `anyhow`
 /// chain can show the SDK's own error under the port's.
+///
+/// Each port error says only its own words (`IVS throttled PutMetadata`)
+/// and carries this as its source: printed whole, a chain says each thing
+/// once. Logs print [`Chain`].
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{message}")]
 pub struct ServiceError {
@@ -48,6 +52,31 @@ impl From<&str> for ServiceError {
     }
 }
 
+/// An error and its causes, as one line: `IVS throttled PutMetadata:
+/// ThrottlingException: rate exceeded`. The walk stops after a
+/// [`ServiceError`], whose message already sums up the SDK error below it
+/// (its code and message); that error stays reachable as its source.
+pub struct Chain<'a>(pub &'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut current = Some(self.0);
+        let mut first = true;
+        while let Some(e) = current {
+            if !first {
+                f.write_str(": ")?;
+            }
+            first = false;
+            write!(f, "{e}")?;
+            if e.downcast_ref::<ServiceError>().is_some() {
+                break;
+            }
+            current = e.source();
+        }
+        Ok(())
+    }
+}
+
 /// Channel state, read and written atomically per channel.
 #[async_trait]
 pub trait StateStore: Send + Sync {
@@ -71,7 +100,7 @@ pub enum SaveOutcome {
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("state table: {0}")]
+    #[error("state table")]
     Service(#[source] ServiceError),
     #[error(
         "state item for {channel} is malformed ({problem}); delete the item to reset the channel"
@@ -87,13 +116,13 @@ pub trait CuePublisher: Send + Sync {
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum PublishError {
-    #[error("IVS throttled PutMetadata: {0}")]
+    #[error("IVS throttled PutMetadata")]
     Throttled(#[source] ServiceError),
-    #[error("channel is not broadcasting: {0}")]
+    #[error("channel is not broadcasting")]
     NotBroadcasting(#[source] ServiceError),
-    #[error("IVS refused the metadata: {0}")]
+    #[error("IVS refused the metadata")]
     Invalid(#[source] ServiceError),
-    #[error("IVS: {0}")]
+    #[error("IVS PutMetadata failed")]
     Other(#[source] ServiceError),
 }
 
@@ -113,12 +142,12 @@ pub trait Detector: Send + Sync {
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum DetectError {
     /// The Custom Labels model is not running (stopped, starting, failed).
-    #[error("the detection model is not running: {0}; start it with `aws rekognition start-project-version`")]
+    #[error("the detection model is not running (start it with `aws rekognition start-project-version`)")]
     ModelNotReady(#[source] ServiceError),
     /// This image cannot be analysed (missing, too large, not an image).
-    #[error("the image cannot be analysed: {0}")]
+    #[error("the image cannot be analysed")]
     BadImage(#[source] ServiceError),
-    #[error("detector: {0}")]
+    #[error("detector")]
     Other(#[source] ServiceError),
 }
 
@@ -142,9 +171,9 @@ pub trait WorkflowStarter: Send + Sync {
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    #[error("the workflow input does not serialize: {0}")]
+    #[error("the workflow input does not serialize")]
     Input(#[source] serde_json::Error),
-    #[error("StartExecution: {0}")]
+    #[error("StartExecution")]
     Service(#[source] ServiceError),
 }
 
@@ -219,10 +248,20 @@ mod tests {
         assert_eq!(
             chain,
             [
-                "IVS: PutMetadata failed",
+                "IVS PutMetadata failed",
                 "PutMetadata failed",
                 "connection reset"
             ]
+        );
+        // A log's line: each thing once, down to the service's own summary.
+        assert_eq!(
+            Chain(&e).to_string(),
+            "IVS PutMetadata failed: PutMetadata failed"
+        );
+        let store = StoreError::Service(ServiceError::from("ThrottlingException: slow down"));
+        assert_eq!(
+            Chain(&store).to_string(),
+            "state table: ThrottlingException: slow down"
         );
     }
 

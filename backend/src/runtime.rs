@@ -78,7 +78,7 @@ impl Clients {
 /// Why a function could not start: its detector could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum InitError {
-    #[error("built-in detector: {0}")]
+    #[error("built-in detector")]
     Builtin(#[source] detector::VisionError),
 }
 
@@ -104,7 +104,7 @@ pub async fn builtin_detector(
             let bytes = match source.strip_prefix("s3://").and_then(|r| r.split_once('/')) {
                 Some((bucket, key)) => crate::aws::S3BuiltinDetector::read_object(s3, bucket, key)
                     .await
-                    .map_err(|e| e.to_string()),
+                    .map_err(|e| crate::ports::Chain(&e).to_string()),
                 None => std::fs::read(base.join(source)).map_err(|e| {
                     format!(
                         "{} (paths are relative to the catalog, {}): {e}",
@@ -175,7 +175,7 @@ pub async fn warm_up(store: &DynamoStateStore) -> Vec<String> {
         .warm_up()
         .await
         .err()
-        .map(|e| e.to_string())
+        .map(|e| crate::ports::Chain(&e).to_string())
         .into_iter()
         .collect()
 }

@@ -153,7 +153,9 @@ impl LocalChain {
                 tracing::info!(key, shown = ?report.shown, thumbnail_to_cue_ms = ms, cue_at_show_secs = show_secs, "products shown");
             }
             Ok(_) => {}
-            Err(e) => tracing::warn!(key, error = %e, "local chain: thumbnail failed"),
+            Err(e) => {
+                tracing::warn!(key, error = %backend::ports::Chain(&e), "local chain: thumbnail failed")
+            }
         }
     }
 }
@@ -172,7 +174,7 @@ async fn run_workflow(pipeline: Arc<Pipeline>, mut input: WorkflowInput) {
                 // Step Functions would retry a failed step a bounded number
                 // of times; the lease in the state lets a later thumbnail
                 // start a fresh workflow.
-                tracing::warn!(error = %e, "workflow step failed; stopping this execution");
+                tracing::warn!(error = %backend::ports::Chain(&e), "workflow step failed; stopping this execution");
                 return;
             }
         }
