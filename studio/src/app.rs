@@ -3,6 +3,7 @@
 
 use crate::channel::{Channel, ChannelInfo};
 use crate::encoder::{self, Input, Supervisor};
+use crate::error::StudioError;
 use crate::local_chain::{self, LocalChain};
 use crate::rekognition_api::Rekognition;
 use crate::server;
@@ -104,12 +105,12 @@ pub struct Args {
 }
 
 /// Reasons the studio cannot start, each with its fix.
-fn config_error(message: impl std::fmt::Display) -> ExitCode {
-    eprintln!("studio: {message}");
+fn config_error(error: StudioError) -> ExitCode {
+    eprintln!("studio: {}", error.report());
     ExitCode::from(2)
 }
 
-fn parse_input(args: &Args, stream_key: &str) -> Result<Input, String> {
+fn parse_input(args: &Args, stream_key: &str) -> Result<Input, StudioError> {
     match args.input.as_str() {
         "demo" => Ok(Input::Demo),
         "rtmp" => Ok(Input::Rtmp {
@@ -122,9 +123,11 @@ fn parse_input(args: &Args, stream_key: &str) -> Result<Input, String> {
                 Ok(m) if m.is_file() => Ok(Input::File(p)),
                 Ok(_) => Err(format!(
                     "--input {path} is not a file: give a video file, `demo` or `rtmp`"
-                )),
-                Err(e) => Err(format!(
-                    "cannot read --input {path}: {e}; give a video file ffmpeg can read, `demo` or `rtmp`"
+                )
+                .into()),
+                Err(e) => Err(StudioError::failed(
+                    format!("cannot read --input {path} (give a video file ffmpeg can read, `demo` or `rtmp`)"),
+                    e,
                 )),
             }
         }
@@ -145,7 +148,7 @@ fn init_logs(json: bool) {
     }
 }
 
-async fn s3_target(endpoint: &str, bucket: &str, region: &str) -> Result<S3Target, String> {
+async fn s3_target(endpoint: &str, bucket: &str, region: &str) -> Result<S3Target, StudioError> {
     let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new(region.to_string()))
         .endpoint_url(endpoint);
@@ -167,9 +170,9 @@ async fn s3_target(endpoint: &str, bucket: &str, region: &str) -> Result<S3Targe
             .send()
             .await
             .map_err(|e| {
-                format!(
-                    "cannot create bucket {bucket} at --s3-endpoint {endpoint}: {} (is moto server running there?)",
-                    aws_sdk_s3::error::DisplayErrorContext(&e)
+                StudioError::failed(
+                    format!("cannot create bucket {bucket} at --s3-endpoint {endpoint} (is moto server running there?)"),
+                    e,
                 )
             })?;
     }
@@ -208,7 +211,7 @@ pub async fn run(args: Args) -> ExitCode {
 
 /// The options that need no I/O to check, each failure naming the option
 /// and the fix.
-fn check_options(args: &Args) -> Result<(), String> {
+fn check_options(args: &Args) -> Result<(), StudioError> {
     // Bounds, defaults and the refusal's words from backend/limits.json,
     // as the Lambdas and the CDK app give them.
     let bounded = |limit: &limits::Limit, given: u64| {
@@ -216,6 +219,7 @@ fn check_options(args: &Args) -> Result<(), String> {
         limit
             .check(name, &given.to_string(), limit.for_studio())
             .map(|_| ())
+            .map_err(StudioError::Invalid)
     };
     bounded(
         limits::thumbnail_interval_seconds(),
@@ -228,13 +232,15 @@ fn check_options(args: &Args) -> Result<(), String> {
         return Err(format!(
             "--channel-id {:?} must be letters and digits only (IVS ids look like aBcDeFgH1234)",
             args.channel_id
-        ));
+        )
+        .into());
     }
     if args.account.len() != 12 || !args.account.bytes().all(|b| b.is_ascii_digit()) {
         return Err(format!(
             "--account {:?} must be a 12-digit AWS account id",
             args.account
-        ));
+        )
+        .into());
     }
     if args.keep_thumbnails == 0 {
         return Err("--keep-thumbnails must be at least 1".into());
@@ -267,7 +273,7 @@ struct Prepared {
 /// Everything that can be checked before starting, checked: the input,
 /// origins, ports, ffmpeg, folders, S3, the catalog and its references (a
 /// bad reference image stops the studio with its name and the fix).
-async fn prepare(args: &Args) -> Result<Prepared, String> {
+async fn prepare(args: &Args) -> Result<Prepared, StudioError> {
     let stream_key = args
         .stream_key
         .clone()
@@ -284,7 +290,8 @@ async fn prepare(args: &Args) -> Result<Prepared, String> {
         if std::net::TcpListener::bind(("127.0.0.1", *port)).is_err() {
             return Err(format!(
                 "RTMP port {port} on 127.0.0.1 is in use: stop what is using it, or pass --rtmp-port"
-            ));
+            )
+            .into());
         }
     }
     let site = args.site.clone().or_else(|| {
@@ -292,7 +299,7 @@ async fn prepare(args: &Args) -> Result<Prepared, String> {
         built.join("index.html").is_file().then_some(built)
     });
     if let Some(dir) = site.as_ref().filter(|d| !d.is_dir()) {
-        return Err(format!("--site {} is not a folder", dir.display()));
+        return Err(format!("--site {} is not a folder", dir.display()).into());
     }
     let ffmpeg_version = encoder::check_ffmpeg(&args.ffmpeg)?;
     let listener = match tokio::net::TcpListener::bind(("127.0.0.1", args.port)).await {
@@ -301,13 +308,19 @@ async fn prepare(args: &Args) -> Result<Prepared, String> {
             return Err(format!(
                 "port {} on 127.0.0.1 is in use: stop what is using it, or pass --port (0 picks a free port)",
                 args.port
+            )
+            .into())
+        }
+        Err(e) => {
+            return Err(StudioError::failed(
+                format!("cannot listen on 127.0.0.1:{}", args.port),
+                e,
             ))
         }
-        Err(e) => return Err(format!("cannot listen on 127.0.0.1:{}: {e}", args.port)),
     };
     let port = listener
         .local_addr()
-        .map_err(|e| format!("cannot read the bound port: {e}"))?
+        .map_err(|e| StudioError::failed("cannot read the bound port", e))?
         .port();
     let s3 = match &args.s3_endpoint {
         Some(endpoint) => Some(s3_target(endpoint, &args.s3_bucket, &args.region).await?),
@@ -317,11 +330,11 @@ async fn prepare(args: &Args) -> Result<Prepared, String> {
         Some(dir) => dir,
         None => crate::thumbnails::default_dir()
             .and_then(|d| crate::thumbnails::prepare_private_dir(&d).map(|()| d))
-            .map_err(|e| format!("thumbnail folder: {e}"))?,
+            .map_err(|e| e.within("thumbnail folder"))?,
     };
     let catalog = load_catalog(args.catalog.as_deref())?;
     let measurement = open_measurement(args.data_dir.as_deref(), &catalog)
-        .map_err(|e| format!("measurement data: {e}"))?;
+        .map_err(|e| e.within("measurement data"))?;
     let detector = if args.no_local_chain {
         None
     } else {
@@ -329,7 +342,8 @@ async fn prepare(args: &Args) -> Result<Prepared, String> {
             .catalog
             .as_deref()
             .map(|p| p.parent().unwrap_or(std::path::Path::new(".")));
-        let built = local_chain::detector(&catalog, dir).map_err(|e| format!("--catalog: {e}"))?;
+        let built = local_chain::detector(&catalog, dir)
+            .map_err(|e| StudioError::failed("--catalog", e))?;
         Some(Arc::new(built))
     };
     Ok(Prepared {
@@ -571,7 +585,7 @@ struct StudioMeasurement {
 fn open_measurement(
     dir: Option<&std::path::Path>,
     catalog: &Catalog,
-) -> Result<StudioMeasurement, String> {
+) -> Result<StudioMeasurement, StudioError> {
     // The default folder is checked like the thumbnails' (private, ours, no
     // symlink); a folder given explicitly is the operator's choice and is
     // only created, private, when missing.
@@ -582,13 +596,15 @@ fn open_measurement(
                 .recursive(true)
                 .mode(0o700)
                 .create(d)
-                .map_err(|e| format!("cannot create --data-dir {}: {e}", d.display()))?;
+                .map_err(|e| {
+                    StudioError::failed(format!("cannot create --data-dir {}", d.display()), e)
+                })?;
             d.to_owned()
         }
         None => {
             let d = crate::measure_api::default_dir()?;
             crate::thumbnails::prepare_private_dir(&d)
-                .map_err(|e| format!("{e} (or pass --data-dir)"))?;
+                .map_err(|e| e.within("the default measurement folder (or pass --data-dir)"))?;
             d
         }
     };
@@ -607,19 +623,20 @@ fn open_measurement(
 }
 
 /// The catalog the local chain uses: `--catalog FILE`, or the demo's.
-fn load_catalog(path: Option<&std::path::Path>) -> Result<Catalog, String> {
+fn load_catalog(path: Option<&std::path::Path>) -> Result<Catalog, StudioError> {
     let (text, origin) = match path {
         None => (
             crate::demo::CATALOG_JSON.to_string(),
             "the demo catalog".to_string(),
         ),
         Some(p) => (
-            std::fs::read_to_string(p)
-                .map_err(|e| format!("cannot read --catalog {}: {e}", p.display()))?,
+            std::fs::read_to_string(p).map_err(|e| {
+                StudioError::failed(format!("cannot read --catalog {}", p.display()), e)
+            })?,
             format!("--catalog {}", p.display()),
         ),
     };
-    Catalog::from_json(&text).map_err(|e| format!("{origin}: {e}"))
+    Catalog::from_json(&text).map_err(|e| StudioError::failed(origin, e))
 }
 
 async fn shutdown_signal() {

@@ -6,6 +6,7 @@
 
 use crate::channel::Channel;
 use crate::demo;
+use crate::error::StudioError;
 use crate::ts::{PACKET_SIZE, SYNC_BYTE};
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -128,7 +129,7 @@ pub fn ffmpeg_args(input: &Input) -> Vec<String> {
 }
 
 /// Checks that ffmpeg runs; returns its version line.
-pub fn check_ffmpeg(program: &std::path::Path) -> Result<String, String> {
+pub fn check_ffmpeg(program: &std::path::Path) -> Result<String, StudioError> {
     match Command::new(program).arg("-version").stdin(Stdio::null()).output() {
         Ok(out) if out.status.success() => Ok(String::from_utf8_lossy(&out.stdout)
             .lines()
@@ -139,12 +140,14 @@ pub fn check_ffmpeg(program: &std::path::Path) -> Result<String, String> {
             "{} -version failed ({}): install ffmpeg (apt-get install ffmpeg) or pass --ffmpeg PATH",
             program.display(),
             out.status
-        )),
+        )
+        .into()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(format!(
             "ffmpeg not found ({}): install it (apt-get install ffmpeg, or run ./scripts/run.sh, which does) or pass --ffmpeg PATH",
             program.display()
-        )),
-        Err(e) => Err(format!("cannot run {}: {e}", program.display())),
+        )
+        .into()),
+        Err(e) => Err(StudioError::failed(format!("cannot run {}", program.display()), e)),
     }
 }
 
@@ -176,8 +179,8 @@ impl Supervisor {
         let thread = std::thread::Builder::new()
             .name("ffmpeg-supervisor".into())
             .spawn(move || {
-                if let Err(message) = run.supervise() {
-                    on_fatal(message);
+                if let Err(e) = run.supervise() {
+                    on_fatal(e.report());
                 }
             })
             .ok();
@@ -231,7 +234,7 @@ impl Run {
     }
 
     #[allow(unsafe_code)]
-    fn spawn(&self) -> Result<Child, String> {
+    fn spawn(&self) -> Result<Child, StudioError> {
         use std::os::unix::process::CommandExt;
         let mut cmd = Command::new(&self.program);
         cmd.args(ffmpeg_args(&self.input))
@@ -258,13 +261,14 @@ impl Run {
                     "ffmpeg not found ({}): install it (apt-get install ffmpeg) or pass --ffmpeg PATH",
                     self.program.display()
                 )
+                .into()
             } else {
-                format!("cannot start {}: {e}", self.program.display())
+                StudioError::failed(format!("cannot start {}", self.program.display()), e)
             }
         })
     }
 
-    fn supervise(&self) -> Result<(), String> {
+    fn supervise(&self) -> Result<(), StudioError> {
         let show_started = Instant::now();
         if matches!(self.input, Input::Demo) {
             self.channel.set_show_started(show_started);
@@ -281,7 +285,7 @@ impl Run {
                 // studio stays up and keeps trying: the page, the API and
                 // the chain still serve, and the stream comes back.
                 Err(e) => {
-                    tracing::error!(error = %e, retry_in_secs = backoff.as_secs(), "ffmpeg could not be started again; retrying");
+                    tracing::error!(error = %e.report(), retry_in_secs = backoff.as_secs(), "ffmpeg could not be started again; retrying");
                     self.pause(backoff);
                     backoff = (backoff * 2).min(MAX_BACKOFF);
                     continue;
@@ -345,7 +349,8 @@ impl Run {
                     "ffmpeg could not stream {} ({status}): {}",
                     describe(&self.input),
                     if tail.is_empty() { "no message" } else { &tail }
-                ));
+                )
+                .into());
             }
             first_run = false;
             if started.elapsed() > Duration::from_secs(30) {
@@ -526,7 +531,9 @@ mod tests {
 
     #[test]
     fn a_missing_ffmpeg_is_named_with_the_fix() {
-        let e = check_ffmpeg(std::path::Path::new("/nonexistent/ffmpeg")).unwrap_err();
+        let e = check_ffmpeg(std::path::Path::new("/nonexistent/ffmpeg"))
+            .unwrap_err()
+            .report();
         assert!(
             e.contains("apt-get install ffmpeg") && e.contains("--ffmpeg"),
             "{e}"

@@ -14,6 +14,7 @@ pub mod channel;
 pub mod civil;
 pub mod demo;
 pub mod encoder;
+pub mod error;
 pub mod font;
 pub mod guard;
 pub mod hls;

@@ -17,6 +17,7 @@
 //! * `GET /dashboard/`: the dashboard page (its token comes in the URL's
 //!   fragment, which the browser never sends).
 
+use crate::error::StudioError;
 use crate::measure_store::SqliteMeasureStore;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Path, Query, Request, State};
@@ -58,13 +59,13 @@ pub struct MeasurementFiles {
 /// database in `dir`, which must be private (see
 /// `thumbnails::prepare_private_dir`). The key and token are kept, so tags
 /// in cues and a bookmarked dashboard survive a restart.
-pub fn open_files(dir: &FsPath) -> Result<MeasurementFiles, String> {
+pub fn open_files(dir: &FsPath) -> Result<MeasurementFiles, StudioError> {
     let key_hex = read_or_create_secret(&dir.join("measure.key"), 32)?;
     let signer = ShowSigner::from_hex(&key_hex)
-        .map_err(|e| format!("{}: {e}", dir.join("measure.key").display()))?;
+        .map_err(|e| StudioError::failed(dir.join("measure.key").display().to_string(), e))?;
     let report_token = read_or_create_secret(&dir.join("report.token"), 16)?;
-    let store =
-        SqliteMeasureStore::open(&dir.join("measure.sqlite3")).map_err(|e| e.to_string())?;
+    let store = SqliteMeasureStore::open(&dir.join("measure.sqlite3"))
+        .map_err(|e| StudioError::failed(dir.join("measure.sqlite3").display().to_string(), e))?;
     Ok(MeasurementFiles {
         signer,
         store,
@@ -74,14 +75,19 @@ pub fn open_files(dir: &FsPath) -> Result<MeasurementFiles, String> {
 
 /// A hex secret of `bytes` random bytes in `path` (mode 0600, created
 /// without following a symlink).
-fn read_or_create_secret(path: &FsPath, bytes: usize) -> Result<String, String> {
+fn read_or_create_secret(path: &FsPath, bytes: usize) -> Result<String, StudioError> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     match std::fs::read_to_string(path) {
         Ok(text) if !text.trim().is_empty() => return Ok(text.trim().to_owned()),
         Ok(_) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+        Err(e) => {
+            return Err(StudioError::failed(
+                format!("cannot read {}", path.display()),
+                e,
+            ))
+        }
     }
     let secret: String = (0..bytes)
         .map(|_| format!("{:02x}", rand::random::<u8>()))
@@ -93,14 +99,14 @@ fn read_or_create_secret(path: &FsPath, bytes: usize) -> Result<String, String> 
         .mode(0o600)
         .custom_flags(libc::O_NOFOLLOW)
         .open(path)
-        .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+        .map_err(|e| StudioError::failed(format!("cannot create {}", path.display()), e))?;
     file.write_all(secret.as_bytes())
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        .map_err(|e| StudioError::failed(format!("cannot write {}", path.display()), e))?;
     Ok(secret)
 }
 
 /// The default data folder: `ivs-studio/measure` in the user's cache folder.
-pub fn default_dir() -> Result<PathBuf, String> {
+pub fn default_dir() -> Result<PathBuf, StudioError> {
     crate::thumbnails::default_dir().map(|thumbnails| {
         thumbnails
             .parent()

@@ -12,6 +12,7 @@
 
 use crate::channel::Channel;
 use crate::civil::Utc;
+use crate::error::StudioError;
 use backend::thumbnail_key::RecordingPrefix;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -75,7 +76,7 @@ pub async fn run(channel: Arc<Channel>, config: ThumbnailConfig) {
                 }
             }
             Ok(None) => {}
-            Err(e) => tracing::warn!(error = %e, "thumbnail skipped"),
+            Err(e) => tracing::warn!(error = %e.report(), "thumbnail skipped"),
         }
     }
 }
@@ -84,7 +85,7 @@ async fn take_one(
     channel: &Channel,
     config: &ThumbnailConfig,
     last_sequence: &mut Option<u64>,
-) -> Result<Option<Written>, String> {
+) -> Result<Option<Written>, StudioError> {
     // The newest segment, and the thumbnail's place in the session.
     let (segment, from_secs, key) = {
         let mut media = channel.media();
@@ -134,7 +135,7 @@ async fn take_one(
     let jpeg = match last_frame_jpeg(&config.ffmpeg, &segment, from_secs).await {
         Ok(jpeg) => jpeg,
         Err(e) => {
-            tracing::debug!(error = %e, "last frame not decoded; using the keyframe");
+            tracing::debug!(error = %e.report(), "last frame not decoded; using the keyframe");
             keyframe_jpeg(&config.ffmpeg, &segment).await?
         }
     };
@@ -149,11 +150,7 @@ async fn take_one(
             .send()
             .await
             .map_err(|e| {
-                format!(
-                    "S3 PutObject s3://{}/{key} failed: {}",
-                    s3.bucket,
-                    aws_sdk_s3::error::DisplayErrorContext(&e)
-                )
+                StudioError::failed(format!("S3 PutObject s3://{}/{key} failed", s3.bucket), e)
             })?;
     }
     Ok(Some(Written {
@@ -167,7 +164,7 @@ async fn take_one(
 /// folder (`$XDG_CACHE_HOME`, else `~/.cache`). Not the shared temporary
 /// folder, where another local user could create it first or plant a
 /// symlink in its place.
-pub fn default_dir() -> Result<PathBuf, String> {
+pub fn default_dir() -> Result<PathBuf, StudioError> {
     let cache = std::env::var_os("XDG_CACHE_HOME")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
@@ -184,53 +181,56 @@ pub fn default_dir() -> Result<PathBuf, String> {
 /// 0700, and checks that neither is a symlink nor someone else's nor open
 /// to others: the studio writes the operator's camera frames there.
 #[allow(unsafe_code)]
-pub fn prepare_private_dir(dir: &Path) -> Result<(), String> {
+pub fn prepare_private_dir(dir: &Path) -> Result<(), StudioError> {
     use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true).mode(0o700);
     builder
         .create(dir)
-        .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        .map_err(|e| StudioError::failed(format!("cannot create {}", dir.display()), e))?;
     // SAFETY: geteuid has no preconditions and cannot fail.
     let me = unsafe { libc::geteuid() };
     for path in [dir.parent().unwrap_or(dir), dir] {
         let meta = std::fs::symlink_metadata(path)
-            .map_err(|e| format!("cannot inspect {}: {e}", path.display()))?;
+            .map_err(|e| StudioError::failed(format!("cannot inspect {}", path.display()), e))?;
         if meta.file_type().is_symlink() || !meta.is_dir() {
             return Err(format!(
                 "{} is a symlink or not a folder: remove it, or pass --thumbnails-dir",
                 path.display()
-            ));
+            )
+            .into());
         }
         if meta.uid() != me {
             return Err(format!(
                 "{} belongs to another user (uid {}): remove it, or pass --thumbnails-dir",
                 path.display(),
                 meta.uid()
-            ));
+            )
+            .into());
         }
         if meta.mode() & 0o077 != 0 {
-            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))
-                .map_err(|e| format!("cannot make {} private: {e}", path.display()))?;
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700)).map_err(
+                |e| StudioError::failed(format!("cannot make {} private", path.display()), e),
+            )?;
         }
     }
     Ok(())
 }
 
-async fn write_local(dir: &Path, key: &str, jpeg: &[u8]) -> Result<(), String> {
+async fn write_local(dir: &Path, key: &str, jpeg: &[u8]) -> Result<(), StudioError> {
     let path = dir.join(key);
     if let Some(parent) = path.parent() {
         tokio::fs::create_dir_all(parent)
             .await
-            .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+            .map_err(|e| StudioError::failed(format!("cannot create {}", parent.display()), e))?;
     }
     tokio::fs::write(&path, jpeg)
         .await
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+        .map_err(|e| StudioError::failed(format!("cannot write {}", path.display()), e))
 }
 
 /// Decodes the first keyframe of a TS segment to a JPEG with ffmpeg.
-pub async fn keyframe_jpeg(ffmpeg: &Path, segment: &[u8]) -> Result<Vec<u8>, String> {
+pub async fn keyframe_jpeg(ffmpeg: &Path, segment: &[u8]) -> Result<Vec<u8>, StudioError> {
     segment_jpeg(ffmpeg, segment, &["-skip_frame", "nokey"], &[]).await
 }
 
@@ -247,7 +247,7 @@ pub async fn last_frame_jpeg(
     ffmpeg: &Path,
     segment: &[u8],
     from_secs: f64,
-) -> Result<Vec<u8>, String> {
+) -> Result<Vec<u8>, StudioError> {
     let select = format!("select='gte(t\\,{from_secs:.3})'");
     segment_jpeg(ffmpeg, segment, &[], &["-vf", &select]).await
 }
@@ -257,7 +257,7 @@ async fn segment_jpeg(
     segment: &[u8],
     input_options: &[&str],
     filters: &[&str],
-) -> Result<Vec<u8>, String> {
+) -> Result<Vec<u8>, StudioError> {
     let mut args: Vec<&str> = vec![
         "-hide_banner",
         "-nostats",
@@ -287,7 +287,7 @@ async fn segment_jpeg(
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
-        .map_err(|e| format!("cannot run {}: {e}", ffmpeg.display()))?;
+        .map_err(|e| StudioError::failed(format!("cannot run {}", ffmpeg.display()), e))?;
     if let Some(mut stdin) = child.stdin.take() {
         let data = segment.to_vec();
         // ffmpeg may stop reading after the first frame: a broken pipe here
@@ -298,14 +298,15 @@ async fn segment_jpeg(
     }
     let out = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output())
         .await
-        .map_err(|_| "ffmpeg took over 10 s to decode a thumbnail".to_string())?
-        .map_err(|e| format!("ffmpeg failed: {e}"))?;
+        .map_err(|_| StudioError::from("ffmpeg took over 10 s to decode a thumbnail"))?
+        .map_err(|e| StudioError::failed("ffmpeg failed", e))?;
     if !out.status.success() || !out.stdout.starts_with(&[0xFF, 0xD8]) {
         return Err(format!(
             "ffmpeg made no JPEG ({}): {}",
             out.status,
             String::from_utf8_lossy(&out.stderr).trim()
-        ));
+        )
+        .into());
     }
     Ok(out.stdout)
 }
@@ -341,7 +342,9 @@ mod private_dir_tests {
         std::fs::create_dir_all(&target).unwrap();
         std::fs::create_dir_all(planted.join("ivs-studio")).unwrap();
         std::os::unix::fs::symlink(&target, planted.join("ivs-studio").join("thumbnails")).unwrap();
-        let err = prepare_private_dir(&planted.join("ivs-studio").join("thumbnails")).unwrap_err();
+        let err = prepare_private_dir(&planted.join("ivs-studio").join("thumbnails"))
+            .unwrap_err()
+            .report();
         assert!(err.contains("symlink"), "{err}");
         let _ = std::fs::remove_dir_all(&root);
         let _ = std::fs::remove_dir_all(&planted);
