@@ -31,8 +31,13 @@ export const PLAYER_CSP_FILE = path.join(REPO_ROOT, 'player', 'web', 'content-se
 
 /** The policy as a header value: the file's directives, comments dropped. */
 export function playerCsp(): string {
+  return cspHeader(PLAYER_CSP_FILE);
+}
+
+/** A policy file (one directive per line, `#` comments) as a header value. */
+function cspHeader(file: string): string {
   return fs
-    .readFileSync(PLAYER_CSP_FILE, 'utf8')
+    .readFileSync(file, 'utf8')
     .split('\n')
     .map((l) => l.trim())
     .filter((l) => l && !l.startsWith('#'))
@@ -69,6 +74,14 @@ export function contextLimits(): Record<string, Limit> {
 /** The refusal of a value out of bounds: the words backend/src/limits.rs uses (Limit::refusal). */
 export function refusal(name: string, given: string, limit: Limit): string {
   return `${name} is ${JSON.stringify(given)}; it must be a whole number from ${limit.min} to ${limit.max} (default ${limit.default}): ${limit.why}`;
+}
+
+/** The hosted dashboard's Content-Security-Policy, one directive per line. */
+export const DASHBOARD_CSP_FILE = path.join(DASHBOARD_DIR, 'content-security-policy.txt');
+
+/** The dashboard's policy as a header value, the report calls allowed to `reportOrigin`. */
+export function dashboardCsp(reportOrigin: string): string {
+  return cspHeader(DASHBOARD_CSP_FILE).replaceAll('{report-origin}', reportOrigin);
 }
 
 /** The names in backend/lambda-env.json (its `$comment` excluded). */

@@ -48,7 +48,7 @@ import * as wafv2 from 'aws-cdk-lib/aws-wafv2';
 import { RustFunction } from 'cargo-lambda-cdk';
 import type { Construct, IConstruct } from 'constructs';
 import { catalogFiles, stageCatalog } from './catalog.ts';
-import { BACKEND_MANIFEST, DASHBOARD_DIR, lambdaEnvironment, PLAYER_DIST, playerCsp, TEXT_MODEL_FILES, TEXT_MODELS_DIR, WORKFLOW_DEFINITION } from './repo.ts';
+import { BACKEND_MANIFEST, DASHBOARD_CSP_FILE, DASHBOARD_DIR, dashboardCsp, lambdaEnvironment, PLAYER_DIST, playerCsp, TEXT_MODEL_FILES, TEXT_MODELS_DIR, WORKFLOW_DEFINITION } from './repo.ts';
 import type { Settings } from './settings.ts';
 
 /** Where IVS writes (SEQUENTIAL storage) and the S3 filter that picks thumbnails. */
@@ -131,6 +131,64 @@ export function suppressCheckov(scope: IConstruct, checks: Record<string, string
   resource.addMetadata('checkov', { skip });
 }
 
+/**
+ * Logical IDs that must never change. CloudFormation replaces a resource
+ * whose logical ID changes, so moving a construct (into another, or out)
+ * would replace these: the buckets and the table kept on delete (whose
+ * replacement would orphan the old one and start empty), the channels and
+ * their stream keys (a new ingest endpoint and key for every broadcaster),
+ * the recording configuration, the show-tag key (every printed QR code's
+ * tag), the origin secret, and the distribution (the domain site owners
+ * embed). Each is pinned to the ID it has had since it was made; the test
+ * `retained and identity-bearing resources keep their logical IDs` fails if
+ * one changes.
+ */
+export const PINNED_LOGICAL_IDS = {
+  recordings: 'RecordingsA3BDCC51',
+  recordingConfiguration: 'RecordingConfiguration',
+  measurementTable: 'MeasurementCF48D3D0',
+  measurementEvents: 'MeasurementEvents9088DB3E',
+  measurementKey: 'MeasurementKey29F971F0',
+  originVerify: 'CollectorOriginVerify75278128',
+  playerBucket: 'PlayerBCE11709',
+  playerDistribution: 'PlayerDistributionD5D25836',
+} as const;
+
+/** The channels' and stream keys' pinned logical IDs (see PINNED_LOGICAL_IDS). */
+export const channelLogicalId = (i: number): string => `Channel${i}`;
+export const streamKeyLogicalId = (i: number): string => `Channel${i}StreamKey`;
+
+/** Pins `scope`'s CloudFormation resource to `logicalId` (see PINNED_LOGICAL_IDS). */
+function pin(scope: IConstruct, logicalId: string): void {
+  const resource = scope instanceof CfnResource ? scope : (scope.node.defaultChild as CfnResource | undefined);
+  if (!resource) throw new Error(`${scope.node.path} has no CloudFormation resource to pin`);
+  resource.overrideLogicalId(logicalId);
+}
+
+/**
+ * A private bucket as every bucket of this stack is: no public access,
+ * encrypted, TLS only, ACLs off, kept on delete (each holds the operator's
+ * data or the site's files). `why` says why it needs neither access logs
+ * nor versions (checkov's CKV_AWS_18 and CKV_AWS_21).
+ */
+function privateBucket(
+  scope: Construct,
+  id: string,
+  why: { noAccessLogs: string; noVersions: string },
+  lifecycleRules?: s3.LifecycleRule[],
+): s3.Bucket {
+  const bucket = new s3.Bucket(scope, id, {
+    blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+    encryption: s3.BucketEncryption.S3_MANAGED,
+    enforceSSL: true,
+    objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+    ...(lifecycleRules ? { lifecycleRules } : {}),
+    removalPolicy: RemovalPolicy.RETAIN,
+  });
+  suppressCheckov(bucket, { CKV_AWS_18: why.noAccessLogs, CKV_AWS_21: why.noVersions });
+  return bucket;
+}
+
 /** Reasons shared by every Lambda function of the stack (ours and CDK's helpers). */
 const LAMBDA_REASONS = {
   CKV_AWS_117: 'Calls only public AWS endpoints (S3, DynamoDB, IVS, Rekognition, Step Functions, Firehose); a VPC would add NAT or endpoints and nothing to protect.',
@@ -161,12 +219,16 @@ export class AdStack extends Stack {
     }
 
     // ---- Recordings and thumbnails -------------------------------------
-    const recordings = new s3.Bucket(this, 'Recordings', {
-      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
-      encryption: s3.BucketEncryption.S3_MANAGED,
-      enforceSSL: true,
-      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-      lifecycleRules: [
+    // Recordings are the operator's data: `cdk destroy` keeps the bucket
+    // (docs/deploy.md, Tear down, says how to delete it).
+    const recordings = privateBucket(
+      this,
+      'Recordings',
+      {
+        noAccessLogs: 'Access logs would need a second bucket; thumbnails are transient machine input, read only by the on-thumbnail function.',
+        noVersions: 'IVS writes each thumbnail and segment once under a new key; versions would only keep expired objects longer.',
+      },
+      [
         {
           id: 'expire-recordings-and-thumbnails',
           prefix: RECORDING_PREFIX,
@@ -174,14 +236,8 @@ export class AdStack extends Stack {
           abortIncompleteMultipartUploadAfter: Duration.days(1),
         },
       ],
-      // Recordings are the operator's data: `cdk destroy` keeps the bucket
-      // (docs/deploy.md, Tear down, says how to delete it).
-      removalPolicy: RemovalPolicy.RETAIN,
-    });
-    suppressCheckov(recordings, {
-      CKV_AWS_18: 'Access logs would need a second bucket; thumbnails are transient machine input, read only by the on-thumbnail function.',
-      CKV_AWS_21: 'IVS writes each thumbnail and segment once under a new key; versions would only keep expired objects longer.',
-    });
+    );
+    pin(recordings, PINNED_LOGICAL_IDS.recordings);
 
     const recording = new ivs.CfnRecordingConfiguration(this, 'RecordingConfiguration', {
       destinationConfiguration: { s3: { bucketName: recordings.bucketName } },
@@ -197,6 +253,7 @@ export class AdStack extends Stack {
       // recording (one key prefix).
       recordingReconnectWindowSeconds: 60,
     });
+    pin(recording, PINNED_LOGICAL_IDS.recordingConfiguration);
 
     const streamKeys: ivs.CfnStreamKey[] = [];
     for (let i = 1; i <= s.channels; i++) {
@@ -206,10 +263,13 @@ export class AdStack extends Stack {
         latencyMode: 'LOW',
         recordingConfigurationArn: recording.attrArn,
       });
+      pin(channel, channelLogicalId(i));
       this.channels.push(channel);
       // The channel resource creates no stream key; the key's value is never
       // an output (Outputs show the command that reads it).
-      streamKeys.push(new ivs.CfnStreamKey(this, `Channel${i}StreamKey`, { channelArn: channel.attrArn }));
+      const key = new ivs.CfnStreamKey(this, `Channel${i}StreamKey`, { channelArn: channel.attrArn });
+      pin(key, streamKeyLogicalId(i));
+      streamKeys.push(key);
     }
 
     // ---- State and workflow --------------------------------------------
@@ -256,6 +316,7 @@ export class AdStack extends Stack {
       },
       removalPolicy: RemovalPolicy.DESTROY,
     });
+    pin(measurementKey, PINNED_LOGICAL_IDS.measurementKey);
     suppressCheckov(measurementKey, {
       CKV_AWS_149: 'Encrypted with the AWS-managed Secrets Manager key; read by three functions\' roles, each granted this secret alone, so a customer key adds a key policy and nothing else.',
     });
@@ -270,6 +331,7 @@ export class AdStack extends Stack {
       generateSecretString: { passwordLength: 48, excludePunctuation: true, includeSpace: false },
       removalPolicy: RemovalPolicy.DESTROY,
     });
+    pin(originVerify, PINNED_LOGICAL_IDS.originVerify);
     suppressCheckov(originVerify, {
       CKV_AWS_149: 'Encrypted with the AWS-managed Secrets Manager key; read by the collector\'s role alone and resolved by CloudFormation into the distribution\'s origin header.',
     });
@@ -433,6 +495,7 @@ export class AdStack extends Stack {
       timeToLiveAttribute: 'expires_at',
       removalPolicy: RemovalPolicy.RETAIN,
     });
+    pin(measureTable, PINNED_LOGICAL_IDS.measurementTable);
     // The report reads counters by day with Query, never a Scan: only
     // counter items carry gpk (`s#<day>` or `h#<day>`) and gsk, so the
     // index holds no dedupe record.
@@ -446,20 +509,16 @@ export class AdStack extends Stack {
       CKV_AWS_119: 'Counts per show and hour and event ids with random per-page viewer ids: no personal or secret data; encrypted at rest with the AWS-owned key.',
     });
 
-    const events = new s3.Bucket(this, 'MeasurementEvents', {
-      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
-      encryption: s3.BucketEncryption.S3_MANAGED,
-      enforceSSL: true,
-      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-      lifecycleRules: [
-        { id: 'expire-raw-events', expiration: Duration.days(s.eventRetentionDays), abortIncompleteMultipartUploadAfter: Duration.days(1) },
-      ],
-      removalPolicy: RemovalPolicy.RETAIN,
-    });
-    suppressCheckov(events, {
-      CKV_AWS_18: 'Written only by Firehose and read by Athena queries, both logged in CloudTrail; access logs would need a second bucket.',
-      CKV_AWS_21: 'Firehose writes each object once under a new key; versions would only keep expired objects longer.',
-    });
+    const events = privateBucket(
+      this,
+      'MeasurementEvents',
+      {
+        noAccessLogs: 'Written only by Firehose and read by Athena queries, both logged in CloudTrail; access logs would need a second bucket.',
+        noVersions: 'Firehose writes each object once under a new key; versions would only keep expired objects longer.',
+      },
+      [{ id: 'expire-raw-events', expiration: Duration.days(s.eventRetentionDays), abortIncompleteMultipartUploadAfter: Duration.days(1) }],
+    );
+    pin(events, PINNED_LOGICAL_IDS.measurementEvents);
 
     // Firehose's own role: write objects under its two prefixes, and its
     // delivery errors to its log stream.
@@ -745,17 +804,11 @@ export class AdStack extends Stack {
     );
 
     // ---- The player ----------------------------------------------------
-    const site = new s3.Bucket(this, 'Player', {
-      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
-      encryption: s3.BucketEncryption.S3_MANAGED,
-      enforceSSL: true,
-      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-      removalPolicy: RemovalPolicy.RETAIN,
+    const site = privateBucket(this, 'Player', {
+      noAccessLogs: 'Static player files; CloudFront in front of it is where viewer requests arrive.',
+      noVersions: 'Every deploy uploads the player again from player/dist; the repository is its history.',
     });
-    suppressCheckov(site, {
-      CKV_AWS_18: 'Static player files; CloudFront in front of it is where viewer requests arrive.',
-      CKV_AWS_21: 'Every deploy uploads the player again from player/dist; the repository is its history.',
-    });
+    pin(site, PINNED_LOGICAL_IDS.playerBucket);
 
     // Embedders load player.js, its wasm and the catalog from other origins:
     // CORS for GET, plus the usual security headers.
@@ -842,6 +895,7 @@ export class AdStack extends Stack {
       httpVersion: cloudfront.HttpVersion.HTTP2_AND_3,
       priceClass: cloudfront.PriceClass.PRICE_CLASS_100,
     });
+    pin(distribution, PINNED_LOGICAL_IDS.playerDistribution);
     // The collector on the player's own name: beacons from the hosted page
     // are same-origin, and the QR code's link stays short. Never cached;
     // every viewer header but Host goes through (the collector reads the
@@ -895,7 +949,7 @@ export class AdStack extends Stack {
         referrerPolicy: { referrerPolicy: cloudfront.HeadersReferrerPolicy.NO_REFERRER, override: true },
         frameOptions: { frameOption: cloudfront.HeadersFrameOption.DENY, override: true },
         contentSecurityPolicy: {
-          contentSecurityPolicy: `default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self' https://${reportHost}; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'`,
+          contentSecurityPolicy: dashboardCsp(`https://${reportHost}`),
           override: true,
         },
       },
@@ -933,7 +987,11 @@ export class AdStack extends Stack {
     // The dashboard's files at dashboard/, the same the studio serves; its
     // config.json (written at deploy, when the URL is known) names the
     // report function, which switches the page to IAM sign-in.
-    fs.cpSync(DASHBOARD_DIR, path.join(playerCatalog, 'dashboard'), { recursive: true });
+    // Its policy file is sent as a header (above), not hosted.
+    fs.cpSync(DASHBOARD_DIR, path.join(playerCatalog, 'dashboard'), {
+      recursive: true,
+      filter: (source) => source !== DASHBOARD_CSP_FILE,
+    });
     const deployment = new s3deploy.BucketDeployment(this, 'PlayerFiles', {
       destinationBucket: site,
       sources: [

@@ -9,9 +9,9 @@ import * as path from 'node:path';
 import { describe, test } from 'node:test';
 import { App } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
-import { lambdaEnvNames, playerCsp, REPO_ROOT, WORKFLOW_DEFINITION } from '../lib/repo.ts';
+import { dashboardCsp, lambdaEnvNames, playerCsp, REPO_ROOT, WORKFLOW_DEFINITION } from '../lib/repo.ts';
 import { readSettings, type ContextKey } from '../lib/settings.ts';
-import { AdStack, COLLECTOR_METRICS_NAMESPACE, COLLECTOR_PATHS, EVENTS_PREFIX, THUMBNAIL_OBJECTS } from '../lib/stack.ts';
+import { AdStack, COLLECTOR_METRICS_NAMESPACE, COLLECTOR_PATHS, EVENTS_PREFIX, PINNED_LOGICAL_IDS, THUMBNAIL_OBJECTS } from '../lib/stack.ts';
 import { catalogFiles } from '../lib/catalog.ts';
 
 const ARN = 'arn:aws:rekognition:eu-west-1:123456789012:project/ads/version/ads.1/1730000000000';
@@ -621,4 +621,43 @@ test('a missing player build is a clear error', () => {
     () => new AdStack(app, 'Ads', { settings, playerDist: path.join(os.tmpdir(), 'no-such-player') }),
     /holds no built player; run \.\/player\/build\.sh first/,
   );
+});
+
+test('retained and identity-bearing resources keep their logical IDs', () => {
+  // The IDs written out, not read from PINNED_LOGICAL_IDS: a change there
+  // (or a construct moved without its pin) must fail here, since
+  // CloudFormation would replace the resource on the next deploy.
+  const t = synth({ detector: 'builtin', channels: '2' });
+  const all = t.toJSON() as { Resources: Record<string, { Type: string; DeletionPolicy?: string }> };
+  const expected: [string, string, boolean][] = [
+    ['RecordingsA3BDCC51', 'AWS::S3::Bucket', true],
+    ['MeasurementEvents9088DB3E', 'AWS::S3::Bucket', true],
+    ['PlayerBCE11709', 'AWS::S3::Bucket', true],
+    ['MeasurementCF48D3D0', 'AWS::DynamoDB::Table', true],
+    ['RecordingConfiguration', 'AWS::IVS::RecordingConfiguration', false],
+    ['Channel1', 'AWS::IVS::Channel', false],
+    ['Channel2', 'AWS::IVS::Channel', false],
+    ['Channel1StreamKey', 'AWS::IVS::StreamKey', false],
+    ['Channel2StreamKey', 'AWS::IVS::StreamKey', false],
+    ['MeasurementKey29F971F0', 'AWS::SecretsManager::Secret', false],
+    ['CollectorOriginVerify75278128', 'AWS::SecretsManager::Secret', false],
+    ['PlayerDistributionD5D25836', 'AWS::CloudFront::Distribution', false],
+  ];
+  for (const [id, type, retained] of expected) {
+    const resource = all.Resources[id];
+    assert.ok(resource, `${id} (${type}) is missing: a logical ID changed, and CloudFormation would replace the resource`);
+    assert.equal(resource.Type, type, id);
+    if (retained) assert.equal(resource.DeletionPolicy, 'Retain', `${id} is kept on delete`);
+  }
+  // Every resource kept on delete is in the list.
+  const retainedIds = Object.entries(all.Resources).filter(([, r]) => r.DeletionPolicy === 'Retain').map(([id]) => id).sort();
+  assert.deepEqual(retainedIds, expected.filter(([, , r]) => r).map(([id]) => id).sort());
+  assert.deepEqual(Object.values(PINNED_LOGICAL_IDS).sort(), expected.map(([id]) => id).filter((id) => !/^Channel\d/.test(id)).sort());
+});
+
+test('the dashboard policy is dashboard/content-security-policy.txt', () => {
+  const policy = dashboardCsp('https://report.example');
+  assert.match(policy, /^default-src 'none'; /);
+  assert.match(policy, /connect-src 'self' https:\/\/report\.example;/);
+  assert.ok(!policy.includes('{report-origin}') && !policy.includes('#'), policy);
 });

@@ -79,7 +79,7 @@ before(async () => {
   site = createServer((req, res) => {
     const path = req.url.split('?')[0];
     // The stack's dashboard policy, with this stand-in's origin for the function URLs'.
-    const csp = `default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self' ${apiUrl}; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'`;
+    const csp = dashboardPolicy(apiUrl);
     if (path === '/dashboard/config.json') {
       res.writeHead(200, { 'content-type': 'application/json', 'content-security-policy': csp });
       return res.end(JSON.stringify({ api: apiUrl, region: REGION }));
@@ -146,3 +146,13 @@ test('hosted: the reader signs in with AWS credentials, the page signs each requ
     await b.close();
   }
 });
+
+/** dashboard/content-security-policy.txt as a header value (what infra/lib/repo.ts sends). */
+function dashboardPolicy(reportOrigin) {
+  return readFileSync(join(repo, 'dashboard', 'content-security-policy.txt'), 'utf8')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('#'))
+    .join('; ')
+    .replaceAll('{report-origin}', reportOrigin);
+}
