@@ -27,6 +27,7 @@
 //! back to a default.
 
 use crate::json::{self, quoted, Json};
+use crate::object::{Mode, ObjectReader};
 use crate::product_id::ProductId;
 use serde::Serialize;
 use std::fmt;
@@ -44,116 +45,6 @@ const MAX_LABEL: usize = 256;
 const MAX_URL: usize = 2048;
 const MAX_DISPLAY_SECONDS: u32 = 3600;
 const MAX_COOLDOWN_SECONDS: u32 = 86_400;
-
-/// How a product field is checked.
-#[derive(Clone, Copy)]
-enum Check {
-    /// The product id ([`ProductId`]).
-    Id,
-    /// Text, trimmed, of at most `max` characters; a `required` one may not
-    /// be missing or empty, an optional one reads as "".
-    Text { max: usize, required: bool },
-    /// Text that is an https URL; with `local`, also a path relative to the
-    /// catalog or a localhost URL (see [`check_image_url`]).
-    Url { local: bool },
-    /// A number from `min` to `max`.
-    Number { min: u32, max: u32 },
-    /// Whole seconds from `min` to `max`.
-    Seconds { min: u32, max: u32 },
-    /// A list of distinct non-empty texts; an optional one reads as empty.
-    List { required: bool },
-}
-
-/// One field of a product: its name, what it holds (for messages) and its check.
-struct Field {
-    name: &'static str,
-    what: &'static str,
-    check: Check,
-}
-
-/// Every product field, in [`Product`]'s order. One table rather than a
-/// function per field: the player's wasm carries this reader, and its size
-/// is a feature.
-const FIELDS: [Field; 12] = [
-    Field {
-        name: "id",
-        what: "a short stable id such as \"aurora-mug\"",
-        check: Check::Id,
-    },
-    Field {
-        name: "labels",
-        what: "the detection label(s) that mean this product",
-        check: Check::List { required: true },
-    },
-    Field {
-        name: "title",
-        what: "the product's title",
-        check: Check::Text {
-            max: MAX_TITLE,
-            required: true,
-        },
-    },
-    Field {
-        name: "description",
-        what: "a short description",
-        check: Check::Text {
-            max: MAX_DESCRIPTION,
-            required: false,
-        },
-    },
-    Field {
-        name: "price",
-        what: "the price as display text, e.g. \"$24.00\"",
-        check: Check::Text {
-            max: MAX_PRICE,
-            required: true,
-        },
-    },
-    Field {
-        name: "image_url",
-        what: "the product image: an https:// URL or a path relative to the catalog",
-        check: Check::Url { local: true },
-    },
-    Field {
-        name: "link_url",
-        what: "the https:// page the QR code opens",
-        check: Check::Url { local: false },
-    },
-    Field {
-        name: "min_confidence",
-        what: "the lowest detection confidence, 0 to 100, that shows the product",
-        check: Check::Number { min: 0, max: 100 },
-    },
-    Field {
-        name: "display_seconds",
-        what: "how long the card shows",
-        check: Check::Seconds {
-            min: 1,
-            max: MAX_DISPLAY_SECONDS,
-        },
-    },
-    Field {
-        name: "cooldown_seconds",
-        what: "how long after the display window before it may show again",
-        check: Check::Seconds {
-            min: 0,
-            max: MAX_COOLDOWN_SECONDS,
-        },
-    },
-    Field {
-        name: "reference_images",
-        what: "reference image paths for the built-in detector",
-        check: Check::List { required: false },
-    },
-    Field {
-        name: "wordmark",
-        what: "the brand name as its logo spells it, e.g. \"aws\", for the built-in detector's text reading",
-        check: Check::Text {
-            max: MAX_WORDMARK,
-            required: false,
-        },
-    },
-];
 
 /// One product, validated.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -443,100 +334,180 @@ fn product_name(id: &str, index: usize) -> String {
     format!("\"{id}\" (#{})", index + 1)
 }
 
-/// A field's checked value.
-enum Value {
-    Id(ProductId),
-    Text(String),
-    Number(f64),
-    List(Vec<String>),
+/// One product field as it is read: its name, and what it holds (for the
+/// "is missing; add ..." and type messages).
+struct Field {
+    name: &'static str,
+    what: &'static str,
 }
 
-/// Collects the problems of one product object.
-struct ProductReader<'a> {
-    obj: &'a [(String, Json)],
-    who: String,
-    problems: &'a mut Vec<CatalogProblem>,
-    ok: bool,
+const ID: Field = Field {
+    name: "id",
+    what: "a short stable id such as \"aurora-mug\"",
+};
+const LABELS: Field = Field {
+    name: "labels",
+    what: "the detection label(s) that mean this product",
+};
+const TITLE: Field = Field {
+    name: "title",
+    what: "the product's title",
+};
+const DESCRIPTION: Field = Field {
+    name: "description",
+    what: "a short description",
+};
+const PRICE: Field = Field {
+    name: "price",
+    what: "the price as display text, e.g. \"$24.00\"",
+};
+const IMAGE_URL: Field = Field {
+    name: "image_url",
+    what: "the product image: an https:// URL or a path relative to the catalog",
+};
+const LINK_URL: Field = Field {
+    name: "link_url",
+    what: "the https:// page the QR code opens",
+};
+const MIN_CONFIDENCE: Field = Field {
+    name: "min_confidence",
+    what: "the lowest detection confidence, 0 to 100, that shows the product",
+};
+const DISPLAY_SECONDS: Field = Field {
+    name: "display_seconds",
+    what: "how long the card shows",
+};
+const COOLDOWN_SECONDS: Field = Field {
+    name: "cooldown_seconds",
+    what: "how long after the display window before it may show again",
+};
+const REFERENCE_IMAGES: Field = Field {
+    name: "reference_images",
+    what: "reference image paths for the built-in detector",
+};
+const WORDMARK: Field = Field {
+    name: "wordmark",
+    what: "the brand name as its logo spells it, e.g. \"aws\", for the built-in detector's text reading",
+};
+
+/// A product's fields, each read by name where its [`Product`] field is
+/// filled, so two fields cannot trade places unseen. Plain functions over
+/// [`ObjectReader`] rather than a generic check per field: the player's
+/// wasm carries this reader, and its size is a feature.
+struct ProductFields<'r, 'a> {
+    r: &'r mut ObjectReader<'a>,
 }
 
-impl ProductReader<'_> {
-    fn problem(&mut self, field: &str, message: String) {
-        self.ok = false;
-        self.problems.push(CatalogProblem {
-            product: self.who.clone(),
-            field: field.into(),
-            message,
-        });
+impl<'a> ProductFields<'_, 'a> {
+    /// The field's value; JSON `null` reads as absent. An absent required
+    /// field is its problem ("is missing; add ...").
+    fn value(&mut self, field: &Field, required: bool) -> Option<&'a Json> {
+        let value = self.r.optional(field.name).filter(|v| !v.is_null());
+        if value.is_none() && required {
+            self.r
+                .problem(field.name, format!("is missing; add {}", field.what));
+        }
+        value
     }
 
-    /// Reads and checks one field; `None` after recording its problem.
-    fn read(&mut self, field: &Field) -> Option<Value> {
-        let (name, what) = (field.name, field.what);
-        let value = json::field(self.obj, name).filter(|v| !v.is_null());
-        let Some(value) = value else {
-            return match field.check {
-                Check::Text {
-                    required: false, ..
-                } => Some(Value::Text(String::new())),
-                Check::List { required: false } => Some(Value::List(Vec::new())),
-                _ => {
-                    self.problem(name, format!("is missing; add {what}"));
-                    None
-                }
+    /// The checked value, or `T::default()` after recording the problem
+    /// (a product with a problem is dropped whole, so the default is never
+    /// used).
+    fn settle<T: Default>(&mut self, field: &Field, checked: Result<T, String>) -> T {
+        checked.unwrap_or_else(|problem| {
+            self.r.problem(field.name, problem);
+            T::default()
+        })
+    }
+
+    fn id(&mut self) -> Option<ProductId> {
+        let value = self.value(&ID, true)?;
+        let checked = match value.as_str() {
+            Some(s) => ProductId::parse(s).map_err(|e| format!("{} {e}", quoted(s))),
+            None => Err(format!("must be text, got {}", value.kind())),
+        };
+        checked
+            .map_err(|problem| self.r.problem(ID.name, problem))
+            .ok()
+    }
+
+    fn text(&mut self, field: &Field, max: usize, required: bool) -> String {
+        match self.value(field, required) {
+            Some(value) => {
+                let checked = read_text(field.what, value, max, required);
+                self.settle(field, checked)
+            }
+            None => String::new(),
+        }
+    }
+
+    fn url(&mut self, field: &Field, local: bool) -> String {
+        let Some(value) = self.value(field, true) else {
+            return String::new();
+        };
+        let checked = read_text(field.what, value, MAX_URL, true).and_then(|url| {
+            let check = if local {
+                check_image_url(&url)
+            } else {
+                check_https_url(&url)
             };
+            match check {
+                Ok(()) => Ok(url),
+                Err(why) => Err(format!("{why} (got {})", quoted(&url))),
+            }
+        });
+        self.settle(field, checked)
+    }
+
+    // `value` (not the f64) in the messages: it quotes the number as
+    // written, and core's f64 Display would add ~15 KB to the wasm.
+    fn number(&mut self, field: &Field, min: u32, max: u32) -> f64 {
+        let Some(value) = self.value(field, true) else {
+            return 0.0;
         };
-        let problem = match field.check {
-            Check::Id => match value.as_str().map(|s| (s, ProductId::parse(s))) {
-                Some((_, Ok(id))) => return Some(Value::Id(id)),
-                Some((s, Err(e))) => format!("{} {e}", quoted(s)),
-                None => format!("must be text, got {}", value.kind()),
-            },
-            Check::Text { max, required } => match read_text(what, value, max, required) {
-                Ok(text) => return Some(Value::Text(text)),
-                Err(problem) => problem,
-            },
-            Check::Url { local } => match read_text(what, value, MAX_URL, true) {
-                Ok(url) => {
-                    let check = if local {
-                        check_image_url(&url)
-                    } else {
-                        check_https_url(&url)
-                    };
-                    match check {
-                        Ok(()) => return Some(Value::Text(url)),
-                        Err(why) => format!("{why} (got {})", quoted(&url)),
-                    }
-                }
-                Err(problem) => problem,
-            },
-            // `value` (not the f64) in the messages: it quotes the number as
-            // written, and core's f64 Display would add ~15 KB to the wasm.
-            Check::Number { min, max } => match value.as_f64() {
-                Some(n) if (f64::from(min)..=f64::from(max)).contains(&n) => {
-                    return Some(Value::Number(n))
-                }
-                Some(_) => format!("is {value}; it must be between {min} and {max} ({what})"),
-                None => format!("must be a number ({what}), got {}", value.kind()),
-            },
-            Check::Seconds { min, max } => match value.as_u64() {
-                Some(n) if (u64::from(min)..=u64::from(max)).contains(&n) => {
-                    return Some(Value::Number(n as f64))
-                }
-                _ => format!(
-                    "must be a whole number of seconds from {min} to {max} ({what}), got {value}"
-                ),
-            },
-            Check::List { required } => match read_list(value, what, required) {
-                Ok(items) => return Some(Value::List(items)),
-                Err(problem) => problem,
-            },
+        let checked = match value.as_f64() {
+            Some(n) if (f64::from(min)..=f64::from(max)).contains(&n) => Ok(n),
+            Some(_) => Err(format!(
+                "is {value}; it must be between {min} and {max} ({})",
+                field.what
+            )),
+            None => Err(format!(
+                "must be a number ({}), got {}",
+                field.what,
+                value.kind()
+            )),
         };
-        self.problem(name, problem);
-        None
+        self.settle(field, checked)
+    }
+
+    fn seconds(&mut self, field: &Field, min: u32, max: u32) -> u32 {
+        let Some(value) = self.value(field, true) else {
+            return 0;
+        };
+        let checked = match value.as_u64() {
+            Some(n) if (u64::from(min)..=u64::from(max)).contains(&n) => Ok(n as u32),
+            _ => Err(format!(
+                "must be a whole number of seconds from {min} to {max} ({}), got {value}",
+                field.what
+            )),
+        };
+        self.settle(field, checked)
+    }
+
+    fn list(&mut self, field: &Field, required: bool) -> Vec<String> {
+        match self.value(field, required) {
+            Some(value) => {
+                let checked = read_list(value, field.what, required);
+                self.settle(field, checked)
+            }
+            None => Vec::new(),
+        }
     }
 }
 
 /// A text field's value, trimmed and checked; `Err` is the problem.
+// Not inlined: two readers call it, and the wasm carries one copy.
+#[inline(never)]
 fn read_text(what: &str, value: &Json, max: usize, required: bool) -> Result<String, String> {
     let Some(s) = value.as_str() else {
         return Err(format!("must be text ({what}), got {}", value.kind()));
@@ -558,6 +529,8 @@ fn read_text(what: &str, value: &Json, max: usize, required: bool) -> Result<Str
 }
 
 /// A list field's distinct non-empty texts; `Err` is the problem.
+// Not inlined: two readers call it, and the wasm carries one copy.
+#[inline(never)]
 fn read_list(value: &Json, what: &str, required: bool) -> Result<Vec<String>, String> {
     let Some(items) = value.as_array() else {
         return Err(format!(
@@ -588,7 +561,7 @@ fn read_list(value: &Json, what: &str, required: bool) -> Result<Vec<String>, St
 }
 
 fn read_product(index: usize, item: &Json, problems: &mut Vec<CatalogProblem>) -> Option<Product> {
-    let Some(obj) = item.as_object() else {
+    let Some(mut r) = ObjectReader::new(item, "", Mode::CollectAll) else {
         problems.push(CatalogProblem {
             product: format!("#{}", index + 1),
             field: "(product)".into(),
@@ -596,75 +569,70 @@ fn read_product(index: usize, item: &Json, problems: &mut Vec<CatalogProblem>) -
         });
         return None;
     };
-    let raw_id = json::field(obj, "id").and_then(Json::as_str).unwrap_or("");
+    let raw_id = item.get("id").and_then(Json::as_str).unwrap_or("");
     let who = if raw_id.is_empty() {
         format!("#{}", index + 1)
     } else {
         product_name(raw_id, index)
     };
-    let mut r = ProductReader {
-        obj,
-        who,
-        problems,
-        ok: true,
-    };
-    for (key, _) in obj {
-        if !FIELDS.iter().any(|f| f.name == key) {
-            let mut known = String::new();
-            for f in FIELDS {
-                if !known.is_empty() {
-                    known.push_str(", ");
-                }
-                known.push_str(f.name);
-            }
-            r.problem(key, format!("unknown field; known fields are {known}"));
+    let mut f = ProductFields { r: &mut r };
+    // Each field read by name into its own place, in the order the file
+    // format lists them (the order of "known fields are ...").
+    let id = f.id();
+    let labels = f.list(&LABELS, true);
+    let title = f.text(&TITLE, MAX_TITLE, true);
+    let description = f.text(&DESCRIPTION, MAX_DESCRIPTION, false);
+    let price = f.text(&PRICE, MAX_PRICE, true);
+    let image_url = f.url(&IMAGE_URL, true);
+    let link_url = f.url(&LINK_URL, false);
+    let min_confidence = f.number(&MIN_CONFIDENCE, 0, 100) as f32;
+    let display_seconds = f.seconds(&DISPLAY_SECONDS, 1, MAX_DISPLAY_SECONDS);
+    let cooldown_seconds = f.seconds(&COOLDOWN_SECONDS, 0, MAX_COOLDOWN_SECONDS);
+    let reference_images = f.list(&REFERENCE_IMAGES, false);
+    let wordmark = f.text(&WORDMARK, MAX_WORDMARK, false);
+    // Unknown fields first, as a misspelt name explains the "missing" one.
+    let mut known = String::new();
+    for name in r.asked() {
+        if !known.is_empty() {
+            known.push_str(", ");
         }
+        known.push_str(name);
     }
-    let values = FIELDS.each_ref().map(|field| r.read(field));
-    if !r.ok {
+    let before = problems.len();
+    for key in r.unknown_keys() {
+        problems.push(CatalogProblem {
+            product: who.clone(),
+            field: key.into(),
+            message: format!("unknown field; known fields are {known}"),
+        });
+    }
+    let unknown_free = problems.len() == before;
+    let found = r.into_problems();
+    let clean = found.is_empty();
+    for p in found {
+        problems.push(CatalogProblem {
+            product: who.clone(),
+            field: p.field,
+            message: p.message,
+        });
+    }
+    if !clean || !unknown_free {
         return None;
     }
-    // Every field read cleanly, so each value has its field's kind.
-    let [id, labels, title, description, price, image_url, link_url, min_confidence, display_seconds, cooldown_seconds, reference_images, wordmark] =
-        values;
-    let Some(Value::Id(id)) = id else {
-        return None;
-    };
     Some(Product {
-        id,
-        labels: take_list(labels),
-        title: take_text(title),
-        description: take_text(description),
-        price: take_text(price),
-        image_url: take_text(image_url),
-        link_url: take_text(link_url),
-        min_confidence: take_number(min_confidence) as f32,
-        display_seconds: take_number(display_seconds) as u32,
-        cooldown_seconds: take_number(cooldown_seconds) as u32,
-        reference_images: take_list(reference_images),
-        wordmark: take_text(wordmark),
+        id: id?,
+        labels,
+        title,
+        description,
+        price,
+        image_url,
+        link_url,
+        min_confidence,
+        display_seconds,
+        cooldown_seconds,
+        reference_images,
+        wordmark,
     })
-}
-
-fn take_text(value: Option<Value>) -> String {
-    match value {
-        Some(Value::Text(s)) => s,
-        _ => String::new(),
-    }
-}
-
-fn take_number(value: Option<Value>) -> f64 {
-    match value {
-        Some(Value::Number(n)) => n,
-        _ => 0.0,
-    }
-}
-
-fn take_list(value: Option<Value>) -> Vec<String> {
-    match value {
-        Some(Value::List(items)) => items,
-        _ => Vec::new(),
-    }
 }
 
 /// An absolute https URL with a host and no whitespace. Checked by hand rather

@@ -35,8 +35,9 @@
 //!   bytes (55 without measurement) plus a 13-digit `seq` and the channel:
 //!   about 900 bytes at worst, inside IVS's 1 KB.
 
-use crate::json::{self, Json};
+use crate::json::Json;
 use crate::measure::{ChannelId, ShowId, ShowTag};
+use crate::object::{Mode, ObjectReader};
 use crate::product_id::ProductId;
 use serde::Serialize;
 
@@ -119,6 +120,14 @@ pub enum CueError {
         /// What is wrong and what it must be.
         problem: String,
     },
+}
+
+/// The reader's first problem as the cue's error.
+fn finished(r: ObjectReader<'_>) -> Result<(), CueError> {
+    match r.into_problems().into_iter().next() {
+        None => Ok(()),
+        Some(p) => Err(invalid(p.field, p.message)),
+    }
 }
 
 fn invalid(field: impl Into<String>, problem: impl Into<String>) -> CueError {
@@ -215,78 +224,71 @@ impl Cue {
             return Err(CueError::TooLarge(text.len()));
         }
         let root = Json::parse(text).map_err(|e| CueError::NotJson(e.to_string()))?;
-        let Json::Object(root) = root else {
-            return Err(CueError::NotAnObject);
-        };
-        match json::field(&root, "v") {
+        let mut r = ObjectReader::new(&root, "", Mode::StopAtFirst).ok_or(CueError::NotAnObject)?;
+        match r.optional("v") {
             None => return Err(CueError::MissingVersion),
             Some(v) if v.as_u64() == Some(CUE_VERSION) => {}
             Some(other) => return Err(CueError::UnsupportedVersion(other.to_string())),
         }
-        let seq = match json::field(&root, "seq") {
-            None => None,
-            Some(n) => Some(n.as_u64().ok_or_else(|| {
-                invalid(
-                    "seq",
-                    "must be a whole number from 0 to 18446744073709551615",
-                )
-            })?),
-        };
-        let channel = match json::field(&root, "ch") {
-            None => None,
-            Some(Json::String(s)) => Some(ChannelId::parse(s).map_err(|p| invalid("ch", p))?),
-            Some(_) => return Err(invalid("ch", "must be text")),
-        };
-        let items = match json::field(&root, "show") {
-            Some(Json::Array(items)) => items,
-            Some(_) => return Err(invalid("show", "must be a list")),
-            None => return Err(invalid("show", "is missing")),
-        };
-        let mut show: Vec<CueItem> = Vec::with_capacity(items.len());
-        for (i, item) in items.iter().enumerate() {
-            let Json::Object(item) = item else {
-                return Err(invalid(format!("show[{i}]"), "must be an object"));
-            };
-            let id = match json::field(item, "id") {
-                Some(Json::String(s)) => ProductId::parse(s)
-                    .map_err(|e| invalid(format!("show[{i}].id"), e.to_string()))?,
-                _ => return Err(invalid(format!("show[{i}].id"), "must be text")),
-            };
-            let seconds_left = json::field(item, "left")
-                .and_then(Json::as_u64)
-                .filter(|&s| s <= u64::from(MAX_SECONDS_LEFT))
-                .and_then(|s| u32::try_from(s).ok())
-                .ok_or_else(|| {
-                    invalid(
-                        format!("show[{i}].left"),
-                        format!("must be whole seconds from 0 to {MAX_SECONDS_LEFT}"),
-                    )
-                })?;
-            if show.iter().any(|o| o.id == id) {
-                return Err(invalid(
-                    format!("show[{i}].id"),
-                    format!("product {id} appears twice"),
-                ));
+        let seq = r.read("seq", None, |n| {
+            n.as_u64()
+                .ok_or_else(|| "must be a whole number from 0 to 18446744073709551615".into())
+        });
+        let channel = r
+            .text("ch", None)
+            .and_then(|s| ChannelId::parse(s).map_err(|p| r.problem("ch", p)).ok());
+        let items = r.read("show", Some("is missing"), |v| {
+            v.as_array().ok_or_else(|| "must be a list".into())
+        });
+        // Unknown keys are ignored: a newer cue may carry more.
+        finished(r)?;
+        let mut show: Vec<CueItem> = Vec::with_capacity(items.map_or(0, <[Json]>::len));
+        for (i, item) in items.unwrap_or_default().iter().enumerate() {
+            let at = format!("show[{i}]");
+            let mut r = ObjectReader::new(item, &at, Mode::StopAtFirst)
+                .ok_or_else(|| invalid(&at, "must be an object"))?;
+            let id = r.read("id", Some("must be text"), |v| {
+                let text = v.as_str().ok_or("must be text")?;
+                ProductId::parse(text).map_err(|e| e.to_string())
+            });
+            let seconds_left = r.read(
+                "left",
+                Some(&format!(
+                    "must be whole seconds from 0 to {MAX_SECONDS_LEFT}"
+                )),
+                |v| {
+                    v.as_u64()
+                        .filter(|&s| s <= u64::from(MAX_SECONDS_LEFT))
+                        .and_then(|s| u32::try_from(s).ok())
+                        .ok_or_else(|| {
+                            format!("must be whole seconds from 0 to {MAX_SECONDS_LEFT}")
+                        })
+                },
+            );
+            if let Some(id) = id.as_ref().filter(|id| show.iter().any(|o| &o.id == *id)) {
+                r.problem("id", format!("product {id} appears twice"));
             }
-            let show_id = match json::field(item, "s") {
-                None => None,
-                Some(n) => Some(ShowId(n.as_u64().ok_or_else(|| {
-                    invalid(format!("show[{i}].s"), "must be a whole number")
-                })?)),
+            let show_id = r.read("s", None, |n| {
+                n.as_u64()
+                    .map(ShowId)
+                    .ok_or_else(|| "must be a whole number".into())
+            });
+            let tag = |r: &mut ObjectReader<'_>, name: &'static str| {
+                r.text(name, None)
+                    .and_then(|t| ShowTag::parse(t).map_err(|p| r.problem(name, p)).ok())
             };
-            let tag_field = |name: &str| match json::field(item, name) {
-                None => Ok(None),
-                Some(Json::String(t)) => ShowTag::parse(t)
-                    .map(Some)
-                    .map_err(|p| invalid(format!("show[{i}].{name}"), p)),
-                Some(_) => Err(invalid(format!("show[{i}].{name}"), "must be text")),
+            let (tag, scan_tag) = (tag(&mut r, "t"), tag(&mut r, "q"));
+            finished(r)?;
+            // A clean reader read both required fields.
+            let (Some(id), Some(seconds_left)) = (id, seconds_left) else {
+                return Err(invalid(format!("{at}.id"), "must be text"));
             };
             show.push(CueItem {
                 id,
                 seconds_left,
                 show: show_id,
-                tag: tag_field("t")?,
-                scan_tag: tag_field("q")?,
+                tag,
+                scan_tag,
             });
         }
         Ok(Cue { seq, channel, show })

@@ -1,8 +1,8 @@
 #![warn(missing_docs)]
 //! The wire contract between the backend, the player and the tests.
 //!
-//! Two things cross the boundary between the parts of the system, and both are
-//! defined here once:
+//! Three things cross the boundary between the parts of the system, and each
+//! is defined here once:
 //!
 //! * [`catalog`]: the product catalog (JSON), loaded and validated the same way
 //!   by the Lambdas, the local studio and the player in the browser.
@@ -13,12 +13,17 @@
 //!
 //! The crate is deliberately small because it is compiled into the player's
 //! wasm, whose size is a feature: it reads JSON with its own strict reader
-//! ([`json`]) and leaves serde_json to the writing side (backend only).
+//! ([`json`]) and leaves serde_json to the writing side (backend only). All
+//! three are read the same way: [`object::ObjectReader`] asks for each field
+//! by name, names every problem by its field's path, and reports the keys
+//! nobody asked for; the catalog collects every problem, the cue and an
+//! event batch stop at the first.
 
 pub mod catalog;
 pub mod cue;
 pub mod json;
 pub mod measure;
+pub mod object;
 mod product_id;
 
 pub use catalog::{Catalog, CatalogError, CatalogProblem, Product};

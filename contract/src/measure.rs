@@ -30,6 +30,7 @@
 //! then handles one string (the four typed parts cost it 1.5 KB of wasm).
 
 use crate::json::{self, Json};
+use crate::object::{Mode, ObjectReader};
 use crate::product_id::ProductId;
 use std::fmt;
 
@@ -389,20 +390,23 @@ impl EventBatch {
             return Err(MeasureError::TooLarge(text.len()));
         }
         let root = Json::parse(text).map_err(|e| MeasureError::NotJson(e.to_string()))?;
-        let Json::Object(root) = root else {
-            return Err(MeasureError::NotAnObject);
-        };
-        match json::field(&root, "v") {
+        let mut r =
+            ObjectReader::new(&root, "", Mode::StopAtFirst).ok_or(MeasureError::NotAnObject)?;
+        match r.optional("v") {
             None => return Err(invalid("v", "is missing; this format is version 1")),
             Some(v) if v.as_u64() == Some(MEASURE_VERSION) => {}
             Some(other) => return Err(MeasureError::UnsupportedVersion(other.to_string())),
         }
-        let viewer = OpaqueId::parse(&text_field(&root, "viewer", "viewer".into())?)
-            .map_err(|p| invalid("viewer", p))?;
-        let items = match json::field(&root, "events") {
-            Some(Json::Array(items)) => items,
-            Some(_) => return Err(invalid("events", "must be a list")),
-            None => return Err(invalid("events", "is missing")),
+        let viewer = r.read("viewer", Some("is missing"), |v| {
+            let text = v.as_str().ok_or("must be text")?;
+            OpaqueId::parse(text)
+        });
+        let items = r.read("events", Some("is missing"), |v| {
+            v.as_array().ok_or_else(|| "must be a list".into())
+        });
+        first_problem(r)?;
+        let (Some(viewer), Some(items)) = (viewer, items) else {
+            return Err(invalid("events", "is missing"));
         };
         if items.is_empty() {
             return Err(invalid("events", "is empty; send a batch only with events"));
@@ -443,47 +447,51 @@ pub struct BadEvent {
     pub problem: MeasureError,
 }
 
-fn text_field(fields: &[(String, Json)], name: &str, path: String) -> Result<String, MeasureError> {
-    match json::field(fields, name) {
-        Some(Json::String(s)) => Ok(s.clone()),
-        Some(_) => Err(invalid(path, "must be text")),
-        None => Err(invalid(path, "is missing")),
+/// The reader's first problem as the batch's error.
+fn first_problem(r: ObjectReader<'_>) -> Result<(), MeasureError> {
+    match r.into_problems().into_iter().next() {
+        None => Ok(()),
+        Some(p) => Err(invalid(p.field, p.message)),
     }
 }
 
 /// The batch's event `i`, or the first problem with it.
 fn event_at(i: usize, item: &Json) -> Result<ViewerEvent, BadEvent> {
-    let at = |name: &str| format!("events[{i}].{name}");
-    let Json::Object(item) = item else {
-        return Err(BadEvent {
-            id: None,
-            problem: invalid(format!("events[{i}]"), "must be an object"),
-        });
-    };
-    let id = text_field(item, "id", at("id"))
-        .and_then(|text| OpaqueId::parse(&text).map_err(|p| invalid(at("id"), p)))
-        .map_err(|problem| BadEvent { id: None, problem })?;
-    let rest = |problem: MeasureError| BadEvent {
-        id: Some(id.clone()),
-        problem,
-    };
-    let kind_text = text_field(item, "type", at("type")).map_err(rest)?;
-    let kind = EventKind::parse(&kind_text).ok_or_else(|| {
-        rest(invalid(
-            at("type"),
+    let at = format!("events[{i}]");
+    let mut r = ObjectReader::new(item, &at, Mode::StopAtFirst).ok_or_else(|| BadEvent {
+        id: None,
+        problem: invalid(&at, "must be an object"),
+    })?;
+    let id = r.read("id", Some("is missing"), |v| {
+        let text = v.as_str().ok_or("must be text")?;
+        OpaqueId::parse(text)
+    });
+    let kind = r.read("type", Some("is missing"), |v| {
+        let text = v.as_str().ok_or("must be text")?;
+        EventKind::parse(text).ok_or_else(|| {
             format!(
                 "{} is not an event; use impression, viewable, open or dismiss",
-                json::quoted(&kind_text)
-            ),
-        ))
+                json::quoted(text)
+            )
+        })
+    });
+    let show = r.read("show", Some("is missing"), |v| {
+        let text = v.as_str().ok_or("must be text")?;
+        ShowRef::parse_key(text).ok_or_else(|| {
+            "must be the show as the player spells it: <channel>.<product>.<show>.<tag>".into()
+        })
+    });
+    // The id, when that much is sound, answers for the event.
+    first_problem(r).map_err(|problem| BadEvent {
+        id: id.clone(),
+        problem,
     })?;
-    let show_text = text_field(item, "show", at("show")).map_err(rest)?;
-    let show = ShowRef::parse_key(&show_text).ok_or_else(|| {
-        rest(invalid(
-            at("show"),
-            "must be the show as the player spells it: <channel>.<product>.<show>.<tag>",
-        ))
-    })?;
+    let (Some(id), Some(kind), Some(show)) = (id, kind, show) else {
+        return Err(BadEvent {
+            id: None,
+            problem: invalid(&at, "must be an object"),
+        });
+    };
     Ok(ViewerEvent { id, kind, show })
 }
 

@@ -114,14 +114,15 @@ pub struct Params {
 pub enum Reading {
     /// Only wordmarks the keypoint path has not found, each where the
     /// keypoint path places one of its references; the whole frame only for
-    /// wordmarks no reference shows legibly. The default: 12-22 ms a read.
+    /// wordmarks no reference shows legibly. The default: one short read a
+    /// wordmark (docs/figures.md).
     #[default]
     WherePlaced,
     /// Every wordmark where it is placed, found or not: for scoring the
     /// signal on its own (`eval-detector`), at a read per placed wordmark.
     EveryPlacement,
     /// The text detector over the whole frame for every wordmark, whatever
-    /// the keypoint path found (62 ms plus each line read): what a product
+    /// the keypoint path found (the text detector plus each line read): what a product
     /// known by its word alone gets, measured for comparison.
     WholeFrame,
 }

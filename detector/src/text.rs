@@ -15,9 +15,9 @@
 //! - where the keypoint path places a reference: the line the wordmark
 //!   occupies in that reference ([`TextReader::find_in_reference`], found
 //!   once) is read straight out of the frame through the placement
-//!   ([`TextReader::read_line`]): one recogniser run, 12-22 ms;
+//!   ([`TextReader::read_line`]): one recogniser run;
 //! - over the whole frame, for a wordmark no reference shows legibly: the
-//!   text detector sees the frame at 480x288 (62 ms) and only boxes whose
+//!   text detector sees the frame at 480x288 and only boxes whose
 //!   shape could hold one of the wordmarks are read ([`find_wordmarks`]).
 //!
 //! Either way the recogniser's work per frame is bounded by [`READ_BUDGET`]:
@@ -37,10 +37,9 @@ pub const DETECTION_MODEL: &str = "ch_PP-OCRv4_det_infer.onnx";
 pub const RECOGNITION_MODEL: &str = "ch_PP-OCRv4_rec_infer.onnx";
 
 /// The text detector's input: a 16:9 frame at 3/8 of 1280x720 (both sides
-/// multiples of 32, as the DB network needs). Measured against 640x352 on
-/// the evaluation set: the same fused recall, the wordmark signal alone a
-/// few points lower on logos under 10% of the width, at 98 ms a frame
-/// instead of 160 (docs/figures.md).
+/// multiples of 32, as the DB network needs). Chosen against 640x352 on
+/// the evaluation set: the same fused recall at about 60% of the time
+/// (docs/figures.md has the figures and their command).
 const DET_W: usize = 480;
 const DET_H: usize = 288;
 /// A pixel is text from this probability (PaddleOCR's default).
@@ -54,9 +53,8 @@ pub const REC_H: usize = 48;
 const REC_WIDTHS: [usize; 3] = [96, 192, 320];
 /// The recogniser's work per frame at most, as the sum of the widths it
 /// reads at (its cost grows with width): a cluttered frame cannot cost more
-/// than two full-width lines (or six short words). Measured against four
-/// lines: the same fused recall (0.958 against 0.961), p95 392 ms against
-/// 494 ms a frame.
+/// than two full-width lines (or six short words). Chosen against four
+/// lines: the same fused recall, a lower p95 (docs/figures.md).
 pub const READ_BUDGET: usize = 2 * 320;
 
 type Plan = Arc<TypedSimplePlan>;
