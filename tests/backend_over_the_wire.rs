@@ -974,7 +974,7 @@ async fn on_tick_hands_over_to_a_successor_execution(env: Arc<Env>) -> Result<()
 /// process; garbage and missing objects are skipped, never fatal.
 async fn builtin_detector_reads_thumbnails_from_s3(env: Arc<Env>) -> Result<(), Failed> {
     use backend::config::{self, Config, Role};
-    use e2e_tests::scenes::{load_sprite, scene, seed_logos_dir, Condition};
+    use detector_eval::scenes::{load_sprite, scene, seed_logos_dir, Condition};
     let s3 = env.clients.s3.clone();
     let seeds = seed_logos_dir();
     for bucket in [BUCKET, "brand-refs"] {

@@ -366,12 +366,20 @@ fn check_cargo(repo: &Repo, args: &[String], problems: &mut Vec<String>) {
 
 /// The directory of workspace member `package`.
 fn package_dir(repo: &Repo, package: &str) -> Option<PathBuf> {
-    [
-        "contract", "detector", "backend", "studio", "tests", "player",
-    ]
-    .into_iter()
-    .map(|d| repo.root.join(d))
-    .find(|d| {
+    // The members as the workspace's Cargo.toml lists them.
+    let manifest = read(&repo.root.join("Cargo.toml"));
+    let members: Vec<String> = manifest
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("members = ["))
+        .map(|l| {
+            l.trim_end_matches(']')
+                .split(',')
+                .map(|m| m.trim().trim_matches('"').to_owned())
+                .filter(|m| !m.is_empty())
+                .collect()
+        })
+        .unwrap_or_default();
+    members.into_iter().map(|d| repo.root.join(d)).find(|d| {
         std::fs::read_to_string(d.join("Cargo.toml"))
             .is_ok_and(|t| t.contains(&format!("name = \"{package}\"")))
     })

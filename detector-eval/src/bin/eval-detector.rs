@@ -2,7 +2,7 @@
 //! recall per condition, the precision/recall trade-off over thresholds, and
 //! the time per frame (one thread) and peak memory.
 //!
-//! `cargo run --release -p e2e-tests --bin eval-detector -- [SCENES_PER_CONDITION] [--products N] [--only a,b] [--save DIR]`
+//! `cargo run --release -p detector-eval --bin eval-detector -- [SCENES_PER_CONDITION] [--products N] [--only a,b] [--save DIR]`
 //!
 //! `--no-text` leaves the wordmark signal out (and its models unread);
 //! `--no-small` leaves out the whole-logo search for small logos
@@ -39,7 +39,7 @@
 
 use anyhow::Context;
 use detector::{gray, Found, Signal, DEFAULT_MIN_CONFIDENCE};
-use e2e_tests::scenes::{
+use detector_eval::scenes::{
     eval_set, made_up_references, scene, score, seed_detector, Condition, Tally,
 };
 use std::time::Instant;
@@ -72,7 +72,7 @@ fn main() -> anyhow::Result<()> {
                     Some(d) if !d.starts_with("--") => {
                         args.next().map(Into::into).unwrap_or_default()
                     }
-                    _ => e2e_tests::real_photos::default_dir(),
+                    _ => detector_eval::real_photos::default_dir(),
                 })
             }
             "--list" => list = true,
@@ -309,7 +309,7 @@ fn real_photos(
     xfeat: Option<std::sync::Arc<detector::xfeat::XFeat>>,
     only: Option<Vec<String>>,
 ) -> anyhow::Result<()> {
-    use e2e_tests::real_photos::{self as real, Counts, Form, Half, Kind};
+    use detector_eval::real_photos::{self as real, Counts, Form, Half, Kind};
     use std::collections::BTreeMap;
     let set = real::load(dir)?;
     let brands: Vec<String> = {
@@ -606,7 +606,7 @@ fn print_times(mut times: Vec<f64>, unit: &str) {
         pct(0.95),
         pct(1.0),
         times.len(),
-        e2e_tests::peak_rss_mib()
+        detector_eval::memory::peak_rss_mib()
     );
 }
 
@@ -655,7 +655,7 @@ fn budget(per_condition: u64) -> anyhow::Result<()> {
     for (products, budget_p95) in [(2usize, "400 ms"), (20, "1 s"), (100, "-")] {
         let mut references = set.references.clone();
         references.extend(made_up_references(products.saturating_sub(2)));
-        let resettable = e2e_tests::reset_peak_rss();
+        let resettable = detector_eval::memory::reset_peak_rss();
         let started = Instant::now();
         let detector = seed_detector(references, detector::Params::default(), true)?;
         let start_up = started.elapsed().as_secs_f64() * 1000.0;
@@ -670,7 +670,7 @@ fn budget(per_condition: u64) -> anyhow::Result<()> {
             }
         }
         let peak = if resettable {
-            e2e_tests::peak_rss_since_reset_mib()
+            detector_eval::memory::peak_rss_since_reset_mib()
         } else {
             None
         }

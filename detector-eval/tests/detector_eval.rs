@@ -5,7 +5,7 @@
 //! reference.
 
 use detector::{gray, DEFAULT_MIN_CONFIDENCE};
-use e2e_tests::scenes::{eval_set, scene, score, seed_detector, Condition, Tally};
+use detector_eval::scenes::{eval_set, scene, score, seed_detector, Condition, Tally};
 
 /// The labels `detector` reports in `frame` at the default threshold, as
 /// `score` takes them.
