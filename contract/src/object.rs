@@ -2,7 +2,9 @@
 //! measurement events: fields are asked for by name, each checked where it
 //! is asked for (so a field's value cannot end up in another's place), every
 //! problem is named by its field's path, and the keys nobody asked for are
-//! reported by [`ObjectReader::finish`].
+//! listed by [`ObjectReader::unknown_keys`] for the caller to judge (the
+//! catalog refuses them; the cue ignores them, as a newer cue may carry
+//! more).
 //!
 //! Two modes: the catalog collects every problem (an author fixes a file in
 //! one pass); the cue and an event batch stop at the first (a player or the
@@ -67,11 +69,6 @@ impl<'a> ObjectReader<'a> {
     /// True once a problem stopped a [`Mode::StopAtFirst`] reader.
     pub fn stopped(&self) -> bool {
         self.mode == Mode::StopAtFirst && !self.problems.is_empty()
-    }
-
-    /// True when no problem has been found.
-    pub fn is_clean(&self) -> bool {
-        self.problems.is_empty()
     }
 
     /// Records a problem with field `name` (a name of this object, or a path
@@ -158,18 +155,6 @@ impl<'a> ObjectReader<'a> {
     pub fn into_problems(self) -> Vec<FieldProblem> {
         self.problems
     }
-
-    /// Every problem found (at most one when stopping at the first), or
-    /// `Ok` when there was none. Unknown keys are the caller's to judge
-    /// ([`ObjectReader::unknown_keys`]): a catalog refuses them, a cue
-    /// ignores them, as a newer cue may carry more.
-    pub fn finish(self) -> Result<(), Vec<FieldProblem>> {
-        if self.problems.is_empty() {
-            Ok(())
-        } else {
-            Err(self.problems)
-        }
-    }
 }
 
 #[cfg(test)]
@@ -191,7 +176,7 @@ mod tests {
         assert_eq!(r.read("e", None, |_| Ok(())), None);
         assert_eq!(r.unknown_keys().collect::<Vec<_>>(), ["extra"]);
         assert_eq!(r.asked(), ["a", "b", "c", "d", "e"]);
-        let problems = r.finish().unwrap_err();
+        let problems = r.into_problems();
         assert_eq!(
             problems,
             [
@@ -223,7 +208,7 @@ mod tests {
         );
         assert!(!checked, "no check runs after the first problem");
         assert_eq!(r.text("z", Some("is missing")), None);
-        assert_eq!(r.finish().unwrap_err().len(), 1);
+        assert_eq!(r.into_problems().len(), 1);
     }
 
     #[test]
@@ -231,8 +216,8 @@ mod tests {
         assert!(ObjectReader::new(&object("[1]"), "", Mode::CollectAll).is_none());
         let empty = object("{}");
         assert_eq!(
-            ObjectReader::new(&empty, "", Mode::CollectAll).map(|r| r.finish()),
-            Some(Ok(()))
+            ObjectReader::new(&empty, "", Mode::CollectAll).map(|r| r.into_problems()),
+            Some(Vec::new())
         );
     }
 }
