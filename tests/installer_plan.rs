@@ -12,11 +12,11 @@
 //! command runs before any test).
 
 use anyhow::{bail, ensure, Context as _};
-use e2e_tests::TempDir;
 use std::collections::{BTreeSet, HashSet};
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use test_support::TempDir;
 
 const PROFILES: [Profile; 3] = [Profile::Run, Profile::Deploy, Profile::Test];
 

@@ -31,8 +31,8 @@ fn products_lists_the_demo_catalog_without_aws_settings() {
 
 #[test]
 fn products_refuses_a_broken_catalog_naming_the_field() {
-    let dir = std::env::temp_dir().join(format!("adctl-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("scratch dir");
+    let temp = test_support::TempDir::new("adctl-cli").expect("scratch dir");
+    let dir = temp.path();
     let bad = dir.join("catalog.json");
     std::fs::write(
         &bad,
@@ -59,5 +59,4 @@ fn products_refuses_a_broken_catalog_naming_the_field() {
         .expect("run adctl");
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("cannot read the catalog"));
-    let _ = std::fs::remove_dir_all(&dir);
 }

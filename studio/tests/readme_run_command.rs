@@ -13,14 +13,16 @@
 //! stands for a clip made here, the moto URL for a moto server started here.
 
 use anyhow::{bail, ensure, Context as _};
-use e2e_tests::{free_port, Moto, TempDir};
 use std::os::unix::process::CommandExt as _;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+use test_support::{free_port, Moto, TempDir};
 
 mod support;
-use support::{get, id3_values, segment_dir, segment_numbers, send_signal};
+use support::{id3_values, segment_dir, segment_numbers};
+use test_support::http::get;
+use test_support::send_signal;
 
 /// A first run builds the player and a release studio from scratch.
 const BUILD_AND_START: Duration = Duration::from_secs(40 * 60);

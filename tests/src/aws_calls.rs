@@ -17,7 +17,6 @@
 //! grant is used by some call. Together: a new call without a grant, or a
 //! grant without a call, fails the README's test command.
 
-use crate::{ACCOUNT, REGION};
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, Method, StatusCode};
@@ -32,6 +31,7 @@ use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
+use test_support::{ACCOUNT, REGION};
 use tokio::sync::oneshot;
 
 /// The roles whose calls the stack must grant. Other callers (the test
@@ -686,7 +686,7 @@ pub fn check_against_reviewed_list(recorded: &[AwsCall], complete: bool) -> Resu
     let mut problems = Vec::new();
     if !new.is_empty() {
         problems.push(format!(
-            "calls the reviewed list lacks (grant them in infra/lib/stack.ts): {new:#?}"
+            "calls the reviewed list lacks (grant them in infra/lib/constructs/): {new:#?}"
         ));
     }
     if complete && !gone.is_empty() {

@@ -1,7 +1,6 @@
-//! Test harness: real servers on 127.0.0.1 free ports, stopped when dropped.
+//! The backend's test harness, over `test-support` (ports, processes, moto,
+//! the raw HTTP client):
 //!
-//! * [`Moto`]: `moto[server]` for DynamoDB and Step Functions (its state
-//!   machines really execute once configured to);
 //! * [`standin::StandIn`]: our IVS / Rekognition / Lambda-Invoke stand-in;
 //! * helpers to build the backend's real [`Pipeline`] against them, and S3
 //!   event fixtures shaped like the ones AWS sends.
@@ -10,155 +9,15 @@ pub mod aws_calls;
 pub mod standin;
 
 use ad_contract::Catalog;
-use anyhow::{bail, Context as _};
 use backend::aws::{DynamoStateStore, IvsPublisher, RekognitionDetector, SfnWorkflow};
 use backend::decision::{Rules, UnixSeconds};
 use backend::handlers::Pipeline;
 use backend::ports::{Clock, RetryPolicy};
 use serde_json::{json, Value};
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-
-pub const REGION: &str = "us-east-1";
-pub const ACCOUNT: &str = "123456789012";
-
-/// A free TCP port on 127.0.0.1.
-pub fn free_port() -> anyhow::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
-/// A temporary folder, unique to this process and tag, removed when dropped.
-pub struct TempDir(pub std::path::PathBuf);
-
-impl TempDir {
-    pub fn new(tag: &str) -> anyhow::Result<Self> {
-        let p = std::env::temp_dir().join(format!("ivs-ads-test-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).with_context(|| format!("creating {}", p.display()))?;
-        Ok(Self(p))
-    }
-
-    pub fn path(&self) -> &std::path::Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// Kills the child when dropped, and (on Linux) when this process dies.
-pub struct ChildGuard(pub Child);
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Makes a spawned child die with the test process, even on a crash.
-#[allow(unsafe_code)]
-pub fn die_with_parent(cmd: &mut Command) -> &mut Command {
-    use std::os::unix::process::CommandExt;
-    // SAFETY: prctl is async-signal-safe; nothing else runs in pre_exec.
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-            Ok(())
-        })
-    }
-}
-
-/// A moto server.
-pub struct Moto {
-    pub url: String,
-    _child: ChildGuard,
-}
-
-/// The Python that has moto: the project's virtual environment, where
-/// `scripts/setup.sh` installs the Python tools, else `python3` on PATH.
-pub fn project_python() -> std::path::PathBuf {
-    let venv = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.cache/venv/bin/python3");
-    if venv.exists() {
-        venv
-    } else {
-        "python3".into()
-    }
-}
-
-impl Moto {
-    /// Starts moto on a free port. `lambda_port` is where moto's Step
-    /// Functions engine sends Lambda Invoke calls (it uses `$MOTO_PORT`).
-    pub fn start(lambda_port: u16) -> anyhow::Result<Self> {
-        let port = free_port()?;
-        let launcher = concat!(env!("CARGO_MANIFEST_DIR"), "/moto_server.py");
-        let mut cmd = Command::new(project_python());
-        cmd.args([launcher, "127.0.0.1", &port.to_string()])
-            .env("MOTO_PORT", lambda_port.to_string())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        let child = die_with_parent(&mut cmd)
-            .spawn()
-            .context("starting moto (scripts/setup.sh test installs it)")?;
-        let moto = Moto {
-            url: format!("http://127.0.0.1:{port}"),
-            _child: ChildGuard(child),
-        };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if http_request(
-                "POST",
-                port,
-                "/moto-api/config",
-                r#"{"stepfunctions":{"execute_state_machine":true}}"#,
-            )
-            .is_ok_and(|(status, _)| (200..300).contains(&status))
-            {
-                return Ok(moto);
-            }
-            if Instant::now() > deadline {
-                bail!("moto did not start on port {port} within 60 s");
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-}
-
-/// A minimal blocking HTTP/1.1 request to 127.0.0.1 (for harness plumbing
-/// only; the code under test talks through the AWS SDK).
-pub fn http_request(
-    method: &str,
-    port: u16,
-    path: &str,
-    body: &str,
-) -> anyhow::Result<(u16, String)> {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port))?;
-    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response)?;
-    let status = response
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .context("no HTTP status")?;
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    Ok((status, body))
-}
+use std::time::Duration;
+use test_support::{sdk_config_as, ACCOUNT, REGION};
 
 /// A clock the test moves.
 #[derive(Default)]
@@ -177,23 +36,6 @@ impl Clock for TestClock {
     fn now(&self) -> UnixSeconds {
         self.0.load(Ordering::SeqCst)
     }
-}
-
-/// The SDK configuration for the tests: static credentials, one region.
-pub async fn sdk_config() -> aws_config::SdkConfig {
-    sdk_config_as("testing").await
-}
-
-/// The SDK configuration of a function playing `role`: the role is the
-/// access key id, which [`aws_calls::RecordingProxy`] reads back.
-pub async fn sdk_config_as(role: &str) -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new(REGION))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            role, "testing", None, None, "tests",
-        ))
-        .load()
-        .await
 }
 
 /// Counts the requests SDK clients send, per operation, retries included:

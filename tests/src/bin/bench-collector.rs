@@ -165,9 +165,8 @@ fn main() -> anyhow::Result<()> {
     );
 
     // The studio: rules and SQLite.
-    let dir = std::env::temp_dir().join(format!("bench-collector-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    let store = studio::measure_store::SqliteMeasureStore::open(&dir.join("measure.db"))?;
+    let dir = test_support::TempDir::new("bench-collector")?;
+    let store = studio::measure_store::SqliteMeasureStore::open(&dir.path().join("measure.db"))?;
     let collector = Collector::new(catalog.clone(), signer.clone());
     let (cpu0, wall0) = (thread_cpu(), Instant::now());
     let mut counted = 0;
@@ -193,7 +192,6 @@ fn main() -> anyhow::Result<()> {
         wall0.elapsed(),
     );
     anyhow::ensure!(counted == events, "counted {counted} of {events}");
-    std::fs::remove_dir_all(&dir)?;
 
     // The Lambda handler, from event text to response text.
     // As deployed: through CloudFront, with the origin secret and each

@@ -22,6 +22,7 @@ use e2e_tests::standin::{ChannelMode, StandIn};
 use e2e_tests::*;
 use lambda_runtime::{Context, LambdaEvent};
 use std::time::Instant;
+use test_support::Moto;
 
 #[derive(Default)]
 struct Series {

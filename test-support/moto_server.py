@@ -8,7 +8,7 @@ backend's concurrency guarantee rests on exactly that atomicity, so the tests
 run moto with requests serialized. Clients stay concurrent; Step Functions
 executions still run on moto's own worker threads.
 
-Usage: python3 tests/moto_server.py HOST PORT   (MOTO_PORT: where Step
+Usage: python3 test-support/moto_server.py HOST PORT   (MOTO_PORT: where Step
 Functions sends Lambda Invoke calls)
 """
 import sys

@@ -1,0 +1,163 @@
+//! The local chain: the demo show's products cued end to end, and
+//! DetectCustomLabels answering.
+
+use super::*;
+
+scenarios!(local_chain_cues_the_demo_products_and_detect_custom_labels_answers,);
+
+/// A demo show frame at `show_secs`, as the JPEG a thumbnail would be.
+fn demo_frame_jpeg(show_secs: f64) -> Vec<u8> {
+    let mut show = studio::demo::Show::new();
+    let raw = show
+        .render(show_secs, std::time::SystemTime::now())
+        .to_vec();
+    let img = image::RgbImage::from_raw(studio::demo::WIDTH, studio::demo::HEIGHT, raw)
+        .expect("frame size");
+    let mut out = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 80)
+        .encode_image(&img)
+        .expect("jpeg");
+    out
+}
+
+async fn local_chain_cues_the_demo_products_and_detect_custom_labels_answers() -> anyhow::Result<()>
+{
+    use aws_sdk_rekognition::primitives::Blob;
+    use aws_sdk_rekognition::types::{Image, S3Object};
+    let moto = &env().moto_url;
+    let thumbs = TempDir::new("chain")?;
+    let studio = Studio::start(&[
+        "--thumbnail-interval",
+        "1",
+        "--thumbnails-dir",
+        thumbs.arg(),
+        "--s3-endpoint",
+        moto,
+        "--s3-bucket",
+        "chain-thumbs",
+    ])?;
+    studio.wait_live(Duration::from_secs(30))?;
+    // The show opens with kestrel (from 3 s): the chain must cue it by itself.
+    let deadline = Instant::now() + Duration::from_secs(25);
+    let mut seen = HashSet::new();
+    let mut cued = None;
+    while cued.is_none() && Instant::now() < deadline {
+        for n in studio.listed()? {
+            if seen.insert(n) {
+                let seg = studio.get(&format!("{}/{n}.ts", segment_dir(&studio.playlist_path)))?;
+                cued = id3_values(&seg.body)?.into_iter().find(|v| {
+                    v.starts_with(r#"{"v":1,"seq":"#)
+                        && v.contains(r#""show":[{"id":"kestrel","left":"#)
+                });
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    anyhow::ensure!(
+        cued.is_some(),
+        "no kestrel cue in the stream within 25 s; stderr: {}",
+        studio.stderr_text()
+    );
+    anyhow::ensure!(
+        studio
+            .stderr_text()
+            .lines()
+            .any(|l| l.contains("products shown") && l.contains("thumbnail_to_cue_ms")),
+        "the chain logs what it showed and how fast"
+    );
+
+    let config = aws_sdk_rekognition::config::Builder::from(&sdk_config().await)
+        .endpoint_url(studio.base())
+        .build();
+    let rekognition = aws_sdk_rekognition::Client::from_conf(config);
+    let arn = "arn:aws:rekognition:us-east-1:123456789012:project/studio/version/builtin/1";
+    let names =
+        |out: &aws_sdk_rekognition::operation::detect_custom_labels::DetectCustomLabelsOutput| {
+            let mut n: Vec<String> = out
+                .custom_labels()
+                .iter()
+                .filter_map(|l| l.name().map(str::to_owned))
+                .collect();
+            n.sort();
+            n
+        };
+    let by_bytes = |jpeg: Vec<u8>, max_results: Option<i32>| {
+        rekognition
+            .detect_custom_labels()
+            .project_version_arn(arn)
+            .image(Image::builder().bytes(Blob::new(jpeg)).build())
+            .set_max_results(max_results)
+            .send()
+    };
+    // By bytes: lumen alone at 40 s, tidewater and kestrel together at 65 s.
+    let out = by_bytes(demo_frame_jpeg(40.0), None).await?;
+    anyhow::ensure!(names(&out) == ["lumen"], "{:?}", names(&out));
+    let label = &out.custom_labels()[0];
+    let b = label
+        .geometry()
+        .and_then(|g| g.bounding_box())
+        .expect("a box");
+    // The demo places lumen at x 800..1160 of 1280.
+    anyhow::ensure!(
+        (b.left().unwrap_or(0.0) - 800.0 / 1280.0).abs() < 0.05,
+        "{b:?}"
+    );
+    anyhow::ensure!(label.confidence().unwrap_or(0.0) >= 60.0);
+    let two = demo_frame_jpeg(65.0);
+    let out = by_bytes(two.clone(), None).await?;
+    anyhow::ensure!(names(&out) == ["kestrel", "tidewater"], "{:?}", names(&out));
+    let out = by_bytes(two, Some(1)).await?;
+    anyhow::ensure!(out.custom_labels().len() == 1, "MaxResults honoured");
+    let out = by_bytes(demo_frame_jpeg(26.5), None).await?;
+    anyhow::ensure!(
+        names(&out).is_empty(),
+        "no product on screen: {:?}",
+        names(&out)
+    );
+
+    // By S3 object: a thumbnail the studio wrote (into moto S3 and its folder).
+    let key = walk(&thumbs.0)
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "jpg"))
+        .max()
+        .and_then(|p| {
+            p.strip_prefix(&thumbs.0)
+                .ok()
+                .map(|k| k.to_string_lossy().into_owned())
+        })
+        .ok_or_else(|| anyhow::anyhow!("no thumbnail written"))?;
+    let by_object = |key: &str, min_confidence: Option<f32>| {
+        let object = S3Object::builder().bucket("chain-thumbs").name(key).build();
+        rekognition
+            .detect_custom_labels()
+            .project_version_arn(arn)
+            .image(Image::builder().s3_object(object).build())
+            .set_min_confidence(min_confidence)
+            .send()
+    };
+    by_object(&key, Some(0.0)).await?;
+
+    // Refusals, as Rekognition words them.
+    let err = by_bytes(b"not an image".to_vec(), None)
+        .await
+        .expect_err("garbage is refused");
+    anyhow::ensure!(err.code() == Some("InvalidImageFormatException"), "{err:?}");
+    let err = by_object("no/such.jpg", None)
+        .await
+        .expect_err("a missing object is refused");
+    anyhow::ensure!(err.code() == Some("InvalidS3ObjectException"), "{err:?}");
+    Ok(())
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = entry.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
