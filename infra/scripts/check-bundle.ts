@@ -34,6 +34,13 @@ const template = JSON.parse(fs.readFileSync(path.join(outDir, templateFile), 'ut
 let checked = 0;
 for (const [id, r] of Object.entries<any>(template.Resources)) {
   if (r.Type !== 'AWS::Lambda::Function' || r.Properties.Runtime !== 'provided.al2023') continue;
+  // The function's own construct id (…/Functions/OnThumbnail/Resource):
+  // logical IDs carry the parent construct's name too.
+  const name = String(r.Metadata['aws:cdk:path'] ?? '').split('/').at(-2);
+  if (!name) {
+    problems.push(`${id}: no aws:cdk:path metadata; synth with path metadata (the default)`);
+    continue;
+  }
   const asset = path.join(outDir, r.Metadata['aws:asset:path']);
   const bootstrap = path.join(asset, 'bootstrap');
   if (!fs.existsSync(bootstrap)) {
@@ -57,7 +64,7 @@ for (const [id, r] of Object.entries<any>(template.Resources)) {
   for (const rel of catalog.referenceImages) {
     if (!fs.existsSync(path.join(asset, rel))) problems.push(`${id}: reference image ${rel} is not packaged`);
   }
-  const readsText = catalog.wordmarks.length > 0 && id.startsWith('OnThumbnail');
+  const readsText = catalog.wordmarks.length > 0 && name === 'OnThumbnail';
   for (const f of TEXT_MODEL_FILES) {
     const packagedModel = path.join(asset, 'text-models', f);
     if (readsText && (!fs.existsSync(packagedModel) || !fs.readFileSync(packagedModel).equals(fs.readFileSync(path.join(TEXT_MODELS_DIR, f))))) {
@@ -71,7 +78,7 @@ for (const [id, r] of Object.entries<any>(template.Resources)) {
   // dependencies, not two).
   // The collector, the aggregator and the report function never detect: they link no
   // detector code, so no model names, whatever the features.
-  const detects = !['Collector', 'Aggregator', 'Report'].some((name) => id.startsWith(name));
+  const detects = !['Collector', 'Aggregator', 'Report'].includes(name);
   const withText = fs.readFileSync(bootstrap).includes(TEXT_MODEL_FILES[0]);
   if (detects && withText !== catalog.wordmarks.length > 0) {
     problems.push(`${id}: bootstrap was built ${withText ? 'with' : 'without'} the text feature, but the catalog ${catalog.wordmarks.length > 0 ? 'has' : 'has no'} wordmarks`);

@@ -172,7 +172,7 @@ function checkStack(title: string, context: Record<string, unknown>, roles: Reco
     const resources = synth(context);
     const resolver = new Resolver(resources);
     const idOf = (type: string, prefix: string) => {
-      const ids = Object.entries(resources).filter(([id, r]) => r.Type === type && id.startsWith(prefix)).map(([id]) => id);
+      const ids = Object.entries(resources).filter(([id, r]) => r.Type === type && id.includes(prefix)).map(([id]) => id);
       assert.equal(ids.length, 1, `one ${type} ${prefix}*`);
       return ids[0];
     };
@@ -209,7 +209,7 @@ function checkStack(title: string, context: Record<string, unknown>, roles: Reco
       test(`${construct}: every call ${callsOf} makes is allowed`, () => {
         assert.ok(made.length > 0, `tests/aws-calls.json has no call of ${callsOf}`);
         const denied = made.filter((c) => !allows(role, c.action, c.resource));
-        assert.deepEqual(denied, [], `denied in AWS; grant them in lib/stack.ts, on exactly these resources`);
+        assert.deepEqual(denied, [], `denied in AWS; grant them in lib/constructs/, on exactly these resources`);
       });
 
       test(`${construct}: every grant is used by a call ${callsOf} makes`, () => {

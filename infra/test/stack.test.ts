@@ -38,7 +38,7 @@ type Resource = { Type: string; Properties?: Record<string, any>; Metadata?: Rec
 const resources = (t: Template): Record<string, Resource> => t.toJSON().Resources;
 const logicalId = (t: Template, type: string, prefix: string): string => {
   const ids = Object.entries(resources(t))
-    .filter(([id, r]) => r.Type === type && id.startsWith(prefix))
+    .filter(([id, r]) => r.Type === type && id.includes(prefix))
     .map(([id]) => id);
   assert.equal(ids.length, 1, `one ${type} named ${prefix}*: ${ids.join(', ')}`);
   return ids[0];
@@ -642,6 +642,16 @@ test('retained and identity-bearing resources keep their logical IDs', () => {
     ['MeasurementKey29F971F0', 'AWS::SecretsManager::Secret', false],
     ['CollectorOriginVerify75278128', 'AWS::SecretsManager::Secret', false],
     ['PlayerDistributionD5D25836', 'AWS::CloudFront::Distribution', false],
+    ['State1C20CC9A', 'AWS::DynamoDB::Table', false],
+    ['Republish024E6D3C', 'AWS::StepFunctions::StateMachine', false],
+    ['OnThumbnailFailed9569EB7A', 'AWS::SQS::Queue', false],
+    ['AggregatorFailed142A6622', 'AWS::SQS::Queue', false],
+    ['MeasurementQueueD5360BB5', 'AWS::Kinesis::Stream', false],
+    ['MeasurementStream', 'AWS::KinesisFirehose::DeliveryStream', false],
+    ['MeasurementDatabase', 'AWS::Glue::Database', false],
+    ['MeasurementEventsTable', 'AWS::Glue::Table', false],
+    ['Alarms04B5A0BF', 'AWS::SNS::Topic', false],
+    ['DashboardReaders3C713829', 'AWS::IAM::ManagedPolicy', false],
   ];
   for (const [id, type, retained] of expected) {
     const resource = all.Resources[id];
@@ -653,6 +663,12 @@ test('retained and identity-bearing resources keep their logical IDs', () => {
   const retainedIds = Object.entries(all.Resources).filter(([, r]) => r.DeletionPolicy === 'Retain').map(([id]) => id).sort();
   assert.deepEqual(retainedIds, expected.filter(([, , r]) => r).map(([id]) => id).sort());
   assert.deepEqual(Object.values(PINNED_LOGICAL_IDS).sort(), expected.map(([id]) => id).filter((id) => !/^Channel\d/.test(id)).sort());
+});
+
+test('the alarm e-mail subscription keeps its logical ID (a new one would ask for confirmation again)', () => {
+  const t = synth({ detector: 'builtin', alarmEmail: 'ops@example.com' });
+  t.hasResource('AWS::SNS::Subscription', { Properties: { Endpoint: 'ops@example.com', Protocol: 'email' } });
+  assert.ok(resources(t).Alarmsopsexamplecom5486E8DD, 'the subscription kept the ID it had before the stack was split into constructs');
 });
 
 test('the dashboard policy is dashboard/content-security-policy.txt', () => {

@@ -617,7 +617,7 @@ struct LambdaPricing {
     per_gb_second: f64,
     per_request: f64,
     /// The stack's memory for on-thumbnail with the built-in detector
-    /// (infra/lib/stack.ts): 1769 MB, one full vCPU.
+    /// (infra/lib/constructs/decision-functions.ts): 1769 MB, one full vCPU.
     memory_gb: f64,
     /// Billed time per invocation besides decoding and detecting: the
     /// thumbnail's S3 read, the state table's transaction and PutMetadata.

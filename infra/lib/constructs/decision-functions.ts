@@ -1,0 +1,128 @@
+// The two functions of the decision core: on-thumbnail (finds the
+// catalog's products in a thumbnail, decides, publishes the cue) and on-tick
+// (one step of the re-publishing workflow), with exactly the grants of the
+// calls they make.
+
+import { Duration, Stack } from 'aws-cdk-lib';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as s3n from 'aws-cdk-lib/aws-s3-notifications';
+import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import type { CatalogFiles } from '../catalog.ts';
+import { lambdaEnvironment } from '../repo.ts';
+import type { Settings } from '../settings.ts';
+import { type Alarms, FIVE_MINUTES, pin, PINNED_LOGICAL_IDS, suppressCheckov } from './common.ts';
+import { RECORDING_PREFIX, type Recordings, THUMBNAIL_OBJECTS, THUMBNAIL_SUFFIX } from './recordings.ts';
+import { allow, LAMBDA_CATALOG_PATH, LAMBDA_TEXT_MODELS_PATH, type RustFunctions } from './rust-function.ts';
+import { type StateAndWorkflow, TABLE_ACTIONS } from './state-and-workflow.ts';
+
+export interface DecisionFunctionsProps {
+  readonly settings: Settings;
+  readonly catalog: CatalogFiles;
+  readonly rust: RustFunctions;
+  readonly recordings: Recordings;
+  readonly state: StateAndWorkflow;
+  /** The show tags' key: both functions stamp cues with it. */
+  readonly measurementKey: secretsmanager.ISecret;
+  readonly alarms: Alarms;
+}
+
+export class DecisionFunctions extends Construct {
+  readonly onThumbnail: lambda.Function;
+  readonly onTick: lambda.Function;
+
+  constructor(scope: Construct, id: string, props: DecisionFunctionsProps) {
+    super(scope, id);
+    const { settings: s, catalog, rust, recordings, state, measurementKey, alarms } = props;
+    const environment = lambdaEnvironment({
+      TABLE_NAME: state.table.tableName,
+      STATE_MACHINE_ARN: state.stateMachineArn,
+      CATALOG_PATH: LAMBDA_CATALOG_PATH,
+      DETECTOR_TEXT_MODELS: LAMBDA_TEXT_MODELS_PATH,
+      MAX_ACTIVE_PRODUCTS: String(s.maxActiveProducts),
+      REPUBLISH_SECONDS: String(s.republishSeconds),
+      // Lambda's async retries deliver events late; an old frame must not
+      // show a product now. Two thumbnail intervals and 30 s.
+      MAX_EVENT_AGE_SECONDS: String(2 * s.thumbnailIntervalSeconds + 30),
+      DETECTOR: s.detector,
+      ...(s.projectVersionArn ? { REKOGNITION_PROJECT_VERSION_ARN: s.projectVersionArn } : {}),
+      MEASUREMENT_KEY_SECRET_ARN: measurementKey.secretArn,
+    });
+
+    const failed = new sqs.Queue(this, 'OnThumbnailFailed', {
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+    pin(failed, PINNED_LOGICAL_IDS.onThumbnailFailed);
+    suppressCheckov(failed, {
+      CKV_AWS_27: 'Encrypted at rest with SSE-SQS (SqsManagedSseEnabled); the check recognizes KMS keys only.',
+    });
+    this.onThumbnail = rust.make(this, 'OnThumbnail', 'on-thumbnail', {
+      description: 'Finds catalog products in an IVS thumbnail, decides what shows, publishes the cue.',
+      environment,
+      // The built-in detector runs on the CPU: 1769 MB is one full vCPU.
+      memorySize: s.detector === 'builtin' ? 1769 : 512,
+      timeout: Duration.seconds(30),
+      // S3 invokes asynchronously: two retries, and a thumbnail older than
+      // five minutes is worthless, so it goes to the queue instead.
+      retryAttempts: 2,
+      maxEventAge: Duration.minutes(5),
+      deadLetterQueue: failed,
+    }, rust.readsText);
+    this.onTick = rust.make(this, 'OnTick', 'on-tick', {
+      description: 'One step of the re-publishing workflow: re-sends the channel cue or clears it.',
+      environment,
+      memorySize: 256,
+      timeout: Duration.seconds(10),
+    });
+    suppressCheckov(this.onTick, {
+      CKV_AWS_116: 'Invoked synchronously by the workflow, whose Retry handles failures; a dead-letter queue applies to asynchronous calls only.',
+    });
+
+    // Least privilege. test/permissions.test.ts holds every grant here to a
+    // call the functions make over the wire, and every such call to a grant.
+    const channelArns = recordings.channels.map((c) => c.attrArn);
+    for (const fn of [this.onThumbnail, this.onTick]) {
+      allow(fn, ['ivs:PutMetadata'], channelArns);
+      allow(fn, TABLE_ACTIONS, [state.table.tableArn]);
+      // The show tags' key, read once at start-up.
+      allow(fn, ['secretsmanager:GetSecretValue'], [measurementKey.secretArn]);
+    }
+    // on-thumbnail starts the workflow; on-tick hands a long show over to a
+    // new execution after MAX_WORKFLOW_STEPS (backend/src/handlers.rs).
+    for (const fn of [this.onThumbnail, this.onTick]) {
+      allow(fn, ['states:StartExecution'], [state.stateMachineArn]);
+    }
+    allow(this.onThumbnail, ['s3:GetObject'], [recordings.bucket.arnForObjects(THUMBNAIL_OBJECTS)]);
+    if (s.detector === 'rekognition' && s.projectVersionArn) {
+      allow(this.onThumbnail, ['rekognition:DetectCustomLabels'], [s.projectVersionArn]);
+    }
+    if (s.detector === 'builtin' && catalog.s3References.length > 0) {
+      const stack = Stack.of(this);
+      allow(
+        this.onThumbnail,
+        ['s3:GetObject'],
+        catalog.s3References.map((r) => stack.formatArn({ service: 's3', region: '', account: '', resource: r.bucket, resourceName: r.key })),
+      );
+    }
+
+    recordings.bucket.addEventNotification(
+      s3.EventType.OBJECT_CREATED,
+      new s3n.LambdaDestination(this.onThumbnail),
+      { prefix: RECORDING_PREFIX, suffix: THUMBNAIL_SUFFIX },
+    );
+
+    alarms.add(this, 'OnThumbnailErrors', this.onThumbnail.metricErrors(FIVE_MINUTES), 'on-thumbnail failed; its logs say which thumbnail and why.');
+    alarms.add(this, 'OnThumbnailThrottles', this.onThumbnail.metricThrottles(FIVE_MINUTES), 'on-thumbnail was throttled: raise the account concurrency or the thumbnail interval.');
+    alarms.add(
+      this,
+      'OnThumbnailFailedEvents',
+      failed.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5), statistic: 'Maximum' }),
+      'thumbnail events gave up after retries and wait in the OnThumbnailFailed queue.',
+    );
+    alarms.add(this, 'OnTickErrors', this.onTick.metricErrors(FIVE_MINUTES), 'on-tick failed; cards may stay up until the workflow retries.');
+  }
+}

@@ -1,0 +1,79 @@
+// Where the stream goes: the IVS channels, their stream keys, and the
+// recording configuration that writes their thumbnails (and recordings) to
+// a private bucket.
+
+import { Duration, Stack } from 'aws-cdk-lib';
+import * as ivs from 'aws-cdk-lib/aws-ivs';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
+import { Construct } from 'constructs';
+import type { Settings } from '../settings.ts';
+import { channelLogicalId, pin, PINNED_LOGICAL_IDS, privateBucket, streamKeyLogicalId } from './common.ts';
+
+/** Where IVS writes (SEQUENTIAL storage) and the S3 filter that picks thumbnails. */
+export const RECORDING_PREFIX = 'ivs/v1/';
+export const THUMBNAIL_SUFFIX = '.jpg';
+/** The thumbnails on-thumbnail may read (a recordings-bucket object pattern). */
+export const THUMBNAIL_OBJECTS = `${RECORDING_PREFIX}*/media/thumbnails/*`;
+
+export class Recordings extends Construct {
+  readonly bucket: s3.Bucket;
+  readonly channels: ivs.CfnChannel[] = [];
+  readonly streamKeys: ivs.CfnStreamKey[] = [];
+
+  constructor(scope: Construct, id: string, props: { settings: Settings }) {
+    super(scope, id);
+    const s = props.settings;
+    const stackName = Stack.of(this).stackName;
+    // Recordings are the operator's data: `cdk destroy` keeps the bucket
+    // (docs/deploy.md, Tear down, says how to delete it).
+    this.bucket = privateBucket(
+      this,
+      'Default',
+      {
+        noAccessLogs: 'Access logs would need a second bucket; thumbnails are transient machine input, read only by the on-thumbnail function.',
+        noVersions: 'IVS writes each thumbnail and segment once under a new key; versions would only keep expired objects longer.',
+      },
+      [
+        {
+          id: 'expire-recordings-and-thumbnails',
+          prefix: RECORDING_PREFIX,
+          expiration: Duration.days(s.retentionDays),
+          abortIncompleteMultipartUploadAfter: Duration.days(1),
+        },
+      ],
+    );
+    pin(this.bucket, PINNED_LOGICAL_IDS.recordings);
+
+    const recording = new ivs.CfnRecordingConfiguration(this, 'RecordingConfiguration', {
+      destinationConfiguration: { s3: { bucketName: this.bucket.bucketName } },
+      thumbnailConfiguration: {
+        recordingMode: 'INTERVAL',
+        targetIntervalSeconds: s.thumbnailIntervalSeconds,
+        storage: ['SEQUENTIAL'],
+        // The built-in detector is measured on 1280x720 frames; Rekognition
+        // gets the full resolution.
+        ...(s.detector === 'builtin' ? { resolution: 'HD' } : {}),
+      },
+      // A broadcaster who drops and reconnects within a minute stays in one
+      // recording (one key prefix).
+      recordingReconnectWindowSeconds: 60,
+    });
+    pin(recording, PINNED_LOGICAL_IDS.recordingConfiguration);
+
+    for (let i = 1; i <= s.channels; i++) {
+      const channel = new ivs.CfnChannel(this, `Channel${i}`, {
+        name: `${stackName}-${i}`,
+        type: s.channelType,
+        latencyMode: 'LOW',
+        recordingConfigurationArn: recording.attrArn,
+      });
+      pin(channel, channelLogicalId(i));
+      this.channels.push(channel);
+      // The channel resource creates no stream key; the key's value is never
+      // an output (Outputs show the command that reads it).
+      const key = new ivs.CfnStreamKey(this, `Channel${i}StreamKey`, { channelArn: channel.attrArn });
+      pin(key, streamKeyLogicalId(i));
+      this.streamKeys.push(key);
+    }
+  }
+}
