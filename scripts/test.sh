@@ -131,6 +131,10 @@ stage_detector() {
 
 stage_tools() {
   step "the docs' commands and the installer's plan"
+  # doc_commands checks each command's flags against the built binaries'
+  # --help (adctl, studio, detect): build them as the tests do first, or a
+  # binary left from an older build would be what it checks.
+  built_as_tested
   cargo_tests "${tools_tests[@]}"
 }
 

@@ -94,6 +94,7 @@ fn item_to_state(item: &HashMap<String, AttributeValue>) -> Result<ChannelState,
     let mut state = ChannelState {
         version: num(item, "version")?,
         lease_until: num(item, "lease_until")?,
+        paused_until: num(item, "paused_until")?,
         ..ChannelState::default()
     };
     if let Some(w) = item.get("workflow") {
@@ -192,7 +193,7 @@ impl StateStore for DynamoStateStore {
             .table_name(&self.table)
             .key("channel", AttributeValue::S(channel_arn.into()))
             .update_expression(
-                "SET #v = :v, products = :p, workflow = :w, lease_until = :l, expires_at = :e",
+                "SET #v = :v, products = :p, workflow = :w, lease_until = :l, paused_until = :pu, expires_at = :e",
             )
             .condition_expression(condition)
             .expression_attribute_names("#v", "version")
@@ -200,6 +201,7 @@ impl StateStore for DynamoStateStore {
             .expression_attribute_values(":p", products_attr(state))
             .expression_attribute_values(":w", AttributeValue::S(state.workflow.clone()))
             .expression_attribute_values(":l", n(state.lease_until))
+            .expression_attribute_values(":pu", n(state.paused_until))
             .expression_attribute_values(":e", n(state.expires_at()));
         if expected_version != 0 {
             request = request.expression_attribute_values(":expected", n(expected_version));
@@ -467,6 +469,7 @@ mod tests {
             version: 7,
             workflow: "c-1-2".into(),
             lease_until: 99,
+            paused_until: 120,
             ..ChannelState::default()
         };
         state.products.insert(
@@ -483,9 +486,14 @@ mod tests {
             ("version".to_owned(), n(7)),
             ("workflow".to_owned(), AttributeValue::S("c-1-2".into())),
             ("lease_until".to_owned(), n(99)),
+            ("paused_until".to_owned(), n(120)),
             ("products".to_owned(), products_attr(&state)),
         ]);
         assert_eq!(item_to_state(&item).unwrap(), state);
+        // An item written before pauses existed reads as not paused.
+        let mut older = item.clone();
+        older.remove("paused_until");
+        assert_eq!(item_to_state(&older).unwrap().paused_until, 0);
     }
 
     #[test]

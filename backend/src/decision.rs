@@ -66,7 +66,16 @@ pub struct ChannelState {
     /// execution only when no lease holds, so a second start is a no-op.
     pub workflow: String,
     pub lease_until: UnixSeconds,
+    /// Automatic showing is paused while `now < paused_until` (the
+    /// operator's `pause`): detections still decide, and report, what they
+    /// would do, but none shows a card. The operator's own `show` still
+    /// does. A pause always ends (at most [`MAX_PAUSE_SECONDS`]), so a
+    /// forgotten one cannot silence a channel for good.
+    pub paused_until: UnixSeconds,
 }
+
+/// The longest pause: a long show. Resuming earlier is the operator's call.
+pub const MAX_PAUSE_SECONDS: u64 = 12 * 3600;
 
 /// Knobs that are not per product.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -113,6 +122,9 @@ pub enum Outcome {
     OverLimit,
     /// The label means no product in the catalog.
     UnknownLabel,
+    /// Eligible, but the operator paused automatic showing for
+    /// `seconds_left` more.
+    Paused { seconds_left: u64 },
 }
 
 impl Outcome {
@@ -125,6 +137,7 @@ impl Outcome {
             Outcome::BelowConfidence { .. } => "below_confidence",
             Outcome::OverLimit => "over_limit",
             Outcome::UnknownLabel => "unknown_label",
+            Outcome::Paused { .. } => "paused",
         }
     }
 }
@@ -276,6 +289,12 @@ impl ChannelState {
         }
     }
 
+    /// Seconds left of the operator's pause, while automatic showing is
+    /// paused.
+    pub fn paused(&self, now: UnixSeconds) -> Option<u64> {
+        (self.paused_until > now).then(|| self.paused_until - now)
+    }
+
     /// True while a workflow execution holds the channel.
     pub fn lease_held(&self, now: UnixSeconds) -> bool {
         !self.workflow.is_empty() && self.lease_until > now
@@ -294,7 +313,7 @@ impl ChannelState {
             .products
             .values()
             .map(|p| p.cooldown_until.max(p.visible_until))
-            .chain([self.lease_until])
+            .chain([self.lease_until, self.paused_until])
             .max()
             .unwrap_or(0);
         last + 7 * 86_400
@@ -437,8 +456,11 @@ pub fn decide(
     new_state.prune(now);
     let version = next_version(state.version, now);
     let mut any_shown = false;
+    let paused = state.paused(now);
     for (i, (id, confidence)) in eligible.into_iter().enumerate() {
-        if i < free {
+        if let Some(seconds_left) = paused {
+            settled.insert(id, Outcome::Paused { seconds_left });
+        } else if i < free {
             // A product listed in `best` is always in the catalog.
             if let Some(product) = catalog.get(&id) {
                 new_state.products.insert(
@@ -570,15 +592,38 @@ pub fn tick(
 
 /// The stream ended (IVS said ChannelNotBroadcasting): forget everything, so
 /// the next broadcast starts fresh, with no stale card or cooldown. A channel
-/// with no state stays without.
+/// with no state stays without. The operator's pause stays: a broadcaster
+/// who drops and reconnects mid-show must not get automatic cards back.
 pub fn reset(state: &ChannelState, now: UnixSeconds) -> Decision {
     if state.version == 0 {
         return Decision::unchanged();
     }
     Decision::write(ChannelState {
         version: next_version(state.version, now),
+        paused_until: state.paused_until,
         ..ChannelState::default()
     })
+}
+
+/// Operator: pause automatic showing for `seconds` (at most
+/// [`MAX_PAUSE_SECONDS`]; a pause already running is replaced), or resume
+/// it (`seconds` = 0). Cards on screen stay until their end (`clear_all`
+/// takes them off); no cue changes, so none is published. Unchanged when
+/// it changes nothing.
+pub fn set_pause(state: &ChannelState, seconds: u64, now: UnixSeconds) -> Decision {
+    let paused_until = if seconds == 0 {
+        0
+    } else {
+        now.saturating_add(seconds.min(MAX_PAUSE_SECONDS))
+    };
+    if paused_until == state.paused_until || (seconds == 0 && state.paused(now).is_none()) {
+        return Decision::unchanged();
+    }
+    let mut new_state = state.clone();
+    new_state.prune(now);
+    new_state.paused_until = paused_until;
+    new_state.version = next_version(state.version, now);
+    Decision::write(new_state)
 }
 
 /// Operator override: show `product` now, ignoring its cooldown. When the

@@ -64,6 +64,19 @@ pub async fn clear(p: &Pipeline, channel: &str) -> Result<Cue, OperatorError> {
     Ok(publish_cue(p, channel, &cue).await?)
 }
 
+/// Pauses automatic showing on the channel for `seconds` (at most
+/// [`decision::MAX_PAUSE_SECONDS`]), or resumes it (`seconds` = 0). Cards
+/// already up stay until their end; the operator's `show` still works.
+/// Returns when the pause ends (0: not paused), by the server's clock.
+pub async fn pause(p: &Pipeline, channel: &str, seconds: u64) -> Result<u64, OperatorError> {
+    check_channel(channel)?;
+    let (_, state) = save_with_retry(p, channel, |state, now| {
+        decision::set_pause(state, seconds, now)
+    })
+    .await?;
+    Ok(state.paused_until)
+}
+
 /// The channel's state as JSON, with the cue a viewer would get now.
 pub async fn state(p: &Pipeline, channel: &str) -> Result<Value, OperatorError> {
     check_channel(channel)?;
@@ -94,6 +107,8 @@ pub async fn state(p: &Pipeline, channel: &str) -> Result<Value, OperatorError> 
         "workflow": state.workflow,
         "workflow_running": state.lease_held(now),
         "lease_until": state.lease_until,
+        "paused": state.paused(now).is_some(),
+        "paused_until": state.paused_until,
         "products": products,
         // What a viewer joining now would be sent.
         "cue_now": cue_as_sent(p, channel, &state.cue_at(now))

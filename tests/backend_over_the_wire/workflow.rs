@@ -6,6 +6,7 @@ use super::*;
 scenarios!(
     late_joiner_gets_the_republished_cue,
     operator_show_state_clear,
+    operator_pause_holds_automatic_cards_until_resumed,
     on_tick_hands_over_to_a_successor_execution,
 );
 
@@ -189,6 +190,47 @@ async fn operator_show_state_clear(env: Arc<Env>) -> Result<(), Failed> {
     ensure(
         err.to_string().contains("not an IVS channel ARN"),
         err.to_string(),
+    )
+}
+
+/// The operator's pause, as `adctl pause` runs it: kept in the state item,
+/// so a thumbnail on-thumbnail handles while paused shows nothing, the
+/// operator's own show still does, and a resume lets the next sighting show.
+async fn operator_pause_holds_automatic_cards_until_resumed(env: Arc<Env>) -> Result<(), Failed> {
+    use backend::operator;
+    let rules = Rules {
+        max_active: 2,
+        ..Rules::default()
+    };
+    let ch = Channel::as_role(&env, &env.operator, "operatorPause", rules);
+    let s = &env.standin.state;
+    let until = operator::pause(&ch.pipeline, &ch.arn, 600).await?;
+    ensure(until == T0 + 600, format!("paused until {until}"))?;
+    let state = operator::state(&ch.pipeline, &ch.arn).await?;
+    ensure(state["paused"] == true, state.to_string())?;
+
+    let report = ch.thumbnail(s, 0, &[("mug", 90.0)]).await?;
+    ensure(report.shown.is_empty(), format!("{report:?}"))?;
+    ensure(
+        accepted_sets(s, &ch.arn).is_empty(),
+        "nothing reached viewers",
+    )?;
+
+    ch.clock.advance(2);
+    operator::show_now(&ch.pipeline, &ch.arn, "cap").await?;
+    ensure(
+        accepted_sets(s, &ch.arn) == [r#"{"v":1,"show":[{"id":"cap","left":10}]}"#],
+        format!("{:?}", accepted_sets(s, &ch.arn)),
+    )?;
+
+    ch.clock.advance(1);
+    operator::pause(&ch.pipeline, &ch.arn, 0).await?;
+    let state = operator::state(&ch.pipeline, &ch.arn).await?;
+    ensure(state["paused"] == false, state.to_string())?;
+    let report = ch.thumbnail(s, 1, &[("mug", 90.0)]).await?;
+    ensure(
+        report.shown == vec![format!("{} mug", ch.arn)],
+        format!("{report:?}"),
     )
 }
 

@@ -54,6 +54,22 @@ enum Command {
         #[arg(long)]
         channel: String,
     },
+    /// Pause automatic showing on a channel: detections show no card until
+    /// `resume` or the pause's end (cards already up stay; `show` still
+    /// works). Its end is reckoned by this machine's clock, as `show`'s is.
+    Pause {
+        #[arg(long)]
+        channel: String,
+        /// How long, in seconds (at most 12 hours).
+        #[arg(long, default_value_t = backend::decision::MAX_PAUSE_SECONDS,
+              value_parser = clap::value_parser!(u64).range(1..=backend::decision::MAX_PAUSE_SECONDS))]
+        seconds: u64,
+    },
+    /// Resume automatic showing on a channel.
+    Resume {
+        #[arg(long)]
+        channel: String,
+    },
     /// Print a channel's state as JSON.
     State {
         #[arg(long)]
@@ -241,6 +257,14 @@ async fn main() -> anyhow::Result<()> {
         Command::Clear { channel } => {
             let cue = backend::operator::clear(&pipeline, &channel).await?;
             serde_json::json!({ "published": cue.encode().unwrap_or_default() })
+        }
+        Command::Pause { channel, seconds } => {
+            let until = backend::operator::pause(&pipeline, &channel, seconds).await?;
+            serde_json::json!({ "paused_until": until })
+        }
+        Command::Resume { channel } => {
+            backend::operator::pause(&pipeline, &channel, 0).await?;
+            serde_json::json!({ "paused_until": 0 })
         }
         Command::State { channel } => backend::operator::state(&pipeline, &channel).await?,
         Command::Products | Command::Report { .. } | Command::Reconcile { .. } => {

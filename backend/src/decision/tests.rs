@@ -474,6 +474,8 @@ enum Event {
     },
     ForceShow(usize),
     ClearAll,
+    /// The operator pauses for so many seconds, or resumes (0).
+    Pause(u64),
     Reset,
     /// The owner's start failed (or a stranger's claim is refused).
     ReleaseLease {
@@ -487,6 +489,7 @@ fn event() -> impl Strategy<Value = Event> {
         3 => (any::<bool>(), proptest::bool::weighted(0.2)).prop_map(|(owner, last)| Event::Tick { owner, last }),
         1 => (0usize..4).prop_map(Event::ForceShow),
         1 => Just(Event::ClearAll),
+        1 => prop_oneof![Just(0u64), 1u64..40, Just(u64::MAX)].prop_map(Event::Pause),
         1 => Just(Event::Reset),
         1 => any::<bool>().prop_map(|owner| Event::ReleaseLease { owner }),
     ]
@@ -518,6 +521,11 @@ proptest! {
                 Event::Thumbnail(dets) => {
                     let dets: Vec<_> = dets.iter().map(|&(l, c)| det(labels[l], c)).collect();
                     let d = decide(&dets, &catalog, &state, now, &rules, "chan");
+                    // Paused: nothing shows by itself, whatever is seen.
+                    if state.paused(now).is_some() {
+                        prop_assert!(d.labels.iter().all(|l| l.outcome != Outcome::Shown), "{:?}", d.labels);
+                        prop_assert!(d.cue.is_none());
+                    }
                     (d.new_state, d.cue, d.start_workflow)
                 }
                 Event::Tick { owner: mine, last } => {
@@ -547,10 +555,21 @@ proptest! {
                     prop_assert!(d.cue.as_ref().is_some_and(Cue::is_clear));
                     (d.new_state, d.cue, d.start_workflow)
                 }
+                Event::Pause(seconds) => {
+                    let d = set_pause(&state, *seconds, now);
+                    let after = d.new_state.as_ref().unwrap_or(&state);
+                    prop_assert_eq!(after.paused(now).is_some(), *seconds > 0, "{:?}", event);
+                    prop_assert!(after.paused_until <= now + MAX_PAUSE_SECONDS);
+                    // Pausing changes no card.
+                    prop_assert!(d.cue.is_none() && d.start_workflow.is_none());
+                    prop_assert_eq!(after.cue_at(now).show, state.cue_at(now).show);
+                    (d.new_state, d.cue, d.start_workflow)
+                }
                 Event::Reset => {
                     let d = reset(&state, now);
                     if let Some(s) = &d.new_state {
                         prop_assert!(s.products.is_empty() && s.workflow.is_empty());
+                        prop_assert_eq!(s.paused_until, state.paused_until);
                     }
                     (d.new_state, d.cue, d.start_workflow)
                 }
@@ -606,4 +625,51 @@ fn versions_grow_across_a_lost_item_so_players_keep_applying_cues() {
     );
     assert_eq!(next_version(7, 0), 8);
     assert_eq!(next_version(u64::MAX, u64::MAX), u64::MAX);
+}
+
+#[test]
+fn a_pause_holds_automatic_cards_not_the_operators_and_ends_by_itself() {
+    let rules = Rules::default();
+    let mut state = ChannelState::default();
+    let paused = set_pause(&state, 30, T0);
+    assert!(paused.cue.is_none(), "pausing publishes nothing");
+    state = paused.new_state.unwrap();
+    assert_eq!(state.paused(T0 + 10), Some(20));
+
+    // Seen while paused: reported, not shown.
+    let d = step(&mut state, &[det("mug", 95.0)], T0 + 10, &rules);
+    assert!(d.cue.is_none() && d.new_state.is_none());
+    assert_eq!(d.labels[0].outcome, Outcome::Paused { seconds_left: 20 });
+
+    // The operator's own show still shows.
+    let pinned = force_show(&state, &catalog(), &id("cap"), T0 + 11, &rules, "chan");
+    let pinned_state = pinned.new_state.unwrap();
+    assert_eq!(pinned_state.active(T0 + 11).len(), 1);
+    assert_eq!(
+        pinned_state.paused_until, state.paused_until,
+        "a pin keeps the pause"
+    );
+
+    // The stream dropping and coming back keeps it too.
+    let after_reset = reset(&state, T0 + 12).new_state.unwrap();
+    assert_eq!(after_reset.paused(T0 + 12), Some(18));
+
+    // It ends by itself: the same sighting then shows.
+    let d = step(&mut state, &[det("mug", 95.0)], T0 + 30, &rules);
+    assert_eq!(d.labels[0].outcome, Outcome::Shown);
+
+    // Resuming ends it at once; resuming what is not paused changes nothing.
+    let mut state = set_pause(&ChannelState::default(), 600, T0)
+        .new_state
+        .unwrap();
+    state = set_pause(&state, 0, T0 + 1).new_state.unwrap();
+    assert_eq!(state.paused(T0 + 1), None);
+    assert!(set_pause(&state, 0, T0 + 2).new_state.is_none());
+    // However long asked for, a pause ends within MAX_PAUSE_SECONDS, and the
+    // item is kept (its TTL) at least until then.
+    let long = set_pause(&ChannelState::default(), u64::MAX, T0)
+        .new_state
+        .unwrap();
+    assert_eq!(long.paused_until, T0 + MAX_PAUSE_SECONDS);
+    assert!(long.expires_at() > long.paused_until);
 }
