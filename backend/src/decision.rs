@@ -626,13 +626,29 @@ pub fn set_pause(state: &ChannelState, seconds: u64, now: UnixSeconds) -> Decisi
     Decision::write(new_state)
 }
 
-/// Operator override: show `product` now, ignoring its cooldown. When the
-/// channel is at `max_active`, the card closest to its end makes room.
-/// Unchanged when `product` is not in the catalog.
+/// Operator override: show `product` now, ignoring its cooldown, for its
+/// display time. See [`pin`].
 pub fn force_show(
     state: &ChannelState,
     catalog: &Catalog,
     product: &ProductId,
+    now: UnixSeconds,
+    rules: &Rules,
+    channel_id: &str,
+) -> Decision {
+    pin(state, catalog, product, None, now, rules, channel_id)
+}
+
+/// Operator override: show `product` now, ignoring its cooldown, for
+/// `seconds` (1 to [`ad_contract::MAX_DISPLAY_SECONDS`]) or else its
+/// display time; its cooldown follows the card's end. When the channel is
+/// at `max_active`, the card closest to its end makes room. Unchanged when
+/// `product` is not in the catalog.
+pub fn pin(
+    state: &ChannelState,
+    catalog: &Catalog,
+    product: &ProductId,
+    seconds: Option<u32>,
     now: UnixSeconds,
     rules: &Rules,
     channel_id: &str,
@@ -660,9 +676,13 @@ pub fn force_show(
         }
     }
     let version = next_version(state.version, now);
-    new_state
-        .products
-        .insert(product.clone(), ProductState::shown(p, now, 100.0, version));
+    let mut shown = ProductState::shown(p, now, 100.0, version);
+    if let Some(seconds) = seconds {
+        let seconds = u64::from(seconds.clamp(1, ad_contract::MAX_DISPLAY_SECONDS));
+        shown.visible_until = now + seconds;
+        shown.cooldown_until = now + seconds + u64::from(p.cooldown_seconds);
+    }
+    new_state.products.insert(product.clone(), shown);
     new_state.version = version;
     let start = take_lease_if_free(state, &mut new_state, now, rules, channel_id);
     let cue = new_state.cue_at(now);
@@ -675,16 +695,41 @@ pub fn force_show(
 pub fn clear_all(state: &ChannelState, catalog: &Catalog, now: UnixSeconds) -> Decision {
     let mut new_state = state.clone();
     for (id, s) in new_state.products.iter_mut() {
-        if s.visible_until > now {
-            s.visible_until = now;
-            let cooldown = catalog.get(id).map_or(0, |p| u64::from(p.cooldown_seconds));
-            s.cooldown_until = now + cooldown;
-        }
+        end_card(s, id, catalog, now);
     }
     new_state.prune(now);
     new_state.version = next_version(state.version, now);
     let cue = Cue::clear_at(new_state.version);
     Decision::write(new_state).publishing(cue)
+}
+
+/// Operator override: take `product`'s card off now (its cooldown starts
+/// now) and publish the cue of the cards that remain. Unchanged when it is
+/// not showing.
+pub fn unpin(
+    state: &ChannelState,
+    catalog: &Catalog,
+    product: &ProductId,
+    now: UnixSeconds,
+) -> Decision {
+    let mut new_state = state.clone();
+    match new_state.products.get_mut(product) {
+        Some(s) if s.visible_until > now => end_card(s, product, catalog, now),
+        _ => return Decision::unchanged(),
+    }
+    new_state.prune(now);
+    new_state.version = next_version(state.version, now);
+    let cue = new_state.cue_at(now);
+    Decision::write(new_state).publishing(cue)
+}
+
+/// Ends a card showing at `now`; its cooldown starts now.
+fn end_card(s: &mut ProductState, id: &ProductId, catalog: &Catalog, now: UnixSeconds) {
+    if s.visible_until > now {
+        s.visible_until = now;
+        let cooldown = catalog.get(id).map_or(0, |p| u64::from(p.cooldown_seconds));
+        s.cooldown_until = now + cooldown;
+    }
 }
 
 /// The workflow `execution` could not start: give its lease back, so the

@@ -32,14 +32,29 @@ fn check_channel(arn: &str) -> Result<(), OperatorError> {
 /// Shows `product` on the channel now, ignoring its cooldown; returns the cue
 /// published.
 pub async fn show_now(p: &Pipeline, channel: &str, product: &str) -> Result<Cue, OperatorError> {
-    check_channel(channel)?;
-    let id = ProductId::parse(product)
+    pin(p, channel, product, None).await
+}
+
+fn catalog_product(p: &Pipeline, product: &str) -> Result<ProductId, OperatorError> {
+    ProductId::parse(product)
         .ok()
         .filter(|id| p.catalog.get(id).is_some())
-        .ok_or_else(|| OperatorError::UnknownProduct(product.into()))?;
+        .ok_or_else(|| OperatorError::UnknownProduct(product.into()))
+}
+
+/// Shows `product` on the channel now, ignoring its cooldown, for `seconds`
+/// or else its display time ([`decision::pin`]); returns the cue published.
+pub async fn pin(
+    p: &Pipeline,
+    channel: &str,
+    product: &str,
+    seconds: Option<u32>,
+) -> Result<Cue, OperatorError> {
+    check_channel(channel)?;
+    let id = catalog_product(p, product)?;
     let channel_id = channel_id_of(channel).to_owned();
     let (decision, _) = save_with_retry(p, channel, |state, now| {
-        decision::force_show(state, &p.catalog, &id, now, &p.rules, &channel_id)
+        decision::pin(state, &p.catalog, &id, seconds, now, &p.rules, &channel_id)
     })
     .await?;
     let cue = decision
@@ -50,6 +65,26 @@ pub async fn show_now(p: &Pipeline, channel: &str, product: &str) -> Result<Cue,
         start_workflow(p, channel, execution).await;
     }
     Ok(cue)
+}
+
+/// Takes `product`'s card off the channel now (its cooldown starts now) and
+/// publishes the cue of the cards that remain; `None` when it was not
+/// showing (nothing is published).
+pub async fn unpin(
+    p: &Pipeline,
+    channel: &str,
+    product: &str,
+) -> Result<Option<Cue>, OperatorError> {
+    check_channel(channel)?;
+    let id = catalog_product(p, product)?;
+    let (decision, _) = save_with_retry(p, channel, |state, now| {
+        decision::unpin(state, &p.catalog, &id, now)
+    })
+    .await?;
+    match decision.cue {
+        Some(cue) => Ok(Some(publish_cue(p, channel, &cue).await?)),
+        None => Ok(None),
+    }
 }
 
 /// Takes every card off the channel now (cooldowns start now) and publishes

@@ -43,7 +43,8 @@ const MAX_WORDMARK: usize = 32;
 const MAX_DESCRIPTION: usize = 280;
 const MAX_LABEL: usize = 256;
 const MAX_URL: usize = 2048;
-const MAX_DISPLAY_SECONDS: u32 = 3600;
+/// The longest display window a product may have (and an operator's pin).
+pub const MAX_DISPLAY_SECONDS: u32 = 3600;
 const MAX_COOLDOWN_SECONDS: u32 = 86_400;
 
 /// One product, validated.

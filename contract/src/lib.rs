@@ -26,7 +26,7 @@ pub mod measure;
 pub mod object;
 mod product_id;
 
-pub use catalog::{Catalog, CatalogError, CatalogProblem, Product};
+pub use catalog::{Catalog, CatalogError, CatalogProblem, Product, MAX_DISPLAY_SECONDS};
 pub use cue::{Cue, CueError, CueItem, CUE_VERSION, MAX_CARDS_AT_ONCE, MAX_CUE_BYTES};
 pub use measure::{ChannelId, ShowId, ShowKey, ShowRef, ShowTag};
 pub use product_id::{ProductId, ProductIdError, MAX_PRODUCT_ID_LEN};

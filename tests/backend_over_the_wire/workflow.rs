@@ -7,6 +7,7 @@ scenarios!(
     late_joiner_gets_the_republished_cue,
     operator_show_state_clear,
     operator_pause_holds_automatic_cards_until_resumed,
+    operator_pins_for_a_time_and_unpins_one_card,
     on_tick_hands_over_to_a_successor_execution,
 );
 
@@ -231,6 +232,42 @@ async fn operator_pause_holds_automatic_cards_until_resumed(env: Arc<Env>) -> Re
     ensure(
         report.shown == vec![format!("{} mug", ch.arn)],
         format!("{report:?}"),
+    )
+}
+
+/// The operator's pin for a time given and unpin of one card, as adctl runs
+/// them: viewers get the cue of what remains.
+async fn operator_pins_for_a_time_and_unpins_one_card(env: Arc<Env>) -> Result<(), Failed> {
+    use backend::operator;
+    let rules = Rules {
+        max_active: 2,
+        ..Rules::default()
+    };
+    let ch = Channel::as_role(&env, &env.operator, "operatorPin", rules);
+    let s = &env.standin.state;
+    operator::pin(&ch.pipeline, &ch.arn, "mug", Some(45)).await?;
+    ch.clock.advance(1);
+    operator::pin(&ch.pipeline, &ch.arn, "cap", None).await?;
+    ch.clock.advance(1);
+    let unpinned = operator::unpin(&ch.pipeline, &ch.arn, "mug").await?;
+    ensure(unpinned.is_some(), "mug was showing")?;
+    let again = operator::unpin(&ch.pipeline, &ch.arn, "mug").await?;
+    ensure(again.is_none(), "nothing to unpin the second time")?;
+    ensure(
+        accepted_sets(s, &ch.arn)
+            == [
+                r#"{"v":1,"show":[{"id":"mug","left":45}]}"#,
+                r#"{"v":1,"show":[{"id":"cap","left":10},{"id":"mug","left":44}]}"#,
+                r#"{"v":1,"show":[{"id":"cap","left":9}]}"#,
+            ],
+        format!("{:?}", accepted_sets(s, &ch.arn)),
+    )?;
+    let err = operator::unpin(&ch.pipeline, &ch.arn, "nope")
+        .await
+        .unwrap_err();
+    ensure(
+        err.to_string().contains("not in the catalog"),
+        err.to_string(),
     )
 }
 

@@ -48,6 +48,17 @@ enum Command {
         channel: String,
         #[arg(long)]
         product: String,
+        /// For this many seconds instead of its display time (at most an
+        /// hour, as a catalog's display time).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=i64::from(ad_contract::MAX_DISPLAY_SECONDS)))]
+        seconds: Option<u32>,
+    },
+    /// Take one product's card off a channel now (its cooldown starts).
+    Unpin {
+        #[arg(long)]
+        channel: String,
+        #[arg(long)]
+        product: String,
     },
     /// Take every card off a channel now.
     Clear {
@@ -250,9 +261,17 @@ async fn main() -> anyhow::Result<()> {
     let clients = Clients::new(&sdk_config(&config.region).await);
     let pipeline = build_pipeline(&config, &clients, false).await?;
     let out = match cli.command {
-        Command::Show { channel, product } => {
-            let cue = backend::operator::show_now(&pipeline, &channel, &product).await?;
+        Command::Show {
+            channel,
+            product,
+            seconds,
+        } => {
+            let cue = backend::operator::pin(&pipeline, &channel, &product, seconds).await?;
             serde_json::json!({ "published": cue.encode().unwrap_or_default() })
+        }
+        Command::Unpin { channel, product } => {
+            let cue = backend::operator::unpin(&pipeline, &channel, &product).await?;
+            serde_json::json!({ "published": cue.and_then(|c| c.encode().ok()) })
         }
         Command::Clear { channel } => {
             let cue = backend::operator::clear(&pipeline, &channel).await?;

@@ -473,6 +473,9 @@ enum Event {
         last: bool,
     },
     ForceShow(usize),
+    /// A pin for so many seconds (0 and beyond the limit included).
+    Pin(usize, u32),
+    Unpin(usize),
     ClearAll,
     /// The operator pauses for so many seconds, or resumes (0).
     Pause(u64),
@@ -488,6 +491,8 @@ fn event() -> impl Strategy<Value = Event> {
         4 => proptest::collection::vec((0usize..5, 0f32..100.0), 0..4).prop_map(Event::Thumbnail),
         3 => (any::<bool>(), proptest::bool::weighted(0.2)).prop_map(|(owner, last)| Event::Tick { owner, last }),
         1 => (0usize..4).prop_map(Event::ForceShow),
+        1 => (0usize..4, prop_oneof![0u32..40, Just(u32::MAX)]).prop_map(|(i, s)| Event::Pin(i, s)),
+        1 => (0usize..4).prop_map(Event::Unpin),
         1 => Just(Event::ClearAll),
         1 => prop_oneof![Just(0u64), 1u64..40, Just(u64::MAX)].prop_map(Event::Pause),
         1 => Just(Event::Reset),
@@ -547,6 +552,26 @@ proptest! {
                     let d = force_show(&state, &catalog, &id(products[*i]), now, &rules, "chan");
                     if let Some(s) = &d.new_state {
                         prop_assert!(s.active(now).iter().any(|(p, _)| p.as_str() == products[*i]));
+                    }
+                    (d.new_state, d.cue, d.start_workflow)
+                }
+                Event::Pin(i, seconds) => {
+                    let d = pin(&state, &catalog, &id(products[*i]), Some(*seconds), now, &rules, "chan");
+                    if let Some(s) = &d.new_state {
+                        let p = &s.products[&id(products[*i])];
+                        let shown_for = p.visible_until - now;
+                        prop_assert_eq!(shown_for, u64::from((*seconds).clamp(1, ad_contract::MAX_DISPLAY_SECONDS)));
+                    }
+                    (d.new_state, d.cue, d.start_workflow)
+                }
+                Event::Unpin(i) => {
+                    let d = unpin(&state, &catalog, &id(products[*i]), now);
+                    let was_showing = state.active(now).iter().any(|(p, _)| p.as_str() == products[*i]);
+                    prop_assert_eq!(d.new_state.is_some(), was_showing);
+                    if let Some(s) = &d.new_state {
+                        prop_assert!(!s.active(now).iter().any(|(p, _)| p.as_str() == products[*i]));
+                        // The others stay as they were.
+                        prop_assert_eq!(s.active(now).len() + 1, state.active(now).len());
                     }
                     (d.new_state, d.cue, d.start_workflow)
                 }
@@ -672,4 +697,40 @@ fn a_pause_holds_automatic_cards_not_the_operators_and_ends_by_itself() {
         .unwrap();
     assert_eq!(long.paused_until, T0 + MAX_PAUSE_SECONDS);
     assert!(long.expires_at() > long.paused_until);
+}
+
+#[test]
+fn a_pin_lasts_the_time_given_and_an_unpin_takes_one_card_off() {
+    let rules = Rules {
+        max_active: 2,
+        ..Rules::default()
+    };
+    let catalog = catalog();
+    let state = ChannelState::default();
+    let d = pin(&state, &catalog, &id("mug"), Some(5), T0, &rules, "c");
+    let state = d.new_state.unwrap();
+    assert_eq!(d.cue.unwrap().show[0].seconds_left, 5);
+    // Its cooldown (60 s) follows the pin's end, not the display time's.
+    assert_eq!(state.products[&id("mug")].cooldown_until, T0 + 5 + 60);
+    let state = force_show(&state, &catalog, &id("cap"), T0 + 1, &rules, "c")
+        .new_state
+        .unwrap();
+    assert_eq!(state.active(T0 + 1).len(), 2);
+
+    let d = unpin(&state, &catalog, &id("mug"), T0 + 2);
+    let cue = d.cue.unwrap();
+    let ids: Vec<_> = cue.show.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(ids, ["cap"], "only mug went");
+    let state = d.new_state.unwrap();
+    assert_eq!(state.products[&id("mug")].cooldown_until, T0 + 2 + 60);
+    // Not showing: nothing to do.
+    assert!(unpin(&state, &catalog, &id("mug"), T0 + 3)
+        .new_state
+        .is_none());
+    assert!(unpin(&state, &catalog, &id("tee"), T0 + 3)
+        .new_state
+        .is_none());
+    // The last card unpinned leaves a clear cue.
+    let d = unpin(&state, &catalog, &id("cap"), T0 + 3);
+    assert!(d.cue.unwrap().is_clear());
 }
