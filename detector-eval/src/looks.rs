@@ -321,7 +321,7 @@ pub fn banner(logo: &RgbImage, others: &[RgbImage], rng: &mut XorShift) -> (RgbI
     let height = cell_h + 120;
     let mut out = RgbImage::from_pixel(width, height, ground);
     let ink = colour_apart(rng, luma(ground), 110.0);
-    studio::font::draw_text(&mut out, gap as i64, 14, 4, ink, "POWERED BY");
+    demo_show::font::draw_text(&mut out, gap as i64, 14, 4, ink, "POWERED BY");
     let mut x = gap;
     let mut logo_at = [0; 4];
     for (tile, is_logo) in &tiles {
@@ -338,6 +338,6 @@ pub fn banner(logo: &RgbImage, others: &[RgbImage], rng: &mut XorShift) -> (RgbI
         line.push_str(words[rng.below(words.len())]);
         line.push(' ');
     }
-    studio::font::draw_text(&mut out, gap as i64, (height - 44) as i64, 3, ink, &line);
+    demo_show::font::draw_text(&mut out, gap as i64, (height - 44) as i64, 3, ink, &line);
     (out, logo_at)
 }

@@ -407,7 +407,7 @@ fn background(rng: &mut XorShift) -> RgbImage {
                     .map(|_| (b'A' + rng.below(26) as u8) as char)
                     .collect();
                 let (x, y) = (rng.below(1100) as i64, rng.below(680) as i64);
-                studio::font::draw_text(
+                demo_show::font::draw_text(
                     &mut img,
                     x,
                     y,
@@ -845,9 +845,9 @@ pub fn eval_set() -> anyhow::Result<EvalSet> {
         })?);
         positives.push(load_sprite(label, &path)?);
     }
-    let others = studio::demo::PRODUCTS
+    let others = demo_show::demo::PRODUCTS
         .iter()
-        .filter_map(|p| studio::demo::logo(p))
+        .filter_map(|p| demo_show::demo::logo(p))
         .map(|img| Sprite {
             label: None,
             image: trimmed(&img),
@@ -882,8 +882,8 @@ pub fn made_up_references(n: usize) -> Vec<detector::Reference> {
             let word: String = (0..5 + rng.below(4))
                 .map(|_| (b'A' + rng.below(26) as u8) as char)
                 .collect();
-            studio::font::draw_text(&mut card, 20, 60, 6, random_colour(&mut rng), &word);
-            studio::font::draw_text(
+            demo_show::font::draw_text(&mut card, 20, 60, 6, random_colour(&mut rng), &word);
+            demo_show::font::draw_text(
                 &mut card,
                 20,
                 140,

@@ -12,7 +12,7 @@ pub const FPS: u32 = 30;
 
 /// The demo catalog, served at `/demo/catalog.json`; its image paths are
 /// relative to it and are the logos drawn by [`logo`].
-pub const CATALOG_JSON: &str = include_str!("../demo/catalog.json");
+pub const CATALOG_JSON: &str = include_str!("../../studio/demo/catalog.json");
 
 /// The demo products' ids, which are also their detection labels.
 pub const PRODUCTS: [&str; 3] = ["kestrel", "lumen", "tidewater"];
@@ -336,13 +336,18 @@ impl Show {
             blit(&mut self.frame, logo, x as i64, a.y + bob as i64);
         }
 
-        let clock = crate::civil::Utc::from_system_time(now);
+        // The UTC time of day, to the tenth of a second.
+        let ms = now
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis()
+            % 86_400_000;
         let text = format!(
             "{:02}:{:02}:{:02}.{}",
-            clock.hour,
-            clock.minute,
-            clock.second,
-            clock.millis / 100
+            ms / 3_600_000,
+            ms / 60_000 % 60,
+            ms / 1000 % 60,
+            ms % 1000 / 100
         );
         fill_rect(&mut self.frame, 930, 30, 320, 56, Rgb([12, 14, 22]));
         font::draw_text(&mut self.frame, 946, 42, 5, Rgb([240, 240, 240]), &text);
@@ -393,7 +398,7 @@ mod tests {
     /// demo_logo_files` rewrites them after a change to `logo`.
     #[test]
     fn demo_logo_files_are_what_the_show_draws() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("demo");
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../studio/demo");
         for id in PRODUCTS {
             let path = dir.join(format!("{id}.png"));
             let drawn = logo(id).unwrap();
@@ -403,14 +408,14 @@ mod tests {
             let file = image::open(&path)
                 .unwrap_or_else(|e| {
                     panic!(
-                        "{}: {e}; run UPDATE_DEMO_LOGOS=1 cargo test -p studio demo_logo_files",
+                        "{}: {e}; run UPDATE_DEMO_LOGOS=1 cargo test -p demo-show demo_logo_files",
                         path.display()
                     )
                 })
                 .to_rgb8();
             assert!(
                 file == drawn,
-                "{} differs from logo({id:?}); run UPDATE_DEMO_LOGOS=1 cargo test -p studio demo_logo_files",
+                "{} differs from logo({id:?}); run UPDATE_DEMO_LOGOS=1 cargo test -p demo-show demo_logo_files",
                 path.display()
             );
         }
