@@ -6,7 +6,7 @@
 #      (suppressions carry their reason in the resource's metadata, and
 #      scripts/check-suppressions.ts fails on one that is not needed);
 #   3. asl-validator on the workflow definition the stack deploys;
-#   4. a real synth WITH bundling: the five functions built for arm64 in one
+#   4. a real synth WITH bundling: the six functions built for arm64 in one
 #      cargo lambda build (profile bundle-check: the deploy's target and
 #      features, linked fast), which each function's bundling then finds
 #      built; then scripts/check-bundle.ts on the packages.
@@ -57,14 +57,14 @@ node -e '
   c.products[0].wordmark = c.products[0].id;
   fs.writeFileSync(file, JSON.stringify(c, null, 2));
 ' "$catalog_dir/catalog.json"
-# One build of the five functions, exactly as each function's bundling asks
+# One build of the six functions, exactly as each function's bundling asks
 # for it (from backend/, the same features and profile), so that cargo links
-# them side by side and the five bundling commands find them built: four
+# them side by side and the six bundling commands find them built: four
 # separate builds each linked the backend again (13 + 4 + 3 + 3 minutes with
 # thin LTO, on 2 cores).
-say "cargo lambda build --arm64 --profile bundle-check --features text (the five functions at once)"
+say "cargo lambda build --arm64 --profile bundle-check --features text (the six functions at once)"
 (cd ../backend && cargo lambda build --profile bundle-check --arm64 --features text \
-  --bin on-thumbnail --bin on-tick --bin collector --bin aggregator --bin report)
+  --bin on-thumbnail --bin on-tick --bin operator --bin collector --bin aggregator --bin report)
 say "cdk synth with bundling (each function packaged from that build; on-thumbnail with the text models)"
 rm -rf cdk.out.bundled
 npx --no-install cdk synth --no-notices -q -o cdk.out.bundled -c detector=builtin -c buildProfile=bundle-check \

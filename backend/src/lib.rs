@@ -16,6 +16,7 @@ pub mod local;
 pub mod measure;
 pub mod measure_aws;
 pub mod operator;
+pub mod operator_api;
 pub mod ports;
 pub mod reconcile;
 pub mod report_api;

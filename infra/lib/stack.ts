@@ -75,6 +75,7 @@ export class AdStack extends Stack {
   readonly channels: ivs.CfnChannel[];
   readonly onThumbnail: lambda.Function;
   readonly onTick: lambda.Function;
+  readonly operator: lambda.Function;
   readonly collector: lambda.Function;
   readonly report: lambda.Function;
 
@@ -112,6 +113,7 @@ export class AdStack extends Stack {
     const player = new PlayerSite(this, 'Player', { settings: s, catalog, playerDist, channels: recordings.channels, measurement });
     this.onThumbnail = functions.onThumbnail;
     this.onTick = functions.onTick;
+    this.operator = functions.operator;
     this.collector = measurement.collector;
     this.report = measurement.report;
 
@@ -159,6 +161,11 @@ export class AdStack extends Stack {
       value: `${playerUrl}dashboard/index.html`,
       description: 'the measurement dashboard: sign in with credentials that have the DashboardReaders policy',
     });
+    new CfnOutput(this, 'OperatorUrl', {
+      value: functions.operatorUrl.url,
+      description: 'the operator function URL (IAM-signed POST /operator/<pin|unpin|clear|pause|resume|state>)',
+    });
+    new CfnOutput(this, 'OperatorsPolicy', { value: functions.operators.managedPolicyArn, description: 'attach to whoever may steer the channels' });
     new CfnOutput(this, 'ReportUrl', { value: player.reportUrl.url, description: 'the report function URL (IAM-signed GET /measure/report, /measure/hours)' });
     new CfnOutput(this, 'DashboardReadersPolicy', { value: player.dashboardReaders.managedPolicyArn, description: 'attach to whoever may read the reports' });
     new CfnOutput(this, 'ReportCommand', {

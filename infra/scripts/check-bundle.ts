@@ -87,7 +87,7 @@ for (const [id, r] of Object.entries<any>(template.Resources)) {
   console.log(`  ${id}: arm64 bootstrap ${mb} MiB, catalog.json, ${catalog.referenceImages.length} reference image(s)${readsText ? ', text models' : ''}`);
   checked++;
 }
-if (checked < 5) problems.push(`expected the on-thumbnail, on-tick, collector, aggregator and report functions, found ${checked}`);
+if (checked < 6) problems.push(`expected the on-thumbnail, on-tick, operator, collector, aggregator and report functions, found ${checked}`);
 if (problems.length > 0) {
   console.error(problems.map((p) => `  - ${p}`).join('\n'));
   process.exit(1);

@@ -200,6 +200,7 @@ function checkStack(title: string, context: Record<string, unknown>, roles: Reco
       Collector: resources[idOf('AWS::Lambda::Function', 'Collector')].Properties!.Role['Fn::GetAtt'][0],
       Aggregator: resources[idOf('AWS::Lambda::Function', 'Aggregator')].Properties!.Role['Fn::GetAtt'][0],
       Report: resources[idOf('AWS::Lambda::Function', 'Report')].Properties!.Role['Fn::GetAtt'][0],
+      Operator: resources[idOf('AWS::Lambda::Function', 'Operator')].Properties!.Role['Fn::GetAtt'][0],
     };
 
     for (const [construct, callsOf] of Object.entries(roles)) {
@@ -234,6 +235,7 @@ checkStack('Rekognition detector', { projectVersionArn: PROJECT_VERSION_ARN, cha
   Collector: 'collector',
   Aggregator: 'aggregator',
   Report: 'report',
+  Operator: 'operator-function',
 });
 
 const catalogDir = fs.mkdtempSync(path.join(os.tmpdir(), 'catalog-permissions-'));
@@ -249,6 +251,7 @@ checkStack('built-in detector', { detector: 'builtin', catalog: path.join(catalo
   Collector: 'collector',
   Aggregator: 'aggregator',
   Report: 'report',
+  Operator: 'operator-function',
 });
 
 describe('the evaluator itself', () => {

@@ -227,6 +227,33 @@ describe('Rekognition detector, two channels', () => {
     ]);
   });
 
+  test('operator function: the on-tick grants (no more), an IAM-only URL, an Operators policy for exactly it, an alarm', () => {
+    const operator = logicalId(t, 'AWS::Lambda::Function', 'FunctionsOperator');
+    const p = resources(t)[operator].Properties!;
+    assert.deepEqual(p.Architectures, ['arm64']);
+    assert.deepEqual(p.Environment.Variables.MEASUREMENT_KEY_SECRET_ARN, { Ref: secret });
+    const got = statementsOf(t, p.Role['Fn::GetAtt'][0]).map((st) => [actionsOf(st).join(','), JSON.stringify(st.Resource)]).sort();
+    assert.deepEqual(got, [
+      ['dynamodb:GetItem,dynamodb:UpdateItem', JSON.stringify(getAtt(table))],
+      ['ivs:PutMetadata', JSON.stringify(channels.map((c) => getAtt(c)))],
+      ['logs:CreateLogStream,logs:PutLogEvents', JSON.stringify(getAtt(logicalId(t, 'AWS::Logs::LogGroup', 'OperatorLogs')))],
+      ['secretsmanager:GetSecretValue', JSON.stringify({ Ref: secret })],
+      ['states:StartExecution', JSON.stringify({ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':states:eu-west-1:123456789012:stateMachine:Ads-republish']] })],
+    ]);
+    const url = Object.values(resources(t)).find((r) => r.Type === 'AWS::Lambda::Url' && JSON.stringify(r.Properties!.TargetFunctionArn) === JSON.stringify(getAtt(operator)))!;
+    assert.equal(url.Properties!.AuthType, 'AWS_IAM', 'nobody steers a channel anonymously');
+    const operators = resources(t)[logicalId(t, 'AWS::IAM::ManagedPolicy', 'Operators')];
+    assert.deepEqual(operators.Properties!.PolicyDocument.Statement, [{
+      Action: 'lambda:InvokeFunctionUrl',
+      Condition: { StringEquals: { 'lambda:FunctionUrlAuthType': 'AWS_IAM' } },
+      Effect: 'Allow',
+      Resource: getAtt(operator),
+    }]);
+    alarmIs('Errors', operator);
+    const outputs = t.toJSON().Outputs as Record<string, { Value: unknown }>;
+    for (const name of ['OperatorUrl', 'OperatorsPolicy']) assert.ok(outputs[name], name);
+  });
+
   test('the workflow may invoke on-tick and nothing else', () => {
     const role = resources(t)[workflow].Properties!.RoleArn['Fn::GetAtt'][0];
     const got = statementsOf(t, role);
@@ -480,7 +507,7 @@ describe('Rekognition detector, two channels', () => {
     assert.match(csp, /connect-src 'self' https:\/\/\*\.lambda-url\.eu-west-1\.on\.aws;/);
     assert.match(csp, /script-src 'self';/);
     // Readers get exactly the signed call, and only on this function's IAM URL.
-    const readers = Object.values(resources(t)).find((r) => r.Type === 'AWS::IAM::ManagedPolicy')!;
+    const readers = resources(t)[PINNED_LOGICAL_IDS.dashboardReaders];
     assert.deepEqual(readers.Properties!.PolicyDocument.Statement, [{
       Action: 'lambda:InvokeFunctionUrl',
       Condition: { StringEquals: { 'lambda:FunctionUrlAuthType': 'AWS_IAM' } },

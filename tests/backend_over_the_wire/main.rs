@@ -244,6 +244,7 @@ mod events;
 mod ivs_limits;
 mod lambda_start;
 mod measurement;
+mod operator_function;
 mod shows;
 mod workflow;
 
@@ -280,6 +281,7 @@ fn main() -> std::process::ExitCode {
         ivs_limits::trials,
         events::trials,
         workflow::trials,
+        operator_function::trials,
         lambda_start::trials,
         measurement::secrets::trials,
         measurement::collector::trials,

@@ -36,11 +36,13 @@ use tokio::sync::oneshot;
 
 /// The roles whose calls the stack must grant. Other callers (the test
 /// harness setting up tables and buckets, the operator's `adctl`, which runs
-/// with the operator's own credentials) are recorded but not checked.
-pub const CHECKED_ROLES: [&str; 7] = [
+/// with the operator's own credentials) are recorded but not checked; the
+/// operator function's role is the stack's, and is.
+pub const CHECKED_ROLES: [&str; 8] = [
     "on-thumbnail",
     "on-thumbnail-builtin",
     "on-tick",
+    "operator-function",
     "workflow",
     "collector",
     "aggregator",

@@ -1,9 +1,11 @@
-// The two functions of the decision core: on-thumbnail (finds the
-// catalog's products in a thumbnail, decides, publishes the cue) and on-tick
-// (one step of the re-publishing workflow), with exactly the grants of the
-// calls they make.
+// The functions of the decision core: on-thumbnail (finds the catalog's
+// products in a thumbnail, decides, publishes the cue), on-tick (one step of
+// the re-publishing workflow) and the operator function (pin, unpin, clear,
+// pause, resume on the function's clock, IAM-signed), with exactly the
+// grants of the calls they make.
 
 import { Duration, Stack } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as s3n from 'aws-cdk-lib/aws-s3-notifications';
@@ -32,6 +34,11 @@ export interface DecisionFunctionsProps {
 export class DecisionFunctions extends Construct {
   readonly onThumbnail: lambda.Function;
   readonly onTick: lambda.Function;
+  /** The operator function, and its URL (AuthType AWS_IAM). */
+  readonly operator: lambda.Function;
+  readonly operatorUrl: lambda.FunctionUrl;
+  /** Attach to whoever may steer the channels: invoke the operator URL. */
+  readonly operators: iam.ManagedPolicy;
 
   constructor(scope: Construct, id: string, props: DecisionFunctionsProps) {
     super(scope, id);
@@ -82,10 +89,33 @@ export class DecisionFunctions extends Construct {
       CKV_AWS_116: 'Invoked synchronously by the workflow, whose Retry handles failures; a dead-letter queue applies to asynchronous calls only.',
     });
 
+    // The operator's actions run here, on the function's clock, not on the
+    // operator's machine (backend/src/operator_api.rs says why).
+    this.operator = rust.make(this, 'Operator', 'operator', {
+      description: 'The operator\'s pin, unpin, clear, pause, resume and state read on a channel, on the function\'s clock (IAM-signed requests only).',
+      environment,
+      memorySize: 256,
+      timeout: Duration.seconds(10),
+    });
+    suppressCheckov(this.operator, {
+      CKV_AWS_116: 'Invoked synchronously through its function URL: a failed action answers an error to the operator; a dead-letter queue applies to asynchronous calls only.',
+    });
+    this.operatorUrl = this.operator.addFunctionUrl({ authType: lambda.FunctionUrlAuthType.AWS_IAM });
+    this.operators = new iam.ManagedPolicy(this, 'Operators', {
+      description: `${Stack.of(this).stackName}: steer the channels through the operator function (its URL, IAM-signed)`,
+      statements: [
+        new iam.PolicyStatement({
+          actions: ['lambda:InvokeFunctionUrl'],
+          resources: [this.operator.functionArn],
+          conditions: { StringEquals: { 'lambda:FunctionUrlAuthType': 'AWS_IAM' } },
+        }),
+      ],
+    });
+
     // Least privilege. test/permissions.test.ts holds every grant here to a
     // call the functions make over the wire, and every such call to a grant.
     const channelArns = recordings.channels.map((c) => c.attrArn);
-    for (const fn of [this.onThumbnail, this.onTick]) {
+    for (const fn of [this.onThumbnail, this.onTick, this.operator]) {
       allow(fn, ['ivs:PutMetadata'], channelArns);
       allow(fn, TABLE_ACTIONS, [state.table.tableArn]);
       // The show tags' key, read once at start-up.
@@ -93,7 +123,7 @@ export class DecisionFunctions extends Construct {
     }
     // on-thumbnail starts the workflow; on-tick hands a long show over to a
     // new execution after MAX_WORKFLOW_STEPS (backend/src/handlers.rs).
-    for (const fn of [this.onThumbnail, this.onTick]) {
+    for (const fn of [this.onThumbnail, this.onTick, this.operator]) {
       allow(fn, ['states:StartExecution'], [state.stateMachineArn]);
     }
     allow(this.onThumbnail, ['s3:GetObject'], [recordings.bucket.arnForObjects(THUMBNAIL_OBJECTS)]);
@@ -124,5 +154,6 @@ export class DecisionFunctions extends Construct {
       'thumbnail events gave up after retries and wait in the OnThumbnailFailed queue.',
     );
     alarms.add(this, 'OnTickErrors', this.onTick.metricErrors(FIVE_MINUTES), 'on-tick failed; cards may stay up until the workflow retries.');
+    alarms.add(this, 'OperatorErrors', this.operator.metricErrors(FIVE_MINUTES), 'the operator function failed; an operator\'s action may not have taken effect (its logs say which and why).');
   }
 }

@@ -17,7 +17,12 @@ async fn functions_read_their_secrets_at_start_up(env: Arc<Env>) -> Result<(), F
             .chain([("TABLE_NAME".to_string(), "t".to_string())])
             .collect()
     };
-    for role in ["on-thumbnail", "on-thumbnail-builtin", "on-tick"] {
+    for role in [
+        "on-thumbnail",
+        "on-thumbnail-builtin",
+        "on-tick",
+        "operator-function",
+    ] {
         let settings = backend::secrets::resolve(
             &secrets_client(&env, role).await,
             vars(&[("MEASUREMENT_KEY_SECRET_ARN", &key_arn)]),

@@ -1,0 +1,172 @@
+//! The operator function as Lambda runs it: configuration from the
+//! environment, its own role, IAM-signed requests; pin, unpin, pause,
+//! resume, clear and state on the function's clock, each audited.
+
+use super::*;
+
+scenarios!(operator_function_steers_a_channel_on_its_own_clock,);
+
+async fn operator_function_steers_a_channel_on_its_own_clock(env: Arc<Env>) -> Result<(), Failed> {
+    use backend::collector::HttpRequest;
+    use backend::config::{self, Config, Role};
+    use backend::operator_api::handle_operator;
+    use backend::runtime::{build_pipeline, Clients};
+    let temp = TempDir::new("operator-function")?;
+    let catalog_path = temp.path().join("catalog.json");
+    std::fs::write(&catalog_path, catalog_json())?;
+    let vars = std::collections::HashMap::from([
+        (config::TABLE_NAME, TABLE.to_string()),
+        (config::STATE_MACHINE_ARN, env.quiet_machine.clone()),
+        (config::AWS_REGION, REGION.to_string()),
+        (config::CATALOG_PATH, catalog_path.display().to_string()),
+        (config::MAX_ACTIVE_PRODUCTS, "2".to_string()),
+    ]);
+    let config = Config::from_lookup(Role::Operator, |k| vars.get(k).cloned())
+        .map_err(|e| format!("{e}"))?;
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(REGION))
+        .endpoint_url(&env.proxy.url)
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "operator-function",
+            "testing",
+            None,
+            None,
+            "tests",
+        ))
+        .load()
+        .await;
+    let pipeline = build_pipeline(&config, &Clients::new(&sdk), true).await?;
+
+    let arn = channel_arn("operatorFunction");
+    env.standin.state.add_channel(&arn, ChannelMode::Live);
+    let host = "arn:aws:iam::123456789012:user/host";
+    let call = |action: &str, body: serde_json::Value, caller: Option<&str>| HttpRequest {
+        method: "POST".into(),
+        path: format!("/operator/{action}"),
+        body: Some(body.to_string()),
+        iam_caller: caller.map(str::to_owned),
+        ..Default::default()
+    };
+    let answer = |r: backend::collector::HttpResponse| -> Result<(u16, Value), Failed> {
+        Ok((
+            r.status,
+            serde_json::from_str(&r.body).unwrap_or(Value::Null),
+        ))
+    };
+
+    // Unsigned: refused, nothing changes.
+    let refused = handle_operator(
+        &pipeline,
+        &call(
+            "pin",
+            serde_json::json!({"channel": arn, "product": "mug"}),
+            None,
+        ),
+    )
+    .await;
+    ensure(refused.status == 403, refused.body.clone())?;
+    ensure(
+        accepted_sets(&env.standin.state, &arn).is_empty(),
+        "nothing sent",
+    )?;
+
+    let before = SystemClock.now();
+    let (status, pinned) = answer(
+        handle_operator(
+            &pipeline,
+            &call(
+                "pin",
+                serde_json::json!({"channel": arn, "product": "mug", "seconds": 120}),
+                Some(host),
+            ),
+        )
+        .await,
+    )?;
+    ensure(status == 200, pinned.to_string())?;
+    ensure(pinned["action"] == "pin", pinned.to_string())?;
+    // "now" is the function's: the pin's window starts at its clock.
+    let at = pinned["at"].as_u64().unwrap_or_default();
+    ensure(
+        (before..=SystemClock.now()).contains(&at),
+        pinned.to_string(),
+    )?;
+    let (_, paused) = answer(
+        handle_operator(
+            &pipeline,
+            &call(
+                "pause",
+                serde_json::json!({"channel": arn, "seconds": 300}),
+                Some(host),
+            ),
+        )
+        .await,
+    )?;
+    let until = paused["paused_until"].as_u64().unwrap_or_default();
+    ensure(
+        until >= at + 300 && until <= SystemClock.now() + 300,
+        paused.to_string(),
+    )?;
+    let (_, state) = answer(
+        handle_operator(
+            &pipeline,
+            &call("state", serde_json::json!({"channel": arn}), Some(host)),
+        )
+        .await,
+    )?;
+    ensure(
+        state["paused"] == true && state["products"]["mug"]["showing"] == true,
+        state.to_string(),
+    )?;
+    for (action, body) in [
+        ("resume", serde_json::json!({"channel": arn})),
+        (
+            "unpin",
+            serde_json::json!({"channel": arn, "product": "mug"}),
+        ),
+        ("clear", serde_json::json!({"channel": arn})),
+    ] {
+        let (status, out) =
+            answer(handle_operator(&pipeline, &call(action, body, Some(host))).await)?;
+        ensure(status == 200, format!("{action}: {out}"))?;
+    }
+    let sent = accepted_sets(&env.standin.state, &arn);
+    ensure(
+        sent.first().map(String::as_str) == Some(r#"{"v":1,"show":[{"id":"mug","left":120}]}"#)
+            && sent.last().map(String::as_str) == Some(r#"{"v":1,"show":[]}"#),
+        format!("{sent:?}"),
+    )?;
+
+    // Mistakes are named, and change nothing.
+    let (status, out) = answer(
+        handle_operator(
+            &pipeline,
+            &call(
+                "pin",
+                serde_json::json!({"channel": arn, "product": "nope"}),
+                Some(host),
+            ),
+        )
+        .await,
+    )?;
+    ensure(
+        status == 400
+            && out["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("not in the catalog")),
+        out.to_string(),
+    )?;
+    let (status, out) = answer(
+        handle_operator(
+            &pipeline,
+            &call("pin", serde_json::json!({"channel": arn}), Some(host)),
+        )
+        .await,
+    )?;
+    ensure(
+        status == 400
+            && out["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("`product` is missing")),
+        out.to_string(),
+    )
+}
