@@ -423,6 +423,7 @@ fn start(args: &Args, p: Prepared) -> Running {
     );
     let (written_tx, mut written_rx) =
         tokio::sync::mpsc::unbounded_channel::<thumbnails::Written>();
+    let mut operator = None;
     let chain = p.detector.clone().map(|detector| {
         let (chain, workflow) = LocalChain::start(
             channel.clone(),
@@ -435,6 +436,11 @@ fn start(args: &Args, p: Prepared) -> Running {
             },
             Some(p.measurement.signer.clone()),
         );
+        // The operator's routes act on the chain's own state and clock.
+        operator = Some(crate::operator_api::Operator {
+            pipeline: chain.pipeline(),
+            token: p.measurement.api.report_token.clone(),
+        });
         let listener = tokio::spawn(async move {
             while let Some(w) = written_rx.recv().await {
                 chain.on_thumbnail_written(&w.key, w.at).await;
@@ -470,6 +476,7 @@ fn start(args: &Args, p: Prepared) -> Running {
             !matches!(p.input, Input::Rtmp { .. }),
         ),
         Some(p.measurement.api.clone()),
+        operator,
     );
     let listener = p.listener;
     let server = tokio::spawn(async move {
@@ -553,6 +560,12 @@ fn print_banner(args: &Args, running: &Running) {
         s.measure_db.display()
     );
     println!("dashboard: {base_url}/dashboard/#token={}", s.report_token);
+    if s.labels.is_some() {
+        println!(
+            "operator: POST {base_url}/operator/<pin|unpin|clear|pause|resume|state> with Authorization: Bearer {}",
+            s.report_token
+        );
+    }
     println!(
         "report: adctl report --studio {base_url} --token {}",
         s.report_token

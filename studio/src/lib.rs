@@ -25,6 +25,7 @@ pub mod ivs_api;
 pub mod local_chain;
 pub mod measure_api;
 pub mod measure_store;
+pub mod operator_api;
 pub mod rekognition_api;
 pub mod segmenter;
 pub mod server;

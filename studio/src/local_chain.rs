@@ -85,6 +85,12 @@ pub struct LocalChain {
 }
 
 impl LocalChain {
+    /// The pipeline the chain decides with: the operator's routes act on
+    /// the same state, with the same rules and clock.
+    pub fn pipeline(&self) -> Arc<Pipeline> {
+        self.pipeline.clone()
+    }
+
     /// The pipeline over the local edges, and the task running its workflow.
     pub fn start(
         channel: Arc<Channel>,

@@ -43,6 +43,7 @@ pub fn router(
     rekognition: Rekognition,
     guard: Guard,
     measurement: Option<Measurement>,
+    operator: Option<crate::operator_api::Operator>,
 ) -> Router {
     let api = Router::new()
         .route("/PutMetadata", post(ivs_api::put_metadata))
@@ -65,6 +66,9 @@ pub fn router(
     let mut app = api.merge(demo_routes).merge(rekognition_routes);
     if let Some(m) = measurement {
         app = app.merge(measure_api::routes(m));
+    }
+    if let Some(operator) = operator {
+        app = app.merge(crate::operator_api::routes(operator));
     }
     let app = match site {
         Some(dir) => app.fallback_service(site_files(&dir)),

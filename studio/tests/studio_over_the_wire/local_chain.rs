@@ -3,7 +3,10 @@
 
 use super::*;
 
-scenarios!(local_chain_cues_the_demo_products_and_detect_custom_labels_answers,);
+scenarios!(
+    local_chain_cues_the_demo_products_and_detect_custom_labels_answers,
+    the_operator_steers_the_local_chain_with_the_token,
+);
 
 /// A demo show frame at `show_secs`, as the JPEG a thumbnail would be.
 fn demo_frame_jpeg(show_secs: f64) -> Vec<u8> {
@@ -160,4 +163,134 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
         }
     }
     out
+}
+
+/// The operator's routes over the local chain: with the studio's token and
+/// from its own origin only; a pause holds the chain's cards, a pin puts
+/// one in the stream on the studio's clock, an unpin takes it off.
+async fn the_operator_steers_the_local_chain_with_the_token() -> anyhow::Result<()> {
+    let thumbs = TempDir::new("operator")?;
+    let studio = Studio::start(&[
+        "--thumbnail-interval",
+        "1",
+        "--thumbnails-dir",
+        thumbs.arg(),
+    ])?;
+    studio.wait_live(Duration::from_secs(30))?;
+    let token = studio
+        .stdout
+        .iter()
+        .find_map(|l| l.strip_prefix("operator: POST "))
+        .and_then(|l| l.rsplit("Bearer ").next())
+        .ok_or_else(|| anyhow::anyhow!("no operator line on stdout: {:?}", studio.stdout))?
+        .to_string();
+    let bearer = format!("Bearer {token}");
+    let act = |action: &str, body: &str, headers: &[(&str, &str)]| {
+        let mut all = vec![("Content-Type", "application/json")];
+        all.extend_from_slice(headers);
+        request(
+            studio.port,
+            "POST",
+            &format!("/operator/{action}"),
+            &all,
+            body.as_bytes(),
+        )
+    };
+    let body = |extra: &str| format!(r#"{{"channel":"{ARN}"{extra}}}"#);
+
+    // Without the token, or from another origin: refused, nothing changes.
+    let r = act("pause", &body(""), &[])?;
+    anyhow::ensure!(r.status == 401, "no token: {} {}", r.status, r.text());
+    let r = act(
+        "pause",
+        &body(""),
+        &[
+            ("Authorization", &bearer),
+            ("Origin", "https://evil.example"),
+        ],
+    )?;
+    anyhow::ensure!(r.status == 403, "foreign origin: {} {}", r.status, r.text());
+    let r = act("state", &body(""), &[("Authorization", &bearer)])?;
+    let state: serde_json::Value = serde_json::from_slice(&r.body)?;
+    anyhow::ensure!(state["paused"] == false, "{state}");
+
+    let r = act(
+        "pause",
+        &body(r#","seconds":600"#),
+        &[("Authorization", &bearer)],
+    )?;
+    anyhow::ensure!(r.status == 200, "pause: {} {}", r.status, r.text());
+    let paused: serde_json::Value = serde_json::from_slice(&r.body)?;
+    let paused_at = paused["at"].as_u64().unwrap_or(u64::MAX);
+    let r = act(
+        "pin",
+        &body(r#","product":"lumen","seconds":30"#),
+        &[("Authorization", &bearer)],
+    )?;
+    anyhow::ensure!(r.status == 200, "pin: {} {}", r.status, r.text());
+    let pinned: serde_json::Value = serde_json::from_slice(&r.body)?;
+    anyhow::ensure!(
+        pinned["published"]
+            .as_str()
+            .is_some_and(|c| c.contains(r#""id":"lumen","left":30"#)),
+        "{pinned}"
+    );
+    // The pin reaches the stream as a timed-ID3 cue.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut seen = HashSet::new();
+    let mut in_stream = false;
+    while !in_stream && Instant::now() < deadline {
+        for n in studio.listed()? {
+            if seen.insert(n) {
+                let seg = studio.get(&format!("{}/{n}.ts", segment_dir(&studio.playlist_path)))?;
+                in_stream |= id3_values(&seg.body)?
+                    .iter()
+                    .any(|v| v.contains(r#""id":"lumen""#));
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    anyhow::ensure!(in_stream, "no lumen cue in the stream within 15 s");
+    let r = act(
+        "unpin",
+        &body(r#","product":"lumen""#),
+        &[("Authorization", &bearer)],
+    )?;
+    let unpinned: serde_json::Value = serde_json::from_slice(&r.body)?;
+    anyhow::ensure!(
+        r.status == 200
+            && unpinned["published"]
+                .as_str()
+                .is_some_and(|c| !c.contains("lumen")),
+        "{unpinned}"
+    );
+    // A bad body is named, field and fix.
+    let r = act("pin", &body(""), &[("Authorization", &bearer)])?;
+    anyhow::ensure!(
+        r.status == 400 && r.text().contains("`product` is missing"),
+        "{} {}",
+        r.status,
+        r.text()
+    );
+    // While paused, the chain's own sightings (kestrel is on screen) showed
+    // nothing: what shows after the pause is the operator's pin alone.
+    std::thread::sleep(Duration::from_secs(3));
+    let r = act("state", &body(""), &[("Authorization", &bearer)])?;
+    let state: serde_json::Value = serde_json::from_slice(&r.body)?;
+    anyhow::ensure!(state["paused"] == true, "{state}");
+    let shown_since: Vec<&String> = state["products"]
+        .as_object()
+        .map(|products| {
+            products
+                .iter()
+                .filter(|(id, p)| *id != "lumen" && p["shown_at"].as_u64() >= Some(paused_at))
+                .map(|(id, _)| id)
+                .collect()
+        })
+        .unwrap_or_default();
+    anyhow::ensure!(
+        shown_since.is_empty(),
+        "shown while paused: {shown_since:?}; {state}"
+    );
+    Ok(())
 }
