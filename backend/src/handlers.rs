@@ -42,6 +42,9 @@ pub struct Pipeline {
     /// With measurement on, every cue is stamped with its channel and each
     /// show's tag before it is sent (see [`crate::measure`]).
     pub measurement: Option<ShowSigner>,
+    /// Where each thumbnail's detections and verdicts go for the operator's
+    /// console (`None`: nowhere).
+    pub sightings: Option<Arc<dyn crate::sightings::SightingLog>>,
 }
 
 /// True when an event from `event_unix` (seconds) is more than `max_age`
@@ -293,6 +296,7 @@ async fn process_thumbnail(
         info!(channel = %channel, outcome = "no_label", "decision");
     }
 
+    let mut published = None;
     if let Some(cue) = &decision.cue {
         match publish_cue(p, &channel, cue).await {
             Err(PublishError::NotBroadcasting(_)) => {
@@ -302,8 +306,22 @@ async fn process_thumbnail(
             Err(e) => {
                 warn!(channel = %channel, error = %Chain(&e), "cue not published; the workflow re-publishes it")
             }
-            Ok(_) => {}
+            Ok(sent) => published = sent.encode().ok(),
         }
+    }
+    if let Some(log) = &p.sightings {
+        let ImageRef::S3 {
+            key: object_key, ..
+        } = image;
+        log.record(crate::sightings::Sighting::new(
+            &channel,
+            object_key,
+            p.clock.now(),
+            &detections,
+            &decision.labels,
+            published,
+        ))
+        .await;
     }
     if let Some(execution) = &decision.start_workflow {
         start_workflow(p, &channel, execution).await;

@@ -22,6 +22,7 @@ pub mod reconcile;
 pub mod report_api;
 pub mod runtime;
 pub mod secrets;
+pub mod sightings;
 pub mod thumbnail_key;
 
 /// The generic workflow's Amazon States Language definition, with

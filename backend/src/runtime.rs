@@ -234,5 +234,6 @@ pub async fn build_pipeline(
         retry: RetryPolicy::default(),
         max_event_age: Some(config.max_event_age_seconds),
         measurement: config.measurement.clone(),
+        sightings: None,
     })
 }

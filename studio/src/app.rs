@@ -423,7 +423,7 @@ fn start(args: &Args, p: Prepared) -> Running {
     );
     let (written_tx, mut written_rx) =
         tokio::sync::mpsc::unbounded_channel::<thumbnails::Written>();
-    let mut operator = None;
+    let mut console = None;
     let chain = p.detector.clone().map(|detector| {
         let (chain, workflow) = LocalChain::start(
             channel.clone(),
@@ -437,9 +437,22 @@ fn start(args: &Args, p: Prepared) -> Running {
             Some(p.measurement.signer.clone()),
         );
         // The operator's routes act on the chain's own state and clock.
-        operator = Some(crate::operator_api::Operator {
-            pipeline: chain.pipeline(),
-            token: p.measurement.api.report_token.clone(),
+        console = Some(crate::console_api::Console {
+            operator: crate::operator_api::Operator {
+                pipeline: chain.pipeline(),
+                token: p.measurement.api.report_token.clone(),
+                audit: p.measurement.audit.clone(),
+            },
+            sightings: chain.sightings(),
+            thumbnails_dir: p.thumbnails_dir.clone(),
+            channel: channel.clone(),
+            counts: p.measurement.api.store.clone(),
+            // The demo catalog is hosted here; another catalog's images are
+            // files the studio does not serve.
+            catalog_url: args
+                .catalog
+                .is_none()
+                .then(|| "/demo/catalog.json".to_string()),
         });
         let listener = tokio::spawn(async move {
             while let Some(w) = written_rx.recv().await {
@@ -476,7 +489,7 @@ fn start(args: &Args, p: Prepared) -> Running {
             !matches!(p.input, Input::Rtmp { .. }),
         ),
         Some(p.measurement.api.clone()),
-        operator,
+        console,
     );
     let listener = p.listener;
     let server = tokio::spawn(async move {
@@ -561,6 +574,7 @@ fn print_banner(args: &Args, running: &Running) {
     );
     println!("dashboard: {base_url}/dashboard/#token={}", s.report_token);
     if s.labels.is_some() {
+        println!("console: {base_url}/console/#token={}", s.report_token);
         println!(
             "operator: POST {base_url}/operator/<pin|unpin|clear|pause|resume|state> with Authorization: Bearer {}",
             s.report_token
@@ -593,6 +607,8 @@ async fn shut_down(tasks: Tasks) {
 struct StudioMeasurement {
     signer: backend::measure::ShowSigner,
     api: crate::measure_api::Measurement,
+    /// The operator's audit log, beside the counts.
+    audit: Arc<crate::audit_log::AuditLog>,
 }
 
 fn open_measurement(
@@ -622,7 +638,11 @@ fn open_measurement(
         }
     };
     let files = crate::measure_api::open_files(&dir)?;
+    let audit_path = dir.join("operator.sqlite3");
+    let audit = crate::audit_log::AuditLog::open(&audit_path)
+        .map_err(|e| StudioError::failed(audit_path.display().to_string(), e))?;
     Ok(StudioMeasurement {
+        audit: Arc::new(audit),
         signer: files.signer.clone(),
         api: crate::measure_api::Measurement {
             collector: Arc::new(backend::measure::Collector::new(

@@ -13,9 +13,11 @@
 pub use demo_show::{demo, font};
 
 pub mod app;
+pub mod audit_log;
 pub mod aws_dashboard;
 pub mod channel;
 pub mod civil;
+pub mod console_api;
 pub mod encoder;
 pub mod error;
 pub mod guard;

@@ -12,6 +12,7 @@ use backend::decision::Rules;
 use backend::handlers::{handle_thumbnails, tick, Pipeline, ThumbnailRecord};
 use backend::local::{ChannelWorkflow, FolderDetector, MemoryStateStore};
 use backend::ports::{CuePublisher, PublishError, RetryPolicy, SystemClock, WorkflowInput};
+use backend::sightings::RecentSightings;
 use detector::{BuiltinDetector, Reference, VisionError};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -82,6 +83,7 @@ pub fn detector(
 pub struct LocalChain {
     pipeline: Arc<Pipeline>,
     publisher: Arc<ChannelPublisher>,
+    sightings: Arc<RecentSightings>,
 }
 
 impl LocalChain {
@@ -89,6 +91,12 @@ impl LocalChain {
     /// the same state, with the same rules and clock.
     pub fn pipeline(&self) -> Arc<Pipeline> {
         self.pipeline.clone()
+    }
+
+    /// What the detector saw on the last thumbnails and what the decision
+    /// core did with it, for the console.
+    pub fn sightings(&self) -> Arc<RecentSightings> {
+        self.sightings.clone()
     }
 
     /// The pipeline over the local edges, and the task running its workflow.
@@ -110,6 +118,7 @@ impl LocalChain {
             .iter()
             .map(|p| p.min_confidence)
             .fold(100.0_f32, f32::min);
+        let sightings = Arc::new(RecentSightings::new(crate::console_api::SIGHTINGS_KEPT));
         let pipeline = Arc::new(Pipeline {
             catalog: Arc::new(catalog),
             rules,
@@ -127,6 +136,7 @@ impl LocalChain {
             // Events are made here as the frames are written: never late.
             max_event_age: None,
             measurement,
+            sightings: Some(sightings.clone()),
         });
         let runner_pipeline = pipeline.clone();
         let runner = tokio::spawn(async move {
@@ -138,6 +148,7 @@ impl LocalChain {
             Self {
                 pipeline,
                 publisher,
+                sightings,
             },
             runner,
         )

@@ -330,13 +330,19 @@ async fn follow_link(
 
 /// Whether the request carries the report token (compared in constant time).
 fn authorised(m: &Reports, headers: &HeaderMap) -> bool {
+    bearer_matches(headers, &m.token)
+}
+
+/// True when `Authorization: Bearer` carries `token`, compared in constant
+/// time (the report's, the console's and the operator's routes).
+pub fn bearer_matches(headers: &HeaderMap, token: &str) -> bool {
     let given = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or("")
         .as_bytes();
-    let expected = m.token.as_bytes();
+    let expected = token.as_bytes();
     given.len() == expected.len()
         && given
             .iter()

@@ -20,8 +20,13 @@ use tower_http::set_header::SetResponseHeader;
 /// `player/web/content-security-policy.txt` (the CDK stack sends the same
 /// from CloudFront): the file's directives, comments dropped.
 pub fn site_csp() -> String {
-    include_str!("../../player/web/content-security-policy.txt")
-        .lines()
+    policy_text(include_str!("../../player/web/content-security-policy.txt"))
+}
+
+/// A policy file's directives as one header value: one directive per line,
+/// blank lines and `#` comments dropped.
+pub fn policy_text(file: &str) -> String {
+    file.lines()
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
         .collect::<Vec<_>>()
@@ -43,7 +48,7 @@ pub fn router(
     rekognition: Rekognition,
     guard: Guard,
     measurement: Option<Measurement>,
-    operator: Option<crate::operator_api::Operator>,
+    console: Option<crate::console_api::Console>,
 ) -> Router {
     let api = Router::new()
         .route("/PutMetadata", post(ivs_api::put_metadata))
@@ -67,8 +72,10 @@ pub fn router(
     if let Some(m) = measurement {
         app = app.merge(measure_api::routes(m));
     }
-    if let Some(operator) = operator {
-        app = app.merge(crate::operator_api::routes(operator));
+    if let Some(console) = console {
+        app = app
+            .merge(crate::operator_api::routes(console.operator.clone()))
+            .merge(crate::console_api::routes(console));
     }
     let app = match site {
         Some(dir) => app.fallback_service(site_files(&dir)),

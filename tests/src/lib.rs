@@ -236,6 +236,7 @@ pub fn pipeline(
         // As deployed at 5 s thumbnails: two intervals and 30 s.
         max_event_age: Some(40),
         measurement: None,
+        sightings: None,
     }
 }
 

@@ -1,0 +1,163 @@
+// The operator's console in real headless Chromium, against the studio's
+// demo show with its local chain: what the detector saw (boxes and
+// verdicts), and the operator's pin, unpin, pause, resume and clear reaching
+// a viewer's player, each in the audit log. Without the token, or from
+// another origin, nothing changes.
+//
+// UPDATE_DOCS=1 also writes the screenshot docs/console.md shows.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startStudio, launchChromium, repo, CHANNEL_ARN } from './lib.mjs';
+
+const dist = join(repo, 'player', 'dist');
+const catalog = JSON.parse(readFileSync(join(repo, 'studio', 'demo', 'catalog.json'), 'utf8'));
+const product = (id) => catalog.products.find((p) => p.id === id);
+const INTERVAL = 2;
+const REPUBLISH = 5;
+// A cue reaches a viewer's player one stream latency after it is put
+// (docs/figures.md: PutMetadata → TEXT_METADATA_CUE, p95 5.2 s); the
+// operator's action puts it at once, so the card is there within one
+// re-send interval of that.
+const CARD_WITHIN_MS = (REPUBLISH + 6) * 1000;
+
+let studio, browser, scratch;
+after(async () => {
+  await browser?.close().catch(() => {});
+  await studio?.stop();
+  if (scratch) rmSync(scratch, { recursive: true, force: true });
+});
+
+test('the console shows what the detector saw, and the operator steers what viewers see', async () => {
+  assert.ok(existsSync(join(dist, 'player.js')), 'player/dist is built (player/build.sh)');
+  scratch = mkdtempSync(join(tmpdir(), 'console-'));
+  studio = await startStudio(
+    ['--site', dist, '--thumbnail-interval', String(INTERVAL), '--republish-seconds', String(REPUBLISH)],
+    undefined,
+    { localChain: true },
+  );
+  const consoleLine = studio.printed.find((l) => l.startsWith('console: '));
+  assert.ok(consoleLine, `the studio prints the console's address: ${studio.printed.join('\n')}`);
+  const consoleUrl = consoleLine.slice('console: '.length);
+  assert.equal(consoleUrl, `${studio.base}/console/#token=${studio.reportToken}`);
+  browser = await launchChromium();
+
+  // A viewer, on the player page, and the operator, on the console.
+  const viewer = await browser.context.newPage();
+  await viewer.goto(`${studio.base}/`);
+  const viewerCard = (id) => viewer.locator('.iap-card', { hasText: product(id).title });
+  const op = await browser.context.newPage();
+  await op.setViewportSize({ width: 1280, height: 720 });
+  await op.addInitScript(() => {
+    window.cspViolations = [];
+    document.addEventListener('securitypolicyviolation', (e) => window.cspViolations.push(`${e.effectiveDirective} ${e.blockedURI}`));
+  });
+  const response = await op.goto(consoleUrl);
+  assert.equal(response.headers()['content-security-policy'], policy('console'));
+  assert.match(response.headers()['content-security-policy'], /frame-ancestors 'none'/);
+  await op.locator('#mode.live').waitFor({ timeout: 10000 });
+
+  // See: the detector finds kestrel, draws its box, and says it was shown.
+  await op.locator('#strip [data-verdict="shown"]', { hasText: 'kestrel' }).first().waitFor({ timeout: 30000 });
+  await op.locator('#latest .box[data-label="kestrel"]').waitFor({ timeout: 10000 });
+  assert.match(await op.locator('#latest img').getAttribute('src'), /^blob:/);
+  await viewerCard('kestrel').waitFor({ timeout: CARD_WITHIN_MS + 5000 });
+
+  // Pin tidewater (not in the show yet) with its button: its card reaches
+  // the viewer.
+  const row = (id) => op.locator(`tr[data-product="${id}"]`);
+  let clicked = Date.now();
+  await row('tidewater').locator('button[data-action="pin"]').click();
+  await viewerCard('tidewater').waitFor({ timeout: CARD_WITHIN_MS });
+  const pinToCard = Date.now() - clicked;
+  console.log(`pin → card on the viewer's player: ${pinToCard} ms`);
+  await row('tidewater').locator('td.status', { hasText: 'Showing' }).waitFor({ timeout: 3000 });
+
+  // Unpin it with its keyboard shortcut (Shift + its key).
+  const key = catalog.products.findIndex((p) => p.id === 'tidewater') + 1;
+  await op.locator('body').focus();
+  clicked = Date.now();
+  await op.keyboard.press(`Shift+Digit${key}`);
+  await viewerCard('tidewater').waitFor({ state: 'detached', timeout: CARD_WITHIN_MS });
+  console.log(`unpin → card gone from the viewer's player: ${Date.now() - clicked} ms`);
+
+  // Pause (P): lumen enters the show, the strip says it was seen and held
+  // by the pause, and no lumen card reaches the viewer.
+  await op.keyboard.press('KeyP');
+  await op.locator('#mode.paused').waitFor({ timeout: 3000 });
+  await op.locator('#strip [data-verdict="paused"]', { hasText: 'lumen' }).first().waitFor({ timeout: 45000 });
+  await viewer.waitForTimeout(CARD_WITHIN_MS);
+  assert.equal(await viewerCard('lumen').count(), 0, 'no automatic card while paused');
+
+  // Resume with the button: lumen, still in the show, gets its card.
+  await op.locator('#pause').click();
+  await op.locator('#mode.live').waitFor({ timeout: 3000 });
+  await viewerCard('lumen').waitFor({ timeout: INTERVAL * 1000 + CARD_WITHIN_MS });
+
+  // Clear all (C): every card leaves.
+  await op.keyboard.press('KeyC');
+  await viewer.waitForFunction(() => document.querySelectorAll('.iap-card').length === 0, null, { timeout: CARD_WITHIN_MS });
+
+  // Every action is in the audit log on the page, newest first.
+  const audited = await op.locator('#audit-rows tr').evaluateAll((rows) => rows.map((r) => r.dataset.action));
+  assert.deepEqual(audited.slice(0, 5), ['clear', 'resume', 'pause', 'unpin', 'pin']);
+  assert.match(await op.locator('#audit-rows tr[data-action="pin"]').textContent(), /studio token.*pin tidewater.*cue /);
+
+  // Without the token, or from another origin, nothing changes.
+  const before = await state(studio.reportToken);
+  const attempt = (headers) => fetch(`${studio.base}/operator/pause`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify({ channel: CHANNEL_ARN }),
+  });
+  assert.equal((await attempt({})).status, 401);
+  assert.equal((await attempt({ authorization: 'Bearer 0000' })).status, 401);
+  assert.equal((await attempt({ authorization: `Bearer ${studio.reportToken}`, origin: 'http://127.0.0.1:1' })).status, 403);
+  assert.equal((await fetch(`${studio.base}/console/api/view`)).status, 401);
+  const afterAttempts = await state(studio.reportToken);
+  assert.equal(afterAttempts.version, before.version, 'the refused requests wrote nothing');
+  assert.equal(afterAttempts.paused, false);
+  // A page on another origin cannot drive the console's routes either: the
+  // browser's preflight is refused, so the request is never sent.
+  const other = await browser.context.newPage();
+  await other.goto('about:blank');
+  const crossOrigin = await other.evaluate(async ([url, token, channel]) => {
+    try {
+      const r = await fetch(`${url}/operator/pause`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ channel }) });
+      return r.status;
+    } catch (e) {
+      return 'blocked';
+    }
+  }, [studio.base, studio.reportToken, CHANNEL_ARN]);
+  assert.equal(crossOrigin, 'blocked');
+  assert.equal((await state(studio.reportToken)).paused, false);
+
+  assert.deepEqual(await op.evaluate(() => window.cspViolations), [], 'the console needs nothing its policy refuses');
+  await op.locator('#strip img').first().waitFor();
+  // For the docs, a moment with a product in the frame.
+  if (process.env.UPDATE_DOCS) await op.locator('#latest .box').waitFor({ timeout: 60000 });
+  const shot = process.env.UPDATE_DOCS ? join(repo, 'docs', 'console.png') : join(scratch, 'console.png');
+  await op.screenshot({ path: shot, fullPage: false });
+  console.log(`screenshot: ${shot}`);
+});
+
+async function state(token) {
+  const r = await fetch(`${studio.base}/operator/state`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}`, origin: studio.base },
+    body: JSON.stringify({ channel: CHANNEL_ARN }),
+  });
+  assert.equal(r.status, 200, await r.clone().text());
+  return r.json();
+}
+
+/** <folder>/content-security-policy.txt as a header value. */
+function policy(folder) {
+  return readFileSync(join(repo, folder, 'content-security-policy.txt'), 'utf8')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('#'))
+    .join('; ');
+}
