@@ -110,23 +110,26 @@ function drawPlayer() {
 
 function productState(id) {
   const s = view.state.products[id];
-  if (s && s.showing) return { word: `Showing, ${duration(left(s.visible_until))} left`, tone: 'ok', showing: true };
-  if (s && s.cooling_down) return { word: `Cooldown, ${duration(left(s.cooldown_until))} left`, tone: 'held' };
-  return { word: 'Ready', tone: 'idle' };
+  const soldOut = (view.state.sold_out ?? []).includes(id);
+  const sold = soldOut ? ' · SOLD OUT' : '';
+  if (s && s.showing) return { word: `Showing, ${duration(left(s.visible_until))} left${sold}`, tone: 'ok', showing: true, soldOut };
+  if (s && s.cooling_down) return { word: `Cooldown, ${duration(left(s.cooldown_until))} left${sold}`, tone: 'held', soldOut };
+  return { word: soldOut ? 'Sold out' : 'Ready', tone: 'idle', soldOut };
 }
 
 function drawProducts() {
   const rows = view.products.map((p, i) => ({ p, i, s: productState(p.id), c: view.counts[p.id] ?? { impressions: 0, scans: 0 } }));
   redraw('products', rows.map((r) => [r.p, r.s, r.c]), () => {
     $('product-rows').replaceChildren(...rows.map(({ p, i, s, c }) => el('tr', { 'data-product': p.id },
-      el('td', {}, i < 9 ? el('kbd', { text: String(i + 1) }) : ''),
-      el('th', { scope: 'row' }, el('span', { class: 'title', text: p.title }), el('span', { class: 'price', text: ` ${p.price}` })),
+      el('th', { scope: 'row' }, i < 9 ? el('kbd', { class: 'key', title: `Key ${i + 1} pins it`, text: String(i + 1) }) : null,
+        el('span', { class: 'title', text: p.title }), el('span', { class: 'price', text: ` ${p.price}` })),
       el('td', { class: `status ${s.tone}`, text: s.word }),
       el('td', { class: 'count', text: String(c.impressions) }),
       el('td', { class: 'count', text: String(c.scans) }),
       el('td', { class: 'row-actions' }, el('div', {},
         el('button', { type: 'button', class: 'big', 'data-action': 'pin', 'aria-label': `Pin ${p.title}`, onclick: () => pin(p) }, 'Pin'),
-        el('button', { type: 'button', class: 'big', 'data-action': 'unpin', 'aria-label': `Unpin ${p.title}`, disabled: !s.showing, onclick: () => unpin(p) }, 'Unpin'))),
+        el('button', { type: 'button', class: 'big', 'data-action': 'unpin', 'aria-label': `Unpin ${p.title}`, disabled: !s.showing, onclick: () => unpin(p) }, 'Unpin'),
+        el('button', { type: 'button', class: 'big', 'data-action': 'sold-out', 'aria-label': `${p.title} sold out`, 'aria-pressed': String(s.soldOut), onclick: () => soldOut(p, !s.soldOut) }, 'Sold out'))),
     )));
     $('counts-note').textContent = view.counts_error
       ? `Counts unavailable: ${view.counts_error}`
@@ -254,6 +257,9 @@ function pin(p) {
 }
 const unpin = (p) => act('unpin', { product: p.id }, `Unpinned ${p.title}`);
 const clear = () => act('clear', {}, 'Cleared all cards');
+const soldOut = (p, sold) => (sold
+  ? act('sold-out', { product: p.id }, `Marked ${p.title} sold out`)
+  : act('in-stock', { product: p.id }, `Marked ${p.title} back in stock`));
 const togglePause = () => (view.state.paused ? act('resume', {}, 'Resumed automatic cards') : act('pause', {}, 'Paused automatic cards'));
 
 $('clear').addEventListener('click', () => view && clear());

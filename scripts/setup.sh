@@ -84,6 +84,7 @@ if wants test; then
   need_cmd chromedriver chromium-driver "the player's wasm tests"
   need_cmd zbarimg zbar-tools "decoding the QR code in screenshots"
   need_cmd shellcheck shellcheck "the test command checks every shell script"
+  need_cmd faketime faketime "the console's test runs adctl on a clock an hour fast"
 fi
 
 # Rust: the toolchain itself comes from rustup; targets, components and

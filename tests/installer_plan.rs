@@ -92,6 +92,11 @@ const MISSING: &[Missing] = &[
         from: Profile::Test,
     },
     Missing {
+        commands: &["faketime"],
+        items: &["apt faketime"],
+        from: Profile::Test,
+    },
+    Missing {
         commands: &["wasm-bindgen"],
         items: &["cargo-install wasm-bindgen-cli"],
         from: Profile::Run,

@@ -129,7 +129,27 @@ fn item_to_state(item: &HashMap<String, AttributeValue>) -> Result<ChannelState,
             );
         }
     }
+    if let Some(sold) = item.get("sold_out") {
+        let sold = sold.as_l().map_err(|_| "sold_out is not a list")?;
+        for id in sold {
+            let id = id
+                .as_s()
+                .map_err(|_| "sold_out holds a value that is not text")?;
+            let id = ProductId::parse(id).map_err(|e| format!("sold_out id {id:?} {e}"))?;
+            state.sold_out.insert(id);
+        }
+    }
     Ok(state)
+}
+
+fn sold_out_attr(state: &ChannelState) -> AttributeValue {
+    AttributeValue::L(
+        state
+            .sold_out
+            .iter()
+            .map(|id| AttributeValue::S(id.as_str().to_owned()))
+            .collect(),
+    )
 }
 
 fn n(v: impl ToString) -> AttributeValue {
@@ -193,7 +213,7 @@ impl StateStore for DynamoStateStore {
             .table_name(&self.table)
             .key("channel", AttributeValue::S(channel_arn.into()))
             .update_expression(
-                "SET #v = :v, products = :p, workflow = :w, lease_until = :l, paused_until = :pu, expires_at = :e",
+                "SET #v = :v, products = :p, workflow = :w, lease_until = :l, paused_until = :pu, sold_out = :so, expires_at = :e",
             )
             .condition_expression(condition)
             .expression_attribute_names("#v", "version")
@@ -202,6 +222,7 @@ impl StateStore for DynamoStateStore {
             .expression_attribute_values(":w", AttributeValue::S(state.workflow.clone()))
             .expression_attribute_values(":l", n(state.lease_until))
             .expression_attribute_values(":pu", n(state.paused_until))
+            .expression_attribute_values(":so", sold_out_attr(state))
             .expression_attribute_values(":e", n(state.expires_at()));
         if expected_version != 0 {
             request = request.expression_attribute_values(":expected", n(expected_version));
@@ -470,6 +491,7 @@ mod tests {
             workflow: "c-1-2".into(),
             lease_until: 99,
             paused_until: 120,
+            sold_out: [ProductId::parse("cap").unwrap()].into(),
             ..ChannelState::default()
         };
         state.products.insert(
@@ -488,8 +510,13 @@ mod tests {
             ("lease_until".to_owned(), n(99)),
             ("paused_until".to_owned(), n(120)),
             ("products".to_owned(), products_attr(&state)),
+            ("sold_out".to_owned(), sold_out_attr(&state)),
         ]);
         assert_eq!(item_to_state(&item).unwrap(), state);
+        // An item written before sold out existed has none.
+        let mut older = item.clone();
+        older.remove("sold_out");
+        assert!(item_to_state(&older).unwrap().sold_out.is_empty());
         // An item written before pauses existed reads as not paused.
         let mut older = item.clone();
         older.remove("paused_until");

@@ -15,7 +15,7 @@
 //!   candidates the most confident win, and cards already up keep their slot.
 
 use ad_contract::{Catalog, Cue, CueItem, ProductId, ShowId};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 pub use crate::calendar::UnixSeconds;
 
@@ -72,6 +72,10 @@ pub struct ChannelState {
     /// does. A pause always ends (at most [`MAX_PAUSE_SECONDS`]), so a
     /// forgotten one cannot silence a channel for good.
     pub paused_until: UnixSeconds,
+    /// Products the operator marked sold out on this channel: their cards
+    /// still show (a host may hold the product up) but say so, with no QR
+    /// code and no link. Kept across a stream reset, until marked back.
+    pub sold_out: BTreeSet<ProductId>,
 }
 
 /// The longest pause: a long show. Resuming earlier is the operator's call.
@@ -280,6 +284,7 @@ impl ChannelState {
                 .into_iter()
                 .map(|(id, p)| CueItem {
                     show: Some(p.show),
+                    sold_out: self.sold_out.contains(id),
                     ..CueItem::new(
                         id.clone(),
                         u32::try_from(p.visible_until - now).unwrap_or(u32::MAX),
@@ -601,8 +606,41 @@ pub fn reset(state: &ChannelState, now: UnixSeconds) -> Decision {
     Decision::write(ChannelState {
         version: next_version(state.version, now),
         paused_until: state.paused_until,
+        sold_out: state.sold_out.clone(),
         ..ChannelState::default()
     })
+}
+
+/// Operator: mark `product` sold out on the channel (`sold_out`), or back
+/// in stock. A card showing now is re-sent at once, saying so; later cards
+/// of the product say so too. Unchanged when it changes nothing.
+pub fn set_sold_out(
+    state: &ChannelState,
+    product: &ProductId,
+    sold_out: bool,
+    now: UnixSeconds,
+) -> Decision {
+    if state.sold_out.contains(product) == sold_out {
+        return Decision::unchanged();
+    }
+    let mut new_state = state.clone();
+    new_state.prune(now);
+    if sold_out {
+        new_state.sold_out.insert(product.clone());
+    } else {
+        new_state.sold_out.remove(product);
+    }
+    new_state.version = next_version(state.version, now);
+    let showing = new_state
+        .products
+        .get(product)
+        .is_some_and(|p| p.visible_until > now);
+    let decision = Decision::write(new_state.clone());
+    if showing {
+        decision.publishing(new_state.cue_at(now))
+    } else {
+        decision
+    }
 }
 
 /// Operator: pause automatic showing for `seconds` (at most

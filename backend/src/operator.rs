@@ -87,6 +87,27 @@ pub async fn unpin(
     }
 }
 
+/// Marks `product` sold out on the channel (`sold_out`), or back in stock
+/// ([`decision::set_sold_out`]); publishes the cue when its card is up
+/// (returned), so viewers see the change at once.
+pub async fn sold_out(
+    p: &Pipeline,
+    channel: &str,
+    product: &str,
+    sold_out: bool,
+) -> Result<Option<Cue>, OperatorError> {
+    check_channel(channel)?;
+    let id = catalog_product(p, product)?;
+    let (decision, _) = save_with_retry(p, channel, |state, now| {
+        decision::set_sold_out(state, &id, sold_out, now)
+    })
+    .await?;
+    match decision.cue {
+        Some(cue) => Ok(Some(publish_cue(p, channel, &cue).await?)),
+        None => Ok(None),
+    }
+}
+
 /// Takes every card off the channel now (cooldowns start now) and publishes
 /// the clear cue.
 pub async fn clear(p: &Pipeline, channel: &str) -> Result<Cue, OperatorError> {
@@ -144,6 +165,7 @@ pub async fn state(p: &Pipeline, channel: &str) -> Result<Value, OperatorError> 
         "lease_until": state.lease_until,
         "paused": state.paused(now).is_some(),
         "paused_until": state.paused_until,
+        "sold_out": state.sold_out.iter().map(|id| id.as_str()).collect::<Vec<_>>(),
         "products": products,
         // What a viewer joining now would be sent.
         "cue_now": cue_as_sent(p, channel, &state.cue_at(now))

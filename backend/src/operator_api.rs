@@ -24,6 +24,8 @@
 //! | `clear` | `{"channel": ARN}` |
 //! | `pause` | `{"channel": ARN, "seconds": 1-43200 (optional, 43200)}` |
 //! | `resume` | `{"channel": ARN}` |
+//! | `sold-out` | `{"channel": ARN, "product": id}` |
+//! | `in-stock` | `{"channel": ARN, "product": id}` |
 //! | `state` | `{"channel": ARN}` |
 
 use crate::collector::{HttpRequest, HttpResponse};
@@ -51,6 +53,12 @@ pub enum Action {
         seconds: u64,
     },
     Resume,
+    SoldOut {
+        product: String,
+    },
+    InStock {
+        product: String,
+    },
     State,
 }
 
@@ -62,6 +70,8 @@ impl Action {
             Action::Clear => "clear",
             Action::Pause { .. } => "pause",
             Action::Resume => "resume",
+            Action::SoldOut { .. } => "sold-out",
+            Action::InStock { .. } => "in-stock",
             Action::State => "state",
         }
     }
@@ -77,7 +87,7 @@ pub struct OperatorRequest {
 /// Reads `POST /operator/<action>` and its JSON body; the error names the
 /// field and the fix.
 pub fn parse_request(method: &str, path: &str, body: &str) -> Result<OperatorRequest, String> {
-    const ACTIONS: &str = "pin, unpin, clear, pause, resume or state";
+    const ACTIONS: &str = "pin, unpin, clear, pause, resume, sold-out, in-stock or state";
     let Some(name) = path.strip_prefix("/operator/") else {
         return Err(format!(
             "no route for {path}; the operator function answers POST /operator/<action> ({ACTIONS})"
@@ -121,7 +131,7 @@ pub fn parse_request(method: &str, path: &str, body: &str) -> Result<OperatorReq
     };
     let known: &[&str] = match name {
         "pin" => &["channel", "product", "seconds"],
-        "unpin" => &["channel", "product"],
+        "unpin" | "sold-out" | "in-stock" => &["channel", "product"],
         "pause" => &["channel", "seconds"],
         "clear" | "resume" | "state" => &["channel"],
         other => return Err(format!("no action {other:?}; the actions are {ACTIONS}")),
@@ -140,6 +150,12 @@ pub fn parse_request(method: &str, path: &str, body: &str) -> Result<OperatorReq
                 .and_then(|s| u32::try_from(s).ok()),
         },
         "unpin" => Action::Unpin {
+            product: text("product")?,
+        },
+        "sold-out" => Action::SoldOut {
+            product: text("product")?,
+        },
+        "in-stock" => Action::InStock {
             product: text("product")?,
         },
         "pause" => Action::Pause {
@@ -186,6 +202,12 @@ pub async fn perform(
             .await
             .map(|cue| json!({ "published": cue.encode().ok() })),
         Action::Unpin { product } => operator::unpin(p, channel, product)
+            .await
+            .map(|cue| json!({ "published": cue.and_then(|c| c.encode().ok()) })),
+        Action::SoldOut { product } => operator::sold_out(p, channel, product, true)
+            .await
+            .map(|cue| json!({ "published": cue.and_then(|c| c.encode().ok()) })),
+        Action::InStock { product } => operator::sold_out(p, channel, product, false)
             .await
             .map(|cue| json!({ "published": cue.and_then(|c| c.encode().ok()) })),
         Action::Clear => operator::clear(p, channel)
@@ -271,6 +293,26 @@ mod tests {
                 seconds: MAX_PAUSE_SECONDS
             })
         );
+        for (name, action) in [
+            (
+                "sold-out",
+                Action::SoldOut {
+                    product: "mug".into(),
+                },
+            ),
+            (
+                "in-stock",
+                Action::InStock {
+                    product: "mug".into(),
+                },
+            ),
+        ] {
+            let body = format!(r#"{{"channel":"{ARN}","product":"mug"}}"#);
+            assert_eq!(
+                read(&format!("/operator/{name}"), &body).map(|r| r.action),
+                Ok(action)
+            );
+        }
         for (name, action) in [
             ("clear", Action::Clear),
             ("resume", Action::Resume),

@@ -31,6 +31,9 @@
 //!   [`crate::measure`]: a tag is bound to its use, so a click link cannot be
 //!   turned into a scan). All are optional: a cue without them shows cards
 //!   as before, and an older player ignores them.
+//! * **Sold out**: `"x":1` on an entry marks its product sold out (the
+//!   operator's call): the card says so, with no QR code and no link, so the
+//!   entry carries no `q`. An older player shows the card as before.
 //! * **Small**: at most [`MAX_CARDS_AT_ONCE`] (8) entries of at most 103
 //!   bytes (55 without measurement) plus a 13-digit `seq` and the channel:
 //!   about 900 bytes at worst, inside IVS's 1 KB.
@@ -79,6 +82,9 @@ pub struct CueItem {
     pub tag: Option<ShowTag>,
     /// The backend's tag for that show's QR-code link, when measured.
     pub scan_tag: Option<ShowTag>,
+    /// The operator marked the product sold out: the card says so and shows
+    /// no QR code and no link (so a sold-out entry carries no `q`).
+    pub sold_out: bool,
 }
 
 impl CueItem {
@@ -90,6 +96,7 @@ impl CueItem {
             show: None,
             tag: None,
             scan_tag: None,
+            sold_out: false,
         }
     }
 }
@@ -170,6 +177,8 @@ impl Cue {
             t: Option<&'a str>,
             #[serde(skip_serializing_if = "Option::is_none")]
             q: Option<&'a str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            x: Option<u8>,
         }
         #[derive(Serialize)]
         struct Wire<'a> {
@@ -206,7 +215,12 @@ impl Cue {
                     left: i.seconds_left,
                     s: i.show.map(|s| s.0),
                     t: i.tag.as_ref().map(ShowTag::as_str),
-                    q: i.scan_tag.as_ref().map(ShowTag::as_str),
+                    // A sold-out card has no QR code, so no scan tag.
+                    q: i.scan_tag
+                        .as_ref()
+                        .filter(|_| !i.sold_out)
+                        .map(ShowTag::as_str),
+                    x: i.sold_out.then_some(1),
                 })
                 .collect(),
         })
@@ -278,6 +292,16 @@ impl Cue {
                     .and_then(|t| ShowTag::parse(t).map_err(|p| r.problem(name, p)).ok())
             };
             let (tag, scan_tag) = (tag(&mut r, "t"), tag(&mut r, "q"));
+            // Read by hand, not with `read`: a closure of its own would cost
+            // the player a copy of the reader.
+            let sold_out = match r.optional("x").map(Json::as_u64) {
+                None | Some(Some(0)) => false,
+                Some(Some(1)) => true,
+                Some(_) => {
+                    r.problem("x", "must be 1 (sold out) or 0".into());
+                    false
+                }
+            };
             finished(r)?;
             // A clean reader read both required fields.
             let (Some(id), Some(seconds_left)) = (id, seconds_left) else {
@@ -288,7 +312,8 @@ impl Cue {
                 seconds_left,
                 show: show_id,
                 tag,
-                scan_tag,
+                scan_tag: scan_tag.filter(|_| !sold_out),
+                sold_out,
             });
         }
         Ok(Cue { seq, channel, show })
@@ -421,6 +446,38 @@ mod tests {
         let text = measured.encode().unwrap();
         assert!(text.len() < 920, "{}", text.len());
         assert_eq!(Cue::decode(&text).unwrap(), measured);
+    }
+
+    #[test]
+    fn a_sold_out_entry_says_so_and_carries_no_scan_tag() {
+        let sold = CueItem {
+            scan_tag: Some(ShowTag::parse("Zq9-aB3x").unwrap()),
+            tag: Some(ShowTag::parse("Qx3_9aZk").unwrap()),
+            sold_out: true,
+            ..item("cap", 4)
+        };
+        let cue = Cue {
+            seq: None,
+            channel: None,
+            show: vec![sold, item("mug", 3)],
+        };
+        let text = cue.encode().unwrap();
+        assert_eq!(
+            text,
+            r#"{"v":1,"show":[{"id":"cap","left":4,"t":"Qx3_9aZk","x":1},{"id":"mug","left":3}]}"#
+        );
+        let back = Cue::decode(&text).unwrap();
+        assert!(back.show[0].sold_out && back.show[0].scan_tag.is_none());
+        assert!(!back.show[1].sold_out);
+        // A scan tag beside "x" is not trusted; "x" must be 0 or 1.
+        let both =
+            Cue::decode(r#"{"v":1,"show":[{"id":"cap","left":4,"q":"Zq9-aB3x","x":1}]}"#).unwrap();
+        assert!(both.show[0].scan_tag.is_none());
+        let bad = Cue::decode(r#"{"v":1,"show":[{"id":"cap","left":4,"x":2}]}"#);
+        assert!(
+            matches!(bad, Err(CueError::InvalidField { ref field, .. }) if field == "show[0].x"),
+            "{bad:?}"
+        );
     }
 
     #[test]

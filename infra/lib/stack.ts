@@ -163,7 +163,7 @@ export class AdStack extends Stack {
     });
     new CfnOutput(this, 'OperatorUrl', {
       value: functions.operatorUrl.url,
-      description: 'the operator function URL (IAM-signed POST /operator/<pin|unpin|clear|pause|resume|state>)',
+      description: 'the operator function URL (IAM-signed POST /operator/<pin|unpin|clear|pause|resume|sold-out|in-stock|state>)',
     });
     new CfnOutput(this, 'OperatorsPolicy', { value: functions.operators.managedPolicyArn, description: 'attach to whoever may steer the channels' });
     new CfnOutput(this, 'ReportUrl', { value: player.reportUrl.url, description: 'the report function URL (IAM-signed GET /measure/report, /measure/hours)' });

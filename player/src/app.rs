@@ -111,10 +111,11 @@ pub fn player_view(state: PlayerState) -> impl IntoView {
                             .map(|(links, key)| links.link(key, kind))
                             .unwrap_or_else(|| product.link_url.clone())
                     };
-                    let links = CardLinks {
+                    // A sold-out card has no QR code and no link.
+                    let links = (!s.sold_out).then(|| CardLinks {
                         qr: tracked(&s.scan, LinkKind::Scan),
                         open: tracked(&s.show, LinkKind::Click),
-                    };
+                    });
                     Some((product, view.image_url_for(&s.id), s.ends_at_ms, links))
                 })
                 .collect::<Vec<_>>()
@@ -180,16 +181,21 @@ fn card(
     product: Product,
     image: String,
     ends_at_ms: f64,
-    links: CardLinks,
+    links: Option<CardLinks>,
     chrome: RwSignal<Chrome>,
 ) -> impl IntoView {
     let id = product.id.as_str().to_string();
     let title = product.title.clone();
     // The label names the product's own link, whatever the code encodes.
     let link = product.link_url.clone();
-    let qr = qr_svg(&links.qr).unwrap_or_default();
+    // Sold out (no links): no QR code is made and the Open link leads
+    // nowhere; the stylesheet hides both and the card says "Sold out".
+    let sold_out = links.is_none();
+    let (qr, open) = links
+        .map(|l| (qr_svg(&l.qr).unwrap_or_default(), l.open))
+        .unwrap_or_default();
     view! {
-        <article class="iap-card" aria-label=title.clone()>
+        <article class=if sold_out { "iap-card iap-sold" } else { "iap-card" } aria-label=title.clone()>
             <button
                 class="iap-dismiss"
                 type="button"
@@ -204,8 +210,8 @@ fn card(
                 <h3 class="iap-title">{title.clone()}</h3>
                 <p class="iap-price">{product.price.clone()}</p>
                 <p class="iap-description">{product.description.clone()}</p>
-                <p class="iap-left">{move || format!("{} s left", seconds_left(ends_at_ms, chrome.with(|c| c.now_ms)))}</p>
-                <a class="iap-open" href=links.open target="_blank" rel="noopener">"Open"</a>
+                <p class="iap-left">{move || if sold_out { "Sold out".to_string() } else { format!("{} s left", seconds_left(ends_at_ms, chrome.with(|c| c.now_ms))) }}</p>
+                <a class="iap-open" href=open target="_blank" rel="noopener">"Open"</a>
             </div>
             <div class="iap-qr" role="img" aria-label=format!("QR code for {link}") inner_html=qr></div>
         </article>

@@ -18,6 +18,8 @@ pub struct Shown {
     pub show: Option<ShowKey>,
     /// The same show with the tag of its QR-code link (the cue's `q`).
     pub scan: Option<ShowKey>,
+    /// Marked sold out by the operator (the cue's `x`): no QR code, no link.
+    pub sold_out: bool,
 }
 
 /// What a cue did to the overlay, for logging.
@@ -92,6 +94,7 @@ impl Overlay {
                 ends_at_ms: now_ms + f64::from(item.seconds_left) * 1000.0,
                 show: key(&item.tag),
                 scan: key(&item.scan_tag),
+                sold_out: item.sold_out,
             });
         }
         self.shown = next;
@@ -190,8 +193,16 @@ mod tests {
                 ends_at_ms: 21_000.0,
                 show: None,
                 scan: None,
+                sold_out: false,
             }]
         );
+        o.apply_cue(
+            r#"{"v":1,"show":[{"id":"kestrel","left":15,"x":1}]}"#,
+            6500.0,
+            known,
+        )
+        .unwrap();
+        assert!(o.shown()[0].sold_out, "the card says sold out");
         o.apply_cue(r#"{"v":1,"show":[]}"#, 7000.0, known).unwrap();
         assert!(o.shown().is_empty());
     }

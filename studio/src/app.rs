@@ -576,7 +576,7 @@ fn print_banner(args: &Args, running: &Running) {
     if s.labels.is_some() {
         println!("console: {base_url}/console/#token={}", s.report_token);
         println!(
-            "operator: POST {base_url}/operator/<pin|unpin|clear|pause|resume|state> with Authorization: Bearer {}",
+            "operator: POST {base_url}/operator/<pin|unpin|clear|pause|resume|sold-out|in-stock|state> with Authorization: Bearer {}",
             s.report_token
         );
     }

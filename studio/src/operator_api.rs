@@ -1,5 +1,5 @@
 //! The operator's actions on the studio's channel (pin, unpin, clear,
-//! pause, resume, state), as the stack's operator function takes them
+//! pause, resume, sold-out, in-stock, state), as the stack's operator function takes them
 //! (`backend::operator_api`: the same routes, bodies, answers and audit
 //! line), on the studio's clock and over the local chain's own state.
 //! Every action but `state` also goes into the audit log the console reads
@@ -64,7 +64,7 @@ async fn act(
         let name: String = action
             .chars()
             .take(32)
-            .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
             .collect();
         if let Err(e) =
             operator

@@ -1,6 +1,6 @@
 //! The operator function as Lambda runs it: configuration from the
 //! environment, its own role, IAM-signed requests; pin, unpin, pause,
-//! resume, clear and state on the function's clock, each audited.
+//! resume, sold out, clear and state on the function's clock, each audited.
 
 use super::*;
 
@@ -117,7 +117,41 @@ async fn operator_function_steers_a_channel_on_its_own_clock(env: Arc<Env>) -> R
         state["paused"] == true && state["products"]["mug"]["showing"] == true,
         state.to_string(),
     )?;
+    // Sold out: the card up now is re-sent at once, marked, without its QR
+    // tag; the mark is in the state item (DynamoDB) and survives a read.
+    let (status, sold) = answer(
+        handle_operator(
+            &pipeline,
+            &call(
+                "sold-out",
+                serde_json::json!({"channel": arn, "product": "mug"}),
+                Some(host),
+            ),
+        )
+        .await,
+    )?;
+    ensure(status == 200, sold.to_string())?;
+    let sold_cue = cue(sold["published"].as_str().unwrap_or_default());
+    ensure(
+        sold_cue.show.len() == 1 && sold_cue.show[0].sold_out,
+        sold.to_string(),
+    )?;
+    let (_, state) = answer(
+        handle_operator(
+            &pipeline,
+            &call("state", serde_json::json!({"channel": arn}), Some(host)),
+        )
+        .await,
+    )?;
+    ensure(
+        state["sold_out"] == serde_json::json!(["mug"]),
+        state.to_string(),
+    )?;
     for (action, body) in [
+        (
+            "in-stock",
+            serde_json::json!({"channel": arn, "product": "mug"}),
+        ),
         ("resume", serde_json::json!({"channel": arn})),
         (
             "unpin",
@@ -132,8 +166,20 @@ async fn operator_function_steers_a_channel_on_its_own_clock(env: Arc<Env>) -> R
     let sent = accepted_sets(&env.standin.state, &arn);
     ensure(
         sent.first().map(String::as_str) == Some(r#"{"v":1,"show":[{"id":"mug","left":120}]}"#)
+            && sent.iter().any(|c| c.contains(r#""x":1"#))
             && sent.last().map(String::as_str) == Some(r#"{"v":1,"show":[]}"#),
         format!("{sent:?}"),
+    )?;
+    let (_, state) = answer(
+        handle_operator(
+            &pipeline,
+            &call("state", serde_json::json!({"channel": arn}), Some(host)),
+        )
+        .await,
+    )?;
+    ensure(
+        state["sold_out"] == serde_json::json!([]),
+        state.to_string(),
     )?;
 
     // Mistakes are named, and change nothing.

@@ -2,6 +2,7 @@
 // a viewer's player, in the studio (demo show, local chain on), in headless
 // Chromium. Each round pins tidewater with the console's button, waits for
 // its card on the viewer's page, unpins it and waits for the card to go.
+// Automatic cards are paused first, so only the pins show cards.
 //
 //   node tests/browser/bench-console-pin.mjs [pins=10]
 //
@@ -29,6 +30,9 @@ try {
   const row = op.locator('tr[data-product="tidewater"]');
   const card = viewer.locator('.iap-card', { hasText: title });
   await row.waitFor({ timeout: 15000 });
+  // Automatic cards paused: every tidewater card is the bench's own pin.
+  await op.locator('#pause').click();
+  await op.locator('#mode.paused').waitFor({ timeout: 5000 });
   // The stream must be playing before a card can show.
   await viewer.waitForFunction(() => document.querySelector('video')?.currentTime > 1, null, { timeout: 45000 });
   for (let i = 0; i < pins; i++) {
@@ -38,6 +42,7 @@ try {
     await row.locator('button[data-action="pin"]').click();
     await card.waitFor({ timeout: 30000 });
     toCard.push(Date.now() - at);
+    if (process.env.BENCH_VERBOSE) console.error(`pin ${i}: ${toCard.at(-1)} ms`);
     at = Date.now();
     await row.locator('button[data-action="unpin"]:not([disabled])').click();
     await card.waitFor({ state: 'detached', timeout: 30000 });

@@ -1,12 +1,13 @@
 // The operator's console in real headless Chromium, against the studio's
 // demo show with its local chain: what the detector saw (boxes and
-// verdicts), and the operator's pin, unpin, pause, resume and clear reaching
-// a viewer's player, each in the audit log. Without the token, or from
+// verdicts), and the operator's pin, unpin, pause, resume, sold out and
+// clear reaching a viewer's player, each in the audit log. Without the token, or from
 // another origin, nothing changes.
 //
 // UPDATE_DOCS=1 also writes the screenshot docs/console.md shows.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -96,14 +97,53 @@ test('the console shows what the detector saw, and the operator steers what view
   await op.locator('#mode.live').waitFor({ timeout: 3000 });
   await viewerCard('lumen').waitFor({ timeout: INTERVAL * 1000 + CARD_WITHIN_MS });
 
+  // Sold out: lumen's card says so at once, with no QR code and no link;
+  // back in stock, the QR code returns.
+  const lumenCard = viewerCard('lumen');
+  await lumenCard.locator('.iap-qr svg').waitFor({ timeout: 5000 });
+  clicked = Date.now();
+  await row('lumen').locator('button[data-action="sold-out"]').click();
+  await viewer.locator('.iap-card.iap-sold', { hasText: product('lumen').title }).waitFor({ timeout: CARD_WITHIN_MS });
+  console.log(`sold out → the viewer's card says so: ${Date.now() - clicked} ms`);
+  assert.match(await lumenCard.locator('.iap-left').textContent(), /Sold out/);
+  assert.equal(await lumenCard.locator('.iap-qr svg').count(), 0, 'no QR code on a sold-out card');
+  assert.equal(await lumenCard.locator('.iap-qr').isVisible(), false);
+  assert.equal(await lumenCard.locator('.iap-open').isVisible(), false);
+  assert.equal(await lumenCard.locator('.iap-open').getAttribute('href'), '');
+  await row('lumen').locator('td.status', { hasText: 'SOLD OUT' }).waitFor({ timeout: 3000 });
+  await row('lumen').locator('button[data-action="sold-out"][aria-pressed="true"]').click();
+  await lumenCard.locator('.iap-qr svg').waitFor({ timeout: CARD_WITHIN_MS });
+
   // Clear all (C): every card leaves.
   await op.keyboard.press('KeyC');
   await viewer.waitForFunction(() => document.querySelectorAll('.iap-card').length === 0, null, { timeout: CARD_WITHIN_MS });
 
   // Every action is in the audit log on the page, newest first.
   const audited = await op.locator('#audit-rows tr').evaluateAll((rows) => rows.map((r) => r.dataset.action));
-  assert.deepEqual(audited.slice(0, 5), ['clear', 'resume', 'pause', 'unpin', 'pin']);
-  assert.match(await op.locator('#audit-rows tr[data-action="pin"]').textContent(), /studio token.*pin tidewater.*cue /);
+  assert.deepEqual(audited.slice(0, 7), ['clear', 'in-stock', 'sold-out', 'resume', 'pause', 'unpin', 'pin']);
+  assert.match(await op.locator('#audit-rows tr[data-action="pin"]').last().textContent(), /studio token.*pin tidewater.*cue /);
+
+  // adctl through the studio, on a laptop an hour fast (libfaketime): the
+  // pin's window is reckoned on the studio's clock, not the laptop's.
+  const adctl = process.env.ADCTL_BIN ?? join(repo, 'target', 'debug', 'adctl');
+  const skewed = (cmd, ...args) => execFileSync('faketime', ['-f', '+1h', cmd, ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, DONT_FAKE_MONOTONIC: '1' },
+  });
+  const laptopAhead = Number(skewed('date', '+%s')) - Date.now() / 1000;
+  assert.ok(laptopAhead > 3500, `the fake clock is in force (${laptopAhead} s ahead)`);
+  const viaStudio = ['--operator-url', studio.base, '--operator-token', studio.reportToken];
+  const pinned = JSON.parse(skewed(adctl, ...viaStudio, 'show', '--channel', CHANNEL_ARN, '--product', 'kestrel', '--seconds', '60'));
+  assert.ok(Math.abs(pinned.at - Date.now() / 1000) < 5, `the pin is at the studio's time, not the laptop's: ${JSON.stringify(pinned)}`);
+  const adctlState = JSON.parse(skewed(adctl, ...viaStudio, 'state', '--channel', CHANNEL_ARN));
+  assert.equal(adctlState.products.kestrel.visible_until, pinned.at + 60);
+  await viewerCard('kestrel').waitFor({ timeout: CARD_WITHIN_MS });
+  skewed(adctl, ...viaStudio, 'clear', '--channel', CHANNEL_ARN);
+  await viewer.waitForFunction(() => document.querySelectorAll('.iap-card').length === 0, null, { timeout: CARD_WITHIN_MS });
+  assert.throws(
+    () => execFileSync(adctl, ['--operator-url', studio.base, '--operator-token', 'nope', 'clear', '--channel', CHANNEL_ARN], { stdio: 'pipe' }),
+    /refused the token/,
+  );
 
   // Without the token, or from another origin, nothing changes.
   const before = await state(studio.reportToken);
@@ -137,7 +177,7 @@ test('the console shows what the detector saw, and the operator steers what view
   assert.deepEqual(await op.evaluate(() => window.cspViolations), [], 'the console needs nothing its policy refuses');
   await op.locator('#strip img').first().waitFor();
   // For the docs, a moment with a product in the frame.
-  if (process.env.UPDATE_DOCS) await op.locator('#latest .box').waitFor({ timeout: 60000 });
+  if (process.env.UPDATE_DOCS) await op.locator('#latest .box').first().waitFor({ timeout: 60000 });
   const shot = process.env.UPDATE_DOCS ? join(repo, 'docs', 'console.png') : join(scratch, 'console.png');
   await op.screenshot({ path: shot, fullPage: false });
   console.log(`screenshot: ${shot}`);

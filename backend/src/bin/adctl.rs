@@ -36,6 +36,16 @@ struct Cli {
     /// At most this many products at once on a channel.
     #[arg(long, env = config::MAX_ACTIVE_PRODUCTS)]
     max_active: Option<String>,
+    /// Act through the studio at this address (its `/operator/<action>`
+    /// routes, with --operator-token) instead of from this machine: every
+    /// window and pause then starts on the studio's clock, whatever this
+    /// machine's says. Without it, show, unpin, clear, pause, resume and
+    /// sold-out write the state table directly, on this machine's clock.
+    #[arg(long, env = "ADCTL_OPERATOR_URL", global = true)]
+    operator_url: Option<String>,
+    /// The token the studio printed, for --operator-url.
+    #[arg(long, env = "ADCTL_OPERATOR_TOKEN", global = true)]
+    operator_token: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -80,6 +90,16 @@ enum Command {
     Resume {
         #[arg(long)]
         channel: String,
+    },
+    /// Mark a product sold out on a channel (its card says so, with no QR
+    /// code and no link), or back in stock with `--back`.
+    SoldOut {
+        #[arg(long)]
+        channel: String,
+        #[arg(long)]
+        product: String,
+        #[arg(long)]
+        back: bool,
     },
     /// Print a channel's state as JSON.
     State {
@@ -246,6 +266,21 @@ async fn main() -> anyhow::Result<()> {
         }
         return Ok(());
     }
+    if let Some(url) = &cli.operator_url {
+        let (action, body) = operator_request(&cli.command).context(
+            "--operator-url applies to show, unpin, clear, pause, resume, sold-out and state",
+        )?;
+        let token = cli.operator_token.as_deref().context(
+            "--operator-token is missing: give the token the studio printed (or ADCTL_OPERATOR_TOKEN). \
+             For the stack's operator function (IAM-signed), see docs/deploy.md",
+        )?;
+        let out = studio_operator(url, token, action, &body).await?;
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&out).context("printing")?
+        );
+        return Ok(());
+    }
     let mut vars = HashMap::new();
     vars.insert(config::CATALOG_PATH, Some(cli.catalog.clone()));
     vars.insert(config::TABLE_NAME, cli.table.clone());
@@ -285,6 +320,14 @@ async fn main() -> anyhow::Result<()> {
             backend::operator::pause(&pipeline, &channel, 0).await?;
             serde_json::json!({ "paused_until": 0 })
         }
+        Command::SoldOut {
+            channel,
+            product,
+            back,
+        } => {
+            let cue = backend::operator::sold_out(&pipeline, &channel, &product, !back).await?;
+            serde_json::json!({ "published": cue.and_then(|c| c.encode().ok()) })
+        }
         Command::State { channel } => backend::operator::state(&pipeline, &channel).await?,
         Command::Products | Command::Report { .. } | Command::Reconcile { .. } => {
             serde_json::Value::Null
@@ -297,15 +340,110 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The operator action and JSON body a command sends to `/operator/<action>`
+/// (the same as the operator function's); `None` for other commands.
+fn operator_request(command: &Command) -> Option<(&'static str, serde_json::Value)> {
+    use serde_json::json;
+    Some(match command {
+        Command::Show {
+            channel,
+            product,
+            seconds,
+        } => (
+            "pin",
+            json!({ "channel": channel, "product": product, "seconds": seconds }),
+        ),
+        Command::Unpin { channel, product } => {
+            ("unpin", json!({ "channel": channel, "product": product }))
+        }
+        Command::Clear { channel } => ("clear", json!({ "channel": channel })),
+        Command::Pause { channel, seconds } => {
+            ("pause", json!({ "channel": channel, "seconds": seconds }))
+        }
+        Command::Resume { channel } => ("resume", json!({ "channel": channel })),
+        Command::SoldOut {
+            channel,
+            product,
+            back,
+        } => (
+            if *back { "in-stock" } else { "sold-out" },
+            json!({ "channel": channel, "product": product }),
+        ),
+        Command::State { channel } => ("state", json!({ "channel": channel })),
+        Command::Products | Command::Report { .. } | Command::Reconcile { .. } => return None,
+    })
+}
+
+/// One request to the studio with its token: the status and the body (at
+/// most `max_bytes`), within 10 s.
+async fn studio_call(
+    request: hyper::Request<http_body_util::Full<bytes::Bytes>>,
+    url: &str,
+    max_bytes: usize,
+) -> anyhow::Result<(hyper::StatusCode, bytes::Bytes)> {
+    use http_body_util::{BodyExt, Limited};
+    use hyper_util::client::legacy::Client;
+    use hyper_util::rt::TokioExecutor;
+    let client = Client::builder(TokioExecutor::new()).build_http();
+    let response =
+        tokio::time::timeout(std::time::Duration::from_secs(10), client.request(request))
+            .await
+            .with_context(|| format!("{url}: no answer within 10 s"))?
+            .with_context(|| format!("{url}: is the studio running there?"))?;
+    let status = response.status();
+    let body = Limited::new(response.into_body(), max_bytes)
+        .collect()
+        .await
+        .map_err(|e| anyhow::anyhow!("{url}: reading the answer: {e}"))?
+        .to_bytes();
+    Ok((status, body))
+}
+
+/// `POST <studio>/operator/<action>` with the studio's token: the action
+/// runs on the studio's clock. Prints nothing; returns the answer.
+async fn studio_operator(
+    studio: &str,
+    token: &str,
+    action: &str,
+    body: &serde_json::Value,
+) -> anyhow::Result<serde_json::Value> {
+    let url = format!("{}/operator/{action}", studio.trim_end_matches('/'));
+    let uri: hyper::Uri = url.parse().with_context(|| {
+        format!("--operator-url {studio} is not a URL like http://127.0.0.1:8080")
+    })?;
+    let request = hyper::Request::post(uri)
+        .header(hyper::header::AUTHORIZATION, format!("Bearer {token}"))
+        .header(hyper::header::CONTENT_TYPE, "application/json")
+        .body(http_body_util::Full::new(bytes::Bytes::from(
+            body.to_string(),
+        )))
+        .context("building the request")?;
+    // An answer is a cue (at most 1 KB) and a few fields.
+    let (status, answer) = studio_call(request, &url, 64 << 10).await?;
+    if status == hyper::StatusCode::UNAUTHORIZED {
+        anyhow::bail!("the studio refused the token: pass the one it printed (--operator-token or ADCTL_OPERATOR_TOKEN)");
+    }
+    let answer: serde_json::Value = serde_json::from_slice(&answer).with_context(|| {
+        format!(
+            "{url} answered {status}, not JSON: {}",
+            String::from_utf8_lossy(&answer)
+        )
+    })?;
+    if !status.is_success() {
+        anyhow::bail!(
+            "{action} refused ({status}): {}",
+            answer["error"].as_str().unwrap_or("no reason given")
+        );
+    }
+    Ok(answer)
+}
+
 /// The studio's counts per show, read from its report API (JSON), so the
 /// table, CSV and JSON are rendered here by the one renderer.
 async fn studio_report(
     studio: &str,
     token: &str,
 ) -> anyhow::Result<Vec<backend::measure::ShowCounts>> {
-    use http_body_util::{BodyExt, Empty, Limited};
-    use hyper_util::client::legacy::Client;
-    use hyper_util::rt::TokioExecutor;
     let url = format!(
         "{}/measure/report?format=json",
         studio.trim_end_matches('/')
@@ -315,21 +453,10 @@ async fn studio_report(
         .with_context(|| format!("--studio {studio} is not a URL like http://127.0.0.1:8080"))?;
     let request = hyper::Request::get(uri)
         .header(hyper::header::AUTHORIZATION, format!("Bearer {token}"))
-        .body(Empty::<bytes::Bytes>::new())
+        .body(http_body_util::Full::new(bytes::Bytes::new()))
         .context("building the request")?;
-    let client = Client::builder(TokioExecutor::new()).build_http();
-    let response =
-        tokio::time::timeout(std::time::Duration::from_secs(10), client.request(request))
-            .await
-            .with_context(|| format!("{url}: no answer within 10 s"))?
-            .with_context(|| format!("{url}: is the studio running there?"))?;
-    let status = response.status();
     // A report of a long show is a few hundred KB; 32 MB is far past any.
-    let body = Limited::new(response.into_body(), 32 << 20)
-        .collect()
-        .await
-        .map_err(|e| anyhow::anyhow!("{url}: reading the answer: {e}"))?
-        .to_bytes();
+    let (status, body) = studio_call(request, &url, 32 << 20).await?;
     if status == hyper::StatusCode::UNAUTHORIZED {
         anyhow::bail!("the studio refused the token: pass the one it printed (--token or STUDIO_REPORT_TOKEN)");
     }

@@ -479,6 +479,8 @@ enum Event {
     ClearAll,
     /// The operator pauses for so many seconds, or resumes (0).
     Pause(u64),
+    /// The operator marks a product sold out, or back in stock.
+    SoldOut(usize, bool),
     Reset,
     /// The owner's start failed (or a stranger's claim is refused).
     ReleaseLease {
@@ -495,6 +497,7 @@ fn event() -> impl Strategy<Value = Event> {
         1 => (0usize..4).prop_map(Event::Unpin),
         1 => Just(Event::ClearAll),
         1 => prop_oneof![Just(0u64), 1u64..40, Just(u64::MAX)].prop_map(Event::Pause),
+        1 => (0usize..4, any::<bool>()).prop_map(|(i, sold)| Event::SoldOut(i, sold)),
         1 => Just(Event::Reset),
         1 => any::<bool>().prop_map(|owner| Event::ReleaseLease { owner }),
     ]
@@ -590,11 +593,32 @@ proptest! {
                     prop_assert_eq!(after.cue_at(now).show, state.cue_at(now).show);
                     (d.new_state, d.cue, d.start_workflow)
                 }
+                Event::SoldOut(i, sold) => {
+                    let product = id(products[*i]);
+                    let d = set_sold_out(&state, &product, *sold, now);
+                    let after = d.new_state.as_ref().unwrap_or(&state);
+                    prop_assert_eq!(after.sold_out.contains(&product), *sold);
+                    // The same cards show, and the product's says so; a cue
+                    // goes out only when its card is up.
+                    let (before_cue, after_cue) = (state.cue_at(now), after.cue_at(now));
+                    prop_assert_eq!(
+                        after_cue.show.iter().map(|c| &c.id).collect::<Vec<_>>(),
+                        before_cue.show.iter().map(|c| &c.id).collect::<Vec<_>>()
+                    );
+                    for card in &after_cue.show {
+                        prop_assert_eq!(card.sold_out, after.sold_out.contains(&card.id));
+                    }
+                    let showing = after_cue.show.iter().any(|c| c.id == product);
+                    prop_assert_eq!(d.cue.is_some(), showing && d.new_state.is_some());
+                    prop_assert!(d.start_workflow.is_none());
+                    (d.new_state, d.cue, d.start_workflow)
+                }
                 Event::Reset => {
                     let d = reset(&state, now);
                     if let Some(s) = &d.new_state {
                         prop_assert!(s.products.is_empty() && s.workflow.is_empty());
                         prop_assert_eq!(s.paused_until, state.paused_until);
+                        prop_assert_eq!(&s.sold_out, &state.sold_out);
                     }
                     (d.new_state, d.cue, d.start_workflow)
                 }
