@@ -175,6 +175,17 @@ test('the console shows what the detector saw, and the operator steers what view
   assert.equal((await state(studio.reportToken)).paused, false);
 
   assert.deepEqual(await op.evaluate(() => window.cspViolations), [], 'the console needs nothing its policy refuses');
+  // At 1280x720 and on a tablet, nothing runs off the side and every
+  // product's buttons can be reached.
+  for (const [width, height] of [[1280, 720], [768, 1024]]) {
+    await op.setViewportSize({ width, height });
+    const fits = await op.evaluate(() => ({
+      page: document.documentElement.scrollWidth,
+      buttons: Math.max(...[...document.querySelectorAll('#product-rows button')].map((b) => b.getBoundingClientRect().right)),
+    }));
+    assert.ok(fits.page <= width && fits.buttons <= width, `${width}x${height}: ${JSON.stringify(fits)}`);
+  }
+  await op.setViewportSize({ width: 1280, height: 720 });
   await op.locator('#strip img').first().waitFor();
   // For the docs, a moment with a product in the frame.
   if (process.env.UPDATE_DOCS) await op.locator('#latest .box').first().waitFor({ timeout: 60000 });
