@@ -54,6 +54,13 @@ async fn operator_function_steers_a_channel_on_its_own_clock(env: Arc<Env>) -> R
         ))
     };
 
+    // The host's signed call.
+    let act = |action: &str, body: serde_json::Value| {
+        let request = call(action, body, Some(host));
+        let pipeline = &pipeline;
+        async move { answer(handle_operator(pipeline, &request).await) }
+    };
+
     // Unsigned: refused, nothing changes.
     let refused = handle_operator(
         &pipeline,
@@ -106,43 +113,25 @@ async fn operator_function_steers_a_channel_on_its_own_clock(env: Arc<Env>) -> R
         until >= at + 300 && until <= SystemClock.now() + 300,
         paused.to_string(),
     )?;
-    let (_, state) = answer(
-        handle_operator(
-            &pipeline,
-            &call("state", serde_json::json!({"channel": arn}), Some(host)),
-        )
-        .await,
-    )?;
+    let (_, state) = act("state", serde_json::json!({"channel": arn})).await?;
     ensure(
         state["paused"] == true && state["products"]["mug"]["showing"] == true,
         state.to_string(),
     )?;
     // Sold out: the card up now is re-sent at once, marked, without its QR
     // tag; the mark is in the state item (DynamoDB) and survives a read.
-    let (status, sold) = answer(
-        handle_operator(
-            &pipeline,
-            &call(
-                "sold-out",
-                serde_json::json!({"channel": arn, "product": "mug"}),
-                Some(host),
-            ),
-        )
-        .await,
-    )?;
+    let (status, sold) = act(
+        "sold-out",
+        serde_json::json!({"channel": arn, "product": "mug"}),
+    )
+    .await?;
     ensure(status == 200, sold.to_string())?;
     let sold_cue = cue(sold["published"].as_str().unwrap_or_default());
     ensure(
         sold_cue.show.len() == 1 && sold_cue.show[0].sold_out,
         sold.to_string(),
     )?;
-    let (_, state) = answer(
-        handle_operator(
-            &pipeline,
-            &call("state", serde_json::json!({"channel": arn}), Some(host)),
-        )
-        .await,
-    )?;
+    let (_, state) = act("state", serde_json::json!({"channel": arn})).await?;
     ensure(
         state["sold_out"] == serde_json::json!(["mug"]),
         state.to_string(),
@@ -170,13 +159,7 @@ async fn operator_function_steers_a_channel_on_its_own_clock(env: Arc<Env>) -> R
             && sent.last().map(String::as_str) == Some(r#"{"v":1,"show":[]}"#),
         format!("{sent:?}"),
     )?;
-    let (_, state) = answer(
-        handle_operator(
-            &pipeline,
-            &call("state", serde_json::json!({"channel": arn}), Some(host)),
-        )
-        .await,
-    )?;
+    let (_, state) = act("state", serde_json::json!({"channel": arn})).await?;
     ensure(
         state["sold_out"] == serde_json::json!([]),
         state.to_string(),

@@ -9,7 +9,7 @@
 // Uses $STUDIO_BIN, else target/release/studio when built, else the debug build.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startStudio, launchChromium, repo } from './lib.mjs';
+import { startStudio, launchChromium, repo, percentile } from './lib.mjs';
 
 const pins = Number(process.argv[2] ?? 10);
 const release = join(repo, 'target', 'release', 'studio');
@@ -53,10 +53,7 @@ try {
   await studio.stop();
 }
 
-const pct = (xs, p) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
-};
+const pct = percentile;
 const line = (name, xs) =>
   `${name.padEnd(36)} p50 ${String(pct(xs, 50)).padStart(5)} ms   p95 ${String(pct(xs, 95)).padStart(5)} ms   max ${String(Math.max(...xs)).padStart(5)} ms`;
 console.log(`studio ${bin}, ${pins} pins`);

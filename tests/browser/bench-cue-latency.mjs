@@ -9,7 +9,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  startStudio, serveDir, launchChromium, putMetadata, waitForCueListed, openPlayer, waitForCueEvent, repo,
+  startStudio, serveDir, launchChromium, putMetadata, waitForCueListed, openPlayer, waitForCueEvent, repo, percentile,
 } from './lib.mjs';
 
 const cues = Number(process.argv[2] ?? 20);
@@ -40,10 +40,7 @@ try {
   await studio.stop();
 }
 
-const pct = (xs, p) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
-};
+const pct = percentile;
 const line = (name, xs) =>
   `${name.padEnd(34)} p50 ${String(pct(xs, 50)).padStart(5)} ms   p95 ${String(pct(xs, 95)).padStart(5)} ms   max ${String(Math.max(...xs)).padStart(5)} ms`;
 console.log(`studio ${bin}, ${cues} cues, ${SEGMENT_MS / 1000} s segments`);

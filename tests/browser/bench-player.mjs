@@ -15,7 +15,7 @@
 // studio when built, else the debug build.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { startStudio, launchChromium, waitLive, repo } from './lib.mjs';
+import { startStudio, launchChromium, waitLive, repo, percentile } from './lib.mjs';
 
 const cards = Number(process.argv[2] ?? 100);
 const dist = join(repo, 'player', 'dist');
@@ -89,10 +89,7 @@ try {
   await studio.stop();
 }
 
-const pct = (xs, p) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
-};
+const pct = percentile;
 const ms = (x) => x.toFixed(2).padStart(6);
 const line = (name, xs) =>
   `${name.padEnd(38)} p50 ${ms(pct(xs, 50))} ms   p95 ${ms(pct(xs, 95))} ms   max ${ms(Math.max(...xs))} ms`;

@@ -261,3 +261,9 @@ export async function report(studio, format = 'json') {
   if (!res.ok) throw new Error(`report answered ${res.status}: ${await res.text()}`);
   return format === 'json' ? res.json() : res.text();
 }
+
+/** The p-th percentile (nearest rank) of a list of numbers, for the benches. */
+export function percentile(xs, p) {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
+}
