@@ -359,6 +359,21 @@ fn check_run_command(
             cue.starts_with(r#"{"v":1,"#),
             "the cue is the compact format: {cue}"
         );
+        // It prints the operator's console, with its token, and serves it.
+        let console = format!("console: http://127.0.0.1:{port}/console/#token=");
+        ensure!(
+            std::fs::read_to_string(&run.log)?
+                .lines()
+                .any(|l| l.starts_with(&console)),
+            "no console address printed:\n{}",
+            run.log_tail()
+        );
+        let page = get(port, "/console/", &[])?;
+        ensure!(
+            page.status == 200 && page.text().contains("Operator console"),
+            "the console page is served: {}",
+            page.status
+        );
     } else {
         let playlist = run.playlist(port)?;
         let deadline = Instant::now() + FIRST_CUE;
