@@ -78,17 +78,11 @@ async fn operator_function_steers_a_channel_on_its_own_clock(env: Arc<Env>) -> R
     )?;
 
     let before = SystemClock.now();
-    let (status, pinned) = answer(
-        handle_operator(
-            &pipeline,
-            &call(
-                "pin",
-                serde_json::json!({"channel": arn, "product": "mug", "seconds": 120}),
-                Some(host),
-            ),
-        )
-        .await,
-    )?;
+    let (status, pinned) = act(
+        "pin",
+        serde_json::json!({"channel": arn, "product": "mug", "seconds": 120}),
+    )
+    .await?;
     ensure(status == 200, pinned.to_string())?;
     ensure(pinned["action"] == "pin", pinned.to_string())?;
     // "now" is the function's: the pin's window starts at its clock.
@@ -97,17 +91,7 @@ async fn operator_function_steers_a_channel_on_its_own_clock(env: Arc<Env>) -> R
         (before..=SystemClock.now()).contains(&at),
         pinned.to_string(),
     )?;
-    let (_, paused) = answer(
-        handle_operator(
-            &pipeline,
-            &call(
-                "pause",
-                serde_json::json!({"channel": arn, "seconds": 300}),
-                Some(host),
-            ),
-        )
-        .await,
-    )?;
+    let (_, paused) = act("pause", serde_json::json!({"channel": arn, "seconds": 300})).await?;
     let until = paused["paused_until"].as_u64().unwrap_or_default();
     ensure(
         until >= at + 300 && until <= SystemClock.now() + 300,
@@ -148,8 +132,7 @@ async fn operator_function_steers_a_channel_on_its_own_clock(env: Arc<Env>) -> R
         ),
         ("clear", serde_json::json!({"channel": arn})),
     ] {
-        let (status, out) =
-            answer(handle_operator(&pipeline, &call(action, body, Some(host))).await)?;
+        let (status, out) = act(action, body).await?;
         ensure(status == 200, format!("{action}: {out}"))?;
     }
     let sent = accepted_sets(&env.standin.state, &arn);
@@ -166,17 +149,11 @@ async fn operator_function_steers_a_channel_on_its_own_clock(env: Arc<Env>) -> R
     )?;
 
     // Mistakes are named, and change nothing.
-    let (status, out) = answer(
-        handle_operator(
-            &pipeline,
-            &call(
-                "pin",
-                serde_json::json!({"channel": arn, "product": "nope"}),
-                Some(host),
-            ),
-        )
-        .await,
-    )?;
+    let (status, out) = act(
+        "pin",
+        serde_json::json!({"channel": arn, "product": "nope"}),
+    )
+    .await?;
     ensure(
         status == 400
             && out["error"]
@@ -184,13 +161,7 @@ async fn operator_function_steers_a_channel_on_its_own_clock(env: Arc<Env>) -> R
                 .is_some_and(|e| e.contains("not in the catalog")),
         out.to_string(),
     )?;
-    let (status, out) = answer(
-        handle_operator(
-            &pipeline,
-            &call("pin", serde_json::json!({"channel": arn}), Some(host)),
-        )
-        .await,
-    )?;
+    let (status, out) = act("pin", serde_json::json!({"channel": arn})).await?;
     ensure(
         status == 400
             && out["error"]
