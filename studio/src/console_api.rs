@@ -15,7 +15,7 @@
 use crate::channel::Channel;
 use crate::operator_api::Operator;
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -82,21 +82,7 @@ pub fn routes(console: Console) -> Router {
 }
 
 fn page(content_type: &'static str, body: &'static str) -> Response {
-    let csp = HeaderValue::from_str(&console_csp())
-        .unwrap_or_else(|_| HeaderValue::from_static("default-src 'none'"));
-    (
-        [
-            (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
-            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
-            (header::CONTENT_SECURITY_POLICY, csp),
-            (
-                header::REFERRER_POLICY,
-                HeaderValue::from_static("no-referrer"),
-            ),
-        ],
-        body,
-    )
-        .into_response()
+    crate::measure_api::page_with_policy(content_type, body, &console_csp())
 }
 
 fn unauthorised() -> Response {

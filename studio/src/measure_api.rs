@@ -178,16 +178,31 @@ fn redirect_to_dashboard() -> Response {
 }
 
 fn page(content_type: &'static str, body: &'static str) -> Response {
+    // The dashboard's own policy: its script and style, and its API.
+    page_with_policy(
+        content_type,
+        body,
+        "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+    )
+}
+
+/// One of a page's own files (the dashboard's, the console's), never
+/// cached stale, sent with the page's Content-Security-Policy and no
+/// referrer.
+pub fn page_with_policy(content_type: &'static str, body: &'static str, csp: &str) -> Response {
+    // The policies are this crate's own text; were one ever unreadable, the
+    // strictest policy is the safe fallback.
+    let csp = HeaderValue::from_str(csp)
+        .unwrap_or_else(|_| HeaderValue::from_static("default-src 'none'"));
     (
         [
-            (header::CONTENT_TYPE, content_type),
-            (header::CACHE_CONTROL, "no-cache"),
-            // The dashboard's own policy: its script and style, and its API.
+            (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+            (header::CONTENT_SECURITY_POLICY, csp),
             (
-                header::CONTENT_SECURITY_POLICY,
-                "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+                header::REFERRER_POLICY,
+                HeaderValue::from_static("no-referrer"),
             ),
-            (header::REFERRER_POLICY, "no-referrer"),
         ],
         body,
     )
