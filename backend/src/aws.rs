@@ -348,8 +348,7 @@ impl Detector for RekognitionDetector {
 /// model to host; the references are analysed once per Lambda instance.
 pub struct S3BuiltinDetector {
     pub s3: aws_sdk_s3::Client,
-    pub detector: std::sync::Arc<detector::BuiltinDetector>,
-    pub min_confidence: f32,
+    pub detector: std::sync::Arc<crate::builtin::LiveBuiltin>,
 }
 
 /// Thumbnails are at most a few hundred KB; anything this big is not one.
@@ -425,7 +424,11 @@ impl Detector for S3BuiltinDetector {
     async fn detect(&self, image: &ImageRef) -> Result<Vec<Detection>, DetectError> {
         let ImageRef::S3 { bucket, key } = image;
         let bytes = Self::read_object(&self.s3, bucket, key).await?;
-        crate::builtin::detect_bytes(self.detector.clone(), bytes, self.min_confidence).await
+        self.detector.detect_bytes(bytes).await
+    }
+
+    async fn follow_catalog(&self, catalog: &ad_contract::Catalog) -> Result<(), DetectError> {
+        self.detector.follow_for_port(catalog).await
     }
 }
 

@@ -121,3 +121,119 @@ pub fn with_catalog_wordmarks(
     let reader = detector::text::TextReader::load(models_dir)?;
     Ok(detector.with_wordmarks(std::sync::Arc::new(reader), wordmarks))
 }
+
+/// Builds the built-in detector for a catalog: reads its reference images
+/// (files, S3 objects or pictures drawn in code) and its wordmarks.
+#[async_trait::async_trait]
+pub trait BuiltinFactory: Send + Sync {
+    async fn build(&self, catalog: &ad_contract::Catalog) -> Result<BuiltinDetector, VisionError>;
+}
+
+/// The built-in detector as the catalog is now.
+pub struct BuiltDetector {
+    pub detector: Arc<BuiltinDetector>,
+    /// The lowest confidence any product accepts.
+    pub min_confidence: f32,
+    /// [`crate::live_catalog::detector_inputs`] of the catalog it was built for.
+    inputs: String,
+}
+
+/// The built-in detector that follows catalog changes: rebuilt only when
+/// the references or wordmarks changed; a change of thresholds alone
+/// updates the lowest confidence passed on.
+pub struct LiveBuiltin {
+    factory: Arc<dyn BuiltinFactory>,
+    current: std::sync::RwLock<Arc<BuiltDetector>>,
+    /// One rebuild at a time.
+    rebuilding: tokio::sync::Mutex<()>,
+}
+
+impl LiveBuiltin {
+    /// Builds the detector for `catalog`.
+    pub async fn new(
+        factory: Arc<dyn BuiltinFactory>,
+        catalog: &ad_contract::Catalog,
+    ) -> Result<Self, VisionError> {
+        let detector = factory.build(catalog).await?;
+        Ok(Self::with(factory, detector, catalog))
+    }
+
+    /// Starts from a detector already built for `catalog`.
+    pub fn with(
+        factory: Arc<dyn BuiltinFactory>,
+        detector: BuiltinDetector,
+        catalog: &ad_contract::Catalog,
+    ) -> Self {
+        Self {
+            factory,
+            current: std::sync::RwLock::new(Arc::new(BuiltDetector {
+                detector: Arc::new(detector),
+                min_confidence: crate::live_catalog::lowest_min_confidence(catalog),
+                inputs: crate::live_catalog::detector_inputs(catalog),
+            })),
+            rebuilding: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    pub fn current(&self) -> Arc<BuiltDetector> {
+        match self.current.read() {
+            Ok(c) => c.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    fn set(&self, built: BuiltDetector) {
+        let new = Arc::new(built);
+        match self.current.write() {
+            Ok(mut c) => *c = new,
+            Err(poisoned) => *poisoned.into_inner() = new,
+        }
+    }
+
+    /// Gets ready for `catalog`; returns whether the index was rebuilt.
+    pub async fn follow(&self, catalog: &ad_contract::Catalog) -> Result<bool, VisionError> {
+        let _one = self.rebuilding.lock().await;
+        let now = self.current();
+        let inputs = crate::live_catalog::detector_inputs(catalog);
+        let min_confidence = crate::live_catalog::lowest_min_confidence(catalog);
+        if inputs == now.inputs {
+            if min_confidence != now.min_confidence {
+                self.set(BuiltDetector {
+                    detector: now.detector.clone(),
+                    min_confidence,
+                    inputs,
+                });
+            }
+            return Ok(false);
+        }
+        let detector = self.factory.build(catalog).await?;
+        self.set(BuiltDetector {
+            detector: Arc::new(detector),
+            min_confidence,
+            inputs,
+        });
+        Ok(true)
+    }
+
+    /// Runs the current detector on encoded image bytes.
+    pub async fn detect_bytes(&self, bytes: Vec<u8>) -> Result<Vec<Detection>, DetectError> {
+        let built = self.current();
+        detect_bytes(built.detector.clone(), bytes, built.min_confidence).await
+    }
+
+    /// [`Self::follow`] with the error as the detector port reports it.
+    pub async fn follow_for_port(&self, catalog: &ad_contract::Catalog) -> Result<(), DetectError> {
+        match self.follow(catalog).await {
+            Ok(rebuilt) => {
+                if rebuilt {
+                    tracing::info!("built-in detector rebuilt for the changed catalog");
+                }
+                Ok(())
+            }
+            Err(e) => Err(DetectError::Other(ServiceError::caused_by(
+                format!("the detector cannot use the new catalog: {e}"),
+                e,
+            ))),
+        }
+    }
+}

@@ -547,6 +547,7 @@ impl TickPlan {
 /// shows cards passes to a successor execution (named from `channel_id`).
 pub fn tick(
     state: &ChannelState,
+    catalog: &Catalog,
     now: UnixSeconds,
     rules: &Rules,
     execution: &str,
@@ -559,10 +560,21 @@ pub fn tick(
         return TickPlan::bow_out();
     }
     let mut new_state = state.clone();
+    // A product taken out of the catalog stops showing at the next step;
+    // its cooldown stays, so it does not return if it is put back at once.
+    for (id, s) in new_state.products.iter_mut() {
+        if catalog.get(id).is_none() && s.visible_until > now {
+            s.visible_until = now;
+        }
+    }
     new_state.prune(now);
     new_state.version = next_version(state.version, now);
-    let active = state.active(now);
-    if active.is_empty() {
+    let ends: Vec<UnixSeconds> = new_state
+        .active(now)
+        .iter()
+        .map(|(_, p)| p.visible_until)
+        .collect();
+    if ends.is_empty() {
         new_state.workflow.clear();
         new_state.lease_until = 0;
         return TickPlan {
@@ -573,9 +585,9 @@ pub fn tick(
             successor: None,
         };
     }
-    let next_end = active
+    let next_end = ends
         .iter()
-        .map(|(_, p)| p.visible_until - now)
+        .map(|until| until - now)
         .min()
         .unwrap_or(rules.republish_seconds);
     new_state.lease_until = now + rules.lease_seconds();
@@ -585,8 +597,8 @@ pub fn tick(
         name
     });
     TickPlan {
-        // The same overlay set as `state` (pruning drops only ended cards),
-        // ordered by the version this step writes.
+        // The same overlay set as `state` less removed products (pruning
+        // drops only ended cards), ordered by the version this step writes.
         cue: Some(new_state.cue_at(now)),
         new_state: Some(new_state),
         done: successor.is_some(),

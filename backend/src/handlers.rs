@@ -25,7 +25,8 @@ pub use crate::decision::MAX_WORKFLOW_STEPS;
 
 /// Everything a handler needs: the catalog, the rules and the edges.
 pub struct Pipeline {
-    pub catalog: Arc<Catalog>,
+    /// The catalog as it is now (an operator may change it during a show).
+    pub catalog: Arc<crate::live_catalog::LiveCatalog>,
     pub rules: Rules,
     pub region: String,
     pub store: Arc<dyn StateStore>,
@@ -45,6 +46,50 @@ pub struct Pipeline {
     /// Where each thumbnail's detections and verdicts go for the operator's
     /// console (`None`: nowhere).
     pub sightings: Option<Arc<dyn crate::sightings::SightingLog>>,
+}
+
+impl Pipeline {
+    /// The catalog in effect now.
+    pub fn catalog(&self) -> Arc<Catalog> {
+        self.catalog.catalog()
+    }
+
+    /// Makes `version` the catalog in effect, once the detector is ready
+    /// for it (its index rebuilt if references changed). On error nothing
+    /// changed.
+    pub async fn replace_catalog(
+        &self,
+        version: crate::live_catalog::CatalogVersion,
+    ) -> Result<(), crate::live_catalog::CatalogChangeError> {
+        if let Some(detector) = &self.detector {
+            detector
+                .follow_catalog(&version.catalog)
+                .await
+                .map_err(|error| crate::live_catalog::CatalogChangeError::Detector {
+                    version: version.version.clone(),
+                    error,
+                })?;
+        }
+        info!(version = %version.version, products = version.catalog.products().len(), "catalog version in effect");
+        self.catalog.set(version);
+        Ok(())
+    }
+
+    /// Follows a catalog changed at its source (checked at most every
+    /// [`crate::live_catalog::CHECK_EVERY_SECONDS`]). A change that cannot
+    /// be read or used is logged and the last good catalog stays: a bad
+    /// edit must not stop a show.
+    pub async fn follow_catalog(&self) {
+        let now = self.clock.now();
+        let result = match self.catalog.poll(now).await {
+            Ok(Some(version)) => self.replace_catalog(version).await,
+            Ok(None) => Ok(()),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = result {
+            error!(error = %Chain(&e), "catalog change not taken");
+        }
+    }
 }
 
 /// True when an event from `event_unix` (seconds) is more than `max_age`
@@ -156,6 +201,7 @@ pub async fn handle_thumbnails(
     p: &Pipeline,
     records: &[ThumbnailRecord],
 ) -> Result<ThumbnailReport, HandlerError> {
+    p.follow_catalog().await;
     let mut report = ThumbnailReport {
         records: records.len(),
         ..ThumbnailReport::default()
@@ -269,15 +315,9 @@ async fn process_thumbnail(
     let state =
         state.map_err(|e| ThumbnailFailure::Failed(Chain(&HandlerError::from(e)).to_string()))?;
 
+    let catalog = p.catalog();
     let (decision, _state) = save_with_retry_from(p, &channel, state, |state, now| {
-        decision::decide(
-            &detections,
-            &p.catalog,
-            state,
-            now,
-            &p.rules,
-            &key.channel_id,
-        )
+        decision::decide(&detections, &catalog, state, now, &p.rules, &key.channel_id)
     })
     .await
     .map_err(|e| ThumbnailFailure::Failed(Chain(&e).to_string()))?;
@@ -488,10 +528,13 @@ pub async fn on_tick(p: &Pipeline, event: LambdaEvent<Value>) -> Result<TickOutp
 /// One step of the generic workflow: re-publish the channel's current cue (a
 /// clear cue once the last display window ended) and say when to come back.
 pub async fn tick(p: &Pipeline, input: WorkflowInput) -> Result<TickOutput, HandlerError> {
+    p.follow_catalog().await;
+    let catalog = p.catalog();
     let channel = input.channel_arn.as_str();
     let (plan, _) = save_with_retry(p, channel, |state, now| {
         decision::tick(
             state,
+            &catalog,
             now,
             &p.rules,
             &input.execution,

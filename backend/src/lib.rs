@@ -12,6 +12,7 @@ pub mod config;
 pub mod decision;
 pub mod handlers;
 pub mod limits;
+pub mod live_catalog;
 pub mod local;
 pub mod measure;
 pub mod measure_aws;

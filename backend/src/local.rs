@@ -3,14 +3,12 @@
 //! images in a folder, and the workflow as a timer task. The handlers and the
 //! decision core are the very ones the Lambdas run.
 
-use crate::builtin::detect_bytes;
 use crate::decision::{ChannelState, Detection};
 use crate::ports::{
     DetectError, Detector, ImageRef, SaveOutcome, ServiceError, StartError, StateStore, StoreError,
     WorkflowInput, WorkflowStarter,
 };
 use async_trait::async_trait;
-use detector::BuiltinDetector;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -65,8 +63,7 @@ impl StateStore for MemoryStateStore {
 /// layout), the bucket is ignored.
 pub struct FolderDetector {
     pub root: PathBuf,
-    pub detector: Arc<BuiltinDetector>,
-    pub min_confidence: f32,
+    pub detector: Arc<crate::builtin::LiveBuiltin>,
 }
 
 #[async_trait]
@@ -85,7 +82,11 @@ impl Detector for FolderDetector {
                 e,
             ))
         })?;
-        detect_bytes(self.detector.clone(), bytes, self.min_confidence).await
+        self.detector.detect_bytes(bytes).await
+    }
+
+    async fn follow_catalog(&self, catalog: &ad_contract::Catalog) -> Result<(), DetectError> {
+        self.detector.follow_for_port(catalog).await
     }
 }
 

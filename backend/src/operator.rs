@@ -38,7 +38,7 @@ pub async fn show_now(p: &Pipeline, channel: &str, product: &str) -> Result<Cue,
 fn catalog_product(p: &Pipeline, product: &str) -> Result<ProductId, OperatorError> {
     ProductId::parse(product)
         .ok()
-        .filter(|id| p.catalog.get(id).is_some())
+        .filter(|id| p.catalog().get(id).is_some())
         .ok_or_else(|| OperatorError::UnknownProduct(product.into()))
 }
 
@@ -54,7 +54,15 @@ pub async fn pin(
     let id = catalog_product(p, product)?;
     let channel_id = channel_id_of(channel).to_owned();
     let (decision, _) = save_with_retry(p, channel, |state, now| {
-        decision::pin(state, &p.catalog, &id, seconds, now, &p.rules, &channel_id)
+        decision::pin(
+            state,
+            &p.catalog(),
+            &id,
+            seconds,
+            now,
+            &p.rules,
+            &channel_id,
+        )
     })
     .await?;
     let cue = decision
@@ -78,7 +86,7 @@ pub async fn unpin(
     check_channel(channel)?;
     let id = catalog_product(p, product)?;
     let (decision, _) = save_with_retry(p, channel, |state, now| {
-        decision::unpin(state, &p.catalog, &id, now)
+        decision::unpin(state, &p.catalog(), &id, now)
     })
     .await?;
     match decision.cue {
@@ -113,7 +121,7 @@ pub async fn sold_out(
 pub async fn clear(p: &Pipeline, channel: &str) -> Result<Cue, OperatorError> {
     check_channel(channel)?;
     let (decision, _) = save_with_retry(p, channel, |state, now| {
-        decision::clear_all(state, &p.catalog, now)
+        decision::clear_all(state, &p.catalog(), now)
     })
     .await?;
     let cue = decision.cue.unwrap_or_default();

@@ -180,6 +180,7 @@ pub async fn handle_operator(p: &Pipeline, request: &HttpRequest) -> HttpRespons
         );
     };
     let body = request.body.as_deref().unwrap_or("");
+    p.follow_catalog().await;
     perform(p, caller, &request.method, &request.path, body).await
 }
 

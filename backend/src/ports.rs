@@ -137,6 +137,14 @@ pub enum ImageRef {
 #[async_trait]
 pub trait Detector: Send + Sync {
     async fn detect(&self, image: &ImageRef) -> Result<Vec<Detection>, DetectError>;
+
+    /// Gets ready for a changed catalog before it takes effect (the
+    /// built-in detector rebuilds its index when references or wordmarks
+    /// changed). An error leaves the detector as it was, and the catalog
+    /// change is refused.
+    async fn follow_catalog(&self, _catalog: &ad_contract::Catalog) -> Result<(), DetectError> {
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, thiserror::Error)]

@@ -82,53 +82,85 @@ pub enum InitError {
     Builtin(#[source] detector::VisionError),
 }
 
-/// The built-in detector from the catalog's `reference_images`: paths are
-/// relative to the catalog file (bundled with the function), `s3://bucket/key`
-/// entries are read from S3 once, at start-up.
-pub async fn builtin_detector(
-    config: &Config,
-    s3: &aws_sdk_s3::Client,
-) -> Result<detector::BuiltinDetector, InitError> {
-    use std::collections::HashMap;
-    let base = config
-        .catalog_path
-        .parent()
-        .map(|p| p.to_path_buf())
-        .unwrap_or_default();
-    let mut fetched: HashMap<String, Result<Vec<u8>, String>> = HashMap::new();
-    for product in config.catalog.products() {
-        for source in &product.reference_images {
-            if fetched.contains_key(source) {
-                continue;
-            }
-            let bytes = match source.strip_prefix("s3://").and_then(|r| r.split_once('/')) {
-                Some((bucket, key)) => crate::aws::S3BuiltinDetector::read_object(s3, bucket, key)
-                    .await
-                    .map_err(|e| crate::ports::Chain(&e).to_string()),
-                None => std::fs::read(base.join(source)).map_err(|e| {
-                    format!(
-                        "{} (paths are relative to the catalog, {}): {e}",
-                        base.join(source).display(),
-                        config.catalog_path.display()
-                    )
-                }),
-            };
-            fetched.insert(source.clone(), bytes);
+/// Reads a catalog's `reference_images` for the built-in detector: paths
+/// are relative to the catalog file (bundled with the function),
+/// `s3://bucket/key` entries are read from S3 (at start-up, and again when
+/// a changed catalog names other references).
+pub struct LambdaReferences {
+    pub s3: aws_sdk_s3::Client,
+    pub catalog_path: std::path::PathBuf,
+    pub text_models_dir: std::path::PathBuf,
+}
+
+impl LambdaReferences {
+    pub fn new(config: &Config, s3: &aws_sdk_s3::Client) -> Self {
+        Self {
+            s3: s3.clone(),
+            catalog_path: config.catalog_path.clone(),
+            text_models_dir: config.text_models_dir.clone(),
         }
     }
-    let (references, without) =
-        crate::builtin::references_from_catalog(&config.catalog, |source| {
+}
+
+#[async_trait::async_trait]
+impl crate::builtin::BuiltinFactory for LambdaReferences {
+    async fn build(
+        &self,
+        catalog: &ad_contract::Catalog,
+    ) -> Result<detector::BuiltinDetector, detector::VisionError> {
+        use std::collections::HashMap;
+        let base = self
+            .catalog_path
+            .parent()
+            .map(|p| p.to_path_buf())
+            .unwrap_or_default();
+        let mut fetched: HashMap<String, Result<Vec<u8>, String>> = HashMap::new();
+        for product in catalog.products() {
+            for source in &product.reference_images {
+                if fetched.contains_key(source) {
+                    continue;
+                }
+                let bytes = match source.strip_prefix("s3://").and_then(|r| r.split_once('/')) {
+                    Some((bucket, key)) => {
+                        crate::aws::S3BuiltinDetector::read_object(&self.s3, bucket, key)
+                            .await
+                            .map_err(|e| crate::ports::Chain(&e).to_string())
+                    }
+                    None => std::fs::read(base.join(source)).map_err(|e| {
+                        format!(
+                            "{} (paths are relative to the catalog, {}): {e}",
+                            base.join(source).display(),
+                            self.catalog_path.display()
+                        )
+                    }),
+                };
+                fetched.insert(source.clone(), bytes);
+            }
+        }
+        let (references, without) = crate::builtin::references_from_catalog(catalog, |source| {
             fetched
                 .get(source)
                 .cloned()
                 .unwrap_or_else(|| Err("not fetched".into()))
-        })
-        .map_err(InitError::Builtin)?;
-    if !without.is_empty() {
-        warn!(products = ?without, "products without reference_images cannot be detected by the built-in detector");
+        })?;
+        if !without.is_empty() {
+            warn!(products = ?without, "products without reference_images cannot be detected by the built-in detector");
+        }
+        let detector = detector::BuiltinDetector::new(references)?;
+        attach_wordmarks(detector, catalog, &self.text_models_dir)
     }
-    let detector = detector::BuiltinDetector::new(references).map_err(InitError::Builtin)?;
-    attach_wordmarks(detector, config)
+}
+
+/// The built-in detector for the configured catalog.
+pub async fn builtin_detector(
+    config: &Config,
+    s3: &aws_sdk_s3::Client,
+) -> Result<detector::BuiltinDetector, InitError> {
+    use crate::builtin::BuiltinFactory;
+    LambdaReferences::new(config, s3)
+        .build(&config.catalog)
+        .await
+        .map_err(InitError::Builtin)
 }
 
 /// The wordmark signal, when the catalog has wordmarks: the text models are
@@ -136,10 +168,10 @@ pub async fn builtin_detector(
 #[cfg(feature = "text")]
 fn attach_wordmarks(
     detector: detector::BuiltinDetector,
-    config: &Config,
-) -> Result<detector::BuiltinDetector, InitError> {
-    crate::builtin::with_catalog_wordmarks(detector, &config.catalog, &config.text_models_dir)
-        .map_err(InitError::Builtin)
+    catalog: &ad_contract::Catalog,
+    models_dir: &std::path::Path,
+) -> Result<detector::BuiltinDetector, detector::VisionError> {
+    crate::builtin::with_catalog_wordmarks(detector, catalog, models_dir)
 }
 
 /// Built without the `text` feature: the reference images alone find the
@@ -148,9 +180,10 @@ fn attach_wordmarks(
 #[cfg(not(feature = "text"))]
 fn attach_wordmarks(
     detector: detector::BuiltinDetector,
-    config: &Config,
-) -> Result<detector::BuiltinDetector, InitError> {
-    let wordmarks = crate::builtin::wordmarks_from_catalog(&config.catalog);
+    catalog: &ad_contract::Catalog,
+    _models_dir: &std::path::Path,
+) -> Result<detector::BuiltinDetector, detector::VisionError> {
+    let wordmarks = crate::builtin::wordmarks_from_catalog(catalog);
     if !wordmarks.is_empty() {
         warn!(
             ?wordmarks,
@@ -207,11 +240,13 @@ pub async fn build_pipeline(
             min_confidence,
         ))),
         Some(DetectorChoice::Builtin) => {
-            let built = builtin_detector(config, &clients.s3).await?;
+            let factory = Arc::new(LambdaReferences::new(config, &clients.s3));
+            let live = crate::builtin::LiveBuiltin::new(factory, &config.catalog)
+                .await
+                .map_err(InitError::Builtin)?;
             Some(Arc::new(crate::aws::S3BuiltinDetector {
                 s3: clients.s3.clone(),
-                detector: Arc::new(built),
-                min_confidence,
+                detector: Arc::new(live),
             }))
         }
     };
@@ -223,7 +258,10 @@ pub async fn build_pipeline(
         info!(ms = started.elapsed().as_millis() as u64, "clients warmed");
     }
     Ok(Pipeline {
-        catalog: Arc::new(config.catalog.clone()),
+        catalog: Arc::new(crate::live_catalog::LiveCatalog::fixed(
+            config.catalog.clone(),
+            "bundled",
+        )),
         rules: config.rules,
         region: config.region.clone(),
         store: Arc::new(store),

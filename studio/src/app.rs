@@ -11,6 +11,7 @@ use crate::thumbnails::{self, S3Target, ThumbnailConfig};
 use ad_contract::Catalog;
 use backend::decision::Rules;
 use backend::limits;
+use backend::live_catalog::CatalogVersion;
 use clap::Parser;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -265,9 +266,10 @@ struct Prepared {
     port: u16,
     s3: Option<S3Target>,
     thumbnails_dir: PathBuf,
-    catalog: Catalog,
+    /// The catalog in effect at start (the newest saved version).
+    catalog: CatalogVersion,
     measurement: StudioMeasurement,
-    detector: Option<Arc<detector::BuiltinDetector>>,
+    detector: Option<Arc<backend::builtin::LiveBuiltin>>,
 }
 
 /// Everything that can be checked before starting, checked: the input,
@@ -332,18 +334,29 @@ async fn prepare(args: &Args) -> Result<Prepared, StudioError> {
             .and_then(|d| crate::thumbnails::prepare_private_dir(&d).map(|()| d))
             .map_err(|e| e.within("thumbnail folder"))?,
     };
-    let catalog = load_catalog(args.catalog.as_deref())?;
-    let measurement = open_measurement(args.data_dir.as_deref(), &catalog)
-        .map_err(|e| e.within("measurement data"))?;
+    let starting = load_catalog(args.catalog.as_deref())?;
+    let measurement =
+        open_measurement(args.data_dir.as_deref()).map_err(|e| e.within("measurement data"))?;
+    let catalog = catalog_in_effect(&measurement.catalog_store, starting)?;
+    measurement
+        .api
+        .collector
+        .set_catalog(catalog.catalog.clone());
     let detector = if args.no_local_chain {
         None
     } else {
-        let dir = args
-            .catalog
-            .as_deref()
-            .map(|p| p.parent().unwrap_or(std::path::Path::new(".")));
-        let built = local_chain::detector(&catalog, dir)
-            .map_err(|e| StudioError::failed("--catalog", e))?;
+        let references = Arc::new(local_chain::StudioReferences {
+            store: measurement.catalog_store.clone(),
+            catalog_dir: args.catalog.as_deref().map(|p| {
+                p.parent()
+                    .unwrap_or(std::path::Path::new("."))
+                    .to_path_buf()
+            }),
+            models_dir: detector::text::default_models_dir(),
+        });
+        let built = backend::builtin::LiveBuiltin::new(references, &catalog.catalog)
+            .await
+            .map_err(|e| StudioError::failed(format!("catalog version {}", catalog.version), e))?;
         Some(Arc::new(built))
     };
     Ok(Prepared {
@@ -437,12 +450,20 @@ fn start(args: &Args, p: Prepared) -> Running {
             Some(p.measurement.signer.clone()),
         );
         // The operator's routes act on the chain's own state and clock.
+        let operator = crate::operator_api::Operator {
+            pipeline: chain.pipeline(),
+            token: p.measurement.api.report_token.clone(),
+            audit: p.measurement.audit.clone(),
+        };
         console = Some(crate::console_api::Console {
-            operator: crate::operator_api::Operator {
-                pipeline: chain.pipeline(),
-                token: p.measurement.api.report_token.clone(),
-                audit: p.measurement.audit.clone(),
+            desk: crate::catalog_api::CatalogDesk {
+                operator: operator.clone(),
+                store: p.measurement.catalog_store.clone(),
+                collector: p.measurement.api.collector.clone(),
+                sightings: chain.sightings(),
+                thumbnails_dir: p.thumbnails_dir.clone(),
             },
+            operator,
             sightings: chain.sightings(),
             thumbnails_dir: p.thumbnails_dir.clone(),
             channel: channel.clone(),
@@ -510,10 +531,14 @@ fn start(args: &Args, p: Prepared) -> Running {
             stream_key: p.stream_key,
             ffmpeg_version: p.ffmpeg_version,
             site: p.site,
-            labels: p
-                .detector
-                .as_ref()
-                .map(|d| d.labels().into_iter().map(String::from).collect()),
+            labels: p.detector.as_ref().map(|d| {
+                d.current()
+                    .detector
+                    .labels()
+                    .into_iter()
+                    .map(String::from)
+                    .collect()
+            }),
             s3_bucket: p.s3.map(|t| t.bucket),
             thumbnails_dir: p.thumbnails_dir,
             measure_db: p.measurement.api.store.path().to_path_buf(),
@@ -609,12 +634,14 @@ struct StudioMeasurement {
     api: crate::measure_api::Measurement,
     /// The operator's audit log, beside the counts.
     audit: Arc<crate::audit_log::AuditLog>,
+    /// The catalog's versions, beside the counts.
+    catalog_store: Arc<crate::catalog_store::CatalogStore>,
 }
 
-fn open_measurement(
-    dir: Option<&std::path::Path>,
-    catalog: &Catalog,
-) -> Result<StudioMeasurement, StudioError> {
+/// Opens the data folder's stores. The collector starts with the demo
+/// catalog; [`prepare`] gives it the catalog in effect before anything is
+/// served.
+fn open_measurement(dir: Option<&std::path::Path>) -> Result<StudioMeasurement, StudioError> {
     // The default folder is checked like the thumbnails' (private, ours, no
     // symlink); a folder given explicitly is the operator's choice and is
     // only created, private, when missing.
@@ -641,22 +668,32 @@ fn open_measurement(
     let audit_path = dir.join("operator.sqlite3");
     let audit = crate::audit_log::AuditLog::open(&audit_path)
         .map_err(|e| StudioError::failed(audit_path.display().to_string(), e))?;
+    let catalog_path = dir.join("catalog.sqlite3");
+    let catalog_store = crate::catalog_store::CatalogStore::open(&catalog_path)
+        .map_err(|e| StudioError::failed(catalog_path.display().to_string(), e))?;
+    let placeholder = Catalog::from_json(crate::demo::CATALOG_JSON)
+        .map_err(|e| StudioError::failed("the demo catalog", e))?;
     Ok(StudioMeasurement {
         audit: Arc::new(audit),
+        catalog_store: Arc::new(catalog_store),
         signer: files.signer.clone(),
         api: crate::measure_api::Measurement {
-            collector: Arc::new(backend::measure::Collector::new(
-                catalog.clone(),
-                files.signer,
-            )),
+            collector: Arc::new(backend::measure::Collector::new(placeholder, files.signer)),
             store: Arc::new(files.store),
             report_token: Arc::new(files.report_token),
         },
     })
 }
 
+/// The catalog the studio starts with, as given: its text, and what to
+/// call it in a message.
+struct StartingCatalog {
+    text: String,
+    origin: String,
+}
+
 /// The catalog the local chain uses: `--catalog FILE`, or the demo's.
-fn load_catalog(path: Option<&std::path::Path>) -> Result<Catalog, StudioError> {
+fn load_catalog(path: Option<&std::path::Path>) -> Result<StartingCatalog, StudioError> {
     let (text, origin) = match path {
         None => (
             crate::demo::CATALOG_JSON.to_string(),
@@ -669,7 +706,45 @@ fn load_catalog(path: Option<&std::path::Path>) -> Result<Catalog, StudioError> 
             format!("--catalog {}", p.display()),
         ),
     };
-    Catalog::from_json(&text).map_err(|e| StudioError::failed(origin, e))
+    Catalog::from_json(&text).map_err(|e| StudioError::failed(origin.clone(), e))?;
+    Ok(StartingCatalog { text, origin })
+}
+
+/// The version in effect: the operator's newest, when the history began
+/// from this same starting catalog, else the starting catalog as a new
+/// version (see [`crate::catalog_store`]). A saved version this build can
+/// no longer read gives way to the starting catalog, with a warning.
+fn catalog_in_effect(
+    store: &crate::catalog_store::CatalogStore,
+    starting: StartingCatalog,
+) -> Result<CatalogVersion, StudioError> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let (number, text) = store
+        .start(&starting.text, now)
+        .map_err(|e| StudioError::failed("the catalog's history", e))?;
+    let (number, catalog) = match Catalog::from_json(&text) {
+        Ok(c) => (number, c),
+        Err(e) => {
+            tracing::warn!(version = number, error = %e, "saved catalog version unreadable; using {} instead", starting.origin);
+            let number = store
+                .save(
+                    &starting.text,
+                    now,
+                    "studio",
+                    "the saved version was unreadable",
+                )
+                .map_err(|e| StudioError::failed("the catalog's history", e))?;
+            let catalog = Catalog::from_json(&starting.text)
+                .map_err(|e| StudioError::failed(starting.origin.clone(), e))?;
+            (number, catalog)
+        }
+    };
+    Ok(CatalogVersion {
+        version: format!("v{number}"),
+        catalog: Arc::new(catalog),
+    })
 }
 
 async fn shutdown_signal() {

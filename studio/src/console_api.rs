@@ -39,6 +39,8 @@ const AUDIT_SHOWN: usize = 30;
 #[derive(Clone)]
 pub struct Console {
     pub operator: Operator,
+    /// The catalog's routes ([`crate::catalog_api`]).
+    pub desk: crate::catalog_api::CatalogDesk,
     pub sightings: Arc<RecentSightings>,
     pub thumbnails_dir: PathBuf,
     pub channel: Arc<Channel>,
@@ -121,7 +123,8 @@ async fn view(State(c): State<Console>, headers: HeaderMap) -> Response {
             )
         }
     };
-    let products: Vec<Value> = p
+    let catalog = p.catalog.current();
+    let products: Vec<Value> = catalog
         .catalog
         .products()
         .iter()
@@ -170,6 +173,7 @@ async fn view(State(c): State<Console>, headers: HeaderMap) -> Response {
             "channel": arn,
             "playback_url": c.channel.info.playlist_path(),
             "catalog_url": c.catalog_url,
+            "catalog_version": catalog.version,
             "republish_seconds": p.rules.republish_seconds,
             "max_active": p.rules.max_active,
             "products": products,

@@ -15,6 +15,8 @@ pub use demo_show::{demo, font};
 pub mod app;
 pub mod audit_log;
 pub mod aws_dashboard;
+pub mod catalog_api;
+pub mod catalog_store;
 pub mod channel;
 pub mod civil;
 pub mod console_api;

@@ -5,16 +5,19 @@
 //! Only the edges differ from AWS: state in memory, images from the
 //! thumbnail folder, the workflow as a task.
 
+use crate::catalog_store::CatalogStore;
 use crate::channel::Channel;
 use ad_contract::Catalog;
 use async_trait::async_trait;
+use backend::builtin::{BuiltinFactory, LiveBuiltin};
 use backend::decision::Rules;
 use backend::handlers::{handle_thumbnails, tick, Pipeline, ThumbnailRecord};
+use backend::live_catalog::{CatalogVersion, LiveCatalog};
 use backend::local::{ChannelWorkflow, FolderDetector, MemoryStateStore};
 use backend::ports::{CuePublisher, PublishError, RetryPolicy, SystemClock, WorkflowInput};
 use backend::sightings::RecentSightings;
 use detector::{BuiltinDetector, Reference, VisionError};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -44,40 +47,67 @@ impl CuePublisher for ChannelPublisher {
     }
 }
 
-/// The catalog's reference images: the demo's logos are drawn in code, other
-/// catalogs' are files beside the catalog.
-pub fn references(
-    catalog: &Catalog,
-    catalog_dir: Option<&Path>,
-) -> Result<Vec<Reference>, VisionError> {
-    let (references, without) =
-        backend::builtin::references_from_catalog(catalog, |source| match catalog_dir {
+/// Reads a catalog's reference images in the studio: images uploaded from
+/// the console (`references/…`, kept in the catalog's history), files
+/// beside `--catalog`, or the demo's logos, drawn in code.
+pub struct StudioReferences {
+    pub store: Arc<CatalogStore>,
+    /// The folder of `--catalog` (`None`: the demo catalog).
+    pub catalog_dir: Option<PathBuf>,
+    pub models_dir: PathBuf,
+}
+
+impl StudioReferences {
+    fn read(&self, source: &str) -> Result<Vec<u8>, String> {
+        if source.starts_with(crate::catalog_store::REFERENCE_PREFIX) {
+            if let Some(bytes) = self.store.reference(source).map_err(|e| e.to_string())? {
+                return Ok(bytes);
+            }
+        }
+        match &self.catalog_dir {
             Some(dir) => std::fs::read(dir.join(source))
                 .map_err(|e| format!("{}: {e}", dir.join(source).display())),
             None => source
                 .strip_suffix(".png")
                 .and_then(crate::demo::logo_png)
-                .ok_or_else(|| format!("the demo draws no logo called {source:?}")),
-        })?;
-    if !without.is_empty() {
-        tracing::warn!(products = ?without, "products without reference_images cannot be detected");
+                .ok_or_else(|| {
+                    format!("no uploaded reference and no demo logo is called {source:?}; upload it from the console")
+                }),
+        }
     }
-    Ok(references)
+
+    /// The catalog's references, read now.
+    pub fn references(&self, catalog: &Catalog) -> Result<Vec<Reference>, VisionError> {
+        let (references, without) =
+            backend::builtin::references_from_catalog(catalog, |source| self.read(source))?;
+        if !without.is_empty() {
+            tracing::warn!(products = ?without, "products without reference_images cannot be detected");
+        }
+        Ok(references)
+    }
 }
 
-/// The built-in detector for `catalog`: its reference images, and its
-/// wordmarks read as text when any product has one (the text models come
-/// from `scripts/setup.sh`; a missing model says so).
-pub fn detector(
-    catalog: &Catalog,
-    catalog_dir: Option<&Path>,
-) -> Result<BuiltinDetector, VisionError> {
-    let detector = BuiltinDetector::new(references(catalog, catalog_dir)?)?;
-    backend::builtin::with_catalog_wordmarks(
-        detector,
-        catalog,
-        &detector::text::default_models_dir(),
-    )
+#[async_trait]
+impl BuiltinFactory for StudioReferences {
+    /// The built-in detector for `catalog`: its reference images, and its
+    /// wordmarks read as text when any product has one (the text models
+    /// come from `scripts/setup.sh`; a missing model says so).
+    async fn build(&self, catalog: &Catalog) -> Result<BuiltinDetector, VisionError> {
+        let references = self.references(catalog)?;
+        let catalog = catalog.clone();
+        let models_dir = self.models_dir.clone();
+        // Analysing references and loading the text models is CPU work.
+        tokio::task::spawn_blocking(move || {
+            let detector = BuiltinDetector::new(references)?;
+            backend::builtin::with_catalog_wordmarks(detector, &catalog, &models_dir)
+        })
+        .await
+        .map_err(|e| VisionError::Reference {
+            label: "(every product)".into(),
+            source_name: "the catalog".into(),
+            problem: format!("the detector's build stopped: {e}"),
+        })?
+    }
 }
 
 pub struct LocalChain {
@@ -102,8 +132,8 @@ impl LocalChain {
     /// The pipeline over the local edges, and the task running its workflow.
     pub fn start(
         channel: Arc<Channel>,
-        catalog: Catalog,
-        detector: Arc<BuiltinDetector>,
+        catalog: CatalogVersion,
+        detector: Arc<LiveBuiltin>,
         thumbnails_dir: PathBuf,
         rules: Rules,
         measurement: Option<backend::measure::ShowSigner>,
@@ -113,14 +143,12 @@ impl LocalChain {
             channel: channel.clone(),
             last_accepted: Mutex::new(None),
         });
-        let min_confidence = catalog
-            .products()
-            .iter()
-            .map(|p| p.min_confidence)
-            .fold(100.0_f32, f32::min);
         let sightings = Arc::new(RecentSightings::new(crate::console_api::SIGHTINGS_KEPT));
         let pipeline = Arc::new(Pipeline {
-            catalog: Arc::new(catalog),
+            catalog: Arc::new(LiveCatalog::fixed(
+                (*catalog.catalog).clone(),
+                catalog.version,
+            )),
             rules,
             region: channel.info.region.clone(),
             store: Arc::new(MemoryStateStore::default()),
@@ -128,7 +156,6 @@ impl LocalChain {
             detector: Some(Arc::new(FolderDetector {
                 root: thumbnails_dir,
                 detector,
-                min_confidence,
             })),
             workflow: Arc::new(ChannelWorkflow(starts)),
             clock: Arc::new(SystemClock),

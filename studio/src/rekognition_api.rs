@@ -13,7 +13,6 @@ use axum::response::{IntoResponse, Response};
 use backend::builtin::detect_bytes;
 use backend::decision::BoundingBox;
 use backend::ports::DetectError;
-use detector::BuiltinDetector;
 use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -32,7 +31,8 @@ const MAX_REQUEST_BYTES: usize = MAX_INLINE_BYTES / 3 * 4 + 64 * 1024;
 
 #[derive(Clone)]
 pub struct Rekognition {
-    pub detector: Option<Arc<BuiltinDetector>>,
+    /// The local chain's detector, as the catalog is now.
+    pub detector: Option<Arc<backend::builtin::LiveBuiltin>>,
     pub thumbnails_dir: PathBuf,
     pub s3: Option<S3Target>,
     pub slots: Arc<DetectionSlots>,
@@ -166,6 +166,7 @@ pub async fn dispatch(State(r): State<Rekognition>, headers: HeaderMap, body: Bo
             "the studio is already running as many detections as it has cores, with as many waiting; retry shortly",
         );
     };
+    let detector = detector.current().detector.clone();
     let found = match detect_bytes(detector, bytes, min_confidence as f32).await {
         Ok(found) => found,
         Err(DetectError::BadImage(e)) => {

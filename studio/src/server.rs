@@ -7,7 +7,7 @@ use crate::ivs_api::{self, Channels};
 use crate::measure_api::{self, Measurement};
 use crate::rekognition_api::{self, Rekognition};
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
@@ -58,8 +58,17 @@ pub fn router(
         .route("/api/video/v1/{file}", get(playlist))
         .route("/api/video/v1/{channel}/{segment}", get(segment))
         .with_state(channels.clone());
+    // With the console, the demo catalog served is the one in effect (the
+    // operator edits it there); players re-read it by its ETag.
+    let live = console
+        .as_ref()
+        .filter(|c| c.catalog_url.is_some())
+        .map(|c| c.operator.pipeline.clone());
     let demo_routes = Router::new()
-        .route("/demo/catalog.json", get(demo_catalog))
+        .route(
+            "/demo/catalog.json",
+            get(move |headers: HeaderMap| demo_catalog(live.clone(), headers)),
+        )
         .route("/demo/{file}", get(demo_logo));
     // Rekognition's JSON 1.1 API posts to `/`, where the site's index is.
     let no_site_channels = channels.clone();
@@ -75,6 +84,7 @@ pub fn router(
     if let Some(console) = console {
         app = app
             .merge(crate::operator_api::routes(console.operator.clone()))
+            .merge(crate::catalog_api::routes(console.desk.clone()))
             .merge(crate::console_api::routes(console));
     }
     let app = match site {
@@ -157,8 +167,30 @@ async fn segment(
     }
 }
 
-async fn demo_catalog() -> Response {
-    typed("application/json", "no-cache", demo::CATALOG_JSON)
+/// The demo catalog, or with the console the version in effect, under an
+/// ETag of its version: a player's re-read of an unchanged catalog is a 304.
+async fn demo_catalog(
+    live: Option<std::sync::Arc<backend::handlers::Pipeline>>,
+    headers: HeaderMap,
+) -> Response {
+    let Some(pipeline) = live else {
+        return typed("application/json", "no-cache", demo::CATALOG_JSON);
+    };
+    let version = pipeline.catalog.current();
+    let etag = format!("\"{}\"", version.version);
+    let matches = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
+    let mut response = if matches {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        typed("application/json", "no-cache", version.catalog.to_json())
+    };
+    if let Ok(value) = HeaderValue::from_str(&etag) {
+        response.headers_mut().insert(header::ETAG, value);
+    }
+    response
 }
 
 async fn demo_logo(Path(file): Path<String>) -> Response {

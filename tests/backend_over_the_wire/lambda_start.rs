@@ -139,10 +139,14 @@ async fn builtin_detector_reads_thumbnails_from_s3(env: Arc<Env>) -> Result<(), 
         Rules::default(),
         ch.clock.clone(),
     );
+    let references = Arc::new(backend::runtime::LambdaReferences::new(&config, &lambda_s3));
     pipeline.detector = Some(Arc::new(backend::aws::S3BuiltinDetector {
         s3: lambda_s3,
-        detector: Arc::new(detector),
-        min_confidence: 60.0,
+        detector: Arc::new(backend::builtin::LiveBuiltin::with(
+            references,
+            detector,
+            &config.catalog,
+        )),
     }));
     // A thumbnail with the aws logo on a busy background, as IVS writes it.
     let aws = load_sprite("aws", &seeds.join("aws-1.png"))?;

@@ -212,7 +212,10 @@ pub fn pipeline(
     clock: Arc<dyn Clock>,
 ) -> Pipeline {
     Pipeline {
-        catalog: Arc::new(catalog.clone()),
+        catalog: Arc::new(backend::live_catalog::LiveCatalog::fixed(
+            catalog.clone(),
+            "bundled",
+        )),
         rules,
         region: REGION.into(),
         store: Arc::new(DynamoStateStore::new(clients.dynamodb.clone(), table)),

@@ -236,7 +236,7 @@ fn tick_republishes_with_seconds_left_and_wakes_for_each_window_end() {
     let exec = d.start_workflow.unwrap();
 
     // A late joiner at T0+7 gets the set with the right seconds left.
-    let plan = tick(&state, T0 + 7, &rules, &exec, 0, "chan1");
+    let plan = tick(&state, &catalog(), T0 + 7, &rules, &exec, 0, "chan1");
     assert_eq!(
         plan.cue.unwrap().encode().unwrap(),
         r#"{"v":1,"seq":1700000007000,"show":[{"id":"mug","left":13,"s":1700000000000},{"id":"cap","left":3,"s":1700000000000}]}"#
@@ -246,7 +246,7 @@ fn tick_republishes_with_seconds_left_and_wakes_for_each_window_end() {
     state = plan.new_state.unwrap();
 
     // At cap's end the cue goes out without cap.
-    let plan = tick(&state, T0 + 10, &rules, &exec, 1, "chan1");
+    let plan = tick(&state, &catalog(), T0 + 10, &rules, &exec, 1, "chan1");
     assert_eq!(
         plan.cue.unwrap().encode().unwrap(),
         r#"{"v":1,"seq":1700000010000,"show":[{"id":"mug","left":10,"s":1700000000000}]}"#
@@ -255,7 +255,7 @@ fn tick_republishes_with_seconds_left_and_wakes_for_each_window_end() {
     state = plan.new_state.unwrap();
 
     // After the last window: a clear cue, the lease released, done.
-    let plan = tick(&state, T0 + 20, &rules, &exec, 2, "chan1");
+    let plan = tick(&state, &catalog(), T0 + 20, &rules, &exec, 2, "chan1");
     assert_eq!(plan.cue, Some(Cue::clear_at(1_700_000_020_000)));
     assert!(plan.done);
     let released = plan.new_state.unwrap();
@@ -270,6 +270,7 @@ fn a_superseded_execution_bows_out_silently() {
     step(&mut state, &[det("mug", 90.0)], T0, &Rules::default());
     let plan = tick(
         &state,
+        &catalog(),
         T0 + 1,
         &Rules::default(),
         "someone-else",
@@ -288,6 +289,7 @@ fn the_last_step_hands_the_channel_to_a_successor() {
         .unwrap();
     let plan = tick(
         &state,
+        &catalog(),
         T0 + 1,
         &rules,
         &exec,
@@ -304,6 +306,7 @@ fn the_last_step_hands_the_channel_to_a_successor() {
     // A channel with nothing left ends instead of handing over.
     let plan = tick(
         &state,
+        &catalog(),
         T0 + 20,
         &rules,
         &exec,
@@ -312,6 +315,49 @@ fn the_last_step_hands_the_channel_to_a_successor() {
     );
     assert_eq!(plan.successor, None);
     assert!(plan.cue.unwrap().is_clear());
+}
+
+#[test]
+fn a_product_taken_out_of_the_catalog_ends_at_the_next_step_and_keeps_its_cooldown() {
+    let rules = Rules {
+        max_active: 2,
+        republish_seconds: 5,
+    };
+    let mut state = ChannelState::default();
+    let exec = step(
+        &mut state,
+        &[det("mug", 90.0), det("cap", 80.0)],
+        T0,
+        &rules,
+    )
+    .start_workflow
+    .unwrap();
+    let cooldown = state.products[&id("cap")].cooldown_until;
+    let without_cap = Catalog::from_json(
+        &catalog()
+            .to_json()
+            .replace(r#""id": "cap""#, r#""id": "cap-gone""#),
+    )
+    .unwrap();
+    assert!(without_cap.get(&id("cap")).is_none());
+    let plan = tick(&state, &without_cap, T0 + 2, &rules, &exec, 0, "chan1");
+    let cue = plan.cue.unwrap();
+    assert_eq!(cue.show.len(), 1);
+    assert_eq!(cue.show[0].id.as_str(), "mug");
+    let s = plan.new_state.unwrap();
+    assert_eq!(s.products[&id("cap")].visible_until, T0 + 2);
+    assert_eq!(s.products[&id("cap")].cooldown_until, cooldown);
+    // With every product gone the channel is cleared and let go.
+    let empty = Catalog::from_json(
+        &catalog()
+            .to_json()
+            .replace(r#""id": "mug""#, r#""id": "mug-gone""#)
+            .replace(r#""id": "cap""#, r#""id": "cap-gone""#),
+    )
+    .unwrap();
+    let plan = tick(&s, &empty, T0 + 3, &rules, &exec, 1, "chan1");
+    assert!(plan.cue.unwrap().is_clear());
+    assert!(plan.done);
 }
 
 #[test]
@@ -448,7 +494,7 @@ proptest! {
             // The workflow's tick never changes what is on screen.
             if state.lease_held(now) {
                 let workflow = state.workflow.clone();
-                let plan = tick(&state, now, &rules, &workflow, 0, "chan");
+                let plan = tick(&state, &catalog, now, &rules, &workflow, 0, "chan");
                 let republished = plan.cue.clone().unwrap();
                 prop_assert_eq!(&republished.show, &state.cue_at(now).show);
                 if let Some(s) = plan.new_state {
@@ -539,7 +585,7 @@ proptest! {
                 Event::Tick { owner: mine, last } => {
                     let execution = if *mine { owner.as_str() } else { "stranger-1" };
                     let iteration = if *last { MAX_WORKFLOW_STEPS - 1 } else { 3 };
-                    let plan = tick(&state, now, &rules, execution, iteration, "chan");
+                    let plan = tick(&state, &catalog, now, &rules, execution, iteration, "chan");
                     if state.workflow != execution {
                         prop_assert_eq!(&plan, &TickPlan::bow_out());
                     }

@@ -141,7 +141,9 @@ pub const RATE_LIMITED_VIEWERS: usize = 100_000;
 /// what to record.
 #[derive(Debug)]
 pub struct Collector {
-    catalog: Catalog,
+    /// Swapped when the operator changes the catalog; events for a product
+    /// removed since are refused (`UnknownProduct`), its counts so far kept.
+    catalog: std::sync::RwLock<std::sync::Arc<Catalog>>,
     signer: ShowSigner,
     rate: Mutex<RateLimiter>,
     /// Keyed by [`client_key`]: an address is never held raw.
@@ -162,7 +164,7 @@ pub fn client_key(address: &str, user_agent: &str) -> String {
 impl Collector {
     pub fn new(catalog: Catalog, signer: ShowSigner) -> Self {
         Self {
-            catalog,
+            catalog: std::sync::RwLock::new(std::sync::Arc::new(catalog)),
             signer,
             rate: Mutex::new(RateLimiter::new(
                 EVENTS_PER_VIEWER_MINUTE,
@@ -175,8 +177,19 @@ impl Collector {
         }
     }
 
-    pub fn catalog(&self) -> &Catalog {
-        &self.catalog
+    pub fn catalog(&self) -> std::sync::Arc<Catalog> {
+        match self.catalog.read() {
+            Ok(c) => c.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Follows a changed catalog.
+    pub fn set_catalog(&self, catalog: std::sync::Arc<Catalog>) {
+        match self.catalog.write() {
+            Ok(mut c) => *c = catalog,
+            Err(poisoned) => *poisoned.into_inner() = catalog,
+        }
     }
 
     /// Checks a beacon's body, each event on its own: the events to
@@ -276,7 +289,7 @@ impl Collector {
                 show: show.show.0,
             });
         }
-        if self.catalog.get(&show.product).is_none() {
+        if self.catalog().get(&show.product).is_none() {
             return Err(Rejection::UnknownProduct {
                 index,
                 product: show.product.as_str().to_owned(),
@@ -307,7 +320,8 @@ impl Collector {
         now: UnixSeconds,
     ) -> Option<Followed> {
         let link = TrackingLink::parse(token)?;
-        let product = self.catalog.get(&link.show.product)?;
+        let catalog = self.catalog();
+        let product = catalog.get(&link.show.product)?;
         match self.check_show(&link.show, link.kind.into(), 0, now) {
             Ok(()) => {}
             // A link of an old show still takes the viewer to the product;
