@@ -93,6 +93,7 @@ function draw() {
   drawLatest();
   drawStrip();
   drawAudit();
+  redraw('catalog', view.catalog_version, loadCatalog);
 }
 
 function drawPlayer() {
@@ -279,6 +280,207 @@ document.addEventListener('keydown', (e) => {
     togglePause();
   }
 });
+
+// The catalog desk: the catalog in effect and its versions, an editor for
+// one product, and reference images tried before they are used. Every
+// check is the server's (the contract's catalog reader, the detector): the
+// page shows each problem beside its field.
+let desk = null;
+let editing = null; // { index (-1: new), references: [] }
+const FIELDS = ['id', 'title', 'price', 'description', 'link_url', 'image_url', 'labels', 'wordmark', 'min_confidence', 'display_seconds', 'cooldown_seconds'];
+const NUMBERS = new Set(['min_confidence', 'display_seconds', 'cooldown_seconds']);
+
+async function loadCatalog() {
+  const response = await api('/console/api/catalog');
+  if (!response.ok) {
+    problem(`The catalog cannot be read: ${await response.text()}`);
+    return;
+  }
+  desk = await response.json();
+  drawCatalog();
+}
+
+function drawCatalog() {
+  $('catalog-version').textContent = desk.version ? `version ${desk.version} in effect` : '';
+  $('catalog-rows').replaceChildren(...desk.catalog.products.map((p, i) => el('tr', { 'data-catalog-product': p.id },
+    el('th', { scope: 'row' }, el('span', { class: 'title', text: p.title }), el('span', { class: 'price', text: ` ${p.price} · ${p.id}` })),
+    el('td', { text: [(p.reference_images ?? []).length ? `${p.reference_images.length} reference image(s)` : null, p.wordmark ? `the word “${p.wordmark}”` : null].filter(Boolean).join(', ') || 'nothing: it is never detected' }),
+    el('td', { class: 'row-actions' }, el('div', {},
+      el('button', { type: 'button', class: 'big', 'aria-label': `Edit ${p.title}`, onclick: () => edit(i) }, 'Edit'),
+      el('button', { type: 'button', class: 'big danger', 'aria-label': `Remove ${p.title}`, onclick: () => removeProduct(i) }, 'Remove'))))));
+  $('version-rows').replaceChildren(...desk.versions.map((v) => el('tr', { 'data-version': v.number },
+    el('td', { text: `${v.number}${v.number === desk.version ? ' (in effect)' : ''}` }),
+    el('td', { text: `${new Date(v.saved_at * 1000).toLocaleString([], { hour12: false })}, ${v.by}` }),
+    el('td', { text: v.note }),
+    el('td', {}, v.number === desk.version ? null
+      : el('button', { type: 'button', class: 'big', 'aria-label': `Restore version ${v.number}`, onclick: () => restore(v.number) }, 'Restore')))));
+}
+
+function edit(index) {
+  const p = index >= 0 ? desk.catalog.products[index]
+    : { min_confidence: 70, display_seconds: 20, cooldown_seconds: 60, labels: [], reference_images: [] };
+  editing = { index, references: [...(p.reference_images ?? [])] };
+  const form = $('editor');
+  for (const name of FIELDS) {
+    const value = p[name];
+    form.elements[name].value = Array.isArray(value) ? value.join(', ') : (value ?? '');
+  }
+  $('editor-h').textContent = index >= 0 ? `Edit ${p.title}` : 'Add a product';
+  $('reference-try').replaceChildren();
+  $('reference-file').value = '';
+  fieldProblems([]);
+  drawReferences();
+  form.hidden = false;
+  form.elements.id.focus();
+}
+
+function drawReferences() {
+  $('reference-list').replaceChildren(...editing.references.map((name, i) => el('li', {},
+    el('code', { text: name }), ' ',
+    el('button', { type: 'button', 'aria-label': `Remove reference ${name}`, onclick: () => { editing.references.splice(i, 1); drawReferences(); } }, 'Remove'))));
+  if (!editing.references.length) $('reference-list').append(el('li', { class: 'note', text: 'None: without a reference image or a wordmark the product is never detected.' }));
+}
+
+function productFromForm() {
+  const form = $('editor');
+  const product = {};
+  for (const name of FIELDS) {
+    const raw = form.elements[name].value.trim();
+    if (name === 'labels') {
+      product.labels = raw ? raw.split(',').map((l) => l.trim()).filter(Boolean) : [form.elements.id.value.trim()];
+    } else if (NUMBERS.has(name)) {
+      // A number as a number; anything else as typed, for the server to name.
+      product[name] = raw !== '' && Number.isFinite(Number(raw)) ? Number(raw) : raw;
+    } else if (name === 'wordmark' || name === 'description') {
+      if (raw) product[name] = raw;
+    } else {
+      product[name] = raw;
+    }
+  }
+  if (editing.references.length) product.reference_images = editing.references;
+  return product;
+}
+
+// Problems beside their fields: the contract names them "product #n".
+function fieldProblems(problems) {
+  for (const node of document.querySelectorAll('.field-problem')) node.remove();
+  for (const input of $('editor').querySelectorAll('[aria-invalid]')) input.removeAttribute('aria-invalid');
+  const rest = [];
+  const position = editing ? (editing.index >= 0 ? editing.index : desk.catalog.products.length) + 1 : 0;
+  for (const p of problems) {
+    const field = p.field.replace(/\[.*$/, '');
+    const mine = p.product === `#${position}` || p.product.endsWith(`(#${position})`);
+    const input = mine && $('editor').elements[field];
+    if (input && input.name) {
+      input.setAttribute('aria-invalid', 'true');
+      input.closest('label').append(el('span', { class: 'field-problem', text: p.message }));
+    } else {
+      rest.push(`${p.product ? `${p.product}, ` : ''}${p.field}: ${p.message}`);
+    }
+  }
+  $('editor-problems').hidden = !rest.length;
+  $('editor-problems').textContent = rest.join('\n');
+}
+
+async function putCatalog(products, note, said) {
+  const response = await api('/console/api/catalog', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ catalog: { products }, note }),
+  });
+  const answer = await response.json().catch(() => ({}));
+  if (!response.ok) return answer;
+  $('said').textContent = `${said}: version ${answer.version} in effect (${clock(answer.at)})`;
+  problem(null);
+  await loadCatalog();
+  await poll();
+  return null;
+}
+
+async function saveProduct(e) {
+  e.preventDefault();
+  const product = productFromForm();
+  const products = [...desk.catalog.products];
+  if (editing.index >= 0) products[editing.index] = product; else products.push(product);
+  const refused = await putCatalog(products, `${editing.index >= 0 ? 'edited' : 'added'} ${product.id}`, `Saved ${product.title || product.id}`);
+  if (!refused) {
+    $('editor').hidden = true;
+    editing = null;
+    return;
+  }
+  fieldProblems(refused.problems ?? [{ product: '', field: 'catalog', message: refused.error ?? 'refused' }]);
+  const first = $('editor').querySelector('[aria-invalid]');
+  (first ?? $('editor-problems')).focus?.();
+}
+
+async function removeProduct(index) {
+  const p = desk.catalog.products[index];
+  const products = desk.catalog.products.filter((_, i) => i !== index);
+  const refused = await putCatalog(products, `removed ${p.id}`, `Removed ${p.title} (restore the version before to undo)`);
+  if (refused) problem(`${p.title} not removed: ${(refused.problems ?? []).map((x) => x.message).join('; ') || refused.error}`);
+}
+
+async function restore(number) {
+  const response = await api('/console/api/catalog/restore', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ version: number }),
+  });
+  const answer = await response.json().catch(() => ({}));
+  if (!response.ok) {
+    problem(`Version ${number} not restored: ${answer.error ?? response.status}`);
+    return;
+  }
+  $('said').textContent = `Restored version ${number}: now version ${answer.version} (${clock(answer.at)})`;
+  await loadCatalog();
+  await poll();
+}
+
+async function tryReference() {
+  const file = $('reference-file').files[0];
+  if (!file) return;
+  const out = $('reference-try');
+  out.replaceChildren(el('p', { text: `Trying ${file.name} on the last thumbnails…` }));
+  const bytes = new Uint8Array(await file.arrayBuffer());
+  let binary = '';
+  for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  const response = await api('/console/api/references', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ image: btoa(binary), product: $('editor').elements.id.value.trim() || undefined }),
+  });
+  const answer = await response.json().catch(() => ({}));
+  $('reference-file').value = '';
+  if (!response.ok) {
+    out.replaceChildren(el('p', { class: 'problem', 'data-reference': 'refused', text: `${file.name} cannot be a reference, so it was not added: ${answer.error ?? response.status}` }));
+    return;
+  }
+  if (!editing.references.includes(answer.name)) editing.references.push(answer.name);
+  drawReferences();
+  const hits = answer.tries.filter((t) => t.found.length);
+  const best = Math.max(0, ...hits.flatMap((t) => t.found.map((f) => f.confidence)));
+  out.replaceChildren(el('p', { class: hits.length ? 'ok' : 'held', 'data-reference': 'tried', text: answer.tried_on
+    ? `${file.name}: found on ${answer.found_in} of the last ${answer.tried_on} thumbnails${hits.length ? ` (best ${Math.round(best)}%)` : ''}. Added; save the catalog to use it.`
+    : `${file.name} can be used (no thumbnail to try it on yet). Added; save the catalog to use it.` }));
+  const strip = el('ol', { class: 'strip tries' });
+  for (const t of hits.slice(0, 4)) {
+    const url = await thumbnailUrl(t.seq);
+    const frame = el('div', { class: 'frame' }, url ? el('img', { src: url, alt: `Thumbnail of ${clock(t.at)}` }) : null);
+    for (const f of t.found) {
+      const box = el('div', { class: 'box ok' }, el('span', { text: `${Math.round(f.confidence)}%` }));
+      const b = f.bounding_box;
+      Object.assign(box.style, { left: `${b.left * 100}%`, top: `${b.top * 100}%`, width: `${b.width * 100}%`, height: `${b.height * 100}%` });
+      frame.append(box);
+    }
+    strip.append(el('li', {}, frame, el('p', { class: 'when', text: clock(t.at) })));
+  }
+  if (hits.length) out.append(strip);
+}
+
+$('add-product').addEventListener('click', () => desk && edit(-1));
+$('editor').addEventListener('submit', saveProduct);
+$('editor-cancel').addEventListener('click', () => { $('editor').hidden = true; editing = null; });
+$('reference-file').addEventListener('change', tryReference);
 
 function showLogin(why) {
   $('main').hidden = true;

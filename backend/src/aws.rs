@@ -432,6 +432,53 @@ impl Detector for S3BuiltinDetector {
     }
 }
 
+/// The live catalog as an S3 object (in a versioned bucket, so every
+/// version can be restored): read with `If-None-Match` on the ETag the
+/// function has, so an unchanged catalog is a 304 with no body.
+pub struct S3CatalogSource {
+    pub s3: aws_sdk_s3::Client,
+    pub bucket: String,
+    pub key: String,
+}
+
+#[async_trait]
+impl crate::live_catalog::CatalogSource for S3CatalogSource {
+    async fn read_if_changed(
+        &self,
+        known: &str,
+    ) -> Result<Option<crate::live_catalog::CatalogText>, ServiceError> {
+        let at = format!("s3://{}/{}", self.bucket, self.key);
+        let result = self
+            .s3
+            .get_object()
+            .bucket(&self.bucket)
+            .key(&self.key)
+            .if_none_match(known)
+            .send()
+            .await;
+        let out = match result {
+            Ok(out) => out,
+            Err(e) => {
+                if e.raw_response().is_some_and(|r| r.status().as_u16() == 304) {
+                    return Ok(None);
+                }
+                return Err(service_error_at(&at, e.into_service_error()));
+            }
+        };
+        let version = out.e_tag().unwrap_or_default().to_owned();
+        let limit = ad_contract::catalog::MAX_CATALOG_BYTES as u64;
+        let bytes = read_body_bounded(out.body, limit)
+            .await
+            .map_err(|e| ServiceError::caused_by(format!("{at}: reading the body: {e}"), e))?
+            .ok_or_else(|| {
+                ServiceError::from(format!("{at} is over {limit} bytes, the catalog's limit"))
+            })?;
+        let text = String::from_utf8(bytes)
+            .map_err(|e| ServiceError::caused_by(format!("{at} is not UTF-8 text"), e))?;
+        Ok(Some(crate::live_catalog::CatalogText { version, text }))
+    }
+}
+
 /// Step Functions StartExecution of the generic workflow.
 pub struct SfnWorkflow {
     client: aws_sdk_sfn::Client,

@@ -12,6 +12,7 @@ pub const TABLE_NAME: &str = "TABLE_NAME";
 pub const STATE_MACHINE_ARN: &str = "STATE_MACHINE_ARN";
 pub const REKOGNITION_PROJECT_VERSION_ARN: &str = "REKOGNITION_PROJECT_VERSION_ARN";
 pub const CATALOG_PATH: &str = "CATALOG_PATH";
+pub const CATALOG_OBJECT: &str = "CATALOG_OBJECT";
 pub const MAX_ACTIVE_PRODUCTS: &str = "MAX_ACTIVE_PRODUCTS";
 pub const REPUBLISH_SECONDS: &str = "REPUBLISH_SECONDS";
 pub const MAX_EVENT_AGE_SECONDS: &str = "MAX_EVENT_AGE_SECONDS";
@@ -34,6 +35,7 @@ pub const ALL: &[&str] = &[
     STATE_MACHINE_ARN,
     REKOGNITION_PROJECT_VERSION_ARN,
     CATALOG_PATH,
+    CATALOG_OBJECT,
     MAX_ACTIVE_PRODUCTS,
     REPUBLISH_SECONDS,
     MAX_EVENT_AGE_SECONDS,
@@ -77,6 +79,9 @@ pub struct Config {
     pub detector: Option<DetectorChoice>,
     pub catalog_path: PathBuf,
     pub catalog: Catalog,
+    /// `CATALOG_OBJECT` as (bucket, key): the live catalog the functions
+    /// follow (see [`crate::live_catalog`]); `None`: the bundled one only.
+    pub catalog_object: Option<(String, String)>,
     /// Where the built-in detector's text models are, for catalogs with
     /// wordmarks: `DETECTOR_TEXT_MODELS`, else `text-models` beside the
     /// catalog (where the stack packages them).
@@ -243,6 +248,19 @@ impl Config {
             },
         };
 
+        let catalog_object = get(CATALOG_OBJECT).and_then(|v| {
+            let parsed = v
+                .strip_prefix("s3://")
+                .and_then(|rest| rest.split_once('/'))
+                .filter(|(bucket, key)| !bucket.is_empty() && !key.is_empty());
+            if parsed.is_none() {
+                problems.push(format!(
+                    "{CATALOG_OBJECT} is {v:?}; it must be s3://<bucket>/<key> (the live catalog object), or unset"
+                ));
+            }
+            parsed.map(|(b, k)| (b.to_owned(), k.to_owned()))
+        });
+
         let text_models_dir = get(DETECTOR_TEXT_MODELS)
             .map(PathBuf::from)
             .unwrap_or_else(|| {
@@ -269,6 +287,7 @@ impl Config {
                 detector,
                 catalog_path,
                 catalog,
+                catalog_object,
                 rules: Rules {
                     max_active: max_active as usize,
                     republish_seconds,

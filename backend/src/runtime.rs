@@ -257,11 +257,8 @@ pub async fn build_pipeline(
         }
         info!(ms = started.elapsed().as_millis() as u64, "clients warmed");
     }
-    Ok(Pipeline {
-        catalog: Arc::new(crate::live_catalog::LiveCatalog::fixed(
-            config.catalog.clone(),
-            "bundled",
-        )),
+    let pipeline = Pipeline {
+        catalog: Arc::new(live_catalog(config, clients)),
         rules: config.rules,
         region: config.region.clone(),
         store: Arc::new(store),
@@ -273,5 +270,27 @@ pub async fn build_pipeline(
         max_event_age: Some(config.max_event_age_seconds),
         measurement: config.measurement.clone(),
         sightings: None,
-    })
+    };
+    // The live catalog is read now, at init, not by the first event.
+    pipeline.follow_catalog().await;
+    Ok(pipeline)
+}
+
+/// The catalog the functions decide with: the bundled one, following
+/// `CATALOG_OBJECT` when it is set.
+pub fn live_catalog(config: &Config, clients: &Clients) -> crate::live_catalog::LiveCatalog {
+    use crate::live_catalog::{LiveCatalog, CHECK_EVERY_SECONDS};
+    match &config.catalog_object {
+        None => LiveCatalog::fixed(config.catalog.clone(), "bundled"),
+        Some((bucket, key)) => LiveCatalog::following(
+            config.catalog.clone(),
+            "bundled",
+            Arc::new(crate::aws::S3CatalogSource {
+                s3: clients.s3.clone(),
+                bucket: bucket.clone(),
+                key: key.clone(),
+            }),
+            CHECK_EVERY_SECONDS,
+        ),
+    }
 }

@@ -48,6 +48,30 @@ async function fetchCatalog(url) {
   throw new Error(`catalog ${url} ${problem} (${CATALOG_RETRIES_MS.length + 1} tries)`);
 }
 
+// A catalog given by URL is read again every 30 s, so an operator's change
+// (a product added, edited or removed) reaches every viewer within a minute
+// with no reload. `no-cache` revalidates with the ETag: an unchanged
+// catalog costs a 304. A failed or invalid re-read keeps the catalog shown.
+const CATALOG_REFRESH_MS = 30000;
+
+function followCatalog(handle, url, first) {
+  let last = first;
+  let stopped = false;
+  const timer = setInterval(async () => {
+    try {
+      const res = await fetch(url, { cache: 'no-cache' });
+      if (!res.ok || stopped) return;
+      const text = await res.text();
+      if (text === last || stopped) return;
+      handle.setCatalog(text, url);
+      last = text;
+    } catch (e) {
+      console.warn(`ivs-ad-player: catalog ${url} not re-read (${e.message ?? e}); the catalog shown stays`);
+    }
+  }, CATALOG_REFRESH_MS);
+  return () => { stopped = true; clearInterval(timer); };
+}
+
 // Measurement's browser side: which cards are on the page and at least half
 // in view (one IntersectionObserver), whether the video plays and the tab is
 // visible and focused, every 250 ms; the wasm (measure.rs) turns that into
@@ -176,7 +200,11 @@ export async function mountPlayer(element, { playbackUrl, catalogUrl, catalog, c
       handle.setCatalog(typeof catalog === 'string' ? catalog : JSON.stringify(catalog), document.baseURI);
     } else if (catalogUrl) {
       const base = new URL(catalogUrl, document.baseURI).href;
-      handle.setCatalog(await fetchCatalog(base), base);
+      const text = await fetchCatalog(base);
+      handle.setCatalog(text, base);
+      const stop = followCatalog(handle, base, text);
+      const unmount = handle.unmount.bind(handle);
+      handle.unmount = () => { stop(); unmount(); };
     } else {
       console.warn('ivs-ad-player: no catalog given (catalog attribute, inline JSON or setCatalog); no cards will show');
     }

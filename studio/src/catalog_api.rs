@@ -272,9 +272,20 @@ async fn try_reference(State(d): State<CatalogDesk>, headers: HeaderMap, body: S
     if !crate::measure_api::bearer_matches(&headers, &d.operator.token) {
         return unauthorised();
     }
-    let encoded = serde_json::from_str::<Value>(&body)
-        .ok()
-        .and_then(|v| v.get("image").and_then(Value::as_str).map(str::to_owned));
+    let request = serde_json::from_str::<Value>(&body).unwrap_or(Value::Null);
+    let encoded = request
+        .get("image")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    // The product it is for, to name in the detector's reason.
+    let label: String = request
+        .get("product")
+        .and_then(Value::as_str)
+        .unwrap_or(TRY_LABEL)
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(64)
+        .collect();
     let Some(encoded) = encoded else {
         return refused(
             StatusCode::BAD_REQUEST,
@@ -305,7 +316,7 @@ async fn try_reference(State(d): State<CatalogDesk>, headers: HeaderMap, body: S
         .collect();
     let tried_name = name.clone();
     let tried = tokio::task::spawn_blocking(move || {
-        try_on(&tried_name, &bytes, &thumbnails).map(|t| (t, bytes))
+        try_on(&label, &tried_name, &bytes, &thumbnails).map(|t| (t, bytes))
     })
     .await;
     let (tries, bytes) = match tried {
@@ -339,18 +350,18 @@ async fn try_reference(State(d): State<CatalogDesk>, headers: HeaderMap, body: S
     )
 }
 
-/// The label a reference is tried under.
+/// The label a reference is tried under when the page names no product.
 const TRY_LABEL: &str = "reference";
 
 /// Builds a detector from the image alone and runs it on the thumbnails;
 /// the detector's reason when the image cannot be a reference.
 fn try_on(
+    label: &str,
     name: &str,
     bytes: &[u8],
     thumbnails: &[(u64, u64, PathBuf)],
 ) -> Result<Vec<Value>, String> {
-    let reference =
-        detector::Reference::decode(TRY_LABEL, name, bytes).map_err(|e| e.to_string())?;
+    let reference = detector::Reference::decode(label, name, bytes).map_err(|e| e.to_string())?;
     let built = detector::BuiltinDetector::new(vec![reference]).map_err(|e| e.to_string())?;
     let mut tries = Vec::new();
     for (seq, at, path) in thumbnails {
@@ -389,10 +400,13 @@ mod tests {
             let mut png = Vec::new();
             img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
                 .expect("png");
-            let reason = try_on("references/x.png", &png, &[]).expect_err(what);
-            assert!(reason.contains("references/x.png"), "{what}: {reason}");
+            let reason = try_on("mug", "references/x.png", &png, &[]).expect_err(what);
+            assert!(
+                reason.contains("references/x.png") && reason.contains("mug"),
+                "{what}: {reason}"
+            );
         }
-        let reason = try_on("references/x.png", b"not an image", &[]).expect_err("garbage");
+        let reason = try_on("mug", "references/x.png", b"not an image", &[]).expect_err("garbage");
         assert!(!reason.is_empty());
     }
 

@@ -123,6 +123,68 @@ test('the console shows what the detector saw, and the operator steers what view
   assert.deepEqual(audited.slice(0, 7), ['clear', 'in-stock', 'sold-out', 'resume', 'pause', 'unpin', 'pin']);
   assert.match(await op.locator('#audit-rows tr[data-action="pin"]').last().textContent(), /studio token.*pin tidewater.*cue /);
 
+  // The catalog, changed live. A product's problems are named beside
+  // their fields, and nothing is saved.
+  const catalogVersion = async () => (await (await fetch(`${studio.base}/console/api/catalog`, { headers: { authorization: `Bearer ${studio.reportToken}` } })).json()).version;
+  const firstVersion = await catalogVersion();
+  assert.equal(firstVersion, 1, 'a fresh data folder starts at the demo catalog, version 1');
+  await op.locator('#add-product').click();
+  const editor = op.locator('#editor');
+  await editor.locator('[name="id"]').fill('arc-lamp');
+  await editor.locator('[name="title"]').fill('Arc Lamp, refurbished');
+  await editor.locator('[name="link_url"]').fill('http://shop.example/arc');
+  await editor.locator('[name="image_url"]').fill('lumen.png');
+  await editor.locator('button[type="submit"]').click();
+  await editor.locator('label', { has: op.locator('[name="link_url"]') }).locator('.field-problem', { hasText: 'https' }).waitFor({ timeout: 5000 });
+  await editor.locator('label', { has: op.locator('[name="price"]') }).locator('.field-problem').waitFor({ timeout: 5000 });
+  assert.equal(await catalogVersion(), firstVersion, 'a catalog with problems is not saved');
+
+  // A reference that cannot work gets the detector's reason and is not kept.
+  for (const [what, source] of [['flat', 'color=gray:s=300x200'], ['10x10', 'color=black:s=10x10']]) {
+    const file = join(scratch, `${what}.png`);
+    execFileSync('ffmpeg', ['-v', 'error', '-y', '-f', 'lavfi', '-i', source, '-frames:v', '1', file]);
+    await editor.locator('#reference-file').setInputFiles(file);
+    const refused = editor.locator('[data-reference="refused"]');
+    await refused.waitFor({ timeout: 15000 });
+    console.log(`${what} reference: ${await refused.textContent()}`);
+    assert.match(await refused.textContent(), new RegExp(`${what}.png cannot be a reference.*(small|texture|keypoint)`, 'i'));
+    assert.equal(await editor.locator('#reference-list code').count(), 0, `the ${what} image is not added`);
+  }
+
+  // Lumen leaves the catalog, and a new product arrives whose reference
+  // (lumen's logo, uploaded) appears in the show: it is tried on the last
+  // thumbnails, saved, and its card reaches the viewer with no restart.
+  await editor.locator('#reference-file').setInputFiles(join(repo, 'studio', 'demo', 'lumen.png'));
+  await editor.locator('[data-reference="tried"]').waitFor({ timeout: 30000 });
+  console.log(`lumen's logo as a reference: ${await editor.locator('[data-reference="tried"]').textContent()}`);
+  assert.match(await editor.locator('#reference-list code').textContent(), /^references\/[0-9a-f]{16}\.png$/);
+  await editor.locator('[name="link_url"]').fill('https://shop.example/arc');
+  await editor.locator('[name="price"]').fill('$59.00');
+  await editor.locator('button[type="submit"]').click();
+  await editor.waitFor({ state: 'hidden', timeout: 30000 });
+  await op.locator('tr[data-catalog-product="lumen"] button', { hasText: 'Remove' }).click();
+  await op.locator('tr[data-catalog-product="lumen"]').waitFor({ state: 'detached', timeout: 30000 });
+  assert.equal(await catalogVersion(), firstVersion + 2);
+  await row('arc-lamp').waitFor({ timeout: 5000 });
+  const arcCard = viewer.locator('.iap-card', { hasText: 'Arc Lamp, refurbished' });
+  clicked = Date.now();
+  // The show loops every 90 s; the viewer's player re-reads the catalog
+  // every 30 s.
+  await arcCard.waitFor({ timeout: 130000 });
+  console.log(`new product saved → its card on the viewer's player: ${Date.now() - clicked} ms`);
+  assert.equal(await viewerCard('lumen').count(), 0, 'a removed product shows no card');
+  await op.locator('#strip [data-verdict="shown"]', { hasText: 'arc-lamp' }).first().waitFor({ timeout: 10000 });
+
+  // Restoring the first version brings lumen back and takes arc-lamp away.
+  await op.locator('tr[data-version="1"] button', { hasText: 'Restore' }).click();
+  await op.locator('tr[data-catalog-product="lumen"]').waitFor({ timeout: 30000 });
+  assert.equal(await op.locator('tr[data-catalog-product="arc-lamp"]').count(), 0);
+  assert.equal(await catalogVersion(), firstVersion + 3);
+  await op.locator('#version-rows tr', { hasText: 'restored version 1' }).waitFor({ timeout: 5000 });
+  await op.locator('#audit-rows tr[data-action="restore"]').waitFor({ timeout: 5000 });
+  const catalogAudit = await op.locator('#audit-rows tr').evaluateAll((rows) => rows.map((r) => r.dataset.action));
+  assert.deepEqual(catalogAudit.slice(0, 4), ['restore', 'catalog', 'catalog', 'catalog'], 'saves, the refused save and the restore are audited');
+
   // adctl through the studio, on a laptop an hour fast (libfaketime): the
   // pin's window is reckoned on the studio's clock, not the laptop's.
   const adctl = process.env.ADCTL_BIN ?? join(repo, 'target', 'debug', 'adctl');
@@ -156,6 +218,16 @@ test('the console shows what the detector saw, and the operator steers what view
   assert.equal((await attempt({ authorization: 'Bearer 0000' })).status, 401);
   assert.equal((await attempt({ authorization: `Bearer ${studio.reportToken}`, origin: 'http://127.0.0.1:1' })).status, 403);
   assert.equal((await fetch(`${studio.base}/console/api/view`)).status, 401);
+  const catalogSave = (headers) => fetch(`${studio.base}/console/api/catalog/restore`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify({ version: 2 }),
+  });
+  const versionBefore = await catalogVersion();
+  assert.equal((await catalogSave({})).status, 401);
+  assert.equal((await catalogSave({ authorization: `Bearer ${studio.reportToken}`, origin: 'http://127.0.0.1:1' })).status, 403);
+  assert.equal((await fetch(`${studio.base}/console/api/catalog`)).status, 401);
+  assert.equal(await catalogVersion(), versionBefore, 'no catalog change without the token or from another origin');
   const afterAttempts = await state(studio.reportToken);
   assert.equal(afterAttempts.version, before.version, 'the refused requests wrote nothing');
   assert.equal(afterAttempts.paused, false);
