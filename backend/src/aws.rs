@@ -479,6 +479,119 @@ impl crate::live_catalog::CatalogSource for S3CatalogSource {
     }
 }
 
+/// Where the operator's reference images are kept, beside the catalog.
+pub const REFERENCES_PREFIX: &str = "references/";
+
+#[async_trait]
+impl crate::live_catalog::CatalogHistory for S3CatalogSource {
+    async fn save(&self, text: &str) -> Result<crate::live_catalog::Saved, ServiceError> {
+        let at = format!("s3://{}/{}", self.bucket, self.key);
+        let out = self
+            .s3
+            .put_object()
+            .bucket(&self.bucket)
+            .key(&self.key)
+            .content_type("application/json")
+            // Players re-read it through CloudFront (whose own TTL is short);
+            // browsers revalidate every time.
+            .cache_control("no-cache")
+            .body(text.as_bytes().to_vec().into())
+            .send()
+            .await
+            .map_err(|e| service_error_at(&at, e.into_service_error()))?;
+        // Without versioning on the bucket there is no id: the stack turns
+        // it on, and a missing id is said, not hidden.
+        Ok(crate::live_catalog::Saved {
+            id: out
+                .version_id()
+                .unwrap_or("(bucket not versioned)")
+                .to_owned(),
+            etag: out.e_tag().unwrap_or_default().to_owned(),
+        })
+    }
+
+    async fn versions(
+        &self,
+        limit: usize,
+    ) -> Result<Vec<crate::live_catalog::SavedVersion>, ServiceError> {
+        let at = format!("s3://{}/{}", self.bucket, self.key);
+        let out = self
+            .s3
+            .list_object_versions()
+            .bucket(&self.bucket)
+            .prefix(&self.key)
+            .max_keys(i32::try_from(limit.min(1000)).unwrap_or(1000))
+            .send()
+            .await
+            .map_err(|e| service_error_at(&at, e.into_service_error()))?;
+        let mut versions: Vec<_> = out
+            .versions()
+            .iter()
+            // The prefix matches longer keys too.
+            .filter(|v| v.key() == Some(self.key.as_str()))
+            .map(|v| crate::live_catalog::SavedVersion {
+                id: v.version_id().unwrap_or_default().to_owned(),
+                saved_at: v.last_modified().map(|t| t.to_string()).unwrap_or_default(),
+                bytes: u64::try_from(v.size().unwrap_or(0)).unwrap_or(0),
+                latest: v.is_latest().unwrap_or(false),
+            })
+            .collect();
+        versions.sort_by(|a, b| b.saved_at.cmp(&a.saved_at).then(b.latest.cmp(&a.latest)));
+        versions.truncate(limit);
+        Ok(versions)
+    }
+
+    async fn version(&self, id: &str) -> Result<Option<String>, ServiceError> {
+        use aws_sdk_s3::operation::get_object::GetObjectError as E;
+        let at = format!("s3://{}/{} version {id}", self.bucket, self.key);
+        let result = self
+            .s3
+            .get_object()
+            .bucket(&self.bucket)
+            .key(&self.key)
+            .version_id(id)
+            .send()
+            .await;
+        let out = match result {
+            Ok(out) => out,
+            Err(e) => {
+                // S3 answers an unknown version id with 400 InvalidArgument
+                // or 404 NoSuchVersion; both mean "no such version".
+                let status = e.raw_response().map(|r| r.status().as_u16());
+                if matches!(status, Some(400 | 404)) {
+                    return Ok(None);
+                }
+                return match e.into_service_error() {
+                    E::NoSuchKey(_) => Ok(None),
+                    other => Err(service_error_at(&at, other)),
+                };
+            }
+        };
+        let limit = ad_contract::catalog::MAX_CATALOG_BYTES as u64;
+        let bytes = read_body_bounded(out.body, limit)
+            .await
+            .map_err(|e| ServiceError::caused_by(format!("{at}: reading the body: {e}"), e))?
+            .ok_or_else(|| ServiceError::from(format!("{at} is over {limit} bytes")))?;
+        String::from_utf8(bytes)
+            .map(Some)
+            .map_err(|e| ServiceError::caused_by(format!("{at} is not UTF-8 text"), e))
+    }
+
+    async fn save_reference(&self, name: &str, bytes: &[u8]) -> Result<String, ServiceError> {
+        let key = format!("{REFERENCES_PREFIX}{name}");
+        let at = format!("s3://{}/{key}", self.bucket);
+        self.s3
+            .put_object()
+            .bucket(&self.bucket)
+            .key(&key)
+            .body(bytes.to_vec().into())
+            .send()
+            .await
+            .map_err(|e| service_error_at(&at, e.into_service_error()))?;
+        Ok(at)
+    }
+}
+
 /// Step Functions StartExecution of the generic workflow.
 pub struct SfnWorkflow {
     client: aws_sdk_sfn::Client,

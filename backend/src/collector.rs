@@ -418,11 +418,36 @@ pub fn to_function_url(
     out
 }
 
+/// Follows the live catalog (`CATALOG_OBJECT`), asked at most every
+/// [`crate::live_catalog::CHECK_EVERY_SECONDS`]: beacons and links of a
+/// product added since the deploy count, and a removed product's are
+/// refused from then on (its counts so far stay in the report). A catalog
+/// that cannot be read or used is logged and the last good one stays.
+pub async fn follow_catalog(
+    collector: &crate::measure::Collector,
+    live: &crate::live_catalog::LiveCatalog,
+    now: u64,
+) {
+    match live.poll(now).await {
+        Ok(Some(version)) => {
+            tracing::info!(version = %version.version, "collector: catalog version in effect");
+            collector.set_catalog(version.catalog.clone());
+            live.set(version);
+        }
+        Ok(None) => {}
+        Err(e) => {
+            tracing::error!(error = %crate::ports::Chain(&e), "collector: catalog change not taken")
+        }
+    }
+}
+
 /// The collector's settings, from the environment (names in
 /// `backend/lambda-env.json`); every problem in one error.
 #[derive(Debug, Clone)]
 pub struct CollectorConfig {
     pub catalog: ad_contract::Catalog,
+    /// `CATALOG_OBJECT` as (bucket, key): the live catalog to follow.
+    pub catalog_object: Option<(String, String)>,
     pub signer: crate::measure::ShowSigner,
     /// The measurement stream (Kinesis Data Streams) it appends to.
     pub stream: String,
@@ -484,6 +509,13 @@ impl CollectorConfig {
                 }
             },
         };
+        let catalog_object = required
+            .optional(crate::config::CATALOG_OBJECT)
+            .and_then(|v| {
+                crate::config::parse_catalog_object(&v)
+                    .map_err(|problem| required.problems.push(problem))
+                    .ok()
+            });
         let origin_secret = required.optional(ORIGIN_VERIFY);
         if let Some(secret) = &origin_secret {
             if secret.len() < MIN_ORIGIN_SECRET_LEN {
@@ -493,6 +525,7 @@ impl CollectorConfig {
         match (catalog, signer) {
             (Some(catalog), Some(signer)) => required.finish(Self {
                 catalog,
+                catalog_object,
                 signer,
                 stream,
                 region,

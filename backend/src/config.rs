@@ -72,6 +72,8 @@ pub enum DetectorChoice {
 
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// Which function this is.
+    pub role: Role,
     pub table_name: String,
     pub state_machine_arn: String,
     /// Set for [`Role::OnThumbnail`] only: the other functions never look
@@ -146,6 +148,20 @@ pub fn value_of(lookup: &impl Fn(&str) -> Option<String>, name: &str) -> Option<
     lookup(name)
         .map(|v| v.trim().to_owned())
         .filter(|v| !v.is_empty())
+}
+
+/// `CATALOG_OBJECT`'s value as (bucket, key), or the problem.
+pub fn parse_catalog_object(value: &str) -> Result<(String, String), String> {
+    value
+        .strip_prefix("s3://")
+        .and_then(|rest| rest.split_once('/'))
+        .filter(|(bucket, key)| !bucket.is_empty() && !key.is_empty())
+        .map(|(b, k)| (b.to_owned(), k.to_owned()))
+        .ok_or_else(|| {
+            format!(
+                "{CATALOG_OBJECT} is {value:?}; it must be s3://<bucket>/<key> (the live catalog object), or unset"
+            )
+        })
 }
 
 impl Config {
@@ -249,16 +265,9 @@ impl Config {
         };
 
         let catalog_object = get(CATALOG_OBJECT).and_then(|v| {
-            let parsed = v
-                .strip_prefix("s3://")
-                .and_then(|rest| rest.split_once('/'))
-                .filter(|(bucket, key)| !bucket.is_empty() && !key.is_empty());
-            if parsed.is_none() {
-                problems.push(format!(
-                    "{CATALOG_OBJECT} is {v:?}; it must be s3://<bucket>/<key> (the live catalog object), or unset"
-                ));
-            }
-            parsed.map(|(b, k)| (b.to_owned(), k.to_owned()))
+            parse_catalog_object(&v)
+                .map_err(|problem| problems.push(problem))
+                .ok()
         });
 
         let text_models_dir = get(DETECTOR_TEXT_MODELS)
@@ -280,6 +289,7 @@ impl Config {
 
         match catalog {
             Some(catalog) if problems.is_empty() => Ok(Config {
+                role,
                 measurement,
                 text_models_dir,
                 table_name,

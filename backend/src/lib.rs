@@ -18,6 +18,7 @@ pub mod measure;
 pub mod measure_aws;
 pub mod operator;
 pub mod operator_api;
+pub mod operator_catalog;
 pub mod ports;
 pub mod reconcile;
 pub mod report_api;

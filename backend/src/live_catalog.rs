@@ -45,6 +45,62 @@ pub trait CatalogSource: Send + Sync {
     async fn read_if_changed(&self, known: &str) -> Result<Option<CatalogText>, ServiceError>;
 }
 
+/// One saved version of the catalog, newest first in a listing.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SavedVersion {
+    /// The store's id for it (an S3 version id).
+    pub id: String,
+    /// When it was saved (ISO 8601, as the store says).
+    pub saved_at: String,
+    pub bytes: u64,
+    /// The version in effect.
+    pub latest: bool,
+}
+
+/// A version just saved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Saved {
+    /// Its id in the history (an S3 version id).
+    pub id: String,
+    /// Its version as [`CatalogSource::read_if_changed`] names it (the ETag).
+    pub etag: String,
+}
+
+/// The name a reference image is kept under: its content's hash and the
+/// type its bytes say, so a changed image is a new name, which the
+/// detector's rebuild sees (see [`detector_inputs`]).
+pub fn reference_name(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    let hash = sha2::Sha256::digest(bytes);
+    let hex: String = hash[..8].iter().map(|b| format!("{b:02x}")).collect();
+    let ext = if bytes.starts_with(b"\x89PNG") {
+        "png"
+    } else if bytes.starts_with(b"\xff\xd8") {
+        "jpg"
+    } else if bytes.starts_with(b"RIFF") {
+        "webp"
+    } else {
+        "svg"
+    };
+    format!("{hex}.{ext}")
+}
+
+/// Where the operator writes the catalog, keeping every version (an S3
+/// object in a versioned bucket): what the operator function's catalog
+/// actions use.
+#[async_trait]
+pub trait CatalogHistory: Send + Sync {
+    /// Saves `text` (checked already) as the newest version.
+    async fn save(&self, text: &str) -> Result<Saved, ServiceError>;
+    /// The newest `limit` versions, newest first.
+    async fn versions(&self, limit: usize) -> Result<Vec<SavedVersion>, ServiceError>;
+    /// A version's text (`None`: no such version).
+    async fn version(&self, id: &str) -> Result<Option<String>, ServiceError>;
+    /// Keeps a reference image (checked already) under `name`; returns how
+    /// the catalog names it (`s3://bucket/references/…`).
+    async fn save_reference(&self, name: &str, bytes: &[u8]) -> Result<String, ServiceError>;
+}
+
 /// Why a new catalog did not take effect (the old one stays).
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogChangeError {
@@ -68,6 +124,8 @@ pub enum CatalogChangeError {
 pub struct LiveCatalog {
     current: RwLock<Arc<CatalogVersion>>,
     source: Option<Arc<dyn CatalogSource>>,
+    /// Where the operator's changes are written (the operator function).
+    history: Option<Arc<dyn CatalogHistory>>,
     check_every: u64,
     /// When the source was last asked (Unix seconds); `None`: never.
     last_check: Mutex<Option<u64>>,
@@ -84,6 +142,7 @@ impl LiveCatalog {
                 catalog: Arc::new(catalog),
             })),
             source: None,
+            history: None,
             check_every: CHECK_EVERY_SECONDS,
             last_check: Mutex::new(None),
             checking: tokio::sync::Mutex::new(()),
@@ -103,6 +162,17 @@ impl LiveCatalog {
             check_every,
             ..Self::fixed(catalog, version)
         }
+    }
+
+    /// With `history`, the operator's catalog actions write there.
+    pub fn with_history(mut self, history: Arc<dyn CatalogHistory>) -> Self {
+        self.history = Some(history);
+        self
+    }
+
+    /// Where changes are written, when this process may write them.
+    pub fn history(&self) -> Option<&Arc<dyn CatalogHistory>> {
+        self.history.as_ref()
     }
 
     /// The version in effect now.

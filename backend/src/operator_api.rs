@@ -27,6 +27,9 @@
 //! | `sold-out` | `{"channel": ARN, "product": id}` |
 //! | `in-stock` | `{"channel": ARN, "product": id}` |
 //! | `state` | `{"channel": ARN}` |
+//!
+//! And the catalog's actions (`catalog`, `catalog-versions`,
+//! `catalog-restore`, `reference`): see [`crate::operator_catalog`].
 
 use crate::collector::{HttpRequest, HttpResponse};
 use crate::decision::MAX_PAUSE_SECONDS;
@@ -87,7 +90,7 @@ pub struct OperatorRequest {
 /// Reads `POST /operator/<action>` and its JSON body; the error names the
 /// field and the fix.
 pub fn parse_request(method: &str, path: &str, body: &str) -> Result<OperatorRequest, String> {
-    const ACTIONS: &str = "pin, unpin, clear, pause, resume, sold-out, in-stock or state";
+    const ACTIONS: &str = "pin, unpin, clear, pause, resume, sold-out, in-stock or state; and catalog, catalog-versions, catalog-restore or reference";
     let Some(name) = path.strip_prefix("/operator/") else {
         return Err(format!(
             "no route for {path}; the operator function answers POST /operator/<action> ({ACTIONS})"
@@ -193,6 +196,12 @@ pub async fn perform(
     path: &str,
     body: &str,
 ) -> HttpResponse {
+    if let Some(name) = path
+        .strip_prefix("/operator/")
+        .filter(|name| crate::operator_catalog::ACTIONS.contains(name) && method == "POST")
+    {
+        return crate::operator_catalog::perform(p, caller, name, body).await;
+    }
     let parsed = match parse_request(method, path, body) {
         Ok(parsed) => parsed,
         Err(why) => return HttpResponse::json(400, json!({ "error": why })),

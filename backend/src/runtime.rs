@@ -258,7 +258,7 @@ pub async fn build_pipeline(
         info!(ms = started.elapsed().as_millis() as u64, "clients warmed");
     }
     let pipeline = Pipeline {
-        catalog: Arc::new(live_catalog(config, clients)),
+        catalog: Arc::new(live_catalog(config, &clients.s3)),
         rules: config.rules,
         region: config.region.clone(),
         store: Arc::new(store),
@@ -278,19 +278,27 @@ pub async fn build_pipeline(
 
 /// The catalog the functions decide with: the bundled one, following
 /// `CATALOG_OBJECT` when it is set.
-pub fn live_catalog(config: &Config, clients: &Clients) -> crate::live_catalog::LiveCatalog {
+pub fn live_catalog(config: &Config, s3: &aws_sdk_s3::Client) -> crate::live_catalog::LiveCatalog {
     use crate::live_catalog::{LiveCatalog, CHECK_EVERY_SECONDS};
     match &config.catalog_object {
         None => LiveCatalog::fixed(config.catalog.clone(), "bundled"),
-        Some((bucket, key)) => LiveCatalog::following(
-            config.catalog.clone(),
-            "bundled",
-            Arc::new(crate::aws::S3CatalogSource {
-                s3: clients.s3.clone(),
+        Some((bucket, key)) => {
+            let object = Arc::new(crate::aws::S3CatalogSource {
+                s3: s3.clone(),
                 bucket: bucket.clone(),
                 key: key.clone(),
-            }),
-            CHECK_EVERY_SECONDS,
-        ),
+            });
+            let live = LiveCatalog::following(
+                config.catalog.clone(),
+                "bundled",
+                object.clone(),
+                CHECK_EVERY_SECONDS,
+            );
+            // Only the operator function writes the catalog (its role may).
+            match config.role {
+                crate::config::Role::Operator => live.with_history(object),
+                _ => live,
+            }
+        }
     }
 }

@@ -22,6 +22,7 @@ import type * as ivs from 'aws-cdk-lib/aws-ivs';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import type { Construct } from 'constructs';
 import { catalogFiles } from './catalog.ts';
+import { CatalogStore } from './constructs/catalog-store.ts';
 import { Alarms, suppressCheckov } from './constructs/common.ts';
 import { DecisionFunctions } from './constructs/decision-functions.ts';
 import { Measurement } from './constructs/measurement.ts';
@@ -99,7 +100,8 @@ export class AdStack extends Stack {
     this.channels = recordings.channels;
     const state = new StateAndWorkflow(this, 'State');
     const rust = new RustFunctions(s, catalog);
-    const measurement = new Measurement(this, 'Measurement', { settings: s, rust, alarms });
+    const catalogStore = new CatalogStore(this, 'Catalog', { catalog });
+    const measurement = new Measurement(this, 'Measurement', { settings: s, rust, alarms, catalogStore });
     const functions = new DecisionFunctions(this, 'Functions', {
       settings: s,
       catalog,
@@ -107,10 +109,11 @@ export class AdStack extends Stack {
       recordings,
       state,
       measurementKey: measurement.measurementKey,
+      catalogStore,
       alarms,
     });
     state.workflow(functions.onTick, alarms);
-    const player = new PlayerSite(this, 'Player', { settings: s, catalog, playerDist, channels: recordings.channels, measurement });
+    const player = new PlayerSite(this, 'Player', { settings: s, catalogStore, playerDist, channels: recordings.channels, measurement });
     this.onThumbnail = functions.onThumbnail;
     this.onTick = functions.onTick;
     this.operator = functions.operator;
@@ -147,7 +150,8 @@ export class AdStack extends Stack {
       });
     });
     new CfnOutput(this, 'PlayerUrl', { value: playerUrl, description: 'the player page, with every channel' });
-    new CfnOutput(this, 'CatalogUrl', { value: `${playerUrl}catalog/catalog.json`, description: 'the catalog as the player reads it' });
+    new CfnOutput(this, 'CatalogUrl', { value: `${playerUrl}catalog/catalog.json`, description: 'the catalog as the player reads it (re-read every 30 s)' });
+    new CfnOutput(this, 'CatalogObject', { value: catalogStore.objectUrl, description: 'the live catalog (versioned): change it with `adctl catalog` or the operator function' });
     new CfnOutput(this, 'EmbedScript', { value: `${playerUrl}player.js`, description: 'embed: <script type="module" src="..."> and <ivs-ad-player>' });
     new CfnOutput(this, 'RecordingsBucket', { value: recordings.bucket.bucketName });
     new CfnOutput(this, 'PlayerBucket', { value: player.bucket.bucketName });
@@ -163,7 +167,7 @@ export class AdStack extends Stack {
     });
     new CfnOutput(this, 'OperatorUrl', {
       value: functions.operatorUrl.url,
-      description: 'the operator function URL (IAM-signed POST /operator/<pin|unpin|clear|pause|resume|sold-out|in-stock|state>)',
+      description: 'the operator function URL (IAM-signed POST /operator/<pin|unpin|clear|pause|resume|sold-out|in-stock|state|catalog|catalog-versions|catalog-restore|reference>)',
     });
     new CfnOutput(this, 'OperatorsPolicy', { value: functions.operators.managedPolicyArn, description: 'attach to whoever may steer the channels' });
     new CfnOutput(this, 'ReportUrl', { value: player.reportUrl.url, description: 'the report function URL (IAM-signed GET /measure/report, /measure/hours)' });

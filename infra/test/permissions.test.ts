@@ -189,6 +189,8 @@ function checkStack(title: string, context: Record<string, unknown>, roles: Reco
       '{measure_events}': resolver.name(idOf('AWS::Kinesis::Stream', 'MeasurementQueue')),
       '{measurement_key}': resolver.arn(idOf('AWS::SecretsManager::Secret', 'MeasurementKey')),
       '{origin_verify}': resolver.arn(idOf('AWS::SecretsManager::Secret', 'CollectorOriginVerify')),
+      '{catalog}': resolver.name(idOf('AWS::S3::Bucket', 'Catalog')),
+      '{reference}': '0123456789abcdef.png',
       '{recording}': 'AbCdEf123456',
       '{thumbnail}': 'thumb0',
     };

@@ -77,7 +77,15 @@ describe('Rekognition detector, two channels', () => {
   const stream = logicalId(t, 'AWS::KinesisFirehose::DeliveryStream', 'MeasurementStream');
   const events = logicalId(t, 'AWS::S3::Bucket', 'MeasurementEvents');
   const secret = logicalId(t, 'AWS::SecretsManager::Secret', 'MeasurementKey');
+  const catalogBucket = logicalId(t, 'AWS::S3::Bucket', 'Catalog');
+  const catalogObject = JSON.stringify({ 'Fn::Join': ['', [getAtt(catalogBucket), '/catalog/catalog.json']] });
+  const catalogReferences = JSON.stringify({ 'Fn::Join': ['', [getAtt(catalogBucket), '/references/*']] });
   const channels = ['Channel1', 'Channel2'];
+  // The player site's deployment (the live catalog has its own).
+  const siteDeployment = () => {
+    const siteBucket = JSON.stringify({ Ref: logicalId(t, 'AWS::S3::Bucket', 'Player') });
+    return Object.values(resources(t)).find((r) => r.Type === 'Custom::CDKBucketDeployment' && JSON.stringify(r.Properties!.DestinationBucketName) === siteBucket)!;
+  };
   const alarmIs = (metric: string, fn: string) =>
     t.hasResourceProperties('AWS::CloudWatch::Alarm', {
       MetricName: metric,
@@ -205,6 +213,7 @@ describe('Rekognition detector, two channels', () => {
       ['dynamodb:GetItem,dynamodb:UpdateItem', JSON.stringify(getAtt(table))],
       ['states:StartExecution', JSON.stringify({ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':states:eu-west-1:123456789012:stateMachine:Ads-republish']] })],
       ['s3:GetObject', JSON.stringify({ 'Fn::Join': ['', [getAtt(recordings), `/${THUMBNAIL_OBJECTS}`]] })],
+      ['s3:GetObject', catalogObject],
       ['rekognition:DetectCustomLabels', JSON.stringify(ARN)],
       ['logs:CreateLogStream,logs:PutLogEvents', JSON.stringify(getAtt(logicalId(t, 'AWS::Logs::LogGroup', 'OnThumbnailLogs')))],
       ['sqs:SendMessage', JSON.stringify(getAtt(queue))],
@@ -222,12 +231,33 @@ describe('Rekognition detector, two channels', () => {
       ['dynamodb:GetItem,dynamodb:UpdateItem', JSON.stringify(getAtt(table))],
       ['ivs:PutMetadata', JSON.stringify(channels.map((c) => getAtt(c)))],
       ['logs:CreateLogStream,logs:PutLogEvents', JSON.stringify(getAtt(logicalId(t, 'AWS::Logs::LogGroup', 'OnTickLogs')))],
+      ['s3:GetObject', catalogObject],
       ['secretsmanager:GetSecretValue', JSON.stringify({ Ref: secret })],
       ['states:StartExecution', JSON.stringify({ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':states:eu-west-1:123456789012:stateMachine:Ads-republish']] })],
     ]);
   });
 
-  test('operator function: the on-tick grants (no more), an IAM-only URL, an Operators policy for exactly it, an alarm', () => {
+  test('the live catalog: a versioned bucket the functions follow (CATALOG_OBJECT), seeded at deploy without pruning, served at catalog/* with at most 20 s at the edge', () => {
+    const bucket = resources(t)[catalogBucket].Properties!;
+    assert.deepEqual(bucket.VersioningConfiguration, { Status: 'Enabled' });
+    assert.deepEqual(bucket.PublicAccessBlockConfiguration, { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true });
+    for (const fn of [onThumbnail, onTick, logicalId(t, 'AWS::Lambda::Function', 'FunctionsOperator'), collector]) {
+      assert.deepEqual(resources(t)[fn].Properties!.Environment.Variables.CATALOG_OBJECT, { 'Fn::Join': ['', ['s3://', { Ref: catalogBucket }, '/catalog/catalog.json']] }, fn);
+    }
+    t.hasResourceProperties('Custom::CDKBucketDeployment', { DestinationBucketName: { Ref: catalogBucket }, Prune: false });
+    const distribution = Object.values(resources(t)).find((r) => r.Type === 'AWS::CloudFront::Distribution')!;
+    const behavior = distribution.Properties!.DistributionConfig.CacheBehaviors.find((b: any) => b.PathPattern === 'catalog/*');
+    assert.ok(behavior, 'catalog/* has its own behavior');
+    const policy = resources(t)[behavior.CachePolicyId.Ref].Properties!.CachePolicyConfig;
+    assert.ok(policy.MaxTTL <= 20 && policy.DefaultTTL <= policy.MaxTTL, JSON.stringify(policy));
+    // The site's own deployment no longer carries the catalog.
+    const siteBucket = logicalId(t, 'AWS::S3::Bucket', 'Player');
+    const deployments = Object.values(resources(t)).filter((r) => r.Type === 'Custom::CDKBucketDeployment');
+    assert.equal(deployments.length, 2);
+    assert.ok(deployments.some((d) => JSON.stringify(d.Properties!.DestinationBucketName) === JSON.stringify({ Ref: siteBucket })));
+  });
+
+  test('operator function: the on-tick grants and the catalog (no more), an IAM-only URL, an Operators policy for exactly it, an alarm', () => {
     const operator = logicalId(t, 'AWS::Lambda::Function', 'FunctionsOperator');
     const p = resources(t)[operator].Properties!;
     assert.deepEqual(p.Architectures, ['arm64']);
@@ -237,6 +267,10 @@ describe('Rekognition detector, two channels', () => {
       ['dynamodb:GetItem,dynamodb:UpdateItem', JSON.stringify(getAtt(table))],
       ['ivs:PutMetadata', JSON.stringify(channels.map((c) => getAtt(c)))],
       ['logs:CreateLogStream,logs:PutLogEvents', JSON.stringify(getAtt(logicalId(t, 'AWS::Logs::LogGroup', 'OperatorLogs')))],
+      ['s3:GetObject', catalogObject],
+      ['s3:GetObjectVersion', catalogObject],
+      ['s3:ListBucketVersions', JSON.stringify(getAtt(catalogBucket))],
+      ['s3:PutObject', JSON.stringify([JSON.parse(catalogObject), JSON.parse(catalogReferences)])],
       ['secretsmanager:GetSecretValue', JSON.stringify({ Ref: secret })],
       ['states:StartExecution', JSON.stringify({ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':states:eu-west-1:123456789012:stateMachine:Ads-republish']] })],
     ]);
@@ -327,7 +361,8 @@ describe('Rekognition detector, two channels', () => {
   });
 
   test('the player: private bucket behind CloudFront with origin access control, playback URLs filled in', () => {
-    t.resourceCountIs('AWS::CloudFront::OriginAccessControl', 1);
+    // One for the player's bucket, one for the live catalog's.
+    t.resourceCountIs('AWS::CloudFront::OriginAccessControl', 2);
     t.hasResourceProperties('AWS::CloudFront::Distribution', {
       DistributionConfig: Match.objectLike({
         DefaultRootObject: 'index.html',
@@ -348,7 +383,7 @@ describe('Rekognition detector, two channels', () => {
     assert.match(playerCsp(), /^default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; /);
     assert.match(playerCsp(), /frame-ancestors 'none'/, 'never framed: clickjacked Open clicks would count');
     assert.doesNotMatch(playerCsp(), /unsafe-inline|#/);
-    const deployment = Object.values(resources(t)).find((r) => r.Type === 'Custom::CDKBucketDeployment')!;
+    const deployment = siteDeployment();
     const markers = JSON.stringify(deployment.Properties!.SourceMarkers);
     for (const c of channels) assert.ok(markers.includes(JSON.stringify(getAtt(c, 'PlaybackUrl'))), `${c}'s playback URL in index.html`);
     assert.deepEqual(deployment.Properties!.DistributionPaths, ['/*']);
@@ -381,7 +416,7 @@ describe('Rekognition detector, two channels', () => {
     assert.doesNotMatch(JSON.stringify(Object.values(resources(t)).filter((r) => r.Type === 'AWS::Lambda::Function')), /resolve:secretsmanager/);
   });
 
-  test('collector: appends to the measurement stream and nothing else; its own stream and catalog', () => {
+  test('collector: appends to the measurement stream and nothing else; its own stream and catalog, following the live one', () => {
     const p = resources(t)[collector].Properties!;
     assert.deepEqual(p.Architectures, ['arm64']);
     assert.equal(p.ReservedConcurrentExecutions, undefined, 'no reservation unless collectorConcurrency is set');
@@ -397,6 +432,7 @@ describe('Rekognition detector, two channels', () => {
     assert.deepEqual(got, [
       ['kinesis:PutRecords', JSON.stringify(getAtt(queue))],
       ['logs:CreateLogStream,logs:PutLogEvents', JSON.stringify(getAtt(logicalId(t, 'AWS::Logs::LogGroup', 'CollectorLogs')))],
+      ['s3:GetObject', catalogObject],
       ['secretsmanager:GetSecretValue', JSON.stringify([{ Ref: secret }, { Ref: originVerify }])],
     ]);
     t.hasResourceProperties('AWS::Kinesis::Stream', { StreamModeDetails: { StreamMode: 'ON_DEMAND' }, RetentionPeriodHours: 24 });
@@ -443,7 +479,7 @@ describe('Rekognition detector, two channels', () => {
   test('collector on the player\'s CloudFront name: /measure/* and /r/*, never cached, the viewer\'s address and User-Agent passed on, the origin secret added', () => {
     const dist = Object.values(resources(t)).find((r) => r.Type === 'AWS::CloudFront::Distribution')!;
     const behaviors: any[] = dist.Properties!.DistributionConfig.CacheBehaviors
-      .filter((b: any) => b.PathPattern !== '/dashboard/*');
+      .filter((b: any) => b.PathPattern !== '/dashboard/*' && b.PathPattern !== 'catalog/*');
     assert.deepEqual(behaviors.map((b) => b.PathPattern).sort(), [...COLLECTOR_PATHS].sort());
     const origins: any[] = dist.Properties!.DistributionConfig.Origins;
     for (const b of behaviors) {
@@ -475,8 +511,7 @@ describe('Rekognition detector, two channels', () => {
     const links = behaviors.find((b) => b.PathPattern === '/r/*');
     assert.deepEqual(links.AllowedMethods, ['GET', 'HEAD']);
     // The hosted page measures, against the same name.
-    const deployment = Object.values(resources(t)).find((r) => r.Type === 'Custom::CDKBucketDeployment')!;
-    assert.match(JSON.stringify(deployment.Properties!.SourceMarkers), /DomainName/);
+    assert.match(JSON.stringify(siteDeployment().Properties!.SourceMarkers), /DomainName/);
     const outputs = t.toJSON().Outputs as Record<string, { Value: unknown }>;
     for (const name of ['CollectorUrl', 'TrackingLinks', 'MeasurementTable', 'ReportCommand', 'EventsBucket', 'AthenaTable']) assert.ok(outputs[name], name);
     assert.match(JSON.stringify(outputs.ReportCommand.Value), /adctl report --region eu-west-1 --measure-table /);
@@ -515,7 +550,7 @@ describe('Rekognition detector, two channels', () => {
       Resource: getAtt(report),
     }]);
     // config.json with the report URL goes out with the page.
-    const deployment = Object.values(resources(t)).find((r) => r.Type === 'Custom::CDKBucketDeployment')!;
+    const deployment = siteDeployment();
     assert.match(JSON.stringify(deployment.Properties!.SourceMarkers), /FunctionUrl/);
     const outputs = t.toJSON().Outputs as Record<string, { Value: unknown }>;
     for (const name of ['DashboardUrl', 'ReportUrl', 'DashboardReadersPolicy']) assert.ok(outputs[name], name);
@@ -584,8 +619,12 @@ describe('built-in detector', () => {
   test('s3:// reference images are readable, exactly those objects', () => {
     const role = resources(t)[onThumbnail].Properties!.Role['Fn::GetAtt'][0];
     const reads = statementsOf(t, role).filter((st) => actionsOf(st).join() === 's3:GetObject').map((st) => JSON.stringify(st.Resource));
-    assert.equal(reads.length, 2);
+    // Thumbnails, the catalog's s3:// reference, the live catalog, and the
+    // reference images the operator uploads beside it.
+    assert.equal(reads.length, 4, reads.join('\n'));
     assert.ok(reads.includes(JSON.stringify({ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':s3:::brand-refs/kestrel/side.png']] })), reads.join('\n'));
+    const catalogBucket = logicalId(t, 'AWS::S3::Bucket', 'Catalog');
+    assert.ok(reads.includes(JSON.stringify({ 'Fn::Join': ['', [getAtt(catalogBucket), '/references/*']] })), reads.join('\n'));
   });
 });
 
@@ -660,6 +699,7 @@ test('retained and identity-bearing resources keep their logical IDs', () => {
     ['RecordingsA3BDCC51', 'AWS::S3::Bucket', true],
     ['MeasurementEvents9088DB3E', 'AWS::S3::Bucket', true],
     ['PlayerBCE11709', 'AWS::S3::Bucket', true],
+    ['Catalog742F25FD', 'AWS::S3::Bucket', true],
     ['MeasurementCF48D3D0', 'AWS::DynamoDB::Table', true],
     ['RecordingConfiguration', 'AWS::IVS::RecordingConfiguration', false],
     ['Channel1', 'AWS::IVS::Channel', false],

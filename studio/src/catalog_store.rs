@@ -71,21 +71,12 @@ fn failed(what: impl Into<String>) -> impl FnOnce(rusqlite::Error) -> StoreError
     move |source| StoreError { what, source }
 }
 
-/// The name an uploaded reference gets: its content's hash, and the type
-/// its bytes say (the detector reads the bytes, not the name).
+/// The name an uploaded reference gets in the catalog.
 pub fn reference_name(bytes: &[u8]) -> String {
-    let hash = Sha256::digest(bytes);
-    let hex: String = hash[..8].iter().map(|b| format!("{b:02x}")).collect();
-    let ext = if bytes.starts_with(b"\x89PNG") {
-        "png"
-    } else if bytes.starts_with(b"\xff\xd8") {
-        "jpg"
-    } else if bytes.starts_with(b"RIFF") {
-        "webp"
-    } else {
-        "svg"
-    };
-    format!("{REFERENCE_PREFIX}{hex}.{ext}")
+    format!(
+        "{REFERENCE_PREFIX}{}",
+        backend::live_catalog::reference_name(bytes)
+    )
 }
 
 impl CatalogStore {

@@ -243,6 +243,7 @@ macro_rules! scenarios {
 mod events;
 mod ivs_limits;
 mod lambda_start;
+mod live_catalog;
 mod measurement;
 mod operator_function;
 mod shows;
@@ -283,6 +284,7 @@ fn main() -> std::process::ExitCode {
         workflow::trials,
         operator_function::trials,
         lambda_start::trials,
+        live_catalog::trials,
         measurement::secrets::trials,
         measurement::collector::trials,
         measurement::abuse::trials,

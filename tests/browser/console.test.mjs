@@ -182,6 +182,11 @@ test('the console shows what the detector saw, and the operator steers what view
   assert.equal(await catalogVersion(), firstVersion + 3);
   await op.locator('#version-rows tr', { hasText: 'restored version 1' }).waitFor({ timeout: 5000 });
   await op.locator('#audit-rows tr[data-action="restore"]').waitFor({ timeout: 5000 });
+  // Players re-read the catalog in effect by its ETag: unchanged, a 304.
+  const served = await fetch(`${studio.base}/demo/catalog.json`);
+  assert.equal(served.headers.get('etag'), `"v${firstVersion + 3}"`);
+  assert.ok(JSON.parse(await served.text()).products.some((p) => p.id === 'lumen'));
+  assert.equal((await fetch(`${studio.base}/demo/catalog.json`, { headers: { 'if-none-match': served.headers.get('etag') } })).status, 304);
   const catalogAudit = await op.locator('#audit-rows tr').evaluateAll((rows) => rows.map((r) => r.dataset.action));
   assert.deepEqual(catalogAudit.slice(0, 4), ['restore', 'catalog', 'catalog', 'catalog'], 'saves, the refused save and the restore are audited');
 

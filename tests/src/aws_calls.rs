@@ -500,9 +500,12 @@ fn action_and_resource(
             let (bucket, key) = object.split_once('/').unwrap_or((object, ""));
             let bucket_level = key.is_empty();
             let action = match (method.as_str(), bucket_level) {
+                // A version's read is its own action in IAM.
+                ("GET" | "HEAD", false) if query.contains("versionId=") => "s3:GetObjectVersion",
                 ("GET" | "HEAD", false) => "s3:GetObject",
                 ("PUT", false) => "s3:PutObject",
                 ("DELETE", false) => "s3:DeleteObject",
+                ("GET", true) if query.contains("versions") => "s3:ListBucketVersions",
                 ("GET", true) if query.contains("list-type") || query.is_empty() => "s3:ListBucket",
                 ("PUT", true) => "s3:CreateBucket",
                 _ => "s3:Other",
@@ -636,6 +639,16 @@ pub fn normalize_resource(arn: &str) -> String {
     }
     if arn.starts_with(&function) {
         return format!("{function}{{tick_function}}");
+    }
+    // The live catalog's bucket; its reference images are named by content.
+    if arn == "arn:aws:s3:::ad-catalog" {
+        return "arn:aws:s3:::{catalog}".into();
+    }
+    if let Some(key) = arn.strip_prefix("arn:aws:s3:::ad-catalog/") {
+        return match key.strip_prefix("references/") {
+            Some(_) => "arn:aws:s3:::{catalog}/references/{reference}".into(),
+            None => format!("arn:aws:s3:::{{catalog}}/{key}"),
+        };
     }
     if let Some(key) = arn.strip_prefix("arn:aws:s3:::ivs-recordings/") {
         // ivs/v1/<account>/<channel>/<y>/<m>/<d>/<h>/<min>/<recording>/media/thumbnails/<file>

@@ -1,9 +1,12 @@
 //! Lambda behind a function URL: players' measurement beacons and the
 //! tracking links of QR codes and Open buttons (see `backend::collector`).
 use aws_lambda_events::event::lambda_function_urls::LambdaFunctionUrlRequest;
+use backend::aws::S3CatalogSource;
 use backend::collector::{
-    from_function_url, handle_measured, to_function_url, CollectorConfig, CollectorService,
+    follow_catalog, from_function_url, handle_measured, to_function_url, CollectorConfig,
+    CollectorService,
 };
+use backend::live_catalog::{LiveCatalog, CHECK_EVERY_SECONDS};
 use backend::measure::Collector;
 use backend::measure_aws::KinesisQueue;
 use backend::runtime::{init_json_logs, sdk_config, settings};
@@ -15,6 +18,19 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let settings = settings().await?;
     let config = CollectorConfig::from_lookup(|name| settings.get(name).cloned())?;
     let sdk = sdk_config(&config.region).await;
+    // The live catalog, when the stack gives one: read now, then followed.
+    let live = config.catalog_object.as_ref().map(|(bucket, key)| {
+        LiveCatalog::following(
+            config.catalog.clone(),
+            "bundled",
+            std::sync::Arc::new(S3CatalogSource {
+                s3: aws_sdk_s3::Client::new(&sdk),
+                bucket: bucket.clone(),
+                key: key.clone(),
+            }),
+            CHECK_EVERY_SECONDS,
+        )
+    });
     let service = CollectorService {
         collector: Collector::new(config.catalog, config.signer),
         store: Box::new(KinesisQueue {
@@ -24,12 +40,19 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         clock: Box::new(backend::calendar::unix_now),
         origin_secret: config.origin_secret,
     };
+    if let Some(live) = &live {
+        follow_catalog(&service.collector, live, backend::calendar::unix_now()).await;
+    }
     let service = &service;
+    let live = &live;
     // Lambda sets it; the metrics' `Function` dimension.
     let function = std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_default();
     let function = function.as_str();
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<LambdaFunctionUrlRequest>| async move {
+            if let Some(live) = live {
+                follow_catalog(&service.collector, live, backend::calendar::unix_now()).await;
+            }
             let (response, metrics) =
                 handle_measured(service, &from_function_url(&event.payload)).await;
             // One embedded-metric-format line a request (stdout goes to the

@@ -56,6 +56,7 @@ export const PINNED_LOGICAL_IDS = {
   originVerify: 'CollectorOriginVerify75278128',
   alarms: 'Alarms04B5A0BF',
   playerBucket: 'PlayerBCE11709',
+  catalogBucket: 'Catalog742F25FD',
   playerDistribution: 'PlayerDistributionD5D25836',
   dashboardReaders: 'DashboardReaders3C713829',
 } as const;

@@ -15,6 +15,7 @@ import { Construct } from 'constructs';
 import type { CatalogFiles } from '../catalog.ts';
 import { lambdaEnvironment } from '../repo.ts';
 import type { Settings } from '../settings.ts';
+import { CATALOG_KEY, type CatalogStore, REFERENCES_PREFIX } from './catalog-store.ts';
 import { type Alarms, FIVE_MINUTES, pin, PINNED_LOGICAL_IDS, suppressCheckov } from './common.ts';
 import { RECORDING_PREFIX, type Recordings, THUMBNAIL_OBJECTS, THUMBNAIL_SUFFIX } from './recordings.ts';
 import { allow, LAMBDA_CATALOG_PATH, LAMBDA_TEXT_MODELS_PATH, type RustFunctions } from './rust-function.ts';
@@ -28,6 +29,8 @@ export interface DecisionFunctionsProps {
   readonly state: StateAndWorkflow;
   /** The show tags' key: both functions stamp cues with it. */
   readonly measurementKey: secretsmanager.ISecret;
+  /** The live catalog the functions follow and the operator function writes. */
+  readonly catalogStore: CatalogStore;
   readonly alarms: Alarms;
 }
 
@@ -42,11 +45,12 @@ export class DecisionFunctions extends Construct {
 
   constructor(scope: Construct, id: string, props: DecisionFunctionsProps) {
     super(scope, id);
-    const { settings: s, catalog, rust, recordings, state, measurementKey, alarms } = props;
+    const { settings: s, catalog, rust, recordings, state, measurementKey, catalogStore, alarms } = props;
     const environment = lambdaEnvironment({
       TABLE_NAME: state.table.tableName,
       STATE_MACHINE_ARN: state.stateMachineArn,
       CATALOG_PATH: LAMBDA_CATALOG_PATH,
+      CATALOG_OBJECT: catalogStore.objectUrl,
       DETECTOR_TEXT_MODELS: LAMBDA_TEXT_MODELS_PATH,
       MAX_ACTIVE_PRODUCTS: String(s.maxActiveProducts),
       REPUBLISH_SECONDS: String(s.republishSeconds),
@@ -92,7 +96,7 @@ export class DecisionFunctions extends Construct {
     // The operator's actions run here, on the function's clock, not on the
     // operator's machine (backend/src/operator_api.rs says why).
     this.operator = rust.make(this, 'Operator', 'operator', {
-      description: 'The operator\'s pin, unpin, clear, pause, resume and state read on a channel, on the function\'s clock (IAM-signed requests only).',
+      description: 'The operator\'s pin, unpin, clear, pause, resume, sold out and state read on a channel, and catalog changes, on the function\'s clock (IAM-signed requests only).',
       environment,
       memorySize: 256,
       timeout: Duration.seconds(10),
@@ -127,6 +131,20 @@ export class DecisionFunctions extends Construct {
       allow(fn, ['states:StartExecution'], [state.stateMachineArn]);
     }
     allow(this.onThumbnail, ['s3:GetObject'], [recordings.bucket.arnForObjects(THUMBNAIL_OBJECTS)]);
+    // The live catalog: every function follows it; the operator function
+    // writes it (a new version), lists and reads its versions, and keeps
+    // reference images beside it, which the built-in detector reads.
+    const catalogObject = catalogStore.bucket.arnForObjects(CATALOG_KEY);
+    const references = catalogStore.bucket.arnForObjects(`${REFERENCES_PREFIX}*`);
+    for (const fn of [this.onThumbnail, this.onTick, this.operator]) {
+      allow(fn, ['s3:GetObject'], [catalogObject]);
+    }
+    allow(this.operator, ['s3:PutObject'], [catalogObject, references]);
+    allow(this.operator, ['s3:GetObjectVersion'], [catalogObject]);
+    allow(this.operator, ['s3:ListBucketVersions'], [catalogStore.bucket.bucketArn]);
+    if (s.detector === 'builtin') {
+      allow(this.onThumbnail, ['s3:GetObject'], [references]);
+    }
     if (s.detector === 'rekognition' && s.projectVersionArn) {
       allow(this.onThumbnail, ['rekognition:DetectCustomLabels'], [s.projectVersionArn]);
     }

@@ -20,6 +20,7 @@ import { Construct } from 'constructs';
 import { lambdaEnvironment } from '../repo.ts';
 import type { Settings } from '../settings.ts';
 import { type Alarms, FIVE_MINUTES, pin, PINNED_LOGICAL_IDS, privateBucket, suppressCheckov } from './common.ts';
+import { CATALOG_KEY, type CatalogStore } from './catalog-store.ts';
 import { allow, LAMBDA_CATALOG_PATH, type RustFunctions } from './rust-function.ts';
 
 /** The collector's own metrics (backend/src/collector.rs: METRICS_NAMESPACE). */
@@ -61,7 +62,7 @@ export class Measurement extends Construct {
   /** The Athena database of the raw events. */
   readonly athenaDatabase: string;
 
-  constructor(scope: Construct, id: string, props: { settings: Settings; rust: RustFunctions; alarms: Alarms }) {
+  constructor(scope: Construct, id: string, props: { settings: Settings; rust: RustFunctions; alarms: Alarms; catalogStore: CatalogStore }) {
     super(scope, id);
     const { settings: s, rust, alarms } = props;
     const stack = Stack.of(this);
@@ -255,6 +256,8 @@ export class Measurement extends Construct {
       timeout: Duration.seconds(10),
       environment: lambdaEnvironment({
         CATALOG_PATH: LAMBDA_CATALOG_PATH,
+        // The live catalog: a product added since the deploy counts.
+        CATALOG_OBJECT: props.catalogStore.objectUrl,
         MEASURE_STREAM_NAME: measureEvents.streamName,
         MEASUREMENT_KEY_SECRET_ARN: measurementKey.secretArn,
         ORIGIN_VERIFY_SECRET_ARN: originVerify.secretArn,
@@ -265,6 +268,7 @@ export class Measurement extends Construct {
       CKV_AWS_116: 'Invoked synchronously through its function URL: a failed beacon or link answers an error to the caller; a dead-letter queue applies to asynchronous calls only.',
     });
     allow(this.collector, ['kinesis:PutRecords'], [measureEvents.streamArn]);
+    allow(this.collector, ['s3:GetObject'], [props.catalogStore.bucket.arnForObjects(CATALOG_KEY)]);
     allow(this.collector, ['secretsmanager:GetSecretValue'], [measurementKey.secretArn, originVerify.secretArn]);
 
     // The aggregator: counts the stream into the table, raw events to

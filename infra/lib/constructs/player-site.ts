@@ -15,10 +15,10 @@ import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as s3deploy from 'aws-cdk-lib/aws-s3-deployment';
 import * as wafv2 from 'aws-cdk-lib/aws-wafv2';
 import { Construct } from 'constructs';
-import { type CatalogFiles, stageCatalog } from '../catalog.ts';
 import { DASHBOARD_CSP_FILE, DASHBOARD_DIR, dashboardCsp, playerCsp } from '../repo.ts';
 import type { Settings } from '../settings.ts';
 import { pin, PINNED_LOGICAL_IDS, privateBucket, suppressCheckov } from './common.ts';
+import type { CatalogStore } from './catalog-store.ts';
 import type { Measurement } from './measurement.ts';
 
 /** The collector's routes, served on the player's CloudFront name. */
@@ -26,7 +26,8 @@ export const COLLECTOR_PATHS = ['/measure/*', '/r/*'] as const;
 
 export interface PlayerSiteProps {
   readonly settings: Settings;
-  readonly catalog: CatalogFiles;
+  /** The live catalog, served at catalog/ from its own bucket. */
+  readonly catalogStore: CatalogStore;
   /** Folder of the built player. */
   readonly playerDist: string;
   readonly channels: ivs.CfnChannel[];
@@ -41,7 +42,7 @@ export class PlayerSite extends Construct {
 
   constructor(scope: Construct, id: string, props: PlayerSiteProps) {
     super(scope, id);
-    const { settings: s, catalog, playerDist, channels, measurement } = props;
+    const { settings: s, catalogStore, playerDist, channels, measurement } = props;
     const stack = Stack.of(this);
     // ---- The player ----------------------------------------------------
     const site = privateBucket(this, 'Default', {
@@ -138,6 +139,22 @@ export class PlayerSite extends Construct {
     });
     pin(distribution, PINNED_LOGICAL_IDS.playerDistribution);
     this.distribution = distribution;
+    // The live catalog and its card images, from the catalog's bucket, kept
+    // at the edge at most 20 s: with the player's 30 s re-read, an
+    // operator's change reaches every viewer within a minute.
+    distribution.addBehavior('catalog/*', origins.S3BucketOrigin.withOriginAccessControl(catalogStore.bucket), {
+      viewerProtocolPolicy: cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
+      cachePolicy: new cloudfront.CachePolicy(this, 'CatalogCache', {
+        comment: 'the live catalog: at most 20 s at the edge',
+        defaultTtl: Duration.seconds(10),
+        maxTtl: Duration.seconds(20),
+        minTtl: Duration.seconds(0),
+        enableAcceptEncodingGzip: true,
+        enableAcceptEncodingBrotli: true,
+      }),
+      responseHeadersPolicy: headers,
+      compress: true,
+    });
     // The collector on the player's own name: beacons from the hosted page
     // are same-origin, and the QR code's link stays short. Never cached;
     // every viewer header but Host goes through (the collector reads the
@@ -224,9 +241,8 @@ export class PlayerSite extends Construct {
       CKV_AWS_174: 'The default *.cloudfront.net certificate fixes the minimum TLS version; with your own domain and certificate, set minimumProtocolVersion TLSv1.2_2021.',
     });
 
-    // Staged as catalog/catalog.json plus its card images, at the same paths.
+    // The catalog is served from its own bucket (above).
     const playerCatalog = fs.mkdtempSync(path.join(os.tmpdir(), 'ivs-ads-'));
-    stageCatalog(catalog, catalog.cardImages, path.join(playerCatalog, 'catalog'));
     // The dashboard's files at dashboard/, the same the studio serves; its
     // config.json (written at deploy, when the URL is known) names the
     // report function, which switches the page to IAM sign-in.

@@ -288,7 +288,7 @@ async fn drain_stream_with(
     Ok(delivered)
 }
 
-fn signer() -> backend::measure::ShowSigner {
+pub(crate) fn signer() -> backend::measure::ShowSigner {
     backend::measure::ShowSigner::new(&[42; 32]).expect("a 32-byte key")
 }
 
