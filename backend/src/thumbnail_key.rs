@@ -105,10 +105,10 @@ pub struct RecordingPrefix {
 }
 
 impl RecordingPrefix {
-    /// The key of the session's `n`-th thumbnail in SEQUENTIAL storage.
-    pub fn sequential_thumbnail_key(&self, n: u64) -> String {
+    /// The session's folder: `ivs/v1/<account>/<channel>/<y>/<m>/<d>/<h>/<min>/<recording>`.
+    pub fn key_prefix(&self) -> String {
         format!(
-            "ivs/v1/{}/{}/{}/{}/{}/{}/{}/{}/media/thumbnails/thumb{n}.jpg",
+            "ivs/v1/{}/{}/{}/{}/{}/{}/{}/{}",
             self.account,
             self.channel_id,
             self.year,
@@ -118,6 +118,11 @@ impl RecordingPrefix {
             self.minute,
             self.recording_id
         )
+    }
+
+    /// The key of the session's `n`-th thumbnail in SEQUENTIAL storage.
+    pub fn sequential_thumbnail_key(&self, n: u64) -> String {
+        format!("{}/media/thumbnails/thumb{n}.jpg", self.key_prefix())
     }
 }
 

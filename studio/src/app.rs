@@ -103,6 +103,11 @@ pub struct Args {
     /// private (mode 0700).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+    /// Recordings (every stream, in IVS's layout, under the data folder's
+    /// `recordings/`) are kept under this many megabytes; the oldest go
+    /// first. 0 records nothing.
+    #[arg(long, default_value_t = 2048)]
+    pub max_recordings_mb: u64,
 }
 
 /// Reasons the studio cannot start, each with its fix.
@@ -207,6 +212,9 @@ pub async fn run(args: Args) -> ExitCode {
         }
     };
     shut_down(studio.tasks).await;
+    // The stream ended with ffmpeg: its recording is finished on disk.
+    let channel = studio.channel.clone();
+    let _ = tokio::task::spawn_blocking(move || channel.flush_recording()).await;
     code
 }
 
@@ -437,6 +445,7 @@ fn start(args: &Args, p: Prepared) -> Running {
     let (written_tx, mut written_rx) =
         tokio::sync::mpsc::unbounded_channel::<thumbnails::Written>();
     let mut console = None;
+    let mut live_catalog: Option<Arc<backend::handlers::Pipeline>> = None;
     let chain = p.detector.clone().map(|detector| {
         let (chain, workflow) = LocalChain::start(
             channel.clone(),
@@ -475,6 +484,7 @@ fn start(args: &Args, p: Prepared) -> Running {
                 .is_none()
                 .then(|| "/demo/catalog.json".to_string()),
         });
+        live_catalog = Some(chain.pipeline());
         let listener = tokio::spawn(async move {
             while let Some(w) = written_rx.recv().await {
                 chain.on_thumbnail_written(&w.key, w.at).await;
@@ -482,6 +492,12 @@ fn start(args: &Args, p: Prepared) -> Running {
         });
         (workflow, listener)
     });
+    // Cues name the catalog version in effect, when the chain has one.
+    let catalog_version: Box<dyn Fn() -> String + Send + Sync> = match live_catalog {
+        Some(pipeline) => Box::new(move || pipeline.catalog.current().version.clone()),
+        None => Box::new(|| "none".to_string()),
+    };
+    record(args, &channel, &p.measurement.dir, catalog_version);
     let thumbnails = tokio::spawn(thumbnails::run(
         channel.clone(),
         ThumbnailConfig {
@@ -511,6 +527,7 @@ fn start(args: &Args, p: Prepared) -> Running {
         ),
         Some(p.measurement.api.clone()),
         console,
+        (args.max_recordings_mb > 0).then(|| p.measurement.dir.join("recordings")),
     );
     let listener = p.listener;
     let server = tokio::spawn(async move {
@@ -556,6 +573,33 @@ fn start(args: &Args, p: Prepared) -> Running {
     }
 }
 
+/// Records the channel's streams under `<data>/recordings` (unless
+/// `--max-recordings-mb 0`); a folder that cannot be made is said, and the
+/// studio runs without recording.
+fn record(
+    args: &Args,
+    channel: &Channel,
+    data_dir: &std::path::Path,
+    catalog_version: Box<dyn Fn() -> String + Send + Sync>,
+) {
+    if args.max_recordings_mb == 0 {
+        return;
+    }
+    let root = data_dir.join("recordings");
+    match crate::recorder::Recorder::start(
+        root.clone(),
+        args.max_recordings_mb.saturating_mul(1 << 20),
+    ) {
+        Ok(recorder) => channel.record_to(crate::channel::RecordingSink {
+            recorder,
+            catalog_version,
+        }),
+        Err(e) => {
+            tracing::warn!(error = %e, dir = %root.display(), "recording off: its folder cannot be made")
+        }
+    }
+}
+
 /// Where everything is: URLs, the channel, the stream key, the folders and
 /// the measurement token.
 fn print_banner(args: &Args, running: &Running) {
@@ -591,6 +635,17 @@ fn print_banner(args: &Args, running: &Running) {
             "thumbnails: every {} s into {}",
             args.thumbnail_interval,
             s.thumbnails_dir.display()
+        ),
+    }
+    match args.max_recordings_mb {
+        0 => println!("recordings: off (--max-recordings-mb 0)"),
+        mb => println!(
+            "recordings: every stream into {} (the newest kept under {mb} MB)",
+            s.measure_db
+                .parent()
+                .unwrap_or(std::path::Path::new("."))
+                .join("recordings")
+                .display()
         ),
     }
     println!(
@@ -630,6 +685,8 @@ async fn shut_down(tasks: Tasks) {
 /// The studio's measurement: the signer its cues are tagged with, and the
 /// collector and store behind its measurement routes.
 struct StudioMeasurement {
+    /// The data folder.
+    dir: PathBuf,
     signer: backend::measure::ShowSigner,
     api: crate::measure_api::Measurement,
     /// The operator's audit log, beside the counts.
@@ -674,6 +731,7 @@ fn open_measurement(dir: Option<&std::path::Path>) -> Result<StudioMeasurement, 
     let placeholder = Catalog::from_json(crate::demo::CATALOG_JSON)
         .map_err(|e| StudioError::failed("the demo catalog", e))?;
     Ok(StudioMeasurement {
+        dir: dir.clone(),
         audit: Arc::new(audit),
         catalog_store: Arc::new(catalog_store),
         signer: files.signer.clone(),

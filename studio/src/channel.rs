@@ -65,9 +65,18 @@ pub struct Media {
     pub accepted: u64,
 }
 
+/// Where a channel's streams are recorded, and what names the catalog
+/// version in effect (for the recording's cue sidecar).
+pub struct RecordingSink {
+    pub recorder: crate::recorder::Recorder,
+    pub catalog_version: Box<dyn Fn() -> String + Send + Sync>,
+}
+
 pub struct Channel {
     pub info: ChannelInfo,
     media: Mutex<Media>,
+    /// Set once, when the studio records (`None`: it does not).
+    recording_sink: std::sync::OnceLock<RecordingSink>,
     /// When the demo show's clock started (its frames carry show time from
     /// here), so the local chain can say where on the show's timeline a cue
     /// lands.
@@ -85,8 +94,24 @@ impl Channel {
                 recording: None,
                 accepted: 0,
             }),
+            recording_sink: std::sync::OnceLock::new(),
             show_started: Mutex::new(None),
         }
+    }
+
+    /// Waits until the recording's files are written (the studio's
+    /// shutdown, after the stream ended).
+    pub fn flush_recording(&self) {
+        if let Some(sink) = self.recording_sink.get() {
+            if !sink.recorder.flush(std::time::Duration::from_secs(10)) {
+                tracing::warn!("recording: not all written before the studio stopped");
+            }
+        }
+    }
+
+    /// Records every stream of this channel from now on.
+    pub fn record_to(&self, sink: RecordingSink) {
+        let _ = self.recording_sink.set(sink);
     }
 
     pub fn set_show_started(&self, at: Instant) {
@@ -136,6 +161,37 @@ impl Channel {
             });
         }
         let cues = segment.cues.len();
+        if let (Some(sink), Some(recording)) = (self.recording_sink.get(), &media.recording) {
+            let start = crate::civil::Utc::from_system_time(recording.started);
+            let prefix = backend::thumbnail_key::RecordingPrefix {
+                account: self.info.account.clone(),
+                channel_id: self.info.id.clone(),
+                year: start.year,
+                month: start.month,
+                day: start.day,
+                hour: start.hour,
+                minute: start.minute,
+                recording_id: recording.id.clone(),
+            };
+            sink.recorder.segment(crate::recorder::RecordedSegment {
+                prefix: prefix.key_prefix(),
+                channel_arn: self.info.arn(),
+                recording_started: recording.started,
+                data: segment.data.clone(),
+                duration_secs: segment.duration_secs,
+                discontinuity: segment.discontinuity,
+                program_date_time: now
+                    .checked_sub(std::time::Duration::from_secs_f64(segment.duration_secs))
+                    .unwrap_or(now),
+                cues: segment
+                    .cue_secs
+                    .iter()
+                    .copied()
+                    .zip(segment.cues.iter().cloned())
+                    .collect(),
+                catalog_version: (sink.catalog_version)(),
+            });
+        }
         let sequence = media.playlist.add(segment, now);
         if cues > 0 {
             tracing::debug!(sequence, cues, "segment with cues listed");
@@ -146,7 +202,11 @@ impl Channel {
     pub fn end_stream(&self) {
         let mut media = self.media();
         media.segmenter.restart();
-        media.recording = None;
+        if media.recording.take().is_some() {
+            if let Some(sink) = self.recording_sink.get() {
+                sink.recorder.end(SystemTime::now());
+            }
+        }
     }
 }
 

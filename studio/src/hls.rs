@@ -144,6 +144,7 @@ mod tests {
             duration_secs: 2.0,
             discontinuity,
             cues: vec![],
+            cue_secs: vec![],
             first_pts: 0,
         }
     }

@@ -30,6 +30,7 @@ pub mod local_chain;
 pub mod measure_api;
 pub mod measure_store;
 pub mod operator_api;
+pub mod recorder;
 pub mod rekognition_api;
 pub mod segmenter;
 pub mod server;

@@ -23,6 +23,8 @@ pub struct Segment {
     pub discontinuity: bool,
     /// The cues written into it, in order.
     pub cues: Vec<String>,
+    /// Where each cue's ID3 frame sits, in seconds from the segment's start.
+    pub cue_secs: Vec<f64>,
     pub first_pts: u64,
 }
 
@@ -36,6 +38,7 @@ struct Open {
     ticks_before_stretch: u64,
     discontinuity: bool,
     cues: Vec<String>,
+    cue_secs: Vec<f64>,
 }
 
 impl Open {
@@ -249,6 +252,7 @@ impl Segmenter {
                 data: open.data,
                 discontinuity: open.discontinuity,
                 cues: open.cues,
+                cue_secs: open.cue_secs,
                 first_pts: open.start_pts,
             }),
             Some(open) => {
@@ -289,6 +293,7 @@ impl Segmenter {
             ticks_before_stretch: 0,
             discontinuity: std::mem::take(&mut self.next_is_discontinuity),
             cues: Vec::new(),
+            cue_secs: Vec::new(),
         });
         finished
     }
@@ -303,6 +308,7 @@ impl Segmenter {
                 open.data.extend_from_slice(&p);
             }
             open.cues.push(cue);
+            open.cue_secs.push(open.elapsed(pts) as f64 / PTS_HZ as f64);
         }
     }
 }

@@ -49,6 +49,7 @@ pub fn router(
     guard: Guard,
     measurement: Option<Measurement>,
     console: Option<crate::console_api::Console>,
+    recordings: Option<PathBuf>,
 ) -> Router {
     let api = Router::new()
         .route("/PutMetadata", post(ivs_api::put_metadata))
@@ -78,6 +79,30 @@ pub fn router(
     };
     let rekognition_routes = Router::new().route("/", root).with_state(rekognition);
     let mut app = api.merge(demo_routes).merge(rekognition_routes);
+    // The recordings, read-only: their list, and their files as a player
+    // reads them (VOD playlists, segments, cues.json).
+    if let Some(root) = recordings {
+        let listed = root.clone();
+        app = app
+            .route(
+                "/recordings.json",
+                get(move || {
+                    let root = listed.clone();
+                    async move {
+                        let list =
+                            tokio::task::spawn_blocking(move || crate::recorder::listing(&root))
+                                .await
+                                .unwrap_or_default();
+                        typed(
+                            "application/json",
+                            "no-cache",
+                            serde_json::Value::from(list).to_string(),
+                        )
+                    }
+                }),
+            )
+            .nest_service("/recordings", ServeDir::new(root));
+    }
     if let Some(m) = measurement {
         app = app.merge(measure_api::routes(m));
     }

@@ -226,9 +226,51 @@ async fn ffmpeg_dying_is_restarted_and_ctrl_c_leaves_no_process() -> anyhow::Res
     }
     ivs.put_metadata()
         .channel_arn(ARN)
-        .metadata("{}")
+        .metadata(r#"{"v":1,"show":[]}"#)
         .send()
         .await?;
+    // Recorded once the segment it went into is finished (the open segment
+    // of a stream that ends is dropped, with the frames it holds).
+    let deadline = Instant::now() + Duration::from_secs(15);
+    'listed: loop {
+        for n in studio.listed()? {
+            let seg = studio.get(&format!("{}/{n}.ts", segment_dir(&studio.playlist_path)))?;
+            if id3_values(&seg.body)?
+                .iter()
+                .any(|v| v == r#"{"v":1,"show":[]}"#)
+            {
+                break 'listed;
+            }
+        }
+        anyhow::ensure!(Instant::now() < deadline, "the cue was never listed");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // The first stream's recording was finished when ffmpeg died: a VOD
+    // playlist in IVS's layout, listed at /recordings.json and served.
+    let listed: serde_json::Value = serde_json::from_slice(&studio.get("/recordings.json")?.body)?;
+    let first_recording = listed
+        .as_array()
+        .and_then(|l| l.first())
+        .ok_or_else(|| anyhow::anyhow!("no finished recording listed: {listed}"))?;
+    let playlist_path = first_recording["playlist"].as_str().unwrap_or_default();
+    anyhow::ensure!(
+        playlist_path.starts_with("/recordings/ivs/v1/123456789012/")
+            && playlist_path.ends_with("/media/hls/master.m3u8"),
+        "{first_recording}"
+    );
+    let vod = studio.get(&playlist_path.replace("master.m3u8", "source/playlist.m3u8"))?;
+    let vod = String::from_utf8_lossy(&vod.body).to_string();
+    anyhow::ensure!(
+        vod.contains("#EXT-X-PLAYLIST-TYPE:VOD")
+            && vod.ends_with("#EXT-X-ENDLIST\n")
+            && vod.contains("#EXT-X-PROGRAM-DATE-TIME:"),
+        "{vod}"
+    );
+    let segment = studio.get(&playlist_path.replace("master.m3u8", "source/0.ts"))?;
+    anyhow::ensure!(
+        segment.status == 200 && segment.body.first() == Some(&0x47),
+        "the recorded segments are served"
+    );
 
     let second = studio.ffmpeg_pids()[1];
     let pid = studio.child.0.id() as i32;
@@ -243,6 +285,37 @@ async fn ffmpeg_dying_is_restarted_and_ctrl_c_leaves_no_process() -> anyhow::Res
         std::thread::sleep(Duration::from_millis(50));
     };
     anyhow::ensure!(status.success(), "Ctrl-C exits 0: {status}");
+    // Ctrl-C finished the second recording too, with the cue put during it
+    // in its sidecar at its time from the recording's start.
+    let recordings = studio.data.path().join("recordings");
+    let mut sidecars = Vec::new();
+    let mut stack = vec![recordings.clone()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir)?.flatten() {
+            if entry.file_type()?.is_dir() {
+                stack.push(entry.path());
+            } else if entry.file_name() == "cues.json" {
+                sidecars.push(serde_json::from_str::<serde_json::Value>(
+                    &std::fs::read_to_string(entry.path())?,
+                )?);
+            }
+        }
+    }
+    anyhow::ensure!(
+        sidecars.len() == 2,
+        "two streams, two recordings: {sidecars:?}"
+    );
+    let cued: Vec<&serde_json::Value> = sidecars
+        .iter()
+        .flat_map(|s| s["cues"].as_array().into_iter().flatten())
+        .filter(|c| c["cue"] == serde_json::json!({"v": 1, "show": []}))
+        .collect();
+    anyhow::ensure!(cued.len() == 1, "the cue is in one recording: {sidecars:?}");
+    let at = cued[0]["at"].as_f64().unwrap_or(-1.0);
+    anyhow::ensure!(
+        (0.0..120.0).contains(&at),
+        "at its time from the recording's start: {at}"
+    );
     anyhow::ensure!(
         process_gone(first) && process_gone(second),
         "ffmpeg left behind"

@@ -29,6 +29,8 @@ const ARN: &str = "arn:aws:ivs:us-east-1:123456789012:channel/LocalStudio1";
 /// A running studio process.
 struct Studio {
     child: ChildGuard,
+    /// Its data folder: measurement, audit, catalog versions, recordings.
+    data: TempDir,
     port: u16,
     playlist_path: String,
     stderr: Arc<Mutex<Vec<String>>>,
@@ -50,7 +52,8 @@ impl Studio {
     fn start(args: &[&str]) -> anyhow::Result<Self> {
         let port = free_port()?;
         let port_s = port.to_string();
-        let mut all = vec!["--port", &port_s];
+        let data = TempDir::new(&format!("studio-data-{port}"))?;
+        let mut all = vec!["--port", &port_s, "--data-dir", data.arg()];
         all.extend_from_slice(args);
         let mut child = studio_command(&all).spawn()?;
         let stderr = Arc::new(Mutex::new(Vec::new()));
@@ -101,6 +104,7 @@ impl Studio {
             .to_string();
         Ok(Self {
             child,
+            data,
             port,
             playlist_path,
             stderr,
