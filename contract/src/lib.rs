@@ -25,6 +25,7 @@ pub mod json;
 pub mod measure;
 pub mod object;
 mod product_id;
+pub mod timeline;
 
 pub use catalog::{Catalog, CatalogError, CatalogProblem, Product, MAX_DISPLAY_SECONDS};
 pub use cue::{Cue, CueError, CueItem, CUE_VERSION, MAX_CARDS_AT_ONCE, MAX_CUE_BYTES};

@@ -24,7 +24,8 @@
 //! deleted whole, the oldest first.
 
 use crate::civil::Utc;
-use serde::Serialize;
+use ad_contract::timeline::{CueTimeline, TimedCue};
+use ad_contract::Cue;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
@@ -34,19 +35,6 @@ use std::time::SystemTime;
 const QUEUE: usize = 30;
 /// The rendition folder: the studio records the stream as it serves it.
 pub const RENDITION: &str = "source";
-/// The sidecar's format version.
-pub const CUES_VERSION: u32 = 1;
-
-/// One cue of a recording, as `cues.json` lists it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct RecordedCue {
-    /// Seconds from the recording's start.
-    pub at: f64,
-    /// The catalog version in effect when it was written.
-    pub catalog_version: String,
-    /// The cue as sent (PutMetadata's text, parsed when it is JSON).
-    pub cue: serde_json::Value,
-}
 
 /// A segment for the recording.
 #[derive(Debug, Clone)]
@@ -139,7 +127,7 @@ struct Open {
     /// (file number, duration, discontinuity, program date time)
     segments: Vec<(u64, f64, bool, SystemTime)>,
     elapsed: f64,
-    cues: Vec<RecordedCue>,
+    cues: Vec<TimedCue>,
 }
 
 /// The disk side: files in IVS's layout, and the size limit.
@@ -209,11 +197,18 @@ impl Writer {
             &s.data,
         )?;
         for (offset, text) in &s.cues {
-            open.cues.push(RecordedCue {
-                at: round_ms(open.elapsed + offset.clamp(0.0, s.duration_secs)),
-                catalog_version: s.catalog_version.clone(),
-                cue: serde_json::from_str(text).unwrap_or_else(|_| text.clone().into()),
-            });
+            // Only our cues go in the timeline (PutMetadata takes any text;
+            // the segments keep it all).
+            match Cue::decode(text) {
+                Ok(cue) => open.cues.push(TimedCue {
+                    at: round_ms(open.elapsed + offset.clamp(0.0, s.duration_secs)),
+                    catalog_version: s.catalog_version.clone(),
+                    cue,
+                }),
+                Err(e) => {
+                    tracing::debug!(error = %e, "recording: metadata that is not a cue is left out of cues.json")
+                }
+            }
         }
         open.segments.push((
             number,
@@ -239,17 +234,14 @@ impl Writer {
             &dir.join("media/hls").join(RENDITION).join("playlist.m3u8"),
             playlist(&open.segments, true).as_bytes(),
         )?;
-        let sidecar = serde_json::json!({
-            "version": CUES_VERSION,
-            "channel_arn": open.channel_arn,
-            "started_at": Utc::from_system_time(open.started).rfc3339_millis(),
-            "duration_secs": round_ms(open.elapsed),
-            "cues": open.cues,
-        });
-        write_atomic(
-            &dir.join("media/hls/cues.json"),
-            format!("{sidecar:#}\n").as_bytes(),
-        )?;
+        let cues = open.cues.len();
+        let timeline = CueTimeline {
+            duration_secs: round_ms(open.elapsed),
+            cues: open.cues,
+        };
+        // Cues were read with the contract's reader, so they encode.
+        let sidecar = timeline.to_json().unwrap_or_default();
+        write_atomic(&dir.join("media/hls/cues.json"), sidecar.as_bytes())?;
         write_atomic(
             &dir.join("events/recording-ended.json"),
             event_json(
@@ -261,7 +253,7 @@ impl Writer {
             )
             .as_bytes(),
         )?;
-        tracing::info!(recording = %open.prefix, seconds = open.elapsed, cues = open.cues.len(), "recording finished");
+        tracing::info!(recording = %open.prefix, seconds = open.elapsed, cues, "recording finished");
         self.keep_under_limit()
     }
 
@@ -333,16 +325,13 @@ pub fn listing(root: &Path) -> Vec<serde_json::Value> {
         .iter()
         .filter_map(|r| {
             let rel = r.dir.strip_prefix(root).ok()?.to_str()?.to_owned();
-            let cues: serde_json::Value =
-                std::fs::read_to_string(r.dir.join("media/hls/cues.json"))
-                    .ok()
-                    .and_then(|t| serde_json::from_str(&t).ok())?;
-            let mut products: Vec<String> = cues["cues"]
-                .as_array()
+            let timeline = std::fs::read_to_string(r.dir.join("media/hls/cues.json"))
+                .ok()
+                .and_then(|t| CueTimeline::from_json(&t).ok())?;
+            let mut products: Vec<String> = timeline
+                .markers()
                 .into_iter()
-                .flatten()
-                .flat_map(|c| c["cue"]["show"].as_array().cloned().unwrap_or_default())
-                .filter_map(|item| item["id"].as_str().map(str::to_owned))
+                .map(|m| m.product.as_str().to_owned())
                 .collect();
             products.sort();
             products.dedup();
@@ -350,7 +339,7 @@ pub fn listing(root: &Path) -> Vec<serde_json::Value> {
                 "playlist": format!("/recordings/{rel}/media/hls/master.m3u8"),
                 "cues": format!("/recordings/{rel}/media/hls/cues.json"),
                 "started_at": r.started,
-                "duration_secs": cues["duration_secs"],
+                "duration_secs": timeline.duration_secs,
                 "products": products,
                 "bytes": r.bytes,
             }))
@@ -474,7 +463,10 @@ mod tests {
         w.segment(segment(
             prefix,
             1,
-            vec![(0.5, r#"{"v":1,"show":[{"id":"mug","left":20}]}"#.into())],
+            vec![
+                (0.5, r#"{"v":1,"show":[{"id":"mug","left":20}]}"#.into()),
+                (0.6, "not a cue".into()),
+            ],
         ))
         .expect("1");
         let hls = dir.path().join(prefix).join("media/hls");
@@ -498,14 +490,16 @@ mod tests {
         assert_eq!(vod.matches("#EXT-X-PROGRAM-DATE-TIME:").count(), 3);
         assert!(vod.contains("#EXTINF:2.000,\n2.ts"), "{vod}");
         assert!(hls.join("source/2.ts").is_file());
-        let cues: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(hls.join("cues.json")).expect("cues"))
-                .expect("json");
-        assert_eq!(cues["duration_secs"], 6.0);
-        assert_eq!(cues["cues"][0]["at"], 2.5);
-        assert_eq!(cues["cues"][0]["cue"]["show"][0]["id"], "mug");
-        assert_eq!(cues["cues"][0]["catalog_version"], "v1");
-        assert_eq!(cues["cues"][1]["at"], 5.25);
+        let cues =
+            CueTimeline::from_json(&std::fs::read_to_string(hls.join("cues.json")).expect("cues"))
+                .expect("the contract reads it");
+        assert_eq!(cues.duration_secs, 6.0);
+        assert_eq!(cues.cues.len(), 2, "metadata that is not a cue is left out");
+        assert_eq!(cues.cues[0].at, 2.5);
+        assert_eq!(cues.cues[0].cue.show[0].id.as_str(), "mug");
+        assert_eq!(cues.cues[0].catalog_version, "v1");
+        assert_eq!(cues.cues[1].at, 5.25);
+        assert_eq!(cues.cards_at(3.0)[0].seconds_left, 20);
         let ended =
             std::fs::read_to_string(dir.path().join(prefix).join("events/recording-ended.json"))
                 .expect("event");

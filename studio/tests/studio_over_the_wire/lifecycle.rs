@@ -308,7 +308,7 @@ async fn ffmpeg_dying_is_restarted_and_ctrl_c_leaves_no_process() -> anyhow::Res
     let cued: Vec<&serde_json::Value> = sidecars
         .iter()
         .flat_map(|s| s["cues"].as_array().into_iter().flatten())
-        .filter(|c| c["cue"] == serde_json::json!({"v": 1, "show": []}))
+        .filter(|c| c["cue"] == r#"{"v":1,"show":[]}"#)
         .collect();
     anyhow::ensure!(cued.len() == 1, "the cue is in one recording: {sidecars:?}");
     let at = cued[0]["at"].as_f64().unwrap_or(-1.0);
