@@ -35,6 +35,24 @@ impl ChannelInfo {
         )
     }
 
+    /// Where IVS writes `recording`'s files (thumbnails, HLS) in S3.
+    pub fn recording_prefix(
+        &self,
+        recording: &Recording,
+    ) -> backend::thumbnail_key::RecordingPrefix {
+        let start = crate::civil::Utc::from_system_time(recording.started);
+        backend::thumbnail_key::RecordingPrefix {
+            account: self.account.clone(),
+            channel_id: self.id.clone(),
+            year: start.year,
+            month: start.month,
+            day: start.day,
+            hour: start.hour,
+            minute: start.minute,
+            recording_id: recording.id.clone(),
+        }
+    }
+
     /// The playlist's path, shaped like an IVS playback URL's.
     pub fn playlist_path(&self) -> String {
         format!(
@@ -162,19 +180,8 @@ impl Channel {
         }
         let cues = segment.cues.len();
         if let (Some(sink), Some(recording)) = (self.recording_sink.get(), &media.recording) {
-            let start = crate::civil::Utc::from_system_time(recording.started);
-            let prefix = backend::thumbnail_key::RecordingPrefix {
-                account: self.info.account.clone(),
-                channel_id: self.info.id.clone(),
-                year: start.year,
-                month: start.month,
-                day: start.day,
-                hour: start.hour,
-                minute: start.minute,
-                recording_id: recording.id.clone(),
-            };
             sink.recorder.segment(crate::recorder::RecordedSegment {
-                prefix: prefix.key_prefix(),
+                prefix: self.info.recording_prefix(recording).key_prefix(),
                 channel_arn: self.info.arn(),
                 recording_started: recording.started,
                 data: segment.data.clone(),

@@ -11,9 +11,7 @@
 //! or two segments older).
 
 use crate::channel::Channel;
-use crate::civil::Utc;
 use crate::error::StudioError;
-use backend::thumbnail_key::RecordingPrefix;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
@@ -114,18 +112,10 @@ async fn take_one(
             return Ok(None);
         };
         *last_sequence = Some(latest.sequence);
-        let start = Utc::from_system_time(recording.started);
-        let prefix = RecordingPrefix {
-            account: channel.info.account.clone(),
-            channel_id: channel.info.id.clone(),
-            year: start.year,
-            month: start.month,
-            day: start.day,
-            hour: start.hour,
-            minute: start.minute,
-            recording_id: recording.id.clone(),
-        };
-        let key = prefix.sequential_thumbnail_key(recording.next_thumbnail);
+        let key = channel
+            .info
+            .recording_prefix(recording)
+            .sequential_thumbnail_key(recording.next_thumbnail);
         recording.next_thumbnail += 1;
         (picture.0, picture.1.max(0.0), key)
     };
