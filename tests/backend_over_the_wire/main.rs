@@ -327,6 +327,13 @@ fn main() -> std::process::ExitCode {
 /// delayed a 3 s window's clear to 8 s).
 static WALL_CLOCK: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
 
+/// The measurement stream is shared: a scenario that drains it aggregates
+/// every record on it, another scenario's too. Those that check what is
+/// (not yet) counted hold this for their whole run, after `WALL_CLOCK`, so
+/// no other drain counts their events early (seen on a fresh CI machine:
+/// one event counted before "nothing is counted on the request path").
+static SHARED_STREAM: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn run(
     handle: &tokio::runtime::Handle,
     f: impl Future<Output = Result<(), Failed>>,

@@ -18,6 +18,7 @@ async fn forged_and_replayed_traffic_counts_as_the_rules_say(env: Arc<Env>) -> R
     // records wait there for its own aggregator (its figures come from the
     // calls that aggregator makes; it holds the lock for writing).
     let _quiet = WALL_CLOCK.read().await;
+    let _stream = SHARED_STREAM.lock().await;
     let (key_arn, origin_arn) = stack_secrets(&env).await?;
     let settings = backend::secrets::resolve(
         &secrets_client(&env, "collector").await,

@@ -12,6 +12,7 @@ scenarios!(
 async fn collector_counts_each_event_once_and_streams_it_raw(env: Arc<Env>) -> Result<(), Failed> {
     // Drains the shared stream: not during the load test (see below).
     let _quiet = WALL_CLOCK.read().await;
+    let _stream = SHARED_STREAM.lock().await;
     use ad_contract::measure::EventKind::*;
     let service = collector(&env).await?;
     let handle = backend::collector::handle;
@@ -325,6 +326,7 @@ async fn collector_counts_each_event_once_and_streams_it_raw(env: Arc<Env>) -> R
 async fn collector_refuses_bad_input_and_changes_no_count(env: Arc<Env>) -> Result<(), Failed> {
     // Drains the shared stream: not during the load test (see below).
     let _quiet = WALL_CLOCK.read().await;
+    let _stream = SHARED_STREAM.lock().await;
     use ad_contract::measure::EventKind::*;
     let service = collector(&env).await?;
     let handle = backend::collector::handle;
