@@ -23,6 +23,7 @@
 //! Every save, restore and refused change is in the audit log.
 
 use crate::catalog_store::{CatalogStore, MAX_REFERENCE_BYTES};
+use crate::console_api::no_store_json as answer;
 use crate::operator_api::{Operator, TOKEN_CALLER};
 use ad_contract::{Catalog, CatalogError};
 use axum::extract::{DefaultBodyLimit, State};
@@ -73,18 +74,6 @@ pub fn routes(desk: CatalogDesk) -> Router {
             post(try_reference).layer(DefaultBodyLimit::max(MAX_REFERENCE_BODY)),
         )
         .with_state(desk)
-}
-
-fn answer(status: StatusCode, body: Value) -> Response {
-    (
-        status,
-        [
-            (header::CONTENT_TYPE, "application/json"),
-            (header::CACHE_CONTROL, "no-store"),
-        ],
-        body.to_string(),
-    )
-        .into_response()
 }
 
 fn unauthorised() -> Response {

@@ -96,7 +96,8 @@ fn unauthorised() -> Response {
         .into_response()
 }
 
-fn no_store_json(status: StatusCode, body: Value) -> Response {
+/// A JSON answer no cache keeps (the console's and the catalog desk's).
+pub(crate) fn no_store_json(status: StatusCode, body: Value) -> Response {
     (
         status,
         [
