@@ -62,8 +62,12 @@ function svg(tag, attrs = {}, text) {
 
 const percent = (x) => `${(x * 100).toFixed(1)} %`;
 
-function renderTotals(shows) {
-  const sum = (k) => shows.reduce((n, s) => n + s[k], 0);
+// Live and replay are counted apart (the report's `audience`): the totals
+// are live; the replays' own totals follow them.
+function renderTotals(rows) {
+  const shows = rows.filter((s) => s.audience !== 'replay');
+  const replays = rows.filter((s) => s.audience === 'replay');
+  const sum = (k, of = shows) => of.reduce((n, s) => n + s[k], 0);
   const impressions = sum('impressions');
   const viewable = sum('viewable');
   const opens = sum('opens');
@@ -76,6 +80,8 @@ function renderTotals(shows) {
     ['scans', scans, 'QR scans'],
     ['ctr', impressions ? percent((opens + scans) / impressions) : '–', 'Click-through rate'],
     ['shows', shows.length, 'Shows'],
+    ['replay-impressions', sum('impressions', replays), 'Replay impressions'],
+    ['replay-scans', sum('scans', replays), 'Replay QR scans'],
   ];
   $('totals').replaceChildren(...totals.map(([key, value, label]) => {
     const box = el('div', { class: 'total', 'data-total': key });
@@ -86,7 +92,8 @@ function renderTotals(shows) {
 
 // One grouped bar chart: hours along x, one bar per product.
 function renderChart(container, hours, measure) {
-  const rows = hours.filter((h) => h.measure === measure);
+  // Live hours; replays' hours carry `replay: true`.
+  const rows = hours.filter((h) => h.measure === measure && !h.replay);
   const products = [...new Set(rows.map((r) => r.product))].sort();
   const slots = [...new Set(rows.map((r) => r.hour))].sort().slice(-24);
   if (!rows.length) {
@@ -134,7 +141,7 @@ function renderShows(shows) {
   const body = $('shows').tBodies[0];
   body.replaceChildren(...shows.map((s) => {
     const row = el('tr');
-    for (const v of [s.channel, s.product, s.show, s.impressions, s.viewable, percent(s.view_rate),
+    for (const v of [s.channel, s.product, s.show, s.audience ?? 'live', s.impressions, s.viewable, percent(s.view_rate),
       s.opens, s.scans, percent(s.click_through_rate)]) row.append(el('td', {}, String(v)));
     return row;
   }));

@@ -165,8 +165,8 @@ stage_player() {
   step "player build (wasm32, wasm-bindgen, wasm-opt; prints its gzipped size)"
   ./player/build.sh
 
-  step "player size budget: our wasm + JS + CSS at most 81.5 KB gzipped (80 KB, moved by 1 KB for measurement and 0.5 KB for sold out)"
-  node player/size.mjs --max-bytes 83456 > /dev/null
+  step "player size budget: our wasm + JS + CSS at most 84.5 KB gzipped (80 KB, moved by 1 KB for measurement, 0.5 KB for sold out and 3 KB for replay)"
+  node player/size.mjs --max-bytes 86528 > /dev/null
 
   step "cargo clippy (player, wasm32)"
   cargo clippy -p ivs-ad-player --target wasm32-unknown-unknown --all-targets --quiet -- -D warnings

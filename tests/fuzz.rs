@@ -604,6 +604,7 @@ mod seeds {
         use ad_contract::measure::{EventBatch, EventKind, LinkKind, OpaqueId, ViewerEvent};
         let show = demo_show();
         let batch = EventBatch {
+            replay: false,
             viewer: OpaqueId::from_lossy("viewer1"),
             events: [EventKind::Impression, EventKind::Viewable, EventKind::Open]
                 .into_iter()

@@ -13,7 +13,7 @@
 //! a batch the Lambda service delivers again adds nothing twice.
 
 use crate::calendar::{day_of, UnixSeconds};
-use crate::measure::{Measure, Recorded};
+use crate::measure::{Counter, Measure, Recorded};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Kinesis sequence numbers are decimal, up to 128 digits; padded to this
@@ -197,17 +197,17 @@ pub struct CounterUpdate {
     pub key: CounterKey,
     pub channel: String,
     pub product: String,
-    /// Events per measure; only measures with events are present.
-    pub counts: BTreeMap<Measure, u64>,
-    /// Invalid traffic ([`Recorded::invalid`]): on a show's item only.
-    pub invalid: u64,
+    /// Events per counter (measure or invalid traffic, live or replay);
+    /// only counters with events are present. Invalid traffic
+    /// ([`Recorded::invalid`]) is on a show's item only.
+    pub counts: BTreeMap<Counter, u64>,
     /// The earliest event's time.
     pub first_at: UnixSeconds,
 }
 
 /// The counter updates a set of claimed events makes: one per show and
 /// product, one per hour and product; invalid traffic only in the show's
-/// `invalid`. The number of updates follows the shows and hours in the
+/// invalid counters. The number of updates follows the shows and hours in the
 /// batch, never its events.
 pub fn counter_updates<'a>(events: impl IntoIterator<Item = &'a Recorded>) -> Vec<CounterUpdate> {
     let mut updates: BTreeMap<CounterKey, CounterUpdate> = BTreeMap::new();
@@ -233,14 +233,9 @@ pub fn counter_updates<'a>(events: impl IntoIterator<Item = &'a Recorded>) -> Ve
                 channel: e.channel.clone(),
                 product: e.product.clone(),
                 counts: BTreeMap::new(),
-                invalid: 0,
                 first_at: e.at,
             });
-            if e.invalid() {
-                update.invalid += 1;
-            } else {
-                *update.counts.entry(e.measure).or_default() += 1;
-            }
+            *update.counts.entry(Counter::of(e)).or_default() += 1;
             update.first_at = update.first_at.min(e.at);
         }
     }
@@ -311,6 +306,7 @@ mod tests {
             at: 1_790_000_000 + i * 600,
             robot,
             no_impression: false,
+            replay: false,
         }
     }
 
@@ -405,12 +401,19 @@ mod tests {
                 .collect();
             let updates = counter_updates(&events);
             let counted = events.iter().filter(|e| !e.robot).count() as u64;
-            let invalid: u64 = updates.iter().map(|u| u.invalid).sum();
+            let invalid: u64 = updates
+                .iter()
+                .flat_map(|u| &u.counts)
+                .filter(|(c, _)| c.measure.is_none())
+                .map(|(_, n)| n)
+                .sum();
             prop_assert_eq!(invalid, events.len() as u64 - counted);
             let in_shows: u64 = updates
                 .iter()
                 .filter(|u| matches!(u.key, CounterKey::Show { .. }))
-                .flat_map(|u| u.counts.values())
+                .flat_map(|u| &u.counts)
+                .filter(|(c, _)| c.measure.is_some())
+                .map(|(_, n)| n)
                 .sum();
             let in_hours: u64 = updates
                 .iter()

@@ -587,6 +587,7 @@ mod tests {
     async fn failed_batches_and_lost_links_are_counted_for_the_alarms() {
         let (service, show) = service(Box::new(Failing));
         let body = EventBatch {
+            replay: false,
             viewer: OpaqueId::parse("v1").unwrap(),
             events: vec![ViewerEvent {
                 id: OpaqueId::parse("e1").unwrap(),

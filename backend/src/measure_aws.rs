@@ -22,8 +22,8 @@ use crate::aggregate::{
 };
 use crate::calendar::DAY_SECONDS;
 use crate::measure::{
-    HourCount, Measure, MeasureReader, MeasureStore, MeasureStoreError, Outcome, RecordSummary,
-    Recorded, ShowCounts, UnixSeconds,
+    Counter, HourCount, Measure, MeasureReader, MeasureStore, MeasureStoreError, Outcome,
+    RecordSummary, Recorded, ShowCounts, UnixSeconds,
 };
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -339,12 +339,10 @@ impl CounterStore {
             .expression_attribute_values(":p", s(&update.product))
             .expression_attribute_values(":gpk", s(update.key.report_partition()))
             .expression_attribute_values(":gsk", s(update.key.report_sort()));
-        let invalid = (update.invalid > 0).then_some(("invalid", update.invalid));
         for (i, (name, count)) in update
             .counts
             .iter()
-            .map(|(m, c)| (m.as_str(), *c))
-            .chain(invalid)
+            .map(|(counter, c)| (counter.name(), *c))
             .enumerate()
         {
             added.push(format!("#m{i} :m{i}"));
@@ -686,22 +684,30 @@ impl DynamoCounters {
         for day in self.day_names()? {
             for item in self.query(&show_day_partition(&day)).await? {
                 let pk = text(&item, "pk");
-                let mut c = ShowCounts {
-                    channel: text(&item, "channel"),
-                    product: text(&item, "product"),
-                    show: pk
-                        .rsplit('#')
-                        .next()
-                        .and_then(|v| v.parse().ok())
-                        .unwrap_or(0),
-                    first_at: num(&item, "first_at"),
-                    ..ShowCounts::default()
-                };
-                for m in Measure::ALL {
-                    c.add(m, num(&item, m.as_str()));
+                // One item a show; its replays' counters make a row apart.
+                for replay in [false, true] {
+                    let mut c = ShowCounts {
+                        channel: text(&item, "channel"),
+                        product: text(&item, "product"),
+                        show: pk
+                            .rsplit('#')
+                            .next()
+                            .and_then(|v| v.parse().ok())
+                            .unwrap_or(0),
+                        replay,
+                        first_at: num(&item, "first_at"),
+                        ..ShowCounts::default()
+                    };
+                    let mut any = false;
+                    for counter in Counter::all(replay) {
+                        let n = num(&item, &counter.name());
+                        any |= n > 0;
+                        c.add_counter(counter, n);
+                    }
+                    if any || !replay {
+                        shows.push(c);
+                    }
                 }
-                c.invalid = num(&item, "invalid");
-                shows.push(c);
             }
         }
         shows.sort_by(|a, b| {
@@ -709,6 +715,7 @@ impl DynamoCounters {
                 .cmp(&a.show)
                 .then_with(|| a.channel.cmp(&b.channel))
                 .then_with(|| a.product.cmp(&b.product))
+                .then_with(|| a.replay.cmp(&b.replay))
         });
         Ok(shows)
     }
@@ -720,14 +727,18 @@ impl DynamoCounters {
             for item in self.query(&hour_partition(&day)).await? {
                 let pk = text(&item, "pk");
                 let hour = pk.split('#').nth(1).unwrap_or("").to_owned();
-                for m in Measure::ALL {
-                    let count = num(&item, m.as_str());
+                for counter in Counter::all(false).chain(Counter::all(true)) {
+                    let Some(measure) = counter.measure else {
+                        continue;
+                    };
+                    let count = num(&item, &counter.name());
                     if count > 0 {
                         hours.push(HourCount {
                             hour: hour.clone(),
                             channel: text(&item, "channel"),
                             product: text(&item, "product"),
-                            measure: m,
+                            measure,
+                            replay: counter.replay,
                             count,
                         });
                     }
@@ -735,8 +746,8 @@ impl DynamoCounters {
             }
         }
         hours.sort_by(|a, b| {
-            (&a.hour, &a.channel, &a.product, a.measure)
-                .cmp(&(&b.hour, &b.channel, &b.product, b.measure))
+            (&a.hour, &a.channel, &a.product, a.replay, a.measure)
+                .cmp(&(&b.hour, &b.channel, &b.product, b.replay, b.measure))
         });
         Ok(hours)
     }

@@ -12,8 +12,8 @@ use crate::measure::{Measure, Recorded, ShowCounts, UnixSeconds};
 use std::collections::{BTreeMap, HashSet};
 use std::io::Read;
 
-/// A show: channel, product and show id.
-pub type ShowKey = (String, String, u64);
+/// A show's counters: channel, product, show id, and replay (apart from live).
+pub type ShowKey = (String, String, u64, bool);
 
 /// One measure of one show whose raw count and counter disagree.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,6 +21,8 @@ pub struct Difference {
     pub channel: String,
     pub product: String,
     pub show: u64,
+    /// The show's replays' counters (apart from live).
+    pub replay: bool,
     pub measure: Measure,
     /// Distinct events of this measure in the raw files.
     pub raw: u64,
@@ -82,7 +84,7 @@ pub fn raw_counts<'a>(
             continue;
         }
         *counts
-            .entry((e.channel.clone(), e.product.clone(), e.show))
+            .entry((e.channel.clone(), e.product.clone(), e.show, e.replay))
             .or_default()
             .entry(e.measure)
             .or_default() += 1;
@@ -99,7 +101,7 @@ pub fn differences(
 ) -> Vec<Difference> {
     let counted: BTreeMap<ShowKey, &ShowCounts> = counters
         .iter()
-        .map(|c| ((c.channel.clone(), c.product.clone(), c.show), c))
+        .map(|c| ((c.channel.clone(), c.product.clone(), c.show, c.replay), c))
         .collect();
     let shows: std::collections::BTreeSet<&ShowKey> = raw.keys().chain(counted.keys()).collect();
     let mut out = Vec::new();
@@ -116,6 +118,7 @@ pub fn differences(
                     channel: key.0.clone(),
                     product: key.1.clone(),
                     show: key.2,
+                    replay: key.3,
                     measure,
                     raw: r,
                     counted: c,
@@ -151,6 +154,7 @@ mod tests {
             at: 1_790_000_000,
             robot,
             no_impression: false,
+            replay: false,
         }
     }
 

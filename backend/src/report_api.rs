@@ -129,6 +129,7 @@ mod tests {
                 channel: "chan".into(),
                 product: "cap".into(),
                 measure: Measure::Impression,
+                replay: false,
                 count: 4,
             }])
         }

@@ -351,6 +351,9 @@ pub struct EventBatch {
     pub viewer: OpaqueId,
     /// The events, at most [`MAX_BATCH_EVENTS`] per batch.
     pub events: Vec<ViewerEvent>,
+    /// Seen in a replay of a recorded show (`"replay":true`), not live:
+    /// counted apart.
+    pub replay: bool,
 }
 
 impl EventBatch {
@@ -361,7 +364,7 @@ impl EventBatch {
             .iter()
             .map(|e| (e.id.clone(), e.kind, e.show.key()))
             .collect();
-        batch_json(&self.viewer, &events)
+        batch_json(&self.viewer, self.replay, &events)
     }
 
     /// Reads a batch; every problem names its field. Bounded: over
@@ -378,6 +381,7 @@ impl EventBatch {
         Ok(Self {
             viewer: each.viewer,
             events,
+            replay: each.replay,
         })
     }
 
@@ -404,6 +408,10 @@ impl EventBatch {
         let items = r.read("events", Some("is missing"), |v| {
             v.as_array().ok_or_else(|| "must be a list".into())
         });
+        let replay = r.read("replay", None, |v| match v {
+            Json::Bool(b) => Ok(*b),
+            _ => Err("must be true or false (true: seen in a replay)".into()),
+        });
         first_problem(r)?;
         let (Some(viewer), Some(items)) = (viewer, items) else {
             return Err(invalid("events", "is missing"));
@@ -425,7 +433,11 @@ impl EventBatch {
             .enumerate()
             .map(|(i, item)| event_at(i, item))
             .collect();
-        Ok(EachEvent { viewer, events })
+        Ok(EachEvent {
+            viewer,
+            events,
+            replay: replay.unwrap_or(false),
+        })
     }
 }
 
@@ -436,6 +448,8 @@ pub struct EachEvent {
     pub viewer: OpaqueId,
     /// Each event in batch order, or what is wrong with it.
     pub events: Vec<Result<ViewerEvent, BadEvent>>,
+    /// Seen in a replay ([`EventBatch::replay`]).
+    pub replay: bool,
 }
 
 /// An event of a batch that cannot be read.
@@ -499,10 +513,15 @@ fn event_at(i: usize, item: &Json) -> Result<ViewerEvent, BadEvent> {
 /// which the player calls with the keys it keeps. Every value is a checked
 /// token, so nothing needs escaping; written by hand to keep serde out of
 /// the player.
-pub fn batch_json(viewer: &OpaqueId, events: &[(OpaqueId, EventKind, ShowKey)]) -> String {
+pub fn batch_json(
+    viewer: &OpaqueId,
+    replay: bool,
+    events: &[(OpaqueId, EventKind, ShowKey)],
+) -> String {
     let mut out = format!(
-        r#"{{"v":{MEASURE_VERSION},"viewer":"{}","events":["#,
-        viewer.as_str()
+        r#"{{"v":{MEASURE_VERSION},"viewer":"{}",{}"events":["#,
+        viewer.as_str(),
+        if replay { r#""replay":true,"# } else { "" }
     );
     for (i, (id, kind, show)) in events.iter().enumerate() {
         if i > 0 {
@@ -538,9 +557,15 @@ impl LinkKind {
     }
 
     /// The tracking link of this kind for `show` on the collector at
-    /// `base` (its origin, without a final `/`).
-    pub fn url(self, base: &str, show: &ShowKey) -> String {
-        format!("{base}/r/{}.{}", self.letter(), show.as_str())
+    /// `base` (its origin, without a final `/`); in a replay, the kind's
+    /// letter is followed by `r` (`qr.`, `or.`), so it is counted apart.
+    pub fn url(self, base: &str, show: &ShowKey, replay: bool) -> String {
+        format!(
+            "{base}/r/{}{}.{}",
+            self.letter(),
+            if replay { "r" } else { "" },
+            show.as_str()
+        )
     }
 
     /// The kind as reports spell it.
@@ -560,32 +585,43 @@ pub struct TrackingLink {
     pub kind: LinkKind,
     /// The show whose card it was on.
     pub show: ShowRef,
+    /// On a replay's card.
+    pub replay: bool,
 }
 
 impl TrackingLink {
     /// The token after `/r/`: the kind's letter and the show's key,
     /// `q.<channel>.<product>.<show base 36>.<tag>`.
     pub fn token(&self) -> String {
-        format!("{}.{}", self.kind.letter(), self.show.key().as_str())
+        format!(
+            "{}{}.{}",
+            self.kind.letter(),
+            if self.replay { "r" } else { "" },
+            self.show.key().as_str()
+        )
     }
 
     /// The link on a collector at `base` (its origin, without a final `/`).
     pub fn url(&self, base: &str) -> String {
-        self.kind.url(base.trim_end_matches('/'), &self.show.key())
+        self.kind
+            .url(base.trim_end_matches('/'), &self.show.key(), self.replay)
     }
 
     /// Reads a token; `None` for anything that is not one (the collector
     /// answers 404). The tag is not checked here: that needs the key.
     pub fn parse(token: &str) -> Option<Self> {
         let (kind, key) = token.split_once('.')?;
-        let kind = match kind {
-            "q" => LinkKind::Scan,
-            "o" => LinkKind::Click,
+        let (kind, replay) = match kind {
+            "q" => (LinkKind::Scan, false),
+            "o" => (LinkKind::Click, false),
+            "qr" => (LinkKind::Scan, true),
+            "or" => (LinkKind::Click, true),
             _ => return None,
         };
         Some(Self {
             kind,
             show: ShowRef::parse_key(key)?,
+            replay,
         })
     }
 }
@@ -620,12 +656,24 @@ mod tests {
                     show: show_ref(),
                 },
             ],
+            replay: false,
         };
         let text = batch.to_json();
         assert!(text.starts_with(r#"{"v":1,"viewer":"k3J9xq0aB1","events":[{"id":"e1","type":"impression","show":"AbCdEfGh1234.aurora-mug.mx7in2pn.Qx3_9aZk"}"#), "{text}");
         assert_eq!(EventBatch::decode(&text).unwrap(), batch);
         // serde_json reads it too (the Lambda's logs and Firehose records).
         serde_json::from_str::<serde_json::Value>(&text).unwrap();
+        let replayed = EventBatch {
+            replay: true,
+            ..batch
+        };
+        let text = replayed.to_json();
+        assert!(text.contains(r#""replay":true,"#), "{text}");
+        assert_eq!(EventBatch::decode(&text).unwrap(), replayed);
+        assert!(matches!(
+            EventBatch::decode(&text.replace("true", "1")),
+            Err(MeasureError::InvalidField { field, .. }) if field == "replay"
+        ));
     }
 
     #[test]
@@ -717,6 +765,7 @@ mod tests {
         let link = TrackingLink {
             kind: LinkKind::Scan,
             show: show_ref(),
+            replay: false,
         };
         assert_eq!(link.token(), "q.AbCdEfGh1234.aurora-mug.mx7in2pn.Qx3_9aZk");
         assert_eq!(TrackingLink::parse(&link.token()), Some(link.clone()));
@@ -724,6 +773,13 @@ mod tests {
             link.url("http://127.0.0.1:8080/"),
             "http://127.0.0.1:8080/r/q.AbCdEfGh1234.aurora-mug.mx7in2pn.Qx3_9aZk"
         );
+        let replayed = TrackingLink {
+            replay: true,
+            kind: LinkKind::Click,
+            ..link.clone()
+        };
+        assert!(replayed.token().starts_with("or.AbCd"), "counted apart");
+        assert_eq!(TrackingLink::parse(&replayed.token()), Some(replayed));
         for bad in [
             "",
             "x.AbCdEfGh1234.aurora-mug.mzjyvfk3.Qx3_9aZk",

@@ -10,17 +10,21 @@
 //!   "duration_secs": 61.2,
 //!   "cues": [
 //!     { "at": 3.52, "catalog_version": "v1", "cue": "{\"v\":1,\"seq\":...,\"show\":[{\"id\":\"kestrel\",\"left\":20}]}" }
-//!   ]
+//!   ],
+//!   "catalogs": { "v1": "{\"products\":[...]}" }
 //! }
 //! ```
 //!
 //! Each cue is kept as the text that was sent, and read with [`Cue::decode`]:
-//! one definition of the cue, live or replayed. Other fields (the channel,
-//! the start time) are allowed and ignored.
+//! one definition of the cue, live or replayed. `catalogs` holds, as its
+//! text, each catalog version the cues name, read with [`Catalog::from_json`]:
+//! a replay shows a product as it was during the show, even after the
+//! operator changed it. Other fields (the channel, the start time) are
+//! allowed and ignored.
 
+use crate::catalog::Catalog;
 use crate::cue::{Cue, CueItem};
 use crate::json::{quoted, Json};
-use crate::object::{Mode, ObjectReader};
 use crate::product_id::ProductId;
 
 /// The format this build writes and reads.
@@ -29,6 +33,8 @@ pub const TIMELINE_VERSION: u64 = 1;
 pub const MAX_TIMELINE_BYTES: usize = 8 << 20;
 /// The most cues one timeline holds.
 pub const MAX_TIMELINE_CUES: usize = 20_000;
+// The reader's message says 20000 without formatting it (wasm size).
+const _: () = assert!(MAX_TIMELINE_CUES == 20_000);
 
 /// One cue at its time.
 #[derive(Debug, Clone, PartialEq)]
@@ -48,6 +54,9 @@ pub struct CueTimeline {
     pub duration_secs: f64,
     /// Every cue, in time order.
     pub cues: Vec<TimedCue>,
+    /// The catalog of each version the cues name (version, catalog); a
+    /// version missing here is shown with the player's current catalog.
+    pub catalogs: Vec<(String, Catalog)>,
 }
 
 /// Where a product's card begins on the timeline (a marker on a replay's
@@ -79,81 +88,86 @@ pub enum TimelineError {
     },
 }
 
-fn invalid(field: impl Into<String>, problem: impl Into<String>) -> TimelineError {
-    TimelineError::InvalidField {
-        field: field.into(),
-        problem: problem.into(),
-    }
-}
-
 impl CueTimeline {
     /// Reads a timeline; never panics, and work is bounded by the size
     /// limit. The first problem is named by its field.
+    ///
+    /// Read with `Json::get` rather than the object reader: the player
+    /// reads timelines too, and the reader's closures, each inlined, cost
+    /// its wasm 2 KB here (measured with twiggy).
     pub fn from_json(text: &str) -> Result<Self, TimelineError> {
         if text.len() > MAX_TIMELINE_BYTES {
             return Err(TimelineError::TooLarge(text.len()));
         }
         let root = Json::parse(text).map_err(|e| TimelineError::NotJson(e.to_string()))?;
-        let mut r = ObjectReader::new(&root, "", Mode::StopAtFirst).ok_or_else(|| {
-            invalid(
-                "(root)",
-                "must be an object like {\"version\":1,\"cues\":[...]}",
-            )
-        })?;
-        let version = r.read("version", Some("is missing"), |v| {
-            v.as_u64()
-                .filter(|&v| v == TIMELINE_VERSION)
-                .ok_or_else(|| format!("must be {TIMELINE_VERSION} (this build's format)"))
-        });
-        let duration_secs = r.read("duration_secs", Some("is missing"), seconds);
-        let items = r.read("cues", Some("is missing"), |v| {
-            v.as_array().ok_or_else(|| "must be a list".into())
-        });
-        if let Some(p) = r.into_problems().into_iter().next() {
-            return Err(invalid(p.field, p.message));
-        }
-        let (Some(_), Some(duration_secs), Some(items)) = (version, duration_secs, items) else {
-            return Err(invalid("(root)", "is incomplete"));
-        };
-        if items.len() > MAX_TIMELINE_CUES {
+        if root.as_object().is_none() {
             return Err(invalid(
-                "cues",
-                format!("has {} cues; the most is {MAX_TIMELINE_CUES}", items.len()),
+                "(root)",
+                "must be an object with version, duration_secs and cues",
             ));
         }
-        let mut cues = Vec::with_capacity(items.len());
+        let version = root.get("version").and_then(Json::as_u64);
+        if version != Some(TIMELINE_VERSION) {
+            return Err(invalid("version", "must be 1"));
+        }
+        let duration_secs = seconds(root.get("duration_secs"), "duration_secs".into())?;
+        let items = root
+            .get("cues")
+            .and_then(Json::as_array)
+            .ok_or_else(|| invalid("cues", "must be a list of cues"))?;
+        if items.len() > MAX_TIMELINE_CUES {
+            return Err(invalid("cues", "has more than 20000 cues"));
+        }
+        let mut cues: Vec<TimedCue> = Vec::new();
         for (i, item) in items.iter().enumerate() {
-            let path = format!("cues[{i}]");
-            let mut r = ObjectReader::new(item, &path, Mode::StopAtFirst)
-                .ok_or_else(|| invalid(&path, "must be an object"))?;
-            let at = r.read("at", Some("is missing"), seconds);
-            let catalog_version = r.text("catalog_version", None).map(str::to_owned);
-            let cue = r.read("cue", Some("is missing"), |v| {
-                let text = v.as_str().ok_or("must be the cue's text")?;
-                Cue::decode(text).map_err(|e| e.to_string())
-            });
-            if let Some(p) = r.into_problems().into_iter().next() {
-                return Err(invalid(p.field, p.message));
-            }
-            let (Some(at), Some(cue)) = (at, cue) else {
-                return Err(invalid(&path, "is incomplete"));
-            };
-            if cues.last().is_some_and(|last: &TimedCue| at < last.at) {
+            let at = seconds(item.get("at"), format!("cues[{i}].at"))?;
+            if cues.last().is_some_and(|last| at < last.at) {
                 return Err(invalid(
-                    format!("{path}.at"),
-                    "is earlier than the cue before it; cues must be in time order",
+                    format!("cues[{i}].at"),
+                    "is before the cue ahead of it; cues go in time order",
                 ));
             }
+            let cue = match item.get("cue").and_then(Json::as_str).map(Cue::decode) {
+                Some(Ok(cue)) => cue,
+                Some(Err(e)) => return Err(invalid(format!("cues[{i}].cue"), e.to_string())),
+                None => return Err(invalid(format!("cues[{i}].cue"), "must be the cue's text")),
+            };
             cues.push(TimedCue {
                 at,
-                catalog_version: catalog_version.unwrap_or_default(),
+                catalog_version: item
+                    .get("catalog_version")
+                    .and_then(Json::as_str)
+                    .unwrap_or_default()
+                    .to_owned(),
                 cue,
             });
+        }
+        let mut catalogs = Vec::new();
+        let versions = root.get("catalogs").and_then(Json::as_object);
+        for (version, text) in versions.unwrap_or_default() {
+            let field = format!("catalogs.{version}");
+            let catalog = match text.as_str().map(Catalog::from_json) {
+                Some(Ok(catalog)) => catalog,
+                Some(Err(e)) => return Err(invalid(field, e.to_string())),
+                None => return Err(invalid(field, "must be the catalog's JSON text")),
+            };
+            catalogs.push((version.clone(), catalog));
         }
         Ok(Self {
             duration_secs,
             cues,
+            catalogs,
         })
+    }
+
+    /// The catalog that was in effect at the cue in effect at `t`, when the
+    /// timeline keeps it.
+    pub fn catalog_at(&self, t: f64) -> Option<&Catalog> {
+        let version = &self.cue_at(t)?.catalog_version;
+        self.catalogs
+            .iter()
+            .find(|(v, _)| v == version)
+            .map(|(_, c)| c)
     }
 
     /// The timeline as `cues.json` holds it.
@@ -171,7 +185,16 @@ impl CueTimeline {
                 quoted(&c.cue.encode()?)
             ));
         }
-        out.push_str("\n  ]\n}\n");
+        out.push_str("\n  ],\n  \"catalogs\": {");
+        for (i, (version, catalog)) in self.catalogs.iter().enumerate() {
+            out.push_str(if i == 0 { "\n    " } else { ",\n    " });
+            out.push_str(&format!(
+                "{}: {}",
+                quoted(version),
+                quoted(&catalog.to_json())
+            ));
+        }
+        out.push_str("\n  }\n}\n");
         Ok(out)
     }
 
@@ -204,17 +227,21 @@ impl CueTimeline {
             .collect()
     }
 
-    /// Where each card begins: a product that is on screen at a cue and was
-    /// not at the cue before (or was, in another show window).
+    /// Where each card begins: a product that is on screen at a cue and
+    /// was not at the cue before (or was, in another show window, or its
+    /// time had run out by then).
     pub fn markers(&self) -> Vec<Marker> {
         let mut out = Vec::new();
-        let mut before: Vec<CueItem> = Vec::new();
+        let mut before: Option<&TimedCue> = None;
         for c in &self.cues {
-            let now = self.cards_at(c.at);
-            for item in &now {
-                let continues = before
-                    .iter()
-                    .any(|b| b.id == item.id && (b.show == item.show || item.show.is_none()));
+            for item in c.cue.show.iter().filter(|i| i.seconds_left > 0) {
+                let continues = before.is_some_and(|b| {
+                    b.cue.show.iter().any(|p| {
+                        p.id == item.id
+                            && (p.show == item.show || item.show.is_none())
+                            && b.at + f64::from(p.seconds_left) > c.at
+                    })
+                });
                 if !continues {
                     out.push(Marker {
                         at: c.at,
@@ -222,16 +249,23 @@ impl CueTimeline {
                     });
                 }
             }
-            before = now;
+            before = Some(c);
         }
         out
     }
 }
 
-fn seconds(v: &Json) -> Result<f64, String> {
-    v.as_f64()
+fn invalid(field: impl Into<String>, problem: impl Into<String>) -> TimelineError {
+    TimelineError::InvalidField {
+        field: field.into(),
+        problem: problem.into(),
+    }
+}
+
+fn seconds(v: Option<&Json>, field: String) -> Result<f64, TimelineError> {
+    v.and_then(Json::as_f64)
         .filter(|s| s.is_finite() && *s >= 0.0)
-        .ok_or_else(|| "must be seconds, 0 or more".into())
+        .ok_or_else(|| invalid(field, "must be seconds, 0 or more"))
 }
 
 fn round_ms(secs: f64) -> f64 {
@@ -269,6 +303,13 @@ mod tests {
                 timed(23.5, vec![]),
                 timed(30.0, vec![item("lumen", 20, 2), item("kestrel", 20, 3)]),
             ],
+            catalogs: vec![(
+                "v1".into(),
+                Catalog::from_json(
+                    r#"{"products":[{"id":"kestrel","labels":["kestrel"],"title":"Kestrel","description":"","price":"$1","image_url":"k.png","link_url":"https://shop.example.com/k","min_confidence":70,"display_seconds":20,"cooldown_seconds":60}]}"#,
+                )
+                .expect("catalog"),
+            )],
         }
     }
 
@@ -330,6 +371,20 @@ mod tests {
                 other => panic!("{bad}: {other:?}"),
             }
         }
+        assert_eq!(
+            t.catalog_at(10.0)
+                .and_then(|c| c.get_str("kestrel"))
+                .map(|p| p.title.as_str()),
+            Some("Kestrel"),
+            "the show's catalog"
+        );
+        assert!(t.catalog_at(1.0).is_none(), "before any cue");
+        match CueTimeline::from_json(
+            r#"{"version":1,"duration_secs":1,"cues":[],"catalogs":{"v2":"{\"products\":7}"}}"#,
+        ) {
+            Err(TimelineError::InvalidField { field, .. }) => assert_eq!(field, "catalogs.v2"),
+            other => panic!("a bad catalog: {other:?}"),
+        }
         assert!(matches!(
             CueTimeline::from_json("nope"),
             Err(TimelineError::NotJson(_))
@@ -353,7 +408,7 @@ mod tests {
                 if *two { show.push(item("lumen", left / 2, 1000 + i as u64)); }
                 cues.push(TimedCue { at, catalog_version: "v1".into(), cue: Cue { seq: None, channel: None, show } });
             }
-            let timeline = CueTimeline { duration_secs: at, cues: cues.clone() };
+            let timeline = CueTimeline { duration_secs: at, cues: cues.clone(), catalogs: Vec::new() };
             // The viewer from the start: applies every cue up to t in order.
             let mut screen: Vec<(String, f64)> = Vec::new();
             for c in cues.iter().filter(|c| c.at <= t) {

@@ -4,6 +4,7 @@
 use crate::measure::Links;
 use crate::overlay::{seconds_left, Overlay};
 use crate::qr::qr_svg;
+use crate::replay::Replay;
 use ad_contract::measure::LinkKind;
 use ad_contract::{Catalog, Product, ShowKey};
 use leptos::prelude::*;
@@ -30,6 +31,8 @@ pub struct Cards {
     pub overlay: Overlay,
     /// With a collector, cards link through it (QR code and Open button).
     pub links: Option<Links>,
+    /// A recorded show: its cue timeline, which the video's time drives.
+    pub replay: Option<Replay>,
 }
 
 /// What surrounds the cards. The clock ticks here too: the text bound to
@@ -101,7 +104,7 @@ pub fn player_view(state: PlayerState) -> impl IntoView {
                 .shown()
                 .iter()
                 .filter_map(|s| {
-                    let product = view.catalog.get_str(&s.id)?.clone();
+                    let product = c.product(&s.id)?.clone();
                     // Each link with the tag of its use (the cue's `q` for
                     // the QR code, `t` for Open).
                     let tracked = |key: &Option<ShowKey>, kind| {
@@ -116,7 +119,7 @@ pub fn player_view(state: PlayerState) -> impl IntoView {
                         qr: tracked(&s.scan, LinkKind::Scan),
                         open: tracked(&s.show, LinkKind::Click),
                     });
-                    Some((product, view.image_url_for(&s.id), s.ends_at_ms, links))
+                    Some((view.image_url(&product), product, s.ends_at_ms, links))
                 })
                 .collect::<Vec<_>>()
         })
@@ -134,7 +137,7 @@ pub fn player_view(state: PlayerState) -> impl IntoView {
                 {move || {
                     shown()
                         .into_iter()
-                        .map(|(product, image, ends_at_ms, links)| card(product, image, ends_at_ms, links, chrome))
+                        .map(|(image, product, ends_at_ms, links)| card(product, image, ends_at_ms, links, chrome))
                         .collect::<Vec<_>>()
                 }}
             </div>
@@ -153,15 +156,6 @@ pub fn player_view(state: PlayerState) -> impl IntoView {
             </div>
             <div class="iap-sr-only" aria-live="polite">{move || chrome.with(|c| c.announcement.clone())}</div>
         </div>
-    }
-}
-
-impl CatalogView {
-    fn image_url_for(&self, id: &str) -> String {
-        self.catalog
-            .get_str(id)
-            .map(|p| self.image_url(p))
-            .unwrap_or_default()
     }
 }
 

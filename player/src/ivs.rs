@@ -19,6 +19,8 @@ extern "C" {
     pub fn add_event_listener(this: &MediaPlayer, name: &str, listener: &js_sys::Function);
     #[wasm_bindgen(method)]
     pub fn delete(this: &MediaPlayer);
+    #[wasm_bindgen(method, js_name = getPosition)]
+    pub fn position(this: &MediaPlayer) -> f64;
 }
 
 /// `PlayerEventType` and `PlayerState` values the player listens for.

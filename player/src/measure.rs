@@ -67,6 +67,8 @@ pub struct Measurer {
     last_flush_ms: f64,
     /// Events dropped because the queue was full.
     pub dropped: u32,
+    /// The player plays a recording: its events and links say replay.
+    pub replay: bool,
 }
 
 impl Measurer {
@@ -89,6 +91,7 @@ impl Measurer {
             shows: Vec::new(),
             last_flush_ms: 0.0,
             dropped: 0,
+            replay: false,
         })
     }
 
@@ -188,7 +191,7 @@ impl Measurer {
         self.last_flush_ms = now_ms;
         let rest = self.queue.split_off(self.queue.len().min(MAX_BATCH_EVENTS));
         let events = std::mem::replace(&mut self.queue, rest);
-        Some(batch_json(&self.viewer, &events))
+        Some(batch_json(&self.viewer, self.replay, &events))
     }
 
     pub fn queued(&self) -> usize {
@@ -200,6 +203,7 @@ impl Measurer {
         Links {
             collector: self.collector.clone(),
             viewer: self.viewer.clone(),
+            replay: self.replay,
         }
     }
 }
@@ -209,11 +213,13 @@ impl Measurer {
 pub struct Links {
     collector: String,
     viewer: OpaqueId,
+    /// A replay's links, counted apart.
+    pub replay: bool,
 }
 
 impl Links {
     pub fn link(&self, show: &ShowKey, kind: LinkKind) -> String {
-        let link = kind.url(&self.collector, show);
+        let link = kind.url(&self.collector, show, self.replay);
         match kind {
             // A click names the viewer, so the collector can tie it to the
             // page's events; a scan comes from a phone, which has none.

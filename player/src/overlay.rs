@@ -54,15 +54,43 @@ impl Overlay {
         now_ms: f64,
         known: impl Fn(&str) -> bool,
     ) -> Result<CueOutcome, CueError> {
-        let cue = Cue::decode(text)?;
+        Ok(self.apply(&Cue::decode(text)?, now_ms, &known, true))
+    }
+
+    /// A replay's cue, whatever its `seq`: the timeline is in stream
+    /// order, and a seek back applies an older cue on purpose. `at_ms`:
+    /// the cue's time on the replay's clock (the video's).
+    pub fn replay_cue(
+        &mut self,
+        cue: &Cue,
+        at_ms: f64,
+        known: impl Fn(&str) -> bool,
+    ) -> CueOutcome {
+        self.apply(cue, at_ms, &known, false)
+    }
+
+    /// One body for the live and the replay paths (`known` as a trait
+    /// object, so the wasm has one copy). `ordered`: a cue older than one
+    /// applied is dropped (live); a replay applies whatever it is given.
+    fn apply(
+        &mut self,
+        cue: &Cue,
+        now_ms: f64,
+        known: &dyn Fn(&str) -> bool,
+        ordered: bool,
+    ) -> CueOutcome {
+        if ordered && !cue.supersedes(self.newest_seq) {
+            return CueOutcome {
+                out_of_order: true,
+                ..CueOutcome::default()
+            };
+        }
+        self.newest_seq = if ordered {
+            cue.seq.or(self.newest_seq)
+        } else {
+            None
+        };
         let mut outcome = CueOutcome::default();
-        if !cue.supersedes(self.newest_seq) {
-            outcome.out_of_order = true;
-            return Ok(outcome);
-        }
-        if cue.seq.is_some() {
-            self.newest_seq = cue.seq;
-        }
         self.dismissed
             .retain(|id| cue.show.iter().any(|i| i.id.as_str() == id));
         let mut next = Vec::with_capacity(cue.show.len());
@@ -98,7 +126,7 @@ impl Overlay {
             });
         }
         self.shown = next;
-        Ok(outcome)
+        outcome
     }
 
     /// Drops the cards whose time is up; true when something changed.
@@ -266,6 +294,21 @@ mod tests {
         assert_eq!(seconds_left(5000.0, 2000.0), 3);
         assert_eq!(seconds_left(5000.0, 2001.0), 3);
         assert_eq!(seconds_left(5000.0, 9000.0), 0);
+    }
+
+    #[test]
+    fn a_replay_applies_an_older_cue_after_a_seek_back() {
+        let mut o = Overlay::default();
+        let late = Cue::decode(r#"{"v":1,"seq":9,"show":[]}"#).unwrap();
+        let early = Cue::decode(r#"{"v":1,"seq":3,"show":[{"id":"kestrel","left":20}]}"#).unwrap();
+        o.replay_cue(&late, 40_000.0, known);
+        let out = o.replay_cue(&early, 10_000.0, known);
+        assert_eq!(out.new, vec!["kestrel"]);
+        assert_eq!(
+            o.shown()[0].ends_at_ms,
+            30_000.0,
+            "counted on the video's clock"
+        );
     }
 
     #[test]

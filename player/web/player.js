@@ -1,4 +1,5 @@
-// <ivs-ad-player playback-url="..." catalog="..."></ivs-ad-player>, and
+// <ivs-ad-player playback-url="..." catalog="..."></ivs-ad-player> (live),
+// <ivs-ad-player recording="..." catalog="..."></ivs-ad-player> (a replay), and
 // mountPlayer(element, options) for framework users. This file is the only
 // hand-written JS: it creates the IVS web player (bundled in ivs-sdk.js),
 // loads our wasm once, fetches the catalog and hands everything to Rust.
@@ -24,13 +25,14 @@ function addStyles() {
   document.head.append(link);
 }
 
-// A catalog URL that fails with a network error, 408, 429 or 5xx is asked
+// A catalog (or cues.json) URL that fails with a network error, 408, 429 or 5xx is asked
 // again after 1, 2 and 4 s; a 4xx or an invalid catalog is final.
 const CATALOG_RETRIES_MS = [1000, 2000, 4000];
 const retriable = (status) => status === 408 || status === 429 || status >= 500;
 const pause = (ms) => new Promise((r) => setTimeout(r, ms));
 
-async function fetchCatalog(url) {
+// `what`: the attribute the URL came from, named in the error.
+async function fetchText(url, what = 'catalog') {
   let problem;
   for (let attempt = 0; attempt <= CATALOG_RETRIES_MS.length; attempt++) {
     if (attempt > 0) await pause(CATALOG_RETRIES_MS[attempt - 1]);
@@ -43,9 +45,9 @@ async function fetchCatalog(url) {
     }
     if (res.ok) return res.text();
     problem = `answered HTTP ${res.status}`;
-    if (!retriable(res.status)) throw new Error(`catalog ${url} ${problem}; check the catalog attribute`);
+    if (!retriable(res.status)) throw new Error(`${what} ${url} ${problem}; check the ${what} attribute`);
   }
-  throw new Error(`catalog ${url} ${problem} (${CATALOG_RETRIES_MS.length + 1} tries)`);
+  throw new Error(`${what} ${url} ${problem} (${CATALOG_RETRIES_MS.length + 1} tries)`);
 }
 
 // A catalog given by URL is read again every 30 s, so an operator's change
@@ -167,7 +169,10 @@ function measureCards(element, handle, origin) {
 
 /**
  * Mounts a player into `element`.
- * options: { playbackUrl, catalogUrl } or { playbackUrl, catalog } (catalog JSON text or object),
+ * options: { playbackUrl, catalogUrl } or { playbackUrl, catalog } (catalog JSON text or object);
+ * for a replay, recordingUrl (a recording's media/hls/master.m3u8, as IVS and the
+ * studio record it) instead of playbackUrl: the cards then follow the video's
+ * time, from the cues.json beside it, with a product timeline on a scrub bar;
  * and optionally collectorUrl: the measurement collector's origin. With it, the
  * player reports impressions, viewable impressions, opens and dismissals there
  * (navigator.sendBeacon) and links QR codes and Open buttons through it; without
@@ -178,8 +183,9 @@ function measureCards(element, handle, origin) {
  * for an invalid catalog) goes to console.error and to an
  * `ivs-ad-player-error` event on `element`, with the message as `detail`.
  */
-export async function mountPlayer(element, { playbackUrl, catalogUrl, catalog, collectorUrl }) {
-  if (!playbackUrl) throw new Error('ivs-ad-player: playback-url is required');
+export async function mountPlayer(element, { playbackUrl, recordingUrl, catalogUrl, catalog, collectorUrl }) {
+  playbackUrl = recordingUrl ?? playbackUrl;
+  if (!playbackUrl) throw new Error('ivs-ad-player: playback-url or recording is required');
   addStyles();
   await loadWasm();
   const ivs = create({
@@ -200,7 +206,7 @@ export async function mountPlayer(element, { playbackUrl, catalogUrl, catalog, c
       handle.setCatalog(typeof catalog === 'string' ? catalog : JSON.stringify(catalog), document.baseURI);
     } else if (catalogUrl) {
       const base = new URL(catalogUrl, document.baseURI).href;
-      const text = await fetchCatalog(base);
+      const text = await fetchText(base);
       handle.setCatalog(text, base);
       const stop = followCatalog(handle, base, text);
       const unmount = handle.unmount.bind(handle);
@@ -209,11 +215,68 @@ export async function mountPlayer(element, { playbackUrl, catalogUrl, catalog, c
       console.warn('ivs-ad-player: no catalog given (catalog attribute, inline JSON or setCatalog); no cards will show');
     }
   } catch (e) {
-    const message = String(e.message ?? e).replace(/^(ivs-ad-player: )?/, 'ivs-ad-player: ');
-    console.error(message);
-    element.dispatchEvent(new CustomEvent('ivs-ad-player-error', { bubbles: true, detail: message }));
+    report(element, e);
+  }
+  // After the catalog: the timeline's markers are titled from it.
+  try {
+    if (recordingUrl) replayBar(element, ivs, handle.setTimeline(await fetchText(new URL('cues.json', new URL(recordingUrl, document.baseURI)).href, 'recording')));
+  } catch (e) {
+    report(element, e);
   }
   return handle;
+}
+
+// mm:ss (hh:mm:ss from an hour on).
+const clock = (s) => new Date(s * 1000).toISOString().slice(s < 3600 ? 14 : 11, 19);
+
+// A replay's controls, drawn here rather than in the wasm (as a Leptos view
+// they cost 6.6 KB gzipped, measured): the controls row gets Play/Pause, the
+// scrub bar with a marker where each product's card begins (buttons, so
+// reachable by Tab and named for screen readers) and the position; the
+// arrow keys step 5 s. `lines`: setTimeline's answer, the length in ms, then
+// "<ms> <title>" lines. A seek shows its cards at the wasm's next tick.
+function replayBar(element, ivs, lines) {
+  const video = element.querySelector('video');
+  const [length, ...starts] = lines.split('\n');
+  const duration = length / 1000 || 1;
+  const box = element.querySelector('.iap-controls');
+  box.classList.add('iap-replay');
+  box.insertAdjacentHTML('beforeend', '<button class="iap-play">Pause</button><div class="iap-bar" role="group" aria-label="Cards in this show"><div class="iap-played"></div></div><span class="iap-time"></span>');
+  const [play, bar, time] = [...box.children].slice(-3);
+  const seek = (t) => ivs.seekTo(Math.min(Math.max(t, 0), duration));
+  for (const line of starts) {
+    if (!line) continue;
+    const [ms] = line.split(' ', 1);
+    const marker = document.createElement('button');
+    marker.className = 'iap-marker';
+    marker.dataset.at = ms / 1000;
+    marker.title = marker.ariaLabel = `${line.slice(ms.length + 1)} at ${clock(ms / 1000)}`;
+    marker.style.left = `${ms / length * 100}%`;
+    bar.append(marker);
+  }
+  const show = () => {
+    const t = video.currentTime;
+    bar.firstChild.style.width = `${Math.min(100, t / duration * 100)}%`;
+    time.textContent = `${clock(t)} / ${clock(duration)}`;
+    play.textContent = video.paused ? 'Play' : 'Pause';
+  };
+  for (const e of ['timeupdate', 'play', 'pause']) video.addEventListener(e, show);
+  play.onclick = () => (ivs.isPaused() ? ivs.play() : ivs.pause());
+  bar.onclick = (e) => {
+    const r = bar.getBoundingClientRect();
+    seek(e.target.dataset.at ?? ((e.clientX - r.left) / r.width) * duration);
+  };
+  element.onkeydown = (e) => {
+    const step = { ArrowLeft: -5, ArrowRight: 5 }[e.key];
+    if (step) seek(video.currentTime + step);
+  };
+  show();
+}
+
+function report(element, e) {
+  const message = String(e.message ?? e).replace(/^(ivs-ad-player: )?/, 'ivs-ad-player: ');
+  console.error(message);
+  element.dispatchEvent(new CustomEvent('ivs-ad-player-error', { bubbles: true, detail: message }));
 }
 
 class IvsAdPlayer extends HTMLElement {
@@ -225,6 +288,7 @@ class IvsAdPlayer extends HTMLElement {
     try {
       this.handle = await mountPlayer(box, {
         playbackUrl: this.getAttribute('playback-url'),
+        recordingUrl: this.getAttribute('recording') ?? undefined,
         catalogUrl: this.getAttribute('catalog') ?? undefined,
         catalog: inline,
         collectorUrl: this.getAttribute('collector') ?? undefined,

@@ -493,11 +493,11 @@ fn start(args: &Args, p: Prepared) -> Running {
         (workflow, listener)
     });
     // Cues name the catalog version in effect, when the chain has one.
-    let catalog_version: Box<dyn Fn() -> String + Send + Sync> = match live_catalog {
-        Some(pipeline) => Box::new(move || pipeline.catalog.current().version.clone()),
-        None => Box::new(|| "none".to_string()),
+    let catalog: crate::channel::CatalogInEffect = match live_catalog {
+        Some(pipeline) => Box::new(move || Some(pipeline.catalog.current())),
+        None => Box::new(|| None),
     };
-    record(args, &channel, &p.measurement.dir, catalog_version);
+    record(args, &channel, &p.measurement.dir, catalog);
     let thumbnails = tokio::spawn(thumbnails::run(
         channel.clone(),
         ThumbnailConfig {
@@ -580,7 +580,7 @@ fn record(
     args: &Args,
     channel: &Channel,
     data_dir: &std::path::Path,
-    catalog_version: Box<dyn Fn() -> String + Send + Sync>,
+    catalog: crate::channel::CatalogInEffect,
 ) {
     if args.max_recordings_mb == 0 {
         return;
@@ -590,10 +590,7 @@ fn record(
         root.clone(),
         args.max_recordings_mb.saturating_mul(1 << 20),
     ) {
-        Ok(recorder) => channel.record_to(crate::channel::RecordingSink {
-            recorder,
-            catalog_version,
-        }),
+        Ok(recorder) => channel.record_to(crate::channel::RecordingSink { recorder, catalog }),
         Err(e) => {
             tracing::warn!(error = %e, dir = %root.display(), "recording off: its folder cannot be made")
         }

@@ -83,11 +83,15 @@ pub struct Media {
     pub accepted: u64,
 }
 
+/// The catalog version in effect now (`None` without the local chain).
+pub type CatalogInEffect =
+    Box<dyn Fn() -> Option<std::sync::Arc<backend::live_catalog::CatalogVersion>> + Send + Sync>;
+
 /// Where a channel's streams are recorded, and what names the catalog
 /// version in effect (for the recording's cue sidecar).
 pub struct RecordingSink {
     pub recorder: crate::recorder::Recorder,
-    pub catalog_version: Box<dyn Fn() -> String + Send + Sync>,
+    pub catalog: CatalogInEffect,
 }
 
 pub struct Channel {
@@ -196,7 +200,7 @@ impl Channel {
                     .copied()
                     .zip(segment.cues.iter().cloned())
                     .collect(),
-                catalog_version: (sink.catalog_version)(),
+                catalog: (sink.catalog)(),
             });
         }
         let sequence = media.playlist.add(segment, now);

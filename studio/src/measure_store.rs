@@ -11,8 +11,8 @@
 //! nothing.
 
 use backend::measure::{
-    HourCount, Measure, MeasureReader, MeasureStore, MeasureStoreError, Outcome, RecordSummary,
-    Recorded, ShowCounts,
+    Counter, HourCount, Measure, MeasureReader, MeasureStore, MeasureStoreError, Outcome,
+    RecordSummary, Recorded, ShowCounts,
 };
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::{Path, PathBuf};
@@ -55,9 +55,9 @@ CREATE TABLE IF NOT EXISTS hour_counts (
 ) WITHOUT ROWID;
 ";
 
-/// The show counter of invalid traffic (robots, viewables without an
-/// impression), beside the measures.
-const INVALID: &str = "invalid";
+/// Events recorded before replays were counted apart have no `replay`
+/// column: it is added, and they read as live.
+const ADD_REPLAY: &str = "ALTER TABLE events ADD COLUMN replay INTEGER NOT NULL DEFAULT 0";
 
 pub struct SqliteMeasureStore {
     path: PathBuf,
@@ -75,6 +75,14 @@ impl SqliteMeasureStore {
             .map_err(|e| store_error(&format!("cannot open {}", path.display()), e))?;
         db.execute_batch(SCHEMA)
             .map_err(|e| store_error(&format!("cannot set up {}", path.display()), e))?;
+        let has_replay = db
+            .prepare("SELECT 1 FROM pragma_table_info('events') WHERE name = 'replay'")
+            .and_then(|mut q| q.exists([]))
+            .map_err(|e| store_error(&format!("cannot read {}", path.display()), e))?;
+        if !has_replay {
+            db.execute(ADD_REPLAY, [])
+                .map_err(|e| store_error(&format!("cannot update {}", path.display()), e))?;
+        }
         Ok(Self {
             path: path.to_owned(),
             db: Mutex::new(db),
@@ -103,8 +111,8 @@ impl SqliteMeasureStore {
         {
             let mut insert = tx
                 .prepare_cached(
-                    "INSERT OR IGNORE INTO events (event_id, viewer, measure, channel, product, show, at, robot)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    "INSERT OR IGNORE INTO events (event_id, viewer, measure, channel, product, show, at, robot, replay)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 )
                 .map_err(|e| store_error("insert", e))?;
             let mut per_show = tx
@@ -139,7 +147,8 @@ impl SqliteMeasureStore {
                         e.product,
                         show,
                         at,
-                        e.robot
+                        e.robot,
+                        e.replay
                     ])
                     .map_err(|err| store_error("insert", err))?;
                 let no_impression = inserted != 0
@@ -148,12 +157,19 @@ impl SqliteMeasureStore {
                     && !was_impressed
                         .exists(params![e.viewer_show()])
                         .map_err(|err| store_error("mark", err))?;
+                // The counter it adds to: its measure, or invalid traffic,
+                // live or replay.
+                let counter = Counter {
+                    measure: (!(e.robot || no_impression)).then_some(e.measure),
+                    replay: e.replay,
+                }
+                .name();
                 if inserted == 0 {
                     summary.add(Outcome::Duplicate);
                 } else if e.robot || no_impression {
                     // Invalid traffic: kept, counted only as such.
                     per_show
-                        .execute(params![e.channel, e.product, show, INVALID, at])
+                        .execute(params![e.channel, e.product, show, counter, at])
                         .map_err(|err| store_error("count", err))?;
                     summary.add(if e.robot {
                         Outcome::Robot
@@ -167,10 +183,10 @@ impl SqliteMeasureStore {
                             .map_err(|err| store_error("mark", err))?;
                     }
                     per_show
-                        .execute(params![e.channel, e.product, show, e.measure.as_str(), at])
+                        .execute(params![e.channel, e.product, show, counter, at])
                         .map_err(|err| store_error("count", err))?;
                     per_hour
-                        .execute(params![e.hour(), e.channel, e.product, e.measure.as_str()])
+                        .execute(params![e.hour(), e.channel, e.product, counter])
                         .map_err(|err| store_error("count", err))?;
                     summary.add(Outcome::Counted);
                 }
@@ -206,31 +222,46 @@ impl SqliteMeasureStore {
                 row.map_err(|e| store_error("report", e))?;
             let show = u64::try_from(show).unwrap_or(0);
             let first_at = u64::try_from(first_at).unwrap_or(0);
+            let Some(counter) = Counter::parse(&measure) else {
+                continue;
+            };
             // The query orders rows by show, channel and product, so a show's
-            // measures arrive together: only the last show can be this one.
-            let same = shows
-                .last()
-                .is_some_and(|s| s.show == show && s.channel == channel && s.product == product);
-            if !same {
-                shows.push(ShowCounts {
-                    channel,
-                    product,
-                    show,
-                    first_at,
-                    ..ShowCounts::default()
-                });
-            }
-            let Some(current) = shows.last_mut() else {
+            // counters arrive together: only its live row and its replay row,
+            // the last two, can be this one.
+            let at = shows.iter().rposition(|s| {
+                s.show == show
+                    && s.channel == channel
+                    && s.product == product
+                    && s.replay == counter.replay
+            });
+            let at = match at.filter(|&i| i + 2 >= shows.len()) {
+                Some(i) => i,
+                None => {
+                    shows.push(ShowCounts {
+                        channel,
+                        product,
+                        show,
+                        replay: counter.replay,
+                        first_at,
+                        ..ShowCounts::default()
+                    });
+                    shows.len() - 1
+                }
+            };
+            let Some(current) = shows.get_mut(at) else {
                 continue;
             };
             current.first_at = current.first_at.min(first_at);
-            let count = u64::try_from(count).unwrap_or(0);
-            if let Some(m) = Measure::parse(&measure) {
-                current.add(m, count);
-            } else if measure == INVALID {
-                current.invalid += count;
-            }
+            current.add_counter(counter, u64::try_from(count).unwrap_or(0));
         }
+        // Live before replay within a show.
+        shows.sort_by(|a, b| {
+            b.show
+                .cmp(&a.show)
+                .then_with(|| a.channel.cmp(&b.channel))
+                .then_with(|| a.product.cmp(&b.product))
+                .then_with(|| a.replay.cmp(&b.replay))
+        });
         Ok(shows)
     }
 
@@ -257,12 +288,14 @@ impl SqliteMeasureStore {
         for row in rows {
             let (hour, channel, product, measure, count) =
                 row.map_err(|e| store_error("report", e))?;
-            if let Some(measure) = Measure::parse(&measure) {
+            let counter = Counter::parse(&measure);
+            if let Some((measure, replay)) = counter.and_then(|c| Some((c.measure?, c.replay))) {
                 hours.push(HourCount {
                     hour,
                     channel,
                     product,
                     measure,
+                    replay,
                     count: u64::try_from(count).unwrap_or(0),
                 });
             }
@@ -313,7 +346,52 @@ mod tests {
             at: 1_796_300_000,
             robot,
             no_impression: false,
+            replay: false,
         }
+    }
+
+    #[test]
+    fn replays_are_counted_apart_from_live_and_old_stores_take_the_column() {
+        let dir = test_support::TempDir::new("measure-replay").unwrap();
+        let path = dir.path().join("measure.sqlite3");
+        {
+            // A store from before replays: no replay column.
+            let db = Connection::open(&path).unwrap();
+            db.execute_batch(SCHEMA).unwrap();
+            db.execute(
+                "INSERT INTO events (event_id, viewer, measure, channel, product, show, at, robot)
+                 VALUES ('old', 'v0', 'impression', 'chan', 'cap', 42, 1796300000, 0)",
+                [],
+            )
+            .unwrap();
+        }
+        let store = SqliteMeasureStore::open(&path).unwrap();
+        let replayed = |id: &str, measure, robot| Recorded {
+            viewer: "v2".into(),
+            replay: true,
+            ..event(id, measure, robot)
+        };
+        store
+            .record_now(&[
+                event("a", Measure::Impression, false),
+                replayed("r1", Measure::Impression, false),
+                replayed("r2", Measure::Scan, false),
+                replayed("r3", Measure::Impression, true),
+                // The same event id as a live one: another viewer, counted.
+                replayed("a", Measure::Impression, false),
+            ])
+            .unwrap();
+        let shows = store.shows_now().unwrap();
+        let rows: Vec<(bool, u64, u64, u64)> = shows
+            .iter()
+            .map(|s| (s.replay, s.impressions, s.scans, s.invalid))
+            .collect();
+        assert_eq!(rows, vec![(false, 1, 0, 0), (true, 2, 1, 1)]);
+        let hours = store.hours_now().unwrap();
+        assert!(hours
+            .iter()
+            .any(|h| h.replay && h.measure == Measure::Scan && h.count == 1));
+        assert_eq!(store.event_count().unwrap(), 6, "the old event kept");
     }
 
     #[test]

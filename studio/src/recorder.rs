@@ -50,7 +50,9 @@ pub struct RecordedSegment {
     pub program_date_time: SystemTime,
     /// Each cue with its offset from the segment's start, in seconds.
     pub cues: Vec<(f64, String)>,
-    pub catalog_version: String,
+    /// The catalog in effect (`None` without the local chain): its version
+    /// names the cues, and its text is kept for the replay.
+    pub catalog: Option<std::sync::Arc<backend::live_catalog::CatalogVersion>>,
 }
 
 enum Job {
@@ -128,6 +130,8 @@ struct Open {
     segments: Vec<(u64, f64, bool, SystemTime)>,
     elapsed: f64,
     cues: Vec<TimedCue>,
+    /// Each catalog version a cue named, once.
+    catalogs: Vec<(String, ad_contract::Catalog)>,
 }
 
 /// The disk side: files in IVS's layout, and the size limit.
@@ -183,6 +187,7 @@ impl Writer {
                 segments: Vec::new(),
                 elapsed: 0.0,
                 cues: Vec::new(),
+                catalogs: Vec::new(),
             });
         }
         let dir = self.dir(&s.prefix);
@@ -196,13 +201,23 @@ impl Writer {
                 .join(format!("{number}.ts")),
             &s.data,
         )?;
+        let catalog_version = s
+            .catalog
+            .as_ref()
+            .map_or_else(|| "none".to_string(), |c| c.version.clone());
+        if let Some(c) = s.catalog.as_ref().filter(|_| !s.cues.is_empty()) {
+            if !open.catalogs.iter().any(|(v, _)| *v == c.version) {
+                open.catalogs
+                    .push((c.version.clone(), c.catalog.as_ref().clone()));
+            }
+        }
         for (offset, text) in &s.cues {
             // Only our cues go in the timeline (PutMetadata takes any text;
             // the segments keep it all).
             match Cue::decode(text) {
                 Ok(cue) => open.cues.push(TimedCue {
                     at: round_ms(open.elapsed + offset.clamp(0.0, s.duration_secs)),
-                    catalog_version: s.catalog_version.clone(),
+                    catalog_version: catalog_version.clone(),
                     cue,
                 }),
                 Err(e) => {
@@ -238,6 +253,7 @@ impl Writer {
         let timeline = CueTimeline {
             duration_secs: round_ms(open.elapsed),
             cues: open.cues,
+            catalogs: open.catalogs,
         };
         // Cues were read with the contract's reader, so they encode.
         let sidecar = timeline.to_json().unwrap_or_default();
@@ -336,6 +352,7 @@ pub fn listing(root: &Path) -> Vec<serde_json::Value> {
             products.sort();
             products.dedup();
             Some(serde_json::json!({
+                "recording": format!("/recordings/{rel}/"),
                 "playlist": format!("/recordings/{rel}/media/hls/master.m3u8"),
                 "cues": format!("/recordings/{rel}/media/hls/cues.json"),
                 "started_at": r.started,
@@ -450,7 +467,17 @@ mod tests {
             discontinuity: n == 0,
             program_date_time: at(2 * n),
             cues,
-            catalog_version: "v1".into(),
+            catalog: Some(std::sync::Arc::new(
+                backend::live_catalog::CatalogVersion {
+                    version: "v1".into(),
+                    catalog: std::sync::Arc::new(
+                        ad_contract::Catalog::from_json(
+                            r#"{"products":[{"id":"mug","labels":["mug"],"title":"Mug as it was","description":"","price":"$1","image_url":"m.png","link_url":"https://shop.example.com/m","min_confidence":70,"display_seconds":20,"cooldown_seconds":60}]}"#,
+                        )
+                        .expect("catalog"),
+                    ),
+                },
+            )),
         }
     }
 
@@ -498,6 +525,14 @@ mod tests {
         assert_eq!(cues.cues[0].at, 2.5);
         assert_eq!(cues.cues[0].cue.show[0].id.as_str(), "mug");
         assert_eq!(cues.cues[0].catalog_version, "v1");
+        assert_eq!(
+            cues.catalog_at(3.0)
+                .and_then(|c| c.get_str("mug"))
+                .map(|p| p.title.as_str()),
+            Some("Mug as it was"),
+            "the show's catalog is kept with it"
+        );
+        assert_eq!(cues.catalogs.len(), 1, "once per version");
         assert_eq!(cues.cues[1].at, 5.25);
         assert_eq!(cues.cards_at(3.0)[0].seconds_left, 20);
         let ended =

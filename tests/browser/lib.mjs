@@ -27,10 +27,11 @@ export function studioBin() {
  * The local chain (detector → cues) is off unless `localChain`: the other
  * tests send their own cues and must not see the chain's.
  */
-export function startStudio(args = [], bin = studioBin(), { localChain = false } = {}) {
+export function startStudio(args = [], bin = studioBin(), { localChain = false, dataDir: keep } = {}) {
   const thumbs = mkdtempSync(join(tmpdir(), 'studio-browser-'));
-  // Its own measurement store, key and report token, gone with the test.
-  const dataDir = join(thumbs, 'measure');
+  // Its own measurement store, key and report token, gone with the test;
+  // or `dataDir`, which the caller keeps (a second studio on the same data).
+  const dataDir = keep ?? join(thumbs, 'measure');
   const chain = localChain ? [] : ['--no-local-chain'];
   const proc = spawn(bin, ['--port', '0', '--thumbnails-dir', thumbs, '--data-dir', dataDir, ...chain, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],

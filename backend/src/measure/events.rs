@@ -42,6 +42,58 @@ impl Measure {
     }
 }
 
+/// One counter: a measure, or the invalid traffic, seen live or in replays
+/// of a recorded show. Replays are counted apart from live: a show's replay
+/// audience may be larger than its live one, and an advertiser buys them
+/// separately. Its name is the counter's column (SQLite) or attribute
+/// (DynamoDB): `impression`, `invalid`; `replay_impression`, `replay_invalid`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Counter {
+    /// `None`: invalid traffic ([`Recorded::invalid`]).
+    pub measure: Option<Measure>,
+    pub replay: bool,
+}
+
+impl Counter {
+    /// What `event` adds to: its measure, or invalid traffic.
+    pub fn of(event: &Recorded) -> Self {
+        Self {
+            measure: (!event.invalid()).then_some(event.measure),
+            replay: event.replay,
+        }
+    }
+
+    /// Every counter of one audience, measures first, then invalid.
+    pub fn all(replay: bool) -> impl Iterator<Item = Counter> {
+        Measure::ALL
+            .into_iter()
+            .map(Some)
+            .chain([None])
+            .map(move |measure| Counter { measure, replay })
+    }
+
+    pub fn name(self) -> String {
+        let measure = self.measure.map_or("invalid", Measure::as_str);
+        if self.replay {
+            format!("replay_{measure}")
+        } else {
+            measure.to_owned()
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        let (replay, measure) = match name.strip_prefix("replay_") {
+            Some(rest) => (true, rest),
+            None => (false, name),
+        };
+        let measure = match measure {
+            "invalid" => None,
+            other => Some(Measure::parse(other)?),
+        };
+        Some(Self { measure, replay })
+    }
+}
+
 impl From<ad_contract::measure::EventKind> for Measure {
     fn from(kind: ad_contract::measure::EventKind) -> Self {
         use ad_contract::measure::EventKind;
@@ -87,6 +139,10 @@ pub struct Recorded {
     /// written before the rule.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub no_impression: bool,
+    /// Seen in a replay of a recorded show (the player's batch said so, or
+    /// the link was a replay's `qr.`/`or.`); absent for live.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub replay: bool,
 }
 
 impl Recorded {

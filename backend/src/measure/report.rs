@@ -8,6 +8,8 @@ pub struct ShowCounts {
     pub channel: String,
     pub product: String,
     pub show: u64,
+    /// The replays' counts of the show (a row of its own), not live.
+    pub replay: bool,
     /// When the first event of the show arrived (Unix seconds).
     pub first_at: UnixSeconds,
     pub impressions: u64,
@@ -23,6 +25,19 @@ pub struct ShowCounts {
 }
 
 impl ShowCounts {
+    /// Adds to `counter`'s field (its audience is the row's).
+    pub fn add_counter(&mut self, counter: Counter, n: u64) {
+        match counter.measure {
+            Some(m) => self.add(m, n),
+            None => self.invalid += n,
+        }
+    }
+
+    /// The count of `counter`'s field.
+    pub fn counter(&self, counter: Counter) -> u64 {
+        counter.measure.map_or(self.invalid, |m| self.get(m))
+    }
+
     pub fn add(&mut self, measure: Measure, n: u64) {
         let field = match measure {
             Measure::Impression => &mut self.impressions,
@@ -82,6 +97,9 @@ pub struct HourCount {
     pub channel: String,
     pub product: String,
     pub measure: Measure,
+    /// Counted in replays (apart from live); absent for live.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub replay: bool,
     pub count: u64,
 }
 
@@ -121,6 +139,8 @@ pub struct ReportRow {
     pub channel: String,
     pub product: String,
     pub show: u64,
+    /// `live`, or `replay`: the show's replays, counted apart.
+    pub audience: &'static str,
     pub impressions: u64,
     pub viewable: u64,
     pub view_rate: f64,
@@ -139,6 +159,7 @@ impl From<&ShowCounts> for ReportRow {
             channel: c.channel.clone(),
             product: c.product.clone(),
             show: c.show,
+            audience: if c.replay { "replay" } else { "live" },
             impressions: c.impressions,
             viewable: c.viewable,
             view_rate: round4(c.view_rate()),
@@ -155,10 +176,11 @@ fn round4(x: f64) -> f64 {
     (x * 10_000.0).round() / 10_000.0
 }
 
-const REPORT_COLUMNS: [&str; 11] = [
+const REPORT_COLUMNS: [&str; 12] = [
     "channel",
     "product",
     "show",
+    "audience",
     "impressions",
     "viewable",
     "view_rate",
@@ -175,6 +197,7 @@ impl ReportRow {
             self.channel.clone(),
             self.product.clone(),
             self.show.to_string(),
+            self.audience.to_owned(),
             self.impressions.to_string(),
             self.viewable.to_string(),
             format!("{:.4}", self.view_rate),
@@ -219,7 +242,7 @@ pub fn render_report(shows: &[ShowCounts], format: ReportFormat) -> String {
                 let mut out = String::new();
                 for (i, v) in values.iter().enumerate() {
                     // Text left, numbers right.
-                    if i < 2 {
+                    if i < 2 || i == 3 {
                         out.push_str(&format!("{v:<w$}  ", w = widths[i]));
                     } else {
                         out.push_str(&format!("{v:>w$}  ", w = widths[i]));

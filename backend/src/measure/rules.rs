@@ -260,6 +260,7 @@ impl Collector {
                 at: now,
                 robot,
                 no_impression: false,
+                replay: batch.replay,
             })
             .collect();
         Ok(Accepted { events, refused })
@@ -358,6 +359,7 @@ impl Collector {
                 at: now,
                 robot: is_robot(user_agent),
                 no_impression: false,
+                replay: link.replay,
             }),
         })
     }

@@ -140,6 +140,7 @@ impl ShowSigner {
                 show,
                 tag: self.tag_for(channel, product, show, kind.into()),
             },
+            replay: false,
         }
     }
 }

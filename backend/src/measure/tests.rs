@@ -31,6 +31,7 @@ fn scan_link(tag_from: &ShowSigner) -> TrackingLink {
 
 fn batch(viewer: &str, events: Vec<(String, EventKind, ShowRef)>) -> String {
     EventBatch {
+        replay: false,
         viewer: OpaqueId::parse(viewer).unwrap(),
         events: events
             .into_iter()
@@ -381,6 +382,7 @@ fn a_link_counts_once_per_client_and_window_whatever_the_viewer_id() {
         at: 0,
         robot: false,
         no_impression: false,
+        replay: false,
     };
     assert_ne!(event("a").dedupe_key(), event("b").dedupe_key());
 }
@@ -444,9 +446,21 @@ fn links_redirect_only_to_the_catalog_and_dedupe_per_client_window() {
         .and_then(|f| f.recorded)
         .unwrap();
     assert_eq!(
-        (rec.measure, rec.viewer.as_str()),
-        (Measure::Click, "viewer9")
+        (rec.measure, rec.viewer.as_str(), rec.replay),
+        (Measure::Click, "viewer9", false)
     );
+    // The same link from a replay's card: recorded as replay, and counted
+    // apart from the live one (another event id).
+    let replayed = TrackingLink {
+        replay: true,
+        ..click.clone()
+    };
+    let rec_replay = c
+        .follow_link(&replayed.token(), Some("viewer9"), "x", BROWSER, 500)
+        .and_then(|f| f.recorded)
+        .unwrap();
+    assert!(rec_replay.replay);
+    assert_ne!(rec_replay.event_id, rec.event_id);
 }
 
 #[test]
@@ -469,7 +483,7 @@ fn the_report_agrees_across_formats() {
     let csv = render_report(std::slice::from_ref(&a), ReportFormat::Csv);
     assert_eq!(
         csv.lines().nth(1),
-        Some("chan1,cap,42,4,3,0.7500,1,1,0.5000,0,0.0000")
+        Some("chan1,cap,42,live,4,3,0.7500,1,1,0.5000,0,0.0000")
     );
     let json: serde_json::Value =
         serde_json::from_str(&render_report(&[a], ReportFormat::Json)).unwrap();
@@ -493,4 +507,38 @@ fn base64url_matches_the_standard() {
     assert_eq!(base64url(b"\xfb\xff\xbf"), "-_-_");
     assert_eq!(base64url(b"Man"), "TWFu");
     assert_eq!(base64url(&[0; 6]), "AAAAAAAA");
+}
+
+#[test]
+fn replay_counters_are_named_apart_and_read_back() {
+    let all: Vec<Counter> = Counter::all(false).chain(Counter::all(true)).collect();
+    assert_eq!(all.len(), 2 * (Measure::ALL.len() + 1));
+    for c in &all {
+        assert_eq!(Counter::parse(&c.name()), Some(*c), "{}", c.name());
+    }
+    assert_eq!(
+        Counter {
+            measure: Some(Measure::Scan),
+            replay: true
+        }
+        .name(),
+        "replay_scan"
+    );
+    assert_eq!(Counter::parse("invalid").map(|c| c.measure), Some(None));
+    assert_eq!(Counter::parse("replay_nothing"), None);
+    // The report gives a replay row its audience.
+    let row = ReportRow::from(&ShowCounts {
+        replay: true,
+        impressions: 3,
+        ..ShowCounts::default()
+    });
+    assert_eq!(row.audience, "replay");
+    assert!(render_report(
+        &[ShowCounts {
+            replay: true,
+            ..ShowCounts::default()
+        }],
+        ReportFormat::Csv
+    )
+    .contains(",replay,"));
 }

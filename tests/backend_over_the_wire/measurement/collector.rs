@@ -396,6 +396,7 @@ async fn collector_refuses_bad_input_and_changes_no_count(env: Arc<Env>) -> Resu
     let forged_link = ad_contract::measure::TrackingLink {
         kind: ad_contract::measure::LinkKind::Click,
         show: forged,
+        replay: false,
     };
     for path in [
         format!("/r/{}", forged_link.token()),

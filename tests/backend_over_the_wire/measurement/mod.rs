@@ -310,6 +310,7 @@ fn batch(
     events: &[(&str, ad_contract::measure::EventKind, &ad_contract::ShowRef)],
 ) -> String {
     ad_contract::measure::EventBatch {
+        replay: false,
         viewer: ad_contract::measure::OpaqueId::from_lossy(viewer),
         events: events
             .iter()

@@ -121,6 +121,7 @@ fn bodies(catalog: &Catalog, signer: &ShowSigner, batches: usize) -> anyhow::Res
     Ok((0..batches)
         .map(|b| {
             EventBatch {
+                replay: false,
                 viewer: OpaqueId::from_lossy(&format!("v{b:011}")),
                 events: (0..EVENTS_PER_BATCH)
                     .map(|i| ViewerEvent {
