@@ -650,6 +650,12 @@ fn print_banner(args: &Args, running: &Running) {
         s.measure_db.display()
     );
     println!("dashboard: {base_url}/dashboard/#token={}", s.report_token);
+    if s.site.is_some() {
+        println!(
+            "replays: {base_url}/recordings.html#token={}",
+            s.report_token
+        );
+    }
     if s.labels.is_some() {
         println!("console: {base_url}/console/#token={}", s.report_token);
         println!(

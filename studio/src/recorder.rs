@@ -351,6 +351,28 @@ pub fn listing(root: &Path) -> Vec<serde_json::Value> {
                 .collect();
             products.sort();
             products.dedup();
+            // The measured shows its cues carried: the page sums their
+            // counts from the report (which needs the report token).
+            let mut shows: Vec<(String, u64)> = timeline
+                .cues
+                .iter()
+                .filter_map(|c| {
+                    let channel = c.cue.channel.as_ref()?.as_str().to_owned();
+                    Some(
+                        c.cue
+                            .show
+                            .iter()
+                            .filter_map(move |i| Some((channel.clone(), i.show?.0))),
+                    )
+                })
+                .flatten()
+                .collect();
+            shows.sort();
+            shows.dedup();
+            let shows: Vec<serde_json::Value> = shows
+                .into_iter()
+                .map(|(channel, show)| serde_json::json!({ "channel": channel, "show": show }))
+                .collect();
             Some(serde_json::json!({
                 "recording": format!("/recordings/{rel}/"),
                 "playlist": format!("/recordings/{rel}/media/hls/master.m3u8"),
@@ -358,6 +380,7 @@ pub fn listing(root: &Path) -> Vec<serde_json::Value> {
                 "started_at": r.started,
                 "duration_secs": timeline.duration_secs,
                 "products": products,
+                "shows": shows,
                 "bytes": r.bytes,
             }))
         })
