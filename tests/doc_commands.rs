@@ -184,6 +184,10 @@ fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
+/// Variables the test harness reads (tests/browser/lib.mjs: the studio
+/// binary the browser tests start), which the docs may set on a command.
+const HARNESS_VARIABLES: &[&str] = &["STUDIO_BIN"];
+
 /// Checks one command, run from `cwd` (relative to the root); returns the
 /// problems found and the directory the next command runs in.
 fn check(repo: &Repo, cwd: &Path, words: &[String]) -> (Vec<String>, PathBuf) {
@@ -192,9 +196,9 @@ fn check(repo: &Repo, cwd: &Path, words: &[String]) -> (Vec<String>, PathBuf) {
     // NAME=value prefixes.
     while let Some((name, _)) = words.first().and_then(|w| w.split_once('=')) {
         if name.chars().all(|c| c.is_ascii_uppercase() || c == '_') {
-            if !repo.lambda_env.contains(name) {
+            if !repo.lambda_env.contains(name) && !HARNESS_VARIABLES.contains(&name) {
                 problems.push(format!(
-                    "{name} is not a variable the Lambdas read (backend/lambda-env.json)"
+                    "{name} is not a variable the Lambdas read (backend/lambda-env.json) nor one the test harness reads"
                 ));
             }
             words = &words[1..];
@@ -216,7 +220,8 @@ fn check(repo: &Repo, cwd: &Path, words: &[String]) -> (Vec<String>, PathBuf) {
             return (problems, to);
         }
         "cargo" => check_cargo(repo, args, &mut problems),
-        "node" => match args.first() {
+        // Node's own flags (`--test`) come before the file.
+        "node" => match args.iter().find(|a| !a.starts_with("--")) {
             Some(file) if here.join(file).is_file() => {}
             other => problems.push(format!("node {other:?}: no such file")),
         },

@@ -231,6 +231,8 @@ export class Measurement extends Construct {
             { name: 'robot', type: 'boolean' },
             // A viewable without an impression (null before the rule, and false).
             { name: 'no_impression', type: 'boolean' },
+            // Seen in a replay of a recorded show (null for live, and before replays).
+            { name: 'replay', type: 'boolean' },
           ],
         },
       },
