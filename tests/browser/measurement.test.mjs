@@ -294,15 +294,17 @@ test('adctl report: table, CSV and JSON agree with the store', async () => {
   const json = JSON.parse(run('json'));
   assert.deepEqual(json, rows);
   const csv = run('csv').trim().split('\n');
-  assert.equal(csv[0], 'channel,product,show,impressions,viewable,view_rate,opens,scans,click_through_rate,invalid,invalid_share');
+  assert.equal(csv[0], 'channel,product,show,audience,impressions,viewable,view_rate,opens,scans,click_through_rate,invalid,invalid_share');
   assert.equal(csv.length, rows.length + 1);
   for (const [i, r] of rows.entries()) {
     const cells = csv[i + 1].split(',');
-    assert.deepEqual(cells.slice(0, 5), [r.channel, r.product, String(r.show), String(r.impressions), String(r.viewable)]);
-    assert.deepEqual(cells.slice(6, 8), [String(r.opens), String(r.scans)]);
-    assert.equal(Number(cells[8]), r.click_through_rate);
-    assert.deepEqual([Number(cells[9]), Number(cells[10])], [r.invalid, r.invalid_share]);
+    assert.deepEqual(cells.slice(0, 6), [r.channel, r.product, String(r.show), r.audience, String(r.impressions), String(r.viewable)]);
+    assert.deepEqual(cells.slice(7, 9), [String(r.opens), String(r.scans)]);
+    assert.equal(Number(cells[9]), r.click_through_rate);
+    assert.deepEqual([Number(cells[10]), Number(cells[11])], [r.invalid, r.invalid_share]);
   }
+  // Live viewers only here: every row is live.
+  assert.ok(rows.every((r) => r.audience === 'live'), JSON.stringify(rows.map((r) => r.audience)));
   const table = run('table');
   for (const r of rows) assert.ok(table.includes(String(r.show)), `table lacks show ${r.show}`);
   // A wrong token is refused with the fix.
