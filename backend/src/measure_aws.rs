@@ -710,13 +710,7 @@ impl DynamoCounters {
                 }
             }
         }
-        shows.sort_by(|a, b| {
-            b.show
-                .cmp(&a.show)
-                .then_with(|| a.channel.cmp(&b.channel))
-                .then_with(|| a.product.cmp(&b.product))
-                .then_with(|| a.replay.cmp(&b.replay))
-        });
+        shows.sort_by(ShowCounts::report_order);
         Ok(shows)
     }
 

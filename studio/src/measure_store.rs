@@ -254,14 +254,7 @@ impl SqliteMeasureStore {
             current.first_at = current.first_at.min(first_at);
             current.add_counter(counter, u64::try_from(count).unwrap_or(0));
         }
-        // Live before replay within a show.
-        shows.sort_by(|a, b| {
-            b.show
-                .cmp(&a.show)
-                .then_with(|| a.channel.cmp(&b.channel))
-                .then_with(|| a.product.cmp(&b.product))
-                .then_with(|| a.replay.cmp(&b.replay))
-        });
+        shows.sort_by(ShowCounts::report_order);
         Ok(shows)
     }
 

@@ -25,6 +25,16 @@ pub struct ShowCounts {
 }
 
 impl ShowCounts {
+    /// The report's order, in both homes: newest show first, then channel
+    /// and product, and a show's live row before its replay row.
+    pub fn report_order(a: &Self, b: &Self) -> std::cmp::Ordering {
+        b.show
+            .cmp(&a.show)
+            .then_with(|| a.channel.cmp(&b.channel))
+            .then_with(|| a.product.cmp(&b.product))
+            .then_with(|| a.replay.cmp(&b.replay))
+    }
+
     /// Adds to `counter`'s field (its audience is the row's).
     pub fn add_counter(&mut self, counter: Counter, n: u64) {
         match counter.measure {
