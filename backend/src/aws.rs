@@ -35,7 +35,7 @@ where
 }
 
 /// The same, with what was being done in front (the object's address).
-fn service_error_at<E>(context: &str, e: E) -> ServiceError
+pub(crate) fn service_error_at<E>(context: &str, e: E) -> ServiceError
 where
     E: std::error::Error + aws_sdk_dynamodb::error::ProvideErrorMetadata + Send + Sync + 'static,
 {

@@ -28,6 +28,10 @@ pub const ORIGIN_VERIFY: &str = "ORIGIN_VERIFY";
 pub const MEASUREMENT_KEY_SECRET_ARN: &str = "MEASUREMENT_KEY_SECRET_ARN";
 /// [`ORIGIN_VERIFY`] read from Secrets Manager at start-up.
 pub const ORIGIN_VERIFY_SECRET_ARN: &str = "ORIGIN_VERIFY_SECRET_ARN";
+/// The IVS recordings bucket: the cue log and the replays' `cues.json`.
+pub const RECORDINGS_BUCKET: &str = "RECORDINGS_BUCKET";
+/// Days the recordings bucket keeps recordings (the replay index's horizon).
+pub const RECORDINGS_RETENTION_DAYS: &str = "RECORDINGS_RETENTION_DAYS";
 
 /// Every name this module reads (checked against `lambda-env.json` in tests).
 pub const ALL: &[&str] = &[
@@ -49,6 +53,8 @@ pub const ALL: &[&str] = &[
     ORIGIN_VERIFY,
     MEASUREMENT_KEY_SECRET_ARN,
     ORIGIN_VERIFY_SECRET_ARN,
+    RECORDINGS_BUCKET,
+    RECORDINGS_RETENTION_DAYS,
 ];
 
 /// Which function is starting: they need different variables.
@@ -97,6 +103,12 @@ pub struct Config {
     /// `MEASUREMENT_KEY` (hex): cues carry show tags made with it, so
     /// players can report impressions and scans. Unset: no measurement.
     pub measurement: Option<ShowSigner>,
+    /// `RECORDINGS_BUCKET`: published cues are kept there and recordings
+    /// get their replay timeline (see [`crate::replay`]). Unset: neither.
+    pub recordings_bucket: Option<String>,
+    /// `RECORDINGS_RETENTION_DAYS`: the replay index lists no recording
+    /// older than this (the bucket has expired it).
+    pub recordings_retention_days: Option<u64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -287,9 +299,36 @@ impl Config {
             }
         });
 
+        let recordings_bucket = get(RECORDINGS_BUCKET);
+        if let Some(bucket) = &recordings_bucket {
+            let valid = (3..=63).contains(&bucket.len())
+                && bucket.bytes().all(|b| {
+                    b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.'
+                });
+            if !valid {
+                problems.push(format!(
+                    "{RECORDINGS_BUCKET} is {bucket:?}; it must be an S3 bucket name (3 to 63 of a-z 0-9 . -), the IVS recording configuration's bucket"
+                ));
+            }
+        }
+
+        let recordings_retention_days = get(RECORDINGS_RETENTION_DAYS).and_then(|v| {
+            match v.trim().parse::<u64>() {
+                Ok(days) if (1..=3650).contains(&days) => Some(days),
+                _ => {
+                    problems.push(format!(
+                        "{RECORDINGS_RETENTION_DAYS} is {v:?}; it must be the recordings' retention in whole days, 1 to 3650 (the stack's retentionDays)"
+                    ));
+                    None
+                }
+            }
+        });
+
         match catalog {
             Some(catalog) if problems.is_empty() => Ok(Config {
                 role,
+                recordings_bucket,
+                recordings_retention_days,
                 measurement,
                 text_models_dir,
                 table_name,

@@ -46,6 +46,11 @@ pub struct Pipeline {
     /// Where each thumbnail's detections and verdicts go for the operator's
     /// console (`None`: nowhere).
     pub sightings: Option<Arc<dyn crate::sightings::SightingLog>>,
+    /// Where published cues are kept for the recordings' replay timelines,
+    /// and the recordings bucket whose recording-ended events on-thumbnail
+    /// turns into `cues.json` (`None`: no replay timeline; the studio
+    /// writes its own).
+    pub replay: Option<Arc<crate::replay::CueLog>>,
 }
 
 impl Pipeline {
@@ -143,6 +148,9 @@ pub struct ThumbnailReport {
     /// Thumbnails skipped because their event was older than the bound.
     #[serde(default)]
     pub stale: usize,
+    /// Recordings whose end was turned into `cues.json` and an index entry.
+    #[serde(default)]
+    pub recordings: usize,
 }
 
 /// One S3 notification record, as [`handle_thumbnails`] reads it.
@@ -224,6 +232,38 @@ pub async fn handle_thumbnails(
             first_failure.get_or_insert(why);
             continue;
         };
+        let decoded_key = crate::thumbnail_key::url_decode(encoded_key);
+        if crate::replay::recording_ended_prefix(&decoded_key).is_some() {
+            let Some(log) = &p.replay else {
+                info!(record = index, key = %decoded_key, "skipped: a recording ended, and replay is off (RECORDINGS_BUCKET unset)");
+                report.skipped += 1;
+                continue;
+            };
+            let expired_before_ms = log.retention_days.map(|days| {
+                p.clock
+                    .now_ms()
+                    .saturating_sub(days.saturating_mul(86_400_000))
+            });
+            match crate::replay::finish_recording(
+                log.archive.as_ref(),
+                &decoded_key,
+                expired_before_ms,
+            )
+            .await
+            {
+                Ok(done) => {
+                    info!(record = index, cues_json = %done.cues_key, cues = done.cues, "recording finished for replay");
+                    report.recordings += 1;
+                }
+                Err(e) => {
+                    let why = format!("record {index}: {}", Chain(&e));
+                    error!(record = index, error = %Chain(&e), "recording not finished for replay");
+                    report.failed += 1;
+                    first_failure.get_or_insert(why);
+                }
+            }
+            continue;
+        }
         let key = match ThumbnailKey::parse_event_key(encoded_key) {
             Ok(k) => k,
             Err(why) => {
@@ -438,6 +478,7 @@ pub async fn publish_cue(p: &Pipeline, channel: &str, cue: &Cue) -> Result<Cue, 
         match p.publisher.put_metadata(channel, &text).await {
             Ok(()) => {
                 info!(channel = %channel, cue = %text, "cue published");
+                keep_for_replay(p, channel, &cue).await;
                 return Ok(cue);
             }
             Err(PublishError::Throttled(m)) if retry + 1 < p.retry.attempts => {
@@ -455,6 +496,18 @@ pub async fn publish_cue(p: &Pipeline, channel: &str, cue: &Cue) -> Result<Cue, 
             }
             Err(e) => return Err(e),
         }
+    }
+}
+
+/// Keeps a published cue in the replay's cue log, when there is one.
+async fn keep_for_replay(p: &Pipeline, channel: &str, cue: &Cue) {
+    let Some(log) = &p.replay else { return };
+    match ChannelId::from_arn(channel) {
+        Ok(channel_id) => {
+            log.keep(&channel_id, p.clock.now_ms(), cue, &p.catalog.current())
+                .await
+        }
+        Err(e) => warn!(channel = %channel, error = %e, "replay: cue not kept (not a channel ARN)"),
     }
 }
 

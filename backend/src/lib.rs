@@ -21,6 +21,8 @@ pub mod operator_api;
 pub mod operator_catalog;
 pub mod ports;
 pub mod reconcile;
+pub mod replay;
+pub mod replay_aws;
 pub mod report_api;
 pub mod runtime;
 pub mod secrets;

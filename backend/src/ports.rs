@@ -188,6 +188,10 @@ pub enum StartError {
 /// The time, behind a trait so tests can move it.
 pub trait Clock: Send + Sync {
     fn now(&self) -> UnixSeconds;
+    /// Now in Unix milliseconds (a replay places cues to the millisecond).
+    fn now_ms(&self) -> u64 {
+        self.now().saturating_mul(1000)
+    }
 }
 
 /// A function of no arguments is a clock: tests pass `|| T0`, binaries
@@ -206,6 +210,10 @@ impl Clock for SystemClock {
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0)
+    }
+
+    fn now_ms(&self) -> u64 {
+        crate::calendar::unix_now_ms()
     }
 }
 

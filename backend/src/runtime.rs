@@ -270,6 +270,15 @@ pub async fn build_pipeline(
         max_event_age: Some(config.max_event_age_seconds),
         measurement: config.measurement.clone(),
         sightings: None,
+        replay: config.recordings_bucket.as_ref().map(|bucket| {
+            let mut log =
+                crate::replay::CueLog::new(Arc::new(crate::replay_aws::S3RecordingArchive {
+                    s3: clients.s3.clone(),
+                    bucket: bucket.clone(),
+                }));
+            log.retention_days = config.recordings_retention_days;
+            Arc::new(log)
+        }),
     };
     // The live catalog is read now, at init, not by the first event.
     pipeline.follow_catalog().await;

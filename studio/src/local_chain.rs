@@ -164,6 +164,7 @@ impl LocalChain {
             max_event_age: None,
             measurement,
             sightings: Some(sightings.clone()),
+            replay: None,
         });
         let runner_pipeline = pipeline.clone();
         let runner = tokio::spawn(async move {

@@ -344,45 +344,15 @@ pub fn listing(root: &Path) -> Vec<serde_json::Value> {
             let timeline = std::fs::read_to_string(r.dir.join("media/hls/cues.json"))
                 .ok()
                 .and_then(|t| CueTimeline::from_json(&t).ok())?;
-            let mut products: Vec<String> = timeline
-                .markers()
-                .into_iter()
-                .map(|m| m.product.as_str().to_owned())
-                .collect();
-            products.sort();
-            products.dedup();
-            // The measured shows its cues carried: the page sums their
-            // counts from the report (which needs the report token).
-            let mut shows: Vec<(String, u64)> = timeline
-                .cues
-                .iter()
-                .filter_map(|c| {
-                    let channel = c.cue.channel.as_ref()?.as_str().to_owned();
-                    Some(
-                        c.cue
-                            .show
-                            .iter()
-                            .filter_map(move |i| Some((channel.clone(), i.show?.0))),
-                    )
-                })
-                .flatten()
-                .collect();
-            shows.sort();
-            shows.dedup();
-            let shows: Vec<serde_json::Value> = shows
-                .into_iter()
-                .map(|(channel, show)| serde_json::json!({ "channel": channel, "show": show }))
-                .collect();
-            Some(serde_json::json!({
-                "recording": format!("/recordings/{rel}/"),
-                "playlist": format!("/recordings/{rel}/media/hls/master.m3u8"),
-                "cues": format!("/recordings/{rel}/media/hls/cues.json"),
-                "started_at": r.started,
-                "duration_secs": timeline.duration_secs,
-                "products": products,
-                "shows": shows,
-                "bytes": r.bytes,
-            }))
+            let mut entry = backend::replay::listing_entry(
+                &format!("/recordings/{rel}/"),
+                &format!("/recordings/{rel}/media/hls/master.m3u8"),
+                &format!("/recordings/{rel}/media/hls/cues.json"),
+                &r.started,
+                &timeline,
+            );
+            entry["bytes"] = r.bytes.into();
+            Some(entry)
         })
         .collect()
 }

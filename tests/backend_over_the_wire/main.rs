@@ -92,6 +92,8 @@ impl Env {
         let operator = TestClients::through(&proxy, "operator").await;
         let latest_storage = TestClients::through(&proxy, "on-thumbnail-latest-storage").await;
         clients.create_table(TABLE).await?;
+        // IVS's bucket: the replay's cue log and timelines are written there.
+        clients.s3.create_bucket().bucket(BUCKET).send().await?;
         let quiet_machine = clients
             .create_state_machine(
                 "quiet",
@@ -246,6 +248,7 @@ mod lambda_start;
 mod live_catalog;
 mod measurement;
 mod operator_function;
+mod replay;
 mod shows;
 mod workflow;
 
@@ -285,6 +288,7 @@ fn main() -> std::process::ExitCode {
         operator_function::trials,
         lambda_start::trials,
         live_catalog::trials,
+        replay::trials,
         measurement::secrets::trials,
         measurement::collector::trials,
         measurement::abuse::trials,

@@ -20,6 +20,8 @@ async fn operator_function_steers_a_channel_on_its_own_clock(env: Arc<Env>) -> R
         (config::AWS_REGION, REGION.to_string()),
         (config::CATALOG_PATH, catalog_path.display().to_string()),
         (config::MAX_ACTIVE_PRODUCTS, "2".to_string()),
+        // As the stack sets it: the cues it publishes are kept for replays.
+        (config::RECORDINGS_BUCKET, BUCKET.to_string()),
     ]);
     let config = Config::from_lookup(Role::Operator, |k| vars.get(k).cloned())
         .map_err(|e| format!("{e}"))?;

@@ -651,23 +651,38 @@ pub fn normalize_resource(arn: &str) -> String {
         };
     }
     if let Some(key) = arn.strip_prefix("arn:aws:s3:::ivs-recordings/") {
-        // ivs/v1/<account>/<channel>/<y>/<m>/<d>/<h>/<min>/<recording>/media/thumbnails/<file>
+        // ivs/v1/<account>/<channel>/<y>/<m>/<d>/<h>/<min>/<recording>/<file in it>
         let segments: Vec<&str> = key.split('/').collect();
-        if segments.len() == 13
-            && segments[..2] == ["ivs", "v1"]
-            && segments[10..12] == ["media", "thumbnails"]
-        {
+        if segments.len() >= 12 && segments[..2] == ["ivs", "v1"] {
+            let file = match &segments[10..] {
+                ["media", "thumbnails", _] => "media/thumbnails/{thumbnail}.jpg".to_owned(),
+                rest => rest.join("/"),
+            };
             let layout = segments[..3]
                 .iter()
                 .copied()
                 .chain(["{channel}"])
                 .chain(segments[4..9].iter().copied())
-                .chain(["{recording}", "media", "thumbnails", "{thumbnail}.jpg"])
+                .chain(["{recording}", file.as_str()])
                 .collect::<Vec<_>>()
                 .join("/");
             return format!("arn:aws:s3:::{{recordings}}/{layout}");
         }
+        // The replay's cue log: cue-log/<channel>/<ms>-<seq>.json, and
+        // cue-log/catalogs/<version in hex>.json.
+        if let Some(rest) = key.strip_prefix("cue-log/") {
+            return match rest.split_once('/') {
+                Some(("catalogs", _)) => {
+                    "arn:aws:s3:::{recordings}/cue-log/catalogs/{catalog_version}.json".into()
+                }
+                Some(_) => "arn:aws:s3:::{recordings}/cue-log/{channel}/{cue}.json".into(),
+                None => format!("arn:aws:s3:::{{recordings}}/{key}"),
+            };
+        }
         return format!("arn:aws:s3:::{{recordings}}/{key}");
+    }
+    if arn == "arn:aws:s3:::ivs-recordings" {
+        return "arn:aws:s3:::{recordings}".into();
     }
     arn.to_string()
 }
@@ -729,6 +744,20 @@ mod tests {
         assert_eq!(
             normalize_resource("arn:aws:s3:::ivs-recordings/ivs/v1/123456789012/abc/2026/11/24/17/5/recabc/media/thumbnails/thumb12.jpg"),
             "arn:aws:s3:::{recordings}/ivs/v1/123456789012/{channel}/2026/11/24/17/5/{recording}/media/thumbnails/{thumbnail}.jpg"
+        );
+        assert_eq!(
+            normalize_resource("arn:aws:s3:::ivs-recordings/ivs/v1/123456789012/abc/2026/11/24/17/5/recabc/media/hls/cues.json"),
+            "arn:aws:s3:::{recordings}/ivs/v1/123456789012/{channel}/2026/11/24/17/5/{recording}/media/hls/cues.json"
+        );
+        assert_eq!(
+            normalize_resource(
+                "arn:aws:s3:::ivs-recordings/cue-log/abc/1790000004000-1790000004000.json"
+            ),
+            "arn:aws:s3:::{recordings}/cue-log/{channel}/{cue}.json"
+        );
+        assert_eq!(
+            normalize_resource("arn:aws:s3:::ivs-recordings/cue-log/catalogs/62756e646c6564.json"),
+            "arn:aws:s3:::{recordings}/cue-log/catalogs/{catalog_version}.json"
         );
         assert_eq!(
             normalize_resource("arn:aws:ivs:us-east-1:123456789012:channel/firstsighting"),

@@ -240,6 +240,7 @@ pub fn pipeline(
         max_event_age: Some(40),
         measurement: None,
         sightings: None,
+        replay: None,
     }
 }
 
