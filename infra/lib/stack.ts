@@ -91,7 +91,7 @@ export class AdStack extends Stack {
     const s = props.settings;
     const catalog = catalogFiles(s.catalogPath);
     const playerDist = props.playerDist ?? PLAYER_DIST;
-    if (!fs.existsSync(path.join(playerDist, 'index.html')) || !fs.existsSync(path.join(playerDist, 'player.js'))) {
+    if (!['index.html', 'player.js', 'recordings.html'].every((f) => fs.existsSync(path.join(playerDist, f)))) {
       throw new Error(`${playerDist} holds no built player; run ./player/build.sh first`);
     }
 
@@ -113,7 +113,7 @@ export class AdStack extends Stack {
       alarms,
     });
     state.workflow(functions.onTick, alarms);
-    const player = new PlayerSite(this, 'Player', { settings: s, catalogStore, playerDist, channels: recordings.channels, measurement });
+    const player = new PlayerSite(this, 'Player', { settings: s, catalogStore, playerDist, channels: recordings.channels, recordings: recordings.bucket, measurement });
     this.onThumbnail = functions.onThumbnail;
     this.onTick = functions.onTick;
     this.operator = functions.operator;

@@ -64,6 +64,8 @@ const calls: Call[] = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'tests/aws
 function fakePlayerDist(): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'player-dist-'));
   for (const f of ['index.html', 'player.js', 'ivs_ad_player_bg.wasm']) fs.writeFileSync(path.join(dir, f), f);
+  // The real replays page: the stack configures it.
+  fs.copyFileSync(path.join(REPO_ROOT, 'player/web/recordings.html'), path.join(dir, 'recordings.html'));
   return dir;
 }
 
@@ -193,6 +195,8 @@ function checkStack(title: string, context: Record<string, unknown>, roles: Reco
       '{reference}': '0123456789abcdef.png',
       '{recording}': 'AbCdEf123456',
       '{thumbnail}': 'thumb0',
+      '{cue}': '1790000000000-1790000000000',
+      '{catalog_version}': '62756e646c6564',
     };
     const bind = (resource: string) => Object.entries(placeholders).reduce((r, [k, v]) => r.split(k).join(v), resource);
     const roleIds: Record<string, string> = {

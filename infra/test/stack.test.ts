@@ -13,6 +13,7 @@ import { dashboardCsp, lambdaEnvNames, playerCsp, REPO_ROOT, WORKFLOW_DEFINITION
 import { readSettings, type ContextKey } from '../lib/settings.ts';
 import { AdStack, COLLECTOR_METRICS_NAMESPACE, COLLECTOR_PATHS, EVENTS_PREFIX, PINNED_LOGICAL_IDS, THUMBNAIL_OBJECTS } from '../lib/stack.ts';
 import { catalogFiles } from '../lib/catalog.ts';
+import { recordingsPage } from '../lib/constructs/player-site.ts';
 
 const ARN = 'arn:aws:rekognition:eu-west-1:123456789012:project/ads/version/ads.1/1730000000000';
 
@@ -20,6 +21,8 @@ const ARN = 'arn:aws:rekognition:eu-west-1:123456789012:project/ads/version/ads.
 function fakePlayerDist(): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'player-dist-'));
   for (const f of ['index.html', 'player.js', 'ivs_ad_player_bg.wasm']) fs.writeFileSync(path.join(dir, f), f);
+  // The real replays page: the stack configures it.
+  fs.copyFileSync(path.join(REPO_ROOT, 'player/web/recordings.html'), path.join(dir, 'recordings.html'));
   return dir;
 }
 
@@ -81,6 +84,22 @@ describe('Rekognition detector, two channels', () => {
   const catalogObject = JSON.stringify({ 'Fn::Join': ['', [getAtt(catalogBucket), '/catalog/catalog.json']] });
   const catalogReferences = JSON.stringify({ 'Fn::Join': ['', [getAtt(catalogBucket), '/references/*']] });
   const channels = ['Channel1', 'Channel2'];
+  const recordingObjects = (pattern: string) => JSON.stringify({ 'Fn::Join': ['', [getAtt(recordings), `/${pattern}`]] });
+  // Replay: the cue log every publishing function writes, and what
+  // on-thumbnail reads and writes at a recording's end.
+  const cueLog = recordingObjects('cue-log/*');
+  const replayGrants = [
+    ['s3:GetObject', JSON.stringify([
+      { 'Fn::Join': ['', [getAtt(recordings), '/cue-log/*']] },
+      { 'Fn::Join': ['', [getAtt(recordings), '/ivs/v1/*/events/recording-ended.json']] },
+      { 'Fn::Join': ['', [getAtt(recordings), '/recordings/index.json']] },
+    ])],
+    ['s3:PutObject', JSON.stringify([
+      { 'Fn::Join': ['', [getAtt(recordings), '/ivs/v1/*/media/hls/cues.json']] },
+      { 'Fn::Join': ['', [getAtt(recordings), '/recordings/index.json']] },
+    ])],
+    ['s3:ListBucket', JSON.stringify(getAtt(recordings))],
+  ];
   // The player site's deployment (the live catalog has its own).
   const siteDeployment = () => {
     const siteBucket = JSON.stringify({ Ref: logicalId(t, 'AWS::S3::Bucket', 'Player') });
@@ -115,7 +134,13 @@ describe('Rekognition detector, two channels', () => {
     t.hasResourceProperties('AWS::S3::Bucket', {
       PublicAccessBlockConfiguration: { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true },
       BucketEncryption: { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }] },
-      LifecycleConfiguration: { Rules: [Match.objectLike({ Prefix: 'ivs/v1/', ExpirationInDays: 30, Status: 'Enabled' })] },
+      LifecycleConfiguration: {
+        Rules: [
+          Match.objectLike({ Prefix: 'ivs/v1/', ExpirationInDays: 30, Status: 'Enabled' }),
+          // The replay's cue log expires with the recordings it times.
+          Match.objectLike({ Id: 'expire-cue-log', Prefix: 'cue-log/', ExpirationInDays: 30, Status: 'Enabled' }),
+        ],
+      },
     });
     t.hasResourceProperties('AWS::S3::BucketPolicy', {
       Bucket: { Ref: recordings },
@@ -127,9 +152,15 @@ describe('Rekognition detector, two channels', () => {
     });
   });
 
-  test('the S3 notification sends thumbnails, and nothing else IVS writes, to on-thumbnail', () => {
+  test('the S3 notification sends thumbnails and recording ends, and nothing else IVS writes, to on-thumbnail', () => {
     const base = 'ivs/v1/123456789012/AbCdEf123456/2026/11/25/10/05/Rec0rd1ng';
-    for (const key of [`${base}/media/thumbnails/thumb0.jpg`, `${base}/media/thumbnails/thumb117.jpg`, `${base}/media/thumbnails/720p30/thumb3.jpg`]) {
+    for (const key of [
+      `${base}/media/thumbnails/thumb0.jpg`,
+      `${base}/media/thumbnails/thumb117.jpg`,
+      `${base}/media/thumbnails/720p30/thumb3.jpg`,
+      // The replay's cue timeline is written at the recording's end.
+      `${base}/events/recording-ended.json`,
+    ]) {
       assert.ok(notificationMatches(t, key), key);
     }
     for (const key of [
@@ -138,14 +169,20 @@ describe('Rekognition detector, two channels', () => {
       `${base}/media/hls/720p30/0.ts`,
       `${base}/media/hls/720p30/0.mp4`,
       `${base}/events/recording-started.json`,
-      `${base}/events/recording-ended.json`,
+      `${base}/events/recording-failed.json`,
+      `${base}/media/hls/cues.json`,
+      'cue-log/AbCdEf123456/1790000000000-1.json',
+      'recordings/index.json',
       'catalog/kestrel.jpg',
     ]) {
       assert.ok(!notificationMatches(t, key), key);
     }
     t.hasResourceProperties('Custom::S3BucketNotifications', {
       NotificationConfiguration: {
-        LambdaFunctionConfigurations: [Match.objectLike({ Events: ['s3:ObjectCreated:*'], LambdaFunctionArn: getAtt(onThumbnail) })],
+        LambdaFunctionConfigurations: [
+          Match.objectLike({ Events: ['s3:ObjectCreated:*'], LambdaFunctionArn: getAtt(onThumbnail) }),
+          Match.objectLike({ Events: ['s3:ObjectCreated:*'], LambdaFunctionArn: getAtt(onThumbnail) }),
+        ],
       },
     });
   });
@@ -214,6 +251,8 @@ describe('Rekognition detector, two channels', () => {
       ['states:StartExecution', JSON.stringify({ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':states:eu-west-1:123456789012:stateMachine:Ads-republish']] })],
       ['s3:GetObject', JSON.stringify({ 'Fn::Join': ['', [getAtt(recordings), `/${THUMBNAIL_OBJECTS}`]] })],
       ['s3:GetObject', catalogObject],
+      ...replayGrants,
+      ['s3:PutObject', cueLog],
       ['rekognition:DetectCustomLabels', JSON.stringify(ARN)],
       ['logs:CreateLogStream,logs:PutLogEvents', JSON.stringify(getAtt(logicalId(t, 'AWS::Logs::LogGroup', 'OnThumbnailLogs')))],
       ['sqs:SendMessage', JSON.stringify(getAtt(queue))],
@@ -232,9 +271,10 @@ describe('Rekognition detector, two channels', () => {
       ['ivs:PutMetadata', JSON.stringify(channels.map((c) => getAtt(c)))],
       ['logs:CreateLogStream,logs:PutLogEvents', JSON.stringify(getAtt(logicalId(t, 'AWS::Logs::LogGroup', 'OnTickLogs')))],
       ['s3:GetObject', catalogObject],
+      ['s3:PutObject', cueLog],
       ['secretsmanager:GetSecretValue', JSON.stringify({ Ref: secret })],
       ['states:StartExecution', JSON.stringify({ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':states:eu-west-1:123456789012:stateMachine:Ads-republish']] })],
-    ]);
+    ].sort());
   });
 
   test('the live catalog: a versioned bucket the functions follow (CATALOG_OBJECT), seeded at deploy without pruning, served at catalog/* with at most 20 s at the edge', () => {
@@ -271,9 +311,10 @@ describe('Rekognition detector, two channels', () => {
       ['s3:GetObjectVersion', catalogObject],
       ['s3:ListBucketVersions', JSON.stringify(getAtt(catalogBucket))],
       ['s3:PutObject', JSON.stringify([JSON.parse(catalogObject), JSON.parse(catalogReferences)])],
+      ['s3:PutObject', cueLog],
       ['secretsmanager:GetSecretValue', JSON.stringify({ Ref: secret })],
       ['states:StartExecution', JSON.stringify({ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':states:eu-west-1:123456789012:stateMachine:Ads-republish']] })],
-    ]);
+    ].sort());
     const url = Object.values(resources(t)).find((r) => r.Type === 'AWS::Lambda::Url' && JSON.stringify(r.Properties!.TargetFunctionArn) === JSON.stringify(getAtt(operator)))!;
     assert.equal(url.Properties!.AuthType, 'AWS_IAM', 'nobody steers a channel anonymously');
     const operators = resources(t)[logicalId(t, 'AWS::IAM::ManagedPolicy', 'Operators')];
@@ -361,8 +402,9 @@ describe('Rekognition detector, two channels', () => {
   });
 
   test('the player: private bucket behind CloudFront with origin access control, playback URLs filled in', () => {
-    // One for the player's bucket, one for the live catalog's.
-    t.resourceCountIs('AWS::CloudFront::OriginAccessControl', 2);
+    // One for the player's bucket, one for the live catalog's, one for the
+    // recordings (replays).
+    t.resourceCountIs('AWS::CloudFront::OriginAccessControl', 3);
     t.hasResourceProperties('AWS::CloudFront::Distribution', {
       DistributionConfig: Match.objectLike({
         DefaultRootObject: 'index.html',
@@ -387,6 +429,28 @@ describe('Rekognition detector, two channels', () => {
     const markers = JSON.stringify(deployment.Properties!.SourceMarkers);
     for (const c of channels) assert.ok(markers.includes(JSON.stringify(getAtt(c, 'PlaybackUrl'))), `${c}'s playback URL in index.html`);
     assert.deepEqual(deployment.Properties!.DistributionPaths, ['/*']);
+  });
+
+  test('replays: the recordings\' playlists, segments and cues.json and the index on the player\'s name, nothing else of the recordings bucket; the replays page reads the index', () => {
+    const dist = Object.values(resources(t)).find((r) => r.Type === 'AWS::CloudFront::Distribution')!;
+    const config = dist.Properties!.DistributionConfig;
+    const originOf = (id: string) => config.Origins.find((o: any) => o.Id === id);
+    const recordingsDomain = JSON.stringify(getAtt(recordings, 'RegionalDomainName'));
+    const toRecordings = config.CacheBehaviors.filter((b: any) => JSON.stringify(originOf(b.TargetOriginId).DomainName) === recordingsDomain);
+    assert.deepEqual(toRecordings.map((b: any) => b.PathPattern).sort(), ['ivs/v1/*/media/hls/*', 'recordings/index.json']);
+    for (const b of toRecordings) {
+      assert.equal(b.ViewerProtocolPolicy, 'redirect-to-https');
+      assert.deepEqual(b.AllowedMethods ?? ['GET', 'HEAD'], ['GET', 'HEAD'], 'read only');
+    }
+    assert.notEqual(JSON.stringify(config.DefaultCacheBehavior.TargetOriginId), JSON.stringify(toRecordings[0].TargetOriginId));
+    // The hosted replays page is the studio's, reading the stack's index.
+    const page = recordingsPage(fakePlayerDist(), 'https://d.example');
+    assert.match(page, /<div id="replay" data-catalog="catalog\/catalog.json" data-collector="https:\/\/d.example" data-index="recordings\/index.json"><\/div>/);
+    assert.doesNotMatch(page, /\/recordings.json|data-report/, 'the studio\'s listing and report are not the stack\'s');
+    assert.match(page, /<script type="module" src="recordings.js"><\/script>/);
+    t.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ RECORDINGS_BUCKET: { Ref: recordings }, RECORDINGS_RETENTION_DAYS: '30' }) },
+    });
   });
 
   test('outputs: ingest, ARN, playback and player URLs, and the command that reads the stream key (never the key)', () => {
@@ -479,7 +543,7 @@ describe('Rekognition detector, two channels', () => {
   test('collector on the player\'s CloudFront name: /measure/* and /r/*, never cached, the viewer\'s address and User-Agent passed on, the origin secret added', () => {
     const dist = Object.values(resources(t)).find((r) => r.Type === 'AWS::CloudFront::Distribution')!;
     const behaviors: any[] = dist.Properties!.DistributionConfig.CacheBehaviors
-      .filter((b: any) => b.PathPattern !== '/dashboard/*' && b.PathPattern !== 'catalog/*');
+      .filter((b: any) => !['/dashboard/*', 'catalog/*', 'ivs/v1/*/media/hls/*', 'recordings/index.json'].includes(b.PathPattern));
     assert.deepEqual(behaviors.map((b) => b.PathPattern).sort(), [...COLLECTOR_PATHS].sort());
     const origins: any[] = dist.Properties!.DistributionConfig.Origins;
     for (const b of behaviors) {
@@ -619,9 +683,10 @@ describe('built-in detector', () => {
   test('s3:// reference images are readable, exactly those objects', () => {
     const role = resources(t)[onThumbnail].Properties!.Role['Fn::GetAtt'][0];
     const reads = statementsOf(t, role).filter((st) => actionsOf(st).join() === 's3:GetObject').map((st) => JSON.stringify(st.Resource));
-    // Thumbnails, the catalog's s3:// reference, the live catalog, and the
-    // reference images the operator uploads beside it.
-    assert.equal(reads.length, 4, reads.join('\n'));
+    // Thumbnails, the catalog's s3:// reference, the live catalog, the
+    // reference images the operator uploads beside it, and the replay's
+    // cue log, recording-ended files and index.
+    assert.equal(reads.length, 5, reads.join('\n'));
     assert.ok(reads.includes(JSON.stringify({ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':s3:::brand-refs/kestrel/side.png']] })), reads.join('\n'));
     const catalogBucket = logicalId(t, 'AWS::S3::Bucket', 'Catalog');
     assert.ok(reads.includes(JSON.stringify({ 'Fn::Join': ['', [getAtt(catalogBucket), '/references/*']] })), reads.join('\n'));

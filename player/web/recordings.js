@@ -42,7 +42,9 @@ async function reportRows() {
 }
 
 function counts(rows, shows) {
-  if (!rows) return 'with the report token';
+  // The studio's report needs its token; the stack's counts are on its
+  // dashboard (IAM sign-in).
+  if (!rows) return box.dataset.report ? 'with the report token' : 'on the dashboard';
   const ids = new Set((shows ?? []).map((s) => `${s.channel}.${s.show}`));
   const sum = (audience) => {
     const of = rows.filter((r) => (r.audience ?? 'live') === audience && ids.has(`${r.channel}.${r.show}`));

@@ -17,7 +17,17 @@ import { lambdaEnvironment } from '../repo.ts';
 import type { Settings } from '../settings.ts';
 import { CATALOG_KEY, type CatalogStore, REFERENCES_PREFIX } from './catalog-store.ts';
 import { type Alarms, FIVE_MINUTES, pin, PINNED_LOGICAL_IDS, suppressCheckov } from './common.ts';
-import { RECORDING_PREFIX, type Recordings, THUMBNAIL_OBJECTS, THUMBNAIL_SUFFIX } from './recordings.ts';
+import {
+  CUE_LOG_PREFIX,
+  RECORDING_ENDED_OBJECTS,
+  RECORDING_ENDED_SUFFIX,
+  RECORDING_PREFIX,
+  type Recordings,
+  REPLAY_CUES_OBJECTS,
+  REPLAY_INDEX_KEY,
+  THUMBNAIL_OBJECTS,
+  THUMBNAIL_SUFFIX,
+} from './recordings.ts';
 import { allow, LAMBDA_CATALOG_PATH, LAMBDA_TEXT_MODELS_PATH, type RustFunctions } from './rust-function.ts';
 import { type StateAndWorkflow, TABLE_ACTIONS } from './state-and-workflow.ts';
 
@@ -60,6 +70,9 @@ export class DecisionFunctions extends Construct {
       DETECTOR: s.detector,
       ...(s.projectVersionArn ? { REKOGNITION_PROJECT_VERSION_ARN: s.projectVersionArn } : {}),
       MEASUREMENT_KEY_SECRET_ARN: measurementKey.secretArn,
+      // Replay: the published cues are kept beside the recordings.
+      RECORDINGS_BUCKET: recordings.bucket.bucketName,
+      RECORDINGS_RETENTION_DAYS: String(s.retentionDays),
     });
 
     const failed = new sqs.Queue(this, 'OnThumbnailFailed', {
@@ -131,6 +144,19 @@ export class DecisionFunctions extends Construct {
       allow(fn, ['states:StartExecution'], [state.stateMachineArn]);
     }
     allow(this.onThumbnail, ['s3:GetObject'], [recordings.bucket.arnForObjects(THUMBNAIL_OBJECTS)]);
+    // Replay (backend/src/replay.rs): every function that publishes a cue
+    // keeps it in the cue log; at a recording's end on-thumbnail reads the
+    // log (listing it by time: the list shows key names, no content) and
+    // IVS's recording-ended file, and writes the recording's cues.json and
+    // the index (read first, then a conditional write).
+    const cueLog = recordings.bucket.arnForObjects(`${CUE_LOG_PREFIX}*`);
+    const replayIndex = recordings.bucket.arnForObjects(REPLAY_INDEX_KEY);
+    for (const fn of [this.onThumbnail, this.onTick, this.operator]) {
+      allow(fn, ['s3:PutObject'], [cueLog]);
+    }
+    allow(this.onThumbnail, ['s3:GetObject'], [cueLog, recordings.bucket.arnForObjects(RECORDING_ENDED_OBJECTS), replayIndex]);
+    allow(this.onThumbnail, ['s3:PutObject'], [recordings.bucket.arnForObjects(REPLAY_CUES_OBJECTS), replayIndex]);
+    allow(this.onThumbnail, ['s3:ListBucket'], [recordings.bucket.bucketArn]);
     // The live catalog: every function follows it; the operator function
     // writes it (a new version), lists and reads its versions, and keeps
     // reference images beside it, which the built-in detector reads.
@@ -161,6 +187,13 @@ export class DecisionFunctions extends Construct {
       s3.EventType.OBJECT_CREATED,
       new s3n.LambdaDestination(this.onThumbnail),
       { prefix: RECORDING_PREFIX, suffix: THUMBNAIL_SUFFIX },
+    );
+    // A recording's end, for its replay timeline (the suffixes cannot
+    // overlap, so S3 takes both rules on one prefix).
+    recordings.bucket.addEventNotification(
+      s3.EventType.OBJECT_CREATED,
+      new s3n.LambdaDestination(this.onThumbnail),
+      { prefix: RECORDING_PREFIX, suffix: RECORDING_ENDED_SUFFIX.slice(1) },
     );
 
     alarms.add(this, 'OnThumbnailErrors', this.onThumbnail.metricErrors(FIVE_MINUTES), 'on-thumbnail failed; its logs say which thumbnail and why.');

@@ -20,6 +20,7 @@ import type { Settings } from '../settings.ts';
 import { pin, PINNED_LOGICAL_IDS, privateBucket, suppressCheckov } from './common.ts';
 import type { CatalogStore } from './catalog-store.ts';
 import type { Measurement } from './measurement.ts';
+import { RECORDING_PREFIX, REPLAY_INDEX_KEY } from './recordings.ts';
 
 /** The collector's routes, served on the player's CloudFront name. */
 export const COLLECTOR_PATHS = ['/measure/*', '/r/*'] as const;
@@ -31,6 +32,8 @@ export interface PlayerSiteProps {
   /** Folder of the built player. */
   readonly playerDist: string;
   readonly channels: ivs.CfnChannel[];
+  /** IVS's recordings: their playlists and the replay index are served. */
+  readonly recordings: s3.IBucket;
   readonly measurement: Measurement;
 }
 
@@ -42,7 +45,7 @@ export class PlayerSite extends Construct {
 
   constructor(scope: Construct, id: string, props: PlayerSiteProps) {
     super(scope, id);
-    const { settings: s, catalogStore, playerDist, channels, measurement } = props;
+    const { settings: s, catalogStore, playerDist, channels, recordings, measurement } = props;
     const stack = Stack.of(this);
     // ---- The player ----------------------------------------------------
     const site = privateBucket(this, 'Default', {
@@ -155,6 +158,20 @@ export class PlayerSite extends Construct {
       responseHeadersPolicy: headers,
       compress: true,
     });
+    // Replays: the recordings' playlists, segments and cues.json, and the
+    // index the replays page lists, from the recordings bucket; no other
+    // path reaches it (thumbnails, IVS's event files and the cue log stay
+    // private). Finished recordings do not change; the index and cues.json
+    // are written with no-cache, so the edge revalidates them.
+    const recordingsOrigin = origins.S3BucketOrigin.withOriginAccessControl(recordings);
+    for (const pattern of [`${RECORDING_PREFIX}*/media/hls/*`, REPLAY_INDEX_KEY]) {
+      distribution.addBehavior(pattern, recordingsOrigin, {
+        viewerProtocolPolicy: cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
+        cachePolicy: cloudfront.CachePolicy.CACHING_OPTIMIZED,
+        responseHeadersPolicy: headers,
+        compress: true,
+      });
+    }
     // The collector on the player's own name: beacons from the hosted page
     // are same-origin, and the QR code's link stays short. Never cached;
     // every viewer header but Host goes through (the collector reads the
@@ -254,8 +271,9 @@ export class PlayerSite extends Construct {
     const deployment = new s3deploy.BucketDeployment(this, 'Files', {
       destinationBucket: site,
       sources: [
-        s3deploy.Source.asset(playerDist, { exclude: ['index.html'] }),
+        s3deploy.Source.asset(playerDist, { exclude: ['index.html', 'recordings.html'] }),
         s3deploy.Source.data('index.html', playerPage(channels, `https://${distribution.distributionDomainName}`)),
+        s3deploy.Source.data('recordings.html', recordingsPage(playerDist, `https://${distribution.distributionDomainName}`)),
         s3deploy.Source.asset(playerCatalog),
         s3deploy.Source.jsonData('dashboard/config.json', { api: reportUrl.url, region: stack.region }),
       ],
@@ -308,8 +326,25 @@ export function playerPage(channels: ivs.CfnChannel[], collector: string): strin
 <title>Live shopping</title>
 <link rel="stylesheet" href="page.css">
 <h1>Live shopping</h1>
+<p><a href="recordings.html">Replays</a></p>
 <script type="module" src="player.js"></script>
 ${players}
 </html>
 `;
+}
+
+/**
+ * The hosted replays page: the studio's (player/web/recordings.html, in the
+ * built player) with the stack's index, catalog and collector in place of
+ * the studio's. Counts are on the dashboard (IAM sign-in), so it names no
+ * report.
+ */
+export function recordingsPage(playerDist: string, collector: string): string {
+  const page = fs.readFileSync(path.join(playerDist, 'recordings.html'), 'utf8');
+  const studio = /<div id="replay"[^>]*><\/div>/;
+  if (!studio.test(page)) throw new Error(`${playerDist}/recordings.html has no <div id="replay" ...></div> to configure`);
+  return page.replace(
+    studio,
+    `<div id="replay" data-catalog="catalog/catalog.json" data-collector="${collector}" data-index="${REPLAY_INDEX_KEY}"></div>`,
+  );
 }

@@ -14,6 +14,16 @@ export const RECORDING_PREFIX = 'ivs/v1/';
 export const THUMBNAIL_SUFFIX = '.jpg';
 /** The thumbnails on-thumbnail may read (a recordings-bucket object pattern). */
 export const THUMBNAIL_OBJECTS = `${RECORDING_PREFIX}*/media/thumbnails/*`;
+/** What IVS writes when a recording ends: on-thumbnail turns it into the replay's cues.json. */
+export const RECORDING_ENDED_SUFFIX = '/events/recording-ended.json';
+export const RECORDING_ENDED_OBJECTS = `${RECORDING_PREFIX}*${RECORDING_ENDED_SUFFIX}`;
+/** A recording's playlists and segments, and the cues.json written beside them (what a replay plays). */
+export const REPLAY_OBJECTS = `${RECORDING_PREFIX}*/media/hls/*`;
+export const REPLAY_CUES_OBJECTS = `${RECORDING_PREFIX}*/media/hls/cues.json`;
+/** The published cues, kept for the replays (backend/src/replay.rs). */
+export const CUE_LOG_PREFIX = 'cue-log/';
+/** The JSON index of the recordings that the stack's replays page reads. */
+export const REPLAY_INDEX_KEY = 'recordings/index.json';
 
 export class Recordings extends Construct {
   readonly bucket: s3.Bucket;
@@ -39,6 +49,12 @@ export class Recordings extends Construct {
           prefix: RECORDING_PREFIX,
           expiration: Duration.days(s.retentionDays),
           abortIncompleteMultipartUploadAfter: Duration.days(1),
+        },
+        {
+          // The cue log expires with the recordings it times.
+          id: 'expire-cue-log',
+          prefix: CUE_LOG_PREFIX,
+          expiration: Duration.days(s.retentionDays),
         },
       ],
     );
