@@ -8,6 +8,8 @@
 //! adctl report --studio http://127.0.0.1:8080 --token <token> [--format table|csv|json]
 //! adctl report --measure-table <table> --region us-east-1 [--format ...]
 //! adctl reconcile --measure-table <table> --events-bucket <bucket> --region us-east-1 --from 2026-12-01 [--to 2026-12-06]
+//! adctl recordings --bucket <recordings bucket> --region us-east-1 [--player-url https://<player>] [--format table|json]
+//! adctl recordings --studio http://127.0.0.1:8080
 //! ```
 //! Settings come from flags or the same environment variables the Lambdas
 //! read (`TABLE_NAME`, `STATE_MACHINE_ARN`, `CATALOG_PATH`, `AWS_REGION`, ...);
@@ -149,6 +151,31 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         days_after: u64,
     },
+    /// The recorded shows, newest first, with their length, products and
+    /// replay: the stack's index (recordings/index.json in the recordings
+    /// bucket, output RecordingsBucket) or the studio's list.
+    #[command(group(clap::ArgGroup::new("source").required(true).args(["studio", "bucket"])))]
+    Recordings {
+        /// The studio's address.
+        #[arg(long)]
+        studio: Option<String>,
+        /// The stack's recordings bucket (output RecordingsBucket), read
+        /// with your AWS credentials in --region.
+        #[arg(long, env = config::RECORDINGS_BUCKET, conflicts_with = "studio")]
+        bucket: Option<String>,
+        /// The player's address (output PlayerUrl): each row links its
+        /// replay on the replays page.
+        #[arg(long)]
+        player_url: Option<String>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: RecordingsFormat,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum RecordingsFormat {
+    Table,
+    Json,
 }
 
 #[tokio::main]
@@ -185,6 +212,39 @@ async fn main() -> anyhow::Result<()> {
             (None, None) => anyhow::bail!("give --studio or --measure-table"),
         };
         print!("{}", backend::measure::render_report(&shows, *format));
+        return Ok(());
+    }
+    if let Command::Recordings {
+        studio,
+        bucket,
+        player_url,
+        format,
+    } = &cli.command
+    {
+        let entries = match (studio, bucket) {
+            (Some(studio), _) => studio_recordings(studio).await?,
+            (None, Some(bucket)) => {
+                let region = cli
+                    .region
+                    .as_deref()
+                    .context("--region is missing: give the stack's region (or AWS_REGION)")?;
+                bucket_recordings(region, bucket).await?
+            }
+            (None, None) => anyhow::bail!("give --studio or --bucket"),
+        };
+        let player_url = player_url.as_deref().or(studio.as_deref());
+        match format {
+            RecordingsFormat::Table => {
+                print!(
+                    "{}",
+                    backend::replay::render_recordings(&entries, player_url)
+                )
+            }
+            RecordingsFormat::Json => println!(
+                "{}",
+                serde_json::to_string_pretty(&entries).context("printing")?
+            ),
+        }
         return Ok(());
     }
     if let Command::Reconcile {
@@ -329,9 +389,10 @@ async fn main() -> anyhow::Result<()> {
             serde_json::json!({ "published": cue.and_then(|c| c.encode().ok()) })
         }
         Command::State { channel } => backend::operator::state(&pipeline, &channel).await?,
-        Command::Products | Command::Report { .. } | Command::Reconcile { .. } => {
-            serde_json::Value::Null
-        }
+        Command::Products
+        | Command::Report { .. }
+        | Command::Reconcile { .. }
+        | Command::Recordings { .. } => serde_json::Value::Null,
     };
     println!(
         "{}",
@@ -370,7 +431,10 @@ fn operator_request(command: &Command) -> Option<(&'static str, serde_json::Valu
             json!({ "channel": channel, "product": product }),
         ),
         Command::State { channel } => ("state", json!({ "channel": channel })),
-        Command::Products | Command::Report { .. } | Command::Reconcile { .. } => return None,
+        Command::Products
+        | Command::Report { .. }
+        | Command::Reconcile { .. }
+        | Command::Recordings { .. } => return None,
     })
 }
 
@@ -440,6 +504,43 @@ async fn studio_operator(
 
 /// The studio's counts per show, read from its report API (JSON), so the
 /// table, CSV and JSON are rendered here by the one renderer.
+/// The studio's recordings (`/recordings.json`, public like its pages).
+async fn studio_recordings(studio: &str) -> anyhow::Result<Vec<serde_json::Value>> {
+    let url = format!("{}/recordings.json", studio.trim_end_matches('/'));
+    let uri: hyper::Uri = url
+        .parse()
+        .with_context(|| format!("--studio {studio} is not a URL like http://127.0.0.1:8080"))?;
+    let request = hyper::Request::get(uri)
+        .body(http_body_util::Full::new(bytes::Bytes::new()))
+        .context("building the request")?;
+    let (status, body) = studio_call(request, &url, 8 << 20).await?;
+    if !status.is_success() {
+        anyhow::bail!(
+            "{url} answered {status}: {}",
+            String::from_utf8_lossy(&body)
+        );
+    }
+    serde_json::from_slice(&body).with_context(|| format!("{url}: not a list of recordings"))
+}
+
+/// The stack's index of recordings; none yet is an empty list.
+async fn bucket_recordings(region: &str, bucket: &str) -> anyhow::Result<Vec<serde_json::Value>> {
+    use backend::replay::{RecordingArchive as _, INDEX_KEY, MAX_INDEX_BYTES};
+    let archive = backend::replay_aws::S3RecordingArchive {
+        s3: aws_sdk_s3::Client::new(&sdk_config(region).await),
+        bucket: bucket.to_owned(),
+    };
+    let Some((text, _)) = archive
+        .read(INDEX_KEY, MAX_INDEX_BYTES)
+        .await
+        .with_context(|| format!("reading s3://{bucket}/{INDEX_KEY}"))?
+    else {
+        return Ok(Vec::new());
+    };
+    serde_json::from_str(&text)
+        .with_context(|| format!("s3://{bucket}/{INDEX_KEY} is not a JSON list of recordings"))
+}
+
 async fn studio_report(
     studio: &str,
     token: &str,
