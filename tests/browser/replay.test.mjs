@@ -7,9 +7,10 @@
 // nothing; and the events are counted as replay in the store.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { startStudio, launchChromium, repo, decodeQr, report, percentile } from './lib.mjs';
 
 const dist = join(repo, 'player', 'dist');
@@ -113,6 +114,14 @@ test('a recorded show replays with the same cards at the same moments, and its t
   assert.deepEqual(cells[2].split(', ').sort(), products, 'the list names its products');
   assert.match(cells[1], /^1:0\d$|^0:5\d$/, `its length: ${cells[1]}`);
   assert.equal(cells[3], '0 impressions, 0 scans · 0 impressions, 0 scans', 'nobody watched yet');
+  // adctl lists the same recording, with the link that plays it.
+  const adctl = process.env.ADCTL_BIN ?? join(repo, 'target', 'debug', 'adctl');
+  const listed = execFileSync(adctl, ['recordings', '--studio', replayer.base], { encoding: 'utf8' }).trim().split('\n');
+  assert.equal(listed.length, 2, listed.join('\n'));
+  const [, length, productsListed, replayLink] = listed[1].split('\t');
+  assert.equal(length, cells[1]);
+  assert.deepEqual(productsListed.split(','), products);
+  assert.equal(replayLink, `${replayer.base}/recordings.html?recording=${encodeURIComponent(`/recordings/${relative(join(dataDir, 'recordings'), folder)}/media/hls/master.m3u8`)}`);
   await row.first().getByRole('link', { name: 'Play replay' }).click();
   const player = page.locator('ivs-ad-player .iap-root');
   await page.waitForFunction(() => {
