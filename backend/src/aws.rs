@@ -281,8 +281,8 @@ pub struct RekognitionDetector {
     project_version_arn: String,
     /// Passed as MinConfidence: the lowest `min_confidence` in the catalog, so
     /// Rekognition's own default threshold never hides a label the catalog
-    /// would accept.
-    min_confidence: f32,
+    /// would accept. An `f32`'s bits: it follows the live catalog.
+    min_confidence: std::sync::atomic::AtomicU32,
 }
 
 impl RekognitionDetector {
@@ -294,8 +294,16 @@ impl RekognitionDetector {
         Self {
             client,
             project_version_arn: project_version_arn.into(),
-            min_confidence,
+            min_confidence: std::sync::atomic::AtomicU32::new(min_confidence.to_bits()),
         }
+    }
+
+    /// The `MinConfidence` each call sends now.
+    pub fn min_confidence(&self) -> f32 {
+        f32::from_bits(
+            self.min_confidence
+                .load(std::sync::atomic::Ordering::Relaxed),
+        )
     }
 }
 
@@ -313,7 +321,7 @@ impl Detector for RekognitionDetector {
             .detect_custom_labels()
             .project_version_arn(&self.project_version_arn)
             .image(image)
-            .min_confidence(self.min_confidence)
+            .min_confidence(self.min_confidence())
             .send()
             .await
             .map_err(|e| match e.into_service_error() {
@@ -341,6 +349,16 @@ impl Detector for RekognitionDetector {
                 })
             })
             .collect())
+    }
+
+    /// A catalog change may lower a product's minimum: Rekognition's
+    /// threshold follows the lowest, so it never hides a label the new
+    /// catalog accepts (a raised one only filters more on our side).
+    async fn follow_catalog(&self, catalog: &ad_contract::Catalog) -> Result<(), DetectError> {
+        let lowest = crate::live_catalog::lowest_min_confidence(catalog);
+        self.min_confidence
+            .store(lowest.to_bits(), std::sync::atomic::Ordering::Relaxed);
+        Ok(())
     }
 }
 

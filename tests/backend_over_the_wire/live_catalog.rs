@@ -24,7 +24,9 @@ fn lantern() -> serde_json::Value {
         "id": "lantern", "labels": ["lantern"], "title": "Storm Lantern",
         "price": "$35.00", "image_url": "img/lantern.png",
         "link_url": "https://shop.example.com/lantern",
-        "min_confidence": 60, "display_seconds": 20, "cooldown_seconds": 30
+        // Under the deployed catalog's lowest (50): Rekognition's
+        // MinConfidence must follow the catalog for it to be seen.
+        "min_confidence": 40, "display_seconds": 20, "cooldown_seconds": 30
     })
 }
 
@@ -178,15 +180,16 @@ async fn the_functions_follow_the_operators_catalog_without_a_restart(
     // it is due, it reads the new version (no restart) and shows the lantern.
     ch.clock.advance(10);
     let report = ch
-        .thumbnail(&env.standin.state, 1, &[("lantern", 90.0)])
+        .thumbnail(&env.standin.state, 1, &[("lantern", 45.0)])
         .await?;
     ensure(
         report.shown.is_empty(),
         format!("asked S3 at most every 30 s: {report:?}"),
     )?;
     ch.clock.advance(backend::live_catalog::CHECK_EVERY_SECONDS);
+    // Seen at 45: the model is now asked with MinConfidence 40.
     let report = ch
-        .thumbnail(&env.standin.state, 2, &[("lantern", 90.0)])
+        .thumbnail(&env.standin.state, 2, &[("lantern", 45.0)])
         .await?;
     ensure(
         report.shown == vec![format!("{} lantern", ch.arn)],
