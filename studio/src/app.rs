@@ -477,12 +477,14 @@ fn start(args: &Args, p: Prepared) -> Running {
             thumbnails_dir: p.thumbnails_dir.clone(),
             channel: channel.clone(),
             counts: p.measurement.api.store.clone(),
-            // The demo catalog is hosted here; another catalog's images are
-            // files the studio does not serve.
-            catalog_url: args
-                .catalog
-                .is_none()
-                .then(|| "/demo/catalog.json".to_string()),
+            // The catalog in effect is hosted here, the demo's or the one
+            // given with --catalog (with the images beside it).
+            catalog_url: Some("/demo/catalog.json".to_string()),
+            catalog_dir: args.catalog.as_deref().map(|p| {
+                p.parent()
+                    .unwrap_or(std::path::Path::new("."))
+                    .to_path_buf()
+            }),
         });
         live_catalog = Some(chain.pipeline());
         let listener = tokio::spawn(async move {
@@ -613,7 +615,13 @@ fn print_banner(args: &Args, running: &Running) {
         Some(dir) => println!("site: {base_url}/ serves {}", dir.display()),
         None => println!("site: none (build the player with player/build.sh, or pass --site DIR)"),
     }
-    println!("demo catalog: {base_url}/demo/catalog.json");
+    match &args.catalog {
+        Some(file) => println!(
+            "catalog: {base_url}/demo/catalog.json ({}, in effect, with the images beside it)",
+            file.display()
+        ),
+        None => println!("demo catalog: {base_url}/demo/catalog.json"),
+    }
     match &s.labels {
         Some(labels) => println!(
             "local chain: built-in detector on every thumbnail, looking for {}; Rekognition DetectCustomLabels at {base_url}/",

@@ -48,6 +48,9 @@ pub struct Console {
     /// Where the console's player reads the catalog (`None`: the studio does
     /// not host this catalog, and the player shows no cards).
     pub catalog_url: Option<String>,
+    /// The folder of a catalog given with `--catalog`: the images it names
+    /// are served beside it, under `/demo/` (`None`: the demo's own).
+    pub catalog_dir: Option<PathBuf>,
 }
 
 /// The console's policy, defined once in `console/content-security-policy.txt`.

@@ -65,12 +65,18 @@ pub fn router(
         .as_ref()
         .filter(|c| c.catalog_url.is_some())
         .map(|c| c.operator.pipeline.clone());
+    // A catalog given with --catalog is served here too, with the images
+    // beside it, so the site's players show its cards.
+    let catalog_dir = console.as_ref().and_then(|c| c.catalog_dir.clone());
     let demo_routes = Router::new()
         .route(
             "/demo/catalog.json",
             get(move |headers: HeaderMap| demo_catalog(live.clone(), headers)),
         )
-        .route("/demo/{file}", get(demo_logo));
+        .route(
+            "/demo/{*file}",
+            get(move |Path(file): Path<String>| demo_file(catalog_dir.clone(), file)),
+        );
     // Rekognition's JSON 1.1 API posts to `/`, where the site's index is.
     let no_site_channels = channels.clone();
     let root = match &site {
@@ -218,11 +224,59 @@ async fn demo_catalog(
     response
 }
 
-async fn demo_logo(Path(file): Path<String>) -> Response {
-    match file.strip_suffix(".png").and_then(demo::logo_png) {
-        Some(png) => typed("image/png", "max-age=3600", png),
-        None => (StatusCode::NOT_FOUND, "no such demo image").into_response(),
+/// An image of the catalog: from the folder of a catalog given with
+/// `--catalog`, else the demo's own logos.
+async fn demo_file(catalog_dir: Option<PathBuf>, file: String) -> Response {
+    let Some(dir) = catalog_dir else {
+        return match file.strip_suffix(".png").and_then(demo::logo_png) {
+            Some(png) => typed("image/png", "max-age=3600", png),
+            None => (StatusCode::NOT_FOUND, "no such demo image").into_response(),
+        };
+    };
+    match catalog_image(&dir, &file).await {
+        Some((content_type, bytes)) => typed(content_type, "max-age=60", bytes),
+        None => (
+            StatusCode::NOT_FOUND,
+            "no such image beside the catalog (images only: png, jpg, jpeg, webp, gif)",
+        )
+            .into_response(),
     }
+}
+
+/// The largest catalog image served.
+const MAX_CATALOG_IMAGE_BYTES: u64 = 16 << 20;
+
+/// `file` (a relative path, as a catalog names its images) inside `dir`, if
+/// it is an image there: no `..`, no absolute path, no link out of the
+/// folder, and nothing but images (the folder may hold other files).
+pub async fn catalog_image(dir: &std::path::Path, file: &str) -> Option<(&'static str, Vec<u8>)> {
+    let safe = !file.is_empty()
+        && !file.contains('\\')
+        && file
+            .split('/')
+            .all(|part| !part.is_empty() && part != "." && part != ".." && !part.contains(':'));
+    if !safe {
+        return None;
+    }
+    let extension = file.rsplit_once('.')?.1.to_ascii_lowercase();
+    let content_type = match extension.as_str() {
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "webp" => "image/webp",
+        "gif" => "image/gif",
+        _ => return None,
+    };
+    let root = tokio::fs::canonicalize(dir).await.ok()?;
+    let path = tokio::fs::canonicalize(root.join(file)).await.ok()?;
+    if !path.starts_with(&root) {
+        return None;
+    }
+    let meta = tokio::fs::metadata(&path).await.ok()?;
+    if !meta.is_file() || meta.len() > MAX_CATALOG_IMAGE_BYTES {
+        return None;
+    }
+    let bytes = tokio::fs::read(&path).await.ok()?;
+    Some((content_type, bytes))
 }
 
 async fn no_site(channels: Channels) -> Response {
@@ -244,6 +298,29 @@ async fn no_site(channels: Channels) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn only_images_inside_the_catalogs_folder_are_served() {
+        let dir = std::env::temp_dir().join(format!("catalog-images-{}", std::process::id()));
+        let inside = dir.join("shop");
+        std::fs::create_dir_all(inside.join("img")).expect("dirs");
+        std::fs::write(inside.join("img/mug.PNG"), b"png").expect("write");
+        std::fs::write(inside.join("notes.txt"), b"private").expect("write");
+        std::fs::write(dir.join("outside.png"), b"outside").expect("write");
+        assert_eq!(
+            catalog_image(&inside, "img/mug.PNG").await,
+            Some(("image/png", b"png".to_vec()))
+        );
+        for refused in ["notes.txt", "../outside.png", "img/../../outside.png", "/etc/hosts", "img//mug.PNG", "missing.png", ""] {
+            assert_eq!(catalog_image(&inside, refused).await, None, "{refused}");
+        }
+        #[cfg(unix)]
+        {
+            let _ = std::os::unix::fs::symlink(dir.join("outside.png"), inside.join("link.png"));
+            assert_eq!(catalog_image(&inside, "link.png").await, None, "a link out of the folder");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn the_site_policy_is_one_valid_header_that_allows_nothing_by_default() {

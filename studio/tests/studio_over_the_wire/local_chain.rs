@@ -6,7 +6,49 @@ use super::*;
 scenarios!(
     local_chain_cues_the_demo_products_and_detect_custom_labels_answers,
     the_operator_steers_the_local_chain_with_the_token,
+    a_catalog_given_with_catalog_is_served_with_its_images,
 );
+
+/// `--catalog shop/catalog.json`: the site's players read it at
+/// `/demo/catalog.json` and its images beside it, so its cards show; nothing
+/// else in its folder is served.
+async fn a_catalog_given_with_catalog_is_served_with_its_images() -> anyhow::Result<()> {
+    let shop = TempDir::new("custom-catalog")?;
+    let png = studio::demo::logo_png("kestrel").ok_or_else(|| anyhow::anyhow!("demo logo"))?;
+    std::fs::create_dir_all(shop.path().join("img"))?;
+    std::fs::write(shop.path().join("kestrel.png"), &png)?;
+    std::fs::write(shop.path().join("img/card.png"), &png)?;
+    std::fs::write(shop.path().join("notes.txt"), "private")?;
+    let catalog = serde_json::json!({"products": [{
+        "id": "trail", "labels": ["trail"], "title": "Trail Shoe", "price": "$99.00",
+        "image_url": "img/card.png", "link_url": "https://shop.example/trail",
+        "min_confidence": 70, "display_seconds": 20, "cooldown_seconds": 30,
+        "reference_images": ["kestrel.png"]
+    }]});
+    let file = shop.path().join("catalog.json");
+    std::fs::write(&file, catalog.to_string())?;
+    let studio = Studio::start(&["--catalog", &file.display().to_string()])?;
+    studio.wait_live(Duration::from_secs(30))?;
+    let served = studio.get("/demo/catalog.json")?;
+    anyhow::ensure!(
+        served.status == 200 && served.text().contains("\"trail\""),
+        "the catalog in effect: {} {}",
+        served.status,
+        served.text()
+    );
+    let image = studio.get("/demo/img/card.png")?;
+    anyhow::ensure!(image.status == 200 && image.body == png, "its card image: {}", image.status);
+    anyhow::ensure!(
+        image.headers.get("content-type").map(String::as_str) == Some("image/png"),
+        "{:?}",
+        image.headers
+    );
+    for refused in ["/demo/notes.txt", "/demo/../catalog.json", "/demo/img/../../notes.txt"] {
+        let r = studio.get(refused)?;
+        anyhow::ensure!(r.status == 404, "{refused}: {} {}", r.status, r.text());
+    }
+    Ok(())
+}
 
 /// A demo show frame at `show_secs`, as the JPEG a thumbnail would be.
 fn demo_frame_jpeg(show_secs: f64) -> Vec<u8> {
