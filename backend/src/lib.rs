@@ -27,6 +27,7 @@ pub mod report_api;
 pub mod runtime;
 pub mod secrets;
 pub mod sightings;
+pub mod sightings_aws;
 pub mod thumbnail_key;
 
 /// The generic workflow's Amazon States Language definition, with

@@ -19,6 +19,8 @@ pub enum OperatorError {
     Handler(#[from] HandlerError),
     #[error("PutMetadata")]
     Publish(#[from] crate::ports::PublishError),
+    #[error("reading the sightings")]
+    Sightings(#[source] crate::ports::ServiceError),
 }
 
 fn check_channel(arn: &str) -> Result<(), OperatorError> {

@@ -27,6 +27,7 @@
 //! | `sold-out` | `{"channel": ARN, "product": id}` |
 //! | `in-stock` | `{"channel": ARN, "product": id}` |
 //! | `state` | `{"channel": ARN}` |
+//! | `sightings` | `{"channel": ARN, "limit": 1-30 (optional, 12)}`: the newest thumbnails' detections and verdicts |
 //!
 //! And the catalog's actions (`catalog`, `catalog-versions`,
 //! `catalog-restore`, `reference`): see [`crate::operator_catalog`].
@@ -63,7 +64,15 @@ pub enum Action {
         product: String,
     },
     State,
+    /// The channel's newest sightings (what the detector saw, and what the
+    /// decision core did with it).
+    Sightings {
+        limit: usize,
+    },
 }
+
+/// The sightings a request returns when it does not say.
+pub const DEFAULT_SIGHTINGS: usize = 12;
 
 impl Action {
     pub fn name(&self) -> &'static str {
@@ -76,7 +85,13 @@ impl Action {
             Action::SoldOut { .. } => "sold-out",
             Action::InStock { .. } => "in-stock",
             Action::State => "state",
+            Action::Sightings { .. } => "sightings",
         }
+    }
+
+    /// Reads change nothing and are not audited.
+    pub fn is_read(&self) -> bool {
+        matches!(self, Action::State | Action::Sightings { .. })
     }
 }
 
@@ -90,7 +105,7 @@ pub struct OperatorRequest {
 /// Reads `POST /operator/<action>` and its JSON body; the error names the
 /// field and the fix.
 pub fn parse_request(method: &str, path: &str, body: &str) -> Result<OperatorRequest, String> {
-    const ACTIONS: &str = "pin, unpin, clear, pause, resume, sold-out, in-stock or state; and catalog, catalog-versions, catalog-restore or reference";
+    const ACTIONS: &str = "pin, unpin, clear, pause, resume, sold-out, in-stock, state or sightings; and catalog, catalog-versions, catalog-restore or reference";
     let Some(name) = path.strip_prefix("/operator/") else {
         return Err(format!(
             "no route for {path}; the operator function answers POST /operator/<action> ({ACTIONS})"
@@ -137,6 +152,7 @@ pub fn parse_request(method: &str, path: &str, body: &str) -> Result<OperatorReq
         "unpin" | "sold-out" | "in-stock" => &["channel", "product"],
         "pause" => &["channel", "seconds"],
         "clear" | "resume" | "state" => &["channel"],
+        "sightings" => &["channel", "limit"],
         other => return Err(format!("no action {other:?}; the actions are {ACTIONS}")),
     };
     if let Some(unknown) = fields.keys().find(|k| !known.contains(&k.as_str())) {
@@ -166,6 +182,15 @@ pub fn parse_request(method: &str, path: &str, body: &str) -> Result<OperatorReq
         },
         "clear" => Action::Clear,
         "resume" => Action::Resume,
+        "sightings" => Action::Sightings {
+            limit: match fields.get("limit") {
+                None | Some(Value::Null) => DEFAULT_SIGHTINGS,
+                Some(v) => match v.as_u64() {
+                    Some(n @ 1..=30) => n as usize,
+                    _ => return Err("`limit` must be a whole number from 1 to 30".into()),
+                },
+            },
+        },
         _ => Action::State,
     };
     Ok(OperatorRequest { channel, action })
@@ -230,11 +255,21 @@ pub async fn perform(
             .await
             .map(|until| json!({ "paused_until": until })),
         Action::State => operator::state(p, channel).await,
+        Action::Sightings { limit } => match &p.sightings {
+            Some(log) => log
+                .newest_of(channel, *limit)
+                .await
+                .map(|sightings| json!({ "sightings": sightings }))
+                .map_err(OperatorError::Sightings),
+            None => Err(OperatorError::Sightings(
+                "sightings are not kept here: on-thumbnail keeps them where RECORDINGS_BUCKET names".into(),
+            )),
+        },
     };
     let now = p.clock.now();
     match result {
         Ok(mut outcome) => {
-            if *action != Action::State {
+            if !action.is_read() {
                 // The audit line: who, when, what, and what it caused.
                 tracing::info!(
                     target: "audit",
@@ -327,6 +362,12 @@ mod tests {
             ("clear", Action::Clear),
             ("resume", Action::Resume),
             ("state", Action::State),
+            (
+                "sightings",
+                Action::Sightings {
+                    limit: DEFAULT_SIGHTINGS,
+                },
+            ),
         ] {
             let body = format!(r#"{{"channel":"{ARN}"}}"#);
             assert_eq!(
@@ -334,6 +375,21 @@ mod tests {
                 Ok(action)
             );
         }
+    }
+
+    #[test]
+    fn sightings_take_a_bounded_limit() {
+        let read = |body: &str| parse_request("POST", "/operator/sightings", body);
+        assert_eq!(
+            read(&format!(r#"{{"channel":"{ARN}","limit":3}}"#)).map(|r| r.action),
+            Ok(Action::Sightings { limit: 3 })
+        );
+        for limit in ["0", "31", "\"5\""] {
+            let e = read(&format!(r#"{{"channel":"{ARN}","limit":{limit}}}"#));
+            assert!(e.is_err_and(|e| e.contains("`limit`")), "{limit}");
+        }
+        assert!(Action::Sightings { limit: 1 }.is_read() && Action::State.is_read());
+        assert!(!Action::Clear.is_read());
     }
 
     #[test]

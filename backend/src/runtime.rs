@@ -269,7 +269,14 @@ pub async fn build_pipeline(
         retry: RetryPolicy::default(),
         max_event_age: Some(config.max_event_age_seconds),
         measurement: config.measurement.clone(),
-        sightings: None,
+        // The operator's console reads what on-thumbnail saw.
+        sightings: config.recordings_bucket.as_ref().map(|bucket| {
+            Arc::new(crate::sightings_aws::S3SightingLog {
+                s3: clients.s3.clone(),
+                bucket: bucket.clone(),
+                clock: Arc::new(SystemClock),
+            }) as Arc<dyn crate::sightings::SightingLog>
+        }),
         replay: config.recordings_bucket.as_ref().map(|bucket| {
             let mut log =
                 crate::replay::CueLog::new(Arc::new(crate::replay_aws::S3RecordingArchive {

@@ -115,10 +115,19 @@ impl Sighting {
     }
 }
 
-/// Where the handler puts each [`Sighting`].
+/// Where the handler puts each [`Sighting`], and where the operator reads
+/// them back.
 #[async_trait]
 pub trait SightingLog: Send + Sync {
     async fn record(&self, sighting: Sighting);
+
+    /// The channel's newest sightings, newest first, at most `limit`, as the
+    /// console reads them (JSON).
+    async fn newest_of(
+        &self,
+        channel: &str,
+        limit: usize,
+    ) -> Result<Vec<serde_json::Value>, crate::ports::ServiceError>;
 }
 
 /// The last `capacity` sightings, in memory, numbered from 1.
@@ -161,6 +170,25 @@ impl SightingLog for RecentSightings {
                 kept.1.pop_front();
             }
         }
+    }
+
+    async fn newest_of(
+        &self,
+        channel: &str,
+        limit: usize,
+    ) -> Result<Vec<serde_json::Value>, crate::ports::ServiceError> {
+        let kept = self
+            .kept
+            .lock()
+            .map_err(|_| crate::ports::ServiceError::from("the sightings' lock is poisoned"))?;
+        Ok(kept
+            .1
+            .iter()
+            .rev()
+            .filter(|s| s.channel == channel)
+            .take(limit)
+            .filter_map(|s| serde_json::to_value(s).ok())
+            .collect())
     }
 }
 
@@ -225,5 +253,18 @@ mod tests {
         );
         assert_eq!(log.get(4).map(|s| s.at), Some(3));
         assert!(log.get(1).is_none(), "dropped past the capacity");
+    }
+
+    #[tokio::test]
+    async fn a_channels_sightings_read_back_newest_first_as_json() {
+        let log = RecentSightings::new(10);
+        for (at, channel) in [(1, "a"), (2, "b"), (3, "a"), (4, "a")] {
+            log.record(Sighting::new(channel, "k", at, &[], &[], None))
+                .await;
+        }
+        let read = log.newest_of("a", 2).await.unwrap_or_default();
+        let at: Vec<u64> = read.iter().filter_map(|s| s["at"].as_u64()).collect();
+        assert_eq!(at, vec![4, 3]);
+        assert!(read.iter().all(|s| s["channel"] == "a"));
     }
 }

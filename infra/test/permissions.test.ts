@@ -197,6 +197,7 @@ function checkStack(title: string, context: Record<string, unknown>, roles: Reco
       '{thumbnail}': 'thumb0',
       '{cue}': '1790000000000-1790000000000',
       '{catalog_version}': '62756e646c6564',
+      '{sighting}': '1790000000-thumb0',
     };
     const bind = (resource: string) => Object.entries(placeholders).reduce((r, [k, v]) => r.split(k).join(v), resource);
     const roleIds: Record<string, string> = {

@@ -97,6 +97,8 @@ describe('Rekognition detector, two channels', () => {
     ['s3:PutObject', JSON.stringify([
       { 'Fn::Join': ['', [getAtt(recordings), '/ivs/v1/*/media/hls/cues.json']] },
       { 'Fn::Join': ['', [getAtt(recordings), '/recordings/index.json']] },
+      // What the detector saw, for the operator's console.
+      { 'Fn::Join': ['', [getAtt(recordings), '/sightings/*']] },
     ])],
     ['s3:ListBucket', JSON.stringify(getAtt(recordings))],
   ];
@@ -139,6 +141,7 @@ describe('Rekognition detector, two channels', () => {
           Match.objectLike({ Prefix: 'ivs/v1/', ExpirationInDays: 30, Status: 'Enabled' }),
           // The replay's cue log expires with the recordings it times.
           Match.objectLike({ Id: 'expire-cue-log', Prefix: 'cue-log/', ExpirationInDays: 30, Status: 'Enabled' }),
+          Match.objectLike({ Id: 'expire-sightings', Prefix: 'sightings/', ExpirationInDays: 1, Status: 'Enabled' }),
         ],
       },
     });
@@ -173,6 +176,7 @@ describe('Rekognition detector, two channels', () => {
       `${base}/media/hls/cues.json`,
       'cue-log/AbCdEf123456/1790000000000-1.json',
       'recordings/index.json',
+      'sightings/AbCdEf123456/1790000000-thumb0.json',
       'catalog/kestrel.jpg',
     ]) {
       assert.ok(!notificationMatches(t, key), key);
@@ -312,6 +316,9 @@ describe('Rekognition detector, two channels', () => {
       ['s3:ListBucketVersions', JSON.stringify(getAtt(catalogBucket))],
       ['s3:PutObject', JSON.stringify([JSON.parse(catalogObject), JSON.parse(catalogReferences)])],
       ['s3:PutObject', cueLog],
+      // The sightings on-thumbnail keeps, for the console.
+      ['s3:GetObject', recordingObjects('sightings/*')],
+      ['s3:ListBucket', JSON.stringify(getAtt(recordings))],
       ['secretsmanager:GetSecretValue', JSON.stringify({ Ref: secret })],
       ['states:StartExecution', JSON.stringify({ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':states:eu-west-1:123456789012:stateMachine:Ads-republish']] })],
     ].sort());

@@ -150,6 +150,48 @@ async fn operator_function_steers_a_channel_on_its_own_clock(env: Arc<Env>) -> R
         state.to_string(),
     )?;
 
+    // What the detector saw: on-thumbnail (its own role) keeps a sighting
+    // in the recordings bucket; the operator function reads it back.
+    let on_thumbnail_log = backend::sightings_aws::S3SightingLog {
+        s3: env.on_thumbnail.s3.clone(),
+        bucket: BUCKET.into(),
+        clock: Arc::new(SystemClock),
+    };
+    let now = SystemClock.now();
+    for (n, label) in [(1, "mug"), (2, "cap")] {
+        use backend::sightings::SightingLog as _;
+        let detection = backend::decision::Detection {
+            label: label.into(),
+            confidence: 88.0,
+            bounding_box: None,
+        };
+        let verdict = backend::decision::LabelDecision {
+            label: label.into(),
+            product: ad_contract::ProductId::parse(label).ok(),
+            confidence: 88.0,
+            outcome: backend::decision::Outcome::CoolingDown { seconds_left: 9 },
+        };
+        let key = thumbnail_key("operatorFunction", n);
+        on_thumbnail_log
+            .record(backend::sightings::Sighting::new(&arn, &key, now - 2 + u64::from(n), &[detection], &[verdict], None))
+            .await;
+    }
+    let (status, out) = act("sightings", serde_json::json!({"channel": arn, "limit": 5})).await?;
+    let labels: Vec<&str> = out["sightings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s["found"][0]["label"].as_str())
+        .collect();
+    ensure(
+        status == 200 && labels == ["cap", "mug"],
+        format!("the newest first: {out}"),
+    )?;
+    ensure(
+        out["sightings"][0]["found"][0]["verdict"] == "cooling_down",
+        out.to_string(),
+    )?;
+
     // Mistakes are named, and change nothing.
     let (status, out) = act(
         "pin",

@@ -79,6 +79,12 @@ async fn a_recording_gets_its_cue_timeline_and_an_index_entry(env: Arc<Env>) -> 
     };
     let mut ch = Channel::new(&env, "replayRecording", rules);
     ch.pipeline = with_replay(ch.pipeline, &env.on_thumbnail);
+    // As deployed, on-thumbnail keeps what it saw for the operator.
+    ch.pipeline.sightings = Some(Arc::new(backend::sightings_aws::S3SightingLog {
+        s3: env.on_thumbnail.s3.clone(),
+        bucket: BUCKET.into(),
+        clock: ch.clock.clone(),
+    }));
     // The recording starts at T0; the first thumbnail shows the mug at +2 s.
     ch.clock.advance(2);
     let report = ch
@@ -248,6 +254,20 @@ async fn the_builtin_detectors_function_keeps_cues_and_finishes_recordings_too(
     );
     ch.pipeline = with_replay(ch.pipeline, &env.on_thumbnail_builtin);
     ch.pipeline.detector = None;
+    // The stack lets it keep its sightings for the operator too.
+    {
+        use backend::sightings::SightingLog as _;
+        let log = backend::sightings_aws::S3SightingLog {
+            s3: env.on_thumbnail_builtin.s3.clone(),
+            bucket: BUCKET.into(),
+            clock: ch.clock.clone(),
+        };
+        let key = ch.key(3);
+        log.record(backend::sightings::Sighting::new(&ch.arn, &key, T0, &[], &[], None))
+            .await;
+        let kept = log.newest_of(&ch.arn, 5).await?;
+        ensure(kept.len() == 1 && kept[0]["key"] == key.as_str(), format!("{kept:?}"))?;
+    }
     ch.clock.advance(4);
     backend::operator::show_now(&ch.pipeline, &ch.arn, "mug")
         .await

@@ -679,6 +679,10 @@ pub fn normalize_resource(arn: &str) -> String {
                 None => format!("arn:aws:s3:::{{recordings}}/{key}"),
             };
         }
+        // What on-thumbnail saw: sightings/<channel>/<at>-<thumbnail>.json.
+        if key.starts_with("sightings/") {
+            return "arn:aws:s3:::{recordings}/sightings/{channel}/{sighting}.json".into();
+        }
         return format!("arn:aws:s3:::{{recordings}}/{key}");
     }
     if arn == "arn:aws:s3:::ivs-recordings" {

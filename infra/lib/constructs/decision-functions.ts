@@ -25,6 +25,7 @@ import {
   type Recordings,
   REPLAY_CUES_OBJECTS,
   REPLAY_INDEX_KEY,
+  SIGHTINGS_PREFIX,
   THUMBNAIL_OBJECTS,
   THUMBNAIL_SUFFIX,
 } from './recordings.ts';
@@ -155,8 +156,14 @@ export class DecisionFunctions extends Construct {
       allow(fn, ['s3:PutObject'], [cueLog]);
     }
     allow(this.onThumbnail, ['s3:GetObject'], [cueLog, recordings.bucket.arnForObjects(RECORDING_ENDED_OBJECTS), replayIndex]);
-    allow(this.onThumbnail, ['s3:PutObject'], [recordings.bucket.arnForObjects(REPLAY_CUES_OBJECTS), replayIndex]);
+    // What the detector saw (backend/src/sightings_aws.rs): on-thumbnail
+    // keeps each thumbnail's sighting; the operator function lists and
+    // reads a channel's newest for the console.
+    const sightings = recordings.bucket.arnForObjects(`${SIGHTINGS_PREFIX}*`);
+    allow(this.onThumbnail, ['s3:PutObject'], [recordings.bucket.arnForObjects(REPLAY_CUES_OBJECTS), replayIndex, sightings]);
     allow(this.onThumbnail, ['s3:ListBucket'], [recordings.bucket.bucketArn]);
+    allow(this.operator, ['s3:GetObject'], [sightings]);
+    allow(this.operator, ['s3:ListBucket'], [recordings.bucket.bucketArn]);
     // The live catalog: every function follows it; the operator function
     // writes it (a new version), lists and reads its versions, and keeps
     // reference images beside it, which the built-in detector reads.

@@ -22,6 +22,8 @@ export const REPLAY_OBJECTS = `${RECORDING_PREFIX}*/media/hls/*`;
 export const REPLAY_CUES_OBJECTS = `${RECORDING_PREFIX}*/media/hls/cues.json`;
 /** The published cues, kept for the replays (backend/src/replay.rs). */
 export const CUE_LOG_PREFIX = 'cue-log/';
+/** What on-thumbnail saw on each thumbnail, for the operator (backend/src/sightings_aws.rs). */
+export const SIGHTINGS_PREFIX = 'sightings/';
 /** The JSON index of the recordings that the stack's replays page reads. */
 export const REPLAY_INDEX_KEY = 'recordings/index.json';
 
@@ -55,6 +57,12 @@ export class Recordings extends Construct {
           id: 'expire-cue-log',
           prefix: CUE_LOG_PREFIX,
           expiration: Duration.days(s.retentionDays),
+        },
+        {
+          // The operator's console reads the last minutes of them.
+          id: 'expire-sightings',
+          prefix: SIGHTINGS_PREFIX,
+          expiration: Duration.days(1),
         },
       ],
     );
