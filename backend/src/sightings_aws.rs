@@ -71,7 +71,10 @@ impl SightingLog for S3SightingLog {
             .send()
             .await;
         if let Err(e) = put {
-            let e = service_error_at(&format!("s3://{}/{key}", self.bucket), e.into_service_error());
+            let e = service_error_at(
+                &format!("s3://{}/{key}", self.bucket),
+                e.into_service_error(),
+            );
             tracing::warn!(error = %crate::ports::Chain(&e), "sighting not kept; the console misses this thumbnail");
         }
     }
@@ -117,7 +120,9 @@ impl SightingLog for S3SightingLog {
                 let bytes = read_body_bounded(object.body, MAX_SIGHTING_BYTES)
                     .await
                     .map_err(|e| ServiceError::caused_by(format!("{at}: reading the body"), e))?
-                    .ok_or_else(|| ServiceError::from(format!("{at} is over {MAX_SIGHTING_BYTES} bytes")))?;
+                    .ok_or_else(|| {
+                        ServiceError::from(format!("{at} is over {MAX_SIGHTING_BYTES} bytes"))
+                    })?;
                 Ok::<_, ServiceError>(serde_json::from_slice::<serde_json::Value>(&bytes).ok())
             })
             .buffered(8)
@@ -140,8 +145,16 @@ mod tests {
     #[test]
     fn sighting_keys_sort_by_time_and_keep_to_safe_characters() {
         let ch = ChannelId::from_arn("arn:aws:ivs:us-east-1:1:channel/AbCd1234").expect("arn");
-        let a = sighting_key(&ch, 999_999_999, "ivs/v1/1/AbCd1234/2026/1/1/1/1/r/media/thumbnails/thumb9.jpg");
-        let b = sighting_key(&ch, 1_000_000_000, "ivs/v1/1/AbCd1234/2026/1/1/1/1/r/media/thumbnails/thumb10.jpg");
+        let a = sighting_key(
+            &ch,
+            999_999_999,
+            "ivs/v1/1/AbCd1234/2026/1/1/1/1/r/media/thumbnails/thumb9.jpg",
+        );
+        let b = sighting_key(
+            &ch,
+            1_000_000_000,
+            "ivs/v1/1/AbCd1234/2026/1/1/1/1/r/media/thumbnails/thumb10.jpg",
+        );
         assert!(a < b);
         assert_eq!(b, "sightings/AbCd1234/1000000000-thumb10.json");
         assert_eq!(

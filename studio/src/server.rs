@@ -311,13 +311,25 @@ mod tests {
             catalog_image(&inside, "img/mug.PNG").await,
             Some(("image/png", b"png".to_vec()))
         );
-        for refused in ["notes.txt", "../outside.png", "img/../../outside.png", "/etc/hosts", "img//mug.PNG", "missing.png", ""] {
+        for refused in [
+            "notes.txt",
+            "../outside.png",
+            "img/../../outside.png",
+            "/etc/hosts",
+            "img//mug.PNG",
+            "missing.png",
+            "",
+        ] {
             assert_eq!(catalog_image(&inside, refused).await, None, "{refused}");
         }
         #[cfg(unix)]
         {
             let _ = std::os::unix::fs::symlink(dir.join("outside.png"), inside.join("link.png"));
-            assert_eq!(catalog_image(&inside, "link.png").await, None, "a link out of the folder");
+            assert_eq!(
+                catalog_image(&inside, "link.png").await,
+                None,
+                "a link out of the folder"
+            );
         }
         let _ = std::fs::remove_dir_all(&dir);
     }

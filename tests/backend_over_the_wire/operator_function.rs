@@ -173,7 +173,14 @@ async fn operator_function_steers_a_channel_on_its_own_clock(env: Arc<Env>) -> R
         };
         let key = thumbnail_key("operatorFunction", n);
         on_thumbnail_log
-            .record(backend::sightings::Sighting::new(&arn, &key, now - 2 + u64::from(n), &[detection], &[verdict], None))
+            .record(backend::sightings::Sighting::new(
+                &arn,
+                &key,
+                now - 2 + u64::from(n),
+                &[detection],
+                &[verdict],
+                None,
+            ))
             .await;
     }
     let (status, out) = act("sightings", serde_json::json!({"channel": arn, "limit": 5})).await?;

@@ -263,10 +263,27 @@ async fn the_builtin_detectors_function_keeps_cues_and_finishes_recordings_too(
             clock: ch.clock.clone(),
         };
         let key = ch.key(3);
-        log.record(backend::sightings::Sighting::new(&ch.arn, &key, T0, &[], &[], None))
-            .await;
-        let kept = log.newest_of(&ch.arn, 5).await?;
-        ensure(kept.len() == 1 && kept[0]["key"] == key.as_str(), format!("{kept:?}"))?;
+        log.record(backend::sightings::Sighting::new(
+            &ch.arn,
+            &key,
+            T0,
+            &[],
+            &[],
+            None,
+        ))
+        .await;
+        // Read back as the operator function would (the harness's client:
+        // on-thumbnail only writes them).
+        let reader = backend::sightings_aws::S3SightingLog {
+            s3: env.clients.s3.clone(),
+            bucket: BUCKET.into(),
+            clock: ch.clock.clone(),
+        };
+        let kept = reader.newest_of(&ch.arn, 5).await?;
+        ensure(
+            kept.len() == 1 && kept[0]["key"] == key.as_str(),
+            format!("{kept:?}"),
+        )?;
     }
     ch.clock.advance(4);
     backend::operator::show_now(&ch.pipeline, &ch.arn, "mug")

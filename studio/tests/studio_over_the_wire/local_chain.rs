@@ -37,13 +37,21 @@ async fn a_catalog_given_with_catalog_is_served_with_its_images() -> anyhow::Res
         served.text()
     );
     let image = studio.get("/demo/img/card.png")?;
-    anyhow::ensure!(image.status == 200 && image.body == png, "its card image: {}", image.status);
+    anyhow::ensure!(
+        image.status == 200 && image.body == png,
+        "its card image: {}",
+        image.status
+    );
     anyhow::ensure!(
         image.headers.get("content-type").map(String::as_str) == Some("image/png"),
         "{:?}",
         image.headers
     );
-    for refused in ["/demo/notes.txt", "/demo/../catalog.json", "/demo/img/../../notes.txt"] {
+    for refused in [
+        "/demo/notes.txt",
+        "/demo/../catalog.json",
+        "/demo/img/../../notes.txt",
+    ] {
         let r = studio.get(refused)?;
         anyhow::ensure!(r.status == 404, "{refused}: {} {}", r.status, r.text());
     }
