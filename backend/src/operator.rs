@@ -21,6 +21,8 @@ pub enum OperatorError {
     Publish(#[from] crate::ports::PublishError),
     #[error("reading the sightings")]
     Sightings(#[source] crate::ports::ServiceError),
+    #[error("no thumbnail {0} (expired after a day, or not served here)")]
+    NoThumbnail(String),
 }
 
 fn check_channel(arn: &str) -> Result<(), OperatorError> {

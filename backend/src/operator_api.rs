@@ -28,6 +28,7 @@
 //! | `in-stock` | `{"channel": ARN, "product": id}` |
 //! | `state` | `{"channel": ARN}` |
 //! | `sightings` | `{"channel": ARN, "limit": 1-30 (optional, 12)}`: the newest thumbnails' detections and verdicts |
+//! | `thumbnail` | `{"channel": ARN, "key": a sighting's thumbnail key}`: `{"content_type": "image/jpeg", "image_base64": ...}` |
 //!
 //! And the catalog's actions (`catalog`, `catalog-versions`,
 //! `catalog-restore`, `reference`): see [`crate::operator_catalog`].
@@ -69,6 +70,10 @@ pub enum Action {
     Sightings {
         limit: usize,
     },
+    /// A sighting's thumbnail image (one of this channel's thumbnails).
+    Thumbnail {
+        key: String,
+    },
 }
 
 /// The sightings a request returns when it does not say.
@@ -86,12 +91,16 @@ impl Action {
             Action::InStock { .. } => "in-stock",
             Action::State => "state",
             Action::Sightings { .. } => "sightings",
+            Action::Thumbnail { .. } => "thumbnail",
         }
     }
 
     /// Reads change nothing and are not audited.
     pub fn is_read(&self) -> bool {
-        matches!(self, Action::State | Action::Sightings { .. })
+        matches!(
+            self,
+            Action::State | Action::Sightings { .. } | Action::Thumbnail { .. }
+        )
     }
 }
 
@@ -105,7 +114,7 @@ pub struct OperatorRequest {
 /// Reads `POST /operator/<action>` and its JSON body; the error names the
 /// field and the fix.
 pub fn parse_request(method: &str, path: &str, body: &str) -> Result<OperatorRequest, String> {
-    const ACTIONS: &str = "pin, unpin, clear, pause, resume, sold-out, in-stock, state or sightings; and catalog, catalog-versions, catalog-restore or reference";
+    const ACTIONS: &str = "pin, unpin, clear, pause, resume, sold-out, in-stock, state, sightings or thumbnail; and catalog, catalog-versions, catalog-restore or reference";
     let Some(name) = path.strip_prefix("/operator/") else {
         return Err(format!(
             "no route for {path}; the operator function answers POST /operator/<action> ({ACTIONS})"
@@ -153,6 +162,7 @@ pub fn parse_request(method: &str, path: &str, body: &str) -> Result<OperatorReq
         "pause" => &["channel", "seconds"],
         "clear" | "resume" | "state" => &["channel"],
         "sightings" => &["channel", "limit"],
+        "thumbnail" => &["channel", "key"],
         other => return Err(format!("no action {other:?}; the actions are {ACTIONS}")),
     };
     if let Some(unknown) = fields.keys().find(|k| !known.contains(&k.as_str())) {
@@ -191,6 +201,21 @@ pub fn parse_request(method: &str, path: &str, body: &str) -> Result<OperatorReq
                 },
             },
         },
+        "thumbnail" => {
+            let key = text("key")?;
+            // Only a thumbnail of this very channel: the function may read
+            // every channel's, an operator asks for one.
+            let of_channel = crate::thumbnail_key::ThumbnailKey::parse(&key).map_err(|e| {
+                format!("`key` {key:?} is not an IVS thumbnail key ({e}); give a sighting's `key`")
+            })?;
+            let arn_region = channel.split(':').nth(3).unwrap_or_default();
+            if of_channel.channel_arn(arn_region) != channel {
+                return Err(format!(
+                    "`key` {key:?} is a thumbnail of another channel than `channel`"
+                ));
+            }
+            Action::Thumbnail { key }
+        }
         _ => Action::State,
     };
     Ok(OperatorRequest { channel, action })
@@ -265,6 +290,21 @@ pub async fn perform(
                 "sightings are not kept here: on-thumbnail keeps them where RECORDINGS_BUCKET names".into(),
             )),
         },
+        Action::Thumbnail { key } => {
+            use base64::Engine as _;
+            let image = match &p.sightings {
+                Some(log) => log.thumbnail(key).await.map_err(OperatorError::Sightings),
+                None => Ok(None),
+            };
+            match image {
+                Ok(Some(bytes)) => Ok(json!({
+                    "content_type": "image/jpeg",
+                    "image_base64": base64::engine::general_purpose::STANDARD.encode(bytes),
+                })),
+                Ok(None) => Err(OperatorError::NoThumbnail(key.clone())),
+                Err(e) => Err(e),
+            }
+        }
     };
     let now = p.clock.now();
     match result {
@@ -291,6 +331,7 @@ pub async fn perform(
         Err(e) => {
             let status = match e {
                 OperatorError::UnknownProduct(_) | OperatorError::BadChannel(_) => 400,
+                OperatorError::NoThumbnail(_) => 404,
                 _ => 503,
             };
             tracing::warn!(
@@ -389,6 +430,28 @@ mod tests {
             assert!(e.is_err_and(|e| e.contains("`limit`")), "{limit}");
         }
         assert!(Action::Sightings { limit: 1 }.is_read() && Action::State.is_read());
+        let key = "ivs/v1/123456789012/abc/2026/11/24/17/5/rec1/media/thumbnails/thumb3.jpg";
+        assert_eq!(
+            parse_request(
+                "POST",
+                "/operator/thumbnail",
+                &format!(r#"{{"channel":"{ARN}","key":"{key}"}}"#)
+            )
+            .map(|r| r.action),
+            Ok(Action::Thumbnail { key: key.into() })
+        );
+        let other = key.replace("/abc/", "/xyz/");
+        for (bad, says) in [
+            (other.as_str(), "another channel"),
+            ("catalog/catalog.json", "not an IVS thumbnail"),
+        ] {
+            let e = parse_request(
+                "POST",
+                "/operator/thumbnail",
+                &format!(r#"{{"channel":"{ARN}","key":"{bad}"}}"#),
+            );
+            assert!(e.as_ref().is_err_and(|e| e.contains(says)), "{bad}: {e:?}");
+        }
         assert!(!Action::Clear.is_read());
     }
 

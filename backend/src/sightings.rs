@@ -128,6 +128,12 @@ pub trait SightingLog: Send + Sync {
         channel: &str,
         limit: usize,
     ) -> Result<Vec<serde_json::Value>, crate::ports::ServiceError>;
+
+    /// The image of a sighting's thumbnail (its object key), `None` where
+    /// this log does not serve images (the studio serves its own).
+    async fn thumbnail(&self, _key: &str) -> Result<Option<Vec<u8>>, crate::ports::ServiceError> {
+        Ok(None)
+    }
 }
 
 /// The last `capacity` sightings, in memory, numbered from 1.

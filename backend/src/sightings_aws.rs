@@ -136,7 +136,37 @@ impl SightingLog for S3SightingLog {
         }
         Ok(sightings)
     }
+
+    async fn thumbnail(&self, key: &str) -> Result<Option<Vec<u8>>, ServiceError> {
+        use aws_sdk_s3::operation::get_object::GetObjectError as E;
+        let at = format!("s3://{}/{key}", self.bucket);
+        let object = match self
+            .s3
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(object) => object,
+            Err(e) => {
+                return match e.into_service_error() {
+                    E::NoSuchKey(_) => Ok(None),
+                    other => Err(service_error_at(&at, other)),
+                }
+            }
+        };
+        read_body_bounded(object.body, MAX_THUMBNAIL_BYTES)
+            .await
+            .map_err(|e| ServiceError::caused_by(format!("{at}: reading the body"), e))?
+            .map(Some)
+            .ok_or_else(|| ServiceError::from(format!("{at} is over {MAX_THUMBNAIL_BYTES} bytes")))
+    }
 }
+
+/// The largest thumbnail sent to the console (IVS's are a few hundred KB;
+/// a function URL answers at most 6 MB, base64 included).
+const MAX_THUMBNAIL_BYTES: u64 = 4 << 20;
 
 #[cfg(test)]
 mod tests {

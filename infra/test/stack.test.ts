@@ -317,7 +317,7 @@ describe('Rekognition detector, two channels', () => {
       ['s3:PutObject', JSON.stringify([JSON.parse(catalogObject), JSON.parse(catalogReferences)])],
       ['s3:PutObject', cueLog],
       // The sightings on-thumbnail keeps, for the console.
-      ['s3:GetObject', recordingObjects('sightings/*')],
+      ['s3:GetObject', JSON.stringify([JSON.parse(recordingObjects('sightings/*')), JSON.parse(recordingObjects(THUMBNAIL_OBJECTS))])],
       ['s3:ListBucket', JSON.stringify(getAtt(recordings))],
       ['secretsmanager:GetSecretValue', JSON.stringify({ Ref: secret })],
       ['states:StartExecution', JSON.stringify({ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':states:eu-west-1:123456789012:stateMachine:Ads-republish']] })],

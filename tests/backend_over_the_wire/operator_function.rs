@@ -199,6 +199,40 @@ async fn operator_function_steers_a_channel_on_its_own_clock(env: Arc<Env>) -> R
         out.to_string(),
     )?;
 
+    // The thumbnail of a sighting, for the console's boxes.
+    let jpeg = b"\xff\xd8\xff\xe0 a thumbnail".to_vec();
+    let key = thumbnail_key("operatorFunction", 2);
+    env.clients
+        .s3
+        .put_object()
+        .bucket(BUCKET)
+        .key(&key)
+        .body(jpeg.clone().into())
+        .send()
+        .await?;
+    let (status, out) = act("thumbnail", serde_json::json!({"channel": arn, "key": key})).await?;
+    let image = {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD
+            .decode(out["image_base64"].as_str().unwrap_or_default())
+            .unwrap_or_default()
+    };
+    ensure(status == 200 && image == jpeg, format!("{status} {out}"))?;
+    let gone = thumbnail_key("operatorFunction", 99);
+    let (status, out) = act(
+        "thumbnail",
+        serde_json::json!({"channel": arn, "key": gone}),
+    )
+    .await?;
+    ensure(status == 404, format!("{status} {out}"))?;
+    let other = thumbnail_key("someoneElse", 2);
+    let (status, out) = act(
+        "thumbnail",
+        serde_json::json!({"channel": arn, "key": other}),
+    )
+    .await?;
+    ensure(status == 400, format!("another channel's: {status} {out}"))?;
+
     // Mistakes are named, and change nothing.
     let (status, out) = act(
         "pin",

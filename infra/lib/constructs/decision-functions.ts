@@ -162,7 +162,7 @@ export class DecisionFunctions extends Construct {
     const sightings = recordings.bucket.arnForObjects(`${SIGHTINGS_PREFIX}*`);
     allow(this.onThumbnail, ['s3:PutObject'], [recordings.bucket.arnForObjects(REPLAY_CUES_OBJECTS), replayIndex, sightings]);
     allow(this.onThumbnail, ['s3:ListBucket'], [recordings.bucket.bucketArn]);
-    allow(this.operator, ['s3:GetObject'], [sightings]);
+    allow(this.operator, ['s3:GetObject'], [sightings, recordings.bucket.arnForObjects(THUMBNAIL_OBJECTS)]);
     allow(this.operator, ['s3:ListBucket'], [recordings.bucket.bucketArn]);
     // The live catalog: every function follows it; the operator function
     // writes it (a new version), lists and reads its versions, and keeps
