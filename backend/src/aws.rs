@@ -419,6 +419,36 @@ impl S3BuiltinDetector {
     }
 }
 
+/// An S3 object's bytes and ETag; `None` when there is no such object, an
+/// error over `limit` bytes (counted as they arrive).
+pub async fn get_object_bounded(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    limit: u64,
+) -> Result<Option<(Vec<u8>, String)>, ServiceError> {
+    use aws_sdk_s3::operation::get_object::GetObjectError as E;
+    let at = format!("s3://{bucket}/{key}");
+    let out = match s3.get_object().bucket(bucket).key(key).send().await {
+        Ok(out) => out,
+        Err(e) => {
+            if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) {
+                return Ok(None);
+            }
+            return match e.into_service_error() {
+                E::NoSuchKey(_) => Ok(None),
+                other => Err(service_error_at(&at, other)),
+            };
+        }
+    };
+    let etag = out.e_tag().unwrap_or_default().to_owned();
+    let bytes = read_body_bounded(out.body, limit)
+        .await
+        .map_err(|e| ServiceError::caused_by(format!("{at}: reading the body: {e}"), e))?
+        .ok_or_else(|| ServiceError::from(format!("{at} is over {limit} bytes")))?;
+    Ok(Some((bytes, etag)))
+}
+
 /// Reads an S3 object's body, counting the bytes as they arrive, so that a
 /// response without Content-Length (or with a wrong one) cannot make the
 /// read unbounded. `None` once it passes `max` bytes.

@@ -1,6 +1,6 @@
 //! The replay's recordings bucket on S3 (see [`crate::replay`]).
 
-use crate::aws::{read_body_bounded, service_error_at};
+use crate::aws::{get_object_bounded, service_error_at};
 use crate::live_catalog::CatalogVersion;
 use crate::ports::ServiceError;
 use crate::replay::{
@@ -147,34 +147,13 @@ impl RecordingArchive for S3RecordingArchive {
     }
 
     async fn read(&self, key: &str, limit: u64) -> Result<Option<(String, String)>, ServiceError> {
-        use aws_sdk_s3::operation::get_object::GetObjectError as E;
-        let at = self.at(key);
-        let out = match self
-            .s3
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await
-        {
-            Ok(out) => out,
-            Err(e) => {
-                if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) {
-                    return Ok(None);
-                }
-                return match e.into_service_error() {
-                    E::NoSuchKey(_) => Ok(None),
-                    other => Err(service_error_at(&at, other)),
-                };
-            }
+        let Some((bytes, etag)) = get_object_bounded(&self.s3, &self.bucket, key, limit).await?
+        else {
+            return Ok(None);
         };
-        let etag = out.e_tag().unwrap_or_default().to_owned();
-        let bytes = read_body_bounded(out.body, limit)
-            .await
-            .map_err(|e| ServiceError::caused_by(format!("{at}: reading the body: {e}"), e))?
-            .ok_or_else(|| ServiceError::from(format!("{at} is over {limit} bytes")))?;
-        let text = String::from_utf8(bytes)
-            .map_err(|e| ServiceError::caused_by(format!("{at} is not UTF-8 text"), e))?;
+        let text = String::from_utf8(bytes).map_err(|e| {
+            ServiceError::caused_by(format!("{} is not UTF-8 text", self.at(key)), e)
+        })?;
         Ok(Some((text, etag)))
     }
 

@@ -5,7 +5,7 @@
 //! (`POST /operator/sightings`). A write that fails loses a console line,
 //! never a decision.
 
-use crate::aws::{read_body_bounded, service_error_at};
+use crate::aws::{get_object_bounded, service_error_at};
 use crate::ports::{Clock, ServiceError};
 use crate::sightings::{Sighting, SightingLog};
 use ad_contract::ChannelId;
@@ -108,22 +108,12 @@ impl SightingLog for S3SightingLog {
         let newest: Vec<String> = keys.into_iter().rev().take(limit.min(MAX_READ)).collect();
         let reads = futures_util::stream::iter(newest)
             .map(|key| async move {
-                let at = format!("s3://{}/{key}", self.bucket);
-                let object = self
-                    .s3
-                    .get_object()
-                    .bucket(&self.bucket)
-                    .key(&key)
-                    .send()
-                    .await
-                    .map_err(|e| service_error_at(&at, e.into_service_error()))?;
-                let bytes = read_body_bounded(object.body, MAX_SIGHTING_BYTES)
-                    .await
-                    .map_err(|e| ServiceError::caused_by(format!("{at}: reading the body"), e))?
-                    .ok_or_else(|| {
-                        ServiceError::from(format!("{at} is over {MAX_SIGHTING_BYTES} bytes"))
-                    })?;
-                Ok::<_, ServiceError>(serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+                let object =
+                    get_object_bounded(&self.s3, &self.bucket, &key, MAX_SIGHTING_BYTES).await?;
+                // Expired between the list and the read: left out.
+                Ok::<_, ServiceError>(object.and_then(|(bytes, _)| {
+                    serde_json::from_slice::<serde_json::Value>(&bytes).ok()
+                }))
             })
             .buffered(8)
             .collect::<Vec<_>>()
@@ -138,29 +128,11 @@ impl SightingLog for S3SightingLog {
     }
 
     async fn thumbnail(&self, key: &str) -> Result<Option<Vec<u8>>, ServiceError> {
-        use aws_sdk_s3::operation::get_object::GetObjectError as E;
-        let at = format!("s3://{}/{key}", self.bucket);
-        let object = match self
-            .s3
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await
-        {
-            Ok(object) => object,
-            Err(e) => {
-                return match e.into_service_error() {
-                    E::NoSuchKey(_) => Ok(None),
-                    other => Err(service_error_at(&at, other)),
-                }
-            }
-        };
-        read_body_bounded(object.body, MAX_THUMBNAIL_BYTES)
-            .await
-            .map_err(|e| ServiceError::caused_by(format!("{at}: reading the body"), e))?
-            .map(Some)
-            .ok_or_else(|| ServiceError::from(format!("{at} is over {MAX_THUMBNAIL_BYTES} bytes")))
+        Ok(
+            get_object_bounded(&self.s3, &self.bucket, key, MAX_THUMBNAIL_BYTES)
+                .await?
+                .map(|(bytes, _)| bytes),
+        )
     }
 }
 
