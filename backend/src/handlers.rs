@@ -290,7 +290,7 @@ pub async fn handle_thumbnails(
         }
         let image = ImageRef::S3 {
             bucket: bucket.clone(),
-            key: crate::thumbnail_key::url_decode(encoded_key),
+            key: decoded_key,
         };
         match process_thumbnail(p, &key, &image).await {
             Ok(shown) => report.shown.extend(shown),

@@ -60,6 +60,25 @@ async fn recording_ended(
     Ok(key)
 }
 
+/// The `cues.json` written for the recording whose end is `ended_key`, and
+/// the recording's prefix.
+async fn written_timeline(env: &Env, ended_key: &str) -> Result<(String, CueTimeline), Failed> {
+    let prefix = ended_key.trim_end_matches("/events/recording-ended.json");
+    let timeline =
+        CueTimeline::from_json(&read(env, &format!("{prefix}/media/hls/cues.json")).await?)
+            .map_err(|e| format!("cues.json does not read: {e}"))?;
+    Ok((prefix.to_owned(), timeline))
+}
+
+/// Each marker as (seconds, product).
+fn markers_of(timeline: &CueTimeline) -> Vec<(f64, String)> {
+    timeline
+        .markers()
+        .into_iter()
+        .map(|m| (m.at, m.product.as_str().to_owned()))
+        .collect()
+}
+
 async fn read(env: &Env, key: &str) -> anyhow::Result<String> {
     let out = env
         .clients
@@ -136,10 +155,7 @@ async fn a_recording_gets_its_cue_timeline_and_an_index_entry(env: Arc<Env>) -> 
         format!("{report:?}"),
     )?;
 
-    let prefix = ended_key.trim_end_matches("/events/recording-ended.json");
-    let timeline =
-        CueTimeline::from_json(&read(&env, &format!("{prefix}/media/hls/cues.json")).await?)
-            .map_err(|e| format!("cues.json does not read: {e}"))?;
+    let (prefix, timeline) = written_timeline(&env, &ended_key).await?;
     let at: Vec<f64> = timeline.cues.iter().map(|c| c.at).collect();
     let products = |t: f64| -> Vec<String> {
         timeline
@@ -171,11 +187,7 @@ async fn a_recording_gets_its_cue_timeline_and_an_index_entry(env: Arc<Env>) -> 
     )?;
     // Re-sends dropped: the mug, the cap beside it, the mug's end, the clear.
     ensure(timeline.cues.len() <= 4, format!("re-sends kept: {at:?}"))?;
-    let markers: Vec<(f64, String)> = timeline
-        .markers()
-        .into_iter()
-        .map(|m| (m.at, m.product.as_str().to_owned()))
-        .collect();
+    let markers = markers_of(&timeline);
     ensure(
         markers == [(2.0, "mug".to_owned()), (20.0, "cap".to_owned())],
         format!("markers {markers:?}"),
@@ -293,15 +305,8 @@ async fn the_builtin_detectors_function_keeps_cues_and_finishes_recordings_too(
     let event = s3_event(BUCKET, &[&ended_key]);
     let report = on_thumbnail(&ch.pipeline, LambdaEvent::new(event, Context::default())).await?;
     ensure(report.recordings == 1, format!("{report:?}"))?;
-    let prefix = ended_key.trim_end_matches("/events/recording-ended.json");
-    let timeline =
-        CueTimeline::from_json(&read(&env, &format!("{prefix}/media/hls/cues.json")).await?)
-            .map_err(|e| format!("cues.json does not read: {e}"))?;
-    let markers: Vec<(f64, String)> = timeline
-        .markers()
-        .into_iter()
-        .map(|m| (m.at, m.product.as_str().to_owned()))
-        .collect();
+    let (_, timeline) = written_timeline(&env, &ended_key).await?;
+    let markers = markers_of(&timeline);
     ensure(
         markers == [(4.0, "mug".to_owned())],
         format!("markers {markers:?}"),
